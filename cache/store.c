@@ -1,0 +1,606 @@
+#include "cache/store.h"
+#include "policy/hdr.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct al_store {
+	MDB_env *env;
+	MDB_dbi meta, body, pending, info;
+	uint64_t max_size;
+	atomic_uint_fast64_t evictions;
+};
+
+struct al_reader {
+	struct al_store *s;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int active;
+};
+
+/* The one place LMDB's codes become errnos (knot-resolver's lmdb_error). */
+static int lmdb_error(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS: return 0;
+	case MDB_NOTFOUND: return -ENOENT;
+	case MDB_MAP_FULL: return -ENOSPC;
+	case MDB_READERS_FULL: return -EAGAIN;
+	case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID: return -EILSEQ;
+	default: return rc > 0 ? -rc : -EIO;
+	}
+}
+
+void al_store_key(const char *url, size_t len, uint8_t key[AL_KEY_LEN])
+{
+	unsigned int n = AL_KEY_LEN;
+
+	EVP_Digest(url, len, key, &n, EVP_sha256(), NULL);
+}
+
+static void body_key(uint8_t k[16], uint64_t id, uint64_t off)
+{
+	for (int i = 0; i < 8; i++) {
+		k[i] = (uint8_t)(id >> (56 - 8 * i));
+		k[8 + i] = (uint8_t)(off >> (56 - 8 * i));
+	}
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Delete every chunk of obj_id inside txn; returns bytes freed via *bytes. */
+static int drop_chunks(MDB_txn *txn, MDB_dbi dbi, uint64_t id, uint64_t *bytes)
+{
+	MDB_cursor *c;
+	uint8_t k[16];
+	MDB_val key = {16, k}, val;
+	int rc;
+
+	body_key(k, id, 0);
+	rc = mdb_cursor_open(txn, dbi, &c);
+	if (rc)
+		return lmdb_error(rc);
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size == 16 && be64(key.mv_data) == id) {
+		if (bytes)
+			*bytes += val.mv_size;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+		rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+		if (rc == EINVAL)
+			rc = MDB_NOTFOUND;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
+static uint64_t info_get(MDB_txn *txn, MDB_dbi dbi, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	uint64_t x = 0;
+
+	if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == sizeof(x))
+		memcpy(&x, v.mv_data, sizeof(x));
+	return x;
+}
+
+static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
+{
+	MDB_val k = {strlen(name), (void *)name}, v = {sizeof(x), &x};
+
+	return lmdb_error(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+/* Crash recovery: chunks of fills that never committed. */
+static int drop_pending(struct al_store *s)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, n = 0;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return lmdb_error(rc);
+	rc = mdb_cursor_open(txn, s->pending, &c);
+	if (rc)
+		goto out;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		uint64_t id;
+		if (k.mv_size != 8)
+			break;
+		memcpy(&id, k.mv_data, 8);
+		if ((rc = drop_chunks(txn, s->body, id, NULL)) != 0)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND || rc == 0)
+		return lmdb_error(mdb_txn_commit(txn));
+out:
+	mdb_txn_abort(txn);
+	return lmdb_error(rc);
+}
+
+int al_store_open(const char *dir, uint64_t max_size, struct al_store **out, char *err, size_t errlen)
+{
+	struct al_store *s;
+	MDB_txn *txn;
+	int rc;
+	/* Room above max_size for metadata, B-tree pages and fills in flight. */
+	uint64_t map = max_size + max_size / 4 + (256ULL << 20);
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->max_size = max_size;
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cache.path %s: %s", dir, strerror(errno));
+		goto err_free;
+	}
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		goto err_lmdb;
+	mdb_env_set_maxdbs(s->env, 8);
+	mdb_env_set_maxreaders(s->env, 4096);
+	mdb_env_set_mapsize(s->env, map);
+	/*
+	 * MDB_NOSYNC: commits are not fsync'ed one by one; a sync thread calls
+	 * al_store_sync().  Without MDB_WRITEMAP LMDB keeps ACI through a crash
+	 * of the process; a crash of the machine may lose the last second.
+	 * MDB_NOTLS: a thread holds many read snapshots (one per client).
+	 */
+	rc = mdb_env_open(s->env, dir, MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0640);
+	if (rc)
+		goto err_env;
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		goto err_env;
+	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
+	    (rc = mdb_dbi_open(txn, "body", MDB_CREATE, &s->body)) ||
+	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &s->pending)) ||
+	    (rc = mdb_dbi_open(txn, "info", MDB_CREATE, &s->info))) {
+		mdb_txn_abort(txn);
+		goto err_env;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto err_env;
+	if ((rc = drop_pending(s)) != 0) {
+		snprintf(err, errlen, "cache %s: cleaning interrupted fills: %s", dir, strerror(-rc));
+		rc = -rc;
+		goto err_env;
+	}
+	*out = s;
+	return 0;
+
+err_env:
+	mdb_env_close(s->env);
+err_lmdb:
+	snprintf(err, errlen, "cache %s: %s", dir, mdb_strerror(rc));
+	rc = lmdb_error(rc);
+err_free:
+	free(s);
+	return rc;
+}
+
+void al_store_close(struct al_store *s)
+{
+	if (s == NULL)
+		return;
+	mdb_env_sync(s->env, 1);
+	mdb_env_close(s->env);
+	free(s);
+}
+
+int al_store_sync(struct al_store *s)
+{
+	return lmdb_error(mdb_env_sync(s->env, 1));
+}
+
+int al_store_stats(struct al_store *s, struct al_store_stats *st)
+{
+	MDB_txn *txn;
+	MDB_stat ms;
+	MDB_envinfo ei;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	mdb_stat(txn, s->meta, &ms);
+	st->entries = ms.ms_entries;
+	st->bytes = info_get(txn, s->info, "bytes");
+	mdb_txn_abort(txn);
+	mdb_env_info(s->env, &ei);
+	st->map_size = ei.me_mapsize;
+	st->evictions = atomic_load(&s->evictions);
+	return 0;
+}
+
+int al_reader_new(struct al_store *s, struct al_reader **out)
+{
+	struct al_reader *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->s = s;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn)) != 0)
+		goto err;
+	if ((rc = mdb_cursor_open(r->txn, s->body, &r->cur)) != 0) {
+		mdb_txn_abort(r->txn);
+		goto err;
+	}
+	mdb_txn_reset(r->txn);
+	*out = r;
+	return 0;
+err:
+	free(r);
+	return lmdb_error(rc);
+}
+
+void al_reader_free(struct al_reader *r)
+{
+	if (r == NULL)
+		return;
+	mdb_cursor_close(r->cur);
+	mdb_txn_abort(r->txn);
+	free(r);
+}
+
+int al_reader_begin(struct al_reader *r)
+{
+	int rc;
+
+	if (r->active)
+		return 0;
+	if ((rc = mdb_txn_renew(r->txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_cursor_renew(r->txn, r->cur)) != 0) {
+		mdb_txn_reset(r->txn);
+		return lmdb_error(rc);
+	}
+	r->active = 1;
+	return 0;
+}
+
+void al_reader_end(struct al_reader *r)
+{
+	if (r->active) {
+		mdb_txn_reset(r->txn);
+		r->active = 0;
+	}
+}
+
+int al_reader_active(const struct al_reader *r)
+{
+	return r->active;
+}
+
+int al_lookup(struct al_reader *r, const uint8_t key[AL_KEY_LEN], struct al_record *rec)
+{
+	MDB_val k = {AL_KEY_LEN, (void *)key}, v;
+	int rc;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	if ((rc = mdb_get(r->txn, r->s->meta, &k, &v)) != 0)
+		return lmdb_error(rc);
+	if (al_record_decode(v.mv_data, v.mv_size, rec) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int al_body_at(struct al_reader *r, uint64_t id, uint64_t off, const void **ptr, size_t *len)
+{
+	uint8_t kb[16];
+	MDB_val k = {16, kb}, v;
+	uint64_t start;
+	int rc;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	body_key(kb, id, off);
+	rc = mdb_cursor_get(r->cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 16 && be64(k.mv_data) == id && be64((uint8_t *)k.mv_data + 8) == off)
+		goto found;
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(r->cur, &k, &v, MDB_LAST);
+	else if (rc == 0)
+		rc = mdb_cursor_get(r->cur, &k, &v, MDB_PREV);
+	if (rc)
+		return lmdb_error(rc);
+	if (k.mv_size != 16 || be64(k.mv_data) != id)
+		return -ENOENT;
+found:
+	start = be64((uint8_t *)k.mv_data + 8);
+	if (off < start || off >= start + v.mv_size)
+		return -ENOENT;
+	*ptr = (const uint8_t *)v.mv_data + (off - start);
+	*len = v.mv_size - (size_t)(off - start);
+	return 0;
+}
+
+int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint64_t id;
+	int rc;
+
+	do {
+		if (RAND_bytes((unsigned char *)&id, sizeof(id)) != 1)
+			return -EIO;
+	} while (id == 0);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	k.mv_size = 8;
+	k.mv_data = &id;
+	v.mv_size = AL_KEY_LEN;
+	v.mv_data = (void *)key;
+	if ((rc = mdb_put(txn, s->pending, &k, &v, 0)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return lmdb_error(rc);
+	*obj_id = id;
+	return 0;
+}
+
+/*
+ * Make room: drop least recently used unpinned entries until total bytes
+ * plus `need` fit under max_size.  Runs inside the caller's write txn.
+ */
+static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t *keep)
+{
+	uint64_t total = info_get(txn, s->info, "bytes");
+
+	while (total + need > s->max_size) {
+		MDB_cursor *c;
+		MDB_val k, v;
+		uint8_t victim[AL_KEY_LEN];
+		struct al_record rec, best;
+		int found = 0, rc;
+
+		if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0)
+			return lmdb_error(rc);
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (al_record_decode(v.mv_data, v.mv_size, &rec) != 0 || (rec.flags & AL_REC_PINNED))
+				continue;
+			if (keep != NULL && memcmp(k.mv_data, keep, AL_KEY_LEN) == 0)
+				continue;
+			if (!found || rec.last_used < best.last_used) {
+				best = rec;
+				memcpy(victim, k.mv_data, AL_KEY_LEN);
+				found = 1;
+			}
+		}
+		mdb_cursor_close(c);
+		if (!found)
+			return -ENOSPC;
+		if ((rc = drop_chunks(txn, s->body, best.obj_id, NULL)) != 0)
+			return rc;
+		k.mv_size = AL_KEY_LEN;
+		k.mv_data = victim;
+		if ((rc = mdb_del(txn, s->meta, &k, NULL)) != 0)
+			return lmdb_error(rc);
+		total = total > best.body_len ? total - best.body_len : 0;
+		atomic_fetch_add(&s->evictions, 1);
+	}
+	return info_put(txn, s->info, "bytes", total);
+}
+
+int al_fill_append(struct al_store *s, uint64_t id, uint64_t off, const void *data, size_t len)
+{
+	MDB_txn *txn;
+	uint8_t kb[16];
+	MDB_val k = {16, kb}, v = {len, (void *)data};
+	int rc, tries = 0;
+
+	body_key(kb, id, off);
+again:
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	rc = mdb_put(txn, s->body, &k, &v, 0);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc == MDB_MAP_FULL && tries++ == 0) {
+		/* The map is full of older objects: evict a share of them and retry. */
+		if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+			return lmdb_error(rc);
+		if (evict(s, txn, s->max_size / 4 + len, NULL) == 0 && mdb_txn_commit(txn) == 0)
+			goto again;
+		mdb_txn_abort(txn);
+		return -ENOSPC;
+	}
+	return lmdb_error(rc);
+}
+
+int al_fill_abort(struct al_store *s, uint64_t id)
+{
+	MDB_txn *txn;
+	MDB_val k = {8, &id};
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = drop_chunks(txn, s->body, id, NULL)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mdb_del(txn, s->pending, &k, NULL);
+	return lmdb_error(mdb_txn_commit(txn));
+}
+
+static int put_record(struct al_store *s, MDB_txn *txn, const uint8_t *key, const struct al_record *rec)
+{
+	MDB_val k = {AL_KEY_LEN, (void *)key}, v;
+	int rc;
+
+	v.mv_size = al_record_size(rec);
+	if ((rc = mdb_put(txn, s->meta, &k, &v, MDB_RESERVE)) != 0)
+		return lmdb_error(rc);
+	al_record_encode(rec, v.mv_data);
+	return 0;
+}
+
+int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const struct al_record *rec)
+{
+	MDB_txn *txn;
+	MDB_val k = {AL_KEY_LEN, (void *)key}, v, pk = {8, (void *)&rec->obj_id};
+	struct al_record old;
+	uint64_t total;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	total = info_get(txn, s->info, "bytes");
+	if (mdb_get(txn, s->meta, &k, &v) == 0 && al_record_decode(v.mv_data, v.mv_size, &old) == 0 &&
+	    old.obj_id != rec->obj_id) {
+		if ((rc = drop_chunks(txn, s->body, old.obj_id, NULL)) != 0)
+			goto err;
+		total = total > old.body_len ? total - old.body_len : 0;
+	}
+	if ((rc = info_put(txn, s->info, "bytes", total + rec->body_len)) != 0)
+		goto err;
+	if ((rc = evict(s, txn, 0, key)) != 0 && rc != -ENOSPC)
+		goto err;
+	if ((rc = put_record(s, txn, key, rec)) != 0)
+		goto err;
+	mdb_del(txn, s->pending, &pk, NULL);
+	return lmdb_error(mdb_txn_commit(txn));
+err:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *h304, size_t len,
+    int64_t request_time, int64_t response_time, int64_t age_value)
+{
+	MDB_txn *txn;
+	MDB_val k = {AL_KEY_LEN, (void *)key}, v;
+	struct al_record rec;
+	struct al_hdr_iter it;
+	const char *n, *val;
+	size_t nl, vl;
+	char *merged = NULL, *url = NULL;
+	size_t mlen = 0;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_get(txn, s->meta, &k, &v)) != 0) {
+		rc = lmdb_error(rc);
+		goto err;
+	}
+	if (al_record_decode(v.mv_data, v.mv_size, &rec) != 0) {
+		rc = -EBADMSG;
+		goto err;
+	}
+	merged = malloc(rec.hdrs_len + len + 1);
+	url = malloc(rec.url_len + 1);
+	if (merged == NULL || url == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	memcpy(url, rec.url, rec.url_len);
+	/* Keep stored lines the 304 does not replace; then append the 304's lines. */
+	it.p = rec.hdrs;
+	it.end = rec.hdrs + rec.hdrs_len;
+	while (it.p < it.end) {
+		const char *line = it.p, *eol = memchr(it.p, '\n', it.end - it.p);
+		size_t ll = eol ? (size_t)(eol + 1 - line) : (size_t)(it.end - line);
+		struct al_hdr_iter one = {line, line + ll};
+		int replaced = 0;
+		if (al_hdr_next(&one, &n, &nl, &val, &vl)) {
+			char name[128];
+			if (nl < sizeof(name)) {
+				memcpy(name, n, nl);
+				name[nl] = '\0';
+				replaced = al_hdr_get(h304, len, name, &vl) != NULL &&
+				    strcasecmp(name, "Content-Length") != 0 &&
+				    strcasecmp(name, "Content-Encoding") != 0;
+			}
+		}
+		if (!replaced) {
+			memcpy(merged + mlen, line, ll);
+			mlen += ll;
+		}
+		it.p = line + ll;
+	}
+	it.p = h304;
+	it.end = h304 + len;
+	while (it.p < it.end) {
+		const char *line = it.p, *eol = memchr(it.p, '\n', it.end - it.p);
+		size_t ll = eol ? (size_t)(eol + 1 - line) : (size_t)(it.end - line);
+		struct al_hdr_iter one = {line, line + ll};
+		if (al_hdr_next(&one, &n, &nl, &val, &vl) &&
+		    !(nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) &&
+		    !(nl == 16 && strncasecmp(n, "Content-Encoding", 16) == 0)) {
+			memcpy(merged + mlen, line, ll);
+			mlen += ll;
+		}
+		it.p = line + ll;
+	}
+	rec.url = url;
+	rec.hdrs = merged;
+	rec.hdrs_len = mlen;
+	rec.request_time = request_time;
+	rec.response_time = response_time;
+	rec.age_value = age_value;
+	if ((rc = put_record(s, txn, key, &rec)) != 0)
+		goto err;
+	free(merged);
+	free(url);
+	return lmdb_error(mdb_txn_commit(txn));
+err:
+	free(merged);
+	free(url);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
+{
+	MDB_txn *txn;
+	MDB_val k = {AL_KEY_LEN, (void *)key}, v;
+	struct al_record rec;
+	uint64_t total;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_get(txn, s->meta, &k, &v)) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec)) {
+		mdb_txn_abort(txn);
+		return rc ? lmdb_error(rc) : -EBADMSG;
+	}
+	total = info_get(txn, s->info, "bytes");
+	if ((rc = drop_chunks(txn, s->body, rec.obj_id, NULL)) != 0 ||
+	    (rc = lmdb_error(mdb_del(txn, s->meta, &k, NULL))) != 0 ||
+	    (rc = info_put(txn, s->info, "bytes", total > rec.body_len ? total - rec.body_len : 0)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return lmdb_error(mdb_txn_commit(txn));
+}

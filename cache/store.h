@@ -1,0 +1,82 @@
+/*
+ * The cache store: one LMDB environment shared by every worker thread.
+ *
+ * Layout (four named databases):
+ *   meta     sha256(url) -> record (cache/record.h); present only for
+ *            complete objects
+ *   body     obj_id:be64 | offset:be64 -> bytes, variable-sized chunks
+ *   pending  obj_id -> sha256(url) for fills under way; a crash leaves them
+ *            here and al_store_open() deletes their chunks
+ *   info     "bytes" -> total body bytes of complete objects
+ *
+ * A fill writes chunks under a fresh obj_id while readers keep seeing the
+ * old object (if any); al_fill_commit() switches the record to the new id
+ * and deletes the old chunks in one transaction, so an object is visible as
+ * complete only after its last byte is committed.
+ *
+ * Readers hold an al_reader (an MDB_NOTLS read transaction that is reset
+ * between uses).  Pointers it returns point into LMDB's memory map and stay
+ * valid until al_reader_end(): a hit is sent from the map without copying
+ * it into user-space buffers.
+ */
+#ifndef AIRLOCK_CACHE_STORE_H
+#define AIRLOCK_CACHE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cache/record.h"
+
+#define AL_KEY_LEN 32
+
+struct al_store;
+struct al_reader;
+
+struct al_store_stats {
+	uint64_t entries;
+	uint64_t bytes;
+	uint64_t evictions;     /* since open */
+	uint64_t map_size;
+};
+
+/* Open (creating the directory if needed); 0 or -errno.  err gets a message. */
+int al_store_open(const char *dir, uint64_t max_size, struct al_store **out, char *err, size_t errlen);
+void al_store_close(struct al_store *s);
+void al_store_key(const char *url, size_t len, uint8_t key[AL_KEY_LEN]);
+int al_store_stats(struct al_store *s, struct al_store_stats *st);
+/* Flush to disk (the environment runs with MDB_NOSYNC; a thread calls this). */
+int al_store_sync(struct al_store *s);
+
+int al_reader_new(struct al_store *s, struct al_reader **out);
+void al_reader_free(struct al_reader *r);
+/* Start a snapshot; no-op if one is active. */
+int al_reader_begin(struct al_reader *r);
+/* End the snapshot: every pointer it gave is invalid after this. */
+void al_reader_end(struct al_reader *r);
+int al_reader_active(const struct al_reader *r);
+
+/* Look up; rec's url/hdrs point into the map (valid until al_reader_end). -ENOENT if absent. */
+int al_lookup(struct al_reader *r, const uint8_t key[AL_KEY_LEN], struct al_record *rec);
+/*
+ * The stored bytes of obj_id from off to the end of the chunk holding off.
+ * -ENOENT when that byte is not (yet, in this snapshot) stored.
+ */
+int al_body_at(struct al_reader *r, uint64_t obj_id, uint64_t off, const void **ptr, size_t *len);
+
+/* Each of these is one write transaction. */
+int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id);
+int al_fill_append(struct al_store *s, uint64_t obj_id, uint64_t off, const void *data, size_t len);
+/* Publish rec (rec->obj_id is the fill's) under key, replacing and freeing any older object. */
+int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const struct al_record *rec);
+int al_fill_abort(struct al_store *s, uint64_t obj_id);
+
+/*
+ * A 304 arrived for key: replace stored fields named in hdrs304 (RFC 9111
+ * §4.3.4), set the new times.  -ENOENT if the entry went away meanwhile.
+ */
+int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *hdrs304,
+    size_t len, int64_t request_time, int64_t response_time, int64_t age_value);
+
+/* Delete one entry; -ENOENT if absent. */
+int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
+
+#endif

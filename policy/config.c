@@ -1,0 +1,658 @@
+/*
+ * YAML configuration loader.
+ *
+ * The file is parsed with libyaml's document API, which keeps every node's
+ * start mark, so each error can say file:line:column.  Scalar keys are rows
+ * of config_keys[]: adding a key is adding a row.  Keys whose value is a list
+ * or a map of the operator's own names (listen, routes, upstream.resolve,
+ * cache.rules) have a handler each.  Unknown keys are errors.
+ */
+#include "policy/config.h"
+#include "policy/units.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+const char al_config_default_yaml[] =
+	"# airlock embedded default configuration\n"
+	"listen: [\"127.0.0.1:8080\"]\n"
+	"cache:\n"
+	"  path: ./airlock-cache\n"
+	"  max_size: 20GiB\n"
+	"upstream:\n"
+	"  ca_file: /etc/ssl/certs/ca-certificates.crt\n"
+	"  connect_timeout: 5s\n"
+	"routes:\n"
+	"  - prefix: /downloads/endpoint/\n"
+	"    upstream: https://artifacts.security.elastic.co\n"
+	"  - prefix: /downloads/\n"
+	"    upstream: https://artifacts.elastic.co\n"
+	"  - prefix: /GPG-KEY-elastic-agent\n"
+	"    upstream: https://artifacts.elastic.co\n"
+	"  - prefix: /\n"
+	"    upstream: https://epr.elastic.co\n"
+	"    registry: true\n";
+
+enum key_type { K_STR, K_SIZE, K_DURATION, K_BOOL, K_INT };
+
+struct config_key {
+	const char *name;       /* dotted path */
+	enum key_type type;
+	size_t offset;
+	const char *def;        /* default, in the same syntax as the file */
+	int64_t min, max;       /* for K_INT */
+	const char *help;
+};
+
+#define KEY(n, t, f, d, lo, hi, h) {n, t, offsetof(struct al_config, f), d, lo, hi, h}
+
+static const struct config_key config_keys[] = {
+	KEY("workers", K_INT, workers, "0", 0, 256, "event loops (threads); 0 = one per core"),
+	KEY("max_connections", K_INT, max_connections, "10000", 1, 1000000, "client connections at once, all workers"),
+	KEY("cache.path", K_STR, cache_path, "./airlock-cache", 0, 0, "LMDB environment directory"),
+	KEY("cache.max_size", K_SIZE, cache_max_size, "20GiB", 0, 0, "bytes of bodies kept before LRU eviction"),
+	KEY("upstream.ca_file", K_STR, ca_file, "/etc/ssl/certs/ca-certificates.crt", 0, 0, "CA bundle trusted for upstream TLS"),
+	KEY("upstream.connect_timeout", K_DURATION, connect_timeout_ms, "5s", 0, 0, "TCP+TLS connect bound"),
+	KEY("upstream.first_byte_timeout", K_DURATION, first_byte_timeout_ms, "15s", 0, 0, "request sent to response head bound"),
+	KEY("upstream.idle_timeout", K_DURATION, idle_timeout_ms, "30s", 0, 0, "abort a body that stalls this long"),
+	KEY("upstream.probe_interval", K_DURATION, probe_interval_ms, "3s", 0, 0, "first probe of an offline upstream"),
+	KEY("upstream.probe_max_interval", K_DURATION, probe_max_interval_ms, "60s", 0, 0, "probe backoff cap"),
+	KEY("upstream.offline", K_BOOL, offline, "false", 0, 0, "never contact any upstream (air-gapped side)"),
+	KEY("upstream.stale_on_5xx", K_BOOL, stale_on_5xx, "true", 0, 0, "serve a stale copy when revalidation gets 5xx"),
+	KEY("upstream.proxy", K_STR, proxy, "", 0, 0, "parent proxy for airlock's own upstream traffic"),
+	KEY("client.header_timeout", K_DURATION, client_header_timeout_ms, "30s", 0, 0, "bound on receiving a request head"),
+	KEY("client.idle_timeout", K_DURATION, client_idle_timeout_ms, "120s", 0, 0, "keep-alive idle and stalled-reader bound"),
+	KEY("client.max_header_bytes", K_SIZE, client_max_header_bytes, "16KiB", 0, 0, "request head size limit (431 beyond)"),
+	KEY("client.max_headers", K_INT, client_max_headers, "100", 1, 1000, "request header field count limit"),
+	KEY("log.level", K_STR, log_level, "info", 0, 0, "error, warn, info or debug"),
+	KEY("log.access", K_STR, access_log, "off", 0, 0, "access log: off, - (stdout) or a file"),
+};
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* Sections whose keys are rows of the table (or handled below). */
+static const char *const sections[] = {"cache", "upstream", "client", "log", NULL};
+
+struct loader {
+	const char *file;
+	yaml_document_t *doc;
+	struct al_config *c;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!l->failed) {
+		if (n != NULL)
+			snprintf(l->err, l->errlen, "%s:%zu:%zu: %s", l->file,
+			    n->start_mark.line + 1, n->start_mark.column + 1, msg);
+		else
+			snprintf(l->err, l->errlen, "%s: %s", l->file, msg);
+	}
+	l->failed = 1;
+	return -EINVAL;
+}
+
+static const char *scalar(struct loader *l, const yaml_node_t *n, const char *what)
+{
+	if (n == NULL || n->type != YAML_SCALAR_NODE) {
+		fail(l, n, "%s must be a single value", what);
+		return NULL;
+	}
+	return (const char *)n->data.scalar.value;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off")) {
+		*out = 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Store a scalar into the struct field a table row names. */
+static int set_key(struct loader *l, const struct config_key *k, const char *v,
+    const yaml_node_t *n)
+{
+	char *field = (char *)l->c + k->offset;
+	char *end;
+	long long iv;
+
+	switch (k->type) {
+	case K_STR: {
+		char **sp = (char **)field;
+		free(*sp);
+		*sp = (v[0] != '\0') ? strdup(v) : NULL;
+		return 0;
+	}
+	case K_SIZE:
+		if (al_parse_size(v, (uint64_t *)field) != 0)
+			return fail(l, n, "%s: '%s' is not a size (examples: 512MiB, 20GiB, 1000)", k->name, v);
+		return 0;
+	case K_DURATION:
+		if (al_parse_duration_ms(v, (int64_t *)field) != 0)
+			return fail(l, n, "%s: '%s' is not a duration (examples: 250ms, 5s, 10m, 1h)", k->name, v);
+		return 0;
+	case K_BOOL:
+		if (parse_bool(v, (int *)field) != 0)
+			return fail(l, n, "%s: '%s' is not true or false", k->name, v);
+		return 0;
+	case K_INT:
+		errno = 0;
+		iv = strtoll(v, &end, 10);
+		if (errno || end == v || *end || iv < k->min || iv > k->max)
+			return fail(l, n, "%s: '%s' is not a whole number from %lld to %lld",
+			    k->name, v, (long long)k->min, (long long)k->max);
+		*(int64_t *)field = iv;
+		return 0;
+	}
+	return fail(l, n, "internal: bad key type");
+}
+
+static const struct config_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -EINVAL;
+		if ((size_t)(rb - s - 1) >= hostlen)
+			return -EINVAL;
+		memcpy(host, s + 1, rb - s - 1);
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || (size_t)(colon - s) >= hostlen)
+			return -EINVAL;
+		memcpy(host, s, colon - s);
+		host[colon - s] = '\0';
+	}
+	p = strtol(colon + 1, &end, 10);
+	if (*end || p <= 0 || p > 65535)
+		return -EINVAL;
+	*port = (int)p;
+	return 0;
+}
+
+static int load_listen(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		/* listen: "127.0.0.1:8080" is accepted as a list of one */
+		const char *v = (const char *)n->data.scalar.value;
+		if (parse_hostport(v, l->c->listen[0].host, sizeof(l->c->listen[0].host), &l->c->listen[0].port))
+			return fail(l, n, "listen: '%s' is not address:port", v);
+		l->c->nlisten = 1;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "listen must be a list of address:port");
+	l->c->nlisten = 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		const char *v = scalar(l, e, "a listen entry");
+		struct al_listen *ls;
+		if (v == NULL)
+			return -EINVAL;
+		if (l->c->nlisten >= AL_MAX_LISTEN)
+			return fail(l, e, "listen: at most %d entries", AL_MAX_LISTEN);
+		ls = &l->c->listen[l->c->nlisten];
+		if (parse_hostport(v, ls->host, sizeof(ls->host), &ls->port))
+			return fail(l, e, "listen: '%s' is not address:port", v);
+		l->c->nlisten++;
+	}
+	if (l->c->nlisten == 0)
+		return fail(l, n, "listen: at least one address is needed");
+	return 0;
+}
+
+/* "https://host[:port]" -> host, port; rejects paths, users and other schemes. */
+static int parse_upstream_url(const char *u, char **host, int *port)
+{
+	const char *p;
+	char hbuf[256];
+	int defport;
+
+	if (strncmp(u, "https://", 8) == 0) {
+		p = u + 8;
+		defport = 443;
+	} else if (strncmp(u, "http://", 7) == 0) {
+		p = u + 7;
+		defport = 80;
+	} else {
+		return -EINVAL;
+	}
+	if (*p == '\0' || strpbrk(p, "/@?# ") != NULL)
+		return -EINVAL;
+	if (strchr(p, ':') != NULL && p[0] != '[') {
+		if (parse_hostport(p, hbuf, sizeof(hbuf), port))
+			return -EINVAL;
+	} else {
+		if (strlen(p) >= sizeof(hbuf))
+			return -EINVAL;
+		strcpy(hbuf, p);
+		*port = defport;
+	}
+	*host = strdup(hbuf);
+	return 0;
+}
+
+static int load_routes(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "routes must be a list of {prefix, upstream}");
+	for (int i = 0; i < l->c->nroutes; i++) {
+		free(l->c->routes[i].prefix);
+		free(l->c->routes[i].upstream);
+		free(l->c->routes[i].host);
+	}
+	memset(l->c->routes, 0, sizeof(l->c->routes));
+	l->c->nroutes = 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		struct al_route *r;
+		yaml_node_pair_t *pr;
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "a route must be a map with prefix and upstream");
+		if (l->c->nroutes >= AL_MAX_ROUTES)
+			return fail(l, e, "routes: at most %d", AL_MAX_ROUTES);
+		r = &l->c->routes[l->c->nroutes++];
+		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+			const char *k = scalar(l, kn, "a route key");
+			const char *v = scalar(l, vn, "a route value");
+			if (k == NULL || v == NULL)
+				return -EINVAL;
+			if (strcmp(k, "prefix") == 0) {
+				if (v[0] != '/')
+					return fail(l, vn, "routes: prefix '%s' must start with /", v);
+				free(r->prefix);
+				r->prefix = strdup(v);
+			} else if (strcmp(k, "upstream") == 0) {
+				size_t len = strlen(v);
+				free(r->upstream);
+				free(r->host);
+				r->host = NULL;
+				r->upstream = strdup(v);
+				if (len > 0 && r->upstream[len - 1] == '/')
+					r->upstream[len - 1] = '\0';
+				if (parse_upstream_url(r->upstream, &r->host, &r->port))
+					return fail(l, vn, "routes: upstream '%s' must be http(s)://host[:port] with no path", v);
+			} else if (strcmp(k, "registry") == 0) {
+				if (parse_bool(v, &r->registry))
+					return fail(l, vn, "routes: registry '%s' is not true or false", v);
+			} else {
+				return fail(l, kn, "unknown key '%s' in a route (known: prefix, upstream, registry)", k);
+			}
+		}
+		if (r->prefix == NULL || r->upstream == NULL)
+			return fail(l, e, "a route needs both prefix and upstream");
+	}
+	return 0;
+}
+
+static int load_resolve(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_pair_t *pr;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(l, n, "upstream.resolve must map \"host:port\" to \"address:port\"");
+	for (pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+		yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+		yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+		const char *k = scalar(l, kn, "a resolve key");
+		const char *v = scalar(l, vn, "a resolve value");
+		char h[256];
+		int port;
+		struct al_resolve *r;
+
+		if (k == NULL || v == NULL)
+			return -EINVAL;
+		if (parse_hostport(k, h, sizeof(h), &port))
+			return fail(l, kn, "upstream.resolve: '%s' is not host:port", k);
+		if (parse_hostport(v, h, sizeof(h), &port))
+			return fail(l, vn, "upstream.resolve: '%s' is not address:port", v);
+		if (l->c->nresolve >= AL_MAX_RESOLVE)
+			return fail(l, kn, "upstream.resolve: at most %d entries", AL_MAX_RESOLVE);
+		r = &l->c->resolve[l->c->nresolve++];
+		r->from = strdup(k);
+		r->to = strdup(v);
+	}
+	return 0;
+}
+
+static int load_rules(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "cache.rules must be a list of {match, immutable | ttl}");
+	for (int i = 0; i < l->c->nrules; i++)
+		free(l->c->rules[i].match);
+	l->c->nrules = 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		struct al_rule *r;
+		yaml_node_pair_t *pr;
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "a rule must be a map like {match: \"*.zip\", immutable: true}");
+		if (l->c->nrules >= AL_MAX_RULES)
+			return fail(l, e, "cache.rules: at most %d", AL_MAX_RULES);
+		r = &l->c->rules[l->c->nrules++];
+		r->ttl_ms = -1;
+		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+			const char *k = scalar(l, kn, "a rule key");
+			const char *v = scalar(l, vn, "a rule value");
+			if (k == NULL || v == NULL)
+				return -EINVAL;
+			if (strcmp(k, "match") == 0) {
+				free(r->match);
+				r->match = strdup(v);
+			} else if (strcmp(k, "immutable") == 0) {
+				if (parse_bool(v, &r->immutable))
+					return fail(l, vn, "cache.rules: immutable '%s' is not true or false", v);
+			} else if (strcmp(k, "ttl") == 0) {
+				if (al_parse_duration_ms(v, &r->ttl_ms))
+					return fail(l, vn, "cache.rules: ttl '%s' is not a duration", v);
+			} else {
+				return fail(l, kn, "unknown key '%s' in a rule (known: match, immutable, ttl)", k);
+			}
+		}
+		if (r->match == NULL)
+			return fail(l, e, "a rule needs match");
+	}
+	return 0;
+}
+
+/* Names a handler takes, with the handler. */
+struct list_key {
+	const char *name;
+	int (*load)(struct loader *, yaml_node_t *);
+};
+static const struct list_key list_keys[] = {
+	{"listen", load_listen},
+	{"routes", load_routes},
+	{"upstream.resolve", load_resolve},
+	{"cache.rules", load_rules},
+};
+
+static int is_section(const char *name)
+{
+	for (int i = 0; sections[i] != NULL; i++)
+		if (strcmp(sections[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void known_keys(const char *prefix, char *buf, size_t len)
+{
+	size_t plen = strlen(prefix), used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *nm = config_keys[i].name;
+		if (plen ? (strncmp(nm, prefix, plen) == 0 && nm[plen] == '.') : strchr(nm, '.') == NULL) {
+			const char *tail = plen ? nm + plen + 1 : nm;
+			used += snprintf(buf + used, used < len ? len - used : 0, "%s%s", used ? ", " : "", tail);
+		}
+	}
+	for (size_t i = 0; i < sizeof(list_keys) / sizeof(list_keys[0]); i++) {
+		const char *nm = list_keys[i].name;
+		if (plen ? (strncmp(nm, prefix, plen) == 0 && nm[plen] == '.') : strchr(nm, '.') == NULL) {
+			const char *tail = plen ? nm + plen + 1 : nm;
+			used += snprintf(buf + used, used < len ? len - used : 0, "%s%s", used ? ", " : "", tail);
+		}
+	}
+	if (!plen)
+		for (int i = 0; sections[i] != NULL; i++)
+			used += snprintf(buf + used, used < len ? len - used : 0, ", %s", sections[i]);
+}
+
+static int load_map(struct loader *l, yaml_node_t *n, const char *prefix)
+{
+	yaml_node_pair_t *pr;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(l, n, "%s must be a map of keys", prefix[0] ? prefix : "the configuration");
+	for (pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+		yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+		yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+		const char *k = scalar(l, kn, "a key");
+		char full[128];
+		const struct config_key *ck;
+		int handled = 0;
+
+		if (k == NULL)
+			return -EINVAL;
+		snprintf(full, sizeof(full), "%s%s%s", prefix, prefix[0] ? "." : "", k);
+		for (size_t i = 0; i < sizeof(list_keys) / sizeof(list_keys[0]); i++) {
+			if (strcmp(list_keys[i].name, full) == 0) {
+				if (list_keys[i].load(l, vn))
+					return -EINVAL;
+				handled = 1;
+			}
+		}
+		if (handled)
+			continue;
+		if ((ck = find_key(full)) != NULL) {
+			const char *v = scalar(l, vn, full);
+			if (v == NULL || set_key(l, ck, v, vn))
+				return -EINVAL;
+			continue;
+		}
+		if (!prefix[0] && is_section(k)) {
+			if (vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
+				continue; /* "cache:" with nothing under it */
+			if (load_map(l, vn, k))
+				return -EINVAL;
+			continue;
+		}
+		{
+			char known[512];
+			known_keys(prefix, known, sizeof(known));
+			return fail(l, kn, "unknown key '%s'%s%s%s (known: %s)", k,
+			    prefix[0] ? " in '" : "", prefix, prefix[0] ? "'" : "", known);
+		}
+	}
+	return 0;
+}
+
+static int apply_defaults(struct loader *l)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (set_key(l, &config_keys[i], config_keys[i].def, NULL))
+			return -EINVAL;
+	static const char *const immutable[] = {"*.zip", "*.tar.gz", "*.deb", "*.rpm",
+		"*.msi", "*.sha512", "*.asc", "*.sig", NULL};
+	for (int i = 0; immutable[i] != NULL; i++) {
+		l->c->rules[i].match = strdup(immutable[i]);
+		l->c->rules[i].immutable = 1;
+		l->c->rules[i].ttl_ms = -1;
+		l->c->nrules++;
+	}
+	strcpy(l->c->listen[0].host, "127.0.0.1");
+	l->c->listen[0].port = 8080;
+	l->c->nlisten = 1;
+	return 0;
+}
+
+/* Checks that span keys: run after the whole file is read. */
+static int validate(struct loader *l)
+{
+	if (l->c->nroutes == 0)
+		return fail(l, NULL, "no routes: add at least one {prefix, upstream} under routes");
+	if (l->c->cache_path == NULL)
+		return fail(l, NULL, "cache.path must not be empty");
+	if (l->c->cache_max_size < (1u << 20))
+		return fail(l, NULL, "cache.max_size must be at least 1MiB");
+	for (int i = 0; i < l->c->nroutes; i++)
+		if (strncmp(l->c->routes[i].prefix, "/_airlock/", 10) == 0 ||
+		    strcmp(l->c->routes[i].prefix, "/_airlock") == 0)
+			return fail(l, NULL, "routes: prefix %s is reserved for airlock's own endpoints",
+			    l->c->routes[i].prefix);
+	return 0;
+}
+
+int al_config_load_string(const char *name, const char *text, size_t len,
+    struct al_config **out, char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct loader l = {.file = name, .err = err, .errlen = errlen};
+	yaml_node_t *root;
+	int rc = -EINVAL;
+
+	l.c = calloc(1, sizeof(*l.c));
+	if (l.c == NULL)
+		return -ENOMEM;
+	l.c->file = strdup(name);
+	if (apply_defaults(&l))
+		goto err_config;
+	/* The embedded default carries the default routes; a file brings its own. */
+	if (!yaml_parser_initialize(&parser))
+		goto err_config;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%zu:%zu: %s%s%s", name, parser.problem_mark.line + 1,
+		    parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error",
+		    parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		goto err_config;
+	}
+	l.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (root == NULL)
+		fail(&l, NULL, "the file is empty");
+	else
+		load_map(&l, root, "");
+	if (!l.failed)
+		validate(&l);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (l.failed)
+		goto err_config;
+	*out = l.c;
+	return 0;
+
+err_config:
+	al_config_free(l.c);
+	return rc;
+}
+
+int al_config_load(const char *path, struct al_config **out, char *err, size_t errlen)
+{
+	FILE *f;
+	char *buf = NULL;
+	size_t cap = 0, len = 0;
+	int rc;
+
+	if (path == NULL)
+		return al_config_load_string("(embedded default)", al_config_default_yaml,
+		    strlen(al_config_default_yaml), out, err, errlen);
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -errno;
+	}
+	for (;;) {
+		size_t n;
+		if (len + 4096 > cap) {
+			char *nb;
+			if (cap > (4u << 20)) {
+				snprintf(err, errlen, "%s: larger than 4 MiB", path);
+				free(buf);
+				fclose(f);
+				return -EFBIG;
+			}
+			cap = cap ? cap * 2 : 8192;
+			nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	rc = al_config_load_string(path, buf ? buf : "", len, out, err, errlen);
+	free(buf);
+	return rc;
+}
+
+void al_config_free(struct al_config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++)
+		if (config_keys[i].type == K_STR)
+			free(*(char **)((char *)c + config_keys[i].offset));
+	for (int i = 0; i < c->nroutes; i++) {
+		free(c->routes[i].prefix);
+		free(c->routes[i].upstream);
+		free(c->routes[i].host);
+	}
+	for (int i = 0; i < c->nresolve; i++) {
+		free(c->resolve[i].from);
+		free(c->resolve[i].to);
+	}
+	for (int i = 0; i < c->nrules; i++)
+		free(c->rules[i].match);
+	free(c->file);
+	free(c);
+}
+
+void al_config_describe(void *stream)
+{
+	FILE *f = stream;
+
+	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
+	fprintf(f, "  %-28s %s\n", "listen", "list of address:port [127.0.0.1:8080]");
+	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
+	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}");
+	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
+	for (size_t i = 0; i < NKEYS; i++)
+		fprintf(f, "  %-28s %s [%s]\n", config_keys[i].name, config_keys[i].help,
+		    config_keys[i].def[0] ? config_keys[i].def : "unset");
+}

@@ -1,0 +1,97 @@
+/*
+ * airlock configuration: one YAML file (or the embedded default), loaded
+ * into an immutable struct al_config.  Every scalar key lives in one table
+ * in config.c (name, type, default, help); the loader, `airlock
+ * check-config` and the error messages all read that table.
+ *
+ * Ownership: al_config_load() returns a config the caller frees with
+ * al_config_free(); nothing in it points into the YAML text.
+ */
+#ifndef AIRLOCK_POLICY_CONFIG_H
+#define AIRLOCK_POLICY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AL_MAX_LISTEN 16
+#define AL_MAX_ROUTES 64
+#define AL_MAX_RESOLVE 64
+#define AL_MAX_RULES 64
+
+struct al_listen {
+	char host[64];
+	int port;
+};
+
+struct al_route {
+	char *prefix;     /* path prefix, starts with '/' */
+	char *upstream;   /* scheme://host[:port], no trailing slash */
+	char *host;       /* host part of upstream, for upstream state */
+	int port;
+	int registry;     /* the upstream is a package registry (offline answers) */
+};
+
+struct al_resolve {
+	char *from;       /* host:port as requested */
+	char *to;         /* address:port to connect to instead */
+};
+
+/* A freshness rule: the first rule whose glob matches the URL path wins. */
+struct al_rule {
+	char *match;
+	int immutable;    /* never stale */
+	int64_t ttl_ms;   /* >= 0: freshness lifetime override; -1: unset */
+};
+
+struct al_config {
+	char *file;                       /* where it came from, for messages */
+	struct al_listen listen[AL_MAX_LISTEN];
+	int nlisten;
+	int64_t workers;                  /* 0: one per core */
+	int64_t max_connections;
+
+	char *cache_path;
+	uint64_t cache_max_size;
+	struct al_rule rules[AL_MAX_RULES];
+	int nrules;
+
+	char *ca_file;
+	int64_t connect_timeout_ms;
+	int64_t first_byte_timeout_ms;
+	int64_t idle_timeout_ms;          /* upstream stalls mid-body */
+	int64_t probe_interval_ms;
+	int64_t probe_max_interval_ms;
+	int offline;                      /* forced cache-only */
+	int stale_on_5xx;
+	char *proxy;                      /* parent proxy URL or NULL */
+	struct al_resolve resolve[AL_MAX_RESOLVE];
+	int nresolve;
+
+	struct al_route routes[AL_MAX_ROUTES];
+	int nroutes;
+
+	int64_t client_header_timeout_ms;
+	int64_t client_idle_timeout_ms;
+	uint64_t client_max_header_bytes;
+	int64_t client_max_headers;
+
+	char *log_level;
+	char *access_log;                 /* "-" stdout, path, or "off" */
+};
+
+/* The built-in configuration used when no file is given. */
+extern const char al_config_default_yaml[];
+
+/*
+ * Load from a file, or from the embedded default when path is NULL.
+ * Returns 0 and sets *out, or -EINVAL and writes "file:line:col: what" to err.
+ */
+int al_config_load(const char *path, struct al_config **out, char *err, size_t errlen);
+int al_config_load_string(const char *name, const char *text, size_t len,
+    struct al_config **out, char *err, size_t errlen);
+void al_config_free(struct al_config *c);
+
+/* Print every key with its default and help text (for --help). */
+void al_config_describe(void *stream);
+
+#endif

@@ -1,0 +1,119 @@
+#include "policy/freshness.h"
+#include "policy/hdr.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *al_uncacheable_reason(int status, const char *h, size_t len)
+{
+	size_t vl;
+	const char *v;
+
+	switch (status) {
+	case 200: case 203: case 204: case 300: case 301: case 308: case 404: case 410:
+		break;
+	default:
+		return "status";
+	}
+	if (al_hdr_token(h, len, "Cache-Control", "no-store", NULL, NULL))
+		return "no-store";
+	if (al_hdr_token(h, len, "Cache-Control", "private", NULL, NULL))
+		return "private";
+	if (al_hdr_get(h, len, "Set-Cookie", &vl) != NULL)
+		return "set-cookie";
+	/* Requests go upstream without Accept-Encoding, so only that Vary is harmless. */
+	v = al_hdr_get(h, len, "Vary", &vl);
+	if (v != NULL) {
+		const char *p = v, *end = v + vl;
+		while (p < end) {
+			const char *c = memchr(p, ',', end - p);
+			const char *e = c ? c : end;
+			while (p < e && *p == ' ')
+				p++;
+			while (e > p && e[-1] == ' ')
+				e--;
+			if (e > p && !((size_t)(e - p) == 15 && strncasecmp(p, "Accept-Encoding", 15) == 0))
+				return "vary";
+			p = c ? c + 1 : end;
+		}
+	}
+	return NULL;
+}
+
+static int64_t number(const char *s, size_t n)
+{
+	int64_t v = 0;
+
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > INT64_MAX / 20)
+			return INT64_MAX / 2;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int64_t al_freshness_lifetime(const struct al_config *c, const char *path,
+    const char *h, size_t len)
+{
+	const char *a, *v;
+	size_t al, vl;
+	time_t date = -1, t;
+
+	for (int i = 0; c != NULL && i < c->nrules; i++) {
+		if (fnmatch(c->rules[i].match, path, 0) == 0) {
+			if (c->rules[i].immutable)
+				return AL_LIFETIME_FOREVER;
+			if (c->rules[i].ttl_ms >= 0)
+				return c->rules[i].ttl_ms / 1000;
+		}
+	}
+	if (al_hdr_token(h, len, "Cache-Control", "s-maxage", &a, &al) && number(a, al) >= 0)
+		return number(a, al);
+	if (al_hdr_token(h, len, "Cache-Control", "max-age", &a, &al) && number(a, al) >= 0)
+		return number(a, al);
+	if ((v = al_hdr_get(h, len, "Date", &vl)) != NULL)
+		date = al_http_date(v, vl);
+	if ((v = al_hdr_get(h, len, "Expires", &vl)) != NULL) {
+		t = al_http_date(v, vl);
+		if (t < 0 || date < 0)
+			return 0; /* invalid Expires means already expired */
+		return t > date ? (int64_t)(t - date) : 0;
+	}
+	if (date >= 0 && (v = al_hdr_get(h, len, "Last-Modified", &vl)) != NULL) {
+		t = al_http_date(v, vl);
+		if (t >= 0 && t < date) {
+			int64_t lm = (int64_t)(date - t) / 10;
+			return lm > 86400 ? 86400 : lm;
+		}
+	}
+	return 0;
+}
+
+int64_t al_current_age(const char *h, size_t len, int64_t request_time,
+    int64_t response_time, int64_t age_value, time_t now)
+{
+	const char *v;
+	size_t vl;
+	int64_t apparent = 0, corrected, resident;
+
+	if ((v = al_hdr_get(h, len, "Date", &vl)) != NULL) {
+		time_t d = al_http_date(v, vl);
+		if (d >= 0 && response_time > d)
+			apparent = response_time - d;
+	}
+	corrected = age_value + (response_time - request_time);
+	if (apparent > corrected)
+		corrected = apparent;
+	resident = (int64_t)now - response_time;
+	return corrected + (resident > 0 ? resident : 0);
+}
+
+int al_must_revalidate(const char *h, size_t len)
+{
+	return al_hdr_token(h, len, "Cache-Control", "no-cache", NULL, NULL);
+}

@@ -1,0 +1,37 @@
+/*
+ * What may be stored, and for how long it stays fresh (RFC 9111 §3, §4.2),
+ * with the operator's rules on top.  Pure functions of header blocks and
+ * times; the caller supplies "now".
+ */
+#ifndef AIRLOCK_POLICY_FRESHNESS_H
+#define AIRLOCK_POLICY_FRESHNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "policy/config.h"
+
+#define AL_LIFETIME_FOREVER INT64_MAX
+
+/* Why a response is not stored (for logs and Cache-Status detail); NULL if storable. */
+const char *al_uncacheable_reason(int status, const char *hdrs, size_t len);
+
+/*
+ * Freshness lifetime in seconds: an operator rule for the path wins, then
+ * s-maxage, max-age, Expires - Date, then 10% of Date - Last-Modified
+ * (capped at a day), else 0.  AL_LIFETIME_FOREVER for immutable rules.
+ */
+int64_t al_freshness_lifetime(const struct al_config *c, const char *url_path,
+    const char *hdrs, size_t len);
+
+/*
+ * Current age (RFC 9111 §4.2.3) from the stored response and request times
+ * and the upstream's Date and Age fields.
+ */
+int64_t al_current_age(const char *hdrs, size_t len, int64_t request_time,
+    int64_t response_time, int64_t age_value, time_t now);
+
+/* no-cache or must-revalidate-when-stale style directives that forbid serving stale online. */
+int al_must_revalidate(const char *hdrs, size_t len);
+
+#endif

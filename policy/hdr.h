@@ -1,0 +1,44 @@
+/*
+ * Header blocks: the response header section as stored in the cache and
+ * sent to clients, exactly as the upstream wrote it: "Name: value\r\n" lines,
+ * name case and repeated lines preserved.  These helpers read such a block;
+ * none of them allocates.
+ */
+#ifndef AIRLOCK_POLICY_HDR_H
+#define AIRLOCK_POLICY_HDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct al_hdr_iter {
+	const char *p, *end;
+};
+
+/* Next field; name and value trimmed, pointing into the block.  0 at end. */
+int al_hdr_next(struct al_hdr_iter *it, const char **name, size_t *nlen,
+    const char **value, size_t *vlen);
+
+/* First value of a field (case-insensitive name), or NULL. */
+const char *al_hdr_get(const char *block, size_t len, const char *name, size_t *vlen);
+
+/*
+ * Find a comma-list token in all lines of a field, e.g. Cache-Control's
+ * "max-age".  Returns 1 when present; its "=arg" (quotes removed) goes to
+ * arg/alen when given.
+ */
+int al_hdr_token(const char *block, size_t len, const char *field, const char *token,
+    const char **arg, size_t *alen);
+
+/* RFC 9110 hop-by-hop fields, which a proxy must not forward or store. */
+int al_hdr_is_hop(const char *name, size_t nlen);
+
+/* HTTP-date (IMF-fixdate, RFC 850, asctime) -> time_t, -1 if invalid. */
+time_t al_http_date(const char *s, size_t len);
+/* IMF-fixdate into buf (at least 30 bytes). */
+void al_http_date_fmt(time_t t, char *buf);
+
+/* Weak comparison of an If-None-Match list against one entity tag. */
+int al_etag_match_weak(const char *inm, size_t inm_len, const char *etag, size_t elen);
+
+#endif

@@ -1,0 +1,82 @@
+#include "policy/route.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+const struct al_route *al_route_find(const struct al_config *c, const char *path, size_t len)
+{
+	const struct al_route *best = NULL;
+	size_t bestlen = 0;
+
+	for (int i = 0; i < c->nroutes; i++) {
+		const struct al_route *r = &c->routes[i];
+		size_t pl = strlen(r->prefix);
+		if (pl <= len && memcmp(path, r->prefix, pl) == 0 && (best == NULL || pl > bestlen)) {
+			best = r;
+			bestlen = pl;
+		}
+	}
+	return best;
+}
+
+/* Is [s, s+n) a dot segment once %2e is decoded: "." or ".."? */
+static int is_dot_segment(const char *s, size_t n)
+{
+	int dots = 0;
+	size_t i = 0;
+
+	while (i < n) {
+		if (s[i] == '.') {
+			i++;
+		} else if (i + 2 < n && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+			i += 3;
+		} else {
+			return 0;
+		}
+		dots++;
+	}
+	return dots == 1 || dots == 2;
+}
+
+int al_path_check(const char *t, size_t len)
+{
+	size_t plen = len, seg = 1;
+
+	if (len == 0 || t[0] != '/')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)t[i];
+		if (ch <= 0x20 || ch == 0x7f || ch == '\\')
+			return -EINVAL;
+		if (ch == '?' || ch == '#') {
+			plen = i;
+			break;
+		}
+		/* an encoded slash or backslash could build a dot segment upstream */
+		if (ch == '%' && i + 2 < len && t[i + 1] == '2' && (t[i + 2] == 'f' || t[i + 2] == 'F'))
+			return -EINVAL;
+		if (ch == '%' && i + 2 < len && t[i + 1] == '5' && (t[i + 2] == 'c' || t[i + 2] == 'C'))
+			return -EINVAL;
+	}
+	for (size_t i = 1; i <= plen; i++) {
+		if (i == plen || t[i] == '/') {
+			if (is_dot_segment(t + seg, i - seg))
+				return -EINVAL;
+			seg = i + 1;
+		}
+	}
+	return 0;
+}
+
+int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen)
+{
+	size_t ul = strlen(r->upstream);
+
+	if (ul + tlen + 1 > buflen)
+		return -ENAMETOOLONG;
+	memcpy(buf, r->upstream, ul);
+	memcpy(buf + ul, target, tlen);
+	buf[ul + tlen] = '\0';
+	return (int)(ul + tlen);
+}

@@ -1,0 +1,28 @@
+/*
+ * Routing: which upstream serves a request path, and the cache key for it.
+ * The cache key is the absolute upstream URL, so an object fetched through a
+ * reverse route and the same URL fetched through the forward proxy are one
+ * entry.
+ */
+#ifndef AIRLOCK_POLICY_ROUTE_H
+#define AIRLOCK_POLICY_ROUTE_H
+
+#include <stddef.h>
+#include "policy/config.h"
+
+#define AL_RESERVED_PREFIX "/_airlock/"
+
+/* Longest prefix wins; NULL when nothing matches. */
+const struct al_route *al_route_find(const struct al_config *c, const char *path, size_t len);
+
+/*
+ * Refuse targets that could escape a route or smuggle bytes into the key:
+ * dot segments ("..", "%2e%2e" in any case), backslashes, CTLs, a missing
+ * leading slash.  Returns 0 or -EINVAL.
+ */
+int al_path_check(const char *target, size_t len);
+
+/* Writes upstream + target into buf; returns its length or -ENAMETOOLONG. */
+int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,894 @@
+/*
+ * A client connection and the life of each request on it, as steps:
+ *
+ *   conn_on_read -> step_request -> step_lookup -+-> step_hit ------------+
+ *                                                +-> step_fetch -> on_wake +-> pump -> finish
+ *
+ * step_lookup decides from the stored record and the uplink state: fresh
+ * hit, stale hit (uplink offline), revalidation or miss.  Misses and
+ * revalidations join a fill (proxy/fill.h) and are woken as it progresses.
+ *
+ * Bodies of hits and fills go out by reference from LMDB's memory map
+ * (evbuffer_add_reference): no copy into user space.  The references pin
+ * the connection's read snapshot; `hold` counts them and the snapshot is
+ * released when the last one has been written to the socket.  At most
+ * OUT_HIGH bytes are queued per client, so a slow client costs a bounded
+ * amount of memory and the snapshot is short-lived.
+ */
+#include "policy/freshness.h"
+#include "policy/hdr.h"
+#include "policy/range.h"
+#include "policy/route.h"
+#include "proxy/admin.h"
+#include "proxy/fill.h"
+#include "proxy/http1.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/uplink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONN_MAGIC 0x434f4e4eu
+#define OUT_HIGH (512 * 1024)
+#define OUT_LOW (128 * 1024)
+#define SMALL_HEAD 2048
+
+enum conn_state {
+	C_HEAD,     /* reading a request head */
+	C_WAIT,     /* waiting for a fill's head */
+	C_BODY,     /* sending a body from the cache */
+	C_PASS,     /* a pass-through response is flowing */
+	C_DONE,     /* response queued; finish when written */
+	C_CLOSE,    /* close as soon as the loop gets back here */
+};
+
+/* Keeps the read snapshot alive while evbuffer references point into it. */
+struct hold {
+	struct al_reader *rd;
+	int refs;
+	struct conn *c;          /* NULL once the connection is gone */
+};
+
+struct conn {
+	unsigned magic;
+	struct worker *w;
+	struct bufferevent *bev;
+	char peer[64];
+	enum conn_state state;
+	struct event *wake;      /* fill progress, snapshot release, deferred close */
+	struct hold *hold;
+
+	/* the request */
+	char small[SMALL_HEAD];
+	char *head;              /* small or malloc'ed */
+	size_t head_len;
+	struct http_req req;
+	int keepalive;
+	int head_only;
+	const struct al_route *route;
+	struct uplink *uplink;
+	char *url;
+	uint8_t key[AL_KEY_LEN];
+	int64_t t0_us;
+	int attempts;
+
+	/* the response */
+	int status;
+	char cstatus[192];       /* Cache-Status value */
+	uint64_t obj_id, pos, end;
+	int end_known, chunked, follow;
+	struct fill *fill;
+	int origin;              /* this request started the fill (its pass sink) */
+	int have_stale;
+};
+
+static void pump(struct conn *c);
+static void finish(struct conn *c);
+static void step_lookup(struct conn *c);
+
+static int64_t now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static struct evbuffer *out(struct conn *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+static void set_head_timeout(struct conn *c, int64_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval wtv = {srv.cfg->client_idle_timeout_ms / 1000, (srv.cfg->client_idle_timeout_ms % 1000) * 1000};
+
+	bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL, &wtv);
+}
+
+static void detach_fill(struct conn *c)
+{
+	if (c->fill == NULL)
+		return;
+	fill_unwatch(c->fill, c->wake);
+	if (c->origin)
+		fill_pass_detach(c->fill);
+	fill_release(c->fill);
+	c->fill = NULL;
+	c->origin = 0;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->magic != CONN_MAGIC)
+		abort();
+	detach_fill(c);
+	c->hold->c = NULL;
+	bufferevent_free(c->bev); /* may run hold_cleanup for queued references */
+	if (c->hold->refs == 0) {
+		al_reader_free(c->hold->rd);
+		free(c->hold);
+	}
+	event_free(c->wake);
+	if (c->head != c->small)
+		free(c->head);
+	free(c->url);
+	c->w->nconns--;
+	atomic_fetch_sub(&srv.stats.clients, 1);
+	c->magic = 0;
+	free(c);
+}
+
+/* Close from a context that may still be using c: do it from the loop. */
+static void close_soon(struct conn *c)
+{
+	c->state = C_CLOSE;
+	event_active(c->wake, EV_TIMEOUT, 0);
+}
+
+static void hold_cleanup(const void *data, size_t len, void *arg)
+{
+	struct hold *h = arg;
+
+	if (--h->refs > 0)
+		return;
+	al_reader_end(h->rd);
+	if (h->c == NULL) {
+		al_reader_free(h->rd);
+		free(h);
+	} else if (h->c->state == C_BODY) {
+		event_active(h->c->wake, EV_READ, 0);
+	}
+}
+
+/* Response head: status line, the stored or upstream fields, our own. */
+static void add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
+    int64_t clen, int64_t age, const char *extra)
+{
+	struct evbuffer *o = out(c);
+
+	c->status = status;
+	evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", status, http1_reason(status));
+	if (hlen)
+		evbuffer_add(o, hdrs, hlen);
+	if (clen >= 0 && status != 304 && status != 204)
+		evbuffer_add_printf(o, "Content-Length: %lld\r\n", (long long)clen);
+	else if (clen < 0 && status != 304 && status != 204 && !c->head_only) {
+		if (c->req.minor >= 1)
+			c->chunked = 1, evbuffer_add(o, "Transfer-Encoding: chunked\r\n", 28);
+		else
+			c->keepalive = 0; /* HTTP/1.0: the end of the body is the close */
+	}
+	if (age >= 0)
+		evbuffer_add_printf(o, "Age: %lld\r\n", (long long)age);
+	if (c->cstatus[0])
+		evbuffer_add_printf(o, "Cache-Status: %s\r\n", c->cstatus);
+	if (extra)
+		evbuffer_add(o, extra, strlen(extra));
+	if (!c->keepalive)
+		evbuffer_add(o, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		evbuffer_add(o, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(o, "\r\n", 2);
+}
+
+/* A short response of our own making. */
+static void reply_simple(struct conn *c, int status, const char *ctype, const char *extra,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void reply_simple(struct conn *c, int status, const char *ctype, const char *extra,
+    const char *fmt, ...)
+{
+	char body[1024], hdrs[1400];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n >= (int)sizeof(body))
+		n = sizeof(body) - 1;
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype, extra ? extra : "");
+	add_head(c, status, hdrs, strlen(hdrs), n, -1, NULL);
+	if (!c->head_only)
+		evbuffer_add(out(c), body, n);
+	c->state = C_DONE;
+}
+
+static void reply_error(struct conn *c, int status, const char *why)
+{
+	if (status >= 400 && status < 500 && status != 404 && status != 405)
+		c->keepalive = 0;
+	reply_simple(c, status, "text/plain; charset=utf-8", NULL, "%d %s: %s\n",
+	    status, http1_reason(status), why);
+}
+
+/* RFC 9110 §13: If-None-Match (weak), else If-Modified-Since. */
+static int not_modified(struct conn *c, const char *hdrs, size_t hlen)
+{
+	const char *inm, *ims, *etag, *lm;
+	size_t inml, imsl, el, lml;
+
+	inm = http1_field(&c->req, "If-None-Match", &inml);
+	if (inm != NULL) {
+		etag = al_hdr_get(hdrs, hlen, "ETag", &el);
+		return etag != NULL && al_etag_match_weak(inm, inml, etag, el);
+	}
+	ims = http1_field(&c->req, "If-Modified-Since", &imsl);
+	lm = al_hdr_get(hdrs, hlen, "Last-Modified", &lml);
+	if (ims != NULL && lm != NULL) {
+		time_t a = al_http_date(ims, imsl), b = al_http_date(lm, lml);
+		return a >= 0 && b >= 0 && b <= a;
+	}
+	return 0;
+}
+
+/* The fields a 304 carries (RFC 9110 §15.4.5), copied from hdrs into buf. */
+static size_t fields_for_304(const char *hdrs, size_t hlen, char *buf, size_t cap)
+{
+	static const char *const keep[] = {"ETag", "Cache-Control", "Expires", "Date",
+		"Last-Modified", "Vary", "Content-Location", NULL};
+	struct al_hdr_iter it = {hdrs, hdrs + hlen};
+	const char *line = hdrs;
+	size_t used = 0;
+
+	while (it.p < it.end) {
+		const char *n, *v, *eol;
+		size_t nl, vl, ll;
+		line = it.p;
+		eol = memchr(line, '\n', it.end - line);
+		ll = eol ? (size_t)(eol + 1 - line) : (size_t)(it.end - line);
+		{
+			struct al_hdr_iter one = {line, line + ll};
+			if (al_hdr_next(&one, &n, &nl, &v, &vl)) {
+				for (int i = 0; keep[i]; i++) {
+					if (strlen(keep[i]) == nl && strncasecmp(n, keep[i], nl) == 0 && used + ll <= cap) {
+						memcpy(buf + used, line, ll);
+						used += ll;
+					}
+				}
+			}
+		}
+		it.p = line + ll;
+	}
+	return used;
+}
+
+/*
+ * Start the response for a body of `total` bytes (or unknown, -1) with head
+ * fields hdrs: 304 for a matching conditional, 206/416 for a Range, else
+ * the whole thing.  Sets pos/end for pump().  Returns 0 when a body follows.
+ */
+static int begin_response(struct conn *c, int status, const char *hdrs, size_t hlen,
+    int64_t total, int64_t age)
+{
+	const char *rv, *ir;
+	size_t rvl, irl;
+	uint64_t first, last;
+
+	if (status == 200 && not_modified(c, hdrs, hlen)) {
+		char buf[4096];
+		size_t n = fields_for_304(hdrs, hlen, buf, sizeof(buf));
+		add_head(c, 304, buf, n, -1, age, NULL);
+		c->state = C_DONE;
+		return 1;
+	}
+	c->pos = 0;
+	c->end = total >= 0 ? (uint64_t)total : 0;
+	c->end_known = total >= 0;
+	rv = http1_field(&c->req, "Range", &rvl);
+	if (status == 200 && rv != NULL && total >= 0) {
+		int use = 1;
+		ir = http1_field(&c->req, "If-Range", &irl);
+		if (ir != NULL) {
+			size_t el;
+			const char *etag = al_hdr_get(hdrs, hlen, "ETag", &el);
+			if (ir[0] == '"')
+				use = etag != NULL && el == irl && memcmp(etag, ir, el) == 0; /* strong */
+			else {
+				const char *lm = al_hdr_get(hdrs, hlen, "Last-Modified", &el);
+				use = lm != NULL && el == irl && memcmp(lm, ir, el) == 0;
+			}
+		}
+		switch (use ? al_range_parse(rv, rvl, (uint64_t)total, &first, &last) : AL_RANGE_NONE) {
+		case AL_RANGE_OK: {
+			char cr[96];
+			snprintf(cr, sizeof(cr), "Content-Range: bytes %llu-%llu/%lld\r\n",
+			    (unsigned long long)first, (unsigned long long)last, (long long)total);
+			add_head(c, 206, hdrs, hlen, (int64_t)(last - first + 1), age, cr);
+			c->pos = first;
+			c->end = last + 1;
+			goto body;
+		}
+		case AL_RANGE_UNSATISFIABLE: {
+			char cr[64];
+			snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld\r\n", (long long)total);
+			add_head(c, 416, NULL, 0, 0, -1, cr);
+			c->state = C_DONE;
+			return 1;
+		}
+		case AL_RANGE_NONE:
+			break;
+		}
+	}
+	add_head(c, status, hdrs, hlen, total, age, status == 200 ? "Accept-Ranges: bytes\r\n" : NULL);
+body:
+	if (c->head_only || (c->end_known && c->pos == c->end)) {
+		c->state = C_DONE;
+		return 1;
+	}
+	c->state = C_BODY;
+	return 0;
+}
+
+/* Serve a stored record (the reader's snapshot is active). */
+static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
+{
+	c->follow = 0;
+	c->obj_id = rec->obj_id;
+	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0)
+		pump(c);
+	else
+		al_reader_end(c->hold->rd);
+}
+
+/*
+ * Move cached bytes into the output by reference until OUT_HIGH is queued,
+ * the stored part runs out (a fill: wait for the next commit) or the body
+ * ends.
+ */
+static void pump(struct conn *c)
+{
+	struct evbuffer *o = out(c);
+	struct fill_view v;
+	uint64_t avail = c->end;
+	int renewed = 0;
+
+	if (c->follow) {
+		fill_view(c->fill, &v);
+		if (v.state == FILL_FAILED) {
+			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->url, v.error);
+			close_soon(c); /* never a short response that looks complete */
+			return;
+		}
+		avail = v.committed;
+		if (!c->end_known && v.state == FILL_DONE) {
+			c->end = (uint64_t)v.content_length;
+			c->end_known = 1;
+		}
+		if (c->end_known && avail > c->end)
+			avail = c->end;
+	}
+	while (evbuffer_get_length(o) < OUT_HIGH && c->pos < avail) {
+		const void *p;
+		size_t n;
+		int rc = al_body_at(c->hold->rd, c->obj_id, c->pos, &p, &n);
+
+		if (rc == -ENOENT && c->follow && c->hold->refs == 0 && !renewed) {
+			al_reader_end(c->hold->rd); /* the bytes came after our snapshot */
+			renewed = 1;
+			continue;
+		}
+		if (rc == -ENOENT && c->follow)
+			break; /* wait until our references drain, then renew */
+		if (rc != 0) {
+			al_warn("conn", "%s: body vanished at %llu (%s); aborting the response", c->url,
+			    (unsigned long long)c->pos, strerror(-rc));
+			close_soon(c);
+			return;
+		}
+		if (n > avail - c->pos)
+			n = (size_t)(avail - c->pos);
+		if (c->chunked)
+			evbuffer_add_printf(o, "%zx\r\n", n);
+		evbuffer_add_reference(o, p, n, hold_cleanup, c->hold);
+		c->hold->refs++;
+		if (c->chunked)
+			evbuffer_add(o, "\r\n", 2);
+		c->pos += n;
+		atomic_fetch_add(&srv.stats.bytes_from_cache, n);
+	}
+	if (c->hold->refs == 0)
+		al_reader_end(c->hold->rd);
+	if (c->end_known && c->pos >= c->end) {
+		if (c->chunked)
+			evbuffer_add(o, "0\r\n\r\n", 5);
+		c->state = C_DONE;
+		if (evbuffer_get_length(o) == 0)
+			finish(c);
+	}
+}
+
+/* ---- pass-through sink: the fill's response may not be stored ---- */
+
+static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64_t clen)
+{
+	struct conn *c = arg;
+
+	snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; detail=not-stored",
+	    c->have_stale ? "stale" : "miss", status);
+	c->end_known = clen >= 0;
+	add_head(c, status, hdrs, len, clen, -1, NULL);
+	c->state = C_PASS;
+}
+
+static int sink_full(void *arg)
+{
+	struct conn *c = arg;
+
+	return evbuffer_get_length(out(c)) >= OUT_HIGH;
+}
+
+static void sink_body(void *arg, const void *data, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->head_only || len == 0)
+		return;
+	if (c->chunked)
+		evbuffer_add_printf(out(c), "%zx\r\n", len);
+	evbuffer_add(out(c), data, len);
+	if (c->chunked)
+		evbuffer_add(out(c), "\r\n", 2);
+}
+
+static void sink_end(void *arg, int ok)
+{
+	struct conn *c = arg;
+
+	if (!ok) {
+		close_soon(c);
+		return;
+	}
+	if (c->chunked && !c->head_only)
+		evbuffer_add(out(c), "0\r\n\r\n", 5);
+	c->state = C_DONE;
+	event_active(c->wake, EV_READ, 0);
+}
+
+/* Join (or start) the fill for this key; on_wake takes it from there. */
+static void step_fetch(struct conn *c, const char *inm, const char *ims)
+{
+	struct fetch_params p = {0};
+	struct pass_sink sink = {sink_head, sink_full, sink_body, sink_end, c};
+	const char *ua;
+	char uabuf[512];
+	size_t ual;
+	int created;
+
+	c->fill = fill_acquire(c->key, c->attempts > 1, &created);
+	if (c->fill == NULL) {
+		reply_error(c, 503, "out of memory");
+		return;
+	}
+	c->state = C_WAIT;
+	if (!created)
+		atomic_fetch_add(&srv.stats.collapsed, 1);
+	fill_watch(c->fill, c->wake);
+	if (!created)
+		return;
+	c->origin = 1;
+	ua = http1_field(&c->req, "User-Agent", &ual);
+	if (ua != NULL && ual < sizeof(uabuf)) {
+		memcpy(uabuf, ua, ual);
+		uabuf[ual] = '\0';
+		p.user_agent = uabuf;
+	}
+	p.url = c->url;
+	p.uplink = c->uplink;
+	p.if_none_match = inm;
+	p.if_modified_since = ims;
+	fill_start(c->fill, c->w, &p, &sink);
+}
+
+/* The fill changed (or references drained, or a close was asked for). */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct fill_view v;
+
+	if (c->state == C_CLOSE) {
+		conn_free(c);
+		return;
+	}
+	if (c->state == C_BODY) {
+		pump(c);
+		return;
+	}
+	if (c->state == C_DONE) {
+		if (evbuffer_get_length(out(c)) == 0)
+			finish(c);
+		return;
+	}
+	if (c->state != C_WAIT || c->fill == NULL)
+		return;
+	fill_view(c->fill, &v);
+	switch (v.state) {
+	case FILL_WAIT:
+		return;
+	case FILL_STREAM:
+	case FILL_DONE:
+		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; stored%s",
+		    c->have_stale ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
+		atomic_fetch_add(&srv.stats.misses, 1);
+		c->follow = 1;
+		c->obj_id = v.obj_id;
+		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
+			pump(c);
+		return;
+	case FILL_REFRESHED:
+		detach_fill(c);
+		c->state = C_WAIT;
+		c->have_stale = 2; /* tells step_lookup the entry was just revalidated */
+		step_lookup(c);
+		return;
+	case FILL_PASS:
+		if (c->origin)
+			return; /* the sink callbacks drive this one */
+		detach_fill(c);
+		c->attempts++;
+		step_fetch(c, NULL, NULL); /* a private fill of our own */
+		return;
+	case FILL_FAILED:
+		detach_fill(c);
+		c->have_stale = v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX ? 3 : 0;
+		if (c->have_stale == 3) {
+			step_lookup(c); /* serves the stale copy, if there is one */
+			return;
+		}
+		reply_error(c, 502, v.error);
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+}
+
+/*
+ * Decide from the cache.  have_stale carries what happened before:
+ * 2 = just revalidated (serve what is stored), 3 = upstream failed (serve
+ * stale or error), otherwise a fresh look.
+ */
+static void step_lookup(struct conn *c)
+{
+	struct al_record rec;
+	int after = c->have_stale;
+	int rc;
+
+	c->have_stale = 0;
+	if (++c->attempts > 4) {
+		reply_error(c, 502, "the entry kept changing under this request");
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	rc = al_lookup(c->hold->rd, c->key, &rec);
+	if (rc == 0) {
+		const char *path = strchr(c->url + strlen(c->route->upstream), '/');
+		char pathbuf[2048];
+		size_t pl = strcspn(path ? path : "/", "?");
+		int64_t lifetime, age;
+
+		snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)pl, path ? path : "/");
+		lifetime = al_freshness_lifetime(srv.cfg, pathbuf, rec.hdrs, rec.hdrs_len);
+		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
+		    rec.age_value, time(NULL));
+		if (after == 2) {
+			snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=stale; fwd-status=304");
+			atomic_fetch_add(&srv.stats.hits, 1);
+			step_hit(c, &rec, age);
+			return;
+		}
+		if (lifetime == AL_LIFETIME_FOREVER ||
+		    (age < lifetime && !al_must_revalidate(rec.hdrs, rec.hdrs_len))) {
+			if (lifetime == AL_LIFETIME_FOREVER)
+				snprintf(c->cstatus, sizeof(c->cstatus), "airlock; hit");
+			else
+				snprintf(c->cstatus, sizeof(c->cstatus), "airlock; hit; ttl=%lld",
+				    (long long)(lifetime - age));
+			atomic_fetch_add(&srv.stats.hits, 1);
+			step_hit(c, &rec, age);
+			return;
+		}
+		if (after == 3 || !uplink_online(c->uplink)) {
+			/* stale-if-error (RFC 5861): the upstream cannot be reached */
+			snprintf(c->cstatus, sizeof(c->cstatus),
+			    "airlock; hit; ttl=%lld; detail=\"stale: upstream %s\"",
+			    (long long)(lifetime - age), uplink_forced(c->uplink) ? "offline by configuration" : "unreachable");
+			atomic_fetch_add(&srv.stats.stale, 1);
+			step_hit(c, &rec, age);
+			return;
+		}
+		{
+			/* Stale: revalidate with the upstream's own validators, if it gave any. */
+			char inm[512], ims[64];
+			const char *etag, *lm;
+			size_t el, ll;
+			etag = al_hdr_get(rec.hdrs, rec.hdrs_len, "ETag", &el);
+			lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &ll);
+			snprintf(inm, sizeof(inm), "%.*s", etag && el < sizeof(inm) ? (int)el : 0, etag ? etag : "");
+			snprintf(ims, sizeof(ims), "%.*s", lm && ll < sizeof(ims) ? (int)ll : 0, lm ? lm : "");
+			al_reader_end(c->hold->rd);
+			c->have_stale = 1;
+			step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
+			return;
+		}
+	}
+	al_reader_end(c->hold->rd);
+	if (rc != -ENOENT)
+		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
+	if (after == 3) {
+		reply_error(c, 502, "upstream unreachable and nothing cached");
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	if (!uplink_online(c->uplink)) {
+		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=miss; detail=upstream-offline");
+		reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
+		    c->url, uplink_name(c->uplink));
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	step_fetch(c, NULL, NULL);
+}
+
+/* A complete request head is in c->head: route it. */
+static void step_request(struct conn *c)
+{
+	struct http_req *r = &c->req;
+	char *buf;
+	int n;
+
+	atomic_fetch_add(&srv.stats.requests, 1);
+	c->t0_us = now_us();
+	c->keepalive = !r->close;
+	c->head_only = r->method == HTTP_HEAD;
+	if (r->form == FORM_ORIGIN && r->target_len >= strlen(AL_RESERVED_PREFIX) &&
+	    memcmp(r->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0) {
+		struct evbuffer *body = evbuffer_new();
+		const char *ctype = "text/plain";
+		int status = admin_handle(r->target, r->target_len, body, &ctype);
+		char h[128];
+		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n", ctype);
+		add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
+		if (!c->head_only)
+			evbuffer_add_buffer(out(c), body);
+		evbuffer_free(body);
+		c->state = C_DONE;
+		goto done;
+	}
+	if (r->method == HTTP_CONNECT || r->form == FORM_ABSOLUTE) {
+		reply_error(c, 403, "airlock is not configured as a forward proxy");
+		goto done;
+	}
+	if (r->form != FORM_ORIGIN) {
+		reply_error(c, 400, "bad request target");
+		goto done;
+	}
+	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+		reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+		    "405 Method Not Allowed: airlock serves GET and HEAD\n");
+		goto done;
+	}
+	if (r->content_length > 0 || r->chunked) {
+		reply_error(c, 400, "a GET or HEAD request must not carry a body");
+		goto done;
+	}
+	if (al_path_check(r->target, r->target_len) != 0) {
+		reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
+		goto done;
+	}
+	c->route = al_route_find(srv.cfg, r->target, r->target_len);
+	if (c->route == NULL) {
+		reply_error(c, 404, "no route for this path");
+		goto done;
+	}
+	buf = malloc(strlen(c->route->upstream) + r->target_len + 1);
+	if (buf == NULL || (n = al_route_url(c->route, r->target, r->target_len, buf,
+	    strlen(c->route->upstream) + r->target_len + 1)) < 0) {
+		free(buf);
+		reply_error(c, 414, "URL too long");
+		goto done;
+	}
+	free(c->url);
+	c->url = buf;
+	al_store_key(c->url, (size_t)n, c->key);
+	c->uplink = uplink_find(c->route->upstream);
+	c->attempts = 0;
+	c->have_stale = 0;
+	step_lookup(c);
+	return;
+done:
+	event_active(c->wake, EV_READ, 0);
+}
+
+static void access_log(struct conn *c)
+{
+	if (!al_log_enabled(AL_LOG_DEBUG))
+		return;
+	al_debug("access", "%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
+	    (int)c->req.method_len, c->req.method_s, (int)c->req.target_len, c->req.target,
+	    c->status, (long long)(now_us() - c->t0_us), c->cstatus);
+}
+
+static void try_parse(struct conn *c);
+
+/* The response is fully written: next request or close. */
+static void finish(struct conn *c)
+{
+	access_log(c);
+	detach_fill(c);
+	if (!c->keepalive) {
+		conn_free(c);
+		return;
+	}
+	c->state = C_HEAD;
+	c->cstatus[0] = '\0';
+	c->chunked = c->follow = c->end_known = 0;
+	c->status = 0;
+	set_head_timeout(c, srv.cfg->client_idle_timeout_ms);
+	bufferevent_enable(c->bev, EV_READ);
+	try_parse(c);
+}
+
+static void try_parse(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct http_limits lim = {srv.cfg->client_max_header_bytes, (int)srv.cfg->client_max_headers};
+	size_t len = evbuffer_get_length(in), take;
+	const char *p;
+	int rc;
+
+	if (c->state != C_HEAD || len == 0)
+		return;
+	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	take = len > lim.max_head ? lim.max_head : len;
+	p = (const char *)evbuffer_pullup(in, take);
+	rc = http1_parse_request(p, take, &lim, &c->req);
+	if (rc == 0 && len >= lim.max_head)
+		rc = -431;
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		memset(&c->req, 0, sizeof(c->req));
+		c->req.minor = 1;
+		c->keepalive = 0;
+		c->t0_us = now_us();
+		bufferevent_disable(c->bev, EV_READ);
+		reply_error(c, -rc, rc == -431 ? "request head too large" :
+		    rc == -414 ? "request line too long" : "malformed request");
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	/* Keep the head stable (the input buffer moves on): copy, then re-point. */
+	if (c->head != c->small)
+		free(c->head);
+	c->head = (size_t)rc <= sizeof(c->small) ? c->small : malloc((size_t)rc);
+	if (c->head == NULL) {
+		c->head = c->small;
+		close_soon(c);
+		return;
+	}
+	memcpy(c->head, p, (size_t)rc);
+	c->head_len = (size_t)rc;
+	evbuffer_drain(in, (size_t)rc);
+	http1_parse_request(c->head, c->head_len, &lim, &c->req);
+	set_head_timeout(c, 0);
+	c->state = C_WAIT;
+	step_request(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	try_parse(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == C_BODY)
+		pump(c);
+	else if (c->state == C_PASS && c->fill != NULL)
+		fill_pass_resume(c->fill);
+	else if (c->state == C_DONE && evbuffer_get_length(out(c)) == 0)
+		finish(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if ((what & BEV_EVENT_EOF) && c->state != C_HEAD && !(what & BEV_EVENT_WRITING)) {
+		/* Half-close after a request: finish the response, then close. */
+		c->keepalive = 0;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && c->state == C_HEAD &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		c->keepalive = 0;
+		memset(&c->req, 0, sizeof(c->req));
+		c->req.minor = 1;
+		bufferevent_disable(bev, EV_READ);
+		reply_error(c, 408, "request head not received in time");
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	conn_free(c);
+}
+
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	struct conn *c;
+
+	if (atomic_load(&srv.stats.clients) >= srv.cfg->max_connections) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->magic = CONN_MAGIC;
+	c->w = w;
+	c->head = c->small;
+	c->hold = calloc(1, sizeof(*c->hold));
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->wake = event_new(w->base, -1, 0, on_wake, c);
+	if (c->hold == NULL || c->bev == NULL || c->wake == NULL || al_reader_new(srv.store, &c->hold->rd) != 0) {
+		al_warn("conn", "cannot set up a client connection (out of memory or LMDB readers)");
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->wake)
+			event_free(c->wake);
+		free(c->hold);
+		free(c);
+		return;
+	}
+	c->hold->c = c;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+	w->nconns++;
+	atomic_fetch_add(&srv.stats.clients, 1);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}

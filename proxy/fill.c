@@ -1,0 +1,719 @@
+#include "proxy/fill.h"
+#include "policy/freshness.h"
+#include "policy/hdr.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define FILL_MAGIC 0x46494c4cu
+#define CHUNK_BYTES (256 * 1024)  /* commit at least this often */
+#define FLUSH_MS 25               /* ... or this long after the first uncommitted byte */
+#define HEAD_MAX (64 * 1024)      /* upstream response head limit */
+#define NBUCKETS 1024
+
+struct waiter {
+	struct event *ev;
+	struct waiter *next;
+};
+
+struct fill {
+	unsigned magic;
+	pthread_mutex_t mu;
+	int refs;
+	int registered;
+	struct fill *hnext;
+	uint8_t key[AL_KEY_LEN];
+	/* guarded by mu; hdrs is written once before state leaves FILL_WAIT */
+	enum fill_state state;
+	enum fill_failure failure;
+	int status;
+	uint64_t obj_id, committed;
+	int64_t content_length;
+	char *hdrs;
+	size_t hdrs_len;
+	char error[160];
+	struct waiter *waiters;
+	struct fetch *fetch;      /* owned by the starting worker */
+};
+
+/* The transfer behind a fill; lives on one worker. */
+struct fetch {
+	struct fetch *next, *prev;
+	struct worker *w;
+	struct fill *f;
+	CURL *easy;
+	struct curl_slist *req_hdrs;
+	struct uplink *uplink;
+	char *url;
+	int conditional;
+	char *head;
+	size_t head_len;
+	int status, head_done;
+	int64_t content_length, age_value;
+	const char *bad;          /* why the response is refused, or NULL */
+	unsigned char *chunk;
+	size_t chunk_len;
+	uint64_t off, chunk_start;
+	EVP_MD_CTX *sha;
+	struct event *flush_ev, *fb_ev;
+	int64_t req_time, resp_time;
+	struct pass_sink sink;
+	int has_sink, paused;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fill *buckets[NBUCKETS];
+
+static unsigned bucket_of(const uint8_t *key)
+{
+	return ((unsigned)key[0] | (unsigned)key[1] << 8) % NBUCKETS;
+}
+
+/* Wake every waiter; caller holds f->mu. */
+static void notify_locked(struct fill *f)
+{
+	for (struct waiter *w = f->waiters; w != NULL; w = w->next)
+		event_active(w->ev, EV_READ, 0);
+}
+
+static void unregister(struct fill *f)
+{
+	pthread_mutex_lock(&reg_mu);
+	if (f->registered) {
+		struct fill **pp = &buckets[bucket_of(f->key)];
+		while (*pp != NULL && *pp != f)
+			pp = &(*pp)->hnext;
+		if (*pp == f)
+			*pp = f->hnext;
+		f->registered = 0;
+	}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+struct fill *fill_acquire(const uint8_t key[AL_KEY_LEN], int private_fill, int *created)
+{
+	struct fill *f = NULL;
+	unsigned b = bucket_of(key);
+
+	pthread_mutex_lock(&reg_mu);
+	if (!private_fill) {
+		for (f = buckets[b]; f != NULL; f = f->hnext) {
+			if (memcmp(f->key, key, AL_KEY_LEN) == 0) {
+				pthread_mutex_lock(&f->mu);
+				f->refs++;
+				pthread_mutex_unlock(&f->mu);
+				*created = 0;
+				pthread_mutex_unlock(&reg_mu);
+				return f;
+			}
+		}
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		pthread_mutex_unlock(&reg_mu);
+		return NULL;
+	}
+	f->magic = FILL_MAGIC;
+	pthread_mutex_init(&f->mu, NULL);
+	f->refs = 1;
+	memcpy(f->key, key, AL_KEY_LEN);
+	f->content_length = -1;
+	f->state = FILL_WAIT;
+	if (!private_fill) {
+		f->registered = 1;
+		f->hnext = buckets[b];
+		buckets[b] = f;
+	}
+	*created = 1;
+	pthread_mutex_unlock(&reg_mu);
+	return f;
+}
+
+void fill_release(struct fill *f)
+{
+	int last;
+
+	if (f == NULL)
+		return;
+	if (f->magic != FILL_MAGIC)
+		abort();
+	pthread_mutex_lock(&f->mu);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&f->mu);
+	if (!last)
+		return;
+	unregister(f);
+	pthread_mutex_destroy(&f->mu);
+	free(f->hdrs);
+	f->magic = 0;
+	free(f);
+}
+
+void fill_watch(struct fill *f, struct event *ev)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return;
+	w->ev = ev;
+	pthread_mutex_lock(&f->mu);
+	w->next = f->waiters;
+	f->waiters = w;
+	event_active(ev, EV_READ, 0); /* look at the state once right away */
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fill_unwatch(struct fill *f, struct event *ev)
+{
+	pthread_mutex_lock(&f->mu);
+	for (struct waiter **pp = &f->waiters; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->ev == ev) {
+			struct waiter *w = *pp;
+			*pp = w->next;
+			free(w);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fill_view(struct fill *f, struct fill_view *v)
+{
+	pthread_mutex_lock(&f->mu);
+	v->state = f->state;
+	v->failure = f->failure;
+	v->status = f->status;
+	v->obj_id = f->obj_id;
+	v->committed = f->committed;
+	v->content_length = f->content_length;
+	v->hdrs = f->hdrs;
+	v->hdrs_len = f->hdrs_len;
+	memcpy(v->error, f->error, sizeof(v->error));
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Move the fill to a new state and wake its waiters. */
+static void set_state(struct fill *f, enum fill_state st, enum fill_failure why, const char *err)
+{
+	pthread_mutex_lock(&f->mu);
+	f->state = st;
+	if (why != FAIL_NONE) {
+		f->failure = why;
+		snprintf(f->error, sizeof(f->error), "%s", err ? err : "");
+	}
+	notify_locked(f);
+	pthread_mutex_unlock(&f->mu);
+	if (st != FILL_WAIT && st != FILL_STREAM && st != FILL_PASS)
+		unregister(f); /* ended: new requests look in the cache again */
+}
+
+static void fetch_free(struct fetch *x)
+{
+	struct worker *w = x->w;
+
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (w->fetches == x)
+		w->fetches = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	if (x->flush_ev)
+		event_free(x->flush_ev);
+	if (x->fb_ev)
+		event_free(x->fb_ev);
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->req_hdrs);
+	EVP_MD_CTX_free(x->sha);
+	free(x->chunk);
+	free(x->head);
+	free(x->url);
+	if (x->f != NULL) {
+		x->f->fetch = NULL;
+		fill_release(x->f);
+	}
+	free(x);
+}
+
+/* Commit the buffered part of the body to the cache and tell the readers. */
+static int flush_chunk(struct fetch *x)
+{
+	struct fill *f = x->f;
+	int rc;
+
+	if (x->flush_ev)
+		evtimer_del(x->flush_ev);
+	if (x->chunk_len == 0)
+		return 0;
+	rc = al_fill_append(srv.store, f->obj_id, x->chunk_start, x->chunk, x->chunk_len);
+	if (rc != 0)
+		return rc;
+	x->chunk_start += x->chunk_len;
+	x->chunk_len = 0;
+	pthread_mutex_lock(&f->mu);
+	f->committed = x->chunk_start;
+	notify_locked(f);
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *x = arg;
+
+	if (flush_chunk(x) != 0 && x->bad == NULL) {
+		x->bad = "the cache refused the body";
+		/* The next write callback returns 0 and curl ends the transfer. */
+	}
+}
+
+static int is_unreachable(CURLcode res)
+{
+	switch (res) {
+	case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE: case CURLE_GOT_NOTHING: case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The transfer ended: publish, or clean up, and tell everyone. */
+static void fetch_done(CURL *easy, CURLcode res, void *arg)
+{
+	struct fetch *x = arg;
+	struct fill *f = x->f;
+	char err[160];
+
+	if (x->fb_ev)
+		evtimer_del(x->fb_ev);
+	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
+		struct al_record rec;
+		int rc = flush_chunk(x);
+
+		if (rc == 0 && x->content_length >= 0 && (int64_t)x->off != x->content_length) {
+			x->bad = "body shorter than Content-Length";
+			rc = -EPROTO;
+		}
+		if (rc == 0) {
+			memset(&rec, 0, sizeof(rec));
+			rec.status = x->status;
+			rec.obj_id = f->obj_id;
+			rec.body_len = x->off;
+			rec.request_time = x->req_time;
+			rec.response_time = x->resp_time;
+			rec.age_value = x->age_value;
+			rec.last_used = time(NULL);
+			EVP_DigestFinal_ex(x->sha, rec.sha256, NULL);
+			rec.url = x->url;
+			rec.url_len = strlen(x->url);
+			rec.hdrs = x->head;
+			rec.hdrs_len = x->head_len;
+			rc = al_fill_commit(srv.store, f->key, &rec);
+			if (rc != 0)
+				x->bad = "the cache refused the entry";
+		}
+		if (rc == 0) {
+			pthread_mutex_lock(&f->mu);
+			f->content_length = (int64_t)x->off;
+			pthread_mutex_unlock(&f->mu);
+			atomic_fetch_add(&srv.stats.bytes_from_upstream, x->off);
+			al_debug("fill", "stored %s (%llu bytes)", x->url, (unsigned long long)x->off);
+			set_state(f, FILL_DONE, FAIL_NONE, NULL);
+			goto out;
+		}
+	}
+	if (res == CURLE_OK && x->bad == NULL && (f->state == FILL_REFRESHED || f->state == FILL_PASS)) {
+		if (f->state == FILL_PASS && x->has_sink)
+			x->sink.end(x->sink.arg, 1);
+		goto out;
+	}
+	if (f->state == FILL_REFRESHED || (f->state == FILL_FAILED && f->failure == FAIL_UPSTREAM_5XX))
+		goto out; /* ended on purpose after the head */
+
+	/* Failure from here on. */
+	atomic_fetch_add(&srv.stats.upstream_errors, 1);
+	if (x->bad != NULL)
+		snprintf(err, sizeof(err), "%s", x->bad);
+	else
+		snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
+	if (f->state == FILL_STREAM)
+		al_fill_abort(srv.store, f->obj_id);
+	if (f->state == FILL_PASS && x->has_sink)
+		x->sink.end(x->sink.arg, 0);
+	if (!x->head_done && x->bad == NULL && is_unreachable(res)) {
+		uplink_failed(x->uplink, err);
+		al_warn("fill", "%s: upstream unreachable: %s", x->url, err);
+		set_state(f, FILL_FAILED, FAIL_UNREACHABLE, err);
+	} else {
+		if (res == CURLE_OPERATION_TIMEDOUT)
+			uplink_failed(x->uplink, err);
+		al_warn("fill", "%s: not stored: %s", x->url, err);
+		set_state(f, FILL_FAILED, FAIL_BROKEN, err);
+	}
+out:
+	x->easy = NULL;
+	curl_easy_cleanup(easy);
+	fetch_free(x);
+}
+
+static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *x = arg;
+	CURL *easy = x->easy;
+
+	if (x->head_done)
+		return;
+	up_cancel(x->w->multi, easy);
+	fetch_done(easy, CURLE_OPERATION_TIMEDOUT, x);
+}
+
+static int64_t parse_u64(const char *v, size_t n)
+{
+	int64_t x = 0;
+
+	if (n == 0 || n > 18)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)v[i]))
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+/* The response head is complete: decide what this fill becomes. */
+static int on_head(struct fetch *x)
+{
+	struct fill *f = x->f;
+	const char *why;
+	char *copy;
+
+	x->head_done = 1;
+	x->resp_time = time(NULL);
+	if (x->fb_ev)
+		evtimer_del(x->fb_ev);
+	uplink_succeeded(x->uplink);
+	if (x->conditional && x->status == 304) {
+		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
+			atomic_fetch_add(&srv.stats.revalidated, 1);
+			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
+			return 0;
+		}
+		x->bad = "304 for an entry that is gone";
+		return -1;
+	}
+	if (x->conditional && x->status >= 500 && srv.cfg->stale_on_5xx) {
+		char e[64];
+		snprintf(e, sizeof(e), "upstream answered %d", x->status);
+		set_state(f, FILL_FAILED, FAIL_UPSTREAM_5XX, e);
+		return -1; /* stop the transfer; waiters serve the stale copy */
+	}
+	copy = malloc(x->head_len + 1);
+	if (copy == NULL) {
+		x->bad = "out of memory";
+		return -1;
+	}
+	memcpy(copy, x->head, x->head_len);
+	copy[x->head_len] = '\0';
+	why = al_uncacheable_reason(x->status, x->head, x->head_len);
+	if (why == NULL) {
+		uint64_t id;
+		if (al_fill_begin(srv.store, f->key, &id) != 0) {
+			why = "cache-unavailable";
+		} else {
+			x->chunk = malloc(CHUNK_BYTES);
+			x->sha = EVP_MD_CTX_new();
+			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
+			if (x->chunk == NULL || x->sha == NULL || x->flush_ev == NULL ||
+			    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
+				al_fill_abort(srv.store, id);
+				free(copy);
+				x->bad = "out of memory";
+				return -1;
+			}
+			pthread_mutex_lock(&f->mu);
+			f->obj_id = id;
+			f->status = x->status;
+			f->hdrs = copy;
+			f->hdrs_len = x->head_len;
+			f->content_length = x->content_length;
+			f->state = FILL_STREAM;
+			notify_locked(f);
+			pthread_mutex_unlock(&f->mu);
+			return 0;
+		}
+	}
+	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, why);
+	atomic_fetch_add(&srv.stats.passes, 1);
+	pthread_mutex_lock(&f->mu);
+	f->status = x->status;
+	f->hdrs = copy;
+	f->hdrs_len = x->head_len;
+	f->content_length = x->content_length;
+	snprintf(f->error, sizeof(f->error), "%s", why);
+	pthread_mutex_unlock(&f->mu);
+	set_state(f, FILL_PASS, FAIL_NONE, NULL);
+	if (!x->has_sink)
+		return -1;
+	x->sink.head(x->sink.arg, x->status, x->head, x->head_len, x->content_length);
+	return 0;
+}
+
+static int name_is(const char *line, size_t nl, const char *name)
+{
+	return strlen(name) == nl && strncasecmp(line, name, nl) == 0;
+}
+
+/* One raw line of the upstream's head (curl hands them over unchanged). */
+static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct fetch *x = arg;
+	size_t len = size * n, nl, vl;
+	const char *colon, *v;
+
+	if (x->bad != NULL || x->head_done)
+		return x->head_done ? len : 0;
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+		const char *sp = memchr(buf, ' ', len);
+		x->head_len = 0;
+		x->content_length = -1;
+		x->age_value = 0;
+		if (sp == NULL || (size_t)(sp - buf) + 4 > len || !isdigit((unsigned char)sp[1]) ||
+		    !isdigit((unsigned char)sp[2]) || !isdigit((unsigned char)sp[3])) {
+			x->bad = "malformed status line";
+			return 0;
+		}
+		x->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+		return len;
+	}
+	if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n')) {
+		if (x->status >= 100 && x->status < 200)
+			return len; /* interim response; the real one follows */
+		return on_head(x) == 0 ? len : 0;
+	}
+	/* A field line: exactly one line ending, no NUL or stray CR, no obs-fold. */
+	if (len < 2 || buf[len - 1] != '\n' || buf[0] == ' ' || buf[0] == '\t') {
+		x->bad = "malformed header line";
+		return 0;
+	}
+	nl = buf[len - 2] == '\r' ? len - 2 : len - 1;
+	for (size_t i = 0; i < nl; i++) {
+		if (buf[i] == '\0' || buf[i] == '\r' || buf[i] == '\n') {
+			x->bad = "header line with CR, LF or NUL";
+			return 0;
+		}
+	}
+	colon = memchr(buf, ':', nl);
+	if (colon == NULL || colon == buf) {
+		x->bad = "header line without a name";
+		return 0;
+	}
+	if (x->head_len + nl + 2 > HEAD_MAX) {
+		x->bad = "response head too large";
+		return 0;
+	}
+	v = colon + 1;
+	while (v < buf + nl && (*v == ' ' || *v == '\t'))
+		v++;
+	vl = buf + nl - v;
+	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	nl = colon - buf;
+	if (name_is(buf, nl, "Content-Length")) {
+		int64_t cl = parse_u64(v, vl);
+		if (cl < 0 || (x->content_length >= 0 && x->content_length != cl)) {
+			x->bad = "bad or conflicting Content-Length";
+			return 0;
+		}
+		x->content_length = cl;
+		return len;
+	}
+	if (name_is(buf, nl, "Age")) {
+		int64_t a = parse_u64(v, vl);
+		x->age_value = a > 0 ? a : 0;
+		return len;
+	}
+	if (al_hdr_is_hop(buf, nl))
+		return len;
+	if (x->head == NULL && (x->head = malloc(HEAD_MAX)) == NULL) {
+		x->bad = "out of memory";
+		return 0;
+	}
+	/* Kept exactly as sent, with a CRLF ending. */
+	memcpy(x->head + x->head_len, buf, len - (buf[len - 2] == '\r' ? 2 : 1));
+	x->head_len += len - (buf[len - 2] == '\r' ? 2 : 1);
+	x->head[x->head_len++] = '\r';
+	x->head[x->head_len++] = '\n';
+	return len;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct fetch *x = arg;
+	struct fill *f = x->f;
+	size_t len = size * n, done = 0;
+
+	if (x->bad != NULL)
+		return 0;
+	if (f->state == FILL_PASS) {
+		if (!x->has_sink)
+			return 0;
+		if (x->sink.full(x->sink.arg)) {
+			x->paused = 1;
+			return CURL_WRITEFUNC_PAUSE;
+		}
+		x->sink.body(x->sink.arg, data, len);
+		atomic_fetch_add(&srv.stats.bytes_from_upstream, len);
+		return len;
+	}
+	if (f->state != FILL_STREAM)
+		return len; /* a 304's or a 5xx's body: not ours to keep */
+	if (x->content_length >= 0 && x->off + len > (uint64_t)x->content_length) {
+		x->bad = "body longer than Content-Length";
+		return 0;
+	}
+	EVP_DigestUpdate(x->sha, data, len);
+	while (done < len) {
+		size_t take = len - done;
+		if (take > CHUNK_BYTES - x->chunk_len)
+			take = CHUNK_BYTES - x->chunk_len;
+		memcpy(x->chunk + x->chunk_len, data + done, take);
+		x->chunk_len += take;
+		done += take;
+		if (x->chunk_len == CHUNK_BYTES && flush_chunk(x) != 0) {
+			x->bad = "the cache refused the body";
+			return 0;
+		}
+	}
+	x->off += len;
+	if (x->chunk_len > 0 && !evtimer_pending(x->flush_ev, NULL)) {
+		struct timeval tv = {0, FLUSH_MS * 1000};
+		evtimer_add(x->flush_ev, &tv);
+	}
+	return len;
+}
+
+int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, const struct pass_sink *sink)
+{
+	struct fetch *x = calloc(1, sizeof(*x));
+	char hdr[1024];
+
+	if (x == NULL)
+		goto err;
+	x->w = w;
+	x->uplink = p->uplink;
+	x->content_length = -1;
+	x->url = strdup(p->url);
+	x->easy = up_easy_new(srv.cfg, &w->connect_to);
+	x->fb_ev = evtimer_new(w->base, on_first_byte_timeout, x);
+	if (x->url == NULL || x->easy == NULL || x->fb_ev == NULL)
+		goto err_fetch;
+	if (sink != NULL) {
+		x->sink = *sink;
+		x->has_sink = 1;
+	}
+	snprintf(hdr, sizeof(hdr), "User-Agent: %s", p->user_agent ? p->user_agent : "airlock/" AIRLOCK_VERSION);
+	x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
+	x->req_hdrs = curl_slist_append(x->req_hdrs, "Via: 1.1 airlock");
+	if (p->if_none_match != NULL) {
+		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", p->if_none_match);
+		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
+		x->conditional = 1;
+	}
+	if (p->if_modified_since != NULL) {
+		snprintf(hdr, sizeof(hdr), "If-Modified-Since: %s", p->if_modified_since);
+		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
+		x->conditional = 1;
+	}
+	curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->req_hdrs);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	x->req_time = time(NULL);
+	x->f = f;
+	pthread_mutex_lock(&f->mu);
+	f->refs++;              /* the fetch's own reference */
+	f->fetch = x;
+	pthread_mutex_unlock(&f->mu);
+	x->next = w->fetches;
+	if (w->fetches)
+		w->fetches->prev = x;
+	w->fetches = x;
+	if (up_start(w->multi, x->easy, fetch_done, x) != 0) {
+		set_state(f, FILL_FAILED, FAIL_BROKEN, "cannot start the transfer");
+		fetch_free(x);
+		return -EIO;
+	}
+	if (srv.cfg->first_byte_timeout_ms > 0) {
+		int64_t ms = srv.cfg->first_byte_timeout_ms + srv.cfg->connect_timeout_ms;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		evtimer_add(x->fb_ev, &tv);
+	}
+	atomic_fetch_add(&srv.stats.upstream_fetches, 1);
+	return 0;
+
+err_fetch:
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	if (x->fb_ev)
+		event_free(x->fb_ev);
+	free(x->url);
+	free(x);
+err:
+	set_state(f, FILL_FAILED, FAIL_BROKEN, "out of memory");
+	return -ENOMEM;
+}
+
+void fill_pass_resume(struct fill *f)
+{
+	struct fetch *x = f->fetch;
+
+	if (x != NULL && x->paused) {
+		x->paused = 0;
+		curl_easy_pause(x->easy, CURLPAUSE_CONT);
+	}
+}
+
+void fill_pass_detach(struct fill *f)
+{
+	struct fetch *x = f->fetch;
+	CURL *easy;
+
+	if (x == NULL || !x->has_sink)
+		return;
+	x->has_sink = 0;
+	if (f->state == FILL_PASS || f->state == FILL_WAIT) {
+		/* Nobody else can use a passed response: stop it now. */
+		if (f->state == FILL_WAIT)
+			return; /* it may still turn out storable; the fill goes on */
+		easy = x->easy;
+		up_cancel(x->w->multi, easy);
+		x->bad = "client went away";
+		fetch_done(easy, CURLE_ABORTED_BY_CALLBACK, x);
+	}
+}
+
+void fill_worker_shutdown(struct worker *w)
+{
+	while (w->fetches != NULL) {
+		struct fetch *x = w->fetches;
+		CURL *easy = x->easy;
+		up_cancel(w->multi, easy);
+		x->bad = "shutting down";
+		x->has_sink = 0;
+		fetch_done(easy, CURLE_ABORTED_BY_CALLBACK, x);
+	}
+}

@@ -1,0 +1,249 @@
+#include "proxy/http1.h"
+
+#include <string.h>
+#include <strings.h>
+
+static int is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Find the end of the line at p: the index of its CR, with LF after it. -1: incomplete; -2: bare CR/LF. */
+static long line_end(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\n')
+			return -2;
+		if (p[i] == '\r') {
+			if (i + 1 == len)
+				return -1;
+			return p[i + 1] == '\n' ? (long)i : -2;
+		}
+	}
+	return -1;
+}
+
+static int name_is(const struct http_field *f, const char *n)
+{
+	return f->name_len == strlen(n) && strncasecmp(f->name, n, f->name_len) == 0;
+}
+
+/* Does a comma list contain token (case-insensitive)? */
+static int list_has(const char *v, size_t vl, const char *tok)
+{
+	size_t tl = strlen(tok);
+	const char *p = v, *end = v + vl;
+
+	while (p < end) {
+		const char *c = memchr(p, ',', end - p), *e = c ? c : end;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - p) == tl && strncasecmp(p, tok, tl) == 0)
+			return 1;
+		p = c ? c + 1 : end;
+	}
+	return 0;
+}
+
+static int parse_fields_semantics(struct http_req *r)
+{
+	int keepalive = 0, close = 0, te = 0;
+
+	r->content_length = -1;
+	for (int i = 0; i < r->nfields; i++) {
+		struct http_field *f = &r->fields[i];
+		if (name_is(f, "content-length")) {
+			int64_t v = 0;
+			if (r->content_length >= 0 || f->value_len == 0 || f->value_len > 18)
+				return -400; /* duplicate or absurd: smuggling shapes */
+			for (size_t j = 0; j < f->value_len; j++) {
+				if (f->value[j] < '0' || f->value[j] > '9')
+					return -400;
+				v = v * 10 + (f->value[j] - '0');
+			}
+			r->content_length = v;
+		} else if (name_is(f, "transfer-encoding")) {
+			if (te++)
+				return -400;
+			if (!(f->value_len == 7 && strncasecmp(f->value, "chunked", 7) == 0))
+				return -501;
+			r->chunked = 1;
+		} else if (name_is(f, "host")) {
+			if (r->host != NULL)
+				return -400;
+			r->host = f->value;
+			r->host_len = f->value_len;
+		} else if (name_is(f, "connection")) {
+			if (list_has(f->value, f->value_len, "close"))
+				close = 1;
+			if (list_has(f->value, f->value_len, "keep-alive"))
+				keepalive = 1;
+		}
+	}
+	if (r->chunked && r->content_length >= 0)
+		return -400;
+	if (r->minor >= 1 && r->host == NULL)
+		return -400;
+	r->close = close || (r->minor == 0 && !keepalive);
+	return 0;
+}
+
+static enum http_method method_of(const char *m, size_t n)
+{
+	if (n == 3 && memcmp(m, "GET", 3) == 0)
+		return HTTP_GET;
+	if (n == 4 && memcmp(m, "HEAD", 4) == 0)
+		return HTTP_HEAD;
+	if (n == 7 && memcmp(m, "CONNECT", 7) == 0)
+		return HTTP_CONNECT;
+	return HTTP_OTHER;
+}
+
+int http1_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_req *r)
+{
+	const char *p = buf, *sp1, *sp2;
+	size_t avail = len > lim->max_head ? lim->max_head : len;
+	long le;
+
+	memset(r, 0, sizeof(*r));
+	/* Tolerate (RFC 9112 §2.2) empty lines before the request line. */
+	while (avail >= 2 && p[0] == '\r' && p[1] == '\n') {
+		p += 2;
+		avail -= 2;
+	}
+	le = line_end(p, avail);
+	if (le == -2)
+		return -400;
+	if (le == -1)
+		return len >= lim->max_head ? -414 : 0;
+	sp1 = memchr(p, ' ', le);
+	if (sp1 == NULL || sp1 == p)
+		return -400;
+	for (const char *q = p; q < sp1; q++)
+		if (!is_tchar((unsigned char)*q))
+			return -400;
+	sp2 = memchr(sp1 + 1, ' ', le - (sp1 + 1 - p));
+	if (sp2 == NULL || sp2 == sp1 + 1)
+		return -400;
+	if (p + le - (sp2 + 1) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return (p + le - (sp2 + 1) == 8 && memcmp(sp2 + 1, "HTTP/", 5) == 0) ? -505 : -400;
+	if (sp2[8] != '0' && sp2[8] != '1')
+		return -505;
+	r->minor = sp2[8] - '0';
+	r->method_s = p;
+	r->method_len = sp1 - p;
+	r->method = method_of(p, r->method_len);
+	r->target = sp1 + 1;
+	r->target_len = sp2 - (sp1 + 1);
+	for (size_t i = 0; i < r->target_len; i++) {
+		unsigned char c = (unsigned char)r->target[i];
+		if (c <= 0x20 || c >= 0x7f)
+			return -400;
+	}
+	if (r->target[0] == '/')
+		r->form = FORM_ORIGIN;
+	else if (r->method == HTTP_CONNECT)
+		r->form = FORM_AUTHORITY;
+	else if (r->target_len == 1 && r->target[0] == '*')
+		r->form = FORM_ASTERISK;
+	else if ((r->target_len > 7 && strncasecmp(r->target, "http://", 7) == 0) ||
+	    (r->target_len > 8 && strncasecmp(r->target, "https://", 8) == 0))
+		r->form = FORM_ABSOLUTE;
+	else
+		return -400;
+	if (r->method == HTTP_CONNECT && r->form != FORM_AUTHORITY)
+		return -400;
+	p += le + 2;
+	for (;;) {
+		size_t left = avail - (size_t)(p - buf);
+		const char *colon, *v, *ve;
+		struct http_field *f;
+
+		le = line_end(p, left);
+		if (le == -2)
+			return -400;
+		if (le == -1)
+			return len >= lim->max_head ? -431 : 0;
+		if (le == 0) {
+			int rc;
+			p += 2;
+			if ((rc = parse_fields_semantics(r)) != 0)
+				return rc;
+			return (int)(p - buf);
+		}
+		if (p[0] == ' ' || p[0] == '\t')
+			return -400; /* obs-fold */
+		colon = memchr(p, ':', le);
+		if (colon == NULL || colon == p)
+			return -400;
+		for (const char *q = p; q < colon; q++)
+			if (!is_tchar((unsigned char)*q))
+				return -400; /* includes whitespace before the colon */
+		v = colon + 1;
+		ve = p + le;
+		for (const char *q = v; q < ve; q++) {
+			unsigned char c = (unsigned char)*q;
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return -400;
+		}
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		if (r->nfields >= lim->max_fields || r->nfields >= HTTP1_MAX_HEADERS)
+			return -431;
+		f = &r->fields[r->nfields++];
+		f->name = p;
+		f->name_len = colon - p;
+		f->value = v;
+		f->value_len = ve - v;
+		p += le + 2;
+	}
+}
+
+const char *http1_field(const struct http_req *r, const char *name, size_t *vlen)
+{
+	for (int i = 0; i < r->nfields; i++) {
+		if (name_is(&r->fields[i], name)) {
+			*vlen = r->fields[i].value_len;
+			return r->fields[i].value;
+		}
+	}
+	return NULL;
+}
+
+const char *http1_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 203: return "Non-Authoritative Information";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 300: return "Multiple Choices";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 410: return "Gone";
+	case 412: return "Precondition Failed";
+	case 414: return "URI Too Long";
+	case 416: return "Range Not Satisfiable";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Status";
+	}
+}

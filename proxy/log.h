@@ -1,0 +1,17 @@
+/* Operational log: level + subsystem, to stderr.  Thread-safe (one write(2) a line). */
+#ifndef AIRLOCK_PROXY_LOG_H
+#define AIRLOCK_PROXY_LOG_H
+
+enum al_log_level { AL_LOG_ERROR, AL_LOG_WARN, AL_LOG_INFO, AL_LOG_DEBUG };
+
+void al_log_set_level(const char *name);
+int al_log_enabled(enum al_log_level lv);
+void al_log(enum al_log_level lv, const char *subsys, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define al_err(sub, ...)   al_log(AL_LOG_ERROR, sub, __VA_ARGS__)
+#define al_warn(sub, ...)  al_log(AL_LOG_WARN, sub, __VA_ARGS__)
+#define al_info(sub, ...)  al_log(AL_LOG_INFO, sub, __VA_ARGS__)
+#define al_debug(sub, ...) do { if (al_log_enabled(AL_LOG_DEBUG)) al_log(AL_LOG_DEBUG, sub, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,83 @@
+/* airlock: command line. */
+#include "policy/config.h"
+#include "proxy/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	    "airlock %s: caching proxy for Elastic's package, artifact and endpoint hosts\n\n"
+	    "Usage:\n"
+	    "  airlock serve [--config FILE] [--offline]   run the proxy (embedded default config without --config)\n"
+	    "  airlock check-config [FILE]                  load a configuration and report its first error\n"
+	    "  airlock default-config                       print the embedded default configuration\n"
+	    "  airlock version\n"
+	    "  airlock help\n\n"
+	    "airlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n",
+	    AIRLOCK_VERSION);
+	al_config_describe(f);
+}
+
+static int load(const char *path, struct al_config **cfg)
+{
+	char err[1024];
+
+	if (al_config_load(path, cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "airlock: configuration error: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "help";
+	const char *config = NULL;
+	struct al_config *cfg = NULL;
+	int offline = 0, rc;
+
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("airlock %s\n", AIRLOCK_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "default-config")) {
+		fputs(al_config_default_yaml, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "check-config")) {
+		if (load(argc > 2 ? argv[2] : NULL, &cfg) != 0)
+			return 2;
+		printf("%s: ok (%d routes, %d listeners)\n", cfg->file, cfg->nroutes, cfg->nlisten);
+		al_config_free(cfg);
+		return 0;
+	}
+	if (strcmp(cmd, "serve") != 0) {
+		fprintf(stderr, "airlock: unknown command '%s'\n\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[++i];
+		else if (!strcmp(argv[i], "--offline"))
+			offline = 1;
+		else {
+			fprintf(stderr, "airlock serve: unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (load(config, &cfg) != 0)
+		return 2;
+	if (offline)
+		cfg->offline = 1;
+	rc = al_server_run(cfg);
+	al_config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,223 @@
+#include "proxy/server.h"
+#include "proxy/fill.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+#include "proxy/uplink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct al_server srv;
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn_accept(arg, fd, sa, salen);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct worker *w = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	/* EMFILE/ENFILE: pause accepting for a moment instead of spinning. */
+	al_warn("listen", "worker %d: accept: %s; pausing accepts for 100ms", w->id, strerror(err));
+	evconnlistener_disable(l);
+	{
+		struct timeval tv = {0, 100000};
+		event_base_once(w->base, -1, EV_TIMEOUT, (event_callback_fn)(void (*)(void))evconnlistener_enable, l, &tv);
+	}
+}
+
+static int bind_one(const struct al_listen *ls, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ls->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons(ls->port);
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, ls->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(ls->port);
+		sl = sizeof(struct sockaddr_in6);
+	} else {
+		snprintf(err, errlen, "listen %s:%d: not an IP address", ls->host, ls->port);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+		close(fd);
+		goto fail;
+	}
+	return fd;
+fail:
+	snprintf(err, errlen, "listen %s:%d: %s", ls->host, ls->port, strerror(errno));
+	return -errno;
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_loopexit(w->base, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+static void worker_free(struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	if (w->multi) {
+		fill_worker_shutdown(w);
+		up_multi_free(w->multi);
+	}
+	curl_slist_free_all(w->connect_to);
+	if (w->stop_ev)
+		event_free(w->stop_ev);
+	if (w->base)
+		event_base_free(w->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	al_info("server", "signal %d: stopping", (int)sig);
+	event_base_loopexit(arg, NULL);
+}
+
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
+	al_store_sync(srv.store);
+}
+
+int al_server_run(const struct al_config *cfg)
+{
+	struct event_base *main_base = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *sync_ev = NULL;
+	char err[512];
+	int rc = 1, nw, started = 0;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.cfg = cfg;
+	srv.started = time(NULL);
+	al_log_set_level(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (al_store_open(cfg->cache_path, cfg->cache_max_size, &srv.store, err, sizeof(err)) != 0) {
+		al_err("cache", "%s", err);
+		goto out;
+	}
+	if (uplink_init(cfg) != 0) {
+		al_err("server", "too many distinct upstreams");
+		goto out;
+	}
+	nw = cfg->workers > 0 ? (int)cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (nw < 1)
+		nw = 1;
+	srv.workers = calloc((size_t)nw, sizeof(*srv.workers));
+	if (srv.workers == NULL)
+		goto out;
+	srv.nworkers = nw;
+	for (int i = 0; i < nw; i++) {
+		struct worker *w = &srv.workers[i];
+		w->id = i;
+		w->base = event_base_new();
+		w->multi = w->base ? up_multi_new(w->base) : NULL;
+		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
+		if (w->multi == NULL || w->stop_ev == NULL) {
+			al_err("server", "cannot create worker %d", i);
+			goto out;
+		}
+		for (int j = 0; j < cfg->nlisten; j++) {
+			int fd = bind_one(&cfg->listen[j], err, sizeof(err));
+			if (fd < 0) {
+				al_err("listen", "%s", err);
+				goto out;
+			}
+			w->listeners[j] = evconnlistener_new(w->base, on_accept, w,
+			    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+			if (w->listeners[j] == NULL) {
+				close(fd);
+				goto out;
+			}
+			evconnlistener_set_error_cb(w->listeners[j], on_accept_error);
+			w->nlisteners++;
+		}
+	}
+	main_base = event_base_new();
+	if (main_base == NULL)
+		goto out;
+	sigint = evsignal_new(main_base, SIGINT, on_signal, main_base);
+	sigterm = evsignal_new(main_base, SIGTERM, on_signal, main_base);
+	sync_ev = event_new(main_base, -1, EV_PERSIST, on_sync, NULL);
+	if (!sigint || !sigterm || !sync_ev)
+		goto out;
+	event_add(sigint, NULL);
+	event_add(sigterm, NULL);
+	{
+		struct timeval one = {1, 0};
+		event_add(sync_ev, &one);
+	}
+	if (uplink_start_probes(main_base, cfg) != 0)
+		goto out;
+	for (int i = 0; i < nw; i++) {
+		if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0)
+			goto out;
+		started++;
+	}
+	for (int j = 0; j < cfg->nlisten; j++)
+		al_info("server", "airlock %s listening on %s:%d (%d workers, cache %s%s)", AIRLOCK_VERSION,
+		    cfg->listen[j].host, cfg->listen[j].port, nw, cfg->cache_path,
+		    cfg->offline ? ", cache-only" : "");
+	event_base_dispatch(main_base);
+	rc = 0;
+out:
+	for (int i = 0; i < started; i++) {
+		event_active(srv.workers[i].stop_ev, EV_READ, 0);
+		pthread_join(srv.workers[i].thread, NULL);
+	}
+	for (int i = 0; srv.workers != NULL && i < srv.nworkers; i++)
+		worker_free(&srv.workers[i]);
+	free(srv.workers);
+	uplink_shutdown();
+	if (sigint)
+		event_free(sigint);
+	if (sigterm)
+		event_free(sigterm);
+	if (sync_ev)
+		event_free(sync_ev);
+	if (main_base)
+		event_base_free(main_base);
+	al_store_close(srv.store);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,236 @@
+#include "proxy/uplink.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_UPLINKS 64
+
+struct uplink {
+	char name[300];              /* scheme://host:port as configured */
+	atomic_int online;
+	int forced;
+	pthread_mutex_t mu;          /* guards the fields below */
+	time_t since;
+	char last_error[256];
+	/* probe state, main thread only */
+	int64_t probe_delay_ms;
+	struct event *probe_timer;
+	CURL *probe;
+};
+
+static struct uplink uplinks[MAX_UPLINKS];
+static int nuplinks;
+static const struct al_config *probe_cfg;
+static struct up_multi *probe_multi;
+static struct curl_slist *probe_connect_to;
+
+int uplink_init(const struct al_config *cfg)
+{
+	nuplinks = 0;
+	for (int i = 0; i < cfg->nroutes; i++) {
+		if (uplink_find(cfg->routes[i].upstream) != NULL)
+			continue;
+		if (nuplinks == MAX_UPLINKS)
+			return -1;
+		struct uplink *u = &uplinks[nuplinks++];
+		memset(u, 0, sizeof(*u));
+		snprintf(u->name, sizeof(u->name), "%s", cfg->routes[i].upstream);
+		pthread_mutex_init(&u->mu, NULL);
+		u->since = time(NULL);
+		u->forced = cfg->offline;
+		atomic_store(&u->online, !cfg->offline);
+		if (cfg->offline)
+			snprintf(u->last_error, sizeof(u->last_error), "forced offline (upstream.offline)");
+	}
+	return 0;
+}
+
+void uplink_shutdown(void)
+{
+	for (int i = 0; i < nuplinks; i++) {
+		struct uplink *u = &uplinks[i];
+		if (u->probe != NULL) {
+			up_cancel(probe_multi, u->probe);
+			curl_easy_cleanup(u->probe);
+			u->probe = NULL;
+		}
+		if (u->probe_timer != NULL)
+			event_free(u->probe_timer);
+		u->probe_timer = NULL;
+	}
+	up_multi_free(probe_multi);
+	probe_multi = NULL;
+	curl_slist_free_all(probe_connect_to);
+	probe_connect_to = NULL;
+}
+
+struct uplink *uplink_find(const char *base)
+{
+	for (int i = 0; i < nuplinks; i++)
+		if (strcmp(uplinks[i].name, base) == 0)
+			return &uplinks[i];
+	return NULL;
+}
+
+const char *uplink_name(const struct uplink *u)
+{
+	return u->name;
+}
+
+int uplink_online(const struct uplink *u)
+{
+	return atomic_load(&u->online);
+}
+
+int uplink_forced(const struct uplink *u)
+{
+	return u->forced;
+}
+
+void uplink_failed(struct uplink *u, const char *why)
+{
+	int was = atomic_exchange(&u->online, 0);
+
+	pthread_mutex_lock(&u->mu);
+	snprintf(u->last_error, sizeof(u->last_error), "%s", why);
+	if (was)
+		u->since = time(NULL);
+	pthread_mutex_unlock(&u->mu);
+	if (was)
+		al_warn("uplink", "%s is offline: %s; serving from cache", u->name, why);
+}
+
+void uplink_succeeded(struct uplink *u)
+{
+	if (u->forced)
+		return;
+	if (!atomic_exchange(&u->online, 1)) {
+		pthread_mutex_lock(&u->mu);
+		u->since = time(NULL);
+		pthread_mutex_unlock(&u->mu);
+		al_info("uplink", "%s is back online", u->name);
+	}
+}
+
+static void json_str(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", *s);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+void uplink_json(struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "[");
+	for (int i = 0; i < nuplinks; i++) {
+		struct uplink *u = &uplinks[i];
+		char since[32];
+		struct tm tm;
+		pthread_mutex_lock(&u->mu);
+		gmtime_r(&u->since, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		evbuffer_add_printf(b, "%s{\"upstream\":", i ? "," : "");
+		json_str(b, u->name);
+		evbuffer_add_printf(b, ",\"state\":\"%s\",\"forced\":%s,\"since\":\"%s\",\"last_error\":",
+		    atomic_load(&u->online) ? "online" : "offline", u->forced ? "true" : "false", since);
+		json_str(b, u->last_error);
+		evbuffer_add_printf(b, "}");
+		pthread_mutex_unlock(&u->mu);
+	}
+	evbuffer_add_printf(b, "]");
+}
+
+/*
+ * Probing.  While an upstream is offline the main loop sends it a HEAD /
+ * at probe_interval, doubling up to probe_max_interval; any HTTP answer at
+ * all (even 404) proves the path works and switches it back online.
+ */
+static void arm_probe(struct uplink *u)
+{
+	struct timeval tv = {u->probe_delay_ms / 1000, (u->probe_delay_ms % 1000) * 1000};
+
+	evtimer_add(u->probe_timer, &tv);
+}
+
+static void probe_done(CURL *easy, CURLcode res, void *arg)
+{
+	struct uplink *u = arg;
+	long code = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(easy);
+	u->probe = NULL;
+	if (res == CURLE_OK && code > 0) {
+		uplink_succeeded(u);
+		u->probe_delay_ms = probe_cfg->probe_interval_ms;
+	} else {
+		char why[256];
+		snprintf(why, sizeof(why), "probe: %s", curl_easy_strerror(res));
+		pthread_mutex_lock(&u->mu);
+		snprintf(u->last_error, sizeof(u->last_error), "%s", why);
+		pthread_mutex_unlock(&u->mu);
+		al_debug("uplink", "%s still offline: %s", u->name, why);
+		u->probe_delay_ms *= 2;
+		if (u->probe_delay_ms > probe_cfg->probe_max_interval_ms)
+			u->probe_delay_ms = probe_cfg->probe_max_interval_ms;
+	}
+	arm_probe(u);
+}
+
+static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct uplink *u = arg;
+	char url[320];
+
+	if (atomic_load(&u->online) || u->probe != NULL) {
+		u->probe_delay_ms = probe_cfg->probe_interval_ms;
+		arm_probe(u);
+		return;
+	}
+	u->probe = up_easy_new(probe_cfg, &probe_connect_to);
+	if (u->probe == NULL) {
+		arm_probe(u);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/", u->name);
+	curl_easy_setopt(u->probe, CURLOPT_URL, url);
+	curl_easy_setopt(u->probe, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(u->probe, CURLOPT_USERAGENT, "airlock/" AIRLOCK_VERSION " (probe)");
+	curl_easy_setopt(u->probe, CURLOPT_TIMEOUT_MS,
+	    (long)(probe_cfg->connect_timeout_ms + probe_cfg->first_byte_timeout_ms));
+	if (up_start(probe_multi, u->probe, probe_done, u) != 0) {
+		curl_easy_cleanup(u->probe);
+		u->probe = NULL;
+		arm_probe(u);
+	}
+}
+
+int uplink_start_probes(struct event_base *base, const struct al_config *cfg)
+{
+	probe_cfg = cfg;
+	if (cfg->offline)
+		return 0; /* forced cache-only never contacts anyone */
+	probe_multi = up_multi_new(base);
+	if (probe_multi == NULL)
+		return -1;
+	for (int i = 0; i < nuplinks; i++) {
+		struct uplink *u = &uplinks[i];
+		u->probe_delay_ms = cfg->probe_interval_ms;
+		u->probe_timer = evtimer_new(base, on_probe_timer, u);
+		arm_probe(u);
+	}
+	return 0;
+}

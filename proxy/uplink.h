@@ -1,0 +1,33 @@
+/*
+ * Uplink state: each upstream (scheme://host:port) is online or offline on
+ * its own.  Workers read the state lock-free on every request; a transfer
+ * that fails to connect, resolve, handshake or answer in time marks its
+ * upstream offline at once; the probe loop (main thread) brings it back.
+ */
+#ifndef AIRLOCK_PROXY_UPLINK_H
+#define AIRLOCK_PROXY_UPLINK_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdint.h>
+#include "policy/config.h"
+
+struct uplink;
+
+/* Build the table from the configured routes; forced offline when cfg->offline. */
+int uplink_init(const struct al_config *cfg);
+void uplink_shutdown(void);
+/* Start probing from the main thread's loop. */
+int uplink_start_probes(struct event_base *base, const struct al_config *cfg);
+
+struct uplink *uplink_find(const char *upstream_base);
+const char *uplink_name(const struct uplink *u);
+int uplink_online(const struct uplink *u);
+int uplink_forced(const struct uplink *u);
+void uplink_failed(struct uplink *u, const char *why);
+void uplink_succeeded(struct uplink *u);
+
+/* Append the "upstreams" JSON array to buf. */
+void uplink_json(struct evbuffer *buf);
+
+#endif

@@ -1,0 +1,207 @@
+#include "proxy/upstream.h"
+#include "proxy/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct up_multi {
+	CURLM *multi;
+	struct event_base *base;
+	struct event *timer;
+};
+
+/* One per socket curl watches: its libevent event. */
+struct up_sock {
+	struct event *ev;
+	curl_socket_t fd;
+	struct up_multi *m;
+};
+
+/* Per easy: what to call when it ends. */
+struct up_xfer {
+	up_done_fn done;
+	void *arg;
+};
+
+static void check_done(struct up_multi *m)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		if (msg->msg == CURLMSG_DONE) {
+			CURL *easy = msg->easy_handle;
+			CURLcode res = msg->data.result;
+			struct up_xfer *x = NULL;
+
+			curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+			curl_multi_remove_handle(m->multi, easy);
+			curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+			if (x != NULL) {
+				up_done_fn done = x->done;
+				void *arg = x->arg;
+				free(x);
+				done(easy, res, arg);
+			}
+		}
+	}
+}
+
+static void on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct up_multi *m = arg;
+	int running, flags = 0;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(m->multi, fd, flags, &running);
+	check_done(m);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct up_multi *m = arg;
+	int running;
+
+	curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(m);
+}
+
+static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct up_multi *m = userp;
+	struct up_sock *us = socketp;
+	short kind;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (us != NULL) {
+			event_free(us->ev);
+			free(us);
+			curl_multi_assign(m->multi, s, NULL);
+		}
+		return 0;
+	}
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if (us == NULL) {
+		us = calloc(1, sizeof(*us));
+		if (us == NULL)
+			return -1;
+		us->fd = s;
+		us->m = m;
+		curl_multi_assign(m->multi, s, us);
+	} else {
+		event_free(us->ev);
+	}
+	us->ev = event_new(m->base, s, kind, on_sock_event, m);
+	event_add(us->ev, NULL);
+	return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct up_multi *m = userp;
+
+	if (timeout_ms < 0) {
+		evtimer_del(m->timer);
+	} else {
+		struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+		evtimer_add(m->timer, &tv);
+	}
+	return 0;
+}
+
+struct up_multi *up_multi_new(struct event_base *base)
+{
+	struct up_multi *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->base = base;
+	m->multi = curl_multi_init();
+	m->timer = evtimer_new(base, on_timer, m);
+	if (m->multi == NULL || m->timer == NULL) {
+		up_multi_free(m);
+		return NULL;
+	}
+	curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
+	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
+	curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+	return m;
+}
+
+void up_multi_free(struct up_multi *m)
+{
+	if (m == NULL)
+		return;
+	if (m->multi != NULL)
+		curl_multi_cleanup(m->multi);
+	if (m->timer != NULL)
+		event_free(m->timer);
+	free(m);
+}
+
+CURL *up_easy_new(const struct al_config *cfg, struct curl_slist **connect_to)
+{
+	CURL *e = curl_easy_init();
+
+	if (e == NULL)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cfg->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);
+	if (cfg->idle_timeout_ms > 0) {
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((cfg->idle_timeout_ms + 999) / 1000));
+	}
+	if (*connect_to == NULL) {
+		for (int i = 0; i < cfg->nresolve; i++) {
+			char buf[600];
+			snprintf(buf, sizeof(buf), "%s:%s", cfg->resolve[i].from, cfg->resolve[i].to);
+			*connect_to = curl_slist_append(*connect_to, buf);
+		}
+	}
+	if (*connect_to != NULL)
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to);
+	return e;
+}
+
+int up_start(struct up_multi *m, CURL *easy, up_done_fn done, void *arg)
+{
+	struct up_xfer *x = calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return -ENOMEM;
+	x->done = done;
+	x->arg = arg;
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+	if (curl_multi_add_handle(m->multi, easy) != CURLM_OK) {
+		free(x);
+		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
+void up_cancel(struct up_multi *m, CURL *easy)
+{
+	struct up_xfer *x = NULL;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+	curl_multi_remove_handle(m->multi, easy);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+	free(x);
+}
