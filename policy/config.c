@@ -363,6 +363,7 @@ static int load_rules(struct loader *l, yaml_node_t *n)
 		return fail(l, n, "cache.rules must be a list of {match, immutable | ttl}");
 	for (int i = 0; i < l->c->nrules; i++)
 		free(l->c->rules[i].match);
+	memset(l->c->rules, 0, sizeof(l->c->rules));
 	l->c->nrules = 0;
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		yaml_node_t *e = yaml_document_get_node(l->doc, *it);

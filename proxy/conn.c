@@ -50,6 +50,7 @@ enum conn_state {
 	C_PASS,     /* a pass-through response is flowing */
 	C_DONE,     /* response queued; finish when written */
 	C_CLOSE,    /* close as soon as the loop gets back here */
+	C_LINGER,   /* response written, write side shut: drain input, then close */
 };
 
 /* Keeps the read snapshot alive while evbuffer references point into it. */
@@ -743,13 +744,32 @@ static void access_log(struct conn *c)
 
 static void try_parse(struct conn *c);
 
+/*
+ * Close after the response without destroying it: closing a socket with
+ * unread input makes the kernel send RST, which can discard our answer
+ * before the client reads it.  Shut our side, drain for a moment, close.
+ */
+static void linger(struct conn *c)
+{
+	struct timeval tv = {2, 0};
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	c->state = C_LINGER;
+	shutdown(fd, SHUT_WR);
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+	bufferevent_enable(c->bev, EV_READ);
+}
+
 /* The response is fully written: next request or close. */
 static void finish(struct conn *c)
 {
 	access_log(c);
 	detach_fill(c);
 	if (!c->keepalive) {
-		conn_free(c);
+		linger(c);
 		return;
 	}
 	c->state = C_HEAD;
@@ -810,7 +830,14 @@ static void try_parse(struct conn *c)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	try_parse(arg);
+	struct conn *c = arg;
+
+	if (c->state == C_LINGER) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	try_parse(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -829,6 +856,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->state == C_LINGER) {
+		conn_free(c);
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && c->state != C_HEAD && !(what & BEV_EVENT_WRITING)) {
 		/* Half-close after a request: finish the response, then close. */
 		c->keepalive = 0;

@@ -401,6 +401,19 @@ static int on_head(struct fetch *x)
 
 	x->head_done = 1;
 	x->resp_time = time(NULL);
+	if (x->head == NULL && (x->head = malloc(HEAD_MAX)) == NULL) {
+		x->bad = "out of memory";
+		return -1;
+	}
+	{
+		/* RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it caches without one. */
+		size_t dl;
+		if (al_hdr_get(x->head, x->head_len, "Date", &dl) == NULL && x->head_len + 40 < HEAD_MAX) {
+			char d[32];
+			al_http_date_fmt((time_t)x->resp_time, d);
+			x->head_len += (size_t)snprintf(x->head + x->head_len, HEAD_MAX - x->head_len, "Date: %s\r\n", d);
+		}
+	}
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
 	uplink_succeeded(x->uplink);

@@ -1,1 +1,55 @@
-int main(void){return 0;}
+/* Routes: longest prefix, URL building, and the path checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "policy/config.h"
+#include "policy/route.h"
+
+#define P(s) s, strlen(s)
+
+static void test_longest_prefix(void **state)
+{
+	struct al_config *c;
+	char err[256], url[256];
+
+	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
+	assert_string_equal(al_route_find(c, P("/downloads/endpoint/manifest/artifacts-8.13.4.zip"))->upstream,
+	    "https://artifacts.security.elastic.co");
+	assert_string_equal(al_route_find(c, P("/downloads/beats/x"))->upstream, "https://artifacts.elastic.co");
+	assert_string_equal(al_route_find(c, P("/GPG-KEY-elastic-agent"))->upstream, "https://artifacts.elastic.co");
+	assert_string_equal(al_route_find(c, P("/search?x"))->upstream, "https://epr.elastic.co");
+	assert_int_equal(al_route_url(al_route_find(c, P("/search?a=b")), P("/search?a=b"), url, sizeof(url)),
+	    (int)strlen("https://epr.elastic.co/search?a=b"));
+	assert_string_equal(url, "https://epr.elastic.co/search?a=b");
+	assert_true(al_route_url(al_route_find(c, P("/x")), P("/x"), url, 10) < 0);
+	al_config_free(c);
+}
+
+static void test_path_check(void **state)
+{
+	assert_int_equal(al_path_check(P("/package/nginx/1.20.0/")), 0);
+	assert_int_equal(al_path_check(P("/search?q=../x")), 0); /* the query is not a path */
+	assert_int_equal(al_path_check(P("/a/..b/c")), 0);
+	assert_int_not_equal(al_path_check(P("/a/../b")), 0);
+	assert_int_not_equal(al_path_check(P("/a/..")), 0);
+	assert_int_not_equal(al_path_check(P("/a/./b")), 0);
+	assert_int_not_equal(al_path_check(P("/a/%2e%2E/b")), 0);
+	assert_int_not_equal(al_path_check(P("/a/.%2e/b")), 0);
+	assert_int_not_equal(al_path_check(P("/a%2fb")), 0);
+	assert_int_not_equal(al_path_check(P("/a%5cb")), 0);
+	assert_int_not_equal(al_path_check(P("/a\\b")), 0);
+	assert_int_not_equal(al_path_check(P("a/b")), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_longest_prefix),
+		cmocka_unit_test(test_path_check),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,40 @@
+"""A broken configuration fails at start with file, line, column and what is wrong."""
+import os, sys, subprocess, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import AIRLOCK, eq, fail, main
+
+CASES = [
+    ("cache:\n  path: /tmp/x\n  max_sise: 1GiB\n", ":3:3: unknown key 'max_sise' in 'cache'"),
+    ("listen: [\"127.0.0.1:8080\"]\nupstream:\n  connect_timeout: soon\n", ":3:20: upstream.connect_timeout: 'soon' is not a duration"),
+    ("cache:\n  max_size: lots\n", ":2:13: cache.max_size: 'lots' is not a size"),
+    ("routes:\n  - prefix: downloads\n    upstream: https://x\n", ":2:13: routes: prefix 'downloads' must start with /"),
+    ("routes:\n  - prefix: /\n    upstream: ftp://x\n", ":3:15: routes: upstream 'ftp://x' must be http(s)://host[:port]"),
+    ("listen: [\"nowhere\"]\n", ":1:10: listen: 'nowhere' is not address:port"),
+    ("cache: [1, 2\n", ":2:1: did not find expected ',' or ']'"),
+    ("bogus: 1\n", ":1:1: unknown key 'bogus'"),
+]
+
+
+def test():
+    d = tempfile.mkdtemp()
+    for i, (text, want) in enumerate(CASES):
+        path = os.path.join(d, f"c{i}.yml")
+        with open(path, "w") as f:
+            f.write(text)
+        for cmd in (["check-config", path], ["serve", "--config", path]):
+            p = subprocess.run([AIRLOCK] + cmd, capture_output=True, text=True, timeout=10)
+            eq(p.returncode, 2, f"exit code of {cmd[0]} on case {i}")
+            if path + want not in p.stderr:
+                fail(f"case {i}: stderr {p.stderr.strip()!r} should contain {path + want!r}")
+    p = subprocess.run([AIRLOCK, "check-config"], capture_output=True, text=True, timeout=10)
+    eq(p.returncode, 0, "the embedded default is valid")
+    good = os.path.join(d, "good.yml")
+    with open(good, "w") as f:
+        f.write("listen: [\"127.0.0.1:9999\"]\ncache:\n  max_size: 1GiB\n  rules:\n    - {match: \"*.json\", ttl: 10m}\n"
+                "routes:\n  - {prefix: /, upstream: \"https://epr.elastic.co\"}\n")
+    p = subprocess.run([AIRLOCK, "check-config", good], capture_output=True, text=True, timeout=10)
+    eq(p.returncode, 0, f"a valid file: {p.stderr}")
+
+
+if __name__ == "__main__":
+    main(test)

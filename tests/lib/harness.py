@@ -1,0 +1,447 @@
+"""Test harness: a fake upstream of our own and a running airlock.
+
+The fake upstream runs inside the test process (threads), plain HTTP and
+TLS on 127.0.0.1 with certificates from a CA minted for the test, and
+serves fixtures shaped like Elastic's three hosts.  A test says what the
+origin replies, drives airlock with real clients (curl, Node), and asserts
+on what the client got and what the origin saw (`up.count(path)`).
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.server
+
+AIRLOCK = os.environ.get("AIRLOCK_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "airlock")
+HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co"]
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def eq(got, want, what=""):
+    if got != want:
+        fail(f"{what}: got {got!r}, want {want!r}")
+
+
+class Pki:
+    """A throwaway CA and a server certificate for the Elastic host names."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.ca_key = os.path.join(d, "ca.key")
+        self.ca_crt = os.path.join(d, "ca.crt")
+        self.key = os.path.join(d, "server.key")
+        self.crt = os.path.join(d, "server.crt")
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True, timeout=60)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", self.ca_key, "-out", self.ca_crt, "-days", "2",
+            "-subj", "/CN=airlock test CA")
+        csr = os.path.join(d, "server.csr")
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", self.key, "-out", csr, "-subj", "/CN=epr.elastic.co")
+        ext = os.path.join(d, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=" + ",".join(
+                [f"DNS:{h}" for h in HOSTS] + ["DNS:localhost", "IP:127.0.0.1"]) + "\n")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", self.ca_crt, "-CAkey", self.ca_key,
+            "-CAcreateserial", "-out", self.crt, "-days", "2", "-extfile", ext)
+
+
+class Fixture:
+    def __init__(self, body=b"", status=200, headers=None, delay=0.0, rate=0,
+                 close_after=None, honour_conditional=True):
+        self.body = body
+        self.status = status
+        self.headers = list(headers or [])   # [(name, value)], repeats allowed
+        self.delay = delay                   # seconds before the head
+        self.rate = rate                     # body bytes per second, 0 = at once
+        self.close_after = close_after       # close the socket after this many body bytes
+        self.honour_conditional = honour_conditional
+
+    def header(self, name):
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
+
+
+class FakeUpstream:
+    """One origin, listening on plain HTTP and TLS; shared fixtures and counters."""
+
+    def __init__(self, pki):
+        self.pki = pki
+        self.fixtures = {}
+        self.counts = {}
+        self.requests = []        # (method, path, headers dict)
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.mode = "normal"      # normal | blackhole | reset
+        self.servers = []
+        self.start()
+
+    def add(self, path, body=b"", **kw):
+        if isinstance(body, str):
+            body = body.encode()
+        self.fixtures[path] = Fixture(body, **kw)
+        return self.fixtures[path]
+
+    def count(self, path=None):
+        with self.lock:
+            if path is None:
+                return sum(self.counts.values())
+            return self.counts.get(path, 0)
+
+    def last_headers(self, path):
+        with self.lock:
+            for m, p, h in reversed(self.requests):
+                if p == path:
+                    return h
+        return None
+
+    def start(self, port=0, tls_port=0):
+        up = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_HEAD(self):
+                self.do_GET(head=True)
+
+            def do_GET(self, head=False):
+                with up.lock:
+                    up.counts[self.path] = up.counts.get(self.path, 0) + 1
+                    up.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                    mode = up.mode
+                if mode == "blackhole":
+                    time.sleep(3600)
+                    return
+                fx = up.fixtures.get(self.path)
+                if fx is None:
+                    fx = Fixture(b"not found\n", status=404, headers=[("Content-Type", "text/plain")])
+                if fx.delay:
+                    time.sleep(fx.delay)
+                etag = fx.header("ETag")
+                inm = self.headers.get("If-None-Match")
+                if fx.honour_conditional and etag and inm and etag in [t.strip() for t in inm.split(",")]:
+                    self.send_response_only(304)
+                    self.send_header("Date", self.date_time_string())
+                    for n, v in fx.headers:
+                        if n.lower() in ("etag", "cache-control", "expires", "date", "last-modified"):
+                            self.send_header(n, v)
+                    self.end_headers()
+                    return
+                self.send_response_only(fx.status)
+                has_date = any(n.lower() == "date" for n, _ in fx.headers)
+                if not has_date:
+                    self.send_header("Date", self.date_time_string())
+                for n, v in fx.headers:
+                    self.send_header(n, v)
+                self.send_header("Content-Length", str(len(fx.body)))
+                self.end_headers()
+                if head:
+                    return
+                body = fx.body
+                limit = fx.close_after if fx.close_after is not None else len(body)
+                sent = 0
+                step = max(1, fx.rate // 20) if fx.rate else len(body) or 1
+                try:
+                    while sent < limit:
+                        n = min(step, limit - sent)
+                        self.wfile.write(body[sent:sent + n])
+                        self.wfile.flush()
+                        sent += n
+                        if fx.rate:
+                            time.sleep(n / fx.rate)
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                    self.close_connection = True
+                    return
+                if fx.close_after is not None:
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def get_request(self):
+                s, a = super().get_request()
+                with up.lock:
+                    up.connections += 1
+                if up.mode == "reset":
+                    s.close()
+                    raise OSError("reset")
+                return s, a
+
+        class TlsServer(Server):
+            def get_request(self):
+                s, a = socketserver.TCPServer.get_request(self)
+                with up.lock:
+                    up.connections += 1
+                if up.mode == "reset":
+                    s.close()
+                    raise OSError("reset")
+                if up.mode == "badtls":
+                    # Speak something that is not TLS: the handshake fails.
+                    try:
+                        s.sendall(b"HTTP/1.1 400 not tls\r\n\r\n")
+                    except OSError:
+                        pass
+                    s.close()
+                    raise OSError("badtls")
+                s.settimeout(30)
+                return up.ctx.wrap_socket(s, server_side=True), a
+
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(self.pki.crt, self.pki.key)
+        self.plain = Server(("127.0.0.1", port), Handler)
+        self.tls = TlsServer(("127.0.0.1", tls_port), Handler)
+        self.port = self.plain.server_address[1]
+        self.tls_port = self.tls.server_address[1]
+        self.servers = [self.plain, self.tls]
+        for s in self.servers:
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self):
+        """Close the listening sockets: connections are refused."""
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+        self.servers = []
+
+    def restart(self):
+        self.start(self.port, self.tls_port)
+
+
+class Airlock:
+    """airlock started on a config written for the test, in its own directory."""
+
+    def __init__(self, tmp, up, extra="", offline=False, workers=2, args=()):
+        self.tmp = tmp
+        self.up = up
+        self.port = free_port()
+        self.cache = os.path.join(tmp, "cache")
+        self.config = os.path.join(tmp, "airlock.yml")
+        self.log = os.path.join(tmp, "airlock.log")
+        self.args = list(args)
+        resolve = "\n".join(f'    "{h}:443": "127.0.0.1:{up.tls_port}"' for h in HOSTS)
+        with open(self.config, "w") as f:
+            f.write(f"""listen: ["127.0.0.1:{self.port}"]
+workers: {workers}
+cache:
+  path: {self.cache}
+  max_size: 256MiB
+upstream:
+  ca_file: {up.pki.ca_crt}
+  connect_timeout: 2s
+  first_byte_timeout: 2s
+  idle_timeout: 5s
+  probe_interval: 500ms
+  probe_max_interval: 1s
+  offline: {"true" if offline else "false"}
+  resolve:
+{resolve}
+log:
+  level: debug
+routes:
+  - prefix: /downloads/endpoint/
+    upstream: https://artifacts.security.elastic.co
+  - prefix: /downloads/
+    upstream: https://artifacts.elastic.co
+  - prefix: /GPG-KEY-elastic-agent
+    upstream: https://artifacts.elastic.co
+  - prefix: /
+    upstream: https://epr.elastic.co
+    registry: true
+{extra}""")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.logf = open(self.log, "a")
+        self.proc = subprocess.Popen([AIRLOCK, "serve", "--config", self.config] + self.args,
+                                     stdout=self.logf, stderr=self.logf, cwd=self.tmp)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                fail(f"airlock exited with {self.proc.returncode}:\n{self.logtext()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        fail("airlock did not start listening")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("airlock did not stop within 10s of SIGTERM")
+        self.logf.close()
+
+    def logtext(self):
+        try:
+            with open(self.log) as f:
+                return f.read()[-6000:]
+        except OSError:
+            return ""
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def health(self):
+        r = curl(self, "/_airlock/health")
+        return json.loads(r.body)
+
+
+class Response:
+    def __init__(self, status, headers, body, rc=0, stderr=""):
+        self.status = status
+        self.headers = headers      # [(name, value)] in order, as received
+        self.body = body
+        self.rc = rc
+        self.stderr = stderr
+
+    def header(self, name):
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
+
+    def all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    def raw_header_lines(self, name):
+        return [f"{n}: {v}" for n, v in self.headers if n.lower() == name.lower()]
+
+
+def parse_head(raw):
+    lines = raw.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    headers = []
+    for ln in lines[1:]:
+        if not ln:
+            continue
+        n, _, v = ln.decode("latin-1").partition(":")
+        headers.append((n, v.strip()))
+    return status, headers
+
+
+def curl(al, path, headers=(), method=None, timeout=20, extra=()):
+    """GET (or method) through airlock with the real curl; returns the last response."""
+    d = tempfile.mkdtemp()
+    hfile, bfile = os.path.join(d, "h"), os.path.join(d, "b")
+    cmd = ["curl", "-sS", "--noproxy", "*", "-o", bfile, "-D", hfile, "--max-time", str(timeout)]
+    for h in headers:
+        cmd += ["-H", h]
+    if method == "HEAD":
+        cmd += ["-I"]
+    elif method:
+        cmd += ["-X", method]
+    cmd += list(extra)
+    cmd.append(al.url(path) if not path.startswith("http") else path)
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout + 5)
+    raw = open(hfile, "rb").read() if os.path.exists(hfile) else b""
+    body = open(bfile, "rb").read() if os.path.exists(bfile) else b""
+    shutil.rmtree(d, ignore_errors=True)
+    heads = [h for h in raw.split(b"\r\n\r\n") if h.startswith(b"HTTP/")]
+    if not heads:
+        return Response(0, [], body, p.returncode, p.stderr.decode())
+    status, hdrs = parse_head(heads[-1])
+    return Response(status, hdrs, body, p.returncode, p.stderr.decode())
+
+
+def raw_request(al, data, timeout=5):
+    """Send raw bytes, return everything airlock answers until it closes or times out."""
+    s = socket.create_connection(("127.0.0.1", al.port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class Case:
+    """with Case() as (up, al, tmp): ...  -- a fake upstream and airlock, torn down after."""
+
+    def __init__(self, **kw):
+        self.kw = kw
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="airlock-test-")
+        self.pki = Pki(self.tmp)
+        self.up = FakeUpstream(self.pki)
+        self.al = Airlock(self.tmp, self.up, **self.kw)
+        return self.up, self.al, self.tmp
+
+    def __exit__(self, et, ev, tb):
+        self.al.stop()
+        if et is not None:
+            sys.stderr.write("---- airlock log (tail) ----\n" + self.al.logtext() + "\n")
+        self.up.stop() if self.up.servers else None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+def sha512_line(data, name):
+    return f"{hashlib.sha512(data).hexdigest()}  {name}\n".encode()
+
+
+def main(fn):
+    """Run one test function with a time bound; print a closing line."""
+    def alarm(*a):
+        raise AssertionError("test exceeded its 100s bound")
+    signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(100)
+    t0 = time.time()
+    try:
+        fn()
+    except AssertionError as e:
+        print(f"FAIL {fn.__module__}: {e}")
+        sys.exit(1)
+    print(f"ok ({time.time() - t0:.2f}s)")
