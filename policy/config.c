@@ -58,7 +58,7 @@ static const struct config_key config_keys[] = {
 	KEY("cache.max_size", K_SIZE, cache_max_size, "20GiB", 0, 0, "bytes of bodies kept before LRU eviction"),
 	KEY("upstream.ca_file", K_STR, ca_file, "/etc/ssl/certs/ca-certificates.crt", 0, 0, "CA bundle trusted for upstream TLS"),
 	KEY("upstream.connect_timeout", K_DURATION, connect_timeout_ms, "5s", 0, 0, "TCP+TLS connect bound"),
-	KEY("upstream.first_byte_timeout", K_DURATION, first_byte_timeout_ms, "15s", 0, 0, "request sent to response head bound"),
+	KEY("upstream.first_byte_timeout", K_DURATION, first_byte_timeout_ms, "15s", 0, 0, "request start to response head bound (connect included)"),
 	KEY("upstream.idle_timeout", K_DURATION, idle_timeout_ms, "30s", 0, 0, "abort a body that stalls this long"),
 	KEY("upstream.probe_interval", K_DURATION, probe_interval_ms, "3s", 0, 0, "first probe of an offline upstream"),
 	KEY("upstream.probe_max_interval", K_DURATION, probe_max_interval_ms, "60s", 0, 0, "probe backoff cap"),

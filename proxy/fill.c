@@ -671,7 +671,7 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		return -EIO;
 	}
 	if (srv.cfg->first_byte_timeout_ms > 0) {
-		int64_t ms = srv.cfg->first_byte_timeout_ms + srv.cfg->connect_timeout_ms;
+		int64_t ms = srv.cfg->first_byte_timeout_ms; /* from the start: connecting included */
 		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		evtimer_add(x->fb_ev, &tv);
 	}

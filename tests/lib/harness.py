@@ -87,8 +87,9 @@ class FakeUpstream:
         self.requests = []        # (method, path, headers dict)
         self.connections = 0
         self.lock = threading.Lock()
-        self.mode = "normal"      # normal | blackhole | reset
+        self.mode = "normal"      # normal | blackhole | badtls | reset
         self.servers = []
+        self.open_socks = []
         self.start()
 
     def add(self, path, body=b"", **kw):
@@ -185,6 +186,7 @@ class FakeUpstream:
                 s, a = super().get_request()
                 with up.lock:
                     up.connections += 1
+                    up.open_socks.append(s)
                 if up.mode == "reset":
                     s.close()
                     raise OSError("reset")
@@ -207,7 +209,10 @@ class FakeUpstream:
                     s.close()
                     raise OSError("badtls")
                 s.settimeout(30)
-                return up.ctx.wrap_socket(s, server_side=True), a
+                t = up.ctx.wrap_socket(s, server_side=True)   # detaches s: track t
+                with up.lock:
+                    up.open_socks.append(t)
+                return t, a
 
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(self.pki.crt, self.pki.key)
@@ -219,12 +224,27 @@ class FakeUpstream:
         for s in self.servers:
             threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
+    def drop_connections(self):
+        """Cut every established connection (keep-alive ones included)."""
+        with self.lock:
+            socks, self.open_socks = self.open_socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def set_mode(self, mode):
+        self.mode = mode
+        self.drop_connections()
+
     def stop(self):
-        """Close the listening sockets: connections are refused."""
+        """Close the listening sockets and cut connections: the port refuses."""
         for s in self.servers:
             s.shutdown()
             s.server_close()
         self.servers = []
+        self.drop_connections()
 
     def restart(self):
         self.start(self.port, self.tls_port)
