@@ -92,3 +92,10 @@ int al_record_decode(const uint8_t *buf, size_t len, struct al_record *r)
 	r->hdrs_len = hl;
 	return 0;
 }
+
+void al_record_set_last_used(uint8_t *buf, int64_t t)
+{
+	uint8_t *p = buf + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 8; /* magic..age_value */
+
+	put64(&p, (uint64_t)t);
+}

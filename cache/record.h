@@ -37,5 +37,7 @@ void al_record_encode(const struct al_record *r, uint8_t *buf);
  * Returns 0 or -EBADMSG for anything malformed.
  */
 int al_record_decode(const uint8_t *buf, size_t len, struct al_record *r);
+/* Patch last_used in an encoded record in place. */
+void al_record_set_last_used(uint8_t *buf, int64_t t);
 
 #endif

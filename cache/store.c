@@ -581,6 +581,33 @@ err:
 	return rc;
 }
 
+int al_store_touch(struct al_store *s, const uint8_t (*keys)[AL_KEY_LEN], int n, int64_t t)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	for (int i = 0; i < n; i++) {
+		MDB_val k = {AL_KEY_LEN, (void *)keys[i]}, v, nv;
+		if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size < 64)
+			continue;
+		nv.mv_size = v.mv_size;
+		/* Reserve then fill: v points into a page the put may replace, so copy via a buffer. */
+		{
+			uint8_t *copy = malloc(v.mv_size);
+			if (copy == NULL)
+				break;
+			memcpy(copy, v.mv_data, v.mv_size);
+			al_record_set_last_used(copy, t);
+			if (mdb_put(txn, s->meta, &k, &nv, MDB_RESERVE) == 0)
+				memcpy(nv.mv_data, copy, v.mv_size);
+			free(copy);
+		}
+	}
+	return lmdb_error(mdb_txn_commit(txn));
+}
+
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 {
 	MDB_txn *txn;

@@ -76,6 +76,9 @@ int al_fill_abort(struct al_store *s, uint64_t obj_id);
 int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *hdrs304,
     size_t len, int64_t request_time, int64_t response_time, int64_t age_value);
 
+/* Mark entries used at time t (LRU), in one write transaction.  Absent keys are skipped. */
+int al_store_touch(struct al_store *s, const uint8_t (*keys)[AL_KEY_LEN], int n, int64_t t);
+
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
 

@@ -357,6 +357,8 @@ body:
 /* Serve a stored record (the reader's snapshot is active). */
 static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
 {
+	if (rec->last_used < (int64_t)time(NULL) - 60)
+		worker_touch(c->w, c->key); /* LRU, written in batches; hot entries cost nothing */
 	c->follow = 0;
 	c->obj_id = rec->obj_id;
 	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0)
@@ -511,6 +513,7 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	p.uplink = c->uplink;
 	p.if_none_match = inm;
 	p.if_modified_since = ims;
+	p.revalidating = c->have_stale == 1;
 	fill_start(c->fill, c->w, &p, &sink);
 }
 

@@ -52,7 +52,7 @@ struct fetch {
 	struct curl_slist *req_hdrs;
 	struct uplink *uplink;
 	char *url;
-	int conditional;
+	int conditional, revalidating;
 	char *head;
 	size_t head_len;
 	int status, head_done;
@@ -426,7 +426,7 @@ static int on_head(struct fetch *x)
 		x->bad = "304 for an entry that is gone";
 		return -1;
 	}
-	if (x->conditional && x->status >= 500 && srv.cfg->stale_on_5xx) {
+	if (x->revalidating && x->status >= 500 && srv.cfg->stale_on_5xx) {
 		char e[64];
 		snprintf(e, sizeof(e), "upstream answered %d", x->status);
 		set_state(f, FILL_FAILED, FAIL_UPSTREAM_5XX, e);
@@ -626,6 +626,7 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		goto err;
 	x->w = w;
 	x->uplink = p->uplink;
+	x->revalidating = p->revalidating;
 	x->content_length = -1;
 	x->url = strdup(p->url);
 	x->easy = up_easy_new(srv.cfg, &w->connect_to);

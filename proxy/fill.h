@@ -74,6 +74,7 @@ struct fetch_params {
 	const char *user_agent;      /* forwarded from the client, may be NULL */
 	const char *if_none_match;   /* revalidation validators, may be NULL */
 	const char *if_modified_since;
+	int revalidating;            /* a stored copy exists: a 5xx may serve it instead */
 	const char *path;            /* for freshness rules, unused by the fetch itself */
 };
 

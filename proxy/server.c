@@ -74,6 +74,23 @@ fail:
 	return -errno;
 }
 
+static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->ntouched > 0) {
+		al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched, time(NULL));
+		w->ntouched = 0;
+	}
+}
+
+void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN])
+{
+	if (w->ntouched == (int)(sizeof(w->touched) / sizeof(w->touched[0])))
+		on_touch_flush(-1, 0, w);
+	memcpy(w->touched[w->ntouched++], key, AL_KEY_LEN);
+}
+
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -96,6 +113,10 @@ static void worker_free(struct worker *w)
 {
 	for (int i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
+	if (w->touch_ev) {
+		on_touch_flush(-1, 0, w);
+		event_free(w->touch_ev);
+	}
 	if (w->multi) {
 		fill_worker_shutdown(w);
 		up_multi_free(w->multi);
@@ -153,9 +174,14 @@ int al_server_run(const struct al_config *cfg)
 		w->base = event_base_new();
 		w->multi = w->base ? up_multi_new(w->base) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
-		if (w->multi == NULL || w->stop_ev == NULL) {
+		w->touch_ev = w->base ? event_new(w->base, -1, EV_PERSIST, on_touch_flush, w) : NULL;
+		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL) {
 			al_err("server", "cannot create worker %d", i);
 			goto out;
+		}
+		{
+			struct timeval two = {2, 0};
+			event_add(w->touch_ev, &two);
 		}
 		for (int j = 0; j < cfg->nlisten; j++) {
 			int fd = bind_one(&cfg->listen[j], err, sizeof(err));

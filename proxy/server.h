@@ -32,7 +32,14 @@ struct worker {
 	struct event *stop_ev;
 	struct fetch *fetches;        /* running on this worker */
 	int nconns;
+	/* LRU: keys hit since the last flush, written in one transaction by a timer */
+	uint8_t touched[256][AL_KEY_LEN];
+	int ntouched;
+	struct event *touch_ev;
 };
+
+/* Note a hit for LRU; flushed to the store every few seconds. */
+void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN]);
 
 /* Counters, bumped where the event happens (Varnish's VSC style). */
 struct al_counters {

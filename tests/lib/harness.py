@@ -253,7 +253,7 @@ class FakeUpstream:
 class Airlock:
     """airlock started on a config written for the test, in its own directory."""
 
-    def __init__(self, tmp, up, extra="", offline=False, workers=2, args=()):
+    def __init__(self, tmp, up, extra="", offline=False, workers=2, args=(), upstream_extra=""):
         self.tmp = tmp
         self.up = up
         self.port = free_port()
@@ -276,7 +276,7 @@ upstream:
   probe_interval: 500ms
   probe_max_interval: 1s
   offline: {"true" if offline else "false"}
-  resolve:
+{upstream_extra}  resolve:
 {resolve}
 log:
   level: debug
