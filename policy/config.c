@@ -10,6 +10,7 @@
 #include "policy/config.h"
 #include "policy/units.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,13 +70,15 @@ static const struct config_key config_keys[] = {
 	KEY("client.idle_timeout", K_DURATION, client_idle_timeout_ms, "120s", 0, 0, "keep-alive idle and stalled-reader bound"),
 	KEY("client.max_header_bytes", K_SIZE, client_max_header_bytes, "16KiB", 0, 0, "request head size limit (431 beyond)"),
 	KEY("client.max_headers", K_INT, client_max_headers, "100", 1, 1000, "request header field count limit"),
+	KEY("forward.ca_cert", K_STR, forward_ca_cert, "", 0, 0, "CA certificate for TLS interception (airlock ca init)"),
+	KEY("forward.ca_key", K_STR, forward_ca_key, "", 0, 0, "its private key (0600)"),
 	KEY("log.level", K_STR, log_level, "info", 0, 0, "error, warn, info or debug"),
 	KEY("log.access", K_STR, access_log, "off", 0, 0, "access log: off, - (stdout) or a file"),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 /* Sections whose keys are rows of the table (or handled below). */
-static const char *const sections[] = {"cache", "upstream", "client", "log", NULL};
+static const char *const sections[] = {"cache", "upstream", "client", "log", "forward", "clients", NULL};
 
 struct loader {
 	const char *file;
@@ -402,6 +405,171 @@ static int load_rules(struct loader *l, yaml_node_t *n)
 	return 0;
 }
 
+static int load_forward(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "forward.allow must be a list of {host, mode}");
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		struct al_forward_rule *r;
+		yaml_node_pair_t *pr;
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "a forward rule must be a map like {host: epr.elastic.co, mode: intercept}");
+		if (l->c->nforward >= AL_MAX_FORWARD)
+			return fail(l, e, "forward.allow: at most %d", AL_MAX_FORWARD);
+		r = &l->c->forward[l->c->nforward++];
+		r->mode = AL_FWD_TUNNEL;
+		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+			const char *k = scalar(l, kn, "a forward rule key");
+			if (k == NULL)
+				return -EINVAL;
+			if (strcmp(k, "ports") == 0) {
+				yaml_node_item_t *pi;
+				if (vn->type != YAML_SEQUENCE_NODE)
+					return fail(l, vn, "forward.allow: ports must be a list like [443, 8443]");
+				r->nports = 0;
+				for (pi = vn->data.sequence.items.start; pi < vn->data.sequence.items.top; pi++) {
+					yaml_node_t *pn = yaml_document_get_node(l->doc, *pi);
+					const char *pv = scalar(l, pn, "a port");
+					char *end;
+					long port;
+					if (pv == NULL)
+						return -EINVAL;
+					port = strtol(pv, &end, 10);
+					if (*end || port < 1 || port > 65535 || r->nports == 8)
+						return fail(l, pn, "forward.allow: '%s' is not a port (at most 8)", pv);
+					r->ports[r->nports++] = (int)port;
+				}
+				continue;
+			}
+			const char *v = scalar(l, vn, "a forward rule value");
+			if (v == NULL)
+				return -EINVAL;
+			if (strcmp(k, "host") == 0) {
+				free(r->host);
+				r->host = strdup(v);
+			} else if (strcmp(k, "mode") == 0) {
+				if (strcmp(v, "intercept") == 0)
+					r->mode = AL_FWD_INTERCEPT;
+				else if (strcmp(v, "tunnel") == 0)
+					r->mode = AL_FWD_TUNNEL;
+				else
+					return fail(l, vn, "forward.allow: mode '%s' is not intercept or tunnel", v);
+			} else if (strcmp(k, "registry") == 0) {
+				if (parse_bool(v, &r->registry))
+					return fail(l, vn, "forward.allow: registry '%s' is not true or false", v);
+			} else {
+				return fail(l, kn, "unknown key '%s' in a forward rule (known: host, mode, ports, registry)", k);
+			}
+		}
+		if (r->host == NULL)
+			return fail(l, e, "a forward rule needs host");
+		if (r->nports == 0) {
+			r->ports[0] = 443;
+			r->ports[1] = 80;
+			r->nports = 2;
+		}
+	}
+	return 0;
+}
+
+int al_cidr_parse(const char *s, struct al_cidr *c)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	long bits;
+	char *end;
+
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, buf, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
+		c->family = AF_INET6;
+	else
+		return -EINVAL;
+	bits = c->family == AF_INET ? 32 : 128;
+	if (slash) {
+		long b = strtol(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || b < 0 || b > bits)
+			return -EINVAL;
+		bits = b;
+	}
+	c->bits = (int)bits;
+	return 0;
+}
+
+static int load_clients(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "clients.allow must be a list of CIDRs like [\"10.0.0.0/8\"]");
+	l->c->nclients = 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		const char *v = scalar(l, e, "a CIDR");
+		if (v == NULL)
+			return -EINVAL;
+		if (l->c->nclients >= AL_MAX_CIDRS)
+			return fail(l, e, "clients.allow: at most %d", AL_MAX_CIDRS);
+		if (al_cidr_parse(v, &l->c->clients[l->c->nclients]))
+			return fail(l, e, "clients.allow: '%s' is not an address or CIDR", v);
+		l->c->nclients++;
+	}
+	return 0;
+}
+
+static int load_users(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "forward.users must be a list of {name, password_hash}");
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		struct al_user *u;
+		yaml_node_pair_t *pr;
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "a user must be a map {name, password_hash} (airlock passwd makes the hash)");
+		if (l->c->nusers >= AL_MAX_USERS)
+			return fail(l, e, "forward.users: at most %d", AL_MAX_USERS);
+		u = &l->c->users[l->c->nusers++];
+		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+			const char *k = scalar(l, kn, "a user key");
+			const char *v = scalar(l, vn, "a user value");
+			if (k == NULL || v == NULL)
+				return -EINVAL;
+			if (strcmp(k, "name") == 0) {
+				free(u->name);
+				u->name = strdup(v);
+			} else if (strcmp(k, "password_hash") == 0) {
+				if (strncmp(v, "pbkdf2-sha256$", 14) != 0)
+					return fail(l, vn, "forward.users: password_hash must come from 'airlock passwd' (pbkdf2-sha256$...)");
+				free(u->hash);
+				u->hash = strdup(v);
+			} else {
+				return fail(l, kn, "unknown key '%s' in a user (known: name, password_hash)", k);
+			}
+		}
+		if (u->name == NULL || u->hash == NULL || strchr(u->name, ':') != NULL)
+			return fail(l, e, "a user needs a name without ':' and a password_hash");
+	}
+	return 0;
+}
+
 /* Names a handler takes, with the handler. */
 struct list_key {
 	const char *name;
@@ -412,6 +580,9 @@ static const struct list_key list_keys[] = {
 	{"routes", load_routes},
 	{"upstream.resolve", load_resolve},
 	{"cache.rules", load_rules},
+	{"forward.allow", load_forward},
+	{"forward.users", load_users},
+	{"clients.allow", load_clients},
 };
 
 static int is_section(const char *name)
@@ -508,6 +679,13 @@ static int apply_defaults(struct loader *l)
 		l->c->rules[i].ttl_ms = -1;
 		l->c->nrules++;
 	}
+	{
+		/* Who may use airlock by default: loopback and private networks. */
+		static const char *const nets[] = {"127.0.0.0/8", "::1/128", "10.0.0.0/8",
+			"172.16.0.0/12", "192.168.0.0/16", "fc00::/7", NULL};
+		for (int i = 0; nets[i] != NULL; i++)
+			al_cidr_parse(nets[i], &l->c->clients[l->c->nclients++]);
+	}
 	strcpy(l->c->listen[0].host, "127.0.0.1");
 	l->c->listen[0].port = 8080;
 	l->c->nlisten = 1;
@@ -523,6 +701,11 @@ static int validate(struct loader *l)
 		return fail(l, NULL, "cache.path must not be empty");
 	if (l->c->cache_max_size < (1u << 20))
 		return fail(l, NULL, "cache.max_size must be at least 1MiB");
+	for (int i = 0; i < l->c->nforward; i++)
+		if (l->c->forward[i].mode == AL_FWD_INTERCEPT &&
+		    (l->c->forward_ca_cert == NULL || l->c->forward_ca_key == NULL))
+			return fail(l, NULL, "forward.allow: %s is intercepted, which needs forward.ca_cert and "
+			    "forward.ca_key (create them with 'airlock ca init')", l->c->forward[i].host);
 	for (int i = 0; i < l->c->nroutes; i++)
 		if (strncmp(l->c->routes[i].prefix, "/_airlock/", 10) == 0 ||
 		    strcmp(l->c->routes[i].prefix, "/_airlock") == 0)
@@ -640,6 +823,12 @@ void al_config_free(struct al_config *c)
 	}
 	for (int i = 0; i < c->nrules; i++)
 		free(c->rules[i].match);
+	for (int i = 0; i < c->nforward; i++)
+		free(c->forward[i].host);
+	for (int i = 0; i < c->nusers; i++) {
+		free(c->users[i].name);
+		free(c->users[i].hash);
+	}
 	free(c->file);
 	free(c);
 }
@@ -653,6 +842,9 @@ void al_config_describe(void *stream)
 	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
 	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
+	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
+	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");
+	fprintf(f, "  %-28s %s\n", "clients.allow", "CIDRs that may use airlock [loopback and private networks]");
 	for (size_t i = 0; i < NKEYS; i++)
 		fprintf(f, "  %-28s %s [%s]\n", config_keys[i].name, config_keys[i].help,
 		    config_keys[i].def[0] ? config_keys[i].def : "unset");

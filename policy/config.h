@@ -43,6 +43,32 @@ struct al_rule {
 	int64_t ttl_ms;   /* >= 0: freshness lifetime override; -1: unset */
 };
 
+enum al_fwd_mode { AL_FWD_TUNNEL, AL_FWD_INTERCEPT };
+
+/* Forward-proxy allow rule: host is exact or "*.suffix" (any subdomain). */
+struct al_forward_rule {
+	char *host;
+	enum al_fwd_mode mode;
+	int ports[8];              /* allowed ports; default 443 (CONNECT) and 80 (absolute http) */
+	int nports;
+	int registry;
+};
+
+struct al_cidr {
+	int family;                /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int bits;
+};
+
+struct al_user {
+	char *name;
+	char *hash;                /* pbkdf2-sha256$iterations$salt_hex$hash_hex */
+};
+
+#define AL_MAX_FORWARD 64
+#define AL_MAX_CIDRS 64
+#define AL_MAX_USERS 64
+
 struct al_config {
 	char *file;                       /* where it came from, for messages */
 	struct al_listen listen[AL_MAX_LISTEN];
@@ -75,6 +101,15 @@ struct al_config {
 	uint64_t client_max_header_bytes;
 	int64_t client_max_headers;
 
+	char *forward_ca_cert;
+	char *forward_ca_key;
+	struct al_forward_rule forward[AL_MAX_FORWARD];
+	int nforward;
+	struct al_user users[AL_MAX_USERS];
+	int nusers;
+	struct al_cidr clients[AL_MAX_CIDRS];
+	int nclients;
+
 	char *log_level;
 	char *access_log;                 /* "-" stdout, path, or "off" */
 };
@@ -90,6 +125,9 @@ int al_config_load(const char *path, struct al_config **out, char *err, size_t e
 int al_config_load_string(const char *name, const char *text, size_t len,
     struct al_config **out, char *err, size_t errlen);
 void al_config_free(struct al_config *c);
+
+/* "10.0.0.0/8", "::1" -> c; 0 or -EINVAL. */
+int al_cidr_parse(const char *s, struct al_cidr *c);
 
 /* Print every key with its default and help text (for --help). */
 void al_config_describe(void *stream);

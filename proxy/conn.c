@@ -15,6 +15,7 @@
  * OUT_HIGH bytes are queued per client, so a slow client costs a bounded
  * amount of memory and the snapshot is short-lived.
  */
+#include "policy/access.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/range.h"
@@ -24,9 +25,13 @@
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
+#include "proxy/tunnel.h"
 #include "proxy/uplink.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <event2/bufferevent_ssl.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -76,9 +81,12 @@ struct conn {
 	struct http_req req;
 	int keepalive;
 	int head_only;
-	const struct al_route *route;
 	struct uplink *uplink;
 	char *url;
+	size_t base_len;         /* url[base_len] starts the path */
+	int denied;              /* client address outside clients.allow */
+	char *icpt_host;         /* inside an intercepted CONNECT: its host */
+	int icpt_port;
 	uint8_t key[AL_KEY_LEN];
 	int64_t t0_us;
 	int attempts;
@@ -96,6 +104,9 @@ struct conn {
 static void pump(struct conn *c);
 static void finish(struct conn *c);
 static void step_lookup(struct conn *c);
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
 
 static int64_t now_us(void)
 {
@@ -136,7 +147,8 @@ static void conn_free(struct conn *c)
 		abort();
 	detach_fill(c);
 	c->hold->c = NULL;
-	bufferevent_free(c->bev); /* may run hold_cleanup for queued references */
+	if (c->bev != NULL)
+		bufferevent_free(c->bev); /* may run hold_cleanup for queued references */
 	if (c->hold->refs == 0) {
 		al_reader_free(c->hold->rd);
 		free(c->hold);
@@ -145,6 +157,7 @@ static void conn_free(struct conn *c)
 	if (c->head != c->small)
 		free(c->head);
 	free(c->url);
+	free(c->icpt_host);
 	c->w->nconns--;
 	atomic_fetch_sub(&srv.stats.clients, 1);
 	c->magic = 0;
@@ -597,7 +610,7 @@ static void step_lookup(struct conn *c)
 	}
 	rc = al_lookup(c->hold->rd, c->key, &rec);
 	if (rc == 0) {
-		const char *path = strchr(c->url + strlen(c->route->upstream), '/');
+		const char *path = c->url + c->base_len;
 		char pathbuf[2048];
 		size_t pl = strcspn(path ? path : "/", "?");
 		int64_t lifetime, age;
@@ -666,12 +679,195 @@ static void step_lookup(struct conn *c)
 	step_fetch(c, NULL, NULL);
 }
 
+/* url = base + target; sets the key and the uplink.  Replies and returns -1 on failure. */
+static int set_url(struct conn *c, const char *base, const char *target, size_t tlen)
+{
+	size_t bl = strlen(base);
+	char *buf = malloc(bl + tlen + 1);
+
+	if (buf == NULL) {
+		reply_error(c, 503, "out of memory");
+		return -1;
+	}
+	memcpy(buf, base, bl);
+	memcpy(buf + bl, target, tlen);
+	buf[bl + tlen] = '\0';
+	free(c->url);
+	c->url = buf;
+	c->base_len = bl;
+	al_store_key(c->url, bl + tlen, c->key);
+	c->uplink = uplink_get(base);
+	c->attempts = 0;
+	c->have_stale = 0;
+	if (c->uplink == NULL) {
+		reply_error(c, 503, "too many distinct upstream hosts");
+		return -1;
+	}
+	return 0;
+}
+
+/* Split "host:port" (CONNECT) or the authority of an absolute URL. */
+static int split_authority(const char *a, size_t n, int defport, char *host, size_t hcap, int *port)
+{
+	const char *colon = NULL;
+	size_t hl;
+
+	if (n > 0 && a[0] == '[') {
+		const char *rb = memchr(a, ']', n);
+		if (rb == NULL)
+			return -1;
+		hl = (size_t)(rb - a - 1);
+		if (hl == 0 || hl >= hcap)
+			return -1;
+		memcpy(host, a + 1, hl);
+		colon = (rb + 1 < a + n && rb[1] == ':') ? rb + 1 : NULL;
+		if (!colon && rb + 1 != a + n)
+			return -1;
+	} else {
+		colon = memchr(a, ':', n);
+		hl = colon ? (size_t)(colon - a) : n;
+		if (hl == 0 || hl >= hcap)
+			return -1;
+		memcpy(host, a, hl);
+	}
+	host[hl] = '\0';
+	for (size_t i = 0; i < hl; i++) {
+		if (!(isalnum((unsigned char)host[i]) || host[i] == '.' || host[i] == '-' || host[i] == ':'))
+			return -1;
+		host[i] = (char)tolower((unsigned char)host[i]);
+	}
+	*port = defport;
+	if (colon) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+		if (end != a + n || p < 1 || p > 65535)
+			return -1;
+		*port = (int)p;
+	}
+	return 0;
+}
+
+/*
+ * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
+ * authentication first, then the allow-list decides: intercept (TLS with a
+ * minted certificate, inner requests served through the cache), tunnel
+ * (blind relay), or 403.  Returns 0 when it took the connection over.
+ */
+static int forward_request(struct conn *c)
+{
+	struct http_req *r = &c->req;
+	const struct al_forward_rule *rule;
+	const char *why, *auth, *authority = r->target;
+	size_t alen, authority_len = r->target_len;
+	char host[256], user[64];
+	int port, https = 0;
+
+	auth = http1_field(r, "Proxy-Authorization", &alen);
+	if (!al_proxy_auth_ok(srv.cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
+		    (int)r->target_len, r->target);
+		reply_simple(c, 407, "text/plain; charset=utf-8",
+		    "Proxy-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n",
+		    "407 Proxy Authentication Required\n");
+		return -1;
+	}
+	if (r->form == FORM_ABSOLUTE) {
+		https = r->target[4] == 's' || r->target[4] == 'S';
+		authority = r->target + (https ? 8 : 7);
+		authority_len = strcspn(authority, "/?#");
+		if (authority + authority_len > r->target + r->target_len)
+			authority_len = (size_t)(r->target + r->target_len - authority);
+	}
+	if (split_authority(authority, authority_len, https || r->method == HTTP_CONNECT ? 443 : 80,
+	    host, sizeof(host), &port) != 0) {
+		reply_error(c, 400, "bad host in the request target");
+		return -1;
+	}
+	rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
+	if (rule == NULL) {
+		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
+		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
+		c->keepalive = 0;
+		reply_error(c, 403, why[0] == 'p' ? "airlock does not allow this port for this host (forward.allow)"
+		    : "airlock's egress policy does not allow this host (forward.allow)");
+		return -1;
+	}
+	if (r->method == HTTP_CONNECT) {
+		struct bufferevent *tls;
+		SSL *ssl;
+
+		if (rule->mode == AL_FWD_TUNNEL) {
+			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
+			bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+			tunnel_start(c->w, c->bev, host, port);
+			c->bev = NULL;
+			close_soon(c);
+			return 0;
+		}
+		ssl = tls_intercept_ssl(host);
+		if (ssl == NULL) {
+			reply_error(c, 502, "cannot make an interception certificate for this host");
+			return -1;
+		}
+		al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, user[0] ? " user " : "", user, host, port);
+		evbuffer_add_printf(out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
+		tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (tls == NULL) {
+			SSL_free(ssl);
+			close_soon(c);
+			return 0;
+		}
+		c->bev = tls;
+		free(c->icpt_host);
+		c->icpt_host = strdup(host);
+		c->icpt_port = port;
+		bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+		bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+		bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		c->state = C_HEAD;
+		c->keepalive = 1;
+		set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+		return 0;
+	}
+	/* Absolute form: served through the same cache as reverse routes. */
+	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+		reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
+		return -1;
+	}
+	if (r->content_length > 0 || r->chunked) {
+		reply_error(c, 400, "a GET or HEAD request must not carry a body");
+		return -1;
+	}
+	{
+		const char *path = authority + authority_len;
+		size_t plen = (size_t)(r->target + r->target_len - path);
+		char base[300];
+		if (plen == 0) {
+			path = "/";
+			plen = 1;
+		}
+		if (al_path_check(path, plen) != 0) {
+			reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
+			return -1;
+		}
+		if (port == (https ? 443 : 80))
+			snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
+		else
+			snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
+		if (set_url(c, base, path, plen) != 0)
+			return -1;
+	}
+	step_lookup(c);
+	return 0;
+}
+
 /* A complete request head is in c->head: route it. */
 static void step_request(struct conn *c)
 {
 	struct http_req *r = &c->req;
-	char *buf;
-	int n;
 
 	atomic_fetch_add(&srv.stats.requests, 1);
 	c->t0_us = now_us();
@@ -691,8 +887,15 @@ static void step_request(struct conn *c)
 		c->state = C_DONE;
 		goto done;
 	}
+	if (c->denied) {
+		al_warn("access", "%s: refused, address not in clients.allow", c->peer);
+		c->keepalive = 0;
+		reply_error(c, 403, "this client address may not use airlock (clients.allow)");
+		goto done;
+	}
 	if (r->method == HTTP_CONNECT || r->form == FORM_ABSOLUTE) {
-		reply_error(c, 403, "airlock is not configured as a forward proxy");
+		if (forward_request(c) == 0)
+			return;
 		goto done;
 	}
 	if (r->form != FORM_ORIGIN) {
@@ -712,30 +915,32 @@ static void step_request(struct conn *c)
 		reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
 		goto done;
 	}
-	c->route = al_route_find(srv.cfg, r->target, r->target_len);
-	if (c->route == NULL) {
-		reply_error(c, 404, "no route for this path");
-		goto done;
+	if (c->icpt_host != NULL) {
+		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
+		char base[300];
+		if (c->icpt_port == 443)
+			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
+		else
+			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
+		if (set_url(c, base, r->target, r->target_len) != 0)
+			goto done;
+		step_lookup(c);
+		return;
 	}
-	buf = malloc(strlen(c->route->upstream) + r->target_len + 1);
-	if (buf == NULL || (n = al_route_url(c->route, r->target, r->target_len, buf,
-	    strlen(c->route->upstream) + r->target_len + 1)) < 0) {
-		free(buf);
-		reply_error(c, 414, "URL too long");
-		goto done;
+	{
+		const struct al_route *route = al_route_find(srv.cfg, r->target, r->target_len);
+		if (route == NULL) {
+			reply_error(c, 404, "no route for this path");
+			goto done;
+		}
+		if (set_url(c, route->upstream, r->target, r->target_len) != 0)
+			goto done;
 	}
-	free(c->url);
-	c->url = buf;
-	al_store_key(c->url, (size_t)n, c->key);
-	c->uplink = uplink_find(c->route->upstream);
-	c->attempts = 0;
-	c->have_stale = 0;
 	step_lookup(c);
 	return;
 done:
 	event_active(c->wake, EV_READ, 0);
 }
-
 static void access_log(struct conn *c)
 {
 	if (!al_log_enabled(AL_LOG_DEBUG))
@@ -771,10 +976,15 @@ static void finish(struct conn *c)
 {
 	access_log(c);
 	detach_fill(c);
-	if (!c->keepalive) {
+	if (!c->keepalive && c->icpt_host == NULL) {
 		linger(c);
 		return;
 	}
+	/*
+	 * Inside intercepted TLS a raw shutdown would cut the encrypted reply
+	 * still queued below the TLS layer: wait for the client to close
+	 * (it asked to), bounded by the header timeout.
+	 */
 	c->state = C_HEAD;
 	c->cstatus[0] = '\0';
 	c->chunked = c->follow = c->end_known = 0;
@@ -859,6 +1069,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (what & BEV_EVENT_CONNECTED)
+		return; /* the interception handshake finished */
+	al_debug("conn", "%s: connection event 0x%x in state %d%s", c->peer, what, c->state,
+	    c->icpt_host ? " (intercepted)" : "");
 	if (c->state == C_LINGER) {
 		conn_free(c);
 		return;
@@ -914,6 +1128,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		return;
 	}
 	c->hold->c = c;
+	c->denied = !al_client_allowed(srv.cfg, sa);
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
 	else if (sa->sa_family == AF_INET6)

@@ -1,6 +1,8 @@
 /* airlock: command line. */
+#include "policy/access.h"
 #include "policy/config.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@ static void usage(FILE *f)
 	    "  airlock serve [--config FILE] [--offline]   run the proxy (embedded default config without --config)\n"
 	    "  airlock check-config [FILE]                  load a configuration and report its first error\n"
 	    "  airlock default-config                       print the embedded default configuration\n"
+	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
+	    "  airlock passwd                               read a password on stdin, print its hash for forward.users\n"
 	    "  airlock version\n"
 	    "  airlock help\n\n"
 	    "airlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n",
@@ -56,6 +60,54 @@ int main(int argc, char **argv)
 			return 2;
 		printf("%s: ok (%d routes, %d listeners)\n", cfg->file, cfg->nroutes, cfg->nlisten);
 		al_config_free(cfg);
+		return 0;
+	}
+	if (!strcmp(cmd, "ca")) {
+		const char *dir = argc > 3 ? argv[3] : ".";
+		char err[600], real[4096];
+		if (argc < 3 || strcmp(argv[2], "init") != 0) {
+			fprintf(stderr, "usage: airlock ca init [DIR]\n");
+			return 2;
+		}
+		if (tls_ca_init(dir, err, sizeof(err)) != 0) {
+			fprintf(stderr, "airlock ca init: %s\n", err);
+			return 1;
+		}
+		if (realpath(dir, real) == NULL)
+			snprintf(real, sizeof(real), "%s", dir);
+		printf("Created %s/ca.crt and %s/ca.key (mode 0600).\n\n"
+		    "airlock.yml:\n"
+		    "  forward:\n"
+		    "    ca_cert: %s/ca.crt\n"
+		    "    ca_key: %s/ca.key\n"
+		    "    allow:\n"
+		    "      - {host: epr.elastic.co, mode: intercept}\n"
+		    "      - {host: artifacts.elastic.co, mode: intercept}\n"
+		    "      - {host: artifacts.security.elastic.co, mode: intercept}\n\n"
+		    "kibana.yml:\n"
+		    "  xpack.fleet.registryProxyUrl: http://<airlock-host>:8080\n\n"
+		    "Kibana's environment (so Node trusts airlock's certificates):\n"
+		    "  NODE_EXTRA_CA_CERTS=%s/ca.crt\n\n"
+		    "Elastic Agent / fleet-server: add %s/ca.crt to the system trust store, or\n"
+		    "  agent.download.proxy_url: http://<airlock-host>:8080 with ssl.certificate_authorities: [%s/ca.crt]\n",
+		    real, real, real, real, real, real, real);
+		return 0;
+	}
+	if (!strcmp(cmd, "passwd")) {
+		char pw[1024], hash[256];
+		size_t n;
+		if (fgets(pw, sizeof(pw), stdin) == NULL) {
+			fprintf(stderr, "airlock passwd: no password on stdin\n");
+			return 2;
+		}
+		n = strlen(pw);
+		while (n > 0 && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+			pw[--n] = '\0';
+		if (n == 0 || al_password_hash(pw, hash, sizeof(hash)) != 0) {
+			fprintf(stderr, "airlock passwd: empty password or hashing failed\n");
+			return 1;
+		}
+		printf("%s\n", hash);
 		return 0;
 	}
 	if (strcmp(cmd, "serve") != 0) {

@@ -1,11 +1,13 @@
 #include "proxy/server.h"
 #include "proxy/fill.h"
 #include "proxy/log.h"
+#include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/uplink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -122,6 +124,8 @@ static void worker_free(struct worker *w)
 		up_multi_free(w->multi);
 	}
 	curl_slist_free_all(w->connect_to);
+	if (w->dns)
+		evdns_base_free(w->dns, 0);
 	if (w->stop_ev)
 		event_free(w->stop_ev);
 	if (w->base)
@@ -157,6 +161,10 @@ int al_server_run(const struct al_config *cfg)
 		al_err("cache", "%s", err);
 		goto out;
 	}
+	if (tls_init(cfg, err, sizeof(err)) != 0) {
+		al_err("tls", "%s", err);
+		goto out;
+	}
 	if (uplink_init(cfg) != 0) {
 		al_err("server", "too many distinct upstreams");
 		goto out;
@@ -173,6 +181,7 @@ int al_server_run(const struct al_config *cfg)
 		w->id = i;
 		w->base = event_base_new();
 		w->multi = w->base ? up_multi_new(w->base) : NULL;
+		w->dns = w->base ? evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
 		w->touch_ev = w->base ? event_new(w->base, -1, EV_PERSIST, on_touch_flush, w) : NULL;
 		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL) {
@@ -235,6 +244,7 @@ out:
 		worker_free(&srv.workers[i]);
 	free(srv.workers);
 	uplink_shutdown();
+	tls_shutdown();
 	if (sigint)
 		event_free(sigint);
 	if (sigterm)

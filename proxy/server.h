@@ -28,6 +28,7 @@ struct worker {
 	struct evconnlistener *listeners[AL_MAX_LISTEN];
 	int nlisteners;
 	struct up_multi *multi;
+	struct evdns_base *dns;       /* for CONNECT tunnels */
 	struct curl_slist *connect_to;
 	struct event *stop_ev;
 	struct fetch *fetches;        /* running on this worker */

@@ -20,50 +20,67 @@ struct uplink {
 	char last_error[256];
 	/* probe state, main thread only */
 	int64_t probe_delay_ms;
-	struct event *probe_timer;
+	int64_t next_probe_ms;
 	CURL *probe;
 };
 
 static struct uplink uplinks[MAX_UPLINKS];
-static int nuplinks;
+static atomic_int nuplinks;          /* entries below it are fully set up */
+static pthread_mutex_t add_mu = PTHREAD_MUTEX_INITIALIZER;
+static int forced_all;
+static struct event *probe_tick;
 static const struct al_config *probe_cfg;
 static struct up_multi *probe_multi;
 static struct curl_slist *probe_connect_to;
 
-int uplink_init(const struct al_config *cfg)
+struct uplink *uplink_get(const char *base)
 {
-	nuplinks = 0;
-	for (int i = 0; i < cfg->nroutes; i++) {
-		if (uplink_find(cfg->routes[i].upstream) != NULL)
-			continue;
-		if (nuplinks == MAX_UPLINKS)
-			return -1;
-		struct uplink *u = &uplinks[nuplinks++];
+	struct uplink *u = uplink_find(base);
+	int n;
+
+	if (u != NULL)
+		return u;
+	pthread_mutex_lock(&add_mu);
+	if ((u = uplink_find(base)) == NULL && (n = atomic_load(&nuplinks)) < MAX_UPLINKS) {
+		u = &uplinks[n];
 		memset(u, 0, sizeof(*u));
-		snprintf(u->name, sizeof(u->name), "%s", cfg->routes[i].upstream);
+		snprintf(u->name, sizeof(u->name), "%s", base);
 		pthread_mutex_init(&u->mu, NULL);
 		u->since = time(NULL);
-		u->forced = cfg->offline;
-		atomic_store(&u->online, !cfg->offline);
-		if (cfg->offline)
+		u->probe_delay_ms = probe_cfg ? probe_cfg->probe_interval_ms : 3000;
+		u->forced = forced_all;
+		atomic_store(&u->online, !forced_all);
+		if (forced_all)
 			snprintf(u->last_error, sizeof(u->last_error), "forced offline (upstream.offline)");
+		atomic_store(&nuplinks, n + 1);
 	}
+	pthread_mutex_unlock(&add_mu);
+	return u; /* NULL only when the table is full */
+}
+
+int uplink_init(const struct al_config *cfg)
+{
+	atomic_store(&nuplinks, 0);
+	forced_all = cfg->offline;
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (uplink_get(cfg->routes[i].upstream) == NULL)
+			return -1;
 	return 0;
 }
 
 void uplink_shutdown(void)
 {
-	for (int i = 0; i < nuplinks; i++) {
+	for (int i = 0; i < atomic_load(&nuplinks); i++) {
 		struct uplink *u = &uplinks[i];
 		if (u->probe != NULL) {
 			up_cancel(probe_multi, u->probe);
 			curl_easy_cleanup(u->probe);
 			u->probe = NULL;
 		}
-		if (u->probe_timer != NULL)
-			event_free(u->probe_timer);
-		u->probe_timer = NULL;
 	}
+	if (probe_tick)
+		event_free(probe_tick);
+	probe_tick = NULL;
 	up_multi_free(probe_multi);
 	probe_multi = NULL;
 	curl_slist_free_all(probe_connect_to);
@@ -72,7 +89,7 @@ void uplink_shutdown(void)
 
 struct uplink *uplink_find(const char *base)
 {
-	for (int i = 0; i < nuplinks; i++)
+	for (int i = 0; i < atomic_load(&nuplinks); i++)
 		if (strcmp(uplinks[i].name, base) == 0)
 			return &uplinks[i];
 	return NULL;
@@ -135,7 +152,7 @@ static void json_str(struct evbuffer *b, const char *s)
 void uplink_json(struct evbuffer *b)
 {
 	evbuffer_add_printf(b, "[");
-	for (int i = 0; i < nuplinks; i++) {
+	for (int i = 0; i < atomic_load(&nuplinks); i++) {
 		struct uplink *u = &uplinks[i];
 		char since[32];
 		struct tm tm;
@@ -156,13 +173,15 @@ void uplink_json(struct evbuffer *b)
 /*
  * Probing.  While an upstream is offline the main loop sends it a HEAD /
  * at probe_interval, doubling up to probe_max_interval; any HTTP answer at
- * all (even 404) proves the path works and switches it back online.
+ * all (even 404) proves the path works and switches it back online.  One
+ * tick walks the table, so uplinks added later (forward hosts) are probed too.
  */
-static void arm_probe(struct uplink *u)
+static int64_t mono_ms(void)
 {
-	struct timeval tv = {u->probe_delay_ms / 1000, (u->probe_delay_ms % 1000) * 1000};
+	struct timespec ts;
 
-	evtimer_add(u->probe_timer, &tv);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void probe_done(CURL *easy, CURLcode res, void *arg)
@@ -187,50 +206,60 @@ static void probe_done(CURL *easy, CURLcode res, void *arg)
 		if (u->probe_delay_ms > probe_cfg->probe_max_interval_ms)
 			u->probe_delay_ms = probe_cfg->probe_max_interval_ms;
 	}
-	arm_probe(u);
+	u->next_probe_ms = mono_ms() + u->probe_delay_ms;
 }
 
-static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
+static void start_probe(struct uplink *u)
 {
-	struct uplink *u = arg;
 	char url[320];
 
-	if (atomic_load(&u->online) || u->probe != NULL) {
-		u->probe_delay_ms = probe_cfg->probe_interval_ms;
-		arm_probe(u);
-		return;
-	}
 	u->probe = up_easy_new(probe_cfg, &probe_connect_to);
-	if (u->probe == NULL) {
-		arm_probe(u);
+	if (u->probe == NULL)
 		return;
-	}
 	snprintf(url, sizeof(url), "%s/", u->name);
 	curl_easy_setopt(u->probe, CURLOPT_URL, url);
 	curl_easy_setopt(u->probe, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(u->probe, CURLOPT_USERAGENT, "airlock/" AIRLOCK_VERSION " (probe)");
-	curl_easy_setopt(u->probe, CURLOPT_TIMEOUT_MS,
-	    (long)(probe_cfg->connect_timeout_ms + probe_cfg->first_byte_timeout_ms));
+	curl_easy_setopt(u->probe, CURLOPT_TIMEOUT_MS, (long)probe_cfg->first_byte_timeout_ms);
 	if (up_start(probe_multi, u->probe, probe_done, u) != 0) {
 		curl_easy_cleanup(u->probe);
 		u->probe = NULL;
-		arm_probe(u);
+	}
+}
+
+static void on_probe_tick(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = mono_ms();
+
+	for (int i = 0; i < atomic_load(&nuplinks); i++) {
+		struct uplink *u = &uplinks[i];
+		if (atomic_load(&u->online) || u->forced) {
+			u->probe_delay_ms = probe_cfg->probe_interval_ms;
+			u->next_probe_ms = 0;
+			continue;
+		}
+		if (u->probe != NULL)
+			continue;
+		if (u->next_probe_ms == 0) /* just went offline: first probe after one interval */
+			u->next_probe_ms = now + u->probe_delay_ms;
+		if (now >= u->next_probe_ms)
+			start_probe(u);
 	}
 }
 
 int uplink_start_probes(struct event_base *base, const struct al_config *cfg)
 {
+	struct timeval tick = {0, 100000};
+
 	probe_cfg = cfg;
 	if (cfg->offline)
 		return 0; /* forced cache-only never contacts anyone */
 	probe_multi = up_multi_new(base);
-	if (probe_multi == NULL)
+	probe_tick = event_new(base, -1, EV_PERSIST, on_probe_tick, NULL);
+	if (probe_multi == NULL || probe_tick == NULL)
 		return -1;
-	for (int i = 0; i < nuplinks; i++) {
-		struct uplink *u = &uplinks[i];
-		u->probe_delay_ms = cfg->probe_interval_ms;
-		u->probe_timer = evtimer_new(base, on_probe_timer, u);
-		arm_probe(u);
-	}
+	for (int i = 0; i < atomic_load(&nuplinks); i++)
+		uplinks[i].probe_delay_ms = cfg->probe_interval_ms;
+	event_add(probe_tick, &tick);
 	return 0;
 }

@@ -21,6 +21,8 @@ void uplink_shutdown(void);
 int uplink_start_probes(struct event_base *base, const struct al_config *cfg);
 
 struct uplink *uplink_find(const char *upstream_base);
+/* Find or add (forward-proxy hosts appear at run time); NULL if the table is full. */
+struct uplink *uplink_get(const char *upstream_base);
 const char *uplink_name(const struct uplink *u);
 int uplink_online(const struct uplink *u);
 int uplink_forced(const struct uplink *u);

@@ -253,7 +253,8 @@ class FakeUpstream:
 class Airlock:
     """airlock started on a config written for the test, in its own directory."""
 
-    def __init__(self, tmp, up, extra="", offline=False, workers=2, args=(), upstream_extra=""):
+    def __init__(self, tmp, up, extra="", offline=False, workers=2, args=(), upstream_extra="",
+                 resolve_extra=None):
         self.tmp = tmp
         self.up = up
         self.port = free_port()
@@ -261,7 +262,8 @@ class Airlock:
         self.config = os.path.join(tmp, "airlock.yml")
         self.log = os.path.join(tmp, "airlock.log")
         self.args = list(args)
-        resolve = "\n".join(f'    "{h}:443": "127.0.0.1:{up.tls_port}"' for h in HOSTS)
+        resolve = "\n".join([f'    "{h}:443": "127.0.0.1:{up.tls_port}"' for h in HOSTS] +
+                            [f'    "{k}": "{v}"' for k, v in (resolve_extra or {}).items()])
         with open(self.config, "w") as f:
             f.write(f"""listen: ["127.0.0.1:{self.port}"]
 workers: {workers}

@@ -1,0 +1,203 @@
+#include "policy/access.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define PBKDF2_ITER 20000
+
+static int cidr_match(const struct al_cidr *c, const uint8_t *addr)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (memcmp(c->addr, addr, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
+}
+
+int al_client_allowed(const struct al_config *c, const struct sockaddr *sa)
+{
+	uint8_t v4[4], v6[16];
+	int is4 = sa->sa_family == AF_INET, mapped = 0;
+
+	if (is4) {
+		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(v6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(v6, pre, 12) == 0) { /* ::ffff:a.b.c.d */
+			memcpy(v4, v6 + 12, 4);
+			mapped = 1;
+		}
+	} else {
+		return 0;
+	}
+	for (int i = 0; i < c->nclients; i++) {
+		const struct al_cidr *r = &c->clients[i];
+		if (r->family == AF_INET && (is4 || mapped) && cidr_match(r, v4))
+			return 1;
+		if (r->family == AF_INET6 && !is4 && cidr_match(r, v6))
+			return 1;
+	}
+	return 0;
+}
+
+static int host_match(const char *pat, const char *host, size_t hlen)
+{
+	size_t pl = strlen(pat);
+
+	if (pl > 2 && pat[0] == '*' && pat[1] == '.') {
+		/* "*.elastic.co": any subdomain, not the apex */
+		return hlen > pl - 1 && strncasecmp(host + hlen - (pl - 1), pat + 1, pl - 1) == 0;
+	}
+	return pl == hlen && strncasecmp(pat, host, hlen) == 0;
+}
+
+const struct al_forward_rule *al_forward_find(const struct al_config *c, const char *host,
+    size_t hlen, int port, const char **why)
+{
+	*why = "host not allowed";
+	for (int i = 0; i < c->nforward; i++) {
+		const struct al_forward_rule *r = &c->forward[i];
+		if (!host_match(r->host, host, hlen))
+			continue;
+		for (int j = 0; j < r->nports; j++)
+			if (r->ports[j] == port)
+				return r;
+		*why = "port not allowed";
+		return NULL;
+	}
+	return NULL;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int unhex(const char *s, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int derive(const char *pw, const uint8_t *salt, size_t slen, int iter, uint8_t out[32])
+{
+	return PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, (int)slen, iter, EVP_sha256(), 32, out) == 1 ? 0 : -EIO;
+}
+
+int al_password_hash(const char *pw, char *out, size_t outlen)
+{
+	uint8_t salt[16], dk[32];
+	char sh[33], dh[65];
+
+	if (RAND_bytes(salt, sizeof(salt)) != 1 || derive(pw, salt, sizeof(salt), PBKDF2_ITER, dk))
+		return -EIO;
+	hex(salt, sizeof(salt), sh);
+	hex(dk, sizeof(dk), dh);
+	if ((size_t)snprintf(out, outlen, "pbkdf2-sha256$%d$%s$%s", PBKDF2_ITER, sh, dh) >= outlen)
+		return -ENOSPC;
+	return 0;
+}
+
+int al_password_verify(const char *pw, const char *hash)
+{
+	int iter;
+	char sh[65], dh[65];
+	uint8_t salt[32], want[32], got[32];
+
+	if (sscanf(hash, "pbkdf2-sha256$%d$%64[0-9a-f]$%64[0-9a-f]", &iter, sh, dh) != 3 ||
+	    iter < 1000 || strlen(dh) != 64 || strlen(sh) % 2 || strlen(sh) == 0)
+		return 0;
+	if (unhex(sh, strlen(sh) / 2, salt) || unhex(dh, 32, want) ||
+	    derive(pw, salt, strlen(sh) / 2, iter, got))
+		return 0;
+	return CRYPTO_memcmp(want, got, 32) == 0;
+}
+
+/*
+ * PBKDF2 is slow on purpose, and clients send the same credentials on every
+ * CONNECT: remember a few recently verified ones, by a digest of the header
+ * value (never the password), for a few minutes.
+ */
+#define AUTH_CACHE 16
+static struct {
+	uint8_t digest[32];
+	time_t until;
+	char user[64];
+} auth_cache[AUTH_CACHE];
+static pthread_mutex_t auth_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char *user, size_t ulen)
+{
+	uint8_t d[32], dec[512];
+	unsigned dl = 32;
+	int n, ok = 0;
+	time_t now = time(NULL);
+	char *colon;
+
+	user[0] = '\0';
+	if (c->nusers == 0)
+		return 1;
+	if (v == NULL || len < 7 || strncasecmp(v, "Basic ", 6) != 0 || len - 6 > 600)
+		return 0;
+	EVP_Digest(v, len, d, &dl, EVP_sha256(), NULL);
+	pthread_mutex_lock(&auth_mu);
+	for (int i = 0; i < AUTH_CACHE; i++) {
+		if (auth_cache[i].until > now && memcmp(auth_cache[i].digest, d, 32) == 0) {
+			snprintf(user, ulen, "%s", auth_cache[i].user);
+			pthread_mutex_unlock(&auth_mu);
+			return 1;
+		}
+	}
+	pthread_mutex_unlock(&auth_mu);
+	n = EVP_DecodeBlock(dec, (const unsigned char *)v + 6, (int)(len - 6));
+	if (n <= 0)
+		return 0;
+	/* EVP_DecodeBlock counts padding as output bytes: take them off again. */
+	for (size_t i = len; i > 6 && v[i - 1] == '='; i--)
+		n--;
+	if (n <= 0)
+		return 0;
+	dec[n] = '\0';
+	colon = strchr((char *)dec, ':');
+	if (colon == NULL)
+		return 0;
+	*colon = '\0';
+	for (int i = 0; i < c->nusers; i++) {
+		if (strcmp(c->users[i].name, (char *)dec) == 0 && al_password_verify(colon + 1, c->users[i].hash)) {
+			ok = 1;
+			snprintf(user, ulen, "%s", c->users[i].name);
+			break;
+		}
+	}
+	OPENSSL_cleanse(dec, sizeof(dec));
+	if (ok) {
+		pthread_mutex_lock(&auth_mu);
+		int slot = 0;
+		for (int i = 1; i < AUTH_CACHE; i++)
+			if (auth_cache[i].until < auth_cache[slot].until)
+				slot = i;
+		memcpy(auth_cache[slot].digest, d, 32);
+		auth_cache[slot].until = now + 300;
+		snprintf(auth_cache[slot].user, sizeof(auth_cache[slot].user), "%s", user);
+		pthread_mutex_unlock(&auth_mu);
+	}
+	return ok;
+}

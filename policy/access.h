@@ -1,0 +1,32 @@
+/*
+ * Who may use airlock, and for what: client address ranges, the forward
+ * proxy's allow-list, and proxy users.  Pure decisions; no I/O.
+ */
+#ifndef AIRLOCK_POLICY_ACCESS_H
+#define AIRLOCK_POLICY_ACCESS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include "policy/config.h"
+
+int al_client_allowed(const struct al_config *c, const struct sockaddr *sa);
+
+/*
+ * The allow rule for host:port, or NULL (denied).  *why gets the reason for
+ * a denial: "host not allowed" or "port not allowed".
+ */
+const struct al_forward_rule *al_forward_find(const struct al_config *c, const char *host,
+    size_t hlen, int port, const char **why);
+
+/*
+ * Check a Proxy-Authorization value ("Basic base64(user:pass)").  Returns 1
+ * when no users are configured or the credentials match, else 0.  *user
+ * gets the user name (for logs; never the password).
+ */
+int al_proxy_auth_ok(const struct al_config *c, const char *value, size_t len, char *user, size_t ulen);
+
+/* A password hash for the configuration: pbkdf2-sha256$iter$salt$hash.  0 or -errno. */
+int al_password_hash(const char *password, char *out, size_t outlen);
+int al_password_verify(const char *password, const char *hash);
+
+#endif

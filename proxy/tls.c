@@ -1,0 +1,285 @@
+#include "proxy/tls.h"
+#include "proxy/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LEAF_DAYS 30
+#define MAX_LEAVES 1024
+
+static SSL_CTX *server_ctx;
+static X509 *ca_cert;
+static EVP_PKEY *ca_key, *leaf_key;
+static pthread_mutex_t leaves_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char host[256];
+	X509 *cert;
+	time_t expires;
+} leaves[MAX_LEAVES];
+static int nleaves;
+
+static void ossl_err(char *err, size_t errlen, const char *what)
+{
+	char buf[256];
+
+	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+	snprintf(err, errlen, "%s: %s", what, buf);
+}
+
+/* Keys must not be readable by others: refuse group/other bits on a key file. */
+static int check_key_perms(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (st.st_mode & 0077) {
+		snprintf(err, errlen, "%s: permissions %03o let others read the key; chmod 600 it",
+		    path, (unsigned)(st.st_mode & 0777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+static EVP_PKEY *new_ec_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+int tls_init(const struct al_config *cfg, char *err, size_t errlen)
+{
+	FILE *f;
+	int rc;
+
+	if (cfg->forward_ca_cert == NULL || cfg->forward_ca_key == NULL)
+		return 0;
+	if ((rc = check_key_perms(cfg->forward_ca_key, err, errlen)) != 0)
+		return rc;
+	if ((f = fopen(cfg->forward_ca_cert, "r")) == NULL) {
+		snprintf(err, errlen, "forward.ca_cert %s: %s", cfg->forward_ca_cert, strerror(errno));
+		return -errno;
+	}
+	ca_cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if ((f = fopen(cfg->forward_ca_key, "r")) == NULL) {
+		snprintf(err, errlen, "forward.ca_key %s: %s", cfg->forward_ca_key, strerror(errno));
+		return -errno;
+	}
+	ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (ca_cert == NULL || ca_key == NULL) {
+		ossl_err(err, errlen, "reading the interception CA");
+		return -EINVAL;
+	}
+	if (X509_check_private_key(ca_cert, ca_key) != 1) {
+		snprintf(err, errlen, "forward.ca_key does not belong to forward.ca_cert");
+		return -EINVAL;
+	}
+	leaf_key = new_ec_key();
+	server_ctx = SSL_CTX_new(TLS_server_method());
+	if (leaf_key == NULL || server_ctx == NULL) {
+		ossl_err(err, errlen, "setting up TLS");
+		return -ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(server_ctx, TLS1_2_VERSION);
+	/* Kibana's and the agents' clients speak HTTP/1.1 through the proxy; offer only that. */
+	SSL_CTX_set_options(server_ctx, SSL_OP_NO_RENEGOTIATION);
+	return 0;
+}
+
+void tls_shutdown(void)
+{
+	for (int i = 0; i < nleaves; i++)
+		X509_free(leaves[i].cert);
+	nleaves = 0;
+	SSL_CTX_free(server_ctx);
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(leaf_key);
+	server_ctx = NULL;
+	ca_cert = NULL;
+	ca_key = leaf_key = NULL;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ex;
+
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (ex == NULL)
+		return -1;
+	X509_add_ext(cert, ex, -1);
+	X509_EXTENSION_free(ex);
+	return 0;
+}
+
+static X509 *mint(const char *host)
+{
+	X509 *c = X509_new();
+	uint8_t serial[16];
+	BIGNUM *bn = NULL;
+	char san[300];
+	unsigned char ip[16];
+	int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+
+	if (c == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto err;
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
+	X509_set_version(c, 2);
+	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(c), (long)LEAF_DAYS * 86400);
+	X509_set_pubkey(c, leaf_key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
+	    (const unsigned char *)host, -1, -1, 0);
+	X509_set_issuer_name(c, X509_get_subject_name(ca_cert));
+	snprintf(san, sizeof(san), "%s:%s", is_ip ? "IP" : "DNS", host);
+	if (add_ext(c, ca_cert, NID_subject_alt_name, san) || add_ext(c, ca_cert, NID_basic_constraints, "critical,CA:FALSE") ||
+	    add_ext(c, ca_cert, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
+	    add_ext(c, ca_cert, NID_ext_key_usage, "serverAuth") ||
+	    add_ext(c, ca_cert, NID_subject_key_identifier, "hash") ||
+	    add_ext(c, ca_cert, NID_authority_key_identifier, "keyid:always"))
+		goto err;
+	if (X509_sign(c, ca_key, EVP_sha256()) == 0)
+		goto err;
+	BN_free(bn);
+	return c;
+err:
+	BN_free(bn);
+	X509_free(c);
+	return NULL;
+}
+
+/* The leaf for host, minted once and reused until it nears expiry. */
+static X509 *leaf_for(const char *host)
+{
+	time_t now = time(NULL);
+	X509 *c = NULL;
+	int slot = -1;
+
+	pthread_mutex_lock(&leaves_mu);
+	for (int i = 0; i < nleaves; i++) {
+		if (strcasecmp(leaves[i].host, host) == 0) {
+			if (leaves[i].expires > now + 86400) {
+				c = leaves[i].cert;
+				X509_up_ref(c);
+				goto out;
+			}
+			slot = i;
+		}
+	}
+	c = mint(host);
+	if (c == NULL)
+		goto out;
+	if (slot < 0)
+		slot = nleaves < MAX_LEAVES ? nleaves++ : (int)(now % MAX_LEAVES);
+	X509_free(leaves[slot].cert);
+	snprintf(leaves[slot].host, sizeof(leaves[slot].host), "%s", host);
+	leaves[slot].cert = c;
+	leaves[slot].expires = now + (time_t)LEAF_DAYS * 86400;
+	X509_up_ref(c);
+	al_info("tls", "minted an interception certificate for %s", host);
+out:
+	pthread_mutex_unlock(&leaves_mu);
+	return c;
+}
+
+SSL *tls_intercept_ssl(const char *host)
+{
+	X509 *leaf;
+	SSL *ssl;
+
+	if (server_ctx == NULL || (leaf = leaf_for(host)) == NULL)
+		return NULL;
+	ssl = SSL_new(server_ctx);
+	if (ssl == NULL || SSL_use_certificate(ssl, leaf) != 1 || SSL_use_PrivateKey(ssl, leaf_key) != 1 ||
+	    SSL_add1_chain_cert(ssl, ca_cert) != 1) {
+		SSL_free(ssl);
+		ssl = NULL;
+	}
+	X509_free(leaf);
+	return ssl;
+}
+
+int tls_ca_init(const char *dir, char *err, size_t errlen)
+{
+	char kp[4096], cp[4096];
+	EVP_PKEY *key = NULL;
+	X509 *c = NULL;
+	FILE *f = NULL;
+	int fd, rc = -EIO;
+	uint8_t serial[16];
+	BIGNUM *bn = NULL;
+
+	snprintf(kp, sizeof(kp), "%s/ca.key", dir);
+	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (access(kp, F_OK) == 0 || access(cp, F_OK) == 0) {
+		snprintf(err, errlen, "%s or %s exists already; airlock will not overwrite a CA", kp, cp);
+		return -EEXIST;
+	}
+	key = EVP_EC_gen("P-256");
+	c = X509_new();
+	if (key == NULL || c == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto err;
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
+	X509_set_version(c, 2);
+	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(c), 10L * 365 * 86400);
+	X509_set_pubkey(c, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"airlock interception CA", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "O", MBSTRING_ASC,
+	    (const unsigned char *)"airlock", -1, -1, 0);
+	X509_set_issuer_name(c, X509_get_subject_name(c));
+	if (add_ext(c, c, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    add_ext(c, c, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    add_ext(c, c, NID_subject_key_identifier, "hash") ||
+	    X509_sign(c, key, EVP_sha256()) == 0)
+		goto err;
+	fd = open(kp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL || !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)) {
+		snprintf(err, errlen, "writing %s: %s", kp, strerror(errno));
+		goto out;
+	}
+	fclose(f);
+	f = fopen(cp, "w");
+	if (f == NULL || !PEM_write_X509(f, c)) {
+		snprintf(err, errlen, "writing %s: %s", cp, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+err:
+	ossl_err(err, errlen, "creating the CA");
+out:
+	if (f)
+		fclose(f);
+	BN_free(bn);
+	X509_free(c);
+	EVP_PKEY_free(key);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/*
+ * TLS for clients: interception of CONNECT to allowed hosts.  airlock's CA
+ * (forward.ca_cert/ca_key) signs a leaf certificate for each host name,
+ * minted on first use and kept for the life of the process; all leaves
+ * share one key generated at start.  Clients trust the CA (Kibana through
+ * NODE_EXTRA_CA_CERTS); upstream TLS is verified separately, by libcurl,
+ * against upstream.ca_file, so content only ever comes from an upstream
+ * that proved its name (or from the cache it filled).
+ */
+#ifndef AIRLOCK_PROXY_TLS_H
+#define AIRLOCK_PROXY_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include "policy/config.h"
+
+/* Load the CA; 0 or -errno with a message.  No-op when no CA is configured. */
+int tls_init(const struct al_config *cfg, char *err, size_t errlen);
+void tls_shutdown(void);
+
+/* A server-side SSL for host, ready for the handshake; NULL on failure. */
+SSL *tls_intercept_ssl(const char *host);
+
+/* `airlock ca init DIR`: write ca.key (0600) and ca.crt. 0 or -errno. */
+int tls_ca_init(const char *dir, char *err, size_t errlen);
+
+#endif
