@@ -570,6 +570,27 @@ static int load_users(struct loader *l, yaml_node_t *n)
 	return 0;
 }
 
+static int load_verify(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "cache.verify_sha512 must be a list of URL globs");
+	for (int i = 0; i < l->c->nverify; i++)
+		free(l->c->verify_sha512[i]);
+	l->c->nverify = 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		const char *v = scalar(l, e, "a URL glob");
+		if (v == NULL)
+			return -EINVAL;
+		if (l->c->nverify >= AL_MAX_RULES)
+			return fail(l, e, "cache.verify_sha512: at most %d", AL_MAX_RULES);
+		l->c->verify_sha512[l->c->nverify++] = strdup(v);
+	}
+	return 0;
+}
+
 /* Names a handler takes, with the handler. */
 struct list_key {
 	const char *name;
@@ -580,6 +601,7 @@ static const struct list_key list_keys[] = {
 	{"routes", load_routes},
 	{"upstream.resolve", load_resolve},
 	{"cache.rules", load_rules},
+	{"cache.verify_sha512", load_verify},
 	{"forward.allow", load_forward},
 	{"forward.users", load_users},
 	{"clients.allow", load_clients},
@@ -678,6 +700,14 @@ static int apply_defaults(struct loader *l)
 		l->c->rules[i].immutable = 1;
 		l->c->rules[i].ttl_ms = -1;
 		l->c->nrules++;
+	}
+	{
+		/* The artifact registry publishes URL.sha512 for every package. */
+		static const char *const verify[] = {"https://artifacts.elastic.co/downloads/*.tar.gz",
+			"https://artifacts.elastic.co/downloads/*.zip", "https://artifacts.elastic.co/downloads/*.deb",
+			"https://artifacts.elastic.co/downloads/*.rpm", "https://artifacts.elastic.co/downloads/*.msi", NULL};
+		for (int i = 0; verify[i] != NULL; i++)
+			l->c->verify_sha512[l->c->nverify++] = strdup(verify[i]);
 	}
 	{
 		/* Who may use airlock by default: loopback and private networks. */
@@ -825,6 +855,8 @@ void al_config_free(struct al_config *c)
 		free(c->rules[i].match);
 	for (int i = 0; i < c->nforward; i++)
 		free(c->forward[i].host);
+	for (int i = 0; i < c->nverify; i++)
+		free(c->verify_sha512[i]);
 	for (int i = 0; i < c->nusers; i++) {
 		free(c->users[i].name);
 		free(c->users[i].hash);
@@ -841,6 +873,7 @@ void al_config_describe(void *stream)
 	fprintf(f, "  %-28s %s\n", "listen", "list of address:port [127.0.0.1:8080]");
 	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
 	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}");
+	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
 	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
 	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");

@@ -80,6 +80,8 @@ struct al_config {
 	uint64_t cache_max_size;
 	struct al_rule rules[AL_MAX_RULES];
 	int nrules;
+	char *verify_sha512[AL_MAX_RULES];  /* URL globs whose body is checked against URL.sha512 */
+	int nverify;
 
 	char *ca_file;
 	int64_t connect_timeout_ms;

@@ -1,6 +1,7 @@
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,44 @@ int64_t al_current_age(const char *h, size_t len, int64_t request_time,
 int al_must_revalidate(const char *h, size_t len)
 {
 	return al_hdr_token(h, len, "Cache-Control", "no-cache", NULL, NULL);
+}
+
+int al_needs_sha512(const struct al_config *c, const char *url)
+{
+	for (int i = 0; i < c->nverify; i++)
+		if (fnmatch(c->verify_sha512[i], url, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int al_parse_sha512_file(const char *t, size_t len, unsigned char out[64])
+{
+	size_t i = 0;
+
+	while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n'))
+		i++;
+	if (len - i < 128)
+		return -EINVAL;
+	for (int k = 0; k < 64; k++) {
+		int hi = hexval(t[i + 2 * k]), lo = hexval(t[i + 2 * k + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[k] = (unsigned char)(hi << 4 | lo);
+	}
+	i += 128;
+	/* the digest must end there: a space, a line end, or the end of the file */
+	if (i < len && t[i] != ' ' && t[i] != '\t' && t[i] != '\r' && t[i] != '\n')
+		return -EINVAL;
+	return 0;
 }

@@ -34,4 +34,13 @@ int64_t al_current_age(const char *hdrs, size_t len, int64_t request_time,
 /* no-cache or must-revalidate-when-stale style directives that forbid serving stale online. */
 int al_must_revalidate(const char *hdrs, size_t len);
 
+/* Must this URL's body match its sibling URL.sha512 before it is admitted? */
+int al_needs_sha512(const struct al_config *c, const char *url);
+
+/*
+ * The digest in a .sha512 file ("<128 hex>  name\n", as the artifact
+ * registry writes it) into out[64].  0 or -EINVAL.
+ */
+int al_parse_sha512_file(const char *text, size_t len, unsigned char out[64]);
+
 #endif

@@ -406,6 +406,14 @@ static void pump(struct conn *c)
 		}
 		if (c->end_known && avail > c->end)
 			avail = c->end;
+		/*
+		 * The last byte waits for the commit: a client never receives a
+		 * complete body for an object that was not admitted (length or
+		 * SHA-512 check failed); it sees the transfer abort instead.
+		 */
+		if (v.state != FILL_DONE && c->end_known && c->end > 0 && avail >= c->end &&
+		    (uint64_t)v.content_length == c->end)
+			avail = c->end - 1;
 	}
 	while (evbuffer_get_length(o) < OUT_HIGH && c->pos < avail) {
 		const void *p;

@@ -62,6 +62,11 @@ struct fetch {
 	size_t chunk_len;
 	uint64_t off, chunk_start;
 	EVP_MD_CTX *sha;
+	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
+	unsigned char digest512[64];
+	CURL *sib;                /* fetching URL.sha512 */
+	char sib_buf[1024];
+	size_t sib_len;
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
@@ -230,8 +235,11 @@ static void fetch_free(struct fetch *x)
 		event_free(x->fb_ev);
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
+	if (x->sib)
+		curl_easy_cleanup(x->sib);
 	curl_slist_free_all(x->req_hdrs);
 	EVP_MD_CTX_free(x->sha);
+	EVP_MD_CTX_free(x->sha512);
 	free(x->chunk);
 	free(x->head);
 	free(x->url);
@@ -288,7 +296,142 @@ static int is_unreachable(CURLcode res)
 	}
 }
 
-/* The transfer ended: publish, or clean up, and tell everyone. */
+/* Commit the stored body as the entry for the key; DONE on success. */
+static int publish(struct fetch *x, uint32_t flags)
+{
+	struct fill *f = x->f;
+	struct al_record rec;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.flags = flags;
+	rec.status = x->status;
+	rec.obj_id = f->obj_id;
+	rec.body_len = x->off;
+	rec.request_time = x->req_time;
+	rec.response_time = x->resp_time;
+	rec.age_value = x->age_value;
+	rec.last_used = time(NULL);
+	EVP_DigestFinal_ex(x->sha, rec.sha256, NULL);
+	rec.url = x->url;
+	rec.url_len = strlen(x->url);
+	rec.hdrs = x->head;
+	rec.hdrs_len = x->head_len;
+	rc = al_fill_commit(srv.store, f->key, &rec);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&f->mu);
+	f->content_length = (int64_t)x->off;
+	pthread_mutex_unlock(&f->mu);
+	atomic_fetch_add(&srv.stats.bytes_from_upstream, x->off);
+	al_debug("fill", "stored %s (%llu bytes%s)", x->url, (unsigned long long)x->off,
+	    (flags & AL_REC_VERIFIED) ? ", SHA-512 verified" : "");
+	set_state(f, FILL_DONE, FAIL_NONE, NULL);
+	return 0;
+}
+
+/* Give up on the fill: nothing of it stays in the cache. */
+static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
+{
+	struct fill *f = x->f;
+
+	atomic_fetch_add(&srv.stats.upstream_errors, 1);
+	if (f->state == FILL_STREAM)
+		al_fill_abort(srv.store, f->obj_id);
+	if (f->state == FILL_PASS && x->has_sink)
+		x->sink.end(x->sink.arg, 0);
+	set_state(f, FILL_FAILED, why, err);
+}
+
+enum verdict { SHA_MATCH, SHA_MISMATCH, SHA_UNKNOWN };
+
+static void verified(struct fetch *x, enum verdict v, const char *why)
+{
+	if (v == SHA_MISMATCH) {
+		al_err("integrity", "%s: body does not match %s.sha512; not admitted, the next request refetches",
+		    x->url, x->url);
+		fail_stream(x, FAIL_BROKEN, "SHA-512 mismatch against the published .sha512");
+	} else {
+		if (v == SHA_UNKNOWN)
+			al_info("integrity", "%s: stored unverified (%s)", x->url, why);
+		if (publish(x, v == SHA_MATCH ? AL_REC_VERIFIED : 0) != 0)
+			fail_stream(x, FAIL_STORE, "the cache refused the entry");
+	}
+	fetch_free(x);
+}
+
+static enum verdict compare512(struct fetch *x, const char *text, size_t len)
+{
+	unsigned char want[64];
+
+	if (al_parse_sha512_file(text, len, want) != 0)
+		return SHA_UNKNOWN;
+	return memcmp(want, x->digest512, 64) == 0 ? SHA_MATCH : SHA_MISMATCH;
+}
+
+static size_t sib_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct fetch *x = arg;
+	size_t len = size * n;
+
+	if (x->sib_len + len > sizeof(x->sib_buf))
+		return 0; /* a .sha512 file is a line; anything bigger is not one */
+	memcpy(x->sib_buf + x->sib_len, data, len);
+	x->sib_len += len;
+	return len;
+}
+
+static void sib_done(CURL *easy, CURLcode res, void *arg)
+{
+	struct fetch *x = arg;
+	long code = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_OK && code == 200)
+		verified(x, compare512(x, x->sib_buf, x->sib_len), NULL);
+	else
+		verified(x, SHA_UNKNOWN, code ? "no .sha512 published" : curl_easy_strerror(res));
+}
+
+/* The body is complete: check it against URL.sha512 (cached, or fetched now). */
+static void start_verify(struct fetch *x)
+{
+	char sib_url[4200];
+	uint8_t key[AL_KEY_LEN];
+	struct al_reader *rd;
+	struct al_record rec;
+	const void *p;
+	size_t n;
+
+	EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
+	snprintf(sib_url, sizeof(sib_url), "%s.sha512", x->url);
+	al_store_key(sib_url, strlen(sib_url), key);
+	if (al_reader_new(srv.store, &rd) == 0) {
+		int found = al_lookup(rd, key, &rec) == 0 && rec.status == 200 && rec.body_len < sizeof(x->sib_buf) &&
+		    (rec.body_len == 0 || al_body_at(rd, rec.obj_id, 0, &p, &n) == 0);
+		if (found) {
+			enum verdict v = compare512(x, rec.body_len ? p : "", rec.body_len ? n : 0);
+			al_reader_free(rd);
+			verified(x, v, "unreadable .sha512");
+			return;
+		}
+		al_reader_free(rd);
+	}
+	x->sib = up_easy_new(srv.cfg, &x->w->connect_to);
+	if (x->sib == NULL) {
+		verified(x, SHA_UNKNOWN, "out of memory");
+		return;
+	}
+	curl_easy_setopt(x->sib, CURLOPT_URL, sib_url);
+	curl_easy_setopt(x->sib, CURLOPT_USERAGENT, "airlock/" AIRLOCK_VERSION " (integrity check)");
+	curl_easy_setopt(x->sib, CURLOPT_WRITEFUNCTION, sib_write);
+	curl_easy_setopt(x->sib, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->sib, CURLOPT_TIMEOUT_MS, (long)(srv.cfg->first_byte_timeout_ms + srv.cfg->idle_timeout_ms));
+	if (up_start(x->w->multi, x->sib, sib_done, x) != 0)
+		verified(x, SHA_UNKNOWN, "cannot start the .sha512 fetch");
+}
+
+/* The transfer ended: publish (perhaps after a check), or clean up, and tell everyone. */
 static void fetch_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct fetch *x = arg;
@@ -297,41 +440,23 @@ static void fetch_done(CURL *easy, CURLcode res, void *arg)
 
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
+	x->easy = NULL;
+	curl_easy_cleanup(easy);
 	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
-		struct al_record rec;
 		int rc = flush_chunk(x);
 
 		if (rc == 0 && x->content_length >= 0 && (int64_t)x->off != x->content_length) {
 			x->bad = "body shorter than Content-Length";
 			rc = -EPROTO;
 		}
-		if (rc == 0) {
-			memset(&rec, 0, sizeof(rec));
-			rec.status = x->status;
-			rec.obj_id = f->obj_id;
-			rec.body_len = x->off;
-			rec.request_time = x->req_time;
-			rec.response_time = x->resp_time;
-			rec.age_value = x->age_value;
-			rec.last_used = time(NULL);
-			EVP_DigestFinal_ex(x->sha, rec.sha256, NULL);
-			rec.url = x->url;
-			rec.url_len = strlen(x->url);
-			rec.hdrs = x->head;
-			rec.hdrs_len = x->head_len;
-			rc = al_fill_commit(srv.store, f->key, &rec);
-			if (rc != 0)
-				x->bad = "the cache refused the entry";
+		if (rc == 0 && x->sha512 != NULL) {
+			start_verify(x);
+			return;
 		}
-		if (rc == 0) {
-			pthread_mutex_lock(&f->mu);
-			f->content_length = (int64_t)x->off;
-			pthread_mutex_unlock(&f->mu);
-			atomic_fetch_add(&srv.stats.bytes_from_upstream, x->off);
-			al_debug("fill", "stored %s (%llu bytes)", x->url, (unsigned long long)x->off);
-			set_state(f, FILL_DONE, FAIL_NONE, NULL);
+		if (rc == 0 && (rc = publish(x, 0)) == 0)
 			goto out;
-		}
+		if (x->bad == NULL)
+			x->bad = "the cache refused the body";
 	}
 	if (res == CURLE_OK && x->bad == NULL && (f->state == FILL_REFRESHED || f->state == FILL_PASS)) {
 		if (f->state == FILL_PASS && x->has_sink)
@@ -342,28 +467,21 @@ static void fetch_done(CURL *easy, CURLcode res, void *arg)
 		goto out; /* ended on purpose after the head */
 
 	/* Failure from here on. */
-	atomic_fetch_add(&srv.stats.upstream_errors, 1);
 	if (x->bad != NULL)
 		snprintf(err, sizeof(err), "%s", x->bad);
 	else
 		snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
-	if (f->state == FILL_STREAM)
-		al_fill_abort(srv.store, f->obj_id);
-	if (f->state == FILL_PASS && x->has_sink)
-		x->sink.end(x->sink.arg, 0);
 	if (!x->head_done && x->bad == NULL && is_unreachable(res)) {
 		uplink_failed(x->uplink, err);
 		al_warn("fill", "%s: upstream unreachable: %s", x->url, err);
-		set_state(f, FILL_FAILED, FAIL_UNREACHABLE, err);
+		fail_stream(x, FAIL_UNREACHABLE, err);
 	} else {
 		if (res == CURLE_OPERATION_TIMEDOUT)
 			uplink_failed(x->uplink, err);
 		al_warn("fill", "%s: not stored: %s", x->url, err);
-		set_state(f, FILL_FAILED, FAIL_BROKEN, err);
+		fail_stream(x, FAIL_BROKEN, err);
 	}
 out:
-	x->easy = NULL;
-	curl_easy_cleanup(easy);
 	fetch_free(x);
 }
 
@@ -448,6 +566,9 @@ static int on_head(struct fetch *x)
 			x->chunk = malloc(CHUNK_BYTES);
 			x->sha = EVP_MD_CTX_new();
 			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
+			if (al_needs_sha512(srv.cfg, x->url) && x->status == 200 &&
+			    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
+				x->chunk = (free(x->chunk), NULL);
 			if (x->chunk == NULL || x->sha == NULL || x->flush_ev == NULL ||
 			    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
 				al_fill_abort(srv.store, id);
@@ -597,6 +718,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		return 0;
 	}
 	EVP_DigestUpdate(x->sha, data, len);
+	if (x->sha512 != NULL)
+		EVP_DigestUpdate(x->sha512, data, len);
 	while (done < len) {
 		size_t take = len - done;
 		if (take > CHUNK_BYTES - x->chunk_len)
@@ -724,10 +847,15 @@ void fill_worker_shutdown(struct worker *w)
 {
 	while (w->fetches != NULL) {
 		struct fetch *x = w->fetches;
-		CURL *easy = x->easy;
-		up_cancel(w->multi, easy);
 		x->bad = "shutting down";
 		x->has_sink = 0;
-		fetch_done(easy, CURLE_ABORTED_BY_CALLBACK, x);
+		if (x->sib != NULL) { /* waiting on the .sha512: the body is not admitted */
+			up_cancel(w->multi, x->sib);
+			fail_stream(x, FAIL_BROKEN, "shutting down");
+			fetch_free(x);
+			continue;
+		}
+		up_cancel(w->multi, x->easy);
+		fetch_done(x->easy, CURLE_ABORTED_BY_CALLBACK, x);
 	}
 }
