@@ -103,6 +103,7 @@ struct conn {
 
 static void pump(struct conn *c);
 static void finish(struct conn *c);
+static void close_soon(struct conn *c);
 static void step_lookup(struct conn *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
@@ -119,6 +120,34 @@ static int64_t now_us(void)
 static struct evbuffer *out(struct conn *c)
 {
 	return bufferevent_get_output(c->bev);
+}
+
+/*
+ * Write what is queued at once, as nginx does, instead of registering for
+ * writability and waiting a loop turn: a hit that fits the socket buffer
+ * costs one writev and no epoll_ctl.  Only when bytes remain does libevent
+ * get the write event (on_write turns it off again once drained).  TLS
+ * connections leave it all to their bufferevent.
+ */
+static void write_now(struct conn *c)
+{
+	struct evbuffer *o = out(c);
+	int n;
+
+	if (c->icpt_host != NULL || evbuffer_get_length(o) == 0)
+		return;
+	/* bufferevent_socket freezes the start of its output so only it drains it; we own it here. */
+	evbuffer_unfreeze(o, 1);
+	errno = 0;
+	n = evbuffer_write_atmost(o, bufferevent_getfd(c->bev), -1);
+	evbuffer_freeze(o, 1);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		al_debug("conn", "%s: write: %s", c->peer, strerror(errno));
+		close_soon(c);
+		return;
+	}
+	if (evbuffer_get_length(o) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
 }
 
 static void set_head_timeout(struct conn *c, int64_t ms)
@@ -374,10 +403,12 @@ static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
 		worker_touch(c->w, c->key); /* LRU, written in batches; hot entries cost nothing */
 	c->follow = 0;
 	c->obj_id = rec->obj_id;
-	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0)
+	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0) {
 		pump(c);
-	else
+	} else {
 		al_reader_end(c->hold->rd);
+		event_active(c->wake, EV_READ, 0);
+	}
 }
 
 /*
@@ -444,15 +475,18 @@ static void pump(struct conn *c)
 		c->pos += n;
 		atomic_fetch_add(&srv.stats.bytes_from_cache, n);
 	}
-	if (c->hold->refs == 0)
-		al_reader_end(c->hold->rd);
 	if (c->end_known && c->pos >= c->end) {
 		if (c->chunked)
 			evbuffer_add(o, "0\r\n\r\n", 5);
 		c->state = C_DONE;
-		if (evbuffer_get_length(o) == 0)
-			finish(c);
 	}
+	write_now(c);
+	if (c->hold->refs == 0)
+		al_reader_end(c->hold->rd);
+	if (c->state == C_DONE && evbuffer_get_length(o) == 0)
+		finish(c);
+	else if (c->state == C_BODY && evbuffer_get_length(o) < OUT_LOW && c->hold->refs == 0 && c->pos < avail)
+		event_active(c->wake, EV_READ, 0); /* the socket took it all: go on next turn */
 }
 
 /* ---- pass-through sink: the fill's response may not be stored ---- */
@@ -466,6 +500,7 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 	c->end_known = clen >= 0;
 	add_head(c, status, hdrs, len, clen, -1, NULL);
 	c->state = C_PASS;
+	write_now(c);
 }
 
 static int sink_full(void *arg)
@@ -486,6 +521,7 @@ static void sink_body(void *arg, const void *data, size_t len)
 	evbuffer_add(out(c), data, len);
 	if (c->chunked)
 		evbuffer_add(out(c), "\r\n", 2);
+	write_now(c);
 }
 
 static void sink_end(void *arg, int ok)
@@ -553,8 +589,13 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (c->state == C_DONE) {
-		if (evbuffer_get_length(out(c)) == 0)
+		write_now(c);
+		if (c->state == C_DONE && evbuffer_get_length(out(c)) == 0)
 			finish(c);
+		return;
+	}
+	if (c->state == C_PASS) {
+		write_now(c);
 		return;
 	}
 	if (c->state != C_WAIT || c->fill == NULL)
@@ -572,6 +613,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		c->obj_id = v.obj_id;
 		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
 			pump(c);
+		else
+			event_active(c->wake, EV_READ, 0);
 		return;
 	case FILL_REFRESHED:
 		detach_fill(c);
@@ -819,6 +862,7 @@ static int forward_request(struct conn *c)
 		}
 		al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, user[0] ? " user " : "", user, host, port);
 		evbuffer_add_printf(out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
 		tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
 		    BEV_OPT_CLOSE_ON_FREE);
 		if (tls == NULL) {
@@ -1065,6 +1109,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->icpt_host == NULL && evbuffer_get_length(out(c)) == 0)
+		bufferevent_disable(bev, EV_WRITE); /* write_now() writes first from here on */
 	if (c->state == C_BODY)
 		pump(c);
 	else if (c->state == C_PASS && c->fill != NULL)
@@ -1146,6 +1192,8 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	/* libevent writes 16 KiB per syscall by default: let one writev take what is queued. */
+	bufferevent_set_max_single_write(c->bev, OUT_HIGH);
 	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 }

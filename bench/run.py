@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""airlock against nginx proxy_cache, Varnish and Squid, in one run, on this machine.
+
+Starts an nginx origin serving static files with ETags, then each proxy as a
+caching reverse proxy in front of it, and measures:
+  - small-object hits (SMALL_KB JSON): requests/s and p99 with wrk -t2 -c64
+  - large-object hits (LARGE_MB): MB/s for one client and for 4 in parallel
+  - a cold stampede: STAMPEDE clients at once on an uncached LARGE_MB object
+    (origin rate-limited so the fill takes a few seconds): upstream requests
+    the origin saw, median time to first byte, total time
+  - RSS of each proxy after its runs
+and prints one table with ratios to nginx.  Not a test: nothing here passes
+or fails.  Everything listens on 127.0.0.1 only.
+
+  python3 bench/run.py            # installs nginx, varnish, squid, wrk if missing
+  SMALL_KB=100 LARGE_MB=512 STAMPEDE=50 DURATION=10 ORIGIN_RATE=200m python3 bench/run.py
+"""
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import concurrent.futures as cf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AIRLOCK = os.environ.get("AIRLOCK_BIN", os.path.join(ROOT, "build", "airlock"))
+SMALL_KB = int(os.environ.get("SMALL_KB", 100))
+LARGE_MB = int(os.environ.get("LARGE_MB", 512))
+STAMPEDE = int(os.environ.get("STAMPEDE", 50))
+DURATION = int(os.environ.get("DURATION", 10))
+ORIGIN_RATE = os.environ.get("ORIGIN_RATE", "200m")   # nginx limit_rate for the stampede file
+ONLY = [p for p in os.environ.get("ONLY", "").split(",") if p]
+PORTS = {"origin": 19080, "airlock": 19081, "nginx": 19082, "varnish": 19083, "squid": 19084}
+
+
+def sh(*a, **kw):
+    return subprocess.run(a, check=True, capture_output=True, text=True, **kw)
+
+
+def install():
+    need = [p for p, b in (("nginx-light", "nginx"), ("varnish", "varnishd"), ("squid", "squid"),
+                            ("wrk", "wrk"), ("curl", "curl")) if shutil.which(b) is None
+            and not os.path.exists(f"/usr/sbin/{b}")]
+    if need:
+        print("installing", " ".join(need), flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *need], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    for svc in ("nginx", "varnish", "squid"):  # the packages start system services; we run our own
+        subprocess.run(["systemctl", "stop", svc], capture_output=True)
+    if not os.path.exists(AIRLOCK):
+        subprocess.run(["cmake", "-S", ROOT, "-B", os.path.join(ROOT, "build")], check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", os.path.join(ROOT, "build"), "-j"], check=True)
+
+
+def files(w):
+    www = os.path.join(w, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "small.json"), "wb") as f:
+        f.write(b"[" + b",".join(b'{"name":"pkg%d","version":"1.0.%d"}' % (i, i) for i in range(SMALL_KB * 30))[:SMALL_KB * 1024 - 2] + b"]")
+    for name in ("large.bin", "stampede.bin"):
+        subprocess.run(["dd", "if=/dev/urandom", f"of={www}/{name}", "bs=1M", f"count={LARGE_MB}"],
+                       check=True, capture_output=True)
+    return www
+
+
+def start_origin(w, www):
+    conf = os.path.join(w, "origin.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; worker_processes 1; pid {w}/origin.pid; error_log {w}/origin.err;
+events {{ worker_connections 4096; }}
+http {{ access_log {w}/origin.access; sendfile on; etag on; expires 1h; default_type application/octet-stream;
+  server {{ listen 127.0.0.1:{PORTS['origin']}; root {www};
+    location = /stampede.bin {{ limit_rate {ORIGIN_RATE}; }} }} }}
+""")
+    return subprocess.Popen(["nginx", "-c", conf, "-p", w], stderr=subprocess.DEVNULL)
+
+
+def start_airlock(w):
+    d = os.path.join(w, "airlock")
+    os.makedirs(d)
+    with open(os.path.join(d, "airlock.yml"), "w") as f:
+        f.write(f"""listen: ["127.0.0.1:{PORTS['airlock']}"]
+cache: {{path: {d}/cache, max_size: {LARGE_MB * 3 + 512}MiB}}
+log: {{level: warn}}
+routes:
+  - {{prefix: /, upstream: "http://127.0.0.1:{PORTS['origin']}"}}
+""")
+    return [subprocess.Popen([AIRLOCK, "serve", "--config", f"{d}/airlock.yml"], cwd=d,
+                             stderr=open(f"{d}/log", "w"))]
+
+
+def start_nginx(w):
+    d = os.path.join(w, "nginx")
+    os.makedirs(d)
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(f"""daemon off; worker_processes auto; pid {d}/nginx.pid; error_log {d}/err;
+events {{ worker_connections 4096; }}
+http {{ access_log off; sendfile on;
+  proxy_cache_path {d}/cache levels=1:2 keys_zone=c:64m max_size={LARGE_MB * 3}m inactive=1h use_temp_path=off;
+  upstream origin {{ server 127.0.0.1:{PORTS['origin']}; keepalive 32; }}
+  server {{ listen 127.0.0.1:{PORTS['nginx']} reuseport;
+    location / {{ proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_cache c; proxy_cache_lock on; proxy_cache_valid 200 10m; proxy_max_temp_file_size 0;
+      proxy_cache_lock_timeout 60s; proxy_cache_lock_age 60s; }} }} }}
+""")
+    return [subprocess.Popen(["nginx", "-c", f"{d}/nginx.conf", "-p", d], stderr=subprocess.DEVNULL)]
+
+
+def start_varnish(w):
+    d = os.path.join(w, "varnish")
+    os.makedirs(d)
+    return [subprocess.Popen(["varnishd", "-F", "-a", f"127.0.0.1:{PORTS['varnish']}", "-b",
+                              f"127.0.0.1:{PORTS['origin']}", "-n", d, "-s", f"file,{d}/storage.bin,{LARGE_MB * 3}M",
+                              "-p", "default_ttl=600"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
+def start_squid(w):
+    d = os.path.join(w, "squid")
+    os.makedirs(os.path.join(d, "cache"))
+    shutil.chown(d, "proxy", "proxy")
+    shutil.chown(os.path.join(d, "cache"), "proxy", "proxy")
+    conf = os.path.join(d, "squid.conf")
+    with open(conf, "w") as f:
+        f.write(f"""http_port 127.0.0.1:{PORTS['squid']} accel defaultsite=origin no-vhost
+cache_peer 127.0.0.1 parent {PORTS['origin']} 0 no-query originserver name=origin
+http_access allow all
+cache_peer_access origin allow all
+cache_dir ufs {d}/cache {LARGE_MB * 3} 16 256
+maximum_object_size {LARGE_MB + 16} MB
+cache_mem 64 MB
+collapsed_forwarding on
+pid_filename {d}/squid.pid
+access_log none
+cache_log {d}/cache.log
+coredump_dir {d}
+workers 1
+""")
+    subprocess.run(["squid", "-z", "-N", "-f", conf], capture_output=True, timeout=60)
+    return [subprocess.Popen(["squid", "-N", "-f", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/small.json"],
+                           capture_output=True, text=True)
+        if r.stdout == "200":
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def rss_mb(procs, field="VmRSS"):
+    pids = set()
+    for p in procs:
+        pids.add(p.pid)
+        out = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        pids.update(int(x) for x in out)
+        for c in list(out):  # grandchildren (varnish child of manager)
+            pids.update(int(x) for x in subprocess.run(["pgrep", "-P", c], capture_output=True, text=True).stdout.split())
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                m = re.search(field + r":\s+(\d+) kB", f.read())
+                total += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total / 1024
+
+
+def origin_count(w, path):
+    try:
+        with open(os.path.join(w, "origin.access")) as f:
+            return sum(1 for line in f if f"GET {path} " in line)
+    except OSError:
+        return 0
+
+
+def curl_get(url):
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
+                        url], capture_output=True, text=True, timeout=600)
+    code, ttfb, total, size = r.stdout.split()
+    return int(code), float(ttfb), float(total), int(size)
+
+
+def measure(name, port, w):
+    base = f"http://127.0.0.1:{port}"
+    res = {}
+    # warm
+    for p in ("/small.json", "/large.bin"):
+        for _ in range(2):
+            curl_get(base + p)
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{DURATION}s", "--latency", base + "/small.json"],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["small_rps"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    res["small_p99_ms"] = (float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]) if m else 0.0
+    code, ttfb, total, size = curl_get(base + "/large.bin")
+    res["large1_mbs"] = size / 1048576 / total if total else 0
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(4) as ex:
+        sizes = [r[3] for r in ex.map(lambda _: curl_get(base + "/large.bin"), range(4))]
+    res["large4_mbs"] = sum(sizes) / 1048576 / (time.time() - t0)
+    before = origin_count(w, "/stampede.bin")
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(STAMPEDE) as ex:
+        rs = list(ex.map(lambda _: curl_get(base + "/stampede.bin"), range(STAMPEDE)))
+    res["stampede_total_s"] = time.time() - t0
+    res["stampede_upstream"] = origin_count(w, "/stampede.bin") - before
+    res["stampede_ttfb_ms"] = statistics.median(r[1] for r in rs) * 1000
+    res["stampede_ok"] = sum(1 for r in rs if r[0] == 200 and r[3] == LARGE_MB * 1048576)
+    return res
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("run as root (it installs packages and runs squid as the proxy user)")
+    install()
+    w = tempfile.mkdtemp(prefix="airlock-bench-", dir="/var/tmp")
+    os.chmod(w, 0o755)
+    print(f"work dir {w}; {os.cpu_count()} cores; small {SMALL_KB} KiB, large {LARGE_MB} MiB, "
+          f"stampede {STAMPEDE} clients, origin rate {ORIGIN_RATE}/s for the stampede", flush=True)
+    www = files(w)
+    origin = start_origin(w, www)
+    results = {}
+    starters = {"airlock": start_airlock, "nginx": start_nginx, "varnish": start_varnish, "squid": start_squid}
+    try:
+        if not wait_port(PORTS["origin"]):
+            sys.exit("origin did not start")
+        for name, start in starters.items():
+            if ONLY and name not in ONLY:
+                continue
+            procs = start(w)
+            try:
+                if not wait_port(PORTS[name]):
+                    print(f"{name}: did not start, skipped", flush=True)
+                    continue
+                print(f"measuring {name} ...", flush=True)
+                results[name] = measure(name, PORTS[name], w)
+                results[name]["rss_mb"] = rss_mb(procs)
+                results[name]["anon_mb"] = rss_mb(procs, "RssAnon")
+            finally:
+                for p in procs:
+                    p.send_signal(signal.SIGTERM)
+                for p in procs:
+                    try:
+                        p.wait(20)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                subprocess.run(["pkill", "-f", f"{w}/{name}"], capture_output=True)
+                time.sleep(1)
+    finally:
+        origin.send_signal(signal.SIGTERM)
+        origin.wait(10)
+    ref = results.get("nginx")
+    cols = [("small_rps", "small hits req/s", "{:.0f}"), ("small_p99_ms", "small p99 ms", "{:.2f}"),
+            ("large1_mbs", "large 1 client MB/s", "{:.0f}"), ("large4_mbs", "large 4 clients MB/s", "{:.0f}"),
+            ("stampede_upstream", "stampede upstream reqs", "{:.0f}"), ("stampede_ttfb_ms", "stampede median TTFB ms", "{:.0f}"),
+            ("stampede_total_s", "stampede total s", "{:.1f}"), ("stampede_ok", "stampede complete bodies", "{:.0f}"),
+            ("rss_mb", "RSS MB after", "{:.0f}"), ("anon_mb", "  of which anonymous MB", "{:.0f}")]
+    print()
+    print(f"{'':28}" + "".join(f"{n:>20}" for n in results))
+    for key, label, fmt in cols:
+        row = f"{label:28}"
+        for n, r in results.items():
+            v = fmt.format(r[key])
+            if ref and n != "nginx" and ref[key] and key in ("small_rps", "large1_mbs", "large4_mbs", "small_p99_ms", "rss_mb", "anon_mb", "stampede_ttfb_ms"):
+                v += f" ({r[key] / ref[key]:.2f}x)"
+            row += f"{v:>20}"
+        print(row)
+    print("\nratios are to nginx proxy_cache; for p99, TTFB and RSS lower is better")
+    shutil.rmtree(w, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
