@@ -631,3 +631,94 @@ int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 	}
 	return lmdb_error(mdb_txn_commit(txn));
 }
+
+int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	struct al_record rec;
+	int rc, out = 0;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != AL_KEY_LEN || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+			continue;
+		if ((out = fn(k.mv_data, &rec, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (out != 0)
+		return out;
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
+int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
+{
+	MDB_txn *txn;
+	MDB_val k = {AL_KEY_LEN, (void *)key}, v, nv;
+	uint8_t *copy;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_get(txn, s->meta, &k, &v)) != 0 || v.mv_size < 8) {
+		mdb_txn_abort(txn);
+		return rc ? lmdb_error(rc) : -EBADMSG;
+	}
+	copy = malloc(v.mv_size);
+	if (copy == NULL) {
+		mdb_txn_abort(txn);
+		return -ENOMEM;
+	}
+	memcpy(copy, v.mv_data, v.mv_size);
+	/* flags are the little-endian u32 after the magic */
+	if (pinned)
+		copy[4] |= AL_REC_PINNED;
+	else
+		copy[4] &= (uint8_t)~AL_REC_PINNED;
+	nv.mv_size = v.mv_size;
+	if ((rc = mdb_put(txn, s->meta, &k, &nv, MDB_RESERVE)) == 0)
+		memcpy(nv.mv_data, copy, v.mv_size);
+	free(copy);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	return lmdb_error(mdb_txn_commit(txn));
+}
+
+int al_store_check_body(struct al_reader *r, const struct al_record *rec)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t d[32];
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	while (off < rec->body_len) {
+		const void *p;
+		size_t n;
+		if ((rc = al_body_at(r, rec->obj_id, off, &p, &n)) != 0)
+			break;
+		if (n > rec->body_len - off)
+			n = (size_t)(rec->body_len - off);
+		EVP_DigestUpdate(ctx, p, n);
+		off += n;
+	}
+	if (rc == 0) {
+		EVP_DigestFinal_ex(ctx, d, NULL);
+		rc = memcmp(d, rec->sha256, 32) == 0 ? 0 : -EBADMSG;
+	}
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}

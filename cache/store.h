@@ -79,6 +79,24 @@ int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *hd
 /* Mark entries used at time t (LRU), in one write transaction.  Absent keys are skipped. */
 int al_store_touch(struct al_store *s, const uint8_t (*keys)[AL_KEY_LEN], int n, int64_t t);
 
+/*
+ * Call fn for every entry, in key order, from one read snapshot; rec is
+ * valid during the call only.  fn returns 0 to go on.  Returns 0, fn's
+ * non-zero value, or -errno.
+ */
+typedef int (*al_entry_fn)(const uint8_t key[AL_KEY_LEN], const struct al_record *rec, void *arg);
+int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg);
+
+/* Set or clear AL_REC_PINNED on an entry. -ENOENT if absent. */
+int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned);
+
+/*
+ * Re-digest rec's body (read through r) and compare with the stored
+ * SHA-256.  0 when it matches, -EBADMSG when not, -ENOENT when chunks are
+ * missing.
+ */
+int al_store_check_body(struct al_reader *r, const struct al_record *rec);
+
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
 

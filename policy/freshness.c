@@ -58,14 +58,15 @@ static int64_t number(const char *s, size_t n)
 	return v;
 }
 
-int64_t al_freshness_lifetime(const struct al_config *c, const char *path,
+int64_t al_freshness_lifetime(const struct al_config *c, const char *path, int status,
     const char *h, size_t len)
 {
 	const char *a, *v;
 	size_t al, vl;
 	time_t date = -1, t;
 
-	for (int i = 0; c != NULL && i < c->nrules; i++) {
+	/* Rules describe the objects; a 404 for one not yet published must not be frozen. */
+	for (int i = 0; c != NULL && status == 200 && i < c->nrules; i++) {
 		if (fnmatch(c->rules[i].match, path, 0) == 0) {
 			if (c->rules[i].immutable)
 				return AL_LIFETIME_FOREVER;

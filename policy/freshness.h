@@ -17,11 +17,12 @@
 const char *al_uncacheable_reason(int status, const char *hdrs, size_t len);
 
 /*
- * Freshness lifetime in seconds: an operator rule for the path wins, then
+ * Freshness lifetime in seconds: for a 200, an operator rule for the path
+ * wins; then
  * s-maxage, max-age, Expires - Date, then 10% of Date - Last-Modified
  * (capped at a day), else 0.  AL_LIFETIME_FOREVER for immutable rules.
  */
-int64_t al_freshness_lifetime(const struct al_config *c, const char *url_path,
+int64_t al_freshness_lifetime(const struct al_config *c, const char *url_path, int status,
     const char *hdrs, size_t len);
 
 /*

@@ -667,7 +667,7 @@ static void step_lookup(struct conn *c)
 		int64_t lifetime, age;
 
 		snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)pl, path ? path : "/");
-		lifetime = al_freshness_lifetime(srv.cfg, pathbuf, rec.hdrs, rec.hdrs_len);
+		lifetime = al_freshness_lifetime(srv.cfg, pathbuf, rec.status, rec.hdrs, rec.hdrs_len);
 		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
 		    rec.age_value, time(NULL));
 		if (after == 2) {

@@ -1,8 +1,10 @@
 /* airlock: command line. */
 #include "policy/access.h"
 #include "policy/config.h"
+#include "proxy/mirror.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
+#include "proxy/tools.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,13 @@ static void usage(FILE *f)
 	    "  airlock serve [--config FILE] [--offline]   run the proxy (embedded default config without --config)\n"
 	    "  airlock check-config [FILE]                  load a configuration and report its first error\n"
 	    "  airlock default-config                       print the embedded default configuration\n"
+	    "  airlock mirror artifacts --version V [--arch L] [--format L] [--only L]   fill the cache for a Stack version\n"
+	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
+	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
+	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
+	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
+	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
+	    "                                               (each takes --config FILE; mirror too)\n"
 	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
 	    "  airlock passwd                               read a password on stdin, print its hash for forward.users\n"
 	    "  airlock version\n"
@@ -62,6 +71,11 @@ int main(int argc, char **argv)
 		al_config_free(cfg);
 		return 0;
 	}
+	if (!strcmp(cmd, "mirror"))
+		return mirror_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ls") || !strcmp(cmd, "purge") || !strcmp(cmd, "verify") || !strcmp(cmd, "status") ||
+	    !strcmp(cmd, "export") || !strcmp(cmd, "import"))
+		return tools_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ca")) {
 		const char *dir = argc > 3 ? argv[3] : ".";
 		char err[600], real[4096];

@@ -143,38 +143,41 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 	al_store_sync(srv.store);
 }
 
-int al_server_run(const struct al_config *cfg)
+static struct event_base *main_base;
+static struct event *sigint_ev, *sigterm_ev, *sync_ev;
+static int nstarted;
+
+int al_server_start(const struct al_config *cfg)
 {
-	struct event_base *main_base = NULL;
-	struct event *sigint = NULL, *sigterm = NULL, *sync_ev = NULL;
 	char err[512];
-	int rc = 1, nw, started = 0;
+	int nw;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.started = time(NULL);
+	nstarted = 0;
 	al_log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (al_store_open(cfg->cache_path, cfg->cache_max_size, &srv.store, err, sizeof(err)) != 0) {
 		al_err("cache", "%s", err);
-		goto out;
+		return -1;
 	}
 	if (tls_init(cfg, err, sizeof(err)) != 0) {
 		al_err("tls", "%s", err);
-		goto out;
+		return -1;
 	}
 	if (uplink_init(cfg) != 0) {
 		al_err("server", "too many distinct upstreams");
-		goto out;
+		return -1;
 	}
 	nw = cfg->workers > 0 ? (int)cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (nw < 1)
 		nw = 1;
 	srv.workers = calloc((size_t)nw, sizeof(*srv.workers));
 	if (srv.workers == NULL)
-		goto out;
+		return -1;
 	srv.nworkers = nw;
 	for (int i = 0; i < nw; i++) {
 		struct worker *w = &srv.workers[i];
@@ -186,7 +189,7 @@ int al_server_run(const struct al_config *cfg)
 		w->touch_ev = w->base ? event_new(w->base, -1, EV_PERSIST, on_touch_flush, w) : NULL;
 		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL) {
 			al_err("server", "cannot create worker %d", i);
-			goto out;
+			return -1;
 		}
 		{
 			struct timeval two = {2, 0};
@@ -196,13 +199,12 @@ int al_server_run(const struct al_config *cfg)
 			int fd = bind_one(&cfg->listen[j], err, sizeof(err));
 			if (fd < 0) {
 				al_err("listen", "%s", err);
-				goto out;
+				return -1;
 			}
-			w->listeners[j] = evconnlistener_new(w->base, on_accept, w,
-			    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+			w->listeners[j] = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 			if (w->listeners[j] == NULL) {
 				close(fd);
-				goto out;
+				return -1;
 			}
 			evconnlistener_set_error_cb(w->listeners[j], on_accept_error);
 			w->nlisteners++;
@@ -210,50 +212,69 @@ int al_server_run(const struct al_config *cfg)
 	}
 	main_base = event_base_new();
 	if (main_base == NULL)
-		goto out;
-	sigint = evsignal_new(main_base, SIGINT, on_signal, main_base);
-	sigterm = evsignal_new(main_base, SIGTERM, on_signal, main_base);
+		return -1;
+	sigint_ev = evsignal_new(main_base, SIGINT, on_signal, main_base);
+	sigterm_ev = evsignal_new(main_base, SIGTERM, on_signal, main_base);
 	sync_ev = event_new(main_base, -1, EV_PERSIST, on_sync, NULL);
-	if (!sigint || !sigterm || !sync_ev)
-		goto out;
-	event_add(sigint, NULL);
-	event_add(sigterm, NULL);
+	if (!sigint_ev || !sigterm_ev || !sync_ev)
+		return -1;
+	event_add(sigint_ev, NULL);
+	event_add(sigterm_ev, NULL);
 	{
 		struct timeval one = {1, 0};
 		event_add(sync_ev, &one);
 	}
 	if (uplink_start_probes(main_base, cfg) != 0)
-		goto out;
+		return -1;
 	for (int i = 0; i < nw; i++) {
 		if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0)
-			goto out;
-		started++;
+			return -1;
+		nstarted++;
 	}
-	for (int j = 0; j < cfg->nlisten; j++)
+	return 0;
+}
+
+int al_server_wait(void)
+{
+	for (int j = 0; j < srv.cfg->nlisten; j++)
 		al_info("server", "airlock %s listening on %s:%d (%d workers, cache %s%s)", AIRLOCK_VERSION,
-		    cfg->listen[j].host, cfg->listen[j].port, nw, cfg->cache_path,
-		    cfg->offline ? ", cache-only" : "");
-	event_base_dispatch(main_base);
-	rc = 0;
-out:
-	for (int i = 0; i < started; i++) {
+		    srv.cfg->listen[j].host, srv.cfg->listen[j].port, srv.nworkers, srv.cfg->cache_path,
+		    srv.cfg->offline ? ", cache-only" : "");
+	return event_base_dispatch(main_base) < 0 ? 1 : 0;
+}
+
+void al_server_stop(void)
+{
+	for (int i = 0; i < nstarted; i++) {
 		event_active(srv.workers[i].stop_ev, EV_READ, 0);
 		pthread_join(srv.workers[i].thread, NULL);
 	}
+	nstarted = 0;
 	for (int i = 0; srv.workers != NULL && i < srv.nworkers; i++)
 		worker_free(&srv.workers[i]);
 	free(srv.workers);
+	srv.workers = NULL;
 	uplink_shutdown();
 	tls_shutdown();
-	if (sigint)
-		event_free(sigint);
-	if (sigterm)
-		event_free(sigterm);
+	if (sigint_ev)
+		event_free(sigint_ev);
+	if (sigterm_ev)
+		event_free(sigterm_ev);
 	if (sync_ev)
 		event_free(sync_ev);
+	sigint_ev = sigterm_ev = sync_ev = NULL;
 	if (main_base)
 		event_base_free(main_base);
+	main_base = NULL;
 	al_store_close(srv.store);
+	srv.store = NULL;
 	curl_global_cleanup();
+}
+
+int al_server_run(const struct al_config *cfg)
+{
+	int rc = al_server_start(cfg) == 0 ? al_server_wait() : 1;
+
+	al_server_stop();
 	return rc;
 }

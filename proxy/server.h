@@ -62,6 +62,10 @@ extern struct al_server srv;
 
 /* Serve until SIGINT/SIGTERM.  Returns a process exit code. */
 int al_server_run(const struct al_config *cfg);
+/* The same in parts, for tools that run the proxy in-process (mirror). */
+int al_server_start(const struct al_config *cfg);
+int al_server_wait(void);
+void al_server_stop(void);
 
 /* conn.c: take over an accepted socket on worker w. */
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);

@@ -19,14 +19,16 @@ static void test_lifetime(void **state)
 
 	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
 	/* Two Cache-Control lines, as the registry sends them. */
-	assert_int_equal(al_freshness_lifetime(c, "/search", H("Cache-Control: max-age=600\r\nCache-Control: public\r\n")), 600);
-	assert_int_equal(al_freshness_lifetime(c, "/search", H("Cache-Control: public, max-age=60, s-maxage=30\r\n")), 30);
-	assert_int_equal(al_freshness_lifetime(c, "/x", H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nExpires: Tue, 14 May 2024 10:05:00 GMT\r\n")), 300);
-	assert_int_equal(al_freshness_lifetime(c, "/x", H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nExpires: 0\r\n")), 0);
-	assert_int_equal(al_freshness_lifetime(c, "/x", H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nLast-Modified: Tue, 14 May 2024 00:00:00 GMT\r\n")), 3600);
-	assert_int_equal(al_freshness_lifetime(c, "/x", H("Content-Type: a/b\r\n")), 0);
-	assert_true(al_freshness_lifetime(c, "/epr/nginx/nginx-1.20.0.zip", H("Cache-Control: max-age=0\r\n")) == AL_LIFETIME_FOREVER);
-	assert_true(al_freshness_lifetime(c, "/downloads/a.tar.gz.sha512", H("")) == AL_LIFETIME_FOREVER);
+	assert_int_equal(al_freshness_lifetime(c, "/search", 200, H("Cache-Control: max-age=600\r\nCache-Control: public\r\n")), 600);
+	assert_int_equal(al_freshness_lifetime(c, "/search", 200, H("Cache-Control: public, max-age=60, s-maxage=30\r\n")), 30);
+	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nExpires: Tue, 14 May 2024 10:05:00 GMT\r\n")), 300);
+	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nExpires: 0\r\n")), 0);
+	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nLast-Modified: Tue, 14 May 2024 00:00:00 GMT\r\n")), 3600);
+	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Content-Type: a/b\r\n")), 0);
+	assert_true(al_freshness_lifetime(c, "/epr/nginx/nginx-1.20.0.zip", 200, H("Cache-Control: max-age=0\r\n")) == AL_LIFETIME_FOREVER);
+	assert_true(al_freshness_lifetime(c, "/downloads/a.tar.gz.sha512", 200, H("")) == AL_LIFETIME_FOREVER);
+	/* a 404 is not frozen by the *.tar.gz rule */
+	assert_int_equal(al_freshness_lifetime(c, "/downloads/a.tar.gz", 404, H("")), 0);
 	al_config_free(c);
 }
 

@@ -1,0 +1,546 @@
+#include "proxy/mirror.h"
+#include "cache/store.h"
+#include "policy/config.h"
+#include "policy/route.h"
+#include "proxy/server.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+#include <zip.h>
+
+#define CONCURRENCY 4
+#define MAX_TRIES 3
+
+struct job {
+	char *path;               /* request path through the reverse routes */
+	int tries;
+	int status;
+	long long bytes;
+	char cache_status[160];
+	time_t not_before;
+};
+
+struct joblist {
+	struct job *v;
+	int n, cap;
+};
+
+struct summary {
+	int fetched, present, missing, failed;
+	long long bytes;
+};
+
+static const char *const BEATS[] = {"apm-server", "auditbeat", "elastic-agent", "filebeat", "heartbeat",
+	"metricbeat", "osquerybeat", "packetbeat", NULL};
+static const struct {
+	const char *name, *dir;
+} OTHERS[] = {
+	{"cloudbeat", "cloudbeat"}, {"endpoint-security", "endpoint-dev"}, {"fleet-server", "fleet-server"},
+	{"pf-host-agent", "prodfiler"}, {"pf-elastic-collector", "prodfiler"}, {"pf-elastic-symbolizer", "prodfiler"},
+	{NULL, NULL},
+};
+static const char *const ARCHES = "linux-x86_64,linux-arm64,windows-x86_64,darwin-x86_64,darwin-aarch64";
+static const char *const FORMATS = "tar.gz,zip,deb,rpm";
+
+static void add(struct joblist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct joblist *l, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].path, buf) == 0)
+			return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, (size_t)l->cap * sizeof(*l->v));
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	l->v[l->n++].path = strdup(buf);
+}
+
+static int in_list(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len == n && strncmp(p, item, n) == 0)
+			return 1;
+		p = c ? c + 1 : NULL;
+	}
+	return 0;
+}
+
+/*
+ * The artifact registry's names: <name>-<version>-<os>-<arch>.tar.gz (zip on
+ * Windows), <name>-<version>-amd64|arm64.deb, <name>-<version>-x86_64|aarch64.rpm.
+ */
+static void artifact_jobs(struct joblist *l, const char *dir, const char *name, const char *ver,
+    const char *arches, const char *formats)
+{
+	static const char *const all[] = {"linux-x86_64", "linux-arm64", "windows-x86_64", "darwin-x86_64", "darwin-aarch64", NULL};
+
+	for (int i = 0; all[i]; i++) {
+		const char *a = all[i];
+		char file[512];
+		int linux_ = strncmp(a, "linux", 5) == 0, arm = strstr(a, "arm64") || strstr(a, "aarch64");
+		if (!in_list(arches, a))
+			continue;
+		file[0] = '\0';
+		if (strncmp(a, "windows", 7) == 0) {
+			if (in_list(formats, "zip"))
+				snprintf(file, sizeof(file), "%s-%s-%s.zip", name, ver, a);
+		} else if (in_list(formats, "tar.gz")) {
+			snprintf(file, sizeof(file), "%s-%s-%s.tar.gz", name, ver, a);
+		}
+		for (int k = 0; k < 3; k++) {
+			const char *f = k == 0 ? file : NULL;
+			char pkg[512];
+			if (k == 1 && linux_ && in_list(formats, "deb"))
+				snprintf(pkg, sizeof(pkg), "%s-%s-%s.deb", name, ver, arm ? "arm64" : "amd64"), f = pkg;
+			if (k == 2 && linux_ && in_list(formats, "rpm"))
+				snprintf(pkg, sizeof(pkg), "%s-%s-%s.rpm", name, ver, arm ? "aarch64" : "x86_64"), f = pkg;
+			if (f == NULL || !f[0])
+				continue;
+			add(l, "/downloads/%s/%s", dir, f);
+			add(l, "/downloads/%s/%s.sha512", dir, f);
+			add(l, "/downloads/%s/%s.asc", dir, f);
+		}
+	}
+}
+
+/* ---- the client side: requests through the in-process proxy ---- */
+
+struct xfer {
+	struct job *job;
+	CURL *easy;
+};
+
+static size_t discard(char *p, size_t s, size_t n, void *arg)
+{
+	((struct job *)arg)->bytes += (long long)(s * n);
+	return s * n;
+}
+
+static size_t header(char *p, size_t s, size_t n, void *arg)
+{
+	struct job *j = arg;
+	size_t len = s * n;
+
+	if (len > 14 && strncasecmp(p, "Cache-Status:", 13) == 0) {
+		size_t vl = len - 13;
+		const char *v = p + 13;
+		while (vl && (*v == ' '))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+			vl--;
+		snprintf(j->cache_status, sizeof(j->cache_status), "%.*s", (int)vl, v);
+	}
+	return len;
+}
+
+static int run_jobs(int port, struct joblist *l, struct summary *sum, int tty, const char *what)
+{
+	CURLM *m = curl_multi_init();
+	struct xfer running[CONCURRENCY] = {{0}};
+	int next = 0, done = 0, active = 0;
+
+	while (done < l->n) {
+		time_t now = time(NULL);
+		for (int s = 0; s < CONCURRENCY; s++) {
+			if (running[s].job != NULL)
+				continue;
+			for (int k = 0; k < l->n && running[s].job == NULL; k++) {
+				int i = (next + k) % l->n;
+				struct job *j = &l->v[i];
+				char url[2300];
+				if (j->status != 0 || j->tries == -1 || j->not_before > now)
+					continue;
+				if (j->tries > 0 && j->not_before == 0)
+					continue;
+				j->tries = j->tries > 0 ? j->tries : 0;
+				running[s].job = j;
+				j->not_before = 0;
+				j->tries++;
+				j->bytes = 0;
+				j->status = -1; /* in flight */
+				running[s].easy = curl_easy_init();
+				snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, j->path);
+				curl_easy_setopt(running[s].easy, CURLOPT_URL, url);
+				curl_easy_setopt(running[s].easy, CURLOPT_PROXY, "");
+				curl_easy_setopt(running[s].easy, CURLOPT_WRITEFUNCTION, discard);
+				curl_easy_setopt(running[s].easy, CURLOPT_WRITEDATA, j);
+				curl_easy_setopt(running[s].easy, CURLOPT_HEADERFUNCTION, header);
+				curl_easy_setopt(running[s].easy, CURLOPT_HEADERDATA, j);
+				curl_easy_setopt(running[s].easy, CURLOPT_USERAGENT, "airlock-mirror/" AIRLOCK_VERSION);
+				curl_easy_setopt(running[s].easy, CURLOPT_PRIVATE, (char *)&running[s]);
+				curl_multi_add_handle(m, running[s].easy);
+				active++;
+				next = i + 1;
+			}
+		}
+		{
+			int still, q;
+			CURLMsg *msg;
+			curl_multi_perform(m, &still);
+			while ((msg = curl_multi_info_read(m, &q)) != NULL) {
+				struct xfer *x;
+				long code = 0;
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+				struct job *j = x->job;
+				int transient = msg->data.result != CURLE_OK || code >= 500 || code == 0;
+				if (transient && j->tries < MAX_TRIES) {
+					j->status = 0;
+					j->not_before = time(NULL) + j->tries; /* 1 s, then 2 s */
+				} else {
+					j->status = transient ? (code ? (int)code : 599) : (int)code;
+					done++;
+					if (j->status == 200) {
+						if (strncmp(j->cache_status, "airlock; hit", 12) == 0)
+							sum->present++;
+						else
+							sum->fetched++, sum->bytes += j->bytes;
+					} else if (j->status == 404) {
+						sum->missing++;
+					} else {
+						sum->failed++;
+					}
+					if (tty) {
+						int w = 30, f = l->n ? done * w / l->n : w;
+						fprintf(stderr, "\r%s [%.*s%*s] %d/%d", what, f, "##############################",
+						    w - f, "", done, l->n);
+					} else {
+						fprintf(stderr, "%s %3d %s%s\n", what, j->status, j->path,
+						    j->status == 200 && strncmp(j->cache_status, "airlock; hit", 12) == 0 ? " (present)" : "");
+					}
+				}
+				curl_multi_remove_handle(m, msg->easy_handle);
+				curl_easy_cleanup(msg->easy_handle);
+				x->job = NULL;
+				active--;
+			}
+			if (active > 0)
+				curl_multi_poll(m, NULL, 0, 200, NULL);
+			else if (done < l->n)
+				usleep(100000);
+		}
+	}
+	if (tty)
+		fprintf(stderr, "\n");
+	curl_multi_cleanup(m);
+	return 0;
+}
+
+/* Pin what was fetched (the cache keys are the upstream URLs). */
+static void pin_jobs(const struct al_config *cfg, struct joblist *l)
+{
+	for (int i = 0; i < l->n; i++) {
+		const struct al_route *r;
+		char url[4096];
+		uint8_t key[AL_KEY_LEN];
+		int n;
+		if (l->v[i].status != 200)
+			continue;
+		r = al_route_find(cfg, l->v[i].path, strlen(l->v[i].path));
+		if (r == NULL || (n = al_route_url(r, l->v[i].path, strlen(l->v[i].path), url, sizeof(url))) < 0)
+			continue;
+		al_store_key(url, (size_t)n, key);
+		al_store_pin(srv.store, key, 1);
+	}
+}
+
+/* The body of a cached path, into memory (small documents: manifests, JSON). */
+static char *cached_body(const struct al_config *cfg, const char *path, size_t *len)
+{
+	const struct al_route *r = al_route_find(cfg, path, strlen(path));
+	char url[4096];
+	uint8_t key[AL_KEY_LEN];
+	struct al_reader *rd;
+	struct al_record rec;
+	char *out = NULL;
+	int n;
+
+	if (r == NULL || (n = al_route_url(r, path, strlen(path), url, sizeof(url))) < 0)
+		return NULL;
+	al_store_key(url, (size_t)n, key);
+	if (al_reader_new(srv.store, &rd) != 0)
+		return NULL;
+	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && rec.body_len < (64u << 20) &&
+	    (out = malloc(rec.body_len + 1)) != NULL) {
+		uint64_t off = 0;
+		while (off < rec.body_len) {
+			const void *p;
+			size_t k;
+			if (al_body_at(rd, rec.obj_id, off, &p, &k) != 0) {
+				free(out);
+				out = NULL;
+				break;
+			}
+			if (k > rec.body_len - off)
+				k = (size_t)(rec.body_len - off);
+			memcpy(out + off, p, k);
+			off += k;
+		}
+		if (out) {
+			out[rec.body_len] = '\0';
+			*len = rec.body_len;
+		}
+	}
+	al_reader_free(rd);
+	return out;
+}
+
+/* manifest.json out of an Endpoint artifacts-<version>.zip held in memory. */
+static json_t *manifest_from_zip(const char *data, size_t len, char *err, size_t errlen)
+{
+	zip_error_t ze;
+	zip_source_t *src;
+	zip_t *z;
+	json_t *j = NULL;
+
+	zip_error_init(&ze);
+	src = zip_source_buffer_create(data, len, 0, &ze);
+	if (src == NULL || (z = zip_open_from_source(src, ZIP_RDONLY, &ze)) == NULL) {
+		snprintf(err, errlen, "not a zip: %s", zip_error_strerror(&ze));
+		if (src)
+			zip_source_free(src);
+		zip_error_fini(&ze);
+		return NULL;
+	}
+	for (zip_int64_t i = 0; i < zip_get_num_entries(z, 0) && j == NULL; i++) {
+		struct zip_stat st;
+		zip_file_t *f;
+		char *buf;
+		if (zip_stat_index(z, (zip_uint64_t)i, 0, &st) != 0 || st.size > (16u << 20))
+			continue;
+		if (strcmp(st.name, "manifest.json") != 0 && (strlen(st.name) < 5 || strcmp(st.name + strlen(st.name) - 5, ".json")))
+			continue;
+		if ((f = zip_fopen_index(z, (zip_uint64_t)i, 0)) == NULL)
+			continue;
+		buf = malloc(st.size + 1);
+		if (buf && zip_fread(f, buf, st.size) == (zip_int64_t)st.size) {
+			json_error_t je;
+			j = json_loadb(buf, st.size, 0, &je);
+			if (j == NULL)
+				snprintf(err, errlen, "%s: %s at line %d", st.name, je.text, je.line);
+		}
+		free(buf);
+		zip_fclose(f);
+	}
+	zip_close(z);
+	zip_error_fini(&ze);
+	if (j == NULL && err[0] == '\0')
+		snprintf(err, errlen, "no manifest.json in the zip");
+	return j;
+}
+
+static int usage(void)
+{
+	fprintf(stderr,
+	    "Usage:\n"
+	    "  airlock mirror artifacts --version V [--arch LIST] [--format LIST] [--only LIST] [--config FILE]\n"
+	    "      LIST is comma-separated; arches: %s; formats: %s\n"
+	    "  airlock mirror endpoint --version V [--config FILE]\n"
+	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n",
+	    ARCHES, FORMATS);
+	return 2;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int mirror_main(int argc, char **argv)
+{
+	const char *kind = argc > 1 ? argv[1] : "", *version = NULL, *config = NULL;
+	const char *arches = ARCHES, *formats = FORMATS, *only = NULL;
+	int prerelease = 0, tty = isatty(2), port, rc = 0;
+	struct al_config *cfg;
+	struct joblist jobs = {0};
+	struct summary sum = {0};
+	char err[1024];
+
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if ((!strcmp(a, "--version") || !strcmp(a, "--kibana-version")) && v)
+			version = v, i++;
+		else if (!strcmp(a, "--arch") && v)
+			arches = v, i++;
+		else if (!strcmp(a, "--format") && v)
+			formats = v, i++;
+		else if (!strcmp(a, "--only") && v)
+			only = v, i++;
+		else if (!strcmp(a, "--config") && v)
+			config = v, i++;
+		else if (!strcmp(a, "--prerelease"))
+			prerelease = 1;
+		else
+			return usage();
+	}
+	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages")))
+		return usage();
+	for (const char *p = version; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
+			return fprintf(stderr, "airlock mirror: '%s' is not a version\n", version), 2;
+	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "airlock: configuration error: %s\n", err);
+		return 2;
+	}
+	if (cfg->offline) {
+		fprintf(stderr, "airlock mirror: upstream.offline is set in %s; mirroring needs the uplink\n", cfg->file);
+		al_config_free(cfg);
+		return 2;
+	}
+	/* The in-process proxy: loopback only, on a free port, one worker. */
+	port = free_port();
+	strcpy(cfg->listen[0].host, "127.0.0.1");
+	cfg->listen[0].port = port;
+	cfg->nlisten = 1;
+	cfg->workers = 1;
+	if (port < 0 || al_server_start(cfg) != 0) {
+		fprintf(stderr, "airlock mirror: cannot start the in-process proxy\n");
+		al_server_stop();
+		al_config_free(cfg);
+		return 1;
+	}
+	if (!strcmp(kind, "artifacts")) {
+		for (int i = 0; BEATS[i]; i++) {
+			char dir[128];
+			snprintf(dir, sizeof(dir), "beats/%s", BEATS[i]);
+			if (only == NULL || in_list(only, BEATS[i]))
+				artifact_jobs(&jobs, dir, BEATS[i], version, arches, formats);
+		}
+		for (int i = 0; OTHERS[i].name; i++)
+			if (only == NULL || in_list(only, OTHERS[i].name))
+				artifact_jobs(&jobs, OTHERS[i].dir, OTHERS[i].name, version, arches, formats);
+		add(&jobs, "/GPG-KEY-elastic-agent");
+		run_jobs(port, &jobs, &sum, tty, "artifacts");
+	} else if (!strcmp(kind, "endpoint")) {
+		char *zipdata;
+		size_t zl;
+		json_t *man, *arts, *v;
+		const char *name;
+
+		add(&jobs, "/downloads/endpoint/manifest/artifacts-%s.zip", version);
+		run_jobs(port, &jobs, &sum, tty, "endpoint");
+		err[0] = '\0';
+		if (jobs.v[0].status != 200 || (zipdata = cached_body(cfg, jobs.v[0].path, &zl)) == NULL) {
+			fprintf(stderr, "airlock mirror endpoint: no manifest for %s (HTTP %d)\n", version, jobs.v[0].status);
+			rc = 1;
+		} else if ((man = manifest_from_zip(zipdata, zl, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "airlock mirror endpoint: %s\n", err);
+			free(zipdata);
+			rc = 1;
+		} else {
+			struct joblist arts_jobs = {0};
+			arts = json_object_get(man, "artifacts");
+			json_object_foreach(arts, name, v) {
+				const char *ru = json_string_value(json_object_get(v, "relative_url"));
+				if (ru != NULL && ru[0] == '/' && strstr(ru, "..") == NULL)
+					add(&arts_jobs, "%s", ru);
+			}
+			printf("endpoint manifest_version %s: %d artifacts\n",
+			    json_string_value(json_object_get(man, "manifest_version")) ?: "(none)", arts_jobs.n);
+			run_jobs(port, &arts_jobs, &sum, tty, "endpoint");
+			pin_jobs(cfg, &arts_jobs);
+			for (int i = 0; i < arts_jobs.n; i++)
+				free(arts_jobs.v[i].path);
+			free(arts_jobs.v);
+			json_decref(man);
+			free(zipdata);
+		}
+	} else {
+		char *body;
+		size_t bl;
+		json_t *list;
+		json_error_t je;
+		struct joblist pkgs = {0}, files = {0};
+
+		add(&jobs, "/search?kibana.version=%s&prerelease=%s", version, prerelease ? "true" : "false");
+		add(&jobs, "/categories?kibana.version=%s&prerelease=%s&include_policy_templates=true", version,
+		    prerelease ? "true" : "false");
+		add(&jobs, "/categories?kibana.version=%s&prerelease=%s", version, prerelease ? "true" : "false");
+		run_jobs(port, &jobs, &sum, tty, "packages");
+		if ((body = cached_body(cfg, jobs.v[0].path, &bl)) == NULL || (list = json_loadb(body, bl, 0, &je)) == NULL ||
+		    !json_is_array(list)) {
+			fprintf(stderr, "airlock mirror packages: /search did not give a JSON list\n");
+			free(body);
+			rc = 1;
+		} else {
+			size_t i;
+			json_t *p;
+			json_array_foreach(list, i, p) {
+				const char *n = json_string_value(json_object_get(p, "name"));
+				const char *ver = json_string_value(json_object_get(p, "version"));
+				if (n && ver && !strpbrk(n, "/?#") && !strpbrk(ver, "/?#"))
+					add(&pkgs, "/package/%s/%s/", n, ver);
+			}
+			run_jobs(port, &pkgs, &sum, tty, "packages");
+			for (int k = 0; k < pkgs.n; k++) {
+				char *info;
+				size_t il;
+				json_t *doc;
+				if (pkgs.v[k].status != 200 || (info = cached_body(cfg, pkgs.v[k].path, &il)) == NULL)
+					continue;
+				if ((doc = json_loadb(info, il, 0, &je)) != NULL) {
+					const char *dl = json_string_value(json_object_get(doc, "download"));
+					const char *sig = json_string_value(json_object_get(doc, "signature_path"));
+					if (dl && dl[0] == '/')
+						add(&files, "%s", dl);
+					if (sig && sig[0] == '/')
+						add(&files, "%s", sig);
+					json_decref(doc);
+				}
+				free(info);
+			}
+			run_jobs(port, &files, &sum, tty, "packages");
+			pin_jobs(cfg, &pkgs);
+			pin_jobs(cfg, &files);
+			json_decref(list);
+			free(body);
+		}
+		for (int k = 0; k < pkgs.n; k++)
+			free(pkgs.v[k].path);
+		for (int k = 0; k < files.n; k++)
+			free(files.v[k].path);
+		free(pkgs.v);
+		free(files.v);
+	}
+	pin_jobs(cfg, &jobs);
+	printf("mirror %s %s: fetched %d, already present %d, missing %d, failed %d, %.1f MB downloaded\n",
+	    kind, version, sum.fetched, sum.present, sum.missing, sum.failed, (double)sum.bytes / 1e6);
+	for (int i = 0; i < jobs.n; i++)
+		free(jobs.v[i].path);
+	free(jobs.v);
+	al_server_stop();
+	al_config_free(cfg);
+	return rc ? rc : (sum.failed ? 1 : 0);
+}

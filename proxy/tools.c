@@ -1,0 +1,346 @@
+/*
+ * Offline tools that open the cache directly.  LMDB lets them run while
+ * `airlock serve` uses the same cache (readers and one writer at a time).
+ */
+#include "proxy/tools.h"
+#include "cache/bundle.h"
+#include "cache/store.h"
+#include "policy/config.h"
+#include "policy/hdr.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <jansson.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zip.h>
+
+struct ctx {
+	struct al_store *s;
+	struct al_reader *rd;
+	const char *pattern;
+	int n, bad;
+	uint64_t bytes;
+	uint8_t (*keys)[AL_KEY_LEN];
+	int nkeys, capkeys;
+};
+
+static int url_matches(const struct al_record *r, const char *pat, char *url, size_t cap)
+{
+	size_t n = r->url_len < cap - 1 ? r->url_len : cap - 1;
+
+	memcpy(url, r->url, n);
+	url[n] = '\0';
+	return pat == NULL || fnmatch(pat, url, 0) == 0 || strstr(url, pat) != NULL;
+}
+
+static void keep_key(struct ctx *c, const uint8_t *key)
+{
+	if (c->nkeys == c->capkeys) {
+		c->capkeys = c->capkeys ? c->capkeys * 2 : 64;
+		c->keys = realloc(c->keys, (size_t)c->capkeys * AL_KEY_LEN);
+	}
+	memcpy(c->keys[c->nkeys++], key, AL_KEY_LEN);
+}
+
+static int ls_one(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct ctx *c = arg;
+	char url[8192], etag[128] = "-";
+	const char *e;
+	size_t el;
+	time_t age = time(NULL) - r->response_time;
+
+	if (!url_matches(r, c->pattern, url, sizeof(url)))
+		return 0;
+	if ((e = al_hdr_get(r->hdrs, r->hdrs_len, "ETag", &el)) != NULL)
+		snprintf(etag, sizeof(etag), "%.*s", (int)(el < 120 ? el : 120), e);
+	printf("%3d %12llu %8llds %-6s %s %s\n", r->status, (unsigned long long)r->body_len, (long long)age,
+	    (r->flags & AL_REC_PINNED) ? "pinned" : "-", etag, url);
+	c->n++;
+	c->bytes += r->body_len;
+	return 0;
+}
+
+static int collect(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct ctx *c = arg;
+	char url[8192];
+
+	if (url_matches(r, c->pattern, url, sizeof(url)))
+		keep_key(c, key);
+	return 0;
+}
+
+static int verify_one(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct ctx *c = arg;
+	char url[8192];
+	int rc;
+
+	url_matches(r, NULL, url, sizeof(url));
+	rc = al_store_check_body(c->rd, r);
+	c->n++;
+	if (rc != 0) {
+		printf("corrupt: %s (%s)\n", url, rc == -EBADMSG ? "SHA-256 mismatch" : strerror(-rc));
+		keep_key(c, key);
+		c->bad++;
+	}
+	return 0;
+}
+
+/* Per upstream: entries, bytes, oldest fetch; versions seen in pinned names. */
+struct upstat {
+	char name[256];
+	uint64_t entries, bytes;
+	time_t oldest;
+};
+
+struct status_ctx {
+	struct upstat ups[64];
+	int nups;
+	char versions[64][32];
+	int nversions;
+	char manifests[32][256];   /* cached endpoint manifest paths */
+	int nmanifests;
+};
+
+static int status_one(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct status_ctx *s = arg;
+	char url[8192], host[256];
+	const char *p;
+	int i;
+	regex_t re;
+	regmatch_t m[2];
+
+	url_matches(r, NULL, url, sizeof(url));
+	p = strstr(url, "://");
+	snprintf(host, sizeof(host), "%.*s", p ? (int)(strcspn(p + 3, "/") + (p + 3 - url)) : 0, url);
+	for (i = 0; i < s->nups && strcmp(s->ups[i].name, host) != 0; i++)
+		;
+	if (i == s->nups && s->nups < 64) {
+		snprintf(s->ups[s->nups].name, sizeof(s->ups[0].name), "%s", host);
+		s->ups[s->nups++].oldest = r->response_time;
+	}
+	if (i < 64) {
+		s->ups[i].entries++;
+		s->ups[i].bytes += r->body_len;
+		if (r->response_time < s->ups[i].oldest)
+			s->ups[i].oldest = r->response_time;
+	}
+	if ((r->flags & AL_REC_PINNED) && regcomp(&re, "/elastic-agent-([0-9]+\\.[0-9]+\\.[0-9]+[^-]*)-", REG_EXTENDED) == 0) {
+		if (regexec(&re, url, 2, m, 0) == 0) {
+			char v[32];
+			int k;
+			snprintf(v, sizeof(v), "%.*s", (int)(m[1].rm_eo - m[1].rm_so), url + m[1].rm_so);
+			for (k = 0; k < s->nversions && strcmp(s->versions[k], v); k++)
+				;
+			if (k == s->nversions && s->nversions < 64)
+				snprintf(s->versions[s->nversions++], 32, "%s", v);
+		}
+		regfree(&re);
+	}
+	if (strstr(url, "/downloads/endpoint/manifest/artifacts-") && s->nmanifests < 32)
+		snprintf(s->manifests[s->nmanifests++], 256, "%.255s", url);
+	return 0;
+}
+
+static void endpoint_manifest(struct ctx *c, const char *url)
+{
+	uint8_t key[AL_KEY_LEN];
+	struct al_record rec;
+	char *buf = NULL;
+	time_t when;
+	const char *lm;
+	size_t lml;
+
+	al_store_key(url, strlen(url), key);
+	if (al_reader_begin(c->rd) != 0 || al_lookup(c->rd, key, &rec) != 0 || rec.body_len > (64u << 20))
+		goto out;
+	when = rec.response_time;
+	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
+		when = al_http_date(lm, lml);
+	if ((buf = malloc(rec.body_len + 1)) == NULL)
+		goto out;
+	for (uint64_t off = 0; off < rec.body_len;) {
+		const void *p;
+		size_t n;
+		if (al_body_at(c->rd, rec.obj_id, off, &p, &n) != 0)
+			goto out;
+		if (n > rec.body_len - off)
+			n = (size_t)(rec.body_len - off);
+		memcpy(buf + off, p, n);
+		off += n;
+	}
+	{
+		zip_error_t ze;
+		zip_source_t *src;
+		zip_t *z;
+		zip_file_t *f;
+		struct zip_stat st;
+		const char *mv = "(unreadable)";
+		json_t *j = NULL;
+		char *jb = NULL;
+
+		zip_error_init(&ze);
+		src = zip_source_buffer_create(buf, rec.body_len, 0, &ze);
+		if (src && (z = zip_open_from_source(src, ZIP_RDONLY, &ze)) != NULL) {
+			if (zip_stat(z, "manifest.json", 0, &st) == 0 && st.size < (16u << 20) &&
+			    (f = zip_fopen(z, "manifest.json", 0)) != NULL) {
+				jb = malloc(st.size + 1);
+				if (jb && zip_fread(f, jb, st.size) == (zip_int64_t)st.size)
+					j = json_loadb(jb, st.size, 0, NULL);
+				zip_fclose(f);
+			}
+			zip_close(z);
+		} else if (src) {
+			zip_source_free(src);
+		}
+		zip_error_fini(&ze);
+		if (j && json_string_value(json_object_get(j, "manifest_version")))
+			mv = json_string_value(json_object_get(j, "manifest_version"));
+		printf("  %s\n    manifest_version %s, published %lld days ago%s\n", url, mv,
+		    (long long)((time(NULL) - when) / 86400),
+		    time(NULL) - when > 30 * 86400 ? "  WARNING: older than 30 days; Elastic advises monthly updates" : "");
+		json_decref(j);
+		free(jb);
+	}
+out:
+	al_reader_end(c->rd);
+	free(buf);
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "Usage:\n"
+	    "  airlock ls [PATTERN] [--config FILE]       list entries (PATTERN: URL glob or substring)\n"
+	    "  airlock purge PATTERN [--config FILE]      delete matching entries\n"
+	    "  airlock verify [--config FILE]             re-digest every body; drop corrupt entries\n"
+	    "  airlock status [--config FILE]             per upstream: entries, bytes, oldest; versions; Endpoint manifests\n"
+	    "  airlock export FILE [--match PATTERN] [--config FILE]\n"
+	    "  airlock import FILE [--config FILE]\n");
+	return 2;
+}
+
+int tools_main(int argc, char **argv)
+{
+	const char *cmd = argv[0], *config = NULL, *arg = NULL, *match = NULL;
+	struct al_config *cfg;
+	struct ctx c = {0};
+	char err[1024];
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[++i];
+		else if (!strcmp(argv[i], "--match") && i + 1 < argc)
+			match = argv[++i];
+		else if (argv[i][0] == '-' && argv[i][1] == '-')
+			return usage();
+		else if (arg == NULL)
+			arg = argv[i];
+		else
+			return usage();
+	}
+	if ((!strcmp(cmd, "purge") || !strcmp(cmd, "export") || !strcmp(cmd, "import")) && arg == NULL)
+		return usage();
+	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "airlock: configuration error: %s\n", err);
+		return 2;
+	}
+	if (al_store_open(cfg->cache_path, cfg->cache_max_size, &c.s, err, sizeof(err)) != 0 ||
+	    al_reader_new(c.s, &c.rd) != 0) {
+		fprintf(stderr, "airlock %s: %s\n", cmd, err);
+		al_config_free(cfg);
+		return 1;
+	}
+	c.pattern = arg;
+	if (!strcmp(cmd, "ls")) {
+		rc = al_store_foreach(c.s, ls_one, &c);
+		printf("%d entries, %llu bytes\n", c.n, (unsigned long long)c.bytes);
+	} else if (!strcmp(cmd, "purge")) {
+		rc = al_store_foreach(c.s, collect, &c);
+		for (int i = 0; i < c.nkeys; i++)
+			al_store_delete(c.s, c.keys[i]);
+		printf("purged %d entries\n", c.nkeys);
+	} else if (!strcmp(cmd, "verify")) {
+		al_reader_begin(c.rd);
+		rc = al_store_foreach(c.s, verify_one, &c);
+		al_reader_end(c.rd);
+		for (int i = 0; i < c.nkeys; i++)
+			al_store_delete(c.s, c.keys[i]);
+		printf("verified %d entries: %d corrupt%s\n", c.n, c.bad, c.bad ? " (dropped; the next request refetches)" : "");
+		rc = c.bad ? 1 : rc;
+	} else if (!strcmp(cmd, "status")) {
+		struct status_ctx *s = calloc(1, sizeof(*s));
+		struct al_store_stats st;
+		rc = al_store_foreach(c.s, status_one, s);
+		al_store_stats(c.s, &st);
+		printf("cache %s: %llu entries, %llu of %llu bytes\n", cfg->cache_path, (unsigned long long)st.entries,
+		    (unsigned long long)st.bytes, (unsigned long long)cfg->cache_max_size);
+		for (int i = 0; i < s->nups; i++) {
+			char when[32];
+			struct tm tm;
+			gmtime_r(&s->ups[i].oldest, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+			printf("  %-44s %6llu entries %14llu bytes  oldest fetch %s UTC\n", s->ups[i].name,
+			    (unsigned long long)s->ups[i].entries, (unsigned long long)s->ups[i].bytes, when);
+		}
+		printf("mirrored Elastic Agent versions:");
+		for (int i = 0; i < s->nversions; i++)
+			printf(" %s", s->versions[i]);
+		printf("%s\n", s->nversions ? "" : " none");
+		printf("Endpoint manifests:%s\n", s->nmanifests ? "" : " none");
+		for (int i = 0; i < s->nmanifests; i++)
+			endpoint_manifest(&c, s->manifests[i]);
+		free(s);
+	} else if (!strcmp(cmd, "export")) {
+		FILE *f = fopen(arg, "wb");
+		struct al_bundle_stats bs;
+		if (f == NULL) {
+			fprintf(stderr, "airlock export: %s: %s\n", arg, strerror(errno));
+			rc = 1;
+		} else {
+			rc = al_bundle_export(c.s, f, match, &bs, err, sizeof(err));
+			if (fclose(f) != 0 && rc == 0)
+				rc = -EIO, snprintf(err, sizeof(err), "%s", strerror(errno));
+			if (rc != 0) {
+				fprintf(stderr, "airlock export: %s\n", err);
+				remove(arg);
+				rc = 1;
+			} else {
+				printf("exported %llu entries, %llu body bytes to %s\n", (unsigned long long)bs.entries,
+				    (unsigned long long)bs.bytes, arg);
+			}
+		}
+	} else if (!strcmp(cmd, "import")) {
+		FILE *f = fopen(arg, "rb");
+		struct al_import_stats is;
+		if (f == NULL) {
+			fprintf(stderr, "airlock import: %s: %s\n", arg, strerror(errno));
+			rc = 1;
+		} else {
+			rc = al_bundle_import(c.s, f, &is, err, sizeof(err));
+			fclose(f);
+			if (rc != 0) {
+				fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", arg, err);
+				rc = 1;
+			} else {
+				printf("imported %s: added %llu, updated %llu, skipped %llu (same or newer in the cache), "
+				    "rejected 0, %llu body bytes\n", arg, (unsigned long long)is.added,
+				    (unsigned long long)is.updated, (unsigned long long)is.skipped, (unsigned long long)is.bytes);
+			}
+		}
+	} else {
+		rc = usage();
+	}
+	free(c.keys);
+	al_reader_free(c.rd);
+	al_store_close(c.s);
+	al_config_free(cfg);
+	return rc < 0 ? 1 : rc;
+}

@@ -1,0 +1,8 @@
+/* Cache tools on the command line: ls, purge, verify, status, export, import. */
+#ifndef AIRLOCK_PROXY_TOOLS_H
+#define AIRLOCK_PROXY_TOOLS_H
+
+/* argv[0] is the command name. Returns a process exit code. */
+int tools_main(int argc, char **argv);
+
+#endif
