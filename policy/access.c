@@ -25,7 +25,24 @@ static int cidr_match(const struct al_cidr *c, const uint8_t *addr)
 	return ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
 }
 
+static int in_cidrs(const struct al_cidr *list, int n, const struct sockaddr *sa);
+
 int al_client_allowed(const struct al_config *c, const struct sockaddr *sa)
+{
+	return in_cidrs(c->clients, c->nclients, sa);
+}
+
+int al_admin_allowed(const struct al_config *c, const struct sockaddr *sa, const char *authz, size_t len)
+{
+	if (c->admin_token != NULL && authz != NULL && len > 7 && strncasecmp(authz, "Bearer ", 7) == 0) {
+		size_t tl = strlen(c->admin_token);
+		if (len - 7 == tl && CRYPTO_memcmp(authz + 7, c->admin_token, tl) == 0)
+			return 1;
+	}
+	return in_cidrs(c->admin, c->nadmin, sa);
+}
+
+static int in_cidrs(const struct al_cidr *list, int count, const struct sockaddr *sa)
 {
 	uint8_t v4[4], v6[16];
 	int is4 = sa->sa_family == AF_INET, mapped = 0;
@@ -42,8 +59,8 @@ int al_client_allowed(const struct al_config *c, const struct sockaddr *sa)
 	} else {
 		return 0;
 	}
-	for (int i = 0; i < c->nclients; i++) {
-		const struct al_cidr *r = &c->clients[i];
+	for (int i = 0; i < count; i++) {
+		const struct al_cidr *r = &list[i];
 		if (r->family == AF_INET && (is4 || mapped) && cidr_match(r, v4))
 			return 1;
 		if (r->family == AF_INET6 && !is4 && cidr_match(r, v6))

@@ -11,6 +11,9 @@
 
 int al_client_allowed(const struct al_config *c, const struct sockaddr *sa);
 
+/* Admin endpoints: from admin.allow, or with "Authorization: Bearer <admin.token>". */
+int al_admin_allowed(const struct al_config *c, const struct sockaddr *sa, const char *authz, size_t len);
+
 /*
  * The allow rule for host:port, or NULL (denied).  *why gets the reason for
  * a denial: "host not allowed" or "port not allowed".

@@ -72,13 +72,15 @@ static const struct config_key config_keys[] = {
 	KEY("client.max_headers", K_INT, client_max_headers, "100", 1, 1000, "request header field count limit"),
 	KEY("forward.ca_cert", K_STR, forward_ca_cert, "", 0, 0, "CA certificate for TLS interception (airlock ca init)"),
 	KEY("forward.ca_key", K_STR, forward_ca_key, "", 0, 0, "its private key (0600)"),
+	KEY("admin.token", K_STR, admin_token, "", 0, 0, "bearer token that opens admin endpoints from anywhere"),
+	KEY("shutdown_timeout", K_DURATION, shutdown_timeout_ms, "30s", 0, 0, "SIGTERM: bound on finishing responses in flight"),
 	KEY("log.level", K_STR, log_level, "info", 0, 0, "error, warn, info or debug"),
 	KEY("log.access", K_STR, access_log, "off", 0, 0, "access log: off, - (stdout) or a file"),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 /* Sections whose keys are rows of the table (or handled below). */
-static const char *const sections[] = {"cache", "upstream", "client", "log", "forward", "clients", NULL};
+static const char *const sections[] = {"cache", "upstream", "client", "log", "forward", "clients", "admin", NULL};
 
 struct loader {
 	const char *file;
@@ -508,25 +510,35 @@ int al_cidr_parse(const char *s, struct al_cidr *c)
 	return 0;
 }
 
-static int load_clients(struct loader *l, yaml_node_t *n)
+static int load_cidrs(struct loader *l, yaml_node_t *n, const char *key, struct al_cidr *out, int *count)
 {
 	yaml_node_item_t *it;
 
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "clients.allow must be a list of CIDRs like [\"10.0.0.0/8\"]");
-	l->c->nclients = 0;
+		return fail(l, n, "%s must be a list of CIDRs like [\"10.0.0.0/8\"]", key);
+	*count = 0;
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
 		const char *v = scalar(l, e, "a CIDR");
 		if (v == NULL)
 			return -EINVAL;
-		if (l->c->nclients >= AL_MAX_CIDRS)
-			return fail(l, e, "clients.allow: at most %d", AL_MAX_CIDRS);
-		if (al_cidr_parse(v, &l->c->clients[l->c->nclients]))
-			return fail(l, e, "clients.allow: '%s' is not an address or CIDR", v);
-		l->c->nclients++;
+		if (*count >= AL_MAX_CIDRS)
+			return fail(l, e, "%s: at most %d", key, AL_MAX_CIDRS);
+		if (al_cidr_parse(v, &out[*count]))
+			return fail(l, e, "%s: '%s' is not an address or CIDR", key, v);
+		(*count)++;
 	}
 	return 0;
+}
+
+static int load_clients(struct loader *l, yaml_node_t *n)
+{
+	return load_cidrs(l, n, "clients.allow", l->c->clients, &l->c->nclients);
+}
+
+static int load_admin(struct loader *l, yaml_node_t *n)
+{
+	return load_cidrs(l, n, "admin.allow", l->c->admin, &l->c->nadmin);
 }
 
 static int load_users(struct loader *l, yaml_node_t *n)
@@ -605,6 +617,7 @@ static const struct list_key list_keys[] = {
 	{"forward.allow", load_forward},
 	{"forward.users", load_users},
 	{"clients.allow", load_clients},
+	{"admin.allow", load_admin},
 };
 
 static int is_section(const char *name)
@@ -716,6 +729,8 @@ static int apply_defaults(struct loader *l)
 		for (int i = 0; nets[i] != NULL; i++)
 			al_cidr_parse(nets[i], &l->c->clients[l->c->nclients++]);
 	}
+	al_cidr_parse("127.0.0.0/8", &l->c->admin[l->c->nadmin++]);
+	al_cidr_parse("::1/128", &l->c->admin[l->c->nadmin++]);
 	strcpy(l->c->listen[0].host, "127.0.0.1");
 	l->c->listen[0].port = 8080;
 	l->c->nlisten = 1;
@@ -878,6 +893,7 @@ void al_config_describe(void *stream)
 	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
 	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");
 	fprintf(f, "  %-28s %s\n", "clients.allow", "CIDRs that may use airlock [loopback and private networks]");
+	fprintf(f, "  %-28s %s\n", "admin.allow", "CIDRs that may use metrics, status and purge [loopback]");
 	for (size_t i = 0; i < NKEYS; i++)
 		fprintf(f, "  %-28s %s [%s]\n", config_keys[i].name, config_keys[i].help,
 		    config_keys[i].def[0] ? config_keys[i].def : "unset");

@@ -112,6 +112,11 @@ struct al_config {
 	struct al_cidr clients[AL_MAX_CIDRS];
 	int nclients;
 
+	struct al_cidr admin[AL_MAX_CIDRS];
+	int nadmin;
+	char *admin_token;                /* bearer token for admin endpoints, or NULL */
+	int64_t shutdown_timeout_ms;      /* SIGTERM: how long in-flight responses may finish */
+
 	char *log_level;
 	char *access_log;                 /* "-" stdout, path, or "off" */
 };

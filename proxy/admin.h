@@ -1,14 +1,17 @@
-/* airlock's own endpoints, under AL_RESERVED_PREFIX ("/_airlock/"). */
+/*
+ * airlock's own endpoints, under AL_RESERVED_PREFIX ("/_airlock/"):
+ *   GET  health                  open to every client (container and load-balancer checks)
+ *   GET  metrics                 Prometheus text format        } admin.allow CIDRs or
+ *   GET  status                  HTML status page              } Authorization: Bearer admin.token
+ *   POST purge?pattern=GLOB      delete entries by URL glob    }
+ */
 #ifndef AIRLOCK_PROXY_ADMIN_H
 #define AIRLOCK_PROXY_ADMIN_H
 
 #include <event2/buffer.h>
 #include <stddef.h>
 
-/*
- * Answer path (which starts with the reserved prefix) into body.
- * Returns the status; *ctype gets the content type.
- */
-int admin_handle(const char *path, size_t len, struct evbuffer *body, const char **ctype);
+/* Answer into body; returns the status and sets *ctype. */
+int admin_handle(const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype);
 
 #endif

@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #define CONN_MAGIC 0x434f4e4eu
@@ -67,7 +68,12 @@ struct hold {
 
 struct conn {
 	unsigned magic;
+	struct conn *next, *prev;  /* the worker's list */
 	struct worker *w;
+	struct sockaddr_storage sa;
+	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
+	enum al_result result;
+	uint64_t body_sent;
 	struct bufferevent *bev;
 	char peer[64];
 	enum conn_state state;
@@ -105,6 +111,7 @@ static void pump(struct conn *c);
 static void finish(struct conn *c);
 static void close_soon(struct conn *c);
 static void step_lookup(struct conn *c);
+static void access_log(struct conn *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -134,7 +141,7 @@ static void write_now(struct conn *c)
 	struct evbuffer *o = out(c);
 	int n;
 
-	if (c->icpt_host != NULL || evbuffer_get_length(o) == 0)
+	if (c->tls || evbuffer_get_length(o) == 0)
 		return;
 	/* bufferevent_socket freezes the start of its output so only it drains it; we own it here. */
 	evbuffer_unfreeze(o, 1);
@@ -174,6 +181,12 @@ static void conn_free(struct conn *c)
 {
 	if (c->magic != CONN_MAGIC)
 		abort();
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (c->w->conns == c)
+		c->w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	detach_fill(c);
 	c->hold->c = NULL;
 	if (c->bev != NULL)
@@ -265,8 +278,12 @@ static void reply_simple(struct conn *c, int status, const char *ctype, const ch
 		n = sizeof(body) - 1;
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype, extra ? extra : "");
 	add_head(c, status, hdrs, strlen(hdrs), n, -1, NULL);
-	if (!c->head_only)
+	if (!c->head_only) {
 		evbuffer_add(out(c), body, n);
+		c->body_sent += (uint64_t)n;
+	}
+	if (status >= 400)
+		c->result = R_ERROR;
 	c->state = C_DONE;
 }
 
@@ -470,6 +487,7 @@ static void pump(struct conn *c)
 			evbuffer_add_printf(o, "%zx\r\n", n);
 		evbuffer_add_reference(o, p, n, hold_cleanup, c->hold);
 		c->hold->refs++;
+		c->body_sent += n;
 		if (c->chunked)
 			evbuffer_add(o, "\r\n", 2);
 		c->pos += n;
@@ -497,6 +515,7 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 
 	snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; detail=not-stored",
 	    c->have_stale ? "stale" : "miss", status);
+	c->result = R_PASS;
 	c->end_known = clen >= 0;
 	add_head(c, status, hdrs, len, clen, -1, NULL);
 	c->state = C_PASS;
@@ -516,6 +535,7 @@ static void sink_body(void *arg, const void *data, size_t len)
 
 	if (c->head_only || len == 0)
 		return;
+	c->body_sent += len;
 	if (c->chunked)
 		evbuffer_add_printf(out(c), "%zx\r\n", len);
 	evbuffer_add(out(c), data, len);
@@ -609,6 +629,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; stored%s",
 		    c->have_stale ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
 		atomic_fetch_add(&srv.stats.misses, 1);
+		c->result = c->origin ? R_MISS : R_COLLAPSED;
 		c->follow = 1;
 		c->obj_id = v.obj_id;
 		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
@@ -671,6 +692,7 @@ static void step_lookup(struct conn *c)
 		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
 		    rec.age_value, time(NULL));
 		if (after == 2) {
+			c->result = R_REVALIDATED;
 			snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=stale; fwd-status=304");
 			atomic_fetch_add(&srv.stats.hits, 1);
 			step_hit(c, &rec, age);
@@ -684,10 +706,12 @@ static void step_lookup(struct conn *c)
 				snprintf(c->cstatus, sizeof(c->cstatus), "airlock; hit; ttl=%lld",
 				    (long long)(lifetime - age));
 			atomic_fetch_add(&srv.stats.hits, 1);
+			c->result = R_HIT;
 			step_hit(c, &rec, age);
 			return;
 		}
 		if (after == 3 || !uplink_online(c->uplink)) {
+			c->result = R_STALE;
 			/* stale-if-error (RFC 5861): the upstream cannot be reached */
 			snprintf(c->cstatus, sizeof(c->cstatus),
 			    "airlock; hit; ttl=%lld; detail=\"stale: upstream %s\"",
@@ -849,6 +873,9 @@ static int forward_request(struct conn *c)
 
 		if (rule->mode == AL_FWD_TUNNEL) {
 			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
+			c->result = R_TUNNEL;
+			c->status = 200;
+			access_log(c);
 			bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 			tunnel_start(c->w, c->bev, host, port);
 			c->bev = NULL;
@@ -870,7 +897,11 @@ static int forward_request(struct conn *c)
 			close_soon(c);
 			return 0;
 		}
+		c->result = R_INTERCEPT;
+		c->status = 200;
+		access_log(c);
 		c->bev = tls;
+		c->tls = 1;
 		free(c->icpt_host);
 		c->icpt_host = strdup(host);
 		c->icpt_port = port;
@@ -928,11 +959,24 @@ static void step_request(struct conn *c)
 	if (r->form == FORM_ORIGIN && r->target_len >= strlen(AL_RESERVED_PREFIX) &&
 	    memcmp(r->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0) {
 		struct evbuffer *body = evbuffer_new();
-		const char *ctype = "text/plain";
-		int status = admin_handle(r->target, r->target_len, body, &ctype);
-		char h[128];
-		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n", ctype);
+		const char *ctype = "text/plain", *authz;
+		size_t al;
+		int status, post = r->method_len == 4 && memcmp(r->method_s, "POST", 4) == 0;
+		char h[160];
+
+		c->result = R_ADMIN;
+		authz = http1_field(r, "Authorization", &al);
+		if (r->method != HTTP_GET && r->method != HTTP_HEAD && !post) {
+			evbuffer_free(body);
+			reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
+			goto done;
+		}
+		status = admin_handle(r->target, r->target_len, post,
+		    al_admin_allowed(srv.cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
+		    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
 		add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
+		c->body_sent = evbuffer_get_length(body);
 		if (!c->head_only)
 			evbuffer_add_buffer(out(c), body);
 		evbuffer_free(body);
@@ -993,10 +1037,77 @@ static void step_request(struct conn *c)
 done:
 	event_active(c->wake, EV_READ, 0);
 }
+const char *const al_result_names[R_COUNT] = {"hit", "stale", "revalidated", "miss", "collapsed",
+	"pass", "error", "admin", "tunnel", "intercept"};
+
+/* JSON string body (no quotes) of s[0..n) into o. */
+static void json_escaped(struct evbuffer *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(o, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			evbuffer_add_printf(o, "\\u%04x", ch);
+		else
+			evbuffer_add(o, &s[i], 1);
+	}
+}
+
+/*
+ * One request is done: counters, the recent-requests ring, and an access
+ * log line in Elastic Common Schema field names (nested objects), which
+ * Elastic Agent's filestream input reads as it is.  Credentials never
+ * appear: no request header is logged but the User-Agent.
+ */
 static void access_log(struct conn *c)
 {
-	if (!al_log_enabled(AL_LOG_DEBUG))
-		return;
+	struct al_recent rr;
+	int st = c->status;
+
+	atomic_fetch_add(&srv.stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
+	atomic_fetch_add(&srv.stats.by_result[c->result], 1);
+	memset(&rr, 0, sizeof(rr));
+	rr.t = time(NULL);
+	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->req.method_len < 7 ? c->req.method_len : 7), c->req.method_s ? c->req.method_s : "");
+	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
+	rr.status = st;
+	rr.result = c->result;
+	al_recent_add(&rr);
+	if (al_access_enabled()) {
+		struct evbuffer *o = evbuffer_new();
+		struct timeval tv;
+		struct tm tm;
+		char ts[40];
+		const char *ua;
+		size_t ual, len;
+		char *line;
+
+		if (o == NULL)
+			return;
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		evbuffer_add_printf(o, "{\"@timestamp\":\"%s.%03dZ\",\"ecs\":{\"version\":\"8.11.0\"},"
+		    "\"event\":{\"dataset\":\"airlock.access\",\"duration\":%lld},\"client\":{\"ip\":\"%s\"},"
+		    "\"http\":{\"version\":\"1.%d\",\"request\":{\"method\":\"", ts, (int)(tv.tv_usec / 1000),
+		    (long long)(now_us() - c->t0_us) * 1000, c->peer, c->req.minor);
+		json_escaped(o, c->req.method_s ? c->req.method_s : "", c->req.method_len);
+		evbuffer_add_printf(o, "\"},\"response\":{\"status_code\":%d,\"body\":{\"bytes\":%llu}}},"
+		    "\"url\":{\"original\":\"", st, (unsigned long long)c->body_sent);
+		json_escaped(o, c->req.target ? c->req.target : "", c->req.target_len);
+		evbuffer_add_printf(o, "\"},\"user_agent\":{\"original\":\"");
+		ua = http1_field(&c->req, "User-Agent", &ual);
+		json_escaped(o, ua ? ua : "", ua ? ual : 0);
+		evbuffer_add_printf(o, "\"},\"airlock\":{\"cache_status\":\"");
+		json_escaped(o, c->cstatus, strlen(c->cstatus));
+		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->result],
+		    c->uplink ? uplink_name(c->uplink) : "");
+		len = evbuffer_get_length(o);
+		line = (char *)evbuffer_pullup(o, -1);
+		al_access_write(line, len);
+		evbuffer_free(o);
+	}
 	al_debug("access", "%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
 	    (int)c->req.method_len, c->req.method_s, (int)c->req.target_len, c->req.target,
 	    c->status, (long long)(now_us() - c->t0_us), c->cstatus);
@@ -1028,8 +1139,14 @@ static void finish(struct conn *c)
 {
 	access_log(c);
 	detach_fill(c);
-	if (!c->keepalive && c->icpt_host == NULL) {
+	if (c->w->draining)
+		c->keepalive = 0;
+	if (!c->keepalive && !c->tls) {
 		linger(c);
+		return;
+	}
+	if (!c->keepalive && c->w->draining) {
+		conn_free(c);
 		return;
 	}
 	/*
@@ -1041,6 +1158,9 @@ static void finish(struct conn *c)
 	c->cstatus[0] = '\0';
 	c->chunked = c->follow = c->end_known = 0;
 	c->status = 0;
+	c->body_sent = 0;
+	c->result = R_MISS;
+	c->uplink = NULL;
 	set_head_timeout(c, srv.cfg->client_idle_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
 	try_parse(c);
@@ -1109,7 +1229,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->icpt_host == NULL && evbuffer_get_length(out(c)) == 0)
+	if (!c->tls && evbuffer_get_length(out(c)) == 0)
 		bufferevent_disable(bev, EV_WRITE); /* write_now() writes first from here on */
 	if (c->state == C_BODY)
 		pump(c);
@@ -1150,7 +1270,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl)
 {
 	struct conn *c;
 
@@ -1167,7 +1287,12 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	c->w = w;
 	c->head = c->small;
 	c->hold = calloc(1, sizeof(*c->hold));
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (ssl != NULL) {
+		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		c->tls = 1;
+	} else {
+		c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	c->wake = event_new(w->base, -1, 0, on_wake, c);
 	if (c->hold == NULL || c->bev == NULL || c->wake == NULL || al_reader_new(srv.store, &c->hold->rd) != 0) {
 		al_warn("conn", "cannot set up a client connection (out of memory or LMDB readers)");
@@ -1183,6 +1308,11 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	}
 	c->hold->c = c;
 	c->denied = !al_client_allowed(srv.cfg, sa);
+	memcpy(&c->sa, sa, (size_t)salen < sizeof(c->sa) ? (size_t)salen : sizeof(c->sa));
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
 	else if (sa->sa_family == AF_INET6)
@@ -1195,5 +1325,52 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	/* libevent writes 16 KiB per syscall by default: let one writev take what is queued. */
 	bufferevent_set_max_single_write(c->bev, OUT_HIGH);
 	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
-	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
+}
+
+void conn_drain(struct worker *w)
+{
+	struct conn *c = w->conns, *next;
+
+	w->draining = 1;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == C_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+			conn_free(c); /* idle keep-alive: nothing in flight */
+		else
+			c->keepalive = 0;
+	}
+}
+
+void conn_close_all(struct worker *w)
+{
+	while (w->conns != NULL)
+		conn_free(w->conns);
+}
+
+/* The recent-requests ring, shared by all workers. */
+static struct al_recent recent[AL_RECENT];
+static int recent_next, recent_n;
+static pthread_mutex_t recent_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void al_recent_add(const struct al_recent *r)
+{
+	pthread_mutex_lock(&recent_mu);
+	recent[recent_next] = *r;
+	recent_next = (recent_next + 1) % AL_RECENT;
+	if (recent_n < AL_RECENT)
+		recent_n++;
+	pthread_mutex_unlock(&recent_mu);
+}
+
+int al_recent_get(struct al_recent *out)
+{
+	int n;
+
+	pthread_mutex_lock(&recent_mu);
+	n = recent_n;
+	for (int i = 0; i < n; i++)
+		out[i] = recent[(recent_next - 1 - i + AL_RECENT) % AL_RECENT];
+	pthread_mutex_unlock(&recent_mu);
+	return n;
 }

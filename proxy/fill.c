@@ -336,6 +336,7 @@ static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
 	struct fill *f = x->f;
 
 	atomic_fetch_add(&srv.stats.upstream_errors, 1);
+	uplink_count_error(x->uplink);
 	if (f->state == FILL_STREAM)
 		al_fill_abort(srv.store, f->obj_id);
 	if (f->state == FILL_PASS && x->has_sink)
@@ -417,7 +418,7 @@ static void start_verify(struct fetch *x)
 		}
 		al_reader_free(rd);
 	}
-	x->sib = up_easy_new(srv.cfg, &x->w->connect_to);
+	x->sib = up_easy_new(srv.cfg, worker_connect_to(x->w));
 	if (x->sib == NULL) {
 		verified(x, SHA_UNKNOWN, "out of memory");
 		return;
@@ -752,7 +753,7 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	x->revalidating = p->revalidating;
 	x->content_length = -1;
 	x->url = strdup(p->url);
-	x->easy = up_easy_new(srv.cfg, &w->connect_to);
+	x->easy = up_easy_new(srv.cfg, worker_connect_to(w));
 	x->fb_ev = evtimer_new(w->base, on_first_byte_timeout, x);
 	if (x->url == NULL || x->easy == NULL || x->fb_ev == NULL)
 		goto err_fetch;
@@ -800,6 +801,7 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		evtimer_add(x->fb_ev, &tv);
 	}
 	atomic_fetch_add(&srv.stats.upstream_fetches, 1);
+	uplink_count_fetch(x->uplink);
 	return 0;
 
 err_fetch:

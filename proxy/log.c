@@ -5,6 +5,11 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static enum al_log_level level = AL_LOG_INFO;
@@ -45,4 +50,73 @@ void al_log(enum al_log_level lv, const char *subsys, const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(2, line, n) < 0)
 		return;
+}
+
+/* The access log: one write(2) a line with O_APPEND, so lines never interleave. */
+static atomic_int access_fd = -1;
+static char *access_path;
+static pthread_mutex_t access_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int al_access_open(const char *path)
+{
+	int fd;
+
+	if (path == NULL || strcmp(path, "off") == 0)
+		return 0;
+	if (strcmp(path, "-") == 0) {
+		atomic_store(&access_fd, 1);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	free(access_path);
+	access_path = strdup(path);
+	atomic_store(&access_fd, fd);
+	return 0;
+}
+
+void al_access_reopen(void)
+{
+	int fd, old;
+
+	if (access_path == NULL)
+		return;
+	pthread_mutex_lock(&access_mu);
+	fd = open(access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd >= 0) {
+		old = atomic_exchange(&access_fd, fd);
+		if (old > 2)
+			close(old);
+		al_info("log", "reopened the access log %s", access_path);
+	} else {
+		al_err("log", "cannot reopen the access log %s: %s", access_path, strerror(errno));
+	}
+	pthread_mutex_unlock(&access_mu);
+}
+
+int al_access_enabled(void)
+{
+	return atomic_load(&access_fd) >= 0;
+}
+
+void al_access_write(const char *line, size_t len)
+{
+	int fd;
+
+	pthread_mutex_lock(&access_mu);
+	fd = atomic_load(&access_fd);
+	if (fd >= 0 && write(fd, line, len) < 0)
+		fd = -1;
+	pthread_mutex_unlock(&access_mu);
+}
+
+void al_access_close(void)
+{
+	int old = atomic_exchange(&access_fd, -1);
+
+	if (old > 2)
+		close(old);
+	free(access_path);
+	access_path = NULL;
 }

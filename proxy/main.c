@@ -143,6 +143,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (offline)
 		cfg->offline = 1;
+	al_server_set_config_path(config);
 	rc = al_server_run(cfg);
 	al_config_free(cfg);
 	return rc;

@@ -25,7 +25,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_accept(arg, fd, sa, salen);
+	conn_accept(arg, fd, sa, salen, NULL);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -119,11 +119,16 @@ static void worker_free(struct worker *w)
 		on_touch_flush(-1, 0, w);
 		event_free(w->touch_ev);
 	}
+	conn_close_all(w);
 	if (w->multi) {
 		fill_worker_shutdown(w);
 		up_multi_free(w->multi);
 	}
 	curl_slist_free_all(w->connect_to);
+	for (int i = 0; i < w->nretired; i++)
+		curl_slist_free_all(w->retired[i]);
+	if (w->drain_ev)
+		event_free(w->drain_ev);
 	if (w->dns)
 		evdns_base_free(w->dns, 0);
 	if (w->stop_ev)
@@ -132,10 +137,141 @@ static void worker_free(struct worker *w)
 		event_base_free(w->base);
 }
 
+struct curl_slist **worker_connect_to(struct worker *w)
+{
+	if (w->connect_to_cfg != srv.cfg) {
+		if (w->connect_to != NULL) {
+			if (w->nretired == (int)(sizeof(w->retired) / sizeof(w->retired[0]))) {
+				curl_slist_free_all(w->retired[0]); /* 16 reloads ago: long finished */
+				memmove(w->retired, w->retired + 1, sizeof(w->retired) - sizeof(w->retired[0]));
+				w->nretired--;
+			}
+			w->retired[w->nretired++] = w->connect_to;
+		}
+		w->connect_to = NULL;
+		w->connect_to_cfg = srv.cfg;
+	}
+	return &w->connect_to;
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	w->nlisteners = 0;
+	conn_drain(w);
+}
+
+static const char *config_path;
+static struct al_config *reloaded[64];
+static int nreloaded;
+static struct event *drain_timer;
+static int64_t drain_deadline_ms;
+static int draining;
+
+void al_server_set_config_path(const char *path)
+{
+	config_path = path;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	long long left = (long long)atomic_load(&srv.stats.clients);
+
+	if (left == 0 || mono_ms() >= drain_deadline_ms) {
+		if (left)
+			al_warn("server", "shutdown_timeout reached with %lld connections still open; closing them", left);
+		event_base_loopexit(arg, NULL);
+	}
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	al_info("server", "signal %d: stopping", (int)sig);
-	event_base_loopexit(arg, NULL);
+	struct timeval tick = {0, 50000};
+
+	if (draining || srv.cfg->shutdown_timeout_ms == 0) {
+		al_info("server", "signal %d: stopping now", (int)sig);
+		event_base_loopexit(arg, NULL);
+		return;
+	}
+	draining = 1;
+	al_info("server", "signal %d: no new connections; letting %lld finish (at most %lld ms)", (int)sig,
+	    (long long)atomic_load(&srv.stats.clients), (long long)srv.cfg->shutdown_timeout_ms);
+	for (int i = 0; i < srv.nworkers; i++)
+		event_active(srv.workers[i].drain_ev, EV_READ, 0);
+	drain_deadline_ms = mono_ms() + srv.cfg->shutdown_timeout_ms;
+	drain_timer = event_new(arg, -1, EV_PERSIST, on_drain_tick, arg);
+	event_add(drain_timer, &tick);
+}
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	al_access_reopen();
+}
+
+/*
+ * SIGHUP: load the file again.  An invalid file is refused and the running
+ * configuration stays.  Keys that shape what was built at start (listen,
+ * workers, cache path and size, the interception CA) keep their running
+ * values, with a warning.  Requests already under way finish with what they
+ * started with; old configurations are kept until exit, so nothing they
+ * point to goes away under them.
+ */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct al_config *nc;
+	const struct al_config *oc = srv.cfg;
+	char err[1024];
+
+	if (al_config_load(config_path, &nc, err, sizeof(err)) != 0) {
+		al_err("config", "reload refused: %s; the running configuration stays", err);
+		return;
+	}
+	if (nreloaded == (int)(sizeof(reloaded) / sizeof(reloaded[0]))) {
+		al_err("config", "reload refused: too many reloads in one run; restart airlock");
+		al_config_free(nc);
+		return;
+	}
+#define KEEP_STR(f) do { if ((oc->f == NULL) != (nc->f == NULL) || (oc->f && strcmp(oc->f, nc->f))) { \
+		al_warn("config", #f " changes only at restart; keeping the running value"); \
+		free(nc->f); nc->f = oc->f ? strdup(oc->f) : NULL; } } while (0)
+	if (nc->nlisten != oc->nlisten || memcmp(nc->listen, oc->listen, sizeof(oc->listen)) != 0) {
+		al_warn("config", "listen changes only at restart; keeping the running listeners");
+		memcpy(nc->listen, oc->listen, sizeof(oc->listen));
+		nc->nlisten = oc->nlisten;
+	}
+	if (nc->workers != oc->workers || nc->cache_max_size != oc->cache_max_size || nc->offline != oc->offline)
+		al_warn("config", "workers, cache.max_size and upstream.offline change only at restart");
+	nc->workers = oc->workers;
+	nc->cache_max_size = oc->cache_max_size;
+	nc->offline = oc->offline;
+	KEEP_STR(cache_path);
+	KEEP_STR(forward_ca_cert);
+	KEEP_STR(forward_ca_key);
+#undef KEEP_STR
+	if ((oc->access_log == NULL) != (nc->access_log == NULL) ||
+	    (oc->access_log && strcmp(oc->access_log, nc->access_log))) {
+		al_access_close();
+		if (al_access_open(nc->access_log) != 0)
+			al_err("log", "cannot open the access log %s", nc->access_log);
+	}
+	al_log_set_level(nc->log_level);
+	for (int i = 0; i < nc->nroutes; i++)
+		uplink_get(nc->routes[i].upstream);
+	reloaded[nreloaded++] = nc;
+	__atomic_store_n(&srv.cfg, nc, __ATOMIC_RELEASE);
+	uplink_set_config(nc);
+	al_info("config", "reloaded %s: %d routes, %d forward rules", nc->file, nc->nroutes, nc->nforward);
 }
 
 static void on_sync(evutil_socket_t fd, short what, void *arg)
@@ -144,7 +280,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 }
 
 static struct event_base *main_base;
-static struct event *sigint_ev, *sigterm_ev, *sync_ev;
+static struct event *sigint_ev, *sigterm_ev, *sync_ev, *sighup_ev, *sigusr1_ev;
 static int nstarted;
 
 int al_server_start(const struct al_config *cfg)
@@ -156,6 +292,11 @@ int al_server_start(const struct al_config *cfg)
 	srv.cfg = cfg;
 	srv.started = time(NULL);
 	nstarted = 0;
+	draining = 0;
+	if (al_access_open(cfg->access_log) != 0) {
+		al_err("log", "cannot open the access log %s: %s", cfg->access_log, strerror(errno));
+		return -1;
+	}
 	al_log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
@@ -187,7 +328,8 @@ int al_server_start(const struct al_config *cfg)
 		w->dns = w->base ? evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
 		w->touch_ev = w->base ? event_new(w->base, -1, EV_PERSIST, on_touch_flush, w) : NULL;
-		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL) {
+		w->drain_ev = w->base ? event_new(w->base, -1, 0, on_drain, w) : NULL;
+		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL || w->drain_ev == NULL) {
 			al_err("server", "cannot create worker %d", i);
 			return -1;
 		}
@@ -216,10 +358,14 @@ int al_server_start(const struct al_config *cfg)
 	sigint_ev = evsignal_new(main_base, SIGINT, on_signal, main_base);
 	sigterm_ev = evsignal_new(main_base, SIGTERM, on_signal, main_base);
 	sync_ev = event_new(main_base, -1, EV_PERSIST, on_sync, NULL);
-	if (!sigint_ev || !sigterm_ev || !sync_ev)
+	sighup_ev = evsignal_new(main_base, SIGHUP, on_hup, NULL);
+	sigusr1_ev = evsignal_new(main_base, SIGUSR1, on_usr1, NULL);
+	if (!sigint_ev || !sigterm_ev || !sync_ev || !sighup_ev || !sigusr1_ev)
 		return -1;
 	event_add(sigint_ev, NULL);
 	event_add(sigterm_ev, NULL);
+	event_add(sighup_ev, NULL);
+	event_add(sigusr1_ev, NULL);
 	{
 		struct timeval one = {1, 0};
 		event_add(sync_ev, &one);
@@ -262,12 +408,22 @@ void al_server_stop(void)
 		event_free(sigterm_ev);
 	if (sync_ev)
 		event_free(sync_ev);
-	sigint_ev = sigterm_ev = sync_ev = NULL;
+	if (sighup_ev)
+		event_free(sighup_ev);
+	if (sigusr1_ev)
+		event_free(sigusr1_ev);
+	if (drain_timer)
+		event_free(drain_timer);
+	sigint_ev = sigterm_ev = sync_ev = sighup_ev = sigusr1_ev = drain_timer = NULL;
 	if (main_base)
 		event_base_free(main_base);
 	main_base = NULL;
 	al_store_close(srv.store);
 	srv.store = NULL;
+	al_access_close();
+	for (int i = 0; i < nreloaded; i++)
+		al_config_free(reloaded[i]);
+	nreloaded = 0;
 	curl_global_cleanup();
 }
 

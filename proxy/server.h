@@ -31,8 +31,14 @@ struct worker {
 	struct evdns_base *dns;       /* for CONNECT tunnels */
 	struct curl_slist *connect_to;
 	struct event *stop_ev;
+	struct event *drain_ev;
+	const struct al_config *connect_to_cfg;   /* the config connect_to was built from */
+	struct curl_slist *retired[16];           /* older connect_to lists: transfers may still use them */
+	int nretired;
 	struct fetch *fetches;        /* running on this worker */
 	int nconns;
+	int draining;
+	struct conn *conns;           /* every open client connection of this worker */
 	/* LRU: keys hit since the last flush, written in one transaction by a timer */
 	uint8_t touched[256][AL_KEY_LEN];
 	int ntouched;
@@ -42,15 +48,22 @@ struct worker {
 /* Note a hit for LRU; flushed to the store every few seconds. */
 void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN]);
 
+/* How a request was answered: the label of airlock_requests_total{result=...}. */
+enum al_result { R_HIT, R_STALE, R_REVALIDATED, R_MISS, R_COLLAPSED, R_PASS, R_ERROR, R_ADMIN, R_TUNNEL,
+	R_INTERCEPT, R_COUNT };
+extern const char *const al_result_names[R_COUNT];
+
 /* Counters, bumped where the event happens (Varnish's VSC style). */
 struct al_counters {
+	atomic_uint_fast64_t by_status[600];
+	atomic_uint_fast64_t by_result[R_COUNT];
 	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
 	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
 	atomic_int_fast64_t clients;
 };
 
 struct al_server {
-	const struct al_config *cfg;
+	const struct al_config *cfg;  /* swapped on SIGHUP; old ones are kept until exit */
 	struct al_store *store;
 	struct worker *workers;
 	int nworkers;
@@ -62,12 +75,33 @@ extern struct al_server srv;
 
 /* Serve until SIGINT/SIGTERM.  Returns a process exit code. */
 int al_server_run(const struct al_config *cfg);
+/* Where the configuration came from (NULL: embedded), for SIGHUP. */
+void al_server_set_config_path(const char *path);
+/* The per-worker connect-to list for the current configuration (rebuilt after a reload). */
+struct curl_slist **worker_connect_to(struct worker *w);
 /* The same in parts, for tools that run the proxy in-process (mirror). */
 int al_server_start(const struct al_config *cfg);
 int al_server_wait(void);
 void al_server_stop(void);
 
-/* conn.c: take over an accepted socket on worker w. */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
+/* conn.c: take over an accepted socket on worker w (ssl: a TLS listener's, or NULL). */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
+/* conn.c: SIGTERM: close idle keep-alive connections, close the others after their response. */
+void conn_drain(struct worker *w);
+/* Free every connection of a stopped worker (its loop no longer runs). */
+void conn_close_all(struct worker *w);
+
+/* The recent-requests ring shown on the status page. */
+struct al_recent {
+	time_t t;
+	char method[8];
+	char url[160];
+	int status;
+	enum al_result result;
+};
+#define AL_RECENT 50
+void al_recent_add(const struct al_recent *r);
+/* Copy out up to AL_RECENT entries, newest first; returns how many. */
+int al_recent_get(struct al_recent *out);
 
 #endif

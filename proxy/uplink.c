@@ -15,6 +15,7 @@ struct uplink {
 	char name[300];              /* scheme://host:port as configured */
 	atomic_int online;
 	int forced;
+	atomic_uint_fast64_t fetches, errors;
 	pthread_mutex_t mu;          /* guards the fields below */
 	time_t since;
 	char last_error[256];
@@ -149,6 +150,66 @@ static void json_str(struct evbuffer *b, const char *s)
 	evbuffer_add(b, "\"", 1);
 }
 
+void uplink_count_fetch(struct uplink *u)
+{
+	if (u)
+		atomic_fetch_add(&u->fetches, 1);
+}
+
+void uplink_count_error(struct uplink *u)
+{
+	if (u)
+		atomic_fetch_add(&u->errors, 1);
+}
+
+void uplink_metrics(struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "# HELP airlock_upstream_up 1 while the upstream is online, 0 while airlock serves it from cache only.\n"
+	    "# TYPE airlock_upstream_up gauge\n");
+	for (int i = 0; i < atomic_load(&nuplinks); i++)
+		evbuffer_add_printf(b, "airlock_upstream_up{upstream=\"%s\"} %d\n", uplinks[i].name, atomic_load(&uplinks[i].online));
+	evbuffer_add_printf(b, "# HELP airlock_upstream_fetches_total Transfers started to the upstream.\n"
+	    "# TYPE airlock_upstream_fetches_total counter\n");
+	for (int i = 0; i < atomic_load(&nuplinks); i++)
+		evbuffer_add_printf(b, "airlock_upstream_fetches_total{upstream=\"%s\"} %llu\n", uplinks[i].name,
+		    (unsigned long long)atomic_load(&uplinks[i].fetches));
+	evbuffer_add_printf(b, "# HELP airlock_upstream_errors_total Transfers that failed (unreachable, broken, refused by the cache).\n"
+	    "# TYPE airlock_upstream_errors_total counter\n");
+	for (int i = 0; i < atomic_load(&nuplinks); i++)
+		evbuffer_add_printf(b, "airlock_upstream_errors_total{upstream=\"%s\"} %llu\n", uplinks[i].name,
+		    (unsigned long long)atomic_load(&uplinks[i].errors));
+}
+
+void uplink_html(struct evbuffer *b)
+{
+	for (int i = 0; i < atomic_load(&nuplinks); i++) {
+		struct uplink *u = &uplinks[i];
+		char since[32], err[300];
+		struct tm tm;
+		int on = atomic_load(&u->online);
+		pthread_mutex_lock(&u->mu);
+		gmtime_r(&u->since, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		/* the error text is ours or curl's, but escape it all the same */
+		size_t k = 0;
+		for (const char *p = u->last_error; *p && k < sizeof(err) - 7; p++) {
+			const char *rep = *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '&' ? "&amp;" : *p == '"' ? "&quot;" : NULL;
+			if (rep) {
+				memcpy(err + k, rep, strlen(rep));
+				k += strlen(rep);
+			} else {
+				err[k++] = *p;
+			}
+		}
+		err[k] = '\0';
+		pthread_mutex_unlock(&u->mu);
+		evbuffer_add_printf(b, "<tr class=\"upstream %s\"><td class=\"name\">%s</td><td class=\"state\">%s%s</td>"
+		    "<td>%s</td><td>%llu</td><td>%llu</td><td class=\"err\">%s</td></tr>\n",
+		    on ? "online" : "offline", u->name, on ? "online" : "offline", u->forced ? " (forced)" : "", since,
+		    (unsigned long long)atomic_load(&u->fetches), (unsigned long long)atomic_load(&u->errors), err);
+	}
+}
+
 void uplink_json(struct evbuffer *b)
 {
 	evbuffer_add_printf(b, "[");
@@ -245,6 +306,13 @@ static void on_probe_tick(evutil_socket_t fd, short what, void *arg)
 		if (now >= u->next_probe_ms)
 			start_probe(u);
 	}
+}
+
+void uplink_set_config(const struct al_config *cfg)
+{
+	probe_cfg = cfg;
+	curl_slist_free_all(probe_connect_to); /* no probe runs between ticks on this thread */
+	probe_connect_to = NULL;
 }
 
 int uplink_start_probes(struct event_base *base, const struct al_config *cfg)

@@ -17,6 +17,8 @@ struct uplink;
 /* Build the table from the configured routes; forced offline when cfg->offline. */
 int uplink_init(const struct al_config *cfg);
 void uplink_shutdown(void);
+/* A reloaded configuration for the probes (main thread). */
+void uplink_set_config(const struct al_config *cfg);
 /* Start probing from the main thread's loop. */
 int uplink_start_probes(struct event_base *base, const struct al_config *cfg);
 
@@ -31,5 +33,11 @@ void uplink_succeeded(struct uplink *u);
 
 /* Append the "upstreams" JSON array to buf. */
 void uplink_json(struct evbuffer *buf);
+/* Prometheus lines: per-upstream state, fetches, errors. */
+void uplink_metrics(struct evbuffer *buf);
+/* HTML table rows for the status page. */
+void uplink_html(struct evbuffer *buf);
+void uplink_count_fetch(struct uplink *u);
+void uplink_count_error(struct uplink *u);
 
 #endif
