@@ -208,15 +208,119 @@ static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
+static int parse_tls_version(const char *v, int *out)
+{
+	static const char *const names[] = {"1.0", "1.1", "1.2", "1.3"};
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(v, names[i]) == 0) {
+			*out = 10 + i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* {address: "0.0.0.0:8443", tls: {cert: ..., key: ..., min_version: "1.2"}} */
+static int load_listen_map(struct loader *l, yaml_node_t *e, struct al_listen *ls)
+{
+	yaml_node_pair_t *pr;
+	int have_addr = 0;
+
+	for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+		yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+		yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+		const char *k = scalar(l, kn, "a listen key");
+		if (k == NULL)
+			return -EINVAL;
+		if (strcmp(k, "address") == 0) {
+			const char *v = scalar(l, vn, "listen.address");
+			if (v == NULL || parse_hostport(v, ls->host, sizeof(ls->host), &ls->port))
+				return fail(l, vn, "listen: address '%s' is not address:port", v ? v : "");
+			have_addr = 1;
+		} else if (strcmp(k, "tls") == 0) {
+			yaml_node_pair_t *tp;
+			if (vn->type != YAML_MAPPING_NODE)
+				return fail(l, vn, "listen.tls must be a map {cert, key, min_version}");
+			for (tp = vn->data.mapping.pairs.start; tp < vn->data.mapping.pairs.top; tp++) {
+				yaml_node_t *tk = yaml_document_get_node(l->doc, tp->key);
+				yaml_node_t *tv = yaml_document_get_node(l->doc, tp->value);
+				const char *a = scalar(l, tk, "a tls key"), *b = scalar(l, tv, "a tls value");
+				if (a == NULL || b == NULL)
+					return -EINVAL;
+				if (strcmp(a, "cert") == 0) {
+					free(ls->tls_cert);
+					ls->tls_cert = strdup(b);
+				} else if (strcmp(a, "key") == 0) {
+					free(ls->tls_key);
+					ls->tls_key = strdup(b);
+				} else if (strcmp(a, "min_version") == 0) {
+					if (parse_tls_version(b, &ls->tls_min))
+						return fail(l, tv, "listen.tls.min_version: '%s' is not 1.0, 1.1, 1.2 or 1.3", b);
+				} else {
+					return fail(l, tk, "unknown key '%s' in listen.tls (known: cert, key, min_version)", a);
+				}
+			}
+			if (ls->tls_cert == NULL || ls->tls_key == NULL)
+				return fail(l, vn, "listen.tls needs both cert and key");
+		} else {
+			return fail(l, kn, "unknown key '%s' in a listen entry (known: address, tls)", k);
+		}
+	}
+	if (!have_addr)
+		return fail(l, e, "a listen entry needs address");
+	return 0;
+}
+
+static void listen_clear(struct al_config *c)
+{
+	for (int i = 0; i < c->nlisten; i++) {
+		free(c->listen[i].tls_cert);
+		free(c->listen[i].tls_key);
+	}
+	memset(c->listen, 0, sizeof(c->listen));
+	c->nlisten = 0;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int al_listen_equal(const struct al_config *a, const struct al_config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return 0;
+	for (int i = 0; i < a->nlisten; i++) {
+		const struct al_listen *x = &a->listen[i], *y = &b->listen[i];
+		if (strcmp(x->host, y->host) || x->port != y->port || x->tls_min != y->tls_min ||
+		    !str_eq(x->tls_cert, y->tls_cert) || !str_eq(x->tls_key, y->tls_key))
+			return 0;
+	}
+	return 1;
+}
+
+void al_listen_copy(struct al_config *dst, const struct al_config *src)
+{
+	listen_clear(dst);
+	memcpy(dst->listen, src->listen, sizeof(src->listen));
+	dst->nlisten = src->nlisten;
+	for (int i = 0; i < dst->nlisten; i++) {
+		dst->listen[i].tls_cert = src->listen[i].tls_cert ? strdup(src->listen[i].tls_cert) : NULL;
+		dst->listen[i].tls_key = src->listen[i].tls_key ? strdup(src->listen[i].tls_key) : NULL;
+	}
+}
+
 static int load_listen(struct loader *l, yaml_node_t *n)
 {
 	yaml_node_item_t *it;
 
+	listen_clear(l->c);
 	if (n->type == YAML_SCALAR_NODE) {
 		/* listen: "127.0.0.1:8080" is accepted as a list of one */
 		const char *v = (const char *)n->data.scalar.value;
 		if (parse_hostport(v, l->c->listen[0].host, sizeof(l->c->listen[0].host), &l->c->listen[0].port))
 			return fail(l, n, "listen: '%s' is not address:port", v);
+		l->c->listen[0].tls_min = 12;
 		l->c->nlisten = 1;
 		return 0;
 	}
@@ -225,13 +329,20 @@ static int load_listen(struct loader *l, yaml_node_t *n)
 	l->c->nlisten = 0;
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		const char *v = scalar(l, e, "a listen entry");
+		const char *v = e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : NULL;
 		struct al_listen *ls;
-		if (v == NULL)
-			return -EINVAL;
+		if (v == NULL && e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "a listen entry is address:port or {address, tls}");
 		if (l->c->nlisten >= AL_MAX_LISTEN)
 			return fail(l, e, "listen: at most %d entries", AL_MAX_LISTEN);
 		ls = &l->c->listen[l->c->nlisten];
+		ls->tls_min = 12;
+		if (v == NULL) {
+			l->c->nlisten++;
+			if (load_listen_map(l, e, ls))
+				return -EINVAL;
+			continue;
+		}
 		if (parse_hostport(v, ls->host, sizeof(ls->host), &ls->port))
 			return fail(l, e, "listen: '%s' is not address:port", v);
 		l->c->nlisten++;
@@ -733,7 +844,41 @@ static int apply_defaults(struct loader *l)
 	al_cidr_parse("::1/128", &l->c->admin[l->c->nadmin++]);
 	strcpy(l->c->listen[0].host, "127.0.0.1");
 	l->c->listen[0].port = 8080;
+	l->c->listen[0].tls_min = 12;
 	l->c->nlisten = 1;
+	return 0;
+}
+
+/*
+ * Environment overrides, in the style of the package registry's EPR_ADDRESS,
+ * EPR_TLS_CERT, EPR_TLS_KEY and EPR_TLS_MIN_VERSION: they replace the first
+ * listener, for containers configured by environment.
+ */
+static int apply_env(struct loader *l)
+{
+	const char *addr = getenv("AIRLOCK_ADDRESS"), *cert = getenv("AIRLOCK_TLS_CERT");
+	const char *key = getenv("AIRLOCK_TLS_KEY"), *minv = getenv("AIRLOCK_TLS_MIN_VERSION");
+	struct al_listen *ls = &l->c->listen[0];
+
+	if (addr && *addr) {
+		listen_clear(l->c);
+		l->c->nlisten = 1;
+		ls->tls_min = 12;
+		if (parse_hostport(addr, ls->host, sizeof(ls->host), &ls->port))
+			return fail(l, NULL, "AIRLOCK_ADDRESS: '%s' is not address:port", addr);
+	}
+	if (cert && *cert) {
+		free(ls->tls_cert);
+		ls->tls_cert = strdup(cert);
+	}
+	if (key && *key) {
+		free(ls->tls_key);
+		ls->tls_key = strdup(key);
+	}
+	if (minv && *minv && parse_tls_version(minv, &ls->tls_min))
+		return fail(l, NULL, "AIRLOCK_TLS_MIN_VERSION: '%s' is not 1.0, 1.1, 1.2 or 1.3", minv);
+	if ((ls->tls_cert == NULL) != (ls->tls_key == NULL))
+		return fail(l, NULL, "the first listener needs both a TLS certificate and key (AIRLOCK_TLS_CERT, AIRLOCK_TLS_KEY)");
 	return 0;
 }
 
@@ -791,6 +936,8 @@ int al_config_load_string(const char *name, const char *text, size_t len,
 		fail(&l, NULL, "the file is empty");
 	else
 		load_map(&l, root, "");
+	if (!l.failed)
+		apply_env(&l);
 	if (!l.failed)
 		validate(&l);
 	yaml_document_delete(&doc);
@@ -857,6 +1004,7 @@ void al_config_free(struct al_config *c)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (config_keys[i].type == K_STR)
 			free(*(char **)((char *)c + config_keys[i].offset));
+	listen_clear(c);
 	for (int i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].prefix);
 		free(c->routes[i].upstream);
@@ -885,7 +1033,7 @@ void al_config_describe(void *stream)
 	FILE *f = stream;
 
 	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
-	fprintf(f, "  %-28s %s\n", "listen", "list of address:port [127.0.0.1:8080]");
+	fprintf(f, "  %-28s %s\n", "listen", "list of address:port or {address, tls: {cert, key, min_version}} [127.0.0.1:8080]");
 	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
 	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}");
 	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");

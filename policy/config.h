@@ -21,6 +21,9 @@
 struct al_listen {
 	char host[64];
 	int port;
+	char *tls_cert;            /* HTTPS listener when set */
+	char *tls_key;
+	int tls_min;               /* 10..13 for TLS 1.0..1.3 */
 };
 
 struct al_route {
@@ -132,6 +135,10 @@ int al_config_load(const char *path, struct al_config **out, char *err, size_t e
 int al_config_load_string(const char *name, const char *text, size_t len,
     struct al_config **out, char *err, size_t errlen);
 void al_config_free(struct al_config *c);
+
+/* Listener lists: equal (addresses and TLS settings), and deep copy (dst's own are freed). */
+int al_listen_equal(const struct al_config *a, const struct al_config *b);
+void al_listen_copy(struct al_config *dst, const struct al_config *src);
 
 /* "10.0.0.0/8", "::1" -> c; 0 or -EINVAL. */
 int al_cidr_parse(const char *s, struct al_cidr *c);

@@ -20,12 +20,24 @@
 
 struct al_server srv;
 
+static SSL_CTX *listener_ctx[AL_MAX_LISTEN];   /* HTTPS listeners; NULL for plain ones */
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
+	struct worker *w = arg;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
 	int one = 1;
 
+	for (int i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] == l)
+			ctx = listener_ctx[i];
+	if (ctx != NULL && (ssl = SSL_new(ctx)) == NULL) {
+		close(fd);
+		return;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_accept(arg, fd, sa, salen, NULL);
+	conn_accept(w, fd, sa, salen, ssl);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -245,10 +257,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 #define KEEP_STR(f) do { if ((oc->f == NULL) != (nc->f == NULL) || (oc->f && strcmp(oc->f, nc->f))) { \
 		al_warn("config", #f " changes only at restart; keeping the running value"); \
 		free(nc->f); nc->f = oc->f ? strdup(oc->f) : NULL; } } while (0)
-	if (nc->nlisten != oc->nlisten || memcmp(nc->listen, oc->listen, sizeof(oc->listen)) != 0) {
+	if (!al_listen_equal(nc, oc)) {
 		al_warn("config", "listen changes only at restart; keeping the running listeners");
-		memcpy(nc->listen, oc->listen, sizeof(oc->listen));
-		nc->nlisten = oc->nlisten;
+		al_listen_copy(nc, oc);
 	}
 	if (nc->workers != oc->workers || nc->cache_max_size != oc->cache_max_size || nc->offline != oc->offline)
 		al_warn("config", "workers, cache.max_size and upstream.offline change only at restart");
@@ -312,6 +323,14 @@ int al_server_start(const struct al_config *cfg)
 	if (uplink_init(cfg) != 0) {
 		al_err("server", "too many distinct upstreams");
 		return -1;
+	}
+	for (int j = 0; j < cfg->nlisten; j++) {
+		if (cfg->listen[j].tls_cert == NULL)
+			continue;
+		if ((listener_ctx[j] = tls_listener_ctx(&cfg->listen[j], err, sizeof(err))) == NULL) {
+			al_err("tls", "listen %s:%d: %s", cfg->listen[j].host, cfg->listen[j].port, err);
+			return -1;
+		}
 	}
 	nw = cfg->workers > 0 ? (int)cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (nw < 1)
@@ -383,9 +402,9 @@ int al_server_start(const struct al_config *cfg)
 int al_server_wait(void)
 {
 	for (int j = 0; j < srv.cfg->nlisten; j++)
-		al_info("server", "airlock %s listening on %s:%d (%d workers, cache %s%s)", AIRLOCK_VERSION,
-		    srv.cfg->listen[j].host, srv.cfg->listen[j].port, srv.nworkers, srv.cfg->cache_path,
-		    srv.cfg->offline ? ", cache-only" : "");
+		al_info("server", "airlock %s listening on %s://%s:%d (%d workers, cache %s%s)", AIRLOCK_VERSION,
+		    srv.cfg->listen[j].tls_cert ? "https" : "http", srv.cfg->listen[j].host, srv.cfg->listen[j].port,
+		    srv.nworkers, srv.cfg->cache_path, srv.cfg->offline ? ", cache-only" : "");
 	return event_base_dispatch(main_base) < 0 ? 1 : 0;
 }
 
@@ -421,6 +440,10 @@ void al_server_stop(void)
 	al_store_close(srv.store);
 	srv.store = NULL;
 	al_access_close();
+	for (int j = 0; j < AL_MAX_LISTEN; j++) {
+		SSL_CTX_free(listener_ctx[j]);
+		listener_ctx[j] = NULL;
+	}
 	for (int i = 0; i < nreloaded; i++)
 		al_config_free(reloaded[i]);
 	nreloaded = 0;

@@ -39,8 +39,8 @@ static void ossl_err(char *err, size_t errlen, const char *what)
 	snprintf(err, errlen, "%s: %s", what, buf);
 }
 
-/* Keys must not be readable by others: refuse group/other bits on a key file. */
-static int check_key_perms(const char *path, char *err, size_t errlen)
+/* Keys must not be readable by others: refuse the bits in mask on a key file. */
+static int check_key_perms_mask(const char *path, mode_t mask, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -48,12 +48,49 @@ static int check_key_perms(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	if (st.st_mode & 0077) {
+	if (st.st_mode & mask) {
 		snprintf(err, errlen, "%s: permissions %03o let others read the key; chmod 600 it",
 		    path, (unsigned)(st.st_mode & 0777));
 		return -EPERM;
 	}
 	return 0;
+}
+
+static int check_key_perms(const char *path, char *err, size_t errlen)
+{
+	return check_key_perms_mask(path, 0077, err, errlen);
+}
+
+SSL_CTX *tls_listener_ctx(const struct al_listen *ls, char *err, size_t errlen)
+{
+	static const int versions[] = {TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION, TLS1_3_VERSION};
+	SSL_CTX *ctx;
+
+	/* group-readable is the Debian ssl-cert convention; other-readable is refused */
+	if (check_key_perms_mask(ls->tls_key, 0007, err, errlen) != 0)
+		return NULL;
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		ossl_err(err, errlen, "SSL_CTX_new");
+		return NULL;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, ls->tls_cert) != 1) {
+		ossl_err(err, errlen, ls->tls_cert);
+		goto err;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, ls->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		ossl_err(err, errlen, ls->tls_key);
+		goto err;
+	}
+	/* OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; an operator who asks for them gets them. */
+	if (ls->tls_min < 12)
+		SSL_CTX_set_security_level(ctx, 0);
+	SSL_CTX_set_min_proto_version(ctx, versions[ls->tls_min - 10]);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return ctx;
+err:
+	SSL_CTX_free(ctx);
+	return NULL;
 }
 
 static EVP_PKEY *new_ec_key(void)

@@ -21,6 +21,13 @@ void tls_shutdown(void);
 /* A server-side SSL for host, ready for the handshake; NULL on failure. */
 SSL *tls_intercept_ssl(const char *host);
 
+/*
+ * The SSL_CTX of an HTTPS listener: its certificate chain and key (the key
+ * file must not be readable by others), TLS min_version and up.  NULL with
+ * a message on failure.  Caller frees.
+ */
+SSL_CTX *tls_listener_ctx(const struct al_listen *ls, char *err, size_t errlen);
+
 /* `airlock ca init DIR`: write ca.key (0600) and ca.crt. 0 or -errno. */
 int tls_ca_init(const char *dir, char *err, size_t errlen);
 

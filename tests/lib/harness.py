@@ -254,7 +254,7 @@ class Airlock:
     """airlock started on a config written for the test, in its own directory."""
 
     def __init__(self, tmp, up, extra="", offline=False, workers=2, args=(), upstream_extra="",
-                 resolve_extra=None):
+                 resolve_extra=None, listen_tls=None):
         self.tmp = tmp
         self.up = up
         self.port = free_port()
@@ -264,8 +264,12 @@ class Airlock:
         self.args = list(args)
         resolve = "\n".join([f'    "{h}:443": "127.0.0.1:{up.tls_port}"' for h in HOSTS] +
                             [f'    "{k}": "{v}"' for k, v in (resolve_extra or {}).items()])
+        listen = f'["127.0.0.1:{self.port}"]'
+        if listen_tls:
+            cert, key, minv = listen_tls
+            listen = f'[{{address: "127.0.0.1:{self.port}", tls: {{cert: "{cert}", key: "{key}", min_version: "{minv}"}}}}]'
         with open(self.config, "w") as f:
-            f.write(f"""listen: ["127.0.0.1:{self.port}"]
+            f.write(f"""listen: {listen}
 workers: {workers}
 cache:
   path: {self.cache}
