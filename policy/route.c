@@ -80,3 +80,25 @@ int al_route_url(const struct al_route *r, const char *target, size_t tlen, char
 	buf[ul + tlen] = '\0';
 	return (int)(ul + tlen);
 }
+
+int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap)
+{
+	static const char marker[] = "/elastic-agent-";
+	const char *p = NULL, *v, *end = url + len;
+	size_t n = 0;
+
+	for (const char *q = url; q + sizeof(marker) - 1 <= end; q++)
+		if (memcmp(q, marker, sizeof(marker) - 1) == 0)
+			p = q;
+	if (p == NULL)
+		return -ENOENT;
+	v = p + sizeof(marker) - 1;
+	/* digits.digits.digits, then an optional -SNAPSHOT / +build, up to the next '-' */
+	while (v + n < end && (isdigit((unsigned char)v[n]) || v[n] == '.'))
+		n++;
+	if (n < 5 || v + n >= end || v[n] != '-' || n >= cap)
+		return -ENOENT;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return 0;
+}

@@ -25,4 +25,10 @@ int al_path_check(const char *target, size_t len);
 /* Writes upstream + target into buf; returns its length or -ENAMETOOLONG. */
 int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen);
 
+/*
+ * The Stack version in an artifact registry URL (".../elastic-agent-8.13.4-linux-x86_64.tar.gz"
+ * -> "8.13.4"), into buf.  0, or -ENOENT when the URL is not an Elastic Agent package.
+ */
+int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap);
+
 #endif

@@ -89,6 +89,29 @@ static void html_text(struct evbuffer *b, const char *s)
 	}
 }
 
+struct versions {
+	char v[32][32];
+	int n, pinned;
+};
+
+static int collect_versions(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct versions *vs = arg;
+	char v[32];
+	int k;
+
+	if (!(r->flags & AL_REC_PINNED))
+		return 0;
+	vs->pinned++;
+	if (r->status != 200 || al_agent_version_of(r->url, r->url_len, v, sizeof(v)) != 0)
+		return 0;
+	for (k = 0; k < vs->n && strcmp(vs->v[k], v); k++)
+		;
+	if (k == vs->n && vs->n < 32)
+		memcpy(vs->v[vs->n++], v, sizeof(v));
+	return 0;
+}
+
 /* Plain server-rendered HTML with inline CSS: the site is air-gapped, so no external assets. */
 static void status_page(struct evbuffer *b)
 {
@@ -133,8 +156,15 @@ static void status_page(struct evbuffer *b)
 		html_text(b, rec[i].url);
 		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
 	}
-	evbuffer_add_printf(b, "</table><p class=\"err\">Mirrored versions: <code>airlock status</code> on this host.</p>"
-	    "</body></html>\n");
+	evbuffer_add_printf(b, "</table><h2>Mirrored</h2><p id=\"mirrored\">Elastic Agent versions:");
+	{
+		struct versions vs = {0};
+		al_store_foreach(srv.store, collect_versions, &vs);
+		for (int i = 0; i < vs.n; i++)
+			evbuffer_add_printf(b, " <span class=\"version\">%s</span>", vs.v[i]);
+		evbuffer_add_printf(b, "%s; %d pinned entries</p>", vs.n ? "" : " none", vs.pinned);
+	}
+	evbuffer_add_printf(b, "</body></html>\n");
 }
 
 struct purge_ctx {

@@ -134,6 +134,14 @@ int main(int argc, char **argv)
 			config = argv[++i];
 		else if (!strcmp(argv[i], "--offline"))
 			offline = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("Usage: airlock serve [--config FILE] [--offline]\n"
+			    "  Runs the proxy.  Without --config: the embedded default (airlock default-config prints it).\n"
+			    "  --offline: never contact any upstream (cache-only, for the air-gapped side).\n"
+			    "  Signals: SIGHUP reloads the configuration, SIGUSR1 reopens the access log,\n"
+			    "  SIGTERM drains (bounded by shutdown_timeout), a second SIGTERM stops at once.\n");
+			return 0;
+		}
 		else {
 			fprintf(stderr, "airlock serve: unknown option '%s'\n", argv[i]);
 			return 2;

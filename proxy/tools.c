@@ -7,11 +7,11 @@
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/hdr.h"
+#include "policy/route.h"
 
 #include <errno.h>
 #include <fnmatch.h>
 #include <jansson.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,9 +113,8 @@ static int status_one(const uint8_t *key, const struct al_record *r, void *arg)
 	struct status_ctx *s = arg;
 	char url[8192], host[256];
 	const char *p;
-	int i;
-	regex_t re;
-	regmatch_t m[2];
+	char v[32];
+	int i, k;
 
 	url_matches(r, NULL, url, sizeof(url));
 	p = strstr(url, "://");
@@ -132,17 +131,11 @@ static int status_one(const uint8_t *key, const struct al_record *r, void *arg)
 		if (r->response_time < s->ups[i].oldest)
 			s->ups[i].oldest = r->response_time;
 	}
-	if ((r->flags & AL_REC_PINNED) && regcomp(&re, "/elastic-agent-([0-9]+\\.[0-9]+\\.[0-9]+[^-]*)-", REG_EXTENDED) == 0) {
-		if (regexec(&re, url, 2, m, 0) == 0) {
-			char v[32];
-			int k;
-			snprintf(v, sizeof(v), "%.*s", (int)(m[1].rm_eo - m[1].rm_so), url + m[1].rm_so);
-			for (k = 0; k < s->nversions && strcmp(s->versions[k], v); k++)
-				;
-			if (k == s->nversions && s->nversions < 64)
-				snprintf(s->versions[s->nversions++], 32, "%s", v);
-		}
-		regfree(&re);
+	if ((r->flags & AL_REC_PINNED) && r->status == 200 && al_agent_version_of(url, strlen(url), v, sizeof(v)) == 0) {
+		for (k = 0; k < s->nversions && strcmp(s->versions[k], v); k++)
+			;
+		if (k == s->nversions && s->nversions < 64)
+			snprintf(s->versions[s->nversions++], 32, "%s", v);
 	}
 	if (strstr(url, "/downloads/endpoint/manifest/artifacts-") && s->nmanifests < 32)
 		snprintf(s->manifests[s->nmanifests++], 256, "%.255s", url);

@@ -34,6 +34,16 @@ def test():
                 "routes:\n  - {prefix: /, upstream: \"https://epr.elastic.co\"}\n")
     p = subprocess.run([AIRLOCK, "check-config", good], capture_output=True, text=True, timeout=10)
     eq(p.returncode, 0, f"a valid file: {p.stderr}")
+    # The example shipped for operators loads, and every key of `airlock help` appears in it.
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "dist", "airlock.yml")
+    p = subprocess.run([AIRLOCK, "check-config", example], capture_output=True, text=True, timeout=10)
+    eq(p.returncode, 0, f"dist/airlock.yml: {p.stderr}")
+    text = open(example).read()
+    helptext = subprocess.run([AIRLOCK, "help"], capture_output=True, text=True, timeout=10).stdout
+    for key in [l.split()[0] for l in helptext.split("Configuration keys")[1].splitlines()[1:] if l.startswith("  ")]:
+        leaf = key.split(".")[-1]
+        if leaf + ":" not in text:
+            fail(f"dist/airlock.yml does not mention {key}")
 
 
 if __name__ == "__main__":

@@ -45,11 +45,24 @@ static void test_path_check(void **state)
 	assert_int_not_equal(al_path_check(P("a/b")), 0);
 }
 
+static void test_agent_version(void **state)
+{
+	char v[32];
+
+	assert_int_equal(al_agent_version_of(P("https://artifacts.elastic.co/downloads/beats/elastic-agent/elastic-agent-8.13.4-linux-x86_64.tar.gz"), v, sizeof(v)), 0);
+	assert_string_equal(v, "8.13.4");
+	assert_int_equal(al_agent_version_of(P("https://a/downloads/beats/elastic-agent/elastic-agent-9.0.0-amd64.deb.sha512"), v, sizeof(v)), 0);
+	assert_string_equal(v, "9.0.0");
+	assert_int_not_equal(al_agent_version_of(P("https://a/downloads/beats/filebeat/filebeat-8.13.4-linux-x86_64.tar.gz"), v, sizeof(v)), 0);
+	assert_int_not_equal(al_agent_version_of(P("https://a/elastic-agent-x.tar.gz"), v, sizeof(v)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_longest_prefix),
 		cmocka_unit_test(test_path_check),
+		cmocka_unit_test(test_agent_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
