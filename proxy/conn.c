@@ -19,6 +19,7 @@
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/range.h"
+#include "policy/registry.h"
 #include "policy/route.h"
 #include "proxy/admin.h"
 #include "proxy/fill.h"
@@ -90,6 +91,7 @@ struct conn {
 	struct uplink *uplink;
 	char *url;
 	size_t base_len;         /* url[base_len] starts the path */
+	int registry;            /* the upstream is a package registry (offline answers) */
 	int denied;              /* client address outside clients.allow */
 	char *icpt_host;         /* inside an intercepted CONNECT: its host */
 	int icpt_port;
@@ -663,6 +665,109 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Cached package documents (/package/<name>/<version>/ under the registry's base), parsed. */
+struct docs_ctx {
+	const char *prefix;
+	size_t plen;
+	struct al_reader *rd;
+	json_t *docs;
+};
+
+static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct docs_ctx *d = arg;
+	const char *rest = r->url + d->plen, *end = r->url + r->url_len;
+	const char *slash;
+	char *buf;
+	json_t *j;
+
+	if (r->status != 200 || r->url_len <= d->plen || memcmp(r->url, d->prefix, d->plen) != 0 ||
+	    r->body_len > (8u << 20) || memchr(rest, '?', (size_t)(end - rest)) != NULL)
+		return 0;
+	/* exactly <name>/<version> with an optional trailing slash */
+	slash = memchr(rest, '/', (size_t)(end - rest));
+	if (slash == NULL || slash == rest || slash + 1 >= end)
+		return 0;
+	slash = memchr(slash + 1, '/', (size_t)(end - slash - 1));
+	if (slash != NULL && slash + 1 != end)
+		return 0;
+	if ((buf = malloc(r->body_len + 1)) == NULL)
+		return 0;
+	for (uint64_t off = 0; off < r->body_len;) {
+		const void *p;
+		size_t n;
+		if (al_body_at(d->rd, r->obj_id, off, &p, &n) != 0) {
+			free(buf);
+			return 0;
+		}
+		if (n > r->body_len - off)
+			n = (size_t)(r->body_len - off);
+		memcpy(buf + off, p, n);
+		off += n;
+	}
+	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j))
+		json_array_append(d->docs, j);
+	json_decref(j);
+	free(buf);
+	return 0;
+}
+
+/*
+ * The registry is unreachable and this /search or /categories was never
+ * cached as asked: compute it from the package documents the cache holds
+ * (policy/registry.h).  Returns -1 when this is not such a request.
+ */
+static int registry_answer(struct conn *c)
+{
+	const char *path = c->url + c->base_len, *q;
+	struct al_registry_query query;
+	struct docs_ctx d;
+	char prefix[400], hdrs[256], *body;
+	int search;
+
+	if (!strncmp(path, "/search", 7) && (path[7] == '\0' || path[7] == '?'))
+		search = 1;
+	else if (!strncmp(path, "/categories", 11) && (path[11] == '\0' || path[11] == '?'))
+		search = 0;
+	else
+		return -1;
+	q = strchr(path, '?');
+	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, &query) != 0) {
+		reply_error(c, 400, "bad kibana.version");
+		event_active(c->wake, EV_READ, 0);
+		return 0;
+	}
+	snprintf(prefix, sizeof(prefix), "%.*s/package/", (int)c->base_len, c->url);
+	d.prefix = prefix;
+	d.plen = strlen(prefix);
+	d.docs = json_array();
+	if (d.docs == NULL || al_reader_new(srv.store, &d.rd) != 0) {
+		json_decref(d.docs);
+		return -1;
+	}
+	al_reader_begin(d.rd);
+	al_store_foreach(srv.store, collect_doc, &d);
+	al_reader_free(d.rd);
+	body = search ? al_registry_search(d.docs, &query) : al_registry_categories(d.docs, &query);
+	snprintf(c->cstatus, sizeof(c->cstatus),
+	    "airlock; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"",
+	    json_array_size(d.docs));
+	json_decref(d.docs);
+	if (body == NULL)
+		return -1;
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
+	c->result = R_STALE;
+	add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
+	if (!c->head_only) {
+		evbuffer_add(out(c), body, strlen(body));
+		c->body_sent = strlen(body);
+	}
+	free(body);
+	c->state = C_DONE;
+	event_active(c->wake, EV_READ, 0);
+	return 0;
+}
+
 /*
  * Decide from the cache.  have_stale carries what happened before:
  * 2 = just revalidated (serve what is stored), 3 = upstream failed (serve
@@ -738,6 +843,8 @@ static void step_lookup(struct conn *c)
 	al_reader_end(c->hold->rd);
 	if (rc != -ENOENT)
 		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
+	if ((after == 3 || !uplink_online(c->uplink)) && c->registry && registry_answer(c) == 0)
+		return;
 	if (after == 3) {
 		reply_error(c, 502, "upstream unreachable and nothing cached");
 		event_active(c->wake, EV_READ, 0);
@@ -755,7 +862,7 @@ static void step_lookup(struct conn *c)
 }
 
 /* url = base + target; sets the key and the uplink.  Replies and returns -1 on failure. */
-static int set_url(struct conn *c, const char *base, const char *target, size_t tlen)
+static int set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry)
 {
 	size_t bl = strlen(base);
 	char *buf = malloc(bl + tlen + 1);
@@ -770,6 +877,7 @@ static int set_url(struct conn *c, const char *base, const char *target, size_t 
 	free(c->url);
 	c->url = buf;
 	c->base_len = bl;
+	c->registry = registry;
 	al_store_key(c->url, bl + tlen, c->key);
 	c->uplink = uplink_get(base);
 	c->attempts = 0;
@@ -940,7 +1048,7 @@ static int forward_request(struct conn *c)
 			snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
 		else
 			snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
-		if (set_url(c, base, path, plen) != 0)
+		if (set_url(c, base, path, plen, rule->registry) != 0)
 			return -1;
 	}
 	step_lookup(c);
@@ -1013,12 +1121,15 @@ static void step_request(struct conn *c)
 	}
 	if (c->icpt_host != NULL) {
 		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
+		const struct al_forward_rule *rule;
+		const char *why;
 		char base[300];
 		if (c->icpt_port == 443)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
 			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
-		if (set_url(c, base, r->target, r->target_len) != 0)
+		rule = al_forward_find(srv.cfg, c->icpt_host, strlen(c->icpt_host), c->icpt_port, &why);
+		if (set_url(c, base, r->target, r->target_len, rule ? rule->registry : 0) != 0)
 			goto done;
 		step_lookup(c);
 		return;
@@ -1029,7 +1140,7 @@ static void step_request(struct conn *c)
 			reply_error(c, 404, "no route for this path");
 			goto done;
 		}
-		if (set_url(c, route->upstream, r->target, r->target_len) != 0)
+		if (set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
 			goto done;
 	}
 	step_lookup(c);
