@@ -1,6 +1,7 @@
 #include "proxy/fill.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
+#include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 
@@ -614,58 +615,31 @@ static int name_is(const char *line, size_t nl, const char *name)
 static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 {
 	struct fetch *x = arg;
-	size_t len = size * n, nl, vl;
-	const char *colon, *v;
+	size_t len = size * n, nl, vl, keep;
+	const char *name, *v, *why = NULL;
+	int status = 0;
 
 	if (x->bad != NULL || x->head_done)
 		return x->head_done ? len : 0;
-	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-		const char *sp = memchr(buf, ' ', len);
+	switch (http1_response_line(buf, len, &status, &name, &nl, &v, &vl, &why)) {
+	case RESP_STATUS:
+		/* every response's status line, interim ones included: start over */
 		x->head_len = 0;
 		x->content_length = -1;
 		x->age_value = 0;
-		if (sp == NULL || (size_t)(sp - buf) + 4 > len || !isdigit((unsigned char)sp[1]) ||
-		    !isdigit((unsigned char)sp[2]) || !isdigit((unsigned char)sp[3])) {
-			x->bad = "malformed status line";
-			return 0;
-		}
-		x->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+		x->status = status;
 		return len;
-	}
-	if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n')) {
+	case RESP_END:
 		if (x->status >= 100 && x->status < 200)
 			return len; /* interim response; the real one follows */
 		return on_head(x) == 0 ? len : 0;
-	}
-	/* A field line: exactly one line ending, no NUL or stray CR, no obs-fold. */
-	if (len < 2 || buf[len - 1] != '\n' || buf[0] == ' ' || buf[0] == '\t') {
-		x->bad = "malformed header line";
+	case RESP_BAD:
+		x->bad = why;
 		return 0;
+	case RESP_FIELD:
+		break;
 	}
-	nl = buf[len - 2] == '\r' ? len - 2 : len - 1;
-	for (size_t i = 0; i < nl; i++) {
-		if (buf[i] == '\0' || buf[i] == '\r' || buf[i] == '\n') {
-			x->bad = "header line with CR, LF or NUL";
-			return 0;
-		}
-	}
-	colon = memchr(buf, ':', nl);
-	if (colon == NULL || colon == buf) {
-		x->bad = "header line without a name";
-		return 0;
-	}
-	if (x->head_len + nl + 2 > HEAD_MAX) {
-		x->bad = "response head too large";
-		return 0;
-	}
-	v = colon + 1;
-	while (v < buf + nl && (*v == ' ' || *v == '\t'))
-		v++;
-	vl = buf + nl - v;
-	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-		vl--;
-	nl = colon - buf;
-	if (name_is(buf, nl, "Content-Length")) {
+	if (name_is(name, nl, "Content-Length")) {
 		int64_t cl = parse_u64(v, vl);
 		if (cl < 0 || (x->content_length >= 0 && x->content_length != cl)) {
 			x->bad = "bad or conflicting Content-Length";
@@ -674,20 +648,25 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 		x->content_length = cl;
 		return len;
 	}
-	if (name_is(buf, nl, "Age")) {
+	if (name_is(name, nl, "Age")) {
 		int64_t a = parse_u64(v, vl);
 		x->age_value = a > 0 ? a : 0;
 		return len;
 	}
-	if (al_hdr_is_hop(buf, nl))
+	if (al_hdr_is_hop(name, nl))
 		return len;
+	keep = len - (buf[len - 2] == '\r' ? 2 : 1);
+	if (x->head_len + keep + 2 > HEAD_MAX) {
+		x->bad = "response head too large";
+		return 0;
+	}
 	if (x->head == NULL && (x->head = malloc(HEAD_MAX)) == NULL) {
 		x->bad = "out of memory";
 		return 0;
 	}
 	/* Kept exactly as sent, with a CRLF ending. */
-	memcpy(x->head + x->head_len, buf, len - (buf[len - 2] == '\r' ? 2 : 1));
-	x->head_len += len - (buf[len - 2] == '\r' ? 2 : 1);
+	memcpy(x->head + x->head_len, buf, keep);
+	x->head_len += keep;
 	x->head[x->head_len++] = '\r';
 	x->head[x->head_len++] = '\n';
 	return len;

@@ -1,6 +1,7 @@
 #include "proxy/mirror.h"
 #include "cache/store.h"
 #include "policy/config.h"
+#include "policy/manifest.h"
 #include "policy/route.h"
 #include "proxy/server.h"
 
@@ -16,7 +17,6 @@
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
-#include <zip.h>
 
 #define CONCURRENCY 4
 #define MAX_TRIES 3
@@ -308,48 +308,9 @@ static char *cached_body(const struct al_config *cfg, const char *path, size_t *
 	return out;
 }
 
-/* manifest.json out of an Endpoint artifacts-<version>.zip held in memory. */
-static json_t *manifest_from_zip(const char *data, size_t len, char *err, size_t errlen)
+static void add_artifact(const char *rel, void *arg)
 {
-	zip_error_t ze;
-	zip_source_t *src;
-	zip_t *z;
-	json_t *j = NULL;
-
-	zip_error_init(&ze);
-	src = zip_source_buffer_create(data, len, 0, &ze);
-	if (src == NULL || (z = zip_open_from_source(src, ZIP_RDONLY, &ze)) == NULL) {
-		snprintf(err, errlen, "not a zip: %s", zip_error_strerror(&ze));
-		if (src)
-			zip_source_free(src);
-		zip_error_fini(&ze);
-		return NULL;
-	}
-	for (zip_int64_t i = 0; i < zip_get_num_entries(z, 0) && j == NULL; i++) {
-		struct zip_stat st;
-		zip_file_t *f;
-		char *buf;
-		if (zip_stat_index(z, (zip_uint64_t)i, 0, &st) != 0 || st.size > (16u << 20))
-			continue;
-		if (strcmp(st.name, "manifest.json") != 0 && (strlen(st.name) < 5 || strcmp(st.name + strlen(st.name) - 5, ".json")))
-			continue;
-		if ((f = zip_fopen_index(z, (zip_uint64_t)i, 0)) == NULL)
-			continue;
-		buf = malloc(st.size + 1);
-		if (buf && zip_fread(f, buf, st.size) == (zip_int64_t)st.size) {
-			json_error_t je;
-			j = json_loadb(buf, st.size, 0, &je);
-			if (j == NULL)
-				snprintf(err, errlen, "%s: %s at line %d", st.name, je.text, je.line);
-		}
-		free(buf);
-		zip_fclose(f);
-	}
-	zip_close(z);
-	zip_error_fini(&ze);
-	if (j == NULL && err[0] == '\0')
-		snprintf(err, errlen, "no manifest.json in the zip");
-	return j;
+	add(arg, "%s", rel);
 }
 
 static int usage(void)
@@ -444,10 +405,9 @@ int mirror_main(int argc, char **argv)
 		add(&jobs, "/GPG-KEY-elastic-agent");
 		run_jobs(port, &jobs, &sum, tty, "artifacts");
 	} else if (!strcmp(kind, "endpoint")) {
-		char *zipdata;
+		char *zipdata, mv[128];
 		size_t zl;
-		json_t *man, *arts, *v;
-		const char *name;
+		int n;
 
 		add(&jobs, "/downloads/endpoint/manifest/artifacts-%s.zip", version);
 		run_jobs(port, &jobs, &sum, tty, "endpoint");
@@ -455,26 +415,19 @@ int mirror_main(int argc, char **argv)
 		if (jobs.v[0].status != 200 || (zipdata = cached_body(cfg, jobs.v[0].path, &zl)) == NULL) {
 			fprintf(stderr, "airlock mirror endpoint: no manifest for %s (HTTP %d)\n", version, jobs.v[0].status);
 			rc = 1;
-		} else if ((man = manifest_from_zip(zipdata, zl, err, sizeof(err))) == NULL) {
-			fprintf(stderr, "airlock mirror endpoint: %s\n", err);
-			free(zipdata);
-			rc = 1;
 		} else {
 			struct joblist arts_jobs = {0};
-			arts = json_object_get(man, "artifacts");
-			json_object_foreach(arts, name, v) {
-				const char *ru = json_string_value(json_object_get(v, "relative_url"));
-				if (ru != NULL && ru[0] == '/' && strstr(ru, "..") == NULL)
-					add(&arts_jobs, "%s", ru);
+			n = al_endpoint_manifest(zipdata, zl, mv, sizeof(mv), add_artifact, &arts_jobs, err, sizeof(err));
+			if (n < 0) {
+				fprintf(stderr, "airlock mirror endpoint: %s\n", err);
+				rc = 1;
 			}
-			printf("endpoint manifest_version %s: %d artifacts\n",
-			    json_string_value(json_object_get(man, "manifest_version")) ?: "(none)", arts_jobs.n);
+			printf("endpoint manifest_version %s: %d artifacts\n", n < 0 ? "(unreadable)" : mv, arts_jobs.n);
 			run_jobs(port, &arts_jobs, &sum, tty, "endpoint");
 			pin_jobs(cfg, &arts_jobs);
 			for (int i = 0; i < arts_jobs.n; i++)
 				free(arts_jobs.v[i].path);
 			free(arts_jobs.v);
-			json_decref(man);
 			free(zipdata);
 		}
 	} else {

@@ -7,16 +7,15 @@
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/hdr.h"
+#include "policy/manifest.h"
 #include "policy/route.h"
 
 #include <errno.h>
 #include <fnmatch.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zip.h>
 
 struct ctx {
 	struct al_store *s;
@@ -170,37 +169,12 @@ static void endpoint_manifest(struct ctx *c, const char *url)
 		off += n;
 	}
 	{
-		zip_error_t ze;
-		zip_source_t *src;
-		zip_t *z;
-		zip_file_t *f;
-		struct zip_stat st;
-		const char *mv = "(unreadable)";
-		json_t *j = NULL;
-		char *jb = NULL;
-
-		zip_error_init(&ze);
-		src = zip_source_buffer_create(buf, rec.body_len, 0, &ze);
-		if (src && (z = zip_open_from_source(src, ZIP_RDONLY, &ze)) != NULL) {
-			if (zip_stat(z, "manifest.json", 0, &st) == 0 && st.size < (16u << 20) &&
-			    (f = zip_fopen(z, "manifest.json", 0)) != NULL) {
-				jb = malloc(st.size + 1);
-				if (jb && zip_fread(f, jb, st.size) == (zip_int64_t)st.size)
-					j = json_loadb(jb, st.size, 0, NULL);
-				zip_fclose(f);
-			}
-			zip_close(z);
-		} else if (src) {
-			zip_source_free(src);
-		}
-		zip_error_fini(&ze);
-		if (j && json_string_value(json_object_get(j, "manifest_version")))
-			mv = json_string_value(json_object_get(j, "manifest_version"));
+		char mv[400], err[256];
+		if (al_endpoint_manifest(buf, rec.body_len, mv, sizeof(mv), NULL, NULL, err, sizeof(err)) < 0)
+			snprintf(mv, sizeof(mv), "(unreadable: %s)", err);
 		printf("  %s\n    manifest_version %s, published %lld days ago%s\n", url, mv,
 		    (long long)((time(NULL) - when) / 86400),
 		    time(NULL) - when > 30 * 86400 ? "  WARNING: older than 30 days; Elastic advises monthly updates" : "");
-		json_decref(j);
-		free(jb);
 	}
 out:
 	al_reader_end(c->rd);
