@@ -96,6 +96,14 @@ int64_t al_freshness_lifetime(const struct al_config *c, const char *path, int s
 	return 0;
 }
 
+/* Times from a record are outside input: keep them in a range where sums cannot overflow. */
+static int64_t clamp(int64_t v)
+{
+	const int64_t lim = (int64_t)1 << 40; /* about 35,000 years of seconds */
+
+	return v < -lim ? -lim : v > lim ? lim : v;
+}
+
 int64_t al_current_age(const char *h, size_t len, int64_t request_time,
     int64_t response_time, int64_t age_value, time_t now)
 {
@@ -103,15 +111,18 @@ int64_t al_current_age(const char *h, size_t len, int64_t request_time,
 	size_t vl;
 	int64_t apparent = 0, corrected, resident;
 
+	request_time = clamp(request_time);
+	response_time = clamp(response_time);
+	age_value = clamp(age_value);
 	if ((v = al_hdr_get(h, len, "Date", &vl)) != NULL) {
-		time_t d = al_http_date(v, vl);
+		int64_t d = clamp((int64_t)al_http_date(v, vl));
 		if (d >= 0 && response_time > d)
 			apparent = response_time - d;
 	}
 	corrected = age_value + (response_time - request_time);
 	if (apparent > corrected)
 		corrected = apparent;
-	resident = (int64_t)now - response_time;
+	resident = clamp((int64_t)now) - response_time;
 	return corrected + (resident > 0 ? resident : 0);
 }
 

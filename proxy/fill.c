@@ -697,6 +697,10 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		x->bad = "body longer than Content-Length";
 		return 0;
 	}
+	if (x->off + len > srv.cfg->cache_max_object_size) {
+		x->bad = "response larger than cache.max_object_size";
+		return 0;
+	}
 	EVP_DigestUpdate(x->sha, data, len);
 	if (x->sha512 != NULL)
 		EVP_DigestUpdate(x->sha512, data, len);
@@ -718,6 +722,20 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		evtimer_add(x->flush_ev, &tv);
 	}
 	return len;
+}
+
+/*
+ * libcurl reports an upstream that sends more than its Content-Length only
+ * as an informational text ("Excess found ..."); such a response is not
+ * trustworthy framing, so it is refused like a short one.
+ */
+static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct fetch *x = arg;
+
+	if (type == CURLINFO_TEXT && size >= 12 && memcmp(data, "Excess found", 12) == 0 && x->bad == NULL)
+		x->bad = "body longer than Content-Length";
+	return 0;
 }
 
 int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, const struct pass_sink *sink)
@@ -759,6 +777,9 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_DEBUGFUNCTION, debug_cb);
+	curl_easy_setopt(x->easy, CURLOPT_DEBUGDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_VERBOSE, 1L);
 	x->req_time = time(NULL);
 	x->f = f;
 	pthread_mutex_lock(&f->mu);

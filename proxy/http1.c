@@ -110,11 +110,9 @@ int http1_parse_request(const char *buf, size_t len, const struct http_limits *l
 
 	memset(r, 0, sizeof(*r));
 	/* Tolerate (RFC 9112 §2.2) empty lines before the request line. */
-	while (avail >= 2 && p[0] == '\r' && p[1] == '\n') {
+	while ((size_t)(p - buf) + 2 <= avail && p[0] == '\r' && p[1] == '\n')
 		p += 2;
-		avail -= 2;
-	}
-	le = line_end(p, avail);
+	le = line_end(p, avail - (size_t)(p - buf));
 	if (le == -2)
 		return -400;
 	if (le == -1)

@@ -471,3 +471,60 @@ def main(fn):
         print(f"FAIL {fn.__module__}: {e}")
         sys.exit(1)
     print(f"ok ({time.time() - t0:.2f}s)")
+
+
+class RawUpstream:
+    """A plain-HTTP origin that answers each path with canned raw bytes, for
+    responses no well-behaved server would send.  responses[path] is bytes,
+    or a callable(socket) that does the sending itself."""
+
+    def __init__(self):
+        self.responses = {}
+        self.counts = {}
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def count(self, path):
+        with self.lock:
+            return self.counts.get(path, 0)
+
+    def _accept(self):
+        while self.running:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(30)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                b = c.recv(4096)
+                if not b:
+                    return
+                data += b
+            path = data.split(b" ")[1].decode()
+            with self.lock:
+                self.counts[path] = self.counts.get(path, 0) + 1
+            r = self.responses.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            if callable(r):
+                r(c)
+            else:
+                c.sendall(r)
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.running = False
+        self.sock.close()

@@ -1,0 +1,168 @@
+/*
+ * libFuzzer entry points for every parser of outside bytes.  One source,
+ * one target per FUZZ_<NAME> define; the same functions are driven by
+ * replay.c over the seed corpus as regular ctest tests.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/bundle.h"
+#include "cache/record.h"
+#include "policy/config.h"
+#include "policy/freshness.h"
+#include "policy/hdr.h"
+#include "policy/manifest.h"
+#include "policy/range.h"
+#include "policy/registry.h"
+#include "policy/route.h"
+#include "policy/semver.h"
+#include "proxy/http1.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#if defined(FUZZ_HTTP_REQUEST)
+/* The request head parser, then what the server does with a parsed target. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct http_limits lim = {16384, 100};
+	struct http_req r;
+	int rc = http1_parse_request((const char *)data, size, &lim, &r);
+	size_t vl;
+
+	if (rc > 0) {
+		if ((size_t)rc > size || r.target + r.target_len > (const char *)data + size)
+			abort();
+		al_path_check(r.target, r.target_len);
+		http1_field(&r, "Range", &vl);
+	}
+	return 0;
+}
+#elif defined(FUZZ_RESPONSE_HEAD)
+/* Upstream response heads, line by line as libcurl delivers them. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data, *end = p + size;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl + 1 - p) : (size_t)(end - p);
+		const char *name, *value, *why;
+		size_t nlen, vlen;
+		int status;
+		if (http1_response_line(p, len, &status, &name, &nlen, &value, &vlen, &why) == RESP_FIELD &&
+		    (name + nlen > end || value + vlen > end))
+			abort();
+		p += len;
+	}
+	return 0;
+}
+#elif defined(FUZZ_RANGE)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint64_t total = 0, a, b;
+
+	if (size < 8)
+		return 0;
+	memcpy(&total, data, 8);
+	if (al_range_parse((const char *)data + 8, size - 8, total, &a, &b) == AL_RANGE_OK && (a > b || b >= total))
+		abort();
+	return 0;
+}
+#elif defined(FUZZ_CONFIG)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct al_config *c = NULL;
+	char err[512];
+
+	if (al_config_load_string("fuzz.yml", (const char *)data, size, &c, err, sizeof(err)) == 0)
+		al_config_free(c);
+	return 0;
+}
+#elif defined(FUZZ_RECORD)
+/* Stored cache records, and the header-block readers that run over them on every hit. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct al_record r;
+	size_t vl;
+
+	if (al_record_decode(data, size, &r) == 0) {
+		al_freshness_lifetime(NULL, "/x", r.status, r.hdrs, r.hdrs_len);
+		al_current_age(r.hdrs, r.hdrs_len, r.request_time, r.response_time, r.age_value, 0);
+		al_uncacheable_reason(r.status, r.hdrs, r.hdrs_len);
+		al_hdr_get(r.hdrs, r.hdrs_len, "ETag", &vl);
+	}
+	return 0;
+}
+#elif defined(FUZZ_BUNDLE)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct al_import_stats st;
+	char err[256];
+	FILE *f;
+
+	if (size == 0 || (f = fmemopen((void *)data, size, "rb")) == NULL)
+		return 0;
+	al_bundle_import(NULL, f, &st, err, sizeof(err));
+	fclose(f);
+	return 0;
+}
+#elif defined(FUZZ_SHA512)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned char d[64];
+
+	al_parse_sha512_file((const char *)data, size, d);
+	return 0;
+}
+#elif defined(FUZZ_MANIFEST)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char v[128], err[256];
+
+	al_endpoint_manifest(data, size, v, sizeof(v), NULL, NULL, err, sizeof(err));
+	return 0;
+}
+#elif defined(FUZZ_REGISTRY)
+/* A query string, a NUL, then a JSON array of package documents. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *nul = memchr(data, 0, size);
+	struct al_registry_query q;
+	json_t *docs;
+
+	if (nul == NULL)
+		return 0;
+	if (al_registry_query_parse((const char *)data, (size_t)(nul - data), &q) != 0)
+		return 0;
+	docs = json_loadb((const char *)nul + 1, size - (size_t)(nul + 1 - data), 0, NULL);
+	if (docs == NULL)
+		return 0;
+	free(al_registry_search(docs, &q));
+	free(al_registry_categories(docs, &q));
+	json_decref(docs);
+	return 0;
+}
+#elif defined(FUZZ_SEMVER)
+/* "constraint\0version" */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char buf[512];
+	struct al_semver v;
+	const char *nul;
+
+	if (size == 0 || size >= sizeof(buf))
+		return 0;
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	nul = memchr(data, 0, size);
+	if (nul == NULL || al_semver_parse(buf + (nul - (const char *)data) + 1, &v) != 0)
+		return 0;
+	al_semver_satisfies(buf, &v);
+	return 0;
+}
+#else
+#error "define one FUZZ_<TARGET>"
+#endif
