@@ -97,6 +97,7 @@ struct conn {
 	int icpt_port;
 	uint8_t key[AL_KEY_LEN];
 	int64_t t0_us;
+	int64_t head_start_us;   /* first byte of the request head being read, 0 if none yet */
 	int attempts;
 
 	/* the response */
@@ -1287,7 +1288,16 @@ static void try_parse(struct conn *c)
 
 	if (c->state != C_HEAD || len == 0)
 		return;
-	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	/*
+	 * The head must arrive within client.header_timeout of its first byte,
+	 * however it trickles in (slowloris): the read timeout is what is left.
+	 */
+	if (c->head_start_us == 0)
+		c->head_start_us = now_us();
+	{
+		int64_t left = srv.cfg->client_header_timeout_ms - (now_us() - c->head_start_us) / 1000;
+		set_head_timeout(c, left > 1 ? left : 1);
+	}
 	take = len > lim.max_head ? lim.max_head : len;
 	p = (const char *)evbuffer_pullup(in, take);
 	rc = http1_parse_request(p, take, &lim, &c->req);
@@ -1317,6 +1327,7 @@ static void try_parse(struct conn *c)
 	}
 	memcpy(c->head, p, (size_t)rc);
 	c->head_len = (size_t)rc;
+	c->head_start_us = 0;
 	evbuffer_drain(in, (size_t)rc);
 	http1_parse_request(c->head, c->head_len, &lim, &c->req);
 	set_head_timeout(c, 0);

@@ -40,18 +40,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	conn_accept(w, fd, sa, salen, ssl);
 }
 
+static void resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
 	struct worker *w = arg;
 	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {0, 100000};
 
-	/* EMFILE/ENFILE: pause accepting for a moment instead of spinning. */
+	/* EMFILE/ENFILE: pause accepting for a moment instead of spinning on a ready listener. */
 	al_warn("listen", "worker %d: accept: %s; pausing accepts for 100ms", w->id, strerror(err));
 	evconnlistener_disable(l);
-	{
-		struct timeval tv = {0, 100000};
-		event_base_once(w->base, -1, EV_TIMEOUT, (event_callback_fn)(void (*)(void))evconnlistener_enable, l, &tv);
-	}
+	event_base_once(w->base, -1, EV_TIMEOUT, resume_accepting, l, &tv);
 }
 
 static int bind_one(const struct al_listen *ls, char *err, size_t errlen)
