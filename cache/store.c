@@ -722,3 +722,30 @@ int al_store_check_body(struct al_reader *r, const struct al_record *rec)
 	EVP_MD_CTX_free(ctx);
 	return rc;
 }
+
+int al_body_read(struct al_reader *r, const struct al_record *rec, uint64_t max, char **out)
+{
+	char *buf;
+	uint64_t off = 0;
+	int rc;
+
+	if (rec->body_len > max)
+		return -EFBIG;
+	if ((buf = malloc(rec->body_len + 1)) == NULL)
+		return -ENOMEM;
+	while (off < rec->body_len) {
+		const void *p;
+		size_t n;
+		if ((rc = al_body_at(r, rec->obj_id, off, &p, &n)) != 0) {
+			free(buf);
+			return rc;
+		}
+		if (n > rec->body_len - off)
+			n = (size_t)(rec->body_len - off);
+		memcpy(buf + off, p, n);
+		off += n;
+	}
+	buf[rec->body_len] = '\0';
+	*out = buf;
+	return 0;
+}

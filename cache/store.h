@@ -91,6 +91,13 @@ int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg);
 int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned);
 
 /*
+ * A whole body in a new NUL-terminated buffer (for small documents: JSON,
+ * manifests; the serving path never does this).  Refuses bodies over max.
+ * 0 with *out (caller frees) or -ENOENT, -EFBIG, -ENOMEM.
+ */
+int al_body_read(struct al_reader *r, const struct al_record *rec, uint64_t max, char **out);
+
+/*
  * Re-digest rec's body (read through r) and compare with the stored
  * SHA-256.  0 when it matches, -EBADMSG when not, -ENOENT when chunks are
  * missing.

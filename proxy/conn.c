@@ -683,7 +683,7 @@ static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
 	json_t *j;
 
 	if (r->status != 200 || r->url_len <= d->plen || memcmp(r->url, d->prefix, d->plen) != 0 ||
-	    r->body_len > (8u << 20) || memchr(rest, '?', (size_t)(end - rest)) != NULL)
+	    memchr(rest, '?', (size_t)(end - rest)) != NULL)
 		return 0;
 	/* exactly <name>/<version> with an optional trailing slash */
 	slash = memchr(rest, '/', (size_t)(end - rest));
@@ -692,20 +692,8 @@ static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
 	slash = memchr(slash + 1, '/', (size_t)(end - slash - 1));
 	if (slash != NULL && slash + 1 != end)
 		return 0;
-	if ((buf = malloc(r->body_len + 1)) == NULL)
+	if (al_body_read(d->rd, r, 8u << 20, &buf) != 0)
 		return 0;
-	for (uint64_t off = 0; off < r->body_len;) {
-		const void *p;
-		size_t n;
-		if (al_body_at(d->rd, r->obj_id, off, &p, &n) != 0) {
-			free(buf);
-			return 0;
-		}
-		if (n > r->body_len - off)
-			n = (size_t)(r->body_len - off);
-		memcpy(buf + off, p, n);
-		off += n;
-	}
 	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j))
 		json_array_append(d->docs, j);
 	json_decref(j);

@@ -283,27 +283,8 @@ static char *cached_body(const struct al_config *cfg, const char *path, size_t *
 	al_store_key(url, (size_t)n, key);
 	if (al_reader_new(srv.store, &rd) != 0)
 		return NULL;
-	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && rec.body_len < (64u << 20) &&
-	    (out = malloc(rec.body_len + 1)) != NULL) {
-		uint64_t off = 0;
-		while (off < rec.body_len) {
-			const void *p;
-			size_t k;
-			if (al_body_at(rd, rec.obj_id, off, &p, &k) != 0) {
-				free(out);
-				out = NULL;
-				break;
-			}
-			if (k > rec.body_len - off)
-				k = (size_t)(rec.body_len - off);
-			memcpy(out + off, p, k);
-			off += k;
-		}
-		if (out) {
-			out[rec.body_len] = '\0';
-			*len = rec.body_len;
-		}
-	}
+	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && al_body_read(rd, &rec, 64u << 20, &out) == 0)
+		*len = rec.body_len;
 	al_reader_free(rd);
 	return out;
 }

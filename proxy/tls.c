@@ -167,26 +167,38 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return 0;
 }
 
-static X509 *mint(const char *host)
+/* A new v3 certificate: random serial, valid from an hour ago for `days`, with pubkey and subject CN. */
+static X509 *new_cert(EVP_PKEY *pubkey, long days, const char *cn)
 {
 	X509 *c = X509_new();
 	uint8_t serial[16];
-	BIGNUM *bn = NULL;
+	BIGNUM *bn;
+
+	if (c == NULL || RAND_bytes(serial, sizeof(serial)) != 1) {
+		X509_free(c);
+		return NULL;
+	}
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
+	BN_free(bn);
+	X509_set_version(c, 2);
+	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(c), days * 86400);
+	X509_set_pubkey(c, pubkey);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	return c;
+}
+
+static X509 *mint(const char *host)
+{
+	X509 *c = new_cert(leaf_key, LEAF_DAYS, host);
 	char san[300];
 	unsigned char ip[16];
 	int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
 
-	if (c == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+	if (c == NULL)
 		goto err;
-	serial[0] &= 0x7f;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
-	X509_set_version(c, 2);
-	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(c), (long)LEAF_DAYS * 86400);
-	X509_set_pubkey(c, leaf_key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
-	    (const unsigned char *)host, -1, -1, 0);
 	X509_set_issuer_name(c, X509_get_subject_name(ca_cert));
 	snprintf(san, sizeof(san), "%s:%s", is_ip ? "IP" : "DNS", host);
 	if (add_ext(c, ca_cert, NID_subject_alt_name, san) || add_ext(c, ca_cert, NID_basic_constraints, "critical,CA:FALSE") ||
@@ -197,10 +209,8 @@ static X509 *mint(const char *host)
 		goto err;
 	if (X509_sign(c, ca_key, EVP_sha256()) == 0)
 		goto err;
-	BN_free(bn);
 	return c;
 err:
-	BN_free(bn);
 	X509_free(c);
 	return NULL;
 }
@@ -263,8 +273,6 @@ int tls_ca_init(const char *dir, char *err, size_t errlen)
 	X509 *c = NULL;
 	FILE *f = NULL;
 	int fd, rc = -EIO;
-	uint8_t serial[16];
-	BIGNUM *bn = NULL;
 
 	snprintf(kp, sizeof(kp), "%s/ca.key", dir);
 	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
@@ -277,18 +285,9 @@ int tls_ca_init(const char *dir, char *err, size_t errlen)
 		return -EEXIST;
 	}
 	key = EVP_EC_gen("P-256");
-	c = X509_new();
-	if (key == NULL || c == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+	c = key ? new_cert(key, 10L * 365, "airlock interception CA") : NULL;
+	if (key == NULL || c == NULL)
 		goto err;
-	serial[0] &= 0x7f;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
-	X509_set_version(c, 2);
-	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(c), 10L * 365 * 86400);
-	X509_set_pubkey(c, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
-	    (const unsigned char *)"airlock interception CA", -1, -1, 0);
 	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "O", MBSTRING_ASC,
 	    (const unsigned char *)"airlock", -1, -1, 0);
 	X509_set_issuer_name(c, X509_get_subject_name(c));
@@ -315,7 +314,6 @@ err:
 out:
 	if (f)
 		fclose(f);
-	BN_free(bn);
 	X509_free(c);
 	EVP_PKEY_free(key);
 	return rc;

@@ -151,23 +151,13 @@ static void endpoint_manifest(struct ctx *c, const char *url)
 	size_t lml;
 
 	al_store_key(url, strlen(url), key);
-	if (al_reader_begin(c->rd) != 0 || al_lookup(c->rd, key, &rec) != 0 || rec.body_len > (64u << 20))
+	if (al_reader_begin(c->rd) != 0 || al_lookup(c->rd, key, &rec) != 0)
 		goto out;
 	when = rec.response_time;
 	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
 		when = al_http_date(lm, lml);
-	if ((buf = malloc(rec.body_len + 1)) == NULL)
+	if (al_body_read(c->rd, &rec, 64u << 20, &buf) != 0)
 		goto out;
-	for (uint64_t off = 0; off < rec.body_len;) {
-		const void *p;
-		size_t n;
-		if (al_body_at(c->rd, rec.obj_id, off, &p, &n) != 0)
-			goto out;
-		if (n > rec.body_len - off)
-			n = (size_t)(rec.body_len - off);
-		memcpy(buf + off, p, n);
-		off += n;
-	}
 	{
 		char mv[400], err[256];
 		if (al_endpoint_manifest(buf, rec.body_len, mv, sizeof(mv), NULL, NULL, err, sizeof(err)) < 0)
