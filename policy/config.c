@@ -583,10 +583,9 @@ static int load_forward(struct loader *l, yaml_node_t *n)
 		}
 		if (r->host == NULL)
 			return fail(l, e, "a forward rule needs host");
-		if (r->nports == 0) {
+		if (r->nports == 0) { /* ports other than 443 are denied unless listed */
 			r->ports[0] = 443;
-			r->ports[1] = 80;
-			r->nports = 2;
+			r->nports = 1;
 		}
 	}
 	return 0;

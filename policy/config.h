@@ -52,7 +52,7 @@ enum al_fwd_mode { AL_FWD_TUNNEL, AL_FWD_INTERCEPT };
 struct al_forward_rule {
 	char *host;
 	enum al_fwd_mode mode;
-	int ports[8];              /* allowed ports; default 443 (CONNECT) and 80 (absolute http) */
+	int ports[8];              /* allowed ports; default 443 only */
 	int nports;
 	int registry;
 };

@@ -185,6 +185,32 @@ static void test_eviction_keeps_pinned_and_recent(void **state)
 	free(body);
 }
 
+static void test_touch_protects_from_eviction(void **state)
+{
+	struct al_store *s = open_store(1 << 20);
+	struct al_reader *r;
+	struct al_record rec;
+	uint8_t key[AL_KEY_LEN];
+	char *body = calloc(1, 300 * 1024);
+
+	commit_object(s, "https://a/1", "", body, 300 * 1024, 0, 10);
+	commit_object(s, "https://a/2", "", body, 300 * 1024, 0, 20);
+	commit_object(s, "https://a/3", "", body, 300 * 1024, 0, 30);
+	al_store_key("https://a/1", 11, key);
+	assert_int_equal(al_store_touch(s, (const uint8_t (*)[AL_KEY_LEN])key, 1, 40), 0); /* a hit on 1 */
+	commit_object(s, "https://a/4", "", body, 300 * 1024, 0, 50);                        /* evicts 2, not 1 */
+	assert_int_equal(al_reader_new(s, &r), 0);
+	assert_int_equal(al_lookup(r, key, &rec), 0);
+	assert_true(rec.last_used == 40);
+	al_reader_end(r);
+	al_store_key("https://a/2", 11, key);
+	assert_int_equal(al_lookup(r, key, &rec), -ENOENT);
+	al_reader_end(r);
+	al_reader_free(r);
+	al_store_close(s);
+	free(body);
+}
+
 static void test_record_decode_rejects_garbage(void **state)
 {
 	struct al_record rec = {0}, back;
@@ -208,6 +234,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_keeps_pinned_and_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_touch_protects_from_eviction, setup, teardown),
 		cmocka_unit_test(test_record_decode_rejects_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
