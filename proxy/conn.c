@@ -115,6 +115,7 @@ static void finish(struct conn *c);
 static void close_soon(struct conn *c);
 static void step_lookup(struct conn *c);
 static void access_log(struct conn *c);
+static void recent_add(struct worker *w, const struct al_recent *r);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -1173,7 +1174,7 @@ static void access_log(struct conn *c)
 	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
 	rr.status = st;
 	rr.result = c->result;
-	al_recent_add(&rr);
+	recent_add(c->w, &rr);
 	if (al_access_enabled()) {
 		struct evbuffer *o = evbuffer_new();
 		struct timeval tv;
@@ -1458,29 +1459,41 @@ void conn_close_all(struct worker *w)
 		conn_free(w->conns);
 }
 
-/* The recent-requests ring, shared by all workers. */
-static struct al_recent recent[AL_RECENT];
-static int recent_next, recent_n;
-static pthread_mutex_t recent_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void al_recent_add(const struct al_recent *r)
+static void recent_add(struct worker *w, const struct al_recent *r)
 {
-	pthread_mutex_lock(&recent_mu);
-	recent[recent_next] = *r;
-	recent_next = (recent_next + 1) % AL_RECENT;
-	if (recent_n < AL_RECENT)
-		recent_n++;
-	pthread_mutex_unlock(&recent_mu);
+	pthread_mutex_lock(&w->recent_mu);
+	w->recent[w->recent_next] = *r;
+	w->recent_next = (w->recent_next + 1) % AL_RECENT;
+	if (w->recent_n < AL_RECENT)
+		w->recent_n++;
+	pthread_mutex_unlock(&w->recent_mu);
+}
+
+static int by_time_desc(const void *a, const void *b)
+{
+	const struct al_recent *x = a, *y = b;
+
+	return x->t < y->t ? 1 : x->t > y->t ? -1 : 0;
 }
 
 int al_recent_get(struct al_recent *out)
 {
-	int n;
+	struct al_recent *all = calloc((size_t)srv.nworkers * AL_RECENT, sizeof(*all));
+	int n = 0;
 
-	pthread_mutex_lock(&recent_mu);
-	n = recent_n;
-	for (int i = 0; i < n; i++)
-		out[i] = recent[(recent_next - 1 - i + AL_RECENT) % AL_RECENT];
-	pthread_mutex_unlock(&recent_mu);
+	if (all == NULL)
+		return 0;
+	for (int i = 0; i < srv.nworkers; i++) {
+		struct worker *w = &srv.workers[i];
+		pthread_mutex_lock(&w->recent_mu);
+		for (int k = 0; k < w->recent_n; k++)
+			all[n++] = w->recent[(w->recent_next - 1 - k + AL_RECENT) % AL_RECENT];
+		pthread_mutex_unlock(&w->recent_mu);
+	}
+	qsort(all, (size_t)n, sizeof(*all), by_time_desc);
+	if (n > AL_RECENT)
+		n = AL_RECENT;
+	memcpy(out, all, (size_t)n * sizeof(*out));
+	free(all);
 	return n;
 }

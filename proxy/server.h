@@ -21,6 +21,21 @@
 struct up_multi;
 struct fetch;
 
+/* How a request was answered: the label of airlock_requests_total{result=...}. */
+enum al_result { R_HIT, R_STALE, R_REVALIDATED, R_MISS, R_COLLAPSED, R_PASS, R_ERROR, R_ADMIN, R_TUNNEL,
+	R_INTERCEPT, R_COUNT };
+extern const char *const al_result_names[R_COUNT];
+
+/* The recent-requests ring shown on the status page: one per worker, so no lock is shared. */
+struct al_recent {
+	time_t t;
+	char method[8];
+	char url[160];
+	int status;
+	enum al_result result;
+};
+#define AL_RECENT 50
+
 struct worker {
 	int id;
 	pthread_t thread;
@@ -43,15 +58,14 @@ struct worker {
 	uint8_t touched[256][AL_KEY_LEN];
 	int ntouched;
 	struct event *touch_ev;
+	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
+	struct al_recent recent[AL_RECENT];
+	int recent_next, recent_n;
 };
 
 /* Note a hit for LRU; flushed to the store every few seconds. */
 void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN]);
 
-/* How a request was answered: the label of airlock_requests_total{result=...}. */
-enum al_result { R_HIT, R_STALE, R_REVALIDATED, R_MISS, R_COLLAPSED, R_PASS, R_ERROR, R_ADMIN, R_TUNNEL,
-	R_INTERCEPT, R_COUNT };
-extern const char *const al_result_names[R_COUNT];
 
 /* Counters, bumped where the event happens (Varnish's VSC style). */
 struct al_counters {
@@ -91,17 +105,7 @@ void conn_drain(struct worker *w);
 /* Free every connection of a stopped worker (its loop no longer runs). */
 void conn_close_all(struct worker *w);
 
-/* The recent-requests ring shown on the status page. */
-struct al_recent {
-	time_t t;
-	char method[8];
-	char url[160];
-	int status;
-	enum al_result result;
-};
-#define AL_RECENT 50
-void al_recent_add(const struct al_recent *r);
-/* Copy out up to AL_RECENT entries, newest first; returns how many. */
+/* Copy out up to AL_RECENT of the latest requests (all workers), newest first; returns how many. */
 int al_recent_get(struct al_recent *out);
 
 #endif
