@@ -23,6 +23,8 @@ static int parse_partial(const char **sp, struct al_semver *v, int *parts, int *
 		} else if (isdigit((unsigned char)*s)) {
 			char *end;
 			*f[i] = strtol(s, &end, 10);
+			if (*f[i] > 999999999 || end - s > 9)
+				return -EINVAL; /* not a version; and range bounds add 1 to these */
 			s = end;
 			(*parts)++;
 		} else {
