@@ -254,7 +254,7 @@ class Airlock:
     """airlock started on a config written for the test, in its own directory."""
 
     def __init__(self, tmp, up, extra="", offline=False, workers=2, args=(), upstream_extra="",
-                 resolve_extra=None, listen_tls=None):
+                 resolve_extra=None, listen_tls=None, resolve_hosts=True):
         self.tmp = tmp
         self.up = up
         self.port = free_port()
@@ -262,8 +262,8 @@ class Airlock:
         self.config = os.path.join(tmp, "airlock.yml")
         self.log = os.path.join(tmp, "airlock.log")
         self.args = list(args)
-        resolve = "\n".join([f'    "{h}:443": "127.0.0.1:{up.tls_port}"' for h in HOSTS] +
-                            [f'    "{k}": "{v}"' for k, v in (resolve_extra or {}).items()])
+        resolve = "\n".join([f'    "{h}:443": "127.0.0.1:{up.tls_port}"' for h in (HOSTS if resolve_hosts else [])] +
+                            [f'    "{k}": "{v}"' for k, v in (resolve_extra or {}).items()]) or "    {}"
         listen = f'["127.0.0.1:{self.port}"]'
         if listen_tls:
             cert, key, minv = listen_tls
