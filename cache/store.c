@@ -377,7 +377,7 @@ static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t 
 		MDB_cursor *c;
 		MDB_val k, v;
 		uint8_t victim[AL_KEY_LEN];
-		struct al_record rec, best;
+		struct al_record rec, best = {0};
 		int found = 0, rc;
 
 		if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0)
