@@ -560,6 +560,11 @@ static int on_head(struct fetch *x)
 	memcpy(copy, x->head, x->head_len);
 	copy[x->head_len] = '\0';
 	why = al_uncacheable_reason(x->status, x->head, x->head_len);
+	/* Known to be too large to keep: pass it through rather than fail it half-way. */
+	if (why == NULL && x->content_length > 0 &&
+	    ((uint64_t)x->content_length > srv.cfg->cache_max_object_size ||
+	     (uint64_t)x->content_length > srv.cfg->cache_max_size))
+		why = "too-large";
 	if (why == NULL) {
 		uint64_t id;
 		if (al_fill_begin(srv.store, f->key, &id) != 0) {

@@ -66,6 +66,15 @@ def test():
                         eq((r.status, r.header("Location")), (302, "http://evil.example.org/"), path)
                     if took > 12:
                         fail(f"{path}: took {took:.1f}s")
+                # Too large to keep, length known up front: passed through whole, not stored.
+                big = os.urandom(3 * 1024 * 1024)
+                up.add("/downloads/big.bin", big, headers=[("ETag", '"big"')])
+                r = curl(al, "/downloads/big.bin")
+                eq((r.status, r.rc, r.body == big), (200, 0, True), "an object over max_object_size is passed through")
+                if "detail=not-stored" not in (r.header("Cache-Status") or ""):
+                    fail(f"Cache-Status should say not stored: {r.header('Cache-Status')!r}")
+                curl(al, "/downloads/big.bin")
+                eq(up.count("/downloads/big.bin"), 2, "not stored: fetched again")
                 up_name = f"http://127.0.0.1:{raw.port}"
                 wait_for(lambda: any(u["upstream"] == up_name and u["state"] == "online"
                                      for u in al.health()["upstreams"]), 5, "the probe to bring the upstream back")
