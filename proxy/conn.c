@@ -28,6 +28,7 @@
 #include "proxy/server.h"
 #include "proxy/tls.h"
 #include "proxy/tunnel.h"
+#include "proxy/upstream.h"
 #include "proxy/uplink.h"
 
 #include <arpa/inet.h>
@@ -95,6 +96,10 @@ struct conn {
 	int denied;              /* client address outside clients.allow */
 	char *icpt_host;         /* inside an intercepted CONNECT: its host */
 	int icpt_port;
+	CURL *proof;             /* proving the upstream's identity before interception */
+	char proof_user[64];
+	char proof_host[256];
+	int proof_port;
 	uint8_t key[AL_KEY_LEN];
 	int64_t t0_us;
 	int64_t head_start_us;   /* first byte of the request head being read, 0 if none yet */
@@ -115,6 +120,8 @@ static void finish(struct conn *c);
 static void close_soon(struct conn *c);
 static void step_lookup(struct conn *c);
 static void access_log(struct conn *c);
+static int start_interception(struct conn *c, const char *host, int port);
+static int prove_upstream(struct conn *c, const char *host, int port);
 static void recent_add(struct worker *w, const struct al_recent *r);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
@@ -192,6 +199,10 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	detach_fill(c);
+	if (c->proof != NULL) {
+		up_cancel(c->w->multi, c->proof);
+		curl_easy_cleanup(c->proof);
+	}
 	c->hold->c = NULL;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev); /* may run hold_cleanup for queued references */
@@ -921,6 +932,113 @@ static int split_authority(const char *a, size_t n, int defport, char *host, siz
 }
 
 /*
+ * Answer the CONNECT and terminate the client's TLS with a certificate for
+ * host (policy: intercept).  Returns 0 (the connection now speaks TLS).
+ */
+static int start_interception(struct conn *c, const char *host, int port)
+{
+	struct bufferevent *tls;
+	SSL *ssl = tls_intercept_ssl(host);
+
+	if (ssl == NULL) {
+		reply_error(c, 502, "cannot make an interception certificate for this host");
+		event_active(c->wake, EV_READ, 0);
+		return 0;
+	}
+	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->proof_user[0] ? " user " : "",
+	    c->proof_user, host, port);
+	c->result = R_INTERCEPT;
+	c->status = 200;
+	access_log(c);
+	evbuffer_add_printf(out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
+	tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		close_soon(c);
+		return 0;
+	}
+	c->bev = tls;
+	c->tls = 1;
+	free(c->icpt_host);
+	c->icpt_host = strdup(host);
+	c->icpt_port = port;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->state = C_HEAD;
+	c->keepalive = 1;
+	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	return 0;
+}
+
+static void proof_done(CURL *easy, CURLcode res, void *arg)
+{
+	struct conn *c = arg;
+	const char *h = c->proof_host;
+	int port = c->proof_port;
+
+	c->proof = NULL;
+	curl_easy_cleanup(easy);
+	if (res == CURLE_OK) {
+		tls_upstream_prove(h, port);
+		start_interception(c, h, port);
+		return;
+	}
+	if (res == CURLE_PEER_FAILED_VERIFICATION || res == CURLE_SSL_CACERT_BADFILE ||
+	    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_ISSUER_ERROR || res == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+		al_warn("tls", "%s:%d did not prove its identity (%s): CONNECT refused, no certificate minted",
+		    h, port, curl_easy_strerror(res));
+		c->keepalive = 0;
+		reply_error(c, 502, "the upstream could not prove it is this host (TLS verification failed)");
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	/* Unreachable: the uplink is down; intercept so that the cache can answer. */
+	{
+		char base[300], why[200];
+		struct uplink *u;
+		snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", h, port);
+		snprintf(why, sizeof(why), "CONNECT proof: %s", curl_easy_strerror(res));
+		if ((u = uplink_get(base)) != NULL)
+			uplink_failed(u, why);
+	}
+	start_interception(c, h, port);
+}
+
+/* A verified TLS handshake with the upstream, before a certificate for its name is minted. */
+static int prove_upstream(struct conn *c, const char *host, int port)
+{
+	char url[320], base[300];
+	struct uplink *u;
+
+	snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", host, port);
+	u = uplink_get(base);
+	if (u != NULL && !uplink_online(u))
+		return start_interception(c, host, port); /* offline: the cache answers */
+	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
+	snprintf(c->proof_host, sizeof(c->proof_host), "%s", host);
+	c->proof_port = port;
+	c->proof = up_easy_new(srv.cfg, worker_connect_to(c->w));
+	if (c->proof == NULL) {
+		reply_error(c, 503, "out of memory");
+		event_active(c->wake, EV_READ, 0);
+		return 0;
+	}
+	curl_easy_setopt(c->proof, CURLOPT_URL, url);
+	curl_easy_setopt(c->proof, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)srv.cfg->first_byte_timeout_ms);
+	if (up_start(c->w->multi, c->proof, proof_done, c) != 0) {
+		curl_easy_cleanup(c->proof);
+		c->proof = NULL;
+		return start_interception(c, host, port);
+	}
+	c->state = C_WAIT;
+	return 0;
+}
+
+/*
  * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
  * authentication first, then the allow-list decides: intercept (TLS with a
  * minted certificate, inner requests served through the cache), tunnel
@@ -966,9 +1084,6 @@ static int forward_request(struct conn *c)
 		return -1;
 	}
 	if (r->method == HTTP_CONNECT) {
-		struct bufferevent *tls;
-		SSL *ssl;
-
 		if (rule->mode == AL_FWD_TUNNEL) {
 			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
 			c->result = R_TUNNEL;
@@ -980,37 +1095,10 @@ static int forward_request(struct conn *c)
 			close_soon(c);
 			return 0;
 		}
-		ssl = tls_intercept_ssl(host);
-		if (ssl == NULL) {
-			reply_error(c, 502, "cannot make an interception certificate for this host");
-			return -1;
-		}
-		al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, user[0] ? " user " : "", user, host, port);
-		evbuffer_add_printf(out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
-		tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (tls == NULL) {
-			SSL_free(ssl);
-			close_soon(c);
-			return 0;
-		}
-		c->result = R_INTERCEPT;
-		c->status = 200;
-		access_log(c);
-		c->bev = tls;
-		c->tls = 1;
-		free(c->icpt_host);
-		c->icpt_host = strdup(host);
-		c->icpt_port = port;
-		bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-		bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-		bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-		c->state = C_HEAD;
-		c->keepalive = 1;
-		set_head_timeout(c, srv.cfg->client_header_timeout_ms);
-		return 0;
+		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
+		if (srv.cfg->offline || tls_upstream_proven(host, port))
+			return start_interception(c, host, port);
+		return prove_upstream(c, host, port);
 	}
 	/* Absolute form: served through the same cache as reverse routes. */
 	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LEAF_DAYS 30
@@ -247,6 +248,47 @@ static X509 *leaf_for(const char *host)
 out:
 	pthread_mutex_unlock(&leaves_mu);
 	return c;
+}
+
+#define PROOF_TTL 600
+static struct {
+	char hostport[300];
+	time_t until;
+} proofs[256];
+static pthread_mutex_t proofs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int tls_upstream_proven(const char *host, int port)
+{
+	char hp[300];
+	time_t now = time(NULL);
+	int ok = 0;
+
+	snprintf(hp, sizeof(hp), "%s:%d", host, port);
+	pthread_mutex_lock(&proofs_mu);
+	for (size_t i = 0; i < sizeof(proofs) / sizeof(proofs[0]); i++)
+		if (proofs[i].until > now && strcasecmp(proofs[i].hostport, hp) == 0)
+			ok = 1;
+	pthread_mutex_unlock(&proofs_mu);
+	return ok;
+}
+
+void tls_upstream_prove(const char *host, int port)
+{
+	size_t slot = 0;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&proofs_mu);
+	for (size_t i = 0; i < sizeof(proofs) / sizeof(proofs[0]); i++) {
+		if (proofs[i].until < proofs[slot].until)
+			slot = i;
+		if (strcasecmp(proofs[i].hostport, host) == 0) {
+			slot = i;
+			break;
+		}
+	}
+	snprintf(proofs[slot].hostport, sizeof(proofs[slot].hostport), "%s:%d", host, port);
+	proofs[slot].until = now + PROOF_TTL;
+	pthread_mutex_unlock(&proofs_mu);
 }
 
 SSL *tls_intercept_ssl(const char *host)

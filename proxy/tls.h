@@ -18,6 +18,15 @@
 int tls_init(const struct al_config *cfg, char *err, size_t errlen);
 void tls_shutdown(void);
 
+/*
+ * Whether host:port's upstream proved its identity (verified TLS handshake)
+ * in the last 10 minutes; and record that it did.  Interception mints a
+ * certificate for a name only after such a proof, unless the upstream is
+ * offline (then the cache answers, and nothing comes from the upstream).
+ */
+int tls_upstream_proven(const char *host, int port);
+void tls_upstream_prove(const char *host, int port);
+
 /* A server-side SSL for host, ready for the handshake; NULL on failure. */
 SSL *tls_intercept_ssl(const char *host);
 

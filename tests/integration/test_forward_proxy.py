@@ -28,6 +28,8 @@ def forward_config(ca, up):
     - {{host: epr.elastic.co, mode: intercept}}
     - {{host: artifacts.security.elastic.co, mode: tunnel, ports: [443]}}
     - {{host: "*.plain.test", mode: tunnel, ports: [80]}}
+    - {{host: impostor.test, mode: intercept}}
+    - {{host: gone.test, mode: intercept}}
 """
 
 
@@ -56,7 +58,13 @@ def test():
     with Case() as (up, al0, tmp):
         al0.stop()
         # airlock with the forward section; a plain-HTTP host mapped to the origin.
-        al = Airlock(tmp, up, extra=forward_config(ca, up), resolve_extra={"files.plain.test:80": f"127.0.0.1:{up.port}"})
+        import socket as _s
+        closed = _s.socket(); closed.bind(("127.0.0.1", 0)); dead_port = closed.getsockname()[1]; closed.close()
+        al = Airlock(tmp, up, extra=forward_config(ca, up), resolve_extra={
+            "files.plain.test:80": f"127.0.0.1:{up.port}",
+            # the origin's certificate does not name impostor.test: it cannot prove it is that host
+            "impostor.test:443": f"127.0.0.1:{up.tls_port}",
+            "gone.test:443": f"127.0.0.1:{dead_port}"})
         try:
             up.add("/search?kibana.version=8.13.4", SEARCH, headers=[("Content-Type", "application/json"),
                    ("Cache-Control", "max-age=600"), ("Cache-Control", "public")])
@@ -91,6 +99,18 @@ def test():
             rc, head, body, err = px(al, "https://epr.elastic.co/search?kibana.version=8.13.4",
                                      "--cacert", up.pki.ca_crt)
             eq(rc, 60, "interception cert must not verify against another CA")
+
+            # An upstream that cannot prove its name gets no interception certificate.
+            rc, head, body, err = px(al, "https://impostor.test/x", "--cacert", f"{ca}/ca.crt")
+            if rc == 0 or "502" not in err:
+                fail(f"CONNECT to an upstream that fails verification should get 502: rc={rc} {err}")
+            if "impostor.test:443 did not prove its identity" not in al.logtext():
+                fail("the refusal is logged")
+            # An unreachable one is intercepted (the cache may answer); nothing cached here: 502/504 inside.
+            rc, head, body, err = px(al, "https://gone.test/x", "--cacert", f"{ca}/ca.crt")
+            eq(rc, 0, f"CONNECT to an unreachable upstream is intercepted: {err}")
+            if "502" not in head and "504" not in head:
+                fail(f"inside, an uncached URL of an unreachable upstream is 502/504: {head!r}")
 
             # CONNECT, tunnelled: the origin's own certificate, nothing cached.
             for i in range(2):
