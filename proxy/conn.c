@@ -19,20 +19,17 @@
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/range.h"
-#include "policy/registry.h"
 #include "policy/route.h"
 #include "proxy/admin.h"
+#include "proxy/conn_impl.h"
 #include "proxy/fill.h"
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
-#include "proxy/tls.h"
-#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 #include "proxy/uplink.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <event2/bufferevent_ssl.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -46,86 +43,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#define CONN_MAGIC 0x434f4e4eu
-#define OUT_HIGH (512 * 1024)
-#define OUT_LOW (128 * 1024)
-#define SMALL_HEAD 2048
-
-enum conn_state {
-	C_HEAD,     /* reading a request head */
-	C_WAIT,     /* waiting for a fill's head */
-	C_BODY,     /* sending a body from the cache */
-	C_PASS,     /* a pass-through response is flowing */
-	C_DONE,     /* response queued; finish when written */
-	C_CLOSE,    /* close as soon as the loop gets back here */
-	C_LINGER,   /* response written, write side shut: drain input, then close */
-};
-
-/* Keeps the read snapshot alive while evbuffer references point into it. */
-struct hold {
-	struct al_reader *rd;
-	int refs;
-	struct conn *c;          /* NULL once the connection is gone */
-};
-
-struct conn {
-	unsigned magic;
-	struct conn *next, *prev;  /* the worker's list */
-	struct worker *w;
-	struct sockaddr_storage sa;
-	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
-	enum al_result result;
-	uint64_t body_sent;
-	struct bufferevent *bev;
-	char peer[64];
-	enum conn_state state;
-	struct event *wake;      /* fill progress, snapshot release, deferred close */
-	struct hold *hold;
-
-	/* the request */
-	char small[SMALL_HEAD];
-	char *head;              /* small or malloc'ed */
-	size_t head_len;
-	struct http_req req;
-	int keepalive;
-	int head_only;
-	struct uplink *uplink;
-	char *url;
-	size_t base_len;         /* url[base_len] starts the path */
-	int registry;            /* the upstream is a package registry (offline answers) */
-	int denied;              /* client address outside clients.allow */
-	char *icpt_host;         /* inside an intercepted CONNECT: its host */
-	int icpt_port;
-	CURL *proof;             /* proving the upstream's identity before interception */
-	char proof_user[64];
-	char proof_host[256];
-	int proof_port;
-	uint8_t key[AL_KEY_LEN];
-	int64_t t0_us;
-	int64_t head_start_us;   /* first byte of the request head being read, 0 if none yet */
-	int attempts;
-
-	/* the response */
-	int status;
-	char cstatus[192];       /* Cache-Status value */
-	uint64_t obj_id, pos, end;
-	int end_known, chunked, follow;
-	struct fill *fill;
-	int origin;              /* this request started the fill (its pass sink) */
-	int have_stale;
-};
-
 static void pump(struct conn *c);
 static void finish(struct conn *c);
-static void close_soon(struct conn *c);
-static void step_lookup(struct conn *c);
-static void access_log(struct conn *c);
-static int start_interception(struct conn *c, const char *host, int port);
-static int prove_upstream(struct conn *c, const char *host, int port);
 static void recent_add(struct worker *w, const struct al_recent *r);
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_write(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
 
 static int64_t now_us(void)
 {
@@ -135,7 +55,7 @@ static int64_t now_us(void)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-static struct evbuffer *out(struct conn *c)
+struct evbuffer * conn_out(struct conn *c)
 {
 	return bufferevent_get_output(c->bev);
 }
@@ -147,9 +67,9 @@ static struct evbuffer *out(struct conn *c)
  * get the write event (on_write turns it off again once drained).  TLS
  * connections leave it all to their bufferevent.
  */
-static void write_now(struct conn *c)
+void conn_write_now(struct conn *c)
 {
-	struct evbuffer *o = out(c);
+	struct evbuffer *o = conn_out(c);
 	int n;
 
 	if (c->tls || evbuffer_get_length(o) == 0)
@@ -161,14 +81,14 @@ static void write_now(struct conn *c)
 	evbuffer_freeze(o, 1);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		al_debug("conn", "%s: write: %s", c->peer, strerror(errno));
-		close_soon(c);
+		conn_close_soon(c);
 		return;
 	}
 	if (evbuffer_get_length(o) > 0)
 		bufferevent_enable(c->bev, EV_WRITE);
 }
 
-static void set_head_timeout(struct conn *c, int64_t ms)
+void conn_set_head_timeout(struct conn *c, int64_t ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	struct timeval wtv = {srv.cfg->client_idle_timeout_ms / 1000, (srv.cfg->client_idle_timeout_ms % 1000) * 1000};
@@ -222,7 +142,7 @@ static void conn_free(struct conn *c)
 }
 
 /* Close from a context that may still be using c: do it from the loop. */
-static void close_soon(struct conn *c)
+void conn_close_soon(struct conn *c)
 {
 	c->state = C_CLOSE;
 	event_active(c->wake, EV_TIMEOUT, 0);
@@ -244,10 +164,10 @@ static void hold_cleanup(const void *data, size_t len, void *arg)
 }
 
 /* Response head: status line, the stored or upstream fields, our own. */
-static void add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
+void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
     int64_t clen, int64_t age, const char *extra)
 {
-	struct evbuffer *o = out(c);
+	struct evbuffer *o = conn_out(c);
 
 	c->status = status;
 	evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", status, http1_reason(status));
@@ -275,9 +195,9 @@ static void add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
 }
 
 /* A short response of our own making. */
-static void reply_simple(struct conn *c, int status, const char *ctype, const char *extra,
+void conn_reply_simple(struct conn *c, int status, const char *ctype, const char *extra,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void reply_simple(struct conn *c, int status, const char *ctype, const char *extra,
+void conn_reply_simple(struct conn *c, int status, const char *ctype, const char *extra,
     const char *fmt, ...)
 {
 	char body[1024], hdrs[1400];
@@ -292,9 +212,9 @@ static void reply_simple(struct conn *c, int status, const char *ctype, const ch
 	if (n >= (int)sizeof(body))
 		n = sizeof(body) - 1;
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype, extra ? extra : "");
-	add_head(c, status, hdrs, strlen(hdrs), n, -1, NULL);
+	conn_add_head(c, status, hdrs, strlen(hdrs), n, -1, NULL);
 	if (!c->head_only) {
-		evbuffer_add(out(c), body, n);
+		evbuffer_add(conn_out(c), body, n);
 		c->body_sent += (uint64_t)n;
 	}
 	if (status >= 400)
@@ -302,11 +222,11 @@ static void reply_simple(struct conn *c, int status, const char *ctype, const ch
 	c->state = C_DONE;
 }
 
-static void reply_error(struct conn *c, int status, const char *why)
+void conn_reply_error(struct conn *c, int status, const char *why)
 {
 	if (status >= 400 && status < 500 && status != 404 && status != 405)
 		c->keepalive = 0;
-	reply_simple(c, status, "text/plain; charset=utf-8", NULL, "%d %s: %s\n",
+	conn_reply_simple(c, status, "text/plain; charset=utf-8", NULL, "%d %s: %s\n",
 	    status, http1_reason(status), why);
 }
 
@@ -376,7 +296,7 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 	if (status == 200 && not_modified(c, hdrs, hlen)) {
 		char buf[4096];
 		size_t n = fields_for_304(hdrs, hlen, buf, sizeof(buf));
-		add_head(c, 304, buf, n, -1, age, NULL);
+		conn_add_head(c, 304, buf, n, -1, age, NULL);
 		c->state = C_DONE;
 		return 1;
 	}
@@ -402,7 +322,7 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 			char cr[96];
 			snprintf(cr, sizeof(cr), "Content-Range: bytes %llu-%llu/%lld\r\n",
 			    (unsigned long long)first, (unsigned long long)last, (long long)total);
-			add_head(c, 206, hdrs, hlen, (int64_t)(last - first + 1), age, cr);
+			conn_add_head(c, 206, hdrs, hlen, (int64_t)(last - first + 1), age, cr);
 			c->pos = first;
 			c->end = last + 1;
 			goto body;
@@ -410,7 +330,7 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 		case AL_RANGE_UNSATISFIABLE: {
 			char cr[64];
 			snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld\r\n", (long long)total);
-			add_head(c, 416, NULL, 0, 0, -1, cr);
+			conn_add_head(c, 416, NULL, 0, 0, -1, cr);
 			c->state = C_DONE;
 			return 1;
 		}
@@ -418,7 +338,7 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 			break;
 		}
 	}
-	add_head(c, status, hdrs, hlen, total, age, status == 200 ? "Accept-Ranges: bytes\r\n" : NULL);
+	conn_add_head(c, status, hdrs, hlen, total, age, status == 200 ? "Accept-Ranges: bytes\r\n" : NULL);
 body:
 	if (c->head_only || (c->end_known && c->pos == c->end)) {
 		c->state = C_DONE;
@@ -450,7 +370,7 @@ static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
  */
 static void pump(struct conn *c)
 {
-	struct evbuffer *o = out(c);
+	struct evbuffer *o = conn_out(c);
 	struct fill_view v;
 	uint64_t avail = c->end;
 	int renewed = 0;
@@ -459,7 +379,7 @@ static void pump(struct conn *c)
 		fill_view(c->fill, &v);
 		if (v.state == FILL_FAILED) {
 			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->url, v.error);
-			close_soon(c); /* never a short response that looks complete */
+			conn_close_soon(c); /* never a short response that looks complete */
 			return;
 		}
 		avail = v.committed;
@@ -493,7 +413,7 @@ static void pump(struct conn *c)
 		if (rc != 0) {
 			al_warn("conn", "%s: body vanished at %llu (%s); aborting the response", c->url,
 			    (unsigned long long)c->pos, strerror(-rc));
-			close_soon(c);
+			conn_close_soon(c);
 			return;
 		}
 		if (n > avail - c->pos)
@@ -513,7 +433,7 @@ static void pump(struct conn *c)
 			evbuffer_add(o, "0\r\n\r\n", 5);
 		c->state = C_DONE;
 	}
-	write_now(c);
+	conn_write_now(c);
 	if (c->hold->refs == 0)
 		al_reader_end(c->hold->rd);
 	if (c->state == C_DONE && evbuffer_get_length(o) == 0)
@@ -532,16 +452,16 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 	    c->have_stale ? "stale" : "miss", status);
 	c->result = R_PASS;
 	c->end_known = clen >= 0;
-	add_head(c, status, hdrs, len, clen, -1, NULL);
+	conn_add_head(c, status, hdrs, len, clen, -1, NULL);
 	c->state = C_PASS;
-	write_now(c);
+	conn_write_now(c);
 }
 
 static int sink_full(void *arg)
 {
 	struct conn *c = arg;
 
-	return evbuffer_get_length(out(c)) >= OUT_HIGH;
+	return evbuffer_get_length(conn_out(c)) >= OUT_HIGH;
 }
 
 static void sink_body(void *arg, const void *data, size_t len)
@@ -552,11 +472,11 @@ static void sink_body(void *arg, const void *data, size_t len)
 		return;
 	c->body_sent += len;
 	if (c->chunked)
-		evbuffer_add_printf(out(c), "%zx\r\n", len);
-	evbuffer_add(out(c), data, len);
+		evbuffer_add_printf(conn_out(c), "%zx\r\n", len);
+	evbuffer_add(conn_out(c), data, len);
 	if (c->chunked)
-		evbuffer_add(out(c), "\r\n", 2);
-	write_now(c);
+		evbuffer_add(conn_out(c), "\r\n", 2);
+	conn_write_now(c);
 }
 
 static void sink_end(void *arg, int ok)
@@ -564,11 +484,11 @@ static void sink_end(void *arg, int ok)
 	struct conn *c = arg;
 
 	if (!ok) {
-		close_soon(c);
+		conn_close_soon(c);
 		return;
 	}
 	if (c->chunked && !c->head_only)
-		evbuffer_add(out(c), "0\r\n\r\n", 5);
+		evbuffer_add(conn_out(c), "0\r\n\r\n", 5);
 	c->state = C_DONE;
 	event_active(c->wake, EV_READ, 0);
 }
@@ -585,7 +505,7 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 
 	c->fill = fill_acquire(c->key, c->attempts > 1, &created);
 	if (c->fill == NULL) {
-		reply_error(c, 503, "out of memory");
+		conn_reply_error(c, 503, "out of memory");
 		return;
 	}
 	c->state = C_WAIT;
@@ -624,13 +544,13 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (c->state == C_DONE) {
-		write_now(c);
-		if (c->state == C_DONE && evbuffer_get_length(out(c)) == 0)
+		conn_write_now(c);
+		if (c->state == C_DONE && evbuffer_get_length(conn_out(c)) == 0)
 			finish(c);
 		return;
 	}
 	if (c->state == C_PASS) {
-		write_now(c);
+		conn_write_now(c);
 		return;
 	}
 	if (c->state != C_WAIT || c->fill == NULL)
@@ -656,7 +576,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		detach_fill(c);
 		c->state = C_WAIT;
 		c->have_stale = 2; /* tells step_lookup the entry was just revalidated */
-		step_lookup(c);
+		conn_step_lookup(c);
 		return;
 	case FILL_PASS:
 		if (c->origin)
@@ -669,104 +589,13 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		detach_fill(c);
 		c->have_stale = v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX ? 3 : 0;
 		if (c->have_stale == 3) {
-			step_lookup(c); /* serves the stale copy, if there is one */
+			conn_step_lookup(c); /* serves the stale copy, if there is one */
 			return;
 		}
-		reply_error(c, 502, v.error);
+		conn_reply_error(c, 502, v.error);
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
-}
-
-/* Cached package documents (/package/<name>/<version>/ under the registry's base), parsed. */
-struct docs_ctx {
-	const char *prefix;
-	size_t plen;
-	struct al_reader *rd;
-	json_t *docs;
-};
-
-static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
-{
-	struct docs_ctx *d = arg;
-	const char *rest = r->url + d->plen, *end = r->url + r->url_len;
-	const char *slash;
-	char *buf;
-	json_t *j;
-
-	if (r->status != 200 || r->url_len <= d->plen || memcmp(r->url, d->prefix, d->plen) != 0 ||
-	    memchr(rest, '?', (size_t)(end - rest)) != NULL)
-		return 0;
-	/* exactly <name>/<version> with an optional trailing slash */
-	slash = memchr(rest, '/', (size_t)(end - rest));
-	if (slash == NULL || slash == rest || slash + 1 >= end)
-		return 0;
-	slash = memchr(slash + 1, '/', (size_t)(end - slash - 1));
-	if (slash != NULL && slash + 1 != end)
-		return 0;
-	if (al_body_read(d->rd, r, 8u << 20, &buf) != 0)
-		return 0;
-	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j))
-		json_array_append(d->docs, j);
-	json_decref(j);
-	free(buf);
-	return 0;
-}
-
-/*
- * The registry is unreachable and this /search or /categories was never
- * cached as asked: compute it from the package documents the cache holds
- * (policy/registry.h).  Returns -1 when this is not such a request.
- */
-static int registry_answer(struct conn *c)
-{
-	const char *path = c->url + c->base_len, *q;
-	struct al_registry_query query;
-	struct docs_ctx d;
-	char prefix[400], hdrs[256], *body;
-	int search;
-
-	if (!strncmp(path, "/search", 7) && (path[7] == '\0' || path[7] == '?'))
-		search = 1;
-	else if (!strncmp(path, "/categories", 11) && (path[11] == '\0' || path[11] == '?'))
-		search = 0;
-	else
-		return -1;
-	q = strchr(path, '?');
-	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, &query) != 0) {
-		reply_error(c, 400, "bad kibana.version");
-		event_active(c->wake, EV_READ, 0);
-		return 0;
-	}
-	snprintf(prefix, sizeof(prefix), "%.*s/package/", (int)c->base_len, c->url);
-	d.prefix = prefix;
-	d.plen = strlen(prefix);
-	d.docs = json_array();
-	if (d.docs == NULL || al_reader_new(srv.store, &d.rd) != 0) {
-		json_decref(d.docs);
-		return -1;
-	}
-	al_reader_begin(d.rd);
-	al_store_foreach(srv.store, collect_doc, &d);
-	al_reader_free(d.rd);
-	body = search ? al_registry_search(d.docs, &query) : al_registry_categories(d.docs, &query);
-	snprintf(c->cstatus, sizeof(c->cstatus),
-	    "airlock; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"",
-	    json_array_size(d.docs));
-	json_decref(d.docs);
-	if (body == NULL)
-		return -1;
-	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
-	c->result = R_STALE;
-	add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
-	if (!c->head_only) {
-		evbuffer_add(out(c), body, strlen(body));
-		c->body_sent = strlen(body);
-	}
-	free(body);
-	c->state = C_DONE;
-	event_active(c->wake, EV_READ, 0);
-	return 0;
 }
 
 /*
@@ -774,7 +603,7 @@ static int registry_answer(struct conn *c)
  * 2 = just revalidated (serve what is stored), 3 = upstream failed (serve
  * stale or error), otherwise a fresh look.
  */
-static void step_lookup(struct conn *c)
+void conn_step_lookup(struct conn *c)
 {
 	struct al_record rec;
 	int after = c->have_stale;
@@ -782,7 +611,7 @@ static void step_lookup(struct conn *c)
 
 	c->have_stale = 0;
 	if (++c->attempts > 4) {
-		reply_error(c, 502, "the entry kept changing under this request");
+		conn_reply_error(c, 502, "the entry kept changing under this request");
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
@@ -844,16 +673,16 @@ static void step_lookup(struct conn *c)
 	al_reader_end(c->hold->rd);
 	if (rc != -ENOENT)
 		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
-	if ((after == 3 || !uplink_online(c->uplink)) && c->registry && registry_answer(c) == 0)
+	if ((after == 3 || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
 		return;
 	if (after == 3) {
-		reply_error(c, 502, "upstream unreachable and nothing cached");
+		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
 	if (!uplink_online(c->uplink)) {
 		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=miss; detail=upstream-offline");
-		reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
 		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
 		    c->url, uplink_name(c->uplink));
 		event_active(c->wake, EV_READ, 0);
@@ -863,13 +692,13 @@ static void step_lookup(struct conn *c)
 }
 
 /* url = base + target; sets the key and the uplink.  Replies and returns -1 on failure. */
-static int set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry)
+int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry)
 {
 	size_t bl = strlen(base);
 	char *buf = malloc(bl + tlen + 1);
 
 	if (buf == NULL) {
-		reply_error(c, 503, "out of memory");
+		conn_reply_error(c, 503, "out of memory");
 		return -1;
 	}
 	memcpy(buf, base, bl);
@@ -884,252 +713,9 @@ static int set_url(struct conn *c, const char *base, const char *target, size_t 
 	c->attempts = 0;
 	c->have_stale = 0;
 	if (c->uplink == NULL) {
-		reply_error(c, 503, "too many distinct upstream hosts");
+		conn_reply_error(c, 503, "too many distinct upstream hosts");
 		return -1;
 	}
-	return 0;
-}
-
-/* Split "host:port" (CONNECT) or the authority of an absolute URL. */
-static int split_authority(const char *a, size_t n, int defport, char *host, size_t hcap, int *port)
-{
-	const char *colon = NULL;
-	size_t hl;
-
-	if (n > 0 && a[0] == '[') {
-		const char *rb = memchr(a, ']', n);
-		if (rb == NULL)
-			return -1;
-		hl = (size_t)(rb - a - 1);
-		if (hl == 0 || hl >= hcap)
-			return -1;
-		memcpy(host, a + 1, hl);
-		colon = (rb + 1 < a + n && rb[1] == ':') ? rb + 1 : NULL;
-		if (!colon && rb + 1 != a + n)
-			return -1;
-	} else {
-		colon = memchr(a, ':', n);
-		hl = colon ? (size_t)(colon - a) : n;
-		if (hl == 0 || hl >= hcap)
-			return -1;
-		memcpy(host, a, hl);
-	}
-	host[hl] = '\0';
-	for (size_t i = 0; i < hl; i++) {
-		if (!(isalnum((unsigned char)host[i]) || host[i] == '.' || host[i] == '-' || host[i] == ':'))
-			return -1;
-		host[i] = (char)tolower((unsigned char)host[i]);
-	}
-	*port = defport;
-	if (colon) {
-		char *end;
-		long p = strtol(colon + 1, &end, 10);
-		if (end != a + n || p < 1 || p > 65535)
-			return -1;
-		*port = (int)p;
-	}
-	return 0;
-}
-
-/*
- * Answer the CONNECT and terminate the client's TLS with a certificate for
- * host (policy: intercept).  Returns 0 (the connection now speaks TLS).
- */
-static int start_interception(struct conn *c, const char *host, int port)
-{
-	struct bufferevent *tls;
-	SSL *ssl = tls_intercept_ssl(host);
-
-	if (ssl == NULL) {
-		reply_error(c, 502, "cannot make an interception certificate for this host");
-		event_active(c->wake, EV_READ, 0);
-		return 0;
-	}
-	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->proof_user[0] ? " user " : "",
-	    c->proof_user, host, port);
-	c->result = R_INTERCEPT;
-	c->status = 200;
-	access_log(c);
-	evbuffer_add_printf(out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
-	tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (tls == NULL) {
-		SSL_free(ssl);
-		close_soon(c);
-		return 0;
-	}
-	c->bev = tls;
-	c->tls = 1;
-	free(c->icpt_host);
-	c->icpt_host = strdup(host);
-	c->icpt_port = port;
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = C_HEAD;
-	c->keepalive = 1;
-	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
-	return 0;
-}
-
-static void proof_done(CURL *easy, CURLcode res, void *arg)
-{
-	struct conn *c = arg;
-	const char *h = c->proof_host;
-	int port = c->proof_port;
-
-	c->proof = NULL;
-	curl_easy_cleanup(easy);
-	if (res == CURLE_OK) {
-		tls_upstream_prove(h, port);
-		start_interception(c, h, port);
-		return;
-	}
-	if (res == CURLE_PEER_FAILED_VERIFICATION || res == CURLE_SSL_CACERT_BADFILE ||
-	    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_ISSUER_ERROR || res == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
-		al_warn("tls", "%s:%d did not prove its identity (%s): CONNECT refused, no certificate minted",
-		    h, port, curl_easy_strerror(res));
-		c->keepalive = 0;
-		reply_error(c, 502, "the upstream could not prove it is this host (TLS verification failed)");
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	/* Unreachable: the uplink is down; intercept so that the cache can answer. */
-	{
-		char base[300], why[200];
-		struct uplink *u;
-		snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", h, port);
-		snprintf(why, sizeof(why), "CONNECT proof: %s", curl_easy_strerror(res));
-		if ((u = uplink_get(base)) != NULL)
-			uplink_failed(u, why);
-	}
-	start_interception(c, h, port);
-}
-
-/* A verified TLS handshake with the upstream, before a certificate for its name is minted. */
-static int prove_upstream(struct conn *c, const char *host, int port)
-{
-	char url[320], base[300];
-	struct uplink *u;
-
-	snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", host, port);
-	u = uplink_get(base);
-	if (u != NULL && !uplink_online(u))
-		return start_interception(c, host, port); /* offline: the cache answers */
-	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
-	snprintf(c->proof_host, sizeof(c->proof_host), "%s", host);
-	c->proof_port = port;
-	c->proof = up_easy_new(srv.cfg, worker_connect_to(c->w));
-	if (c->proof == NULL) {
-		reply_error(c, 503, "out of memory");
-		event_active(c->wake, EV_READ, 0);
-		return 0;
-	}
-	curl_easy_setopt(c->proof, CURLOPT_URL, url);
-	curl_easy_setopt(c->proof, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)srv.cfg->first_byte_timeout_ms);
-	if (up_start(c->w->multi, c->proof, proof_done, c) != 0) {
-		curl_easy_cleanup(c->proof);
-		c->proof = NULL;
-		return start_interception(c, host, port);
-	}
-	c->state = C_WAIT;
-	return 0;
-}
-
-/*
- * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
- * authentication first, then the allow-list decides: intercept (TLS with a
- * minted certificate, inner requests served through the cache), tunnel
- * (blind relay), or 403.  Returns 0 when it took the connection over.
- */
-static int forward_request(struct conn *c)
-{
-	struct http_req *r = &c->req;
-	const struct al_forward_rule *rule;
-	const char *why, *auth, *authority = r->target;
-	size_t alen, authority_len = r->target_len;
-	char host[256], user[64];
-	int port, https = 0;
-
-	auth = http1_field(r, "Proxy-Authorization", &alen);
-	if (!al_proxy_auth_ok(srv.cfg, auth, auth ? alen : 0, user, sizeof(user))) {
-		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
-		    (int)r->target_len, r->target);
-		reply_simple(c, 407, "text/plain; charset=utf-8",
-		    "Proxy-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n",
-		    "407 Proxy Authentication Required\n");
-		return -1;
-	}
-	if (r->form == FORM_ABSOLUTE) {
-		https = r->target[4] == 's' || r->target[4] == 'S';
-		authority = r->target + (https ? 8 : 7);
-		authority_len = strcspn(authority, "/?#");
-		if (authority + authority_len > r->target + r->target_len)
-			authority_len = (size_t)(r->target + r->target_len - authority);
-	}
-	if (split_authority(authority, authority_len, https || r->method == HTTP_CONNECT ? 443 : 80,
-	    host, sizeof(host), &port) != 0) {
-		reply_error(c, 400, "bad host in the request target");
-		return -1;
-	}
-	rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
-	if (rule == NULL) {
-		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
-		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
-		c->keepalive = 0;
-		reply_error(c, 403, why[0] == 'p' ? "airlock does not allow this port for this host (forward.allow)"
-		    : "airlock's egress policy does not allow this host (forward.allow)");
-		return -1;
-	}
-	if (r->method == HTTP_CONNECT) {
-		if (rule->mode == AL_FWD_TUNNEL) {
-			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
-			c->result = R_TUNNEL;
-			c->status = 200;
-			access_log(c);
-			bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-			tunnel_start(c->w, c->bev, host, port);
-			c->bev = NULL;
-			close_soon(c);
-			return 0;
-		}
-		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
-		if (srv.cfg->offline || tls_upstream_proven(host, port))
-			return start_interception(c, host, port);
-		return prove_upstream(c, host, port);
-	}
-	/* Absolute form: served through the same cache as reverse routes. */
-	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
-		reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
-		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
-		return -1;
-	}
-	if (r->content_length > 0 || r->chunked) {
-		reply_error(c, 400, "a GET or HEAD request must not carry a body");
-		return -1;
-	}
-	{
-		const char *path = authority + authority_len;
-		size_t plen = (size_t)(r->target + r->target_len - path);
-		char base[300];
-		if (plen == 0) {
-			path = "/";
-			plen = 1;
-		}
-		if (al_path_check(path, plen) != 0) {
-			reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
-			return -1;
-		}
-		if (port == (https ? 443 : 80))
-			snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
-		else
-			snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
-		if (set_url(c, base, path, plen, rule->registry) != 0)
-			return -1;
-	}
-	step_lookup(c);
 	return 0;
 }
 
@@ -1154,17 +740,17 @@ static void step_request(struct conn *c)
 		authz = http1_field(r, "Authorization", &al);
 		if (r->method != HTTP_GET && r->method != HTTP_HEAD && !post) {
 			evbuffer_free(body);
-			reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
+			conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
 			goto done;
 		}
 		status = admin_handle(r->target, r->target_len, post,
 		    al_admin_allowed(srv.cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
 		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
 		    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
-		add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
+		conn_add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
 		c->body_sent = evbuffer_get_length(body);
 		if (!c->head_only)
-			evbuffer_add_buffer(out(c), body);
+			evbuffer_add_buffer(conn_out(c), body);
 		evbuffer_free(body);
 		c->state = C_DONE;
 		goto done;
@@ -1172,56 +758,53 @@ static void step_request(struct conn *c)
 	if (c->denied) {
 		al_warn("access", "%s: refused, address not in clients.allow", c->peer);
 		c->keepalive = 0;
-		reply_error(c, 403, "this client address may not use airlock (clients.allow)");
+		conn_reply_error(c, 403, "this client address may not use airlock (clients.allow)");
 		goto done;
 	}
 	if (r->method == HTTP_CONNECT || r->form == FORM_ABSOLUTE) {
-		if (forward_request(c) == 0)
+		if (conn_forward(c) == 0)
 			return;
 		goto done;
 	}
 	if (r->form != FORM_ORIGIN) {
-		reply_error(c, 400, "bad request target");
+		conn_reply_error(c, 400, "bad request target");
 		goto done;
 	}
 	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
-		reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
 		    "405 Method Not Allowed: airlock serves GET and HEAD\n");
 		goto done;
 	}
 	if (r->content_length > 0 || r->chunked) {
-		reply_error(c, 400, "a GET or HEAD request must not carry a body");
+		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
 		goto done;
 	}
 	if (al_path_check(r->target, r->target_len) != 0) {
-		reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
+		conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
 		goto done;
 	}
 	if (c->icpt_host != NULL) {
 		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
-		const struct al_forward_rule *rule;
-		const char *why;
 		char base[300];
 		if (c->icpt_port == 443)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
 			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
-		rule = al_forward_find(srv.cfg, c->icpt_host, strlen(c->icpt_host), c->icpt_port, &why);
-		if (set_url(c, base, r->target, r->target_len, rule ? rule->registry : 0) != 0)
+		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->icpt_host, c->icpt_port)) != 0)
 			goto done;
-		step_lookup(c);
+		conn_step_lookup(c);
 		return;
 	}
 	{
 		const struct al_route *route = al_route_find(srv.cfg, r->target, r->target_len);
 		if (route == NULL) {
-			reply_error(c, 404, "no route for this path");
+			conn_reply_error(c, 404, "no route for this path");
 			goto done;
 		}
-		if (set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
+		if (conn_set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
 			goto done;
 	}
-	step_lookup(c);
+	conn_step_lookup(c);
 	return;
 done:
 	event_active(c->wake, EV_READ, 0);
@@ -1249,7 +832,7 @@ static void json_escaped(struct evbuffer *o, const char *s, size_t n)
  * Elastic Agent's filestream input reads as it is.  Credentials never
  * appear: no request header is logged but the User-Agent.
  */
-static void access_log(struct conn *c)
+void conn_access_log(struct conn *c)
 {
 	struct al_recent rr;
 	int st = c->status;
@@ -1326,7 +909,7 @@ static void linger(struct conn *c)
 /* The response is fully written: next request or close. */
 static void finish(struct conn *c)
 {
-	access_log(c);
+	conn_access_log(c);
 	detach_fill(c);
 	if (c->w->draining)
 		c->keepalive = 0;
@@ -1350,7 +933,7 @@ static void finish(struct conn *c)
 	c->body_sent = 0;
 	c->result = R_MISS;
 	c->uplink = NULL;
-	set_head_timeout(c, srv.cfg->client_idle_timeout_ms);
+	conn_set_head_timeout(c, srv.cfg->client_idle_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
 	try_parse(c);
 }
@@ -1373,7 +956,7 @@ static void try_parse(struct conn *c)
 		c->head_start_us = now_us();
 	{
 		int64_t left = srv.cfg->client_header_timeout_ms - (now_us() - c->head_start_us) / 1000;
-		set_head_timeout(c, left > 1 ? left : 1);
+		conn_set_head_timeout(c, left > 1 ? left : 1);
 	}
 	take = len > lim.max_head ? lim.max_head : len;
 	p = (const char *)evbuffer_pullup(in, take);
@@ -1388,7 +971,7 @@ static void try_parse(struct conn *c)
 		c->keepalive = 0;
 		c->t0_us = now_us();
 		bufferevent_disable(c->bev, EV_READ);
-		reply_error(c, -rc, rc == -431 ? "request head too large" :
+		conn_reply_error(c, -rc, rc == -431 ? "request head too large" :
 		    rc == -414 ? "request line too long" : "malformed request");
 		event_active(c->wake, EV_READ, 0);
 		return;
@@ -1399,7 +982,7 @@ static void try_parse(struct conn *c)
 	c->head = (size_t)rc <= sizeof(c->small) ? c->small : malloc((size_t)rc);
 	if (c->head == NULL) {
 		c->head = c->small;
-		close_soon(c);
+		conn_close_soon(c);
 		return;
 	}
 	memcpy(c->head, p, (size_t)rc);
@@ -1407,12 +990,12 @@ static void try_parse(struct conn *c)
 	c->head_start_us = 0;
 	evbuffer_drain(in, (size_t)rc);
 	http1_parse_request(c->head, c->head_len, &lim, &c->req);
-	set_head_timeout(c, 0);
+	conn_set_head_timeout(c, 0);
 	c->state = C_WAIT;
 	step_request(c);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+void conn_on_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
@@ -1424,21 +1007,21 @@ static void on_read(struct bufferevent *bev, void *arg)
 	try_parse(c);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+void conn_on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (!c->tls && evbuffer_get_length(out(c)) == 0)
-		bufferevent_disable(bev, EV_WRITE); /* write_now() writes first from here on */
+	if (!c->tls && evbuffer_get_length(conn_out(c)) == 0)
+		bufferevent_disable(bev, EV_WRITE); /* conn_write_now() writes first from here on */
 	if (c->state == C_BODY)
 		pump(c);
 	else if (c->state == C_PASS && c->fill != NULL)
 		fill_pass_resume(c->fill);
-	else if (c->state == C_DONE && evbuffer_get_length(out(c)) == 0)
+	else if (c->state == C_DONE && evbuffer_get_length(conn_out(c)) == 0)
 		finish(c);
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+void conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
@@ -1462,7 +1045,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		memset(&c->req, 0, sizeof(c->req));
 		c->req.minor = 1;
 		bufferevent_disable(bev, EV_READ);
-		reply_error(c, 408, "request head not received in time");
+		conn_reply_error(c, 408, "request head not received in time");
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
@@ -1518,12 +1101,12 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
 	w->nconns++;
 	atomic_fetch_add(&srv.stats.clients, 1);
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
 	/* libevent writes 16 KiB per syscall by default: let one writev take what is queued. */
 	bufferevent_set_max_single_write(c->bev, OUT_HIGH);
-	set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	conn_set_head_timeout(c, srv.cfg->client_header_timeout_ms);
 	bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
 }
 
@@ -1564,7 +1147,7 @@ static int by_time_desc(const void *a, const void *b)
 	return x->t < y->t ? 1 : x->t > y->t ? -1 : 0;
 }
 
-int al_recent_get(struct al_recent *out)
+int al_recent_get(struct al_recent *conn_out)
 {
 	struct al_recent *all = calloc((size_t)srv.nworkers * AL_RECENT, sizeof(*all));
 	int n = 0;
@@ -1581,7 +1164,7 @@ int al_recent_get(struct al_recent *out)
 	qsort(all, (size_t)n, sizeof(*all), by_time_desc);
 	if (n > AL_RECENT)
 		n = AL_RECENT;
-	memcpy(out, all, (size_t)n * sizeof(*out));
+	memcpy(conn_out, all, (size_t)n * sizeof(*conn_out));
 	free(all);
 	return n;
 }

@@ -1,0 +1,116 @@
+/*
+ * Private to proxy/: the client connection as conn.c (the request steps),
+ * forward.c (CONNECT, interception, absolute-form requests) and
+ * offline_registry.c share it.  Nothing outside proxy/ includes this.
+ */
+#ifndef AIRLOCK_PROXY_CONN_IMPL_H
+#define AIRLOCK_PROXY_CONN_IMPL_H
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cache/store.h"
+#include "proxy/fill.h"
+#include "proxy/http1.h"
+#include "proxy/server.h"
+#include "proxy/uplink.h"
+
+#define CONN_MAGIC 0x434f4e4eu
+#define OUT_HIGH (512 * 1024)
+#define OUT_LOW (128 * 1024)
+#define SMALL_HEAD 2048
+
+enum conn_state {
+	C_HEAD,     /* reading a request head */
+	C_WAIT,     /* waiting for a fill's head */
+	C_BODY,     /* sending a body from the cache */
+	C_PASS,     /* a pass-through response is flowing */
+	C_DONE,     /* response queued; finish when written */
+	C_CLOSE,    /* close as soon as the loop gets back here */
+	C_LINGER,   /* response written, write side shut: drain input, then close */
+};
+
+/* Keeps the read snapshot alive while evbuffer references point into it. */
+struct hold {
+	struct al_reader *rd;
+	int refs;
+	struct conn *c;          /* NULL once the connection is gone */
+};
+
+struct conn {
+	unsigned magic;
+	struct conn *next, *prev;  /* the worker's list */
+	struct worker *w;
+	struct sockaddr_storage sa;
+	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
+	enum al_result result;
+	uint64_t body_sent;
+	struct bufferevent *bev;
+	char peer[64];
+	enum conn_state state;
+	struct event *wake;      /* fill progress, snapshot release, deferred close */
+	struct hold *hold;
+
+	/* the request */
+	char small[SMALL_HEAD];
+	char *head;              /* small or malloc'ed */
+	size_t head_len;
+	struct http_req req;
+	int keepalive;
+	int head_only;
+	struct uplink *uplink;
+	char *url;
+	size_t base_len;         /* url[base_len] starts the path */
+	int registry;            /* the upstream is a package registry (offline answers) */
+	int denied;              /* client address outside clients.allow */
+	char *icpt_host;         /* inside an intercepted CONNECT: its host */
+	int icpt_port;
+	CURL *proof;             /* proving the upstream's identity before interception */
+	char proof_user[64];
+	char proof_host[256];
+	int proof_port;
+	uint8_t key[AL_KEY_LEN];
+	int64_t t0_us;
+	int64_t head_start_us;   /* first byte of the request head being read, 0 if none yet */
+	int attempts;
+
+	/* the response */
+	int status;
+	char cstatus[192];       /* Cache-Status value */
+	uint64_t obj_id, pos, end;
+	int end_known, chunked, follow;
+	struct fill *fill;
+	int origin;              /* this request started the fill (its pass sink) */
+	int have_stale;
+};
+
+/* Shared steps and helpers (conn.c). */
+struct evbuffer *conn_out(struct conn *c);
+void conn_write_now(struct conn *c);
+void conn_set_head_timeout(struct conn *c, int64_t ms);
+void conn_close_soon(struct conn *c);
+void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen, int64_t clen, int64_t age,
+    const char *extra);
+void conn_reply_simple(struct conn *c, int status, const char *ctype, const char *extra, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void conn_reply_error(struct conn *c, int status, const char *why);
+/* url = base + target; sets the key, the uplink and the registry flag.  Replies and returns -1 on failure. */
+int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry);
+void conn_step_lookup(struct conn *c);
+void conn_access_log(struct conn *c);
+void conn_on_read(struct bufferevent *bev, void *arg);
+void conn_on_write(struct bufferevent *bev, void *arg);
+void conn_on_event(struct bufferevent *bev, short what, void *arg);
+
+/* forward.c: a CONNECT or absolute-form request.  0 when it took the connection over. */
+int conn_forward(struct conn *c);
+/* forward.c: inside intercepted TLS, the rule (for its registry flag) of the CONNECT's host. */
+int conn_forward_registry(const char *host, int port);
+
+/* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
+int conn_registry_answer(struct conn *c);
+
+#endif

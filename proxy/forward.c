@@ -1,0 +1,276 @@
+/*
+ * The forward proxy: CONNECT and absolute-form requests (Kibana's
+ * registryProxyUrl, agent.download.proxy_url, HTTPS_PROXY).  Client and
+ * proxy authentication first, then the allow-list decides: intercept (TLS
+ * with a minted certificate once the upstream proved its name; the inner
+ * requests go through conn.c's steps, keyed https://host/path), tunnel
+ * (blind relay, tunnel.c) or 403.
+ */
+#include "policy/access.h"
+#include "policy/route.h"
+#include "proxy/conn_impl.h"
+#include "proxy/log.h"
+#include "proxy/tls.h"
+#include "proxy/tunnel.h"
+#include "proxy/upstream.h"
+
+#include <ctype.h>
+#include <event2/bufferevent_ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int start_interception(struct conn *c, const char *host, int port);
+static int prove_upstream(struct conn *c, const char *host, int port);
+
+int conn_forward_registry(const char *host, int port)
+{
+	const char *why;
+	const struct al_forward_rule *rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
+
+	return rule ? rule->registry : 0;
+}
+
+/* Split "host:port" (CONNECT) or the authority of an absolute URL. */
+static int split_authority(const char *a, size_t n, int defport, char *host, size_t hcap, int *port)
+{
+	const char *colon = NULL;
+	size_t hl;
+
+	if (n > 0 && a[0] == '[') {
+		const char *rb = memchr(a, ']', n);
+		if (rb == NULL)
+			return -1;
+		hl = (size_t)(rb - a - 1);
+		if (hl == 0 || hl >= hcap)
+			return -1;
+		memcpy(host, a + 1, hl);
+		colon = (rb + 1 < a + n && rb[1] == ':') ? rb + 1 : NULL;
+		if (!colon && rb + 1 != a + n)
+			return -1;
+	} else {
+		colon = memchr(a, ':', n);
+		hl = colon ? (size_t)(colon - a) : n;
+		if (hl == 0 || hl >= hcap)
+			return -1;
+		memcpy(host, a, hl);
+	}
+	host[hl] = '\0';
+	for (size_t i = 0; i < hl; i++) {
+		if (!(isalnum((unsigned char)host[i]) || host[i] == '.' || host[i] == '-' || host[i] == ':'))
+			return -1;
+		host[i] = (char)tolower((unsigned char)host[i]);
+	}
+	*port = defport;
+	if (colon) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+		if (end != a + n || p < 1 || p > 65535)
+			return -1;
+		*port = (int)p;
+	}
+	return 0;
+}
+
+/*
+ * Answer the CONNECT and terminate the client's TLS with a certificate for
+ * host (policy: intercept).  Returns 0 (the connection now speaks TLS).
+ */
+static int start_interception(struct conn *c, const char *host, int port)
+{
+	struct bufferevent *tls;
+	SSL *ssl = tls_intercept_ssl(host);
+
+	if (ssl == NULL) {
+		conn_reply_error(c, 502, "cannot make an interception certificate for this host");
+		event_active(c->wake, EV_READ, 0);
+		return 0;
+	}
+	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->proof_user[0] ? " user " : "",
+	    c->proof_user, host, port);
+	c->result = R_INTERCEPT;
+	c->status = 200;
+	conn_access_log(c);
+	evbuffer_add_printf(conn_out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
+	tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		conn_close_soon(c);
+		return 0;
+	}
+	c->bev = tls;
+	c->tls = 1;
+	free(c->icpt_host);
+	c->icpt_host = strdup(host);
+	c->icpt_port = port;
+	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->state = C_HEAD;
+	c->keepalive = 1;
+	conn_set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	return 0;
+}
+
+static void proof_done(CURL *easy, CURLcode res, void *arg)
+{
+	struct conn *c = arg;
+	const char *h = c->proof_host;
+	int port = c->proof_port;
+
+	c->proof = NULL;
+	curl_easy_cleanup(easy);
+	if (res == CURLE_OK) {
+		tls_upstream_prove(h, port);
+		start_interception(c, h, port);
+		return;
+	}
+	if (res == CURLE_PEER_FAILED_VERIFICATION || res == CURLE_SSL_CACERT_BADFILE ||
+	    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_ISSUER_ERROR || res == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+		al_warn("tls", "%s:%d did not prove its identity (%s): CONNECT refused, no certificate minted",
+		    h, port, curl_easy_strerror(res));
+		c->keepalive = 0;
+		conn_reply_error(c, 502, "the upstream could not prove it is this host (TLS verification failed)");
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
+	/* Unreachable: the uplink is down; intercept so that the cache can answer. */
+	{
+		char base[300], why[200];
+		struct uplink *u;
+		snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", h, port);
+		snprintf(why, sizeof(why), "CONNECT proof: %s", curl_easy_strerror(res));
+		if ((u = uplink_get(base)) != NULL)
+			uplink_failed(u, why);
+	}
+	start_interception(c, h, port);
+}
+
+/* A verified TLS handshake with the upstream, before a certificate for its name is minted. */
+static int prove_upstream(struct conn *c, const char *host, int port)
+{
+	char url[320], base[300];
+	struct uplink *u;
+
+	snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", host, port);
+	u = uplink_get(base);
+	if (u != NULL && !uplink_online(u))
+		return start_interception(c, host, port); /* offline: the cache answers */
+	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
+	snprintf(c->proof_host, sizeof(c->proof_host), "%s", host);
+	c->proof_port = port;
+	c->proof = up_easy_new(srv.cfg, worker_connect_to(c->w));
+	if (c->proof == NULL) {
+		conn_reply_error(c, 503, "out of memory");
+		event_active(c->wake, EV_READ, 0);
+		return 0;
+	}
+	curl_easy_setopt(c->proof, CURLOPT_URL, url);
+	curl_easy_setopt(c->proof, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)srv.cfg->first_byte_timeout_ms);
+	if (up_start(c->w->multi, c->proof, proof_done, c) != 0) {
+		curl_easy_cleanup(c->proof);
+		c->proof = NULL;
+		return start_interception(c, host, port);
+	}
+	c->state = C_WAIT;
+	return 0;
+}
+
+/*
+ * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
+ * authentication first, then the allow-list decides: intercept (TLS with a
+ * minted certificate, inner requests served through the cache), tunnel
+ * (blind relay), or 403.  Returns 0 when it took the connection over.
+ */
+int conn_forward(struct conn *c)
+{
+	struct http_req *r = &c->req;
+	const struct al_forward_rule *rule;
+	const char *why, *auth, *authority = r->target;
+	size_t alen, authority_len = r->target_len;
+	char host[256], user[64];
+	int port, https = 0;
+
+	auth = http1_field(r, "Proxy-Authorization", &alen);
+	if (!al_proxy_auth_ok(srv.cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
+		    (int)r->target_len, r->target);
+		conn_reply_simple(c, 407, "text/plain; charset=utf-8",
+		    "Proxy-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n",
+		    "407 Proxy Authentication Required\n");
+		return -1;
+	}
+	if (r->form == FORM_ABSOLUTE) {
+		https = r->target[4] == 's' || r->target[4] == 'S';
+		authority = r->target + (https ? 8 : 7);
+		authority_len = strcspn(authority, "/?#");
+		if (authority + authority_len > r->target + r->target_len)
+			authority_len = (size_t)(r->target + r->target_len - authority);
+	}
+	if (split_authority(authority, authority_len, https || r->method == HTTP_CONNECT ? 443 : 80,
+	    host, sizeof(host), &port) != 0) {
+		conn_reply_error(c, 400, "bad host in the request target");
+		return -1;
+	}
+	rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
+	if (rule == NULL) {
+		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
+		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
+		c->keepalive = 0;
+		conn_reply_error(c, 403, why[0] == 'p' ? "airlock does not allow this port for this host (forward.allow)"
+		    : "airlock's egress policy does not allow this host (forward.allow)");
+		return -1;
+	}
+	if (r->method == HTTP_CONNECT) {
+		if (rule->mode == AL_FWD_TUNNEL) {
+			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
+			c->result = R_TUNNEL;
+			c->status = 200;
+			conn_access_log(c);
+			bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+			tunnel_start(c->w, c->bev, host, port);
+			c->bev = NULL;
+			conn_close_soon(c);
+			return 0;
+		}
+		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
+		if (srv.cfg->offline || tls_upstream_proven(host, port))
+			return start_interception(c, host, port);
+		return prove_upstream(c, host, port);
+	}
+	/* Absolute form: served through the same cache as reverse routes. */
+	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
+		return -1;
+	}
+	if (r->content_length > 0 || r->chunked) {
+		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
+		return -1;
+	}
+	{
+		const char *path = authority + authority_len;
+		size_t plen = (size_t)(r->target + r->target_len - path);
+		char base[300];
+		if (plen == 0) {
+			path = "/";
+			plen = 1;
+		}
+		if (al_path_check(path, plen) != 0) {
+			conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
+			return -1;
+		}
+		if (port == (https ? 443 : 80))
+			snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
+		else
+			snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
+		if (conn_set_url(c, base, path, plen, rule->registry) != 0)
+			return -1;
+	}
+	conn_step_lookup(c);
+	return 0;
+}
+

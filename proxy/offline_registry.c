@@ -1,0 +1,103 @@
+/*
+ * The offline package registry's glue: gather the package documents the
+ * cache holds under the registry's base and answer /search or /categories
+ * with policy/registry.c's rules, when the registry cannot be reached.
+ */
+#include "policy/registry.h"
+#include "proxy/conn_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Cached package documents (/package/<name>/<version>/ under the registry's base), parsed. */
+struct docs_ctx {
+	const char *prefix;
+	size_t plen;
+	struct al_reader *rd;
+	json_t *docs;
+};
+
+static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct docs_ctx *d = arg;
+	const char *rest = r->url + d->plen, *end = r->url + r->url_len;
+	const char *slash;
+	char *buf;
+	json_t *j;
+
+	if (r->status != 200 || r->url_len <= d->plen || memcmp(r->url, d->prefix, d->plen) != 0 ||
+	    memchr(rest, '?', (size_t)(end - rest)) != NULL)
+		return 0;
+	/* exactly <name>/<version> with an optional trailing slash */
+	slash = memchr(rest, '/', (size_t)(end - rest));
+	if (slash == NULL || slash == rest || slash + 1 >= end)
+		return 0;
+	slash = memchr(slash + 1, '/', (size_t)(end - slash - 1));
+	if (slash != NULL && slash + 1 != end)
+		return 0;
+	if (al_body_read(d->rd, r, 8u << 20, &buf) != 0)
+		return 0;
+	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j))
+		json_array_append(d->docs, j);
+	json_decref(j);
+	free(buf);
+	return 0;
+}
+
+/*
+ * The registry is unreachable and this /search or /categories was never
+ * cached as asked: compute it from the package documents the cache holds
+ * (policy/registry.h).  Returns -1 when this is not such a request.
+ */
+int conn_registry_answer(struct conn *c)
+{
+	const char *path = c->url + c->base_len, *q;
+	struct al_registry_query query;
+	struct docs_ctx d;
+	char prefix[400], hdrs[256], *body;
+	int search;
+
+	if (!strncmp(path, "/search", 7) && (path[7] == '\0' || path[7] == '?'))
+		search = 1;
+	else if (!strncmp(path, "/categories", 11) && (path[11] == '\0' || path[11] == '?'))
+		search = 0;
+	else
+		return -1;
+	q = strchr(path, '?');
+	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, &query) != 0) {
+		conn_reply_error(c, 400, "bad kibana.version");
+		event_active(c->wake, EV_READ, 0);
+		return 0;
+	}
+	snprintf(prefix, sizeof(prefix), "%.*s/package/", (int)c->base_len, c->url);
+	d.prefix = prefix;
+	d.plen = strlen(prefix);
+	d.docs = json_array();
+	if (d.docs == NULL || al_reader_new(srv.store, &d.rd) != 0) {
+		json_decref(d.docs);
+		return -1;
+	}
+	al_reader_begin(d.rd);
+	al_store_foreach(srv.store, collect_doc, &d);
+	al_reader_free(d.rd);
+	body = search ? al_registry_search(d.docs, &query) : al_registry_categories(d.docs, &query);
+	snprintf(c->cstatus, sizeof(c->cstatus),
+	    "airlock; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"",
+	    json_array_size(d.docs));
+	json_decref(d.docs);
+	if (body == NULL)
+		return -1;
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
+	c->result = R_STALE;
+	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
+	if (!c->head_only) {
+		evbuffer_add(conn_out(c), body, strlen(body));
+		c->body_sent = strlen(body);
+	}
+	free(body);
+	c->state = C_DONE;
+	event_active(c->wake, EV_READ, 0);
+	return 0;
+}
+
