@@ -449,7 +449,7 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 	struct conn *c = arg;
 
 	snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; detail=not-stored",
-	    c->have_stale ? "stale" : "miss", status);
+	    c->history == H_REVALIDATING ? "stale" : "miss", status);
 	c->result = R_PASS;
 	c->end_known = clen >= 0;
 	conn_add_head(c, status, hdrs, len, clen, -1, NULL);
@@ -525,7 +525,7 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	p.uplink = c->uplink;
 	p.if_none_match = inm;
 	p.if_modified_since = ims;
-	p.revalidating = c->have_stale == 1;
+	p.revalidating = c->history == H_REVALIDATING;
 	fill_start(c->fill, c->w, &p, &sink);
 }
 
@@ -562,7 +562,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	case FILL_STREAM:
 	case FILL_DONE:
 		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; stored%s",
-		    c->have_stale ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
+		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
 		atomic_fetch_add(&srv.stats.misses, 1);
 		c->result = c->origin ? R_MISS : R_COLLAPSED;
 		c->follow = 1;
@@ -575,7 +575,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	case FILL_REFRESHED:
 		detach_fill(c);
 		c->state = C_WAIT;
-		c->have_stale = 2; /* tells step_lookup the entry was just revalidated */
+		c->history = H_REVALIDATED;
 		conn_step_lookup(c);
 		return;
 	case FILL_PASS:
@@ -587,8 +587,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	case FILL_FAILED:
 		detach_fill(c);
-		c->have_stale = v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX ? 3 : 0;
-		if (c->have_stale == 3) {
+		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
+			c->history = H_UPSTREAM_DOWN;
 			conn_step_lookup(c); /* serves the stale copy, if there is one */
 			return;
 		}
@@ -599,17 +599,17 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Decide from the cache.  have_stale carries what happened before:
- * 2 = just revalidated (serve what is stored), 3 = upstream failed (serve
- * stale or error), otherwise a fresh look.
+ * Decide from the cache, knowing what happened before (c->history):
+ * just revalidated (serve what is stored), upstream failed (serve stale or
+ * error), or a first look.
  */
 void conn_step_lookup(struct conn *c)
 {
 	struct al_record rec;
-	int after = c->have_stale;
+	enum conn_history after = c->history;
 	int rc;
 
-	c->have_stale = 0;
+	c->history = H_FIRST;
 	if (++c->attempts > 4) {
 		conn_reply_error(c, 502, "the entry kept changing under this request");
 		event_active(c->wake, EV_READ, 0);
@@ -626,7 +626,7 @@ void conn_step_lookup(struct conn *c)
 		lifetime = al_freshness_lifetime(srv.cfg, pathbuf, rec.status, rec.hdrs, rec.hdrs_len);
 		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
 		    rec.age_value, time(NULL));
-		if (after == 2) {
+		if (after == H_REVALIDATED) {
 			c->result = R_REVALIDATED;
 			snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=stale; fwd-status=304");
 			atomic_fetch_add(&srv.stats.hits, 1);
@@ -645,7 +645,7 @@ void conn_step_lookup(struct conn *c)
 			step_hit(c, &rec, age);
 			return;
 		}
-		if (after == 3 || !uplink_online(c->uplink)) {
+		if (after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) {
 			c->result = R_STALE;
 			/* stale-if-error (RFC 5861): the upstream cannot be reached */
 			snprintf(c->cstatus, sizeof(c->cstatus),
@@ -665,7 +665,7 @@ void conn_step_lookup(struct conn *c)
 			snprintf(inm, sizeof(inm), "%.*s", etag && el < sizeof(inm) ? (int)el : 0, etag ? etag : "");
 			snprintf(ims, sizeof(ims), "%.*s", lm && ll < sizeof(ims) ? (int)ll : 0, lm ? lm : "");
 			al_reader_end(c->hold->rd);
-			c->have_stale = 1;
+			c->history = H_REVALIDATING;
 			step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
 			return;
 		}
@@ -673,9 +673,9 @@ void conn_step_lookup(struct conn *c)
 	al_reader_end(c->hold->rd);
 	if (rc != -ENOENT)
 		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
-	if ((after == 3 || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
+	if ((after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
 		return;
-	if (after == 3) {
+	if (after == H_UPSTREAM_DOWN) {
 		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
 		event_active(c->wake, EV_READ, 0);
 		return;
@@ -711,7 +711,7 @@ int conn_set_url(struct conn *c, const char *base, const char *target, size_t tl
 	al_store_key(c->url, bl + tlen, c->key);
 	c->uplink = uplink_get(base);
 	c->attempts = 0;
-	c->have_stale = 0;
+	c->history = H_FIRST;
 	if (c->uplink == NULL) {
 		conn_reply_error(c, 503, "too many distinct upstream hosts");
 		return -1;

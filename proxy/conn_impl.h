@@ -23,6 +23,14 @@
 #define OUT_LOW (128 * 1024)
 #define SMALL_HEAD 2048
 
+/* What step_lookup needs to know of the request's earlier steps. */
+enum conn_history {
+	H_FIRST,          /* first look at the cache */
+	H_REVALIDATING,   /* a stored copy exists and is being revalidated */
+	H_REVALIDATED,    /* a 304 just refreshed the stored copy: serve it */
+	H_UPSTREAM_DOWN,  /* the fetch failed as unreachable (or 5xx on revalidation): stale or error */
+};
+
 enum conn_state {
 	C_HEAD,     /* reading a request head */
 	C_WAIT,     /* waiting for a fill's head */
@@ -84,7 +92,7 @@ struct conn {
 	int end_known, chunked, follow;
 	struct fill *fill;
 	int origin;              /* this request started the fill (its pass sink) */
-	int have_stale;
+	enum conn_history history; /* what happened to this request before the current step */
 };
 
 /* Shared steps and helpers (conn.c). */
