@@ -141,7 +141,8 @@ out:
 	return lmdb_error(rc);
 }
 
-int al_store_open(const char *dir, uint64_t max_size, struct al_store **out, char *err, size_t errlen)
+int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct al_store **out,
+    char *err, size_t errlen)
 {
 	struct al_store *s;
 	MDB_txn *txn;
@@ -161,7 +162,7 @@ int al_store_open(const char *dir, uint64_t max_size, struct al_store **out, cha
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto err_lmdb;
 	mdb_env_set_maxdbs(s->env, 8);
-	mdb_env_set_maxreaders(s->env, 4096);
+	mdb_env_set_maxreaders(s->env, readers < 126 ? 126 : readers);
 	mdb_env_set_mapsize(s->env, map);
 	/*
 	 * MDB_NOSYNC: commits are not fsync'ed one by one; a sync thread calls

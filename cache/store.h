@@ -38,8 +38,15 @@ struct al_store_stats {
 	uint64_t map_size;
 };
 
-/* Open (creating the directory if needed); 0 or -errno.  err gets a message. */
-int al_store_open(const char *dir, uint64_t max_size, struct al_store **out, char *err, size_t errlen);
+/*
+ * Open (creating the directory if needed); 0 or -errno.  err gets a message.
+ * readers: read snapshots open at once in this process.  Every client
+ * connection keeps one (hits are served from the map), so the server asks
+ * for max_connections plus a margin; LMDB sizes its lock file for the
+ * first process that opens the environment, later ones share it.
+ */
+int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct al_store **out,
+    char *err, size_t errlen);
 void al_store_close(struct al_store *s);
 void al_store_key(const char *url, size_t len, uint8_t key[AL_KEY_LEN]);
 int al_store_stats(struct al_store *s, struct al_store_stats *st);

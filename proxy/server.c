@@ -315,7 +315,9 @@ int al_server_start(const struct al_config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (al_store_open(cfg->cache_path, cfg->cache_max_size, &srv.store, err, sizeof(err)) != 0) {
+	/* a snapshot per client connection, plus fills, checks and tools working beside them */
+	if (al_store_open(cfg->cache_path, cfg->cache_max_size, (unsigned)cfg->max_connections + 512, &srv.store,
+	    err, sizeof(err)) != 0) {
 		al_err("cache", "%s", err);
 		return -1;
 	}

@@ -209,7 +209,7 @@ int tools_main(int argc, char **argv)
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
 		return 2;
 	}
-	if (al_store_open(cfg->cache_path, cfg->cache_max_size, &c.s, err, sizeof(err)) != 0 ||
+	if (al_store_open(cfg->cache_path, cfg->cache_max_size, 126, &c.s, err, sizeof(err)) != 0 ||
 	    al_reader_new(c.s, &c.rd) != 0) {
 		fprintf(stderr, "airlock %s: %s\n", cmd, err);
 		al_config_free(cfg);

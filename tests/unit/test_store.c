@@ -33,7 +33,7 @@ static struct al_store *open_store(uint64_t max)
 	struct al_store *s;
 	char err[256];
 
-	assert_int_equal(al_store_open(dir, max, &s, err, sizeof(err)), 0);
+	assert_int_equal(al_store_open(dir, max, 6000, &s, err, sizeof(err)), 0);
 	return s;
 }
 
@@ -211,6 +211,23 @@ static void test_touch_protects_from_eviction(void **state)
 	free(body);
 }
 
+/* Many snapshots at once (one per client connection in the server). */
+static void test_many_readers(void **state)
+{
+	struct al_store *s = open_store(64 << 20);
+	struct al_reader *r[5000]; /* more than the 4096 the store once had */
+	struct al_record rec;
+	uint8_t key[AL_KEY_LEN] = {0};
+
+	for (int i = 0; i < 5000; i++) {
+		assert_int_equal(al_reader_new(s, &r[i]), 0);
+		assert_int_equal(al_lookup(r[i], key, &rec), -ENOENT); /* an active snapshot each */
+	}
+	for (int i = 0; i < 5000; i++)
+		al_reader_free(r[i]);
+	al_store_close(s);
+}
+
 static void test_record_decode_rejects_garbage(void **state)
 {
 	struct al_record rec = {0}, back;
@@ -235,6 +252,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort_and_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_keeps_pinned_and_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_touch_protects_from_eviction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_readers, setup, teardown),
 		cmocka_unit_test(test_record_decode_rejects_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
