@@ -56,46 +56,57 @@ const char *al_hdr_get(const char *block, size_t len, const char *name, size_t *
 	return NULL;
 }
 
+/* Find token in one comma list [p, end); its "=arg" (quotes removed) into arg/alen. */
+static int list_token(const char *p, const char *end, const char *token, const char **arg, size_t *alen)
+{
+	size_t tl = strlen(token);
+
+	while (p < end) {
+		const char *comma = p, *ts, *te;
+		int inq = 0;
+		while (comma < end && (inq || *comma != ',')) {
+			if (*comma == '"')
+				inq = !inq;
+			comma++;
+		}
+		ts = trim(p, comma, &te);
+		if ((size_t)(te - ts) >= tl && strncasecmp(ts, token, tl) == 0 &&
+		    (ts + tl == te || ts[tl] == '=' || ts[tl] == ' ')) {
+			if (arg != NULL) {
+				const char *a = ts + tl, *ae = te;
+				while (a < ae && (*a == ' ' || *a == '='))
+					a++;
+				if (a < ae && *a == '"') {
+					a++;
+					if (ae > a && ae[-1] == '"')
+						ae--;
+				}
+				*arg = a;
+				*alen = (size_t)(ae - a);
+			}
+			return 1;
+		}
+		p = comma + 1;
+	}
+	return 0;
+}
+
 int al_hdr_token(const char *block, size_t len, const char *field, const char *token,
     const char **arg, size_t *alen)
 {
 	struct al_hdr_iter it = {block, block + len};
 	const char *n, *v;
-	size_t nl, vl, tl = strlen(token);
+	size_t nl, vl;
 
-	while (al_hdr_next(&it, &n, &nl, &v, &vl)) {
-		const char *p = v, *end = v + vl;
-		if (!name_eq(n, nl, field))
-			continue;
-		while (p < end) {
-			const char *comma = p, *ts, *te;
-			int inq = 0;
-			while (comma < end && (inq || *comma != ',')) {
-				if (*comma == '"')
-					inq = !inq;
-				comma++;
-			}
-			ts = trim(p, comma, &te);
-			if ((size_t)(te - ts) >= tl && strncasecmp(ts, token, tl) == 0 &&
-			    (ts + tl == te || ts[tl] == '=' || ts[tl] == ' ')) {
-				if (arg != NULL) {
-					const char *a = ts + tl, *ae = te;
-					while (a < ae && (*a == ' ' || *a == '='))
-						a++;
-					if (a < ae && *a == '"') {
-						a++;
-						if (ae > a && ae[-1] == '"')
-							ae--;
-					}
-					*arg = a;
-					*alen = ae - a;
-				}
-				return 1;
-			}
-			p = comma + 1;
-		}
-	}
+	while (al_hdr_next(&it, &n, &nl, &v, &vl))
+		if (name_eq(n, nl, field) && list_token(v, v + vl, token, arg, alen))
+			return 1;
 	return 0;
+}
+
+int al_list_has_token(const char *v, size_t vlen, const char *token)
+{
+	return list_token(v, v + vlen, token, NULL, NULL);
 }
 
 int al_hdr_is_hop(const char *n, size_t nl)

@@ -30,6 +30,9 @@ const char *al_hdr_get(const char *block, size_t len, const char *name, size_t *
 int al_hdr_token(const char *block, size_t len, const char *field, const char *token,
     const char **arg, size_t *alen);
 
+/* Does a comma list (one field value) contain token, case-insensitive, with or without =arg? */
+int al_list_has_token(const char *v, size_t vlen, const char *token);
+
 /* RFC 9110 hop-by-hop fields, which a proxy must not forward or store. */
 int al_hdr_is_hop(const char *name, size_t nlen);
 

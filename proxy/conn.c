@@ -607,7 +607,9 @@ void conn_step_lookup(struct conn *c)
 {
 	struct al_record rec;
 	enum conn_history after = c->history;
-	int rc;
+	int rc, only_cached;
+	const char *cc;
+	size_t ccl;
 
 	c->history = H_FIRST;
 	if (++c->attempts > 4) {
@@ -615,6 +617,9 @@ void conn_step_lookup(struct conn *c)
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
+	/* Cache-Control: only-if-cached (RFC 9111 5.2.1.7): answer from the cache or 504, never go upstream. */
+	cc = http1_field(&c->req, "Cache-Control", &ccl);
+	only_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
 	rc = al_lookup(c->hold->rd, c->key, &rec);
 	if (rc == 0) {
 		const char *path = c->url + c->base_len;
@@ -645,12 +650,13 @@ void conn_step_lookup(struct conn *c)
 			step_hit(c, &rec, age);
 			return;
 		}
-		if (after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) {
+		if (after == H_UPSTREAM_DOWN || !uplink_online(c->uplink) || only_cached) {
 			c->result = R_STALE;
 			/* stale-if-error (RFC 5861): the upstream cannot be reached */
 			snprintf(c->cstatus, sizeof(c->cstatus),
-			    "airlock; hit; ttl=%lld; detail=\"stale: upstream %s\"",
-			    (long long)(lifetime - age), uplink_forced(c->uplink) ? "offline by configuration" : "unreachable");
+			    "airlock; hit; ttl=%lld; detail=\"stale: %s\"", (long long)(lifetime - age),
+			    only_cached && uplink_online(c->uplink) ? "only-if-cached" :
+			    uplink_forced(c->uplink) ? "upstream offline by configuration" : "upstream unreachable");
 			atomic_fetch_add(&srv.stats.stale, 1);
 			step_hit(c, &rec, age);
 			return;
@@ -675,6 +681,13 @@ void conn_step_lookup(struct conn *c)
 		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
 	if ((after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
 		return;
+	if (only_cached) {
+		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=miss; detail=only-if-cached");
+		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->url);
+		event_active(c->wake, EV_READ, 0);
+		return;
+	}
 	if (after == H_UPSTREAM_DOWN) {
 		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
 		event_active(c->wake, EV_READ, 0);

@@ -1,4 +1,5 @@
 #include "proxy/http1.h"
+#include "policy/hdr.h"
 
 #include <string.h>
 #include <strings.h>
@@ -27,25 +28,6 @@ static long line_end(const char *p, size_t len)
 static int name_is(const struct http_field *f, const char *n)
 {
 	return f->name_len == strlen(n) && strncasecmp(f->name, n, f->name_len) == 0;
-}
-
-/* Does a comma list contain token (case-insensitive)? */
-static int list_has(const char *v, size_t vl, const char *tok)
-{
-	size_t tl = strlen(tok);
-	const char *p = v, *end = v + vl;
-
-	while (p < end) {
-		const char *c = memchr(p, ',', end - p), *e = c ? c : end;
-		while (p < e && (*p == ' ' || *p == '\t'))
-			p++;
-		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((size_t)(e - p) == tl && strncasecmp(p, tok, tl) == 0)
-			return 1;
-		p = c ? c + 1 : end;
-	}
-	return 0;
 }
 
 static int parse_fields_semantics(struct http_req *r)
@@ -77,9 +59,9 @@ static int parse_fields_semantics(struct http_req *r)
 			r->host = f->value;
 			r->host_len = f->value_len;
 		} else if (name_is(f, "connection")) {
-			if (list_has(f->value, f->value_len, "close"))
+			if (al_list_has_token(f->value, f->value_len, "close"))
 				close = 1;
-			if (list_has(f->value, f->value_len, "keep-alive"))
+			if (al_list_has_token(f->value, f->value_len, "keep-alive"))
 				keepalive = 1;
 		}
 	}

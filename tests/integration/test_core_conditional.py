@@ -29,6 +29,12 @@ def test():
         r = curl(al, P, ['If-None-Match: "other"', "If-Modified-Since: Wed, 15 May 2024 10:00:00 GMT"])
         eq(r.status, 200, "If-None-Match takes precedence")
         eq(up.count(P), 1, "upstream requests")
+        # only-if-cached (RFC 9111 5.2.1.7): the cache or 504, never the upstream
+        r = curl(al, P, ["Cache-Control: only-if-cached"])
+        eq((r.status, r.body), (200, BODY), "only-if-cached, stored")
+        r = curl(al, "/downloads/not-here.tar.gz", ["Cache-Control: max-age=0, only-if-cached"])
+        eq(r.status, 504, "only-if-cached, not stored")
+        eq(up.count("/downloads/not-here.tar.gz"), 0, "only-if-cached never goes upstream")
 
 
 if __name__ == "__main__":
