@@ -384,12 +384,102 @@ static int parse_upstream_url(const char *u, char **host, int *port)
 	return 0;
 }
 
-static int load_routes(struct loader *l, yaml_node_t *n)
+/*
+ * A list of maps, such as routes: each entry must be a map, at most max
+ * entries; every key goes to pair(), which returns 0, 1 for a key it does
+ * not know (reported here with the known ones), or an error it reported.
+ * done() checks the entry as a whole.
+ */
+struct map_list {
+	const char *list;        /* the key, for messages: "routes" */
+	const char *entry;       /* "a route" */
+	const char *shape;       /* what an entry looks like, for messages */
+	const char *known;       /* the keys an entry takes */
+	int max;
+	char *items;
+	size_t size;
+	int *count;
+	int (*pair)(struct loader *l, void *item, const char *k, yaml_node_t *vn);
+	int (*done)(struct loader *l, void *item, yaml_node_t *entry);
+};
+
+static int load_map_list(struct loader *l, yaml_node_t *n, const struct map_list *ml)
 {
 	yaml_node_item_t *it;
 
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "routes must be a list of {prefix, upstream}");
+		return fail(l, n, "%s must be a list of %s", ml->list, ml->shape);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		yaml_node_pair_t *pr;
+		void *item;
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "%s must be a map like %s", ml->entry, ml->shape);
+		if (*ml->count >= ml->max)
+			return fail(l, e, "%s: at most %d", ml->list, ml->max);
+		item = ml->items + (size_t)(*ml->count)++ * ml->size;
+		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
+			const char *k = scalar(l, kn, "a key");
+			int rc;
+			if (k == NULL)
+				return -EINVAL;
+			if ((rc = ml->pair(l, item, k, vn)) < 0)
+				return rc;
+			if (rc == 1)
+				return fail(l, kn, "unknown key '%s' in %s (known: %s)", k, ml->entry, ml->known);
+		}
+		if (ml->done(l, item, e) != 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int route_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+{
+	struct al_route *r = item;
+	const char *v = scalar(l, vn, "a route value");
+
+	if (v == NULL)
+		return -EINVAL;
+	if (strcmp(k, "prefix") == 0) {
+		if (v[0] != '/')
+			return fail(l, vn, "routes: prefix '%s' must start with /", v);
+		free(r->prefix);
+		r->prefix = strdup(v);
+	} else if (strcmp(k, "upstream") == 0) {
+		size_t len = strlen(v);
+		free(r->upstream);
+		free(r->host);
+		r->host = NULL;
+		r->upstream = strdup(v);
+		if (len > 0 && r->upstream[len - 1] == '/')
+			r->upstream[len - 1] = '\0';
+		if (parse_upstream_url(r->upstream, &r->host, &r->port))
+			return fail(l, vn, "routes: upstream '%s' must be http(s)://host[:port] with no path", v);
+	} else if (strcmp(k, "registry") == 0) {
+		if (parse_bool(v, &r->registry))
+			return fail(l, vn, "routes: registry '%s' is not true or false", v);
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int route_done(struct loader *l, void *item, yaml_node_t *e)
+{
+	struct al_route *r = item;
+
+	return r->prefix && r->upstream ? 0 : fail(l, e, "a route needs both prefix and upstream");
+}
+
+static int load_routes(struct loader *l, yaml_node_t *n)
+{
+	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry",
+		AL_MAX_ROUTES, (char *)l->c->routes, sizeof(l->c->routes[0]), &l->c->nroutes, route_pair, route_done};
+
 	for (int i = 0; i < l->c->nroutes; i++) {
 		free(l->c->routes[i].prefix);
 		free(l->c->routes[i].upstream);
@@ -397,49 +487,7 @@ static int load_routes(struct loader *l, yaml_node_t *n)
 	}
 	memset(l->c->routes, 0, sizeof(l->c->routes));
 	l->c->nroutes = 0;
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		struct al_route *r;
-		yaml_node_pair_t *pr;
-
-		if (e->type != YAML_MAPPING_NODE)
-			return fail(l, e, "a route must be a map with prefix and upstream");
-		if (l->c->nroutes >= AL_MAX_ROUTES)
-			return fail(l, e, "routes: at most %d", AL_MAX_ROUTES);
-		r = &l->c->routes[l->c->nroutes++];
-		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
-			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
-			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
-			const char *k = scalar(l, kn, "a route key");
-			const char *v = scalar(l, vn, "a route value");
-			if (k == NULL || v == NULL)
-				return -EINVAL;
-			if (strcmp(k, "prefix") == 0) {
-				if (v[0] != '/')
-					return fail(l, vn, "routes: prefix '%s' must start with /", v);
-				free(r->prefix);
-				r->prefix = strdup(v);
-			} else if (strcmp(k, "upstream") == 0) {
-				size_t len = strlen(v);
-				free(r->upstream);
-				free(r->host);
-				r->host = NULL;
-				r->upstream = strdup(v);
-				if (len > 0 && r->upstream[len - 1] == '/')
-					r->upstream[len - 1] = '\0';
-				if (parse_upstream_url(r->upstream, &r->host, &r->port))
-					return fail(l, vn, "routes: upstream '%s' must be http(s)://host[:port] with no path", v);
-			} else if (strcmp(k, "registry") == 0) {
-				if (parse_bool(v, &r->registry))
-					return fail(l, vn, "routes: registry '%s' is not true or false", v);
-			} else {
-				return fail(l, kn, "unknown key '%s' in a route (known: prefix, upstream, registry)", k);
-			}
-		}
-		if (r->prefix == NULL || r->upstream == NULL)
-			return fail(l, e, "a route needs both prefix and upstream");
-	}
-	return 0;
+	return load_map_list(l, n, &ml);
 }
 
 static int load_resolve(struct loader *l, yaml_node_t *n)
@@ -472,123 +520,113 @@ static int load_resolve(struct loader *l, yaml_node_t *n)
 	return 0;
 }
 
+static int rule_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+{
+	struct al_rule *r = item;
+	const char *v = scalar(l, vn, "a rule value");
+
+	if (v == NULL)
+		return -EINVAL;
+	if (strcmp(k, "match") == 0) {
+		free(r->match);
+		r->match = strdup(v);
+	} else if (strcmp(k, "immutable") == 0) {
+		if (parse_bool(v, &r->immutable))
+			return fail(l, vn, "cache.rules: immutable '%s' is not true or false", v);
+	} else if (strcmp(k, "ttl") == 0) {
+		if (al_parse_duration_ms(v, &r->ttl_ms))
+			return fail(l, vn, "cache.rules: ttl '%s' is not a duration", v);
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int rule_done(struct loader *l, void *item, yaml_node_t *e)
+{
+	return ((struct al_rule *)item)->match ? 0 : fail(l, e, "a rule needs match");
+}
+
 static int load_rules(struct loader *l, yaml_node_t *n)
 {
-	yaml_node_item_t *it;
+	const struct map_list ml = {"cache.rules", "a rule", "{match: \"*.zip\", immutable: true}",
+		"match, immutable, ttl", AL_MAX_RULES, (char *)l->c->rules, sizeof(l->c->rules[0]), &l->c->nrules,
+		rule_pair, rule_done};
 
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "cache.rules must be a list of {match, immutable | ttl}");
 	for (int i = 0; i < l->c->nrules; i++)
 		free(l->c->rules[i].match);
 	memset(l->c->rules, 0, sizeof(l->c->rules));
+	for (int i = 0; i < AL_MAX_RULES; i++)
+		l->c->rules[i].ttl_ms = -1;
 	l->c->nrules = 0;
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		struct al_rule *r;
-		yaml_node_pair_t *pr;
+	return load_map_list(l, n, &ml);
+}
 
-		if (e->type != YAML_MAPPING_NODE)
-			return fail(l, e, "a rule must be a map like {match: \"*.zip\", immutable: true}");
-		if (l->c->nrules >= AL_MAX_RULES)
-			return fail(l, e, "cache.rules: at most %d", AL_MAX_RULES);
-		r = &l->c->rules[l->c->nrules++];
-		r->ttl_ms = -1;
-		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
-			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
-			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
-			const char *k = scalar(l, kn, "a rule key");
-			const char *v = scalar(l, vn, "a rule value");
-			if (k == NULL || v == NULL)
+static int forward_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+{
+	struct al_forward_rule *r = item;
+	const char *v;
+
+	if (strcmp(k, "ports") == 0) {
+		yaml_node_item_t *pi;
+		if (vn->type != YAML_SEQUENCE_NODE)
+			return fail(l, vn, "forward.allow: ports must be a list like [443, 8443]");
+		r->nports = 0;
+		for (pi = vn->data.sequence.items.start; pi < vn->data.sequence.items.top; pi++) {
+			yaml_node_t *pn = yaml_document_get_node(l->doc, *pi);
+			const char *pv = scalar(l, pn, "a port");
+			char *end;
+			long port;
+			if (pv == NULL)
 				return -EINVAL;
-			if (strcmp(k, "match") == 0) {
-				free(r->match);
-				r->match = strdup(v);
-			} else if (strcmp(k, "immutable") == 0) {
-				if (parse_bool(v, &r->immutable))
-					return fail(l, vn, "cache.rules: immutable '%s' is not true or false", v);
-			} else if (strcmp(k, "ttl") == 0) {
-				if (al_parse_duration_ms(v, &r->ttl_ms))
-					return fail(l, vn, "cache.rules: ttl '%s' is not a duration", v);
-			} else {
-				return fail(l, kn, "unknown key '%s' in a rule (known: match, immutable, ttl)", k);
-			}
+			port = strtol(pv, &end, 10);
+			if (*end || port < 1 || port > 65535 || r->nports == 8)
+				return fail(l, pn, "forward.allow: '%s' is not a port (at most 8)", pv);
+			r->ports[r->nports++] = (int)port;
 		}
-		if (r->match == NULL)
-			return fail(l, e, "a rule needs match");
+		return 0;
+	}
+	if ((v = scalar(l, vn, "a forward rule value")) == NULL)
+		return -EINVAL;
+	if (strcmp(k, "host") == 0) {
+		free(r->host);
+		r->host = strdup(v);
+	} else if (strcmp(k, "mode") == 0) {
+		if (strcmp(v, "intercept") == 0)
+			r->mode = AL_FWD_INTERCEPT;
+		else if (strcmp(v, "tunnel") == 0)
+			r->mode = AL_FWD_TUNNEL;
+		else
+			return fail(l, vn, "forward.allow: mode '%s' is not intercept or tunnel", v);
+	} else if (strcmp(k, "registry") == 0) {
+		if (parse_bool(v, &r->registry))
+			return fail(l, vn, "forward.allow: registry '%s' is not true or false", v);
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int forward_done(struct loader *l, void *item, yaml_node_t *e)
+{
+	struct al_forward_rule *r = item;
+
+	if (r->host == NULL)
+		return fail(l, e, "a forward rule needs host");
+	if (r->nports == 0) { /* ports other than 443 are denied unless listed */
+		r->ports[0] = 443;
+		r->nports = 1;
 	}
 	return 0;
 }
 
 static int load_forward(struct loader *l, yaml_node_t *n)
 {
-	yaml_node_item_t *it;
+	const struct map_list ml = {"forward.allow", "a forward rule", "{host: epr.elastic.co, mode: intercept}",
+		"host, mode, ports, registry", AL_MAX_FORWARD, (char *)l->c->forward, sizeof(l->c->forward[0]),
+		&l->c->nforward, forward_pair, forward_done};
 
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "forward.allow must be a list of {host, mode}");
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		struct al_forward_rule *r;
-		yaml_node_pair_t *pr;
-
-		if (e->type != YAML_MAPPING_NODE)
-			return fail(l, e, "a forward rule must be a map like {host: epr.elastic.co, mode: intercept}");
-		if (l->c->nforward >= AL_MAX_FORWARD)
-			return fail(l, e, "forward.allow: at most %d", AL_MAX_FORWARD);
-		r = &l->c->forward[l->c->nforward++];
-		r->mode = AL_FWD_TUNNEL;
-		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
-			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
-			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
-			const char *k = scalar(l, kn, "a forward rule key");
-			if (k == NULL)
-				return -EINVAL;
-			if (strcmp(k, "ports") == 0) {
-				yaml_node_item_t *pi;
-				if (vn->type != YAML_SEQUENCE_NODE)
-					return fail(l, vn, "forward.allow: ports must be a list like [443, 8443]");
-				r->nports = 0;
-				for (pi = vn->data.sequence.items.start; pi < vn->data.sequence.items.top; pi++) {
-					yaml_node_t *pn = yaml_document_get_node(l->doc, *pi);
-					const char *pv = scalar(l, pn, "a port");
-					char *end;
-					long port;
-					if (pv == NULL)
-						return -EINVAL;
-					port = strtol(pv, &end, 10);
-					if (*end || port < 1 || port > 65535 || r->nports == 8)
-						return fail(l, pn, "forward.allow: '%s' is not a port (at most 8)", pv);
-					r->ports[r->nports++] = (int)port;
-				}
-				continue;
-			}
-			const char *v = scalar(l, vn, "a forward rule value");
-			if (v == NULL)
-				return -EINVAL;
-			if (strcmp(k, "host") == 0) {
-				free(r->host);
-				r->host = strdup(v);
-			} else if (strcmp(k, "mode") == 0) {
-				if (strcmp(v, "intercept") == 0)
-					r->mode = AL_FWD_INTERCEPT;
-				else if (strcmp(v, "tunnel") == 0)
-					r->mode = AL_FWD_TUNNEL;
-				else
-					return fail(l, vn, "forward.allow: mode '%s' is not intercept or tunnel", v);
-			} else if (strcmp(k, "registry") == 0) {
-				if (parse_bool(v, &r->registry))
-					return fail(l, vn, "forward.allow: registry '%s' is not true or false", v);
-			} else {
-				return fail(l, kn, "unknown key '%s' in a forward rule (known: host, mode, ports, registry)", k);
-			}
-		}
-		if (r->host == NULL)
-			return fail(l, e, "a forward rule needs host");
-		if (r->nports == 0) { /* ports other than 443 are denied unless listed */
-			r->ports[0] = 443;
-			r->nports = 1;
-		}
-	}
-	return 0;
+	return load_map_list(l, n, &ml);
 }
 
 int al_cidr_parse(const char *s, struct al_cidr *c)
@@ -652,45 +690,43 @@ static int load_admin(struct loader *l, yaml_node_t *n)
 	return load_cidrs(l, n, "admin.allow", l->c->admin, &l->c->nadmin);
 }
 
-static int load_users(struct loader *l, yaml_node_t *n)
+static int user_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
 {
-	yaml_node_item_t *it;
+	struct al_user *u = item;
+	const char *v = scalar(l, vn, "a user value");
 
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "forward.users must be a list of {name, password_hash}");
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		struct al_user *u;
-		yaml_node_pair_t *pr;
-
-		if (e->type != YAML_MAPPING_NODE)
-			return fail(l, e, "a user must be a map {name, password_hash} (airlock passwd makes the hash)");
-		if (l->c->nusers >= AL_MAX_USERS)
-			return fail(l, e, "forward.users: at most %d", AL_MAX_USERS);
-		u = &l->c->users[l->c->nusers++];
-		for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
-			yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
-			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
-			const char *k = scalar(l, kn, "a user key");
-			const char *v = scalar(l, vn, "a user value");
-			if (k == NULL || v == NULL)
-				return -EINVAL;
-			if (strcmp(k, "name") == 0) {
-				free(u->name);
-				u->name = strdup(v);
-			} else if (strcmp(k, "password_hash") == 0) {
-				if (strncmp(v, "pbkdf2-sha256$", 14) != 0)
-					return fail(l, vn, "forward.users: password_hash must come from 'airlock passwd' (pbkdf2-sha256$...)");
-				free(u->hash);
-				u->hash = strdup(v);
-			} else {
-				return fail(l, kn, "unknown key '%s' in a user (known: name, password_hash)", k);
-			}
-		}
-		if (u->name == NULL || u->hash == NULL || strchr(u->name, ':') != NULL)
-			return fail(l, e, "a user needs a name without ':' and a password_hash");
+	if (v == NULL)
+		return -EINVAL;
+	if (strcmp(k, "name") == 0) {
+		free(u->name);
+		u->name = strdup(v);
+	} else if (strcmp(k, "password_hash") == 0) {
+		if (strncmp(v, "pbkdf2-sha256$", 14) != 0)
+			return fail(l, vn, "forward.users: password_hash must come from 'airlock passwd' (pbkdf2-sha256$...)");
+		free(u->hash);
+		u->hash = strdup(v);
+	} else {
+		return 1;
 	}
 	return 0;
+}
+
+static int user_done(struct loader *l, void *item, yaml_node_t *e)
+{
+	struct al_user *u = item;
+
+	if (u->name == NULL || u->hash == NULL || strchr(u->name, ':') != NULL)
+		return fail(l, e, "a user needs a name without ':' and a password_hash");
+	return 0;
+}
+
+static int load_users(struct loader *l, yaml_node_t *n)
+{
+	const struct map_list ml = {"forward.users", "a user", "{name, password_hash} (airlock passwd makes the hash)",
+		"name, password_hash", AL_MAX_USERS, (char *)l->c->users, sizeof(l->c->users[0]), &l->c->nusers,
+		user_pair, user_done};
+
+	return load_map_list(l, n, &ml);
 }
 
 static int load_verify(struct loader *l, yaml_node_t *n)
