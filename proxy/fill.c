@@ -58,6 +58,7 @@ struct fetch {
 	size_t head_len;
 	int status, head_done;
 	int64_t content_length, age_value;
+	char conn_tokens[256];    /* fields the upstream's Connection names: hop-by-hop too */
 	const char *bad;          /* why the response is refused, or NULL */
 	unsigned char *chunk;
 	size_t chunk_len;
@@ -512,6 +513,38 @@ static int64_t parse_u64(const char *v, size_t n)
 	return x;
 }
 
+/*
+ * RFC 9110 7.6.1: fields named in Connection are for the hop that sent them;
+ * take their lines out of the stored head.  Returns the new length.
+ */
+static size_t drop_connection_fields(char *head, size_t len, const char *tokens)
+{
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		const char *line = head + in, *eol = memchr(line, '\n', len - in);
+		size_t ll = eol ? (size_t)(eol + 1 - line) : len - in;
+		const char *colon = memchr(line, ':', ll);
+		int drop = 0;
+
+		if (colon != NULL && colon > line) {
+			char name[128];
+			size_t nl = (size_t)(colon - line);
+			if (nl < sizeof(name)) {
+				memcpy(name, line, nl);
+				name[nl] = '\0';
+				drop = al_list_has_token(tokens, strlen(tokens), name);
+			}
+		}
+		if (!drop) {
+			memmove(head + out, line, ll);
+			out += ll;
+		}
+		in += ll;
+	}
+	return out;
+}
+
 /* The response head is complete: decide what this fill becomes. */
 static int on_head(struct fetch *x)
 {
@@ -525,6 +558,8 @@ static int on_head(struct fetch *x)
 		x->bad = "out of memory";
 		return -1;
 	}
+	if (x->conn_tokens[0])
+		x->head_len = drop_connection_fields(x->head, x->head_len, x->conn_tokens);
 	{
 		/* RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it caches without one. */
 		size_t dl;
@@ -630,6 +665,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 	case RESP_STATUS:
 		/* every response's status line, interim ones included: start over */
 		x->head_len = 0;
+		x->conn_tokens[0] = '\0';
 		x->content_length = -1;
 		x->age_value = 0;
 		x->status = status;
@@ -657,6 +693,10 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 		int64_t a = parse_u64(v, vl);
 		x->age_value = a > 0 ? a : 0;
 		return len;
+	}
+	if (name_is(name, nl, "Connection")) {
+		size_t used = strlen(x->conn_tokens);
+		snprintf(x->conn_tokens + used, sizeof(x->conn_tokens) - used, "%s%.*s", used ? "," : "", (int)vl, v);
 	}
 	if (al_hdr_is_hop(name, nl))
 		return len;

@@ -49,6 +49,15 @@ def test():
                     fail(f"HTTP/1.0: close-delimited, no chunking: {head!r}")
                 eq(body, BODY, "HTTP/1.0 body")
 
+                # Fields the upstream names in Connection are hop-by-hop (RFC 9110 7.6.1): not stored, not sent.
+                raw.responses["/raw/hop"] = (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
+                                             b"X-Kept: yes\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok")
+                for i in range(2):
+                    r = curl(al, "/raw/hop")
+                    eq((r.status, r.body, r.header("X-Kept"), r.header("X-Hop")), (200, b"ok", "yes", None),
+                       f"Connection-named field dropped #{i}")
+                eq(raw.count("/raw/hop"), 1, "and the rest is cached")
+
                 # empty bodies
                 up.add("/empty", b"", headers=[("ETag", '"e"'), ("Cache-Control", "max-age=60")])
                 for i in range(2):
