@@ -366,48 +366,75 @@ int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *o
 	return 0;
 }
 
+struct victim {
+	uint8_t key[AL_KEY_LEN];
+	int64_t last_used;
+	uint64_t obj_id, body_len;
+};
+
+static int by_last_used(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+
+	return x->last_used < y->last_used ? -1 : x->last_used > y->last_used;
+}
+
 /*
- * Make room: drop least recently used unpinned entries until total bytes
- * plus `need` fit under max_size.  Runs inside the caller's write txn.
+ * Make room for `need` more bytes under max_size: one scan collects the
+ * unpinned entries (but keep), sorted by last use, and the oldest go until
+ * the total is under a low-water mark (95% of max_size), so that the next
+ * commits find room without evicting.  Runs inside the caller's write txn.
+ * -ENOSPC when what is left is pinned.
  */
 static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t *keep)
 {
-	uint64_t total = info_get(txn, s->info, "bytes");
+	uint64_t total = info_get(txn, s->info, "bytes"), target = s->max_size - s->max_size / 20;
+	struct victim *v = NULL;
+	size_t n = 0, cap = 0, i;
+	MDB_cursor *c;
+	MDB_val k, val;
+	int rc;
 
-	while (total + need > s->max_size) {
-		MDB_cursor *c;
-		MDB_val k, v;
-		uint8_t victim[AL_KEY_LEN];
-		struct al_record rec, best = {0};
-		int found = 0, rc;
-
-		if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0)
-			return lmdb_error(rc);
-		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			if (al_record_decode(v.mv_data, v.mv_size, &rec) != 0 || (rec.flags & AL_REC_PINNED))
-				continue;
-			if (keep != NULL && memcmp(k.mv_data, keep, AL_KEY_LEN) == 0)
-				continue;
-			if (!found || rec.last_used < best.last_used) {
-				best = rec;
-				memcpy(victim, k.mv_data, AL_KEY_LEN);
-				found = 1;
+	if (total + need <= s->max_size)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0)
+		return lmdb_error(rc);
+	for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+		struct al_record rec;
+		if (k.mv_size != AL_KEY_LEN || al_record_decode(val.mv_data, val.mv_size, &rec) != 0 ||
+		    (rec.flags & AL_REC_PINNED) || (keep != NULL && memcmp(k.mv_data, keep, AL_KEY_LEN) == 0))
+			continue;
+		if (n == cap) {
+			struct victim *nv = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+			if (nv == NULL) {
+				mdb_cursor_close(c);
+				free(v);
+				return -ENOMEM;
 			}
+			v = nv;
 		}
-		mdb_cursor_close(c);
-		if (!found)
-			return -ENOSPC;
-		if ((rc = drop_chunks(txn, s->body, best.obj_id, NULL)) != 0)
-			return rc;
-		k.mv_size = AL_KEY_LEN;
-		k.mv_data = victim;
-		if ((rc = mdb_del(txn, s->meta, &k, NULL)) != 0)
-			return lmdb_error(rc);
-		total = total > best.body_len ? total - best.body_len : 0;
+		memcpy(v[n].key, k.mv_data, AL_KEY_LEN);
+		v[n].last_used = rec.last_used;
+		v[n].obj_id = rec.obj_id;
+		v[n].body_len = rec.body_len;
+		n++;
+	}
+	mdb_cursor_close(c);
+	qsort(v, n, sizeof(*v), by_last_used);
+	for (i = 0, rc = 0; i < n && total + need > target; i++) {
+		MDB_val vk = {AL_KEY_LEN, v[i].key};
+		if ((rc = drop_chunks(txn, s->body, v[i].obj_id, NULL)) != 0 ||
+		    (rc = lmdb_error(mdb_del(txn, s->meta, &vk, NULL))) != 0)
+			break;
+		total = total > v[i].body_len ? total - v[i].body_len : 0;
 		atomic_fetch_add(&s->evictions, 1);
 	}
-	return info_put(txn, s->info, "bytes", total);
+	free(v);
+	if (rc != 0)
+		return rc;
+	if ((rc = info_put(txn, s->info, "bytes", total)) != 0)
+		return rc;
+	return total + need > s->max_size ? -ENOSPC : 0;
 }
 
 int al_fill_append(struct al_store *s, uint64_t id, uint64_t off, const void *data, size_t len)
@@ -430,9 +457,15 @@ again:
 		/* The map is full of older objects: evict a share of them and retry. */
 		if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 			return lmdb_error(rc);
-		if (evict(s, txn, s->max_size / 4 + len, NULL) == 0 && mdb_txn_commit(txn) == 0)
+		rc = evict(s, txn, s->max_size / 4 + len, NULL);
+		if (rc != 0 && rc != -ENOSPC) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		/* keep what was freed even when it is not all that was asked for, and try once more
+		 * (a failed commit has freed txn already) */
+		if (mdb_txn_commit(txn) == 0)
 			goto again;
-		mdb_txn_abort(txn);
 		return -ENOSPC;
 	}
 	return lmdb_error(rc);
