@@ -427,19 +427,14 @@ void al_server_stop(void)
 	srv.workers = NULL;
 	uplink_shutdown();
 	tls_shutdown();
-	if (sigint_ev)
-		event_free(sigint_ev);
-	if (sigterm_ev)
-		event_free(sigterm_ev);
-	if (sync_ev)
-		event_free(sync_ev);
-	if (sighup_ev)
-		event_free(sighup_ev);
-	if (sigusr1_ev)
-		event_free(sigusr1_ev);
-	if (drain_timer)
-		event_free(drain_timer);
-	sigint_ev = sigterm_ev = sync_ev = sighup_ev = sigusr1_ev = drain_timer = NULL;
+	{
+		struct event **evs[] = {&sigint_ev, &sigterm_ev, &sync_ev, &sighup_ev, &sigusr1_ev, &drain_timer};
+		for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+			if (*evs[i] != NULL)
+				event_free(*evs[i]);
+			*evs[i] = NULL;
+		}
+	}
 	if (main_base)
 		event_base_free(main_base);
 	main_base = NULL;

@@ -283,8 +283,13 @@ int tools_main(int argc, char **argv)
 		} else {
 			rc = al_bundle_import(c.s, f, &is, err, sizeof(err));
 			fclose(f);
-			if (rc != 0) {
+			if (rc != 0 && is.added + is.updated + is.skipped == 0) {
 				fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", arg, err);
+				rc = 1;
+			} else if (rc != 0) {
+				/* verified whole, then admission failed part-way (disk full...): say what went in */
+				fprintf(stderr, "airlock import: %s: stopped after admitting %llu entries: %s; "
+				    "run it again once fixed\n", arg, (unsigned long long)(is.added + is.updated), err);
 				rc = 1;
 			} else {
 				printf("imported %s: added %llu, updated %llu, skipped %llu (same or newer in the cache), "
