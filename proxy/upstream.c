@@ -4,11 +4,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct up_multi {
 	CURLM *multi;
 	struct event_base *base;
 	struct event *timer;
+	curl_socket_t *fds;      /* every socket libcurl opened through this multi and has not closed */
+	int nfds, capfds;
 };
 
 /* One per socket curl watches: its libevent event. */
@@ -22,7 +28,108 @@ struct up_sock {
 struct up_xfer {
 	up_done_fn done;
 	void *arg;
+	CURL *easy;
+	struct up_multi *m;
+	int dirty;               /* the reused connection had bytes pending: retry on a fresh one */
 };
+
+/*
+ * The sockets of a multi's connections.  libcurl names the connection a
+ * prereq callback is about only by its addresses (CURLINFO_ACTIVESOCKET is
+ * the last *finished* connection, unset during a new handle's first
+ * transfer), so each multi keeps the sockets libcurl opened for it.  The
+ * callbacks' data is the multi, which outlives every connection in its
+ * pool (curl_multi_cleanup closes them first).
+ */
+static curl_socket_t open_sock(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct up_multi *m = arg;
+	curl_socket_t fd;
+
+	if (m->nfds == m->capfds) {
+		int cap = m->capfds ? m->capfds * 2 : 64;
+		curl_socket_t *n = realloc(m->fds, (size_t)cap * sizeof(*n));
+		if (n == NULL)
+			return CURL_SOCKET_BAD;
+		m->fds = n;
+		m->capfds = cap;
+	}
+	fd = socket(a->family, a->socktype, a->protocol);
+	if (fd != CURL_SOCKET_BAD)
+		m->fds[m->nfds++] = fd;
+	return fd;
+}
+
+static int close_sock(void *arg, curl_socket_t fd)
+{
+	struct up_multi *m = arg;
+
+	for (int i = 0; i < m->nfds; i++) {
+		if (m->fds[i] == fd) {
+			m->fds[i] = m->fds[--m->nfds];
+			break;
+		}
+	}
+	return close(fd);
+}
+
+static curl_socket_t sock_by_local_port(struct up_multi *m, int port)
+{
+	for (int i = 0; i < m->nfds; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int p = -1;
+
+		if (getsockname(m->fds[i], (struct sockaddr *)&ss, &sl) != 0)
+			continue;
+		if (ss.ss_family == AF_INET)
+			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		if (p == port)
+			return m->fds[i];
+	}
+	return CURL_SOCKET_BAD;
+}
+
+/*
+ * A kept-alive upstream connection must be silent between responses.
+ * Bytes waiting on it when libcurl is about to reuse it (a stray second
+ * response, a body longer than its Content-Length that arrived late) would
+ * be read as the next URL's response and stored under that URL, and so on
+ * down the line.  libcurl does not look: it checks a pooled connection
+ * only for being closed.  So just before the request is sent
+ * (CURLOPT_PREREQFUNCTION, the one hook that runs for reused connections
+ * too, with the connection picked) a reused connection is peeked at; one
+ * with bytes pending, or closed, is refused: the transfer is aborted
+ * before anything is sent (libcurl closes a connection whose transfer
+ * ended prematurely) and started again with CURLOPT_FRESH_CONNECT.
+ * Fresh connections are not peeked: a TLS 1.3 server's session tickets
+ * may legitimately be waiting there.  CURLINFO_NUM_CONNECTS counts the
+ * connections made for this transfer, so 0 means "reused".
+ */
+static int prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct up_xfer *x = arg;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	long made = 1;
+	char b;
+	ssize_t n;
+
+	if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made > 0)
+		return CURL_PREREQFUNC_OK;
+	fd = sock_by_local_port(x->m, local_port);
+	if (fd == CURL_SOCKET_BAD)
+		return CURL_PREREQFUNC_OK;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return CURL_PREREQFUNC_OK;
+	al_warn("upstream", "%s:%d: a reused connection %s before the request was sent; closed, "
+	    "retrying on a new connection", primary_ip, primary_port,
+	    n > 0 ? "had unexpected bytes pending (a stray response after the last one)" : "was closed");
+	x->dirty = 1;
+	return CURL_PREREQFUNC_ABORT;
+}
 
 static void check_done(struct up_multi *m)
 {
@@ -37,6 +144,13 @@ static void check_done(struct up_multi *m)
 
 			curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
 			curl_multi_remove_handle(m->multi, easy);
+			if (x != NULL && x->dirty && res == CURLE_ABORTED_BY_CALLBACK) {
+				/* nothing was sent or received: the same transfer on a new connection */
+				x->dirty = 0;
+				curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+				if (curl_multi_add_handle(m->multi, easy) == CURLM_OK)
+					continue;
+			}
 			curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 			if (x != NULL) {
 				up_done_fn done = x->done;
@@ -142,6 +256,7 @@ void up_multi_free(struct up_multi *m)
 		curl_multi_cleanup(m->multi);
 	if (m->timer != NULL)
 		event_free(m->timer);
+	free(m->fds);
 	free(m);
 }
 
@@ -189,7 +304,15 @@ int up_start(struct up_multi *m, CURL *easy, up_done_fn done, void *arg)
 		return -ENOMEM;
 	x->done = done;
 	x->arg = arg;
+	x->easy = easy;
+	x->m = m;
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_sock);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, m);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_sock);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, m);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, x);
 	if (curl_multi_add_handle(m->multi, easy) != CURLM_OK) {
 		free(x);
 		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
