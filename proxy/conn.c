@@ -26,6 +26,7 @@
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 #include "proxy/uplink.h"
 
@@ -119,6 +120,8 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	detach_fill(c);
+	if (c->tunnel != NULL)
+		tunnel_abort(c->tunnel); /* frees the client socket too */
 	if (c->proof != NULL) {
 		up_cancel(c->w->multi, c->proof);
 		curl_easy_cleanup(c->proof);
@@ -732,6 +735,49 @@ int conn_set_url(struct conn *c, const char *base, const char *target, size_t tl
 	return 0;
 }
 
+/*
+ * The one place that decides what becomes of a request's body (RFC 9112
+ * 6.3, 9.6).  airlock uses no request body: every answer it gives to a
+ * request with one is an early answer.  A body of known length up to
+ * DISCARD_MAX is read and dropped before the next head is parsed
+ * (drop_body); a chunked body or a larger one means Connection: close.
+ * Either way its bytes can never be parsed as a request of their own.
+ * CONNECT is special: what follows it is the tunnel's, so a CONNECT that
+ * declares a body is refused and the connection closed.
+ */
+static int request_body_policy(struct conn *c)
+{
+	const struct http_req *r = &c->req;
+
+	c->discard = 0;
+	if (!r->chunked && r->content_length <= 0)
+		return 0;
+	if (r->method == HTTP_CONNECT) {
+		c->keepalive = 0;
+		conn_reply_error(c, 400, "a CONNECT request must not carry a body");
+		return -1;
+	}
+	if (r->chunked || r->content_length > DISCARD_MAX)
+		c->keepalive = 0;
+	else
+		c->discard = (uint64_t)r->content_length;
+	return 0;
+}
+
+/* Drop what is due of an unread request body from the input (see request_body_policy). */
+static void drop_body(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t n = evbuffer_get_length(in);
+
+	if (c->discard == 0 || n == 0)
+		return;
+	if ((uint64_t)n > c->discard)
+		n = (size_t)c->discard;
+	evbuffer_drain(in, n);
+	c->discard -= n;
+}
+
 /* A complete request head is in c->head: route it. */
 static void step_request(struct conn *c)
 {
@@ -741,6 +787,8 @@ static void step_request(struct conn *c)
 	c->t0_us = now_us();
 	c->keepalive = !r->close;
 	c->head_only = r->method == HTTP_HEAD;
+	if (request_body_policy(c) != 0)
+		goto done;
 	if (r->form == FORM_ORIGIN && r->target_len >= strlen(AL_RESERVED_PREFIX) &&
 	    memcmp(r->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0) {
 		struct evbuffer *body = evbuffer_new();
@@ -878,7 +926,11 @@ void conn_access_log(struct conn *c)
 		    "\"http\":{\"version\":\"1.%d\",\"request\":{\"method\":\"", ts, (int)(tv.tv_usec / 1000),
 		    (long long)(now_us() - c->t0_us) * 1000, c->peer, c->req.minor);
 		json_escaped(o, c->req.method_s ? c->req.method_s : "", c->req.method_len);
-		evbuffer_add_printf(o, "\"},\"response\":{\"status_code\":%d,\"body\":{\"bytes\":%llu}}},"
+		if (c->result == R_TUNNEL)
+			evbuffer_add_printf(o, "\",\"body\":{\"bytes\":%llu}", (unsigned long long)c->req_body_bytes);
+		else
+			evbuffer_add(o, "\"", 1);
+		evbuffer_add_printf(o, "},\"response\":{\"status_code\":%d,\"body\":{\"bytes\":%llu}}},"
 		    "\"url\":{\"original\":\"", st, (unsigned long long)c->body_sent);
 		json_escaped(o, c->req.target ? c->req.target : "", c->req.target_len);
 		evbuffer_add_printf(o, "\"},\"user_agent\":{\"original\":\"");
@@ -934,11 +986,21 @@ static void finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	/*
-	 * Inside intercepted TLS a raw shutdown would cut the encrypted reply
-	 * still queued below the TLS layer: wait for the client to close
-	 * (it asked to), bounded by the header timeout.
-	 */
+	if (!c->keepalive) {
+		/*
+		 * TLS (listener or interception): a raw shutdown would cut the
+		 * encrypted reply still queued below the TLS layer.  Parse nothing
+		 * more (what follows may be an unread body), drain, and wait for
+		 * the client to close, at most the linger time.
+		 */
+		struct timeval tv = {2, 0};
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		c->state = C_LINGER;
+		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_set_timeouts(c->bev, &tv, NULL);
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
 	c->state = C_HEAD;
 	c->cstatus[0] = '\0';
 	c->chunked = c->follow = c->end_known = 0;
@@ -959,7 +1021,9 @@ static void try_parse(struct conn *c)
 	const char *p;
 	int rc;
 
-	if (c->state != C_HEAD || len == 0)
+	drop_body(c);
+	len = evbuffer_get_length(in);
+	if (c->state != C_HEAD || len == 0 || c->discard > 0)
 		return;
 	/*
 	 * The head must arrive within client.header_timeout of its first byte,
@@ -1017,6 +1081,7 @@ void conn_on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
+	drop_body(c);
 	try_parse(c);
 }
 

@@ -22,6 +22,8 @@
 #define OUT_HIGH (512 * 1024)
 #define OUT_LOW (128 * 1024)
 #define SMALL_HEAD 2048
+/* A request body up to this size is read and dropped; a larger one closes the connection. */
+#define DISCARD_MAX (64 * 1024)
 
 /* What step_lookup needs to know of the request's earlier steps. */
 enum conn_history {
@@ -39,6 +41,7 @@ enum conn_state {
 	C_DONE,     /* response queued; finish when written */
 	C_CLOSE,    /* close as soon as the loop gets back here */
 	C_LINGER,   /* response written, write side shut: drain input, then close */
+	C_TUNNEL,   /* a CONNECT tunnel owns the socket; the conn stays for its log line */
 };
 
 /* Keeps the read snapshot alive while evbuffer references point into it. */
@@ -56,6 +59,8 @@ struct conn {
 	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
 	enum al_result result;
 	uint64_t body_sent;
+	uint64_t req_body_bytes;   /* a tunnel's bytes from the client (access log) */
+	struct tunnel *tunnel;     /* C_TUNNEL: the relay, which calls back when it ends */
 	struct bufferevent *bev;
 	char peer[64];
 	enum conn_state state;
@@ -69,6 +74,7 @@ struct conn {
 	struct http_req req;
 	int keepalive;
 	int head_only;
+	uint64_t discard;        /* bytes of an unread request body to drop before the next head */
 	struct uplink *uplink;
 	char *url;
 	size_t base_len;         /* url[base_len] starts the path */

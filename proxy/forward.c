@@ -180,6 +180,23 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 }
 
 /*
+ * The tunnel ended: its access-log line now, with the bytes relayed each
+ * way and the tunnel's whole duration (as Squid logs CONNECT), then the
+ * connection goes.
+ */
+static void tunnel_closed(void *arg, int status, uint64_t client_to_target, uint64_t target_to_client)
+{
+	struct conn *c = arg;
+
+	c->tunnel = NULL;
+	c->status = status;
+	c->body_sent = target_to_client;
+	c->req_body_bytes = client_to_target;
+	conn_access_log(c);
+	conn_close_soon(c);
+}
+
+/*
  * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
  * authentication first, then the allow-list decides: intercept (TLS with a
  * minted certificate, inner requests served through the cache), tunnel
@@ -226,14 +243,15 @@ int conn_forward(struct conn *c)
 	}
 	if (r->method == HTTP_CONNECT) {
 		if (rule->mode == AL_FWD_TUNNEL) {
+			struct bufferevent *bev = c->bev;
 			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
 			c->result = R_TUNNEL;
-			c->status = 200;
-			conn_access_log(c);
-			bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-			tunnel_start(c->w, c->bev, host, port);
+			c->state = C_TUNNEL;
+			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 			c->bev = NULL;
-			conn_close_soon(c);
+			c->tunnel = tunnel_start(c->w, bev, host, port, tunnel_closed, c);
+			if (c->tunnel == NULL)
+				conn_close_soon(c);
 			return 0;
 		}
 		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);

@@ -30,6 +30,25 @@ static int name_is(const struct http_field *f, const char *n)
 	return f->name_len == strlen(n) && strncasecmp(f->name, n, f->name_len) == 0;
 }
 
+/*
+ * RFC 9112 3.2: a Host value that is not uri-host [":" port] gets 400,
+ * even though routing ignores Host: a front proxy that reads it
+ * differently must not be handed a request we took for another.  Empty
+ * is allowed (a target without an authority).
+ */
+static int host_value_ok(const char *v, size_t n)
+{
+	static const char extra[] = "-._~%!$&'()*+,;=:[]";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    (c != 0 && strchr(extra, c) != NULL)))
+			return 0;
+	}
+	return 1;
+}
+
 static int parse_fields_semantics(struct http_req *r)
 {
 	int keepalive = 0, close = 0, te = 0;
@@ -54,7 +73,7 @@ static int parse_fields_semantics(struct http_req *r)
 				return -501;
 			r->chunked = 1;
 		} else if (name_is(f, "host")) {
-			if (r->host != NULL)
+			if (r->host != NULL || !host_value_ok(f->value, f->value_len))
 				return -400;
 			r->host = f->value;
 			r->host_len = f->value_len;
@@ -248,35 +267,73 @@ const char *http1_field(const struct http_req *r, const char *name, size_t *vlen
 	return NULL;
 }
 
+/*
+ * RFC 9110 section 15 reason phrases, for every status airlock makes or
+ * relays.  Clients show the phrase: Go's net/http reports a refused proxy
+ * login as the bare phrase, so "Status" would read as the whole error.
+ */
 const char *http1_reason(int status)
 {
 	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 103: return "Early Hints";
 	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
 	case 203: return "Non-Authoritative Information";
 	case 204: return "No Content";
+	case 205: return "Reset Content";
 	case 206: return "Partial Content";
 	case 300: return "Multiple Choices";
 	case 301: return "Moved Permanently";
 	case 302: return "Found";
+	case 303: return "See Other";
 	case 304: return "Not Modified";
+	case 305: return "Use Proxy";
 	case 307: return "Temporary Redirect";
 	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 402: return "Payment Required";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
 	case 410: return "Gone";
+	case 411: return "Length Required";
 	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
 	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 421: return "Misdirected Request";
+	case 422: return "Unprocessable Content";
+	case 425: return "Too Early";
+	case 426: return "Upgrade Required";
+	case 428: return "Precondition Required";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 451: return "Unavailable For Legal Reasons";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
-	default: return "Status";
+	case 511: return "Network Authentication Required";
+	default:
+		/* RFC 9110 15: an unknown code is read as the x00 of its class */
+		switch (status / 100) {
+		case 1: return "Informational";
+		case 2: return "Success";
+		case 3: return "Redirection";
+		case 4: return "Client Error";
+		default: return "Server Error";
+		}
 	}
 }

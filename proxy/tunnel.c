@@ -15,10 +15,15 @@ struct tunnel {
 	int connected;
 	int closing;             /* one side ended: flush the other, then free */
 	char target[300];
+	uint64_t up_bytes, down_bytes;
+	tunnel_done_fn done;
+	void *arg;
 };
 
 static void tunnel_free(struct tunnel *t)
 {
+	if (t->done != NULL)
+		t->done(t->arg, t->connected ? 200 : 502, t->up_bytes, t->down_bytes);
 	bufferevent_free(t->c);
 	if (t->u)
 		bufferevent_free(t->u);
@@ -34,7 +39,11 @@ static void relay(struct tunnel *t, struct bufferevent *from)
 {
 	struct bufferevent *to = partner(t, from);
 	struct evbuffer *out = bufferevent_get_output(to);
+	size_t n = evbuffer_get_length(bufferevent_get_input(from));
 
+	if (to == NULL)
+		return;
+	*(from == t->c ? &t->up_bytes : &t->down_bytes) += n;
 	evbuffer_add_buffer(out, bufferevent_get_input(from));
 	if (evbuffer_get_length(out) >= RELAY_HIGH)
 		bufferevent_disable(from, EV_READ); /* resumed by to's write callback */
@@ -106,7 +115,14 @@ static void on_event(struct bufferevent *b, short what, void *arg)
 	bufferevent_disable(other, EV_READ);
 }
 
-void tunnel_start(struct worker *w, struct bufferevent *client, const char *host, int port)
+void tunnel_abort(struct tunnel *t)
+{
+	t->done = NULL;
+	tunnel_free(t);
+}
+
+struct tunnel *tunnel_start(struct worker *w, struct bufferevent *client, const char *host, int port,
+    tunnel_done_fn done, void *arg)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
 	const struct al_config *cfg = srv.cfg;
@@ -116,7 +132,7 @@ void tunnel_start(struct worker *w, struct bufferevent *client, const char *host
 
 	if (t == NULL) {
 		bufferevent_free(client);
-		return;
+		return NULL;
 	}
 	t->c = client;
 	snprintf(t->target, sizeof(t->target), "%s:%d", host, port);
@@ -132,8 +148,10 @@ void tunnel_start(struct worker *w, struct bufferevent *client, const char *host
 	t->u = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (t->u == NULL) {
 		tunnel_free(t);
-		return;
+		return NULL;
 	}
+	t->done = done;
+	t->arg = arg;
 	bufferevent_setcb(t->c, on_read, on_write, on_event, t);
 	bufferevent_setcb(t->u, on_read, on_write, on_event, t);
 	bufferevent_setwatermark(t->c, EV_WRITE, RELAY_HIGH / 2, 0);
@@ -146,4 +164,5 @@ void tunnel_start(struct worker *w, struct bufferevent *client, const char *host
 	rc = bufferevent_socket_connect_hostname(t->u, w->dns, AF_UNSPEC, ahost, aport);
 	if (rc != 0)
 		on_event(t->u, BEV_EVENT_ERROR, t);
+	return t;
 }

@@ -8,9 +8,22 @@
 #define AIRLOCK_PROXY_TUNNEL_H
 
 #include <event2/bufferevent.h>
+#include <stdint.h>
 #include "proxy/server.h"
 
-/* Takes ownership of client (its callbacks are replaced). */
-void tunnel_start(struct worker *w, struct bufferevent *client, const char *host, int port);
+struct tunnel;
+
+/*
+ * Called once when the tunnel ends, just before it frees itself: the status
+ * the client got (200, or 502 when the target could not be reached) and the
+ * bytes relayed each way.  Not called after tunnel_abort().
+ */
+typedef void (*tunnel_done_fn)(void *arg, int status, uint64_t client_to_target, uint64_t target_to_client);
+
+/* Takes ownership of client (its callbacks are replaced).  NULL if out of memory (client freed, done not called). */
+struct tunnel *tunnel_start(struct worker *w, struct bufferevent *client, const char *host, int port,
+    tunnel_done_fn done, void *arg);
+/* End the tunnel now (shutdown, the owner goes away); done is not called. */
+void tunnel_abort(struct tunnel *t);
 
 #endif

@@ -3,7 +3,7 @@ cache, CONNECT intercepted with airlock's CA (and the same cache as the
 reverse routes), CONNECT tunnelled blind, and the egress policy."""
 import os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main
+from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main, wait_for
 
 SEARCH = b'[{"name":"endpoint","version":"8.13.0"}]'
 
@@ -65,6 +65,11 @@ def test():
             # the origin's certificate does not name impostor.test: it cannot prove it is that host
             "impostor.test:443": f"127.0.0.1:{up.tls_port}",
             "gone.test:443": f"127.0.0.1:{dead_port}"})
+        access = os.path.join(tmp, "access.log")
+        al.stop()
+        cfg = open(al.config).read().replace("log:\n  level: debug\n", f"log:\n  level: debug\n  access: {access}\n")
+        open(al.config, "w").write(cfg)
+        al.start()
         try:
             up.add("/search?kibana.version=8.13.4", SEARCH, headers=[("Content-Type", "application/json"),
                    ("Cache-Control", "max-age=600"), ("Cache-Control", "public")])
@@ -119,6 +124,18 @@ def test():
                 eq(rc, 0, f"tunnel #{i}: {err}")
                 eq(body, b"PK-manifest", f"tunnel body #{i}")
             eq(up.count("/downloads/endpoint/manifest/artifacts-8.13.4.zip"), 2, "tunnels are not cached")
+            # A tunnel's access-log line is written when it closes, with the bytes both ways (as Squid does).
+            import json
+            def tunnel_lines():
+                return [json.loads(l) for l in open(access).read().splitlines()
+                        if '"result":"tunnel"' in l]
+            wait_for(lambda: len(tunnel_lines()) >= 2, 5, "two tunnel access-log lines")
+            for t in tunnel_lines():
+                eq(t["http"]["response"]["status_code"], 200, "tunnel status")
+                if t["http"]["response"]["body"]["bytes"] < 1000 or t["http"]["request"]["body"]["bytes"] < 200:
+                    fail(f"a tunnel's log line carries the bytes relayed each way (TLS handshake and all): {t}")
+                if t["event"]["duration"] <= 0:
+                    fail(f"tunnel duration: {t}")
 
             # Denied: a host not on the list, a port not allowed.
             rc, head, body, err = px(al, "https://evil.example.org/", "--cacert", up.pki.ca_crt)

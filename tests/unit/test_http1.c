@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy/http1.h"
@@ -91,6 +92,40 @@ static void test_refused(void **state)
 	}
 }
 
+/* RFC 9112 3.2: Host must be uri-host [":" port] (RFC 3986 characters); empty is allowed. */
+static void test_host_value(void **state)
+{
+	static const char *const bad[] = {"a b", "a\tb", "a/b", "user@host", "\"x\"", "a<b", "a\\b", NULL};
+	static const char *const good[] = {"epr.elastic.co", "127.0.0.1:8080", "[::1]:8080", "", "a-b_c~d", NULL};
+	char buf[256];
+	struct http_req r;
+
+	(void)state;
+	for (int i = 0; bad[i]; i++) {
+		snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+		assert_int_equal(parse(buf, &r), -400);
+	}
+	for (int i = 0; good[i]; i++) {
+		snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+		assert_true(parse(buf, &r) > 0);
+	}
+}
+
+/* Every status airlock may send or relay has its RFC 9110 phrase (Go shows it as the error). */
+static void test_reasons(void **state)
+{
+	(void)state;
+	assert_string_equal(http1_reason(407), "Proxy Authentication Required");
+	assert_string_equal(http1_reason(401), "Unauthorized");
+	assert_string_equal(http1_reason(429), "Too Many Requests");
+	assert_string_equal(http1_reason(451), "Unavailable For Legal Reasons");
+	assert_string_equal(http1_reason(308), "Permanent Redirect");
+	assert_string_equal(http1_reason(413), "Content Too Large");
+	for (int s = 100; s < 600; s++)
+		assert_string_not_equal(http1_reason(s), "Status");
+	assert_string_equal(http1_reason(499), "Client Error");
+}
+
 static void test_limits(void **state)
 {
 	struct http_limits small = {64, 3};
@@ -114,6 +149,8 @@ int main(void)
 		cmocka_unit_test(test_forms),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_host_value),
+		cmocka_unit_test(test_reasons),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
