@@ -8,6 +8,7 @@
  * cache.rules) have a handler each.  Unknown keys are errors.
  */
 #include "policy/config.h"
+#include "policy/freshness.h"
 #include "policy/units.h"
 
 #include <arpa/inet.h>
@@ -544,7 +545,13 @@ static int rule_pair(struct loader *l, void *item, const char *k, yaml_node_t *v
 
 static int rule_done(struct loader *l, void *item, yaml_node_t *e)
 {
-	return ((struct al_rule *)item)->match ? 0 : fail(l, e, "a rule needs match");
+	const struct al_rule *r = item;
+
+	if (r->match == NULL)
+		return fail(l, e, "a rule needs match");
+	if (r->immutable && r->ttl_ms >= 0)
+		return fail(l, e, "a rule is either immutable or has a ttl, not both");
+	return 0;
 }
 
 static int load_rules(struct loader *l, yaml_node_t *n)
@@ -853,11 +860,9 @@ static int apply_defaults(struct loader *l)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (set_key(l, &config_keys[i], config_keys[i].def, NULL))
 			return -EINVAL;
-	static const char *const immutable[] = {"*.zip", "*.tar.gz", "*.deb", "*.rpm",
-		"*.msi", "*.sha512", "*.asc", "*.sig", NULL};
-	for (int i = 0; immutable[i] != NULL; i++) {
-		l->c->rules[i].match = strdup(immutable[i]);
-		l->c->rules[i].immutable = 1;
+	for (int i = 0; al_default_rules[i].match != NULL; i++) {
+		l->c->rules[i].match = strdup(al_default_rules[i].match);
+		l->c->rules[i].immutable = al_default_rules[i].immutable;
 		l->c->rules[i].ttl_ms = -1;
 		l->c->nrules++;
 	}
@@ -1071,7 +1076,11 @@ void al_config_describe(void *stream)
 	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
 	fprintf(f, "  %-28s %s\n", "listen", "list of address:port or {address, tls: {cert, key, min_version}} [127.0.0.1:8080]");
 	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
-	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}");
+	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,");
+	fprintf(f, "  %-28s %s\n", "", "{match} alone: the upstream's headers decide.  Defaults:");
+	for (int i = 0; al_default_rules[i].match != NULL; i++)
+		fprintf(f, "  %-28s   %s%s\n  %-28s     (%s)\n", "", al_default_rules[i].match,
+		    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
 	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
 	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");

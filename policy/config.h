@@ -39,7 +39,12 @@ struct al_resolve {
 	char *to;         /* address:port to connect to instead */
 };
 
-/* A freshness rule: the first rule whose glob matches the URL path wins. */
+/*
+ * A freshness rule: the first rule whose glob (fnmatch with FNM_EXTMATCH)
+ * matches the URL path decides, for 200 responses.  Neither immutable nor
+ * a ttl: the upstream's own Cache-Control/Expires decide (RFC 9111), and
+ * later rules are not consulted.
+ */
 struct al_rule {
 	char *match;
 	int immutable;    /* never stale */

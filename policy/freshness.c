@@ -6,6 +6,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 64 lower-case hex digits: a SHA-256 in a path segment. */
+#define HEX "[0-9a-f]"
+#define HEX4 HEX HEX HEX HEX
+#define HEX16 HEX4 HEX4 HEX4 HEX4
+#define SHA256_HEX HEX16 HEX16 HEX16 HEX16
+
+/*
+ * Order matters: the first match decides.  The Endpoint manifest is a .zip
+ * named by the Endpoint version, yet Elastic republishes it in place as
+ * global artifacts change (manifest_version moves, the ETag changes), and
+ * Endpoint re-downloads by ETag alone: it must be revalidated, never
+ * frozen.  Snapshot builds are rebuilt under one name.
+ */
+const struct al_default_rule al_default_rules[] = {
+	{"/downloads/endpoint/manifest/*", 0,
+	    "Endpoint's manifest is republished in place: the upstream's Cache-Control and ETag decide"},
+	{"*-SNAPSHOT*", 0, "snapshot builds are rebuilt under the same name: the upstream's headers decide"},
+	{"/downloads/endpoint/artifacts/*/" SHA256_HEX, 1, "an Endpoint artifact is named by the SHA-256 of its content"},
+	{"/downloads/*-[0-9]*.[0-9]*.[0-9]*-*.@(tar.gz|zip|deb|rpm|msi)?(.sha512|.asc)", 1,
+	    "an agent or beat artifact (and its .sha512, .asc) is named by version and platform, never republished"},
+	{"/epr/*/*-[0-9]*.[0-9]*.[0-9]*.@(zip|tar.gz)?(.sig)", 1,
+	    "a package archive (and its .sig) is named by package version, published once"},
+	{NULL, 0, NULL},
+};
+
 const char *al_uncacheable_reason(int status, const char *h, size_t len)
 {
 	size_t vl;
@@ -67,11 +92,12 @@ int64_t al_freshness_lifetime(const struct al_config *c, const char *path, int s
 
 	/* Rules describe the objects; a 404 for one not yet published must not be frozen. */
 	for (int i = 0; c != NULL && status == 200 && i < c->nrules; i++) {
-		if (fnmatch(c->rules[i].match, path, 0) == 0) {
+		if (fnmatch(c->rules[i].match, path, FNM_EXTMATCH) == 0) {
 			if (c->rules[i].immutable)
 				return AL_LIFETIME_FOREVER;
 			if (c->rules[i].ttl_ms >= 0)
 				return c->rules[i].ttl_ms / 1000;
+			break; /* the upstream's headers decide */
 		}
 	}
 	if (al_hdr_token(h, len, "Cache-Control", "s-maxage", &a, &al) && number(a, al) >= 0)

@@ -13,12 +13,24 @@
 
 #define AL_LIFETIME_FOREVER INT64_MAX
 
+/*
+ * The default freshness rules (used when cache.rules is not given), from
+ * how each Elastic host publishes: immutable only what is named by its
+ * version or its content.  why says so, for `airlock help` and the docs.
+ */
+struct al_default_rule {
+	const char *match;
+	int immutable;
+	const char *why;
+};
+extern const struct al_default_rule al_default_rules[];
+
 /* Why a response is not stored (for logs and Cache-Status detail); NULL if storable. */
 const char *al_uncacheable_reason(int status, const char *hdrs, size_t len);
 
 /*
- * Freshness lifetime in seconds: for a 200, an operator rule for the path
- * wins; then
+ * Freshness lifetime in seconds: for a 200, the first rule matching the
+ * path decides (immutable, a ttl, or "the upstream's headers"); then
  * s-maxage, max-age, Expires - Date, then 10% of Date - Last-Modified
  * (capped at a day), else 0.  AL_LIFETIME_FOREVER for immutable rules.
  */

@@ -40,10 +40,16 @@ def test():
     eq(p.returncode, 0, f"dist/airlock.yml: {p.stderr}")
     text = open(example).read()
     helptext = subprocess.run([AIRLOCK, "help"], capture_output=True, text=True, timeout=10).stdout
-    for key in [l.split()[0] for l in helptext.split("Configuration keys")[1].splitlines()[1:] if l.startswith("  ")]:
+    for key in [l.split()[0] for l in helptext.split("Configuration keys")[1].splitlines()[1:]
+                if l.startswith("  ") and l[2] != " "]:
         leaf = key.split(".")[-1]
         if leaf + ":" not in text:
             fail(f"dist/airlock.yml does not mention {key}")
+    # The freshness rules it lists are exactly the defaults `airlock help` prints, in order.
+    import re
+    listed = re.findall(r'^    - \{match: "([^"]+)"(, immutable: true)?\}', text.split("  rules:")[1].split("\n  # - ")[0], re.M)
+    defaults = re.findall(r"^ {33}(\S+)(  immutable)?$", helptext.split("Defaults:")[1], re.M)
+    eq([(m, bool(i)) for m, i in listed], [(m, bool(i)) for m, i in defaults], "dist/airlock.yml rules vs the defaults")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ def test():
     with Case() as (up, al, tmp):
         up.add(P, b"manifest v1", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=2"),
                                            ("Last-Modified", "Tue, 14 May 2024 10:00:00 GMT")])
-        # *.zip is immutable by default; this test wants upstream freshness, so ask for
-        # a path that no immutable rule matches.
+        # The Endpoint manifest follows the upstream's freshness (it is republished in place),
+        # and so does any path no immutable rule matches.
         Q = "/downloads/endpoint/manifest/latest"
         up.fixtures[Q] = up.fixtures[P]
         eq(curl(al, Q).body, b"manifest v1", "fill")
@@ -63,11 +63,17 @@ def test():
         eq("if-none-match" in h or "if-modified-since" in h, False, "no invented validators")
         eq(r.header("ETag"), None, "still no ETag")
 
-        # Immutable rule: *.zip stays a hit however old.
-        up.add(P, b"zip", headers=[("ETag", '"z"'), ("Cache-Control", "max-age=0")])
+        # Immutable rule: a package archive, named by its version, stays a hit however old.
+        Z = "/epr/nginx/nginx-1.20.0.zip"
+        up.add(Z, b"zip", headers=[("ETag", '"z"'), ("Cache-Control", "max-age=0")])
+        curl(al, Z)
+        eq(curl(al, Z).header("Cache-Status"), "airlock; hit", "immutable package archive")
+        eq(up.count(Z), 1, "immutable entries are not revalidated")
+        # The Endpoint manifest is a .zip too, but republished in place: max-age=0 means revalidate.
+        up.add(P, b"manifest", headers=[("ETag", '"m"'), ("Cache-Control", "max-age=0")])
         curl(al, P)
-        eq(curl(al, P).header("Cache-Status"), "airlock; hit", "immutable *.zip")
-        eq(up.count(P), 1, "immutable entries are not revalidated")
+        eq(curl(al, P).header("Cache-Status"), "airlock; fwd=stale; fwd-status=304", "the manifest is revalidated")
+        eq(up.count(P), 2, "the manifest's ETag was asked about")
 
 
 if __name__ == "__main__":

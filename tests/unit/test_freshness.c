@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policy/config.h"
 #include "policy/freshness.h"
@@ -26,10 +28,100 @@ static void test_lifetime(void **state)
 	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Date: Tue, 14 May 2024 10:00:00 GMT\r\nLast-Modified: Tue, 14 May 2024 00:00:00 GMT\r\n")), 3600);
 	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Content-Type: a/b\r\n")), 0);
 	assert_true(al_freshness_lifetime(c, "/epr/nginx/nginx-1.20.0.zip", 200, H("Cache-Control: max-age=0\r\n")) == AL_LIFETIME_FOREVER);
-	assert_true(al_freshness_lifetime(c, "/downloads/a.tar.gz.sha512", 200, H("")) == AL_LIFETIME_FOREVER);
+	assert_true(al_freshness_lifetime(c, "/downloads/beats/filebeat/filebeat-8.13.4-linux-x86_64.tar.gz.sha512", 200, H("")) == AL_LIFETIME_FOREVER);
 	/* a 404 is not frozen by the *.tar.gz rule */
 	assert_int_equal(al_freshness_lifetime(c, "/downloads/a.tar.gz", 404, H("")), 0);
 	al_config_free(c);
+}
+
+/*
+ * The default rules, URL shape by URL shape (issue 12).  Shapes from the
+ * hosts themselves: the artifact registry's <name>-<version>-<platform>.<ext>
+ * (elastic-agent builds them so: artifact.New in
+ * internal/pkg/agent/application/upgrade/artifact/artifact.go joins name,
+ * version and a packageArchMap suffix such as linux-x86_64.tar.gz), the
+ * registry's /epr/<name>/<name>-<version>.zip and .sig (package-registry's
+ * Package.GetDownloadPath; older registries served .tar.gz), the Endpoint manifest
+ * republished in place (seed 001: "manifest_version" moves) and Endpoint
+ * artifacts named by their SHA-256 (relative_url in the manifest).
+ */
+static void test_default_rules(void **state)
+{
+	static const char *const frozen[] = {
+		"/downloads/beats/elastic-agent/elastic-agent-8.13.4-linux-x86_64.tar.gz",
+		"/downloads/beats/elastic-agent/elastic-agent-8.13.4-linux-x86_64.tar.gz.sha512",
+		"/downloads/beats/elastic-agent/elastic-agent-8.13.4-linux-x86_64.tar.gz.asc",
+		"/downloads/beats/elastic-agent/elastic-agent-8.13.4-windows-x86_64.zip",
+		"/downloads/beats/filebeat/filebeat-8.13.4-amd64.deb",
+		"/downloads/beats/filebeat/filebeat-8.13.4-x86_64.rpm.sha512",
+		"/downloads/beats/elastic-agent/elastic-agent-8.13.4-windows-x86_64.msi",
+		"/downloads/fleet-server/fleet-server-8.13.4-linux-arm64.tar.gz",
+		"/downloads/endpoint-dev/endpoint-security-8.13.4-linux-x86_64.tar.gz.asc",
+		"/downloads/endpoint/artifacts/diagnostic-configuration-v1/"
+		    "0f6a6d86e0b7b7f7c7d2a4e9b0d2a1c3f1e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9",
+		"/epr/nginx/nginx-1.20.0.zip",
+		"/epr/nginx/nginx-1.20.0.zip.sig",
+		"/epr/sql_input/sql_input-0.3.0.zip",
+		"/epr/nginx/nginx-0.1.0.tar.gz",
+		NULL,
+	};
+	static const char *const follow[] = {
+		"/downloads/endpoint/manifest/artifacts-8.13.4.zip",
+		"/downloads/endpoint/manifest/artifacts-8.13.4.zip.sha512",
+		"/downloads/beats/elastic-agent/elastic-agent-8.14.0-SNAPSHOT-linux-x86_64.tar.gz",
+		"/downloads/endpoint/artifacts/diagnostic-configuration-v1/latest",
+		"/GPG-KEY-elastic-agent",
+		"/package/nginx/1.20.0/",
+		"/search",
+		"/downloads/elastic-agent.zip",
+		"/epr/nginx/latest.zip",
+		NULL,
+	};
+	struct al_config *c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
+	for (int i = 0; frozen[i]; i++) {
+		if (al_freshness_lifetime(c, frozen[i], 200, H("Cache-Control: max-age=0\r\n")) != AL_LIFETIME_FOREVER)
+			fail_msg("should be immutable: %s", frozen[i]);
+	}
+	for (int i = 0; follow[i]; i++) {
+		if (al_freshness_lifetime(c, follow[i], 200, H("Cache-Control: max-age=60\r\n")) != 60)
+			fail_msg("should follow the upstream's max-age: %s", follow[i]);
+	}
+	/* a 404 for a version not yet published is never frozen */
+	assert_int_equal(al_freshness_lifetime(c, frozen[0], 404, H("Cache-Control: max-age=0\r\n")), 0);
+	al_config_free(c);
+}
+
+/* An operator's rule wins; {match} alone hands the decision back to the upstream. */
+static void test_operator_rules(void **state)
+{
+	struct al_config *c;
+	char err[256];
+	const char *path = "/tmp/airlock-test-rules.yml";
+	FILE *f = fopen(path, "w");
+
+	(void)state;
+	assert_non_null(f);
+	fputs("routes:\n  - {prefix: /, upstream: \"https://epr.elastic.co\"}\n"
+	    "cache:\n  rules:\n    - {match: \"/downloads/endpoint/manifest/*\"}\n"
+	    "    - {match: \"*.zip\", immutable: true}\n    - {match: \"/search*\", ttl: 10m}\n", f);
+	fclose(f);
+	assert_int_equal(al_config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(al_freshness_lifetime(c, "/downloads/endpoint/manifest/artifacts-8.13.4.zip", 200,
+	    H("Cache-Control: max-age=30\r\n")), 30);
+	assert_true(al_freshness_lifetime(c, "/x/y.zip", 200, H("Cache-Control: max-age=30\r\n")) == AL_LIFETIME_FOREVER);
+	assert_int_equal(al_freshness_lifetime(c, "/search", 200, H("Cache-Control: max-age=30\r\n")), 600);
+	al_config_free(c);
+	f = fopen(path, "w");
+	fputs("routes:\n  - {prefix: /, upstream: \"https://epr.elastic.co\"}\n"
+	    "cache:\n  rules:\n    - {match: \"*.zip\", immutable: true, ttl: 1m}\n", f);
+	fclose(f);
+	assert_int_not_equal(al_config_load(path, &c, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "either immutable or has a ttl"));
+	unlink(path);
 }
 
 static void test_storable(void **state)
@@ -83,6 +175,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifetime),
+		cmocka_unit_test(test_default_rules),
+		cmocka_unit_test(test_operator_rules),
 		cmocka_unit_test(test_storable),
 		cmocka_unit_test(test_age),
 		cmocka_unit_test(test_etags),
