@@ -66,9 +66,8 @@ struct fetch {
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
 	unsigned char digest512[64];
-	CURL *sib;                /* fetching URL.sha512 */
-	char sib_buf[1024];
-	size_t sib_len;
+	struct fill *sib;         /* the fill of URL.sha512 this body waits for */
+	struct event *sib_ev;
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
@@ -237,8 +236,12 @@ static void fetch_free(struct fetch *x)
 		event_free(x->fb_ev);
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
-	if (x->sib)
-		curl_easy_cleanup(x->sib);
+	if (x->sib) {
+		fill_unwatch(x->sib, x->sib_ev);
+		fill_release(x->sib);
+	}
+	if (x->sib_ev)
+		event_free(x->sib_ev);
 	curl_slist_free_all(x->req_hdrs);
 	EVP_MD_CTX_free(x->sha);
 	EVP_MD_CTX_free(x->sha512);
@@ -372,66 +375,96 @@ static enum verdict compare512(struct fetch *x, const char *text, size_t len)
 	return memcmp(want, x->digest512, 64) == 0 ? SHA_MATCH : SHA_MISMATCH;
 }
 
-static size_t sib_write(char *data, size_t size, size_t n, void *arg)
+/* The sibling URL.sha512 is in the cache (or not): compare, then admit or refuse. */
+static void verify_from_cache(struct fetch *x, const uint8_t key[AL_KEY_LEN], const char *fallback_why)
 {
-	struct fetch *x = arg;
-	size_t len = size * n;
+	struct al_reader *rd;
+	struct al_record rec;
+	const void *p = NULL;
+	size_t n = 0;
+	enum verdict v = SHA_UNKNOWN;
+	const char *why = fallback_why;
 
-	if (x->sib_len + len > sizeof(x->sib_buf))
-		return 0; /* a .sha512 file is a line; anything bigger is not one */
-	memcpy(x->sib_buf + x->sib_len, data, len);
-	x->sib_len += len;
-	return len;
+	if (al_reader_new(srv.store, &rd) != 0) {
+		verified(x, SHA_UNKNOWN, "no LMDB reader for the .sha512");
+		return;
+	}
+	if (al_lookup(rd, key, &rec) == 0) {
+		if (rec.status != 200)
+			why = "no .sha512 published";
+		else if (rec.body_len > 1024 || (rec.body_len > 0 && al_body_at(rd, rec.obj_id, 0, &p, &n) != 0))
+			why = "unreadable .sha512";
+		else
+			v = compare512(x, rec.body_len ? p : "", rec.body_len ? (size_t)rec.body_len : 0);
+	}
+	/* the verdict is taken before the snapshot ends: p points into the map */
+	al_reader_free(rd);
+	verified(x, v, why);
 }
 
-static void sib_done(CURL *easy, CURLcode res, void *arg)
+/* The URL.sha512 fill moved on. */
+static void sib_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *x = arg;
-	long code = 0;
+	struct fill_view v;
+	char sib_url[4200];
+	uint8_t key[AL_KEY_LEN];
 
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-	if (res == CURLE_OK && code == 200)
-		verified(x, compare512(x, x->sib_buf, x->sib_len), NULL);
+	fill_view(x->sib, &v);
+	if (v.state == FILL_WAIT || v.state == FILL_STREAM)
+		return;
+	fill_unwatch(x->sib, x->sib_ev);
+	fill_release(x->sib);
+	x->sib = NULL;
+	snprintf(sib_url, sizeof(sib_url), "%s.sha512", x->url);
+	al_store_key(sib_url, strlen(sib_url), key);
+	if (v.state == FILL_DONE)
+		verify_from_cache(x, key, "no .sha512 published");
 	else
-		verified(x, SHA_UNKNOWN, code ? "no .sha512 published" : curl_easy_strerror(res));
+		verified(x, SHA_UNKNOWN, v.state == FILL_FAILED ? v.error : "the .sha512 could not be stored");
 }
 
-/* The body is complete: check it against URL.sha512 (cached, or fetched now). */
+/*
+ * The body is complete: check it against URL.sha512.  A cached sibling
+ * answers at once; otherwise the sibling is fetched as an ordinary fill of
+ * its own key (joined if a client is fetching it right now), so what the
+ * check fetches is stored and the agent's own .sha512 request, which comes
+ * next, is a hit: one upstream request for the pair, not two.
+ */
 static void start_verify(struct fetch *x)
 {
 	char sib_url[4200];
 	uint8_t key[AL_KEY_LEN];
 	struct al_reader *rd;
 	struct al_record rec;
-	const void *p;
-	size_t n;
+	int created, cached = 0;
 
 	EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
 	snprintf(sib_url, sizeof(sib_url), "%s.sha512", x->url);
 	al_store_key(sib_url, strlen(sib_url), key);
 	if (al_reader_new(srv.store, &rd) == 0) {
-		int found = al_lookup(rd, key, &rec) == 0 && rec.status == 200 && rec.body_len < sizeof(x->sib_buf) &&
-		    (rec.body_len == 0 || al_body_at(rd, rec.obj_id, 0, &p, &n) == 0);
-		if (found) {
-			enum verdict v = compare512(x, rec.body_len ? p : "", rec.body_len ? n : 0);
-			al_reader_free(rd);
-			verified(x, v, "unreadable .sha512");
-			return;
-		}
+		cached = al_lookup(rd, key, &rec) == 0 && rec.status == 200;
 		al_reader_free(rd);
 	}
-	x->sib = up_easy_new(srv.cfg, worker_connect_to(x->w));
+	if (cached) {
+		verify_from_cache(x, key, "unreadable .sha512");
+		return;
+	}
+	x->sib_ev = event_new(x->w->base, -1, 0, sib_wake, x);
+	x->sib = x->sib_ev ? fill_acquire(key, 0, &created) : NULL;
 	if (x->sib == NULL) {
 		verified(x, SHA_UNKNOWN, "out of memory");
 		return;
 	}
-	curl_easy_setopt(x->sib, CURLOPT_URL, sib_url);
-	curl_easy_setopt(x->sib, CURLOPT_USERAGENT, "airlock/" AIRLOCK_VERSION " (integrity check)");
-	curl_easy_setopt(x->sib, CURLOPT_WRITEFUNCTION, sib_write);
-	curl_easy_setopt(x->sib, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->sib, CURLOPT_TIMEOUT_MS, (long)(srv.cfg->first_byte_timeout_ms + srv.cfg->idle_timeout_ms));
-	if (up_start(x->w->multi, x->sib, sib_done, x) != 0)
-		verified(x, SHA_UNKNOWN, "cannot start the .sha512 fetch");
+	fill_watch(x->sib, x->sib_ev);
+	if (created) {
+		struct fetch_params p = {0};
+		p.url = sib_url;
+		p.uplink = x->uplink;
+		p.user_agent = "airlock/" AIRLOCK_VERSION " (integrity check)";
+		fill_start(x->sib, x->w, &p, NULL); /* on failure the fill is FAILED and sib_wake says so */
+	}
+	event_active(x->sib_ev, EV_READ, 0); /* it may have ended already */
 }
 
 /* The transfer ended: publish (perhaps after a check), or clean up, and tell everyone. */
@@ -896,8 +929,7 @@ void fill_worker_shutdown(struct worker *w)
 		struct fetch *x = w->fetches;
 		x->bad = "shutting down";
 		x->has_sink = 0;
-		if (x->sib != NULL) { /* waiting on the .sha512: the body is not admitted */
-			up_cancel(w->multi, x->sib);
+		if (x->easy == NULL) { /* waiting on the .sha512: the body is not admitted */
 			fail_stream(x, FAIL_BROKEN, "shutting down");
 			fetch_free(x);
 			continue;

@@ -3,7 +3,7 @@ on restart the cache opens, holds only complete objects (verify finds none
 corrupt), the half-done work is gone, and the work can simply be redone."""
 import os, signal, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main
+from harness import sha512_line, AIRLOCK, Airlock, Case, curl, eq, fail, main
 
 
 def cli(cfg, *args):
@@ -22,6 +22,7 @@ def test():
         for p in paths:
             bodies[p] = os.urandom(3 * 1024 * 1024)
             up.add(p, bodies[p], headers=[("ETag", f'"{p[-30:]}"')])
+            up.add(p + ".sha512", sha512_line(bodies[p], os.path.basename(p)))
             eq(curl(al, p).status, 200, "fill")
         al.stop()
         bundle = os.path.join(tmp, "b.airlock")
@@ -42,7 +43,8 @@ def test():
                 fail(f"after kill -9 at {delay}s the cache has corrupt entries: {v.stdout}{v.stderr}")
         r = cli(gap.config, "import", bundle)
         eq(r.returncode, 0, f"import after the crashes: {r.stderr}")
-        eq(entries(gap.config), 12, "all entries after a clean import")
+        # each artifact and its .sha512 (stored by the integrity check)
+        eq(entries(gap.config), 24, "all entries after a clean import")
         gap.start()
         for p in paths:
             r = curl(gap, p)

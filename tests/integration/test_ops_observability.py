@@ -33,7 +33,8 @@ def test():
             eq(metric(m1, "airlock_requests_total", '{result="hit"}'), 1, "hits")
             eq(metric(m1, "airlock_requests_total", '{result="miss"}') >= 1, True, "misses")
             eq(metric(m1, "airlock_responses_total", '{code="200"}') >= 2, True, "200s")
-            eq(metric(m1, "airlock_upstream_fetches_total", '{upstream="https://artifacts.elastic.co"}'), 1, "fetches")
+            # the artifact and its .sha512 (the integrity check's fetch, stored for the agent)
+            eq(metric(m1, "airlock_upstream_fetches_total", '{upstream="https://artifacts.elastic.co"}'), 2, "fetches")
             eq(metric(m1, "airlock_upstream_up", '{upstream="https://artifacts.elastic.co"}'), 1, "up")
             eq(metric(m1, "airlock_cache_entries") >= 1, True, "entries gauge")
             eq(metric(m1, "airlock_cache_bytes_served_total") >= 5000, True, "bytes from cache")
@@ -66,7 +67,7 @@ def test():
 
             # purge through the admin endpoint
             r = curl(al, "/_airlock/purge?pattern=*/heartbeat/*", method="POST")
-            eq((r.status, json.loads(r.body)["purged"]), (200, 1), "purge")
+            eq((r.status, json.loads(r.body)["purged"]), (200, 2), "purge (the artifact and its .sha512 answer)")
             eq(curl(al, P).header("Cache-Status").startswith("airlock; fwd=miss"), True, "purged entry refetched")
         finally:
             al.stop()

@@ -529,3 +529,34 @@ class RawUpstream:
     def stop(self):
         self.running = False
         self.sock.close()
+
+
+GO_CLIENT = os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "go-client")
+
+
+def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):
+    """One GET with Go's net/http (tests/go/client.go, built once per build
+    directory), as elastic-agent, fleet-server and Endpoint make it.
+    Returns the dict it prints: status, status_text, etag, sha256, len, err."""
+    import fcntl
+    src = os.path.join(os.path.dirname(__file__), "..", "go", "client.go")
+    with open(GO_CLIENT + ".lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not os.path.exists(GO_CLIENT) or os.path.getmtime(GO_CLIENT) < os.path.getmtime(src):
+            env = dict(os.environ, GOCACHE=GO_CLIENT + ".cache", GOPATH=GO_CLIENT + ".path",
+                       GO111MODULE="off", GOFLAGS="", CGO_ENABLED="0")
+            p = subprocess.run(["go", "build", "-o", GO_CLIENT + ".tmp", src], capture_output=True,
+                               text=True, timeout=300, env=env)
+            if p.returncode != 0:
+                fail(f"building the Go client: {p.stderr}")
+            os.replace(GO_CLIENT + ".tmp", GO_CLIENT)
+    cmd = [GO_CLIENT]
+    if proxy:
+        cmd += ["-proxy", proxy]
+    if cacert:
+        cmd += ["-cacert", cacert]
+    if etag:
+        cmd += ["-etag", etag]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    p = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=timeout, env=env)
+    return json.loads(p.stdout)
