@@ -11,6 +11,8 @@
 
 #define AL_REC_PINNED   0x1u   /* mirrored on purpose: never evicted */
 #define AL_REC_VERIFIED 0x2u   /* body checked against the upstream's .sha512 */
+#define AL_REC_STALE    0x4u   /* revalidate before serving, whatever the rules say (mirror asks
+                                  for it); a refresh or a new response clears it */
 
 struct al_record {
 	uint32_t flags;

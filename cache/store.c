@@ -603,6 +603,7 @@ int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *h3
 	rec.request_time = request_time;
 	rec.response_time = response_time;
 	rec.age_value = age_value;
+	rec.flags &= ~AL_REC_STALE; /* just revalidated */
 	if ((rc = put_record(s, txn, key, &rec)) != 0)
 		goto err;
 	free(merged);
@@ -693,7 +694,7 @@ int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg)
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 }
 
-int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
+static int set_flag(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint8_t flag, int on)
 {
 	MDB_txn *txn;
 	MDB_val k = {AL_KEY_LEN, (void *)key}, v, nv;
@@ -713,10 +714,10 @@ int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
 	}
 	memcpy(copy, v.mv_data, v.mv_size);
 	/* flags are the little-endian u32 after the magic */
-	if (pinned)
-		copy[4] |= AL_REC_PINNED;
+	if (on)
+		copy[4] |= flag;
 	else
-		copy[4] &= (uint8_t)~AL_REC_PINNED;
+		copy[4] &= (uint8_t)~flag;
 	nv.mv_size = v.mv_size;
 	if ((rc = mdb_put(txn, s->meta, &k, &nv, MDB_RESERVE)) == 0)
 		memcpy(nv.mv_data, copy, v.mv_size);
@@ -726,6 +727,16 @@ int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
 		return lmdb_error(rc);
 	}
 	return lmdb_error(mdb_txn_commit(txn));
+}
+
+int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
+{
+	return set_flag(s, key, AL_REC_PINNED, pinned);
+}
+
+int al_store_expire(struct al_store *s, const uint8_t key[AL_KEY_LEN])
+{
+	return set_flag(s, key, AL_REC_STALE, 1);
 }
 
 int al_store_check_body(struct al_reader *r, const struct al_record *rec)

@@ -98,6 +98,13 @@ int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg);
 int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned);
 
 /*
+ * Set AL_REC_STALE: the next lookup revalidates the entry with the
+ * upstream (or serves it stale while offline), even under an immutable
+ * rule.  -ENOENT if absent.
+ */
+int al_store_expire(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
+
+/*
  * A whole body in a new NUL-terminated buffer (for small documents: JSON,
  * manifests; the serving path never does this).  Refuses bodies over max.
  * 0 with *out (caller frees) or -ENOENT, -EFBIG, -ENOMEM.

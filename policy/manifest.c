@@ -79,7 +79,8 @@ int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap
 		if (ru == NULL || ru[0] != '/' || strstr(ru, "..") != NULL || strpbrk(ru, "\r\n\t ?#\\") != NULL)
 			continue;
 		if (fn)
-			fn(ru, arg);
+			if (fn != NULL)
+				fn(ru, arg);
 		n++;
 	}
 	json_decref(man);

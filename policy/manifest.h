@@ -13,7 +13,7 @@ typedef void (*al_artifact_fn)(const char *relative_url, void *arg);
 /*
  * Parse the zip in memory: writes manifest_version into version (or
  * "(none)") and calls fn for each relative_url that is a safe absolute path
- * (starts with '/', no "..").  Returns the number of artifacts, or -EINVAL
+ * (starts with '/', no "..") unless fn is NULL.  Returns the number of artifacts, or -EINVAL
  * with a message in err.
  */
 int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap,

@@ -641,6 +641,8 @@ void conn_step_lookup(struct conn *c)
 			step_hit(c, &rec, age);
 			return;
 		}
+		if (rec.flags & AL_REC_STALE)
+			lifetime = 0; /* asked to revalidate (mirror) */
 		if (lifetime == AL_LIFETIME_FOREVER ||
 		    (age < lifetime && !al_must_revalidate(rec.hdrs, rec.hdrs_len))) {
 			if (lifetime == AL_LIFETIME_FOREVER)

@@ -28,7 +28,15 @@ struct job {
 	long long bytes;
 	char cache_status[160];
 	time_t not_before;
+	int had;                  /* in the cache before this run ... */
+	uint8_t had_sha[32];      /* ... with this body */
+	int outcome;              /* OUT_* once done */
+	char why[240];            /* for OUT_FAILED */
+	char text[160];           /* the start of the body: airlock's own error says why */
+	size_t text_len;
 };
+
+enum { OUT_NONE, OUT_FETCHED, OUT_PRESENT, OUT_MISSING, OUT_FAILED };
 
 struct joblist {
 	struct job *v;
@@ -38,7 +46,109 @@ struct joblist {
 struct summary {
 	int fetched, present, missing, failed;
 	long long bytes;
+	char *report;             /* "failed: PATH (why)\n" and "missing: PATH\n" lines */
+	size_t report_len;
 };
+
+static void report(struct summary *sum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(struct summary *sum, const char *fmt, ...)
+{
+	char line[2400];
+	va_list ap;
+	int n;
+	char *r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	r = realloc(sum->report, sum->report_len + (size_t)n + 1);
+	if (r == NULL)
+		return;
+	memcpy(r + sum->report_len, line, (size_t)n + 1);
+	sum->report = r;
+	sum->report_len += (size_t)n;
+}
+
+/* The cache key of a request path (through the routes). */
+static int path_key(const struct al_config *cfg, const char *path, uint8_t key[AL_KEY_LEN])
+{
+	const struct al_route *r = al_route_find(cfg, path, strlen(path));
+	char url[4096];
+	int n;
+
+	if (r == NULL || (n = al_route_url(r, path, strlen(path), url, sizeof(url))) < 0)
+		return -ENOENT;
+	al_store_key(url, (size_t)n, key);
+	return 0;
+}
+
+/* The stored 200 for path, if complete: 1 and its digest and length, else 0. */
+static int stored_200(const struct al_config *cfg, const char *path, uint8_t sha[32], uint64_t *len)
+{
+	uint8_t key[AL_KEY_LEN];
+	struct al_reader *rd;
+	struct al_record rec;
+	int found = 0;
+
+	if (path_key(cfg, path, key) != 0 || al_reader_new(srv.store, &rd) != 0)
+		return 0;
+	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200) {
+		memcpy(sha, rec.sha256, 32);
+		*len = rec.body_len;
+		found = 1;
+	}
+	al_reader_free(rd);
+	return found;
+}
+
+/*
+ * A job is done: say what it came to.  Fetched means committed complete in
+ * the cache (a 200 that was cut off, failed its .sha512 check or was passed
+ * through unstored is failed, whatever its head said); present means the
+ * same body was there before this run.
+ */
+static void judge(const struct al_config *cfg, struct job *j, CURLcode res, long code, struct summary *sum)
+{
+	uint8_t sha[32];
+	uint64_t len = 0;
+
+	if (res != CURLE_OK) {
+		j->outcome = OUT_FAILED;
+		snprintf(j->why, sizeof(j->why), "%s%s", code ? "after the response head: " : "", curl_easy_strerror(res));
+	} else if (code == 404) {
+		j->outcome = OUT_MISSING;
+	} else if (code != 200) {
+		size_t tl = strcspn(j->text, "\r\n");
+		j->outcome = OUT_FAILED;
+		snprintf(j->why, sizeof(j->why), "HTTP %ld%s%.*s", code, tl ? ": " : "", (int)(tl > 180 ? 180 : tl), j->text);
+	} else if (!stored_200(cfg, j->path, sha, &len) || len != (uint64_t)j->bytes) {
+		j->outcome = OUT_FAILED;
+		snprintf(j->why, sizeof(j->why), "not stored in the cache (%s)",
+		    j->cache_status[0] ? j->cache_status : "no Cache-Status");
+	} else {
+		j->outcome = j->had && memcmp(sha, j->had_sha, 32) == 0 ? OUT_PRESENT : OUT_FETCHED;
+	}
+	switch (j->outcome) {
+	case OUT_FETCHED:
+		sum->fetched++;
+		sum->bytes += j->bytes;
+		break;
+	case OUT_PRESENT:
+		sum->present++;
+		break;
+	case OUT_MISSING:
+		sum->missing++;
+		report(sum, "missing: %s (404)\n", j->path);
+		break;
+	default:
+		sum->failed++;
+		report(sum, "failed: %s (%s)\n", j->path, j->why);
+	}
+}
 
 static const char *const BEATS[] = {"apm-server", "auditbeat", "elastic-agent", "filebeat", "heartbeat",
 	"metricbeat", "osquerybeat", "packetbeat", NULL};
@@ -133,8 +243,14 @@ struct xfer {
 
 static size_t discard(char *p, size_t s, size_t n, void *arg)
 {
-	((struct job *)arg)->bytes += (long long)(s * n);
-	return s * n;
+	struct job *j = arg;
+	size_t len = s * n, room = sizeof(j->text) - 1 - j->text_len;
+
+	memcpy(j->text + j->text_len, p, len < room ? len : room);
+	j->text_len += len < room ? len : room;
+	j->text[j->text_len] = '\0';
+	j->bytes += (long long)len;
+	return len;
 }
 
 static size_t header(char *p, size_t s, size_t n, void *arg)
@@ -154,11 +270,18 @@ static size_t header(char *p, size_t s, size_t n, void *arg)
 	return len;
 }
 
-static int run_jobs(int port, struct joblist *l, struct summary *sum, int tty, const char *what)
+static int run_jobs(const struct al_config *cfg, int port, struct joblist *l, struct summary *sum, int tty,
+    const char *what)
 {
 	CURLM *m = curl_multi_init();
 	struct xfer running[CONCURRENCY] = {{0}};
 	int next = 0, done = 0, active = 0;
+
+	/* "already present" means: there when this run started */
+	for (int i = 0; i < l->n; i++) {
+		uint64_t len;
+		l->v[i].had = stored_200(cfg, l->v[i].path, l->v[i].had_sha, &len);
+	}
 
 	while (done < l->n) {
 		time_t now = time(NULL);
@@ -178,6 +301,8 @@ static int run_jobs(int port, struct joblist *l, struct summary *sum, int tty, c
 				j->not_before = 0;
 				j->tries++;
 				j->bytes = 0;
+				j->text_len = 0;
+				j->text[0] = '\0';
 				j->status = -1; /* in flight */
 				running[s].easy = curl_easy_init();
 				snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, j->path);
@@ -211,25 +336,17 @@ static int run_jobs(int port, struct joblist *l, struct summary *sum, int tty, c
 					j->status = 0;
 					j->not_before = time(NULL) + j->tries; /* 1 s, then 2 s */
 				} else {
-					j->status = transient ? (code ? (int)code : 599) : (int)code;
+					j->status = code ? (int)code : 599;
 					done++;
-					if (j->status == 200) {
-						if (strncmp(j->cache_status, "airlock; hit", 12) == 0)
-							sum->present++;
-						else
-							sum->fetched++, sum->bytes += j->bytes;
-					} else if (j->status == 404) {
-						sum->missing++;
-					} else {
-						sum->failed++;
-					}
+					judge(cfg, j, msg->data.result, code, sum);
 					if (tty) {
 						int w = 30, f = l->n ? done * w / l->n : w;
 						fprintf(stderr, "\r%s [%.*s%*s] %d/%d", what, f, "##############################",
 						    w - f, "", done, l->n);
 					} else {
-						fprintf(stderr, "%s %3d %s%s\n", what, j->status, j->path,
-						    j->status == 200 && strncmp(j->cache_status, "airlock; hit", 12) == 0 ? " (present)" : "");
+						fprintf(stderr, "%s %3d %s%s%s\n", what, j->status, j->path,
+						    j->outcome == OUT_PRESENT ? " (present)" : j->outcome == OUT_FAILED ? " FAILED: " : "",
+						    j->outcome == OUT_FAILED ? j->why : "");
 					}
 				}
 				curl_multi_remove_handle(m, msg->easy_handle);
@@ -249,39 +366,27 @@ static int run_jobs(int port, struct joblist *l, struct summary *sum, int tty, c
 	return 0;
 }
 
-/* Pin what was fetched (the cache keys are the upstream URLs). */
+/* Pin what was fetched or found (the cache keys are the upstream URLs). */
 static void pin_jobs(const struct al_config *cfg, struct joblist *l)
 {
 	for (int i = 0; i < l->n; i++) {
-		const struct al_route *r;
-		char url[4096];
 		uint8_t key[AL_KEY_LEN];
-		int n;
-		if (l->v[i].status != 200)
+		if (l->v[i].outcome != OUT_FETCHED && l->v[i].outcome != OUT_PRESENT)
 			continue;
-		r = al_route_find(cfg, l->v[i].path, strlen(l->v[i].path));
-		if (r == NULL || (n = al_route_url(r, l->v[i].path, strlen(l->v[i].path), url, sizeof(url))) < 0)
-			continue;
-		al_store_key(url, (size_t)n, key);
-		al_store_pin(srv.store, key, 1);
+		if (path_key(cfg, l->v[i].path, key) == 0)
+			al_store_pin(srv.store, key, 1);
 	}
 }
 
 /* The body of a cached path, into memory (small documents: manifests, JSON). */
 static char *cached_body(const struct al_config *cfg, const char *path, size_t *len)
 {
-	const struct al_route *r = al_route_find(cfg, path, strlen(path));
-	char url[4096];
 	uint8_t key[AL_KEY_LEN];
 	struct al_reader *rd;
 	struct al_record rec;
 	char *out = NULL;
-	int n;
 
-	if (r == NULL || (n = al_route_url(r, path, strlen(path), url, sizeof(url))) < 0)
-		return NULL;
-	al_store_key(url, (size_t)n, key);
-	if (al_reader_new(srv.store, &rd) != 0)
+	if (path_key(cfg, path, key) != 0 || al_reader_new(srv.store, &rd) != 0)
 		return NULL;
 	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && al_body_read(rd, &rec, 64u << 20, &out) == 0)
 		*len = rec.body_len;
@@ -384,27 +489,45 @@ int mirror_main(int argc, char **argv)
 			if (only == NULL || in_list(only, OTHERS[i].name))
 				artifact_jobs(&jobs, OTHERS[i].dir, OTHERS[i].name, version, arches, formats);
 		add(&jobs, "/GPG-KEY-elastic-agent");
-		run_jobs(port, &jobs, &sum, tty, "artifacts");
+		run_jobs(cfg, port, &jobs, &sum, tty, "artifacts");
 	} else if (!strcmp(kind, "endpoint")) {
-		char *zipdata, mv[128];
+		char *zipdata, mv[128], old_mv[128] = "";
 		size_t zl;
 		int n;
+		uint8_t mkey[AL_KEY_LEN];
 
 		add(&jobs, "/downloads/endpoint/manifest/artifacts-%s.zip", version);
-		run_jobs(port, &jobs, &sum, tty, "endpoint");
+		/*
+		 * The manifest is republished in place: whatever its freshness, ask
+		 * the upstream again (with its ETag) and note the version we had.
+		 */
+		if ((zipdata = cached_body(cfg, jobs.v[0].path, &zl)) != NULL) {
+			if (al_endpoint_manifest(zipdata, zl, old_mv, sizeof(old_mv), NULL, NULL, err, sizeof(err)) < 0)
+				old_mv[0] = '\0';
+			free(zipdata);
+		}
+		if (path_key(cfg, jobs.v[0].path, mkey) == 0)
+			al_store_expire(srv.store, mkey);
+		run_jobs(cfg, port, &jobs, &sum, tty, "endpoint");
 		err[0] = '\0';
 		if (jobs.v[0].status != 200 || (zipdata = cached_body(cfg, jobs.v[0].path, &zl)) == NULL) {
 			fprintf(stderr, "airlock mirror endpoint: no manifest for %s (HTTP %d)\n", version, jobs.v[0].status);
 			rc = 1;
 		} else {
 			struct joblist arts_jobs = {0};
+			int before = sum.fetched, added;
 			n = al_endpoint_manifest(zipdata, zl, mv, sizeof(mv), add_artifact, &arts_jobs, err, sizeof(err));
 			if (n < 0) {
 				fprintf(stderr, "airlock mirror endpoint: %s\n", err);
 				rc = 1;
 			}
 			printf("endpoint manifest_version %s: %d artifacts\n", n < 0 ? "(unreadable)" : mv, arts_jobs.n);
-			run_jobs(port, &arts_jobs, &sum, tty, "endpoint");
+			run_jobs(cfg, port, &arts_jobs, &sum, tty, "endpoint");
+			added = sum.fetched - before;
+			if (old_mv[0] && n >= 0 && strcmp(old_mv, mv) != 0)
+				printf("manifest updated %s \u2192 %s, %d new artifacts\n", old_mv, mv, added);
+			else if (old_mv[0] && n >= 0)
+				printf("manifest %s unchanged (revalidated), %d new artifacts\n", mv, added);
 			pin_jobs(cfg, &arts_jobs);
 			for (int i = 0; i < arts_jobs.n; i++)
 				free(arts_jobs.v[i].path);
@@ -422,7 +545,7 @@ int mirror_main(int argc, char **argv)
 		add(&jobs, "/categories?kibana.version=%s&prerelease=%s&include_policy_templates=true", version,
 		    prerelease ? "true" : "false");
 		add(&jobs, "/categories?kibana.version=%s&prerelease=%s", version, prerelease ? "true" : "false");
-		run_jobs(port, &jobs, &sum, tty, "packages");
+		run_jobs(cfg, port, &jobs, &sum, tty, "packages");
 		if ((body = cached_body(cfg, jobs.v[0].path, &bl)) == NULL || (list = json_loadb(body, bl, 0, &je)) == NULL ||
 		    !json_is_array(list)) {
 			fprintf(stderr, "airlock mirror packages: /search did not give a JSON list\n");
@@ -437,7 +560,7 @@ int mirror_main(int argc, char **argv)
 				if (n && ver && !strpbrk(n, "/?#") && !strpbrk(ver, "/?#"))
 					add(&pkgs, "/package/%s/%s/", n, ver);
 			}
-			run_jobs(port, &pkgs, &sum, tty, "packages");
+			run_jobs(cfg, port, &pkgs, &sum, tty, "packages");
 			for (int k = 0; k < pkgs.n; k++) {
 				char *info;
 				size_t il;
@@ -455,7 +578,7 @@ int mirror_main(int argc, char **argv)
 				}
 				free(info);
 			}
-			run_jobs(port, &files, &sum, tty, "packages");
+			run_jobs(cfg, port, &files, &sum, tty, "packages");
 			pin_jobs(cfg, &pkgs);
 			pin_jobs(cfg, &files);
 			json_decref(list);
@@ -471,6 +594,12 @@ int mirror_main(int argc, char **argv)
 	pin_jobs(cfg, &jobs);
 	printf("mirror %s %s: fetched %d, already present %d, missing %d, failed %d, %.1f MB downloaded\n",
 	    kind, version, sum.fetched, sum.present, sum.missing, sum.failed, (double)sum.bytes / 1e6);
+	if (sum.report != NULL)
+		fputs(sum.report, stdout); /* named here, on a terminal too: the progress bar hid them */
+	if (sum.failed)
+		printf("mirror %s %s: %d failed; the cache lacks them (a bundle exported now would too); run mirror again\n",
+		    kind, version, sum.failed);
+	free(sum.report);
 	for (int i = 0; i < jobs.n; i++)
 		free(jobs.v[i].path);
 	free(jobs.v);
