@@ -112,6 +112,61 @@ static int fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
 	return -EINVAL;
 }
 
+static void note_where(struct loader *l, const char *key, const yaml_node_t *n, const char *env)
+{
+	struct al_config *c = l->c;
+	struct al_where *w = NULL;
+
+	for (int i = 0; i < c->nwhere; i++)
+		if (strcmp(c->where[i].key, key) == 0)
+			w = &c->where[i];
+	if (w == NULL) {
+		if (c->nwhere >= (int)(sizeof(c->where) / sizeof(c->where[0])))
+			return;
+		w = &c->where[c->nwhere++];
+		snprintf(w->key, sizeof(w->key), "%s", key);
+	}
+	w->line = n ? (unsigned)n->start_mark.line + 1 : 0;
+	w->col = n ? (unsigned)n->start_mark.column + 1 : 0;
+	w->env = env;
+}
+
+const char *al_config_where(const struct al_config *c, const char *key, char *buf, size_t len)
+{
+	for (int i = 0; i < c->nwhere; i++) {
+		const struct al_where *w = &c->where[i];
+		if (strcmp(w->key, key) != 0)
+			continue;
+		if (w->line == 0)
+			snprintf(buf, len, "%s (environment)", w->env ? w->env : "?");
+		else
+			snprintf(buf, len, "%s:%u:%u", c->file, w->line, w->col);
+		return buf;
+	}
+	snprintf(buf, len, "%s", c->file);
+	return buf;
+}
+
+/*
+ * YAML lets a map name a key twice and libyaml keeps both; the last would
+ * silently win.  Refuse the second, at its place, naming the first.
+ */
+static int check_dup(struct loader *l, const yaml_node_t *map, const yaml_node_pair_t *pr)
+{
+	const yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
+
+	if (kn == NULL || kn->type != YAML_SCALAR_NODE)
+		return 0;
+	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
+		const yaml_node_t *qk = yaml_document_get_node(l->doc, q->key);
+		if (qk != NULL && qk->type == YAML_SCALAR_NODE && strcmp((const char *)qk->data.scalar.value,
+		    (const char *)kn->data.scalar.value) == 0)
+			return fail(l, kn, "key '%s' is given twice in this map (first at line %zu); "
+			    "remove one", (const char *)kn->data.scalar.value, qk->start_mark.line + 1);
+	}
+	return 0;
+}
+
 static const char *scalar(struct loader *l, const yaml_node_t *n, const char *what)
 {
 	if (n == NULL || n->type != YAML_SCALAR_NODE) {
@@ -147,6 +202,8 @@ static int set_key(struct loader *l, const struct config_key *k, const char *v,
 		char **sp = (char **)field;
 		free(*sp);
 		*sp = (v[0] != '\0') ? strdup(v) : NULL;
+		if (n != NULL)
+			note_where(l, k->name, n, NULL);
 		return 0;
 	}
 	case K_SIZE:
@@ -223,16 +280,17 @@ static int parse_tls_version(const char *v, int *out)
 }
 
 /* {address: "0.0.0.0:8443", tls: {cert: ..., key: ..., min_version: "1.2"}} */
-static int load_listen_map(struct loader *l, yaml_node_t *e, struct al_listen *ls)
+static int load_listen_map(struct loader *l, yaml_node_t *e, struct al_listen *ls, int idx)
 {
 	yaml_node_pair_t *pr;
 	int have_addr = 0;
+	char wk[40];
 
 	for (pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
 		yaml_node_t *kn = yaml_document_get_node(l->doc, pr->key);
 		yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
 		const char *k = scalar(l, kn, "a listen key");
-		if (k == NULL)
+		if (k == NULL || check_dup(l, e, pr))
 			return -EINVAL;
 		if (strcmp(k, "address") == 0) {
 			const char *v = scalar(l, vn, "listen.address");
@@ -247,14 +305,18 @@ static int load_listen_map(struct loader *l, yaml_node_t *e, struct al_listen *l
 				yaml_node_t *tk = yaml_document_get_node(l->doc, tp->key);
 				yaml_node_t *tv = yaml_document_get_node(l->doc, tp->value);
 				const char *a = scalar(l, tk, "a tls key"), *b = scalar(l, tv, "a tls value");
-				if (a == NULL || b == NULL)
+				if (a == NULL || b == NULL || check_dup(l, vn, tp))
 					return -EINVAL;
 				if (strcmp(a, "cert") == 0) {
 					free(ls->tls_cert);
 					ls->tls_cert = strdup(b);
+					snprintf(wk, sizeof(wk), "listen[%d].tls.cert", idx);
+					note_where(l, wk, tv, NULL);
 				} else if (strcmp(a, "key") == 0) {
 					free(ls->tls_key);
 					ls->tls_key = strdup(b);
+					snprintf(wk, sizeof(wk), "listen[%d].tls.key", idx);
+					note_where(l, wk, tv, NULL);
 				} else if (strcmp(a, "min_version") == 0) {
 					if (parse_tls_version(b, &ls->tls_min))
 						return fail(l, tv, "listen.tls.min_version: '%s' is not 1.0, 1.1, 1.2 or 1.3", b);
@@ -315,6 +377,7 @@ void al_listen_copy(struct al_config *dst, const struct al_config *src)
 static int load_listen(struct loader *l, yaml_node_t *n)
 {
 	yaml_node_item_t *it;
+	size_t lines[AL_MAX_LISTEN];
 
 	listen_clear(l->c);
 	if (n->type == YAML_SCALAR_NODE) {
@@ -341,13 +404,19 @@ static int load_listen(struct loader *l, yaml_node_t *n)
 		ls->tls_min = 12;
 		if (v == NULL) {
 			l->c->nlisten++;
-			if (load_listen_map(l, e, ls))
+			if (load_listen_map(l, e, ls, l->c->nlisten - 1))
 				return -EINVAL;
-			continue;
+		} else {
+			if (parse_hostport(v, ls->host, sizeof(ls->host), &ls->port))
+				return fail(l, e, "listen: '%s' is not address:port", v);
+			l->c->nlisten++;
 		}
-		if (parse_hostport(v, ls->host, sizeof(ls->host), &ls->port))
-			return fail(l, e, "listen: '%s' is not address:port", v);
-		l->c->nlisten++;
+		lines[l->c->nlisten - 1] = e->start_mark.line + 1;
+		/* SO_REUSEPORT would let serve bind the same address twice without a word */
+		for (int j = 0; j < l->c->nlisten - 1; j++)
+			if (strcmp(l->c->listen[j].host, ls->host) == 0 && l->c->listen[j].port == ls->port)
+				return fail(l, e, "listen: %s:%d is given twice (first at line %zu)", ls->host, ls->port,
+				    lines[j]);
 	}
 	if (l->c->nlisten == 0)
 		return fail(l, n, "listen: at least one address is needed");
@@ -425,7 +494,7 @@ static int load_map_list(struct loader *l, yaml_node_t *n, const struct map_list
 			yaml_node_t *vn = yaml_document_get_node(l->doc, pr->value);
 			const char *k = scalar(l, kn, "a key");
 			int rc;
-			if (k == NULL)
+			if (k == NULL || check_dup(l, e, pr))
 				return -EINVAL;
 			if ((rc = ml->pair(l, item, k, vn)) < 0)
 				return rc;
@@ -506,7 +575,7 @@ static int load_resolve(struct loader *l, yaml_node_t *n)
 		int port;
 		struct al_resolve *r;
 
-		if (k == NULL || v == NULL)
+		if (k == NULL || v == NULL || check_dup(l, n, pr))
 			return -EINVAL;
 		if (parse_hostport(k, h, sizeof(h), &port))
 			return fail(l, kn, "upstream.resolve: '%s' is not host:port", k);
@@ -820,7 +889,7 @@ static int load_map(struct loader *l, yaml_node_t *n, const char *prefix)
 		const struct config_key *ck;
 		int handled = 0;
 
-		if (k == NULL)
+		if (k == NULL || check_dup(l, n, pr))
 			return -EINVAL;
 		snprintf(full, sizeof(full), "%s%s%s", prefix, prefix[0] ? "." : "", k);
 		for (size_t i = 0; i < sizeof(list_keys) / sizeof(list_keys[0]); i++) {
@@ -911,10 +980,12 @@ static int apply_env(struct loader *l)
 	if (cert && *cert) {
 		free(ls->tls_cert);
 		ls->tls_cert = strdup(cert);
+		note_where(l, "listen[0].tls.cert", NULL, "AIRLOCK_TLS_CERT");
 	}
 	if (key && *key) {
 		free(ls->tls_key);
 		ls->tls_key = strdup(key);
+		note_where(l, "listen[0].tls.key", NULL, "AIRLOCK_TLS_KEY");
 	}
 	if (minv && *minv && parse_tls_version(minv, &ls->tls_min))
 		return fail(l, NULL, "AIRLOCK_TLS_MIN_VERSION: '%s' is not 1.0, 1.1, 1.2 or 1.3", minv);

@@ -128,6 +128,14 @@ struct al_config {
 
 	char *log_level;
 	char *access_log;                 /* "-" stdout, path, or "off" */
+
+	/* where keys that name files were set, for messages about those files (al_config_where) */
+	struct al_where {
+		char key[40];                 /* "upstream.ca_file", "listen[0].tls.key" */
+		unsigned line, col;           /* 1-based; 0: set from the environment */
+		const char *env;              /* the variable, when line is 0 */
+	} where[AL_MAX_LISTEN * 2 + 16];
+	int nwhere;
 };
 
 /* The built-in configuration used when no file is given. */
@@ -141,6 +149,13 @@ int al_config_load(const char *path, struct al_config **out, char *err, size_t e
 int al_config_load_string(const char *name, const char *text, size_t len,
     struct al_config **out, char *err, size_t errlen);
 void al_config_free(struct al_config *c);
+
+/*
+ * "file:line:col" of the value of key (as recorded while loading: every
+ * string key, listen[N].tls.cert/key), "VARIABLE (environment)", or the
+ * file name alone.  Writes into buf and returns it.
+ */
+const char *al_config_where(const struct al_config *c, const char *key, char *buf, size_t len);
 
 /* Listener lists: equal (addresses and TLS settings), and deep copy (dst's own are freed). */
 int al_listen_equal(const struct al_config *a, const struct al_config *b);

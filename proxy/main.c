@@ -65,8 +65,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "check-config")) {
+		char err[1400];
 		if (load(argc > 2 ? argv[2] : NULL, &cfg) != 0)
 			return 2;
+		if (al_server_preflight(cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "airlock: configuration error: %s\n", err);
+			al_config_free(cfg);
+			return 2;
+		}
 		printf("%s: ok (%d routes, %d listeners)\n", cfg->file, cfg->nroutes, cfg->nlisten);
 		al_config_free(cfg);
 		return 0;

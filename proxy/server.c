@@ -11,11 +11,14 @@
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct al_server srv;
@@ -246,10 +249,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct al_config *nc;
 	const struct al_config *oc = srv.cfg;
-	char err[1024];
+	char err[1400];
 
 	if (al_config_load(config_path, &nc, err, sizeof(err)) != 0) {
 		al_err("config", "reload refused: %s; the running configuration stays", err);
+		return;
+	}
+	if (al_server_preflight(nc, err, sizeof(err)) != 0) {
+		al_err("config", "reload refused: %s; the running configuration stays", err);
+		al_config_free(nc);
 		return;
 	}
 	if (nreloaded == (int)(sizeof(reloaded) / sizeof(reloaded[0]))) {
@@ -297,11 +305,95 @@ static struct event_base *main_base;
 static struct event *sigint_ev, *sigterm_ev, *sync_ev, *sighup_ev, *sigusr1_ev;
 static int nstarted;
 
+/* A path airlock will write a file into: the file writable if it exists, else its directory. */
+static int check_writable_file(const char *what, const char *path, char *msg, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	char *dir;
+	int rc = 0;
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(msg, len, "%s %s is a directory, not a file", what, path);
+			return -EISDIR;
+		}
+		if (access(path, W_OK) != 0) {
+			snprintf(msg, len, "%s %s: %s", what, path, strerror(errno));
+			return -errno;
+		}
+		return 0;
+	}
+	dir = slash == NULL ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	if (dir == NULL)
+		return -ENOMEM;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(msg, len, "%s %s: directory %.200s does not exist", what, path, dir);
+		rc = -ENOENT;
+	} else if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(msg, len, "%s %s: directory %.200s is not writable: %s", what, path, dir, strerror(errno));
+		rc = -EACCES;
+	}
+	free(dir);
+	return rc;
+}
+
+/*
+ * Everything serve checks before it accepts, without binding a port or
+ * opening the cache for writing: check-config runs this too, so a file it
+ * passes is one serve starts with (dist/airlock.service runs check-config
+ * as ExecStartPre; a difference would be a restart loop).  The message
+ * starts with file:line:col of the key that names the offending path.
+ */
+int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen)
+{
+	char msg[1100], where[300], key[48] = "";
+	struct stat st;
+
+	if (cfg->access_log != NULL && strcmp(cfg->access_log, "-") != 0 && strcmp(cfg->access_log, "off") != 0 &&
+	    check_writable_file("log.access", cfg->access_log, msg, sizeof(msg)) != 0) {
+		snprintf(key, sizeof(key), "log.access");
+	} else if (cfg->ca_file != NULL) {
+		FILE *f = fopen(cfg->ca_file, "r");
+		X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+		if (f == NULL)
+			snprintf(msg, sizeof(msg), "upstream.ca_file %s: %s", cfg->ca_file, strerror(errno));
+		else if (x == NULL)
+			snprintf(msg, sizeof(msg), "upstream.ca_file %s: no PEM certificate in it", cfg->ca_file);
+		if (f == NULL || x == NULL)
+			snprintf(key, sizeof(key), "upstream.ca_file");
+		X509_free(x);
+		if (f != NULL)
+			fclose(f);
+		ERR_clear_error();
+	}
+	if (!key[0] && tls_check_files(cfg, msg, sizeof(msg), key, sizeof(key)) == 0)
+		key[0] = '\0';
+	if (!key[0]) {
+		if (stat(cfg->cache_path, &st) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				snprintf(msg, sizeof(msg), "cache.path %s is not a directory", cfg->cache_path), snprintf(key, sizeof(key), "cache.path");
+			else if (access(cfg->cache_path, W_OK | X_OK) != 0)
+				snprintf(msg, sizeof(msg), "cache.path %s: %s", cfg->cache_path, strerror(errno)), snprintf(key, sizeof(key), "cache.path");
+		} else if (check_writable_file("cache.path", cfg->cache_path, msg, sizeof(msg)) != 0) {
+			snprintf(key, sizeof(key), "cache.path");
+		}
+	}
+	if (!key[0])
+		return 0;
+	snprintf(err, errlen, "%s: %s", al_config_where(cfg, key, where, sizeof(where)), msg);
+	return -EINVAL;
+}
+
 int al_server_start(const struct al_config *cfg)
 {
-	char err[512];
+	char err[1400];
 	int nw;
 
+	if (al_server_preflight(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "airlock: configuration error: %s\n", err);
+		return -1;
+	}
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.started = time(NULL);

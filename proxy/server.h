@@ -95,6 +95,8 @@ void al_server_set_config_path(const char *path);
 struct curl_slist **worker_connect_to(struct worker *w);
 /* The same in parts, for tools that run the proxy in-process (mirror). */
 int al_server_start(const struct al_config *cfg);
+/* Every check serve makes before accepting, touching nothing: 0, or -EINVAL with "file:line:col: what". */
+int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen);
 int al_server_wait(void);
 void al_server_stop(void);
 

@@ -140,6 +140,77 @@ int tls_init(const struct al_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The checks tls_init and tls_listener_ctx make, with nothing kept: for
+ * check-config and the start-up preflight.  On failure *key names the
+ * configuration key the message is about.
+ */
+int tls_check_files(const struct al_config *cfg, char *err, size_t errlen, char *key, size_t keylen)
+{
+	if (cfg->forward_ca_cert != NULL && cfg->forward_ca_key != NULL) {
+		X509 *cert = NULL;
+		EVP_PKEY *pk = NULL;
+		FILE *f;
+		int rc = -EINVAL;
+
+		snprintf(key, keylen, "forward.ca_cert");
+		if ((f = fopen(cfg->forward_ca_cert, "r")) == NULL) {
+			snprintf(err, errlen, "forward.ca_cert %s: %s", cfg->forward_ca_cert, strerror(errno));
+			return -errno;
+		}
+		cert = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+		if (cert == NULL) {
+			snprintf(err, errlen, "forward.ca_cert %s: not a PEM certificate", cfg->forward_ca_cert);
+			return -EINVAL;
+		}
+		snprintf(key, keylen, "forward.ca_key");
+		if (check_key_perms(cfg->forward_ca_key, err, errlen) != 0)
+			goto ca_out;
+		if ((f = fopen(cfg->forward_ca_key, "r")) == NULL) {
+			snprintf(err, errlen, "forward.ca_key %s: %s", cfg->forward_ca_key, strerror(errno));
+			goto ca_out;
+		}
+		pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+		if (pk == NULL)
+			snprintf(err, errlen, "forward.ca_key %s: not a PEM private key", cfg->forward_ca_key);
+		else if (X509_check_private_key(cert, pk) != 1)
+			snprintf(err, errlen, "forward.ca_key does not belong to forward.ca_cert");
+		else
+			rc = 0;
+ca_out:
+		X509_free(cert);
+		EVP_PKEY_free(pk);
+		ERR_clear_error();
+		if (rc != 0)
+			return rc;
+	}
+	for (int j = 0; j < cfg->nlisten; j++) {
+		const struct al_listen *ls = &cfg->listen[j];
+		SSL_CTX *ctx;
+		char msg[400];
+		FILE *f;
+
+		if (ls->tls_cert == NULL)
+			continue;
+		snprintf(key, keylen, "listen[%d].tls.cert", j);
+		if ((f = fopen(ls->tls_cert, "r")) == NULL) {
+			snprintf(err, errlen, "listen %s:%d: tls.cert %s: %s", ls->host, ls->port, ls->tls_cert, strerror(errno));
+			return -EINVAL;
+		}
+		fclose(f);
+		snprintf(key, keylen, "listen[%d].tls.key", j);
+		if ((ctx = tls_listener_ctx(ls, msg, sizeof(msg))) == NULL) {
+			snprintf(err, errlen, "listen %s:%d: %s", ls->host, ls->port, msg);
+			ERR_clear_error();
+			return -EINVAL;
+		}
+		SSL_CTX_free(ctx);
+	}
+	return 0;
+}
+
 void tls_shutdown(void)
 {
 	for (int i = 0; i < nleaves; i++)

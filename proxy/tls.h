@@ -40,4 +40,12 @@ SSL_CTX *tls_listener_ctx(const struct al_listen *ls, char *err, size_t errlen);
 /* `airlock ca init DIR`: write ca.key (0600) and ca.crt. 0 or -errno. */
 int tls_ca_init(const char *dir, char *err, size_t errlen);
 
+/*
+ * Every check tls_init and tls_listener_ctx make (files readable, PEM
+ * parsed, key permissions, key matches certificate), keeping nothing.  On
+ * failure writes the message and, into key, the configuration key it is
+ * about ("forward.ca_key", "listen[1].tls.cert").
+ */
+int tls_check_files(const struct al_config *cfg, char *err, size_t errlen, char *key, size_t keylen);
+
 #endif

@@ -26,7 +26,7 @@ def test():
         h = al.health()
         eq(any(u["upstream"] == "https://artifacts.elastic.co" for u in h["upstreams"]), True, "upstream known")
         # An invalid one: refused with its error, the old keeps serving.
-        open(al.config, "w").write(good + "cache:\n  max_sise: 1\n")
+        open(al.config, "w").write(good + "max_sise: 1\n")
         al.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reload refused" in al.logtext(), 5, "the refusal")
         if "unknown key 'max_sise'" not in al.logtext():
