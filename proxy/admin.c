@@ -1,7 +1,10 @@
 #include "proxy/admin.h"
 #include "policy/route.h"
 #include "proxy/server.h"
+#include "proxy/tools.h"
 #include "proxy/uplink.h"
+
+#include <errno.h>
 
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -89,82 +92,187 @@ static void html_text(struct evbuffer *b, const char *s)
 	}
 }
 
-struct versions {
+/* 2306867 -> "2.2 MiB" (binary units, as cache.max_size is written). */
+static void human_bytes(uint64_t n, char *buf, size_t len)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 4)
+		v /= 1024, u++;
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+/* 4000 -> "1 h 6 min" */
+void al_human_age(int64_t s, char *buf, size_t len)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(buf, len, "%lld s", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lld min", (long long)(s / 60));
+	else if (s < 2 * 86400)
+		snprintf(buf, len, "%lld h %lld min", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%lld days", (long long)(s / 86400));
+}
+
+/* <span title="exact">human</span>, with an id */
+static void bytes_span(struct evbuffer *b, const char *id, uint64_t n)
+{
+	char h[32];
+
+	human_bytes(n, h, sizeof(h));
+	evbuffer_add_printf(b, "<span id=\"%s\" data-bytes=\"%llu\" title=\"%llu bytes\">%s</span>", id,
+	    (unsigned long long)n, (unsigned long long)n, h);
+}
+
+/* What is mirrored: agent versions, Endpoint manifests, package documents. */
+struct mirrored {
 	char v[32][32];
-	int n, pinned;
+	int n, pinned, packages;
+	char manifests[8][256];
+	int nmanifests;
 };
 
-static int collect_versions(const uint8_t *key, const struct al_record *r, void *arg)
+static int collect_mirrored(const uint8_t *key, const struct al_record *r, void *arg)
 {
-	struct versions *vs = arg;
-	char v[32];
+	struct mirrored *m = arg;
+	char url[1024], v[32];
+	size_t ul = r->url_len < sizeof(url) - 1 ? r->url_len : sizeof(url) - 1;
 	int k;
 
+	memcpy(url, r->url, ul);
+	url[ul] = '\0';
+	if (r->status == 200 && strstr(url, "/package/") != NULL && ul > 0 && url[ul - 1] == '/')
+		m->packages++;
+	if (r->status == 200 && strstr(url, "/downloads/endpoint/manifest/artifacts-") != NULL && m->nmanifests < 8)
+		snprintf(m->manifests[m->nmanifests++], sizeof(m->manifests[0]), "%.255s", url);
 	if (!(r->flags & AL_REC_PINNED))
 		return 0;
-	vs->pinned++;
+	m->pinned++;
 	if (r->status != 200 || al_agent_version_of(r->url, r->url_len, v, sizeof(v)) != 0)
 		return 0;
-	for (k = 0; k < vs->n && strcmp(vs->v[k], v); k++)
+	for (k = 0; k < m->n && strcmp(m->v[k], v); k++)
 		;
-	if (k == vs->n && vs->n < 32)
-		memcpy(vs->v[vs->n++], v, sizeof(v));
+	if (k == m->n && m->n < 32)
+		memcpy(m->v[m->n++], v, sizeof(v));
 	return 0;
 }
 
-/* Plain server-rendered HTML with inline CSS: the site is air-gapped, so no external assets. */
+/*
+ * Plain server-rendered HTML with inline CSS: the site is air-gapped, so no
+ * external assets, and an inline icon so the browser's /favicon.ico request
+ * does not go to the package registry route.  The four cards an operator
+ * looks at first (uplinks, cache, hit ratio, mirrored) fit a 1366x768 screen
+ * above the fold; recent requests follow.
+ */
 static void status_page(struct evbuffer *b)
 {
 	struct al_store_stats st = {0};
 	struct al_recent rec[AL_RECENT];
 	int n = al_recent_get(rec);
+	struct mirrored mi = {0};
+	uint64_t r5, h5, r60, h60;
+	char up[32];
 	double used;
 
 	al_store_stats(srv.store, &st);
+	al_store_foreach(srv.store, collect_mirrored, &mi);
+	al_minutes(5, &r5, &h5);
+	al_minutes(15, &r60, &h60);
 	used = srv.cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)srv.cfg->cache_max_size : 0;
+	al_human_age((int64_t)(time(NULL) - srv.started), up, sizeof(up));
 	evbuffer_add_printf(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>airlock status</title>"
+	    "<link rel=\"icon\" href=\"data:image/svg+xml,%%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%%3E"
+	    "%%3Crect width='16' height='16' rx='3' fill='%%233b6fd8'/%%3E%%3Cpath d='M4 8h8M8 4v8' stroke='white' "
+	    "stroke-width='2'/%%3E%%3C/svg%%3E\">"
 	    "<meta http-equiv=\"refresh\" content=\"10\"><style>"
-	    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:2em}"
-	    "table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}"
+	    "body{font:13px system-ui,sans-serif;margin:12px 16px;color:#222;background:#fafafa}"
+	    "h1{font-size:17px;margin:0 0 8px}h2{font-size:13px;margin:0 0 6px;text-transform:uppercase;color:#555}"
+	    ".grid{display:grid;grid-template-columns:2fr 1fr 1fr 1.4fr;gap:10px;margin-bottom:12px}"
+	    ".card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 10px}"
+	    "table{border-collapse:collapse;width:100%%}td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}"
 	    ".online .state{color:#0a7d28;font-weight:600}.offline .state{color:#b00020;font-weight:600}"
-	    ".bar{width:320px;height:14px;background:#eee;border-radius:7px;overflow:hidden}"
-	    ".bar div{height:100%%;background:#3b6fd8}.err{color:#666;font-size:12px}</style></head><body>"
-	    "<h1>airlock %s</h1><p>up %lld s; %lld client connections; %llu requests</p>",
-	    AIRLOCK_VERSION, (long long)(time(NULL) - srv.started), (long long)atomic_load(&srv.stats.clients),
-	    ld(&srv.stats.requests));
-	evbuffer_add_printf(b, "<h2>Upstreams</h2><table id=\"upstreams\"><tr><th>upstream</th><th>state</th><th>since</th>"
-	    "<th>fetches</th><th>errors</th><th>last error</th></tr>\n");
+	    ".big{font-size:22px;font-weight:600}.bar{height:12px;background:#eee;border-radius:6px;overflow:hidden;margin:6px 0}"
+	    ".bar div{height:100%%;background:#3b6fd8}.err{color:#666;font-size:11px}.warn{color:#b00020}"
+	    "#recent td{font-size:12px}</style></head><body>"
+	    "<h1>airlock %s <span class=\"err\">up <span id=\"uptime\">%s</span>; %lld client connections; %llu requests</span></h1>"
+	    "<div class=\"grid\">",
+	    AIRLOCK_VERSION, up, (long long)atomic_load(&srv.stats.clients), ld(&srv.stats.requests));
+
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"uplinks\"><h2>Uplinks</h2><table id=\"upstreams\"><tr><th>upstream</th>"
+	    "<th>state</th><th>for</th><th>fetches</th><th>errors</th></tr>\n");
 	uplink_html(b);
-	evbuffer_add_printf(b, "</table><h2>Cache</h2><div class=\"bar\"><div style=\"width:%.1f%%\"></div></div>"
-	    "<p id=\"cache\"><span id=\"cache-entries\">%llu</span> entries, <span id=\"cache-bytes\">%llu</span> of "
-	    "<span id=\"cache-max\">%llu</span> bytes (%.1f%%), %llu evictions</p>",
-	    used > 100 ? 100.0 : used, (unsigned long long)st.entries, (unsigned long long)st.bytes,
-	    (unsigned long long)srv.cfg->cache_max_size, used, (unsigned long long)st.evictions);
-	evbuffer_add_printf(b, "<p>hits %llu, stale (offline) %llu, revalidated %llu, misses %llu, collapsed %llu, passed %llu</p>",
-	    ld(&srv.stats.hits), ld(&srv.stats.stale), ld(&srv.stats.revalidated), ld(&srv.stats.misses),
-	    ld(&srv.stats.collapsed), ld(&srv.stats.passes));
-	evbuffer_add_printf(b, "<h2>Recent requests</h2><table id=\"recent\"><tr><th>time (UTC)</th><th>method</th>"
-	    "<th>path</th><th>status</th><th>result</th></tr>\n");
+	evbuffer_add_printf(b, "</table></div>");
+
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"cache\"><h2>Cache</h2><div class=\"big\">");
+	bytes_span(b, "cache-bytes", st.bytes);
+	evbuffer_add_printf(b, "</div>of ");
+	bytes_span(b, "cache-max", srv.cfg->cache_max_size);
+	evbuffer_add_printf(b, " (%.1f%%)<div class=\"bar\"><div style=\"width:%.1f%%\"></div></div>"
+	    "<span id=\"cache-entries\">%llu</span> entries, %llu evictions</div>",
+	    used, used > 100 ? 100.0 : used, (unsigned long long)st.entries, (unsigned long long)st.evictions);
+
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"hitratio\"><h2>Hit ratio</h2><div class=\"big\">");
+	if (r5)
+		evbuffer_add_printf(b, "<span id=\"hit-ratio-5m\">%.0f%%</span>", 100.0 * (double)h5 / (double)r5);
+	else
+		evbuffer_add_printf(b, "<span id=\"hit-ratio-5m\">&ndash;</span>");
+	evbuffer_add_printf(b, "</div>last 5 min (%llu of %llu requests from the cache)<br>last 15 min: %.0f%% of %llu"
+	    "<br><span class=\"err\">since start: %llu hits, %llu stale, %llu revalidated, %llu misses, %llu collapsed</span></div>",
+	    (unsigned long long)h5, (unsigned long long)r5, r60 ? 100.0 * (double)h60 / (double)r60 : 0.0,
+	    (unsigned long long)r60, ld(&srv.stats.hits), ld(&srv.stats.stale), ld(&srv.stats.revalidated),
+	    ld(&srv.stats.misses), ld(&srv.stats.collapsed));
+
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
+	for (int i = 0; i < mi.n; i++)
+		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", mi.v[i]);
+	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
+	    mi.n ? "" : " none", mi.packages, mi.pinned);
+	if (mi.nmanifests) {
+		struct al_reader *rd;
+		if (al_reader_new(srv.store, &rd) == 0) {
+			for (int i = 0; i < mi.nmanifests; i++) {
+				char mv[200], age[32];
+				const char *base = strrchr(mi.manifests[i], '/');
+				time_t when = 0;
+				if (al_manifest_info(rd, mi.manifests[i], mv, sizeof(mv), &when) == -ENOENT)
+					continue;
+				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
+				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
+				html_text(b, base ? base + 1 : mi.manifests[i]);
+				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
+				html_text(b, mv);
+				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
+				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
+			}
+			al_reader_free(rd);
+		}
+	}
+	evbuffer_add_printf(b, "</div></div>");
+
+	evbuffer_add_printf(b, "<div class=\"card\"><h2>Recent requests</h2><table id=\"recent\"><tr><th>time (UTC)</th>"
+	    "<th>method</th><th>path</th><th>status</th><th>result</th></tr>\n");
 	for (int i = 0; i < n; i++) {
 		char t[16];
+		time_t sec = (time_t)(rec[i].t_us / 1000000);
 		struct tm tm;
-		gmtime_r(&rec[i].t, &tm);
+		gmtime_r(&sec, &tm);
 		strftime(t, sizeof(t), "%H:%M:%S", &tm);
-		evbuffer_add_printf(b, "<tr><td>%s</td><td>", t);
+		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
+		    (int)(rec[i].t_us % 1000000 / 1000));
 		html_text(b, rec[i].method);
 		evbuffer_add_printf(b, "</td><td>");
 		html_text(b, rec[i].url);
 		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
 	}
-	evbuffer_add_printf(b, "</table><h2>Mirrored</h2><p id=\"mirrored\">Elastic Agent versions:");
-	{
-		struct versions vs = {0};
-		al_store_foreach(srv.store, collect_versions, &vs);
-		for (int i = 0; i < vs.n; i++)
-			evbuffer_add_printf(b, " <span class=\"version\">%s</span>", vs.v[i]);
-		evbuffer_add_printf(b, "%s; %d pinned entries</p>", vs.n ? "" : " none", vs.pinned);
-	}
-	evbuffer_add_printf(b, "</body></html>\n");
+	evbuffer_add_printf(b, "</table></div></body></html>\n");
 }
 
 struct purge_ctx {

@@ -902,8 +902,10 @@ void conn_access_log(struct conn *c)
 
 	atomic_fetch_add(&srv.stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
 	atomic_fetch_add(&srv.stats.by_result[c->result], 1);
+	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
+		al_count_minute(c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
 	memset(&rr, 0, sizeof(rr));
-	rr.t = time(NULL);
+	rr.t_us = now_us();
 	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->req.method_len < 7 ? c->req.method_len : 7), c->req.method_s ? c->req.method_s : "");
 	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
 	rr.status = st;
@@ -1224,7 +1226,36 @@ static int by_time_desc(const void *a, const void *b)
 {
 	const struct al_recent *x = a, *y = b;
 
-	return x->t < y->t ? 1 : x->t > y->t ? -1 : 0;
+	return x->t_us < y->t_us ? 1 : x->t_us > y->t_us ? -1 : 0;
+}
+
+void al_count_minute(int hit)
+{
+	int64_t m = (int64_t)time(NULL) / 60, old;
+	int slot = (int)(m % AL_MINUTES);
+
+	old = atomic_load(&srv.stats.minute[slot]);
+	if (old != m && atomic_compare_exchange_strong(&srv.stats.minute[slot], &old, m)) {
+		atomic_store(&srv.stats.minute_requests[slot], 0);
+		atomic_store(&srv.stats.minute_hits[slot], 0);
+	}
+	atomic_fetch_add(&srv.stats.minute_requests[slot], 1);
+	if (hit)
+		atomic_fetch_add(&srv.stats.minute_hits[slot], 1);
+}
+
+void al_minutes(int n, uint64_t *requests, uint64_t *hits)
+{
+	int64_t now = (int64_t)time(NULL) / 60;
+
+	*requests = *hits = 0;
+	for (int i = 0; i < AL_MINUTES; i++) {
+		int64_t m = atomic_load(&srv.stats.minute[i]);
+		if (m > now - n && m <= now) {
+			*requests += (uint64_t)atomic_load(&srv.stats.minute_requests[i]);
+			*hits += (uint64_t)atomic_load(&srv.stats.minute_hits[i]);
+		}
+	}
 }
 
 int al_recent_get(struct al_recent *conn_out)

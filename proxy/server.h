@@ -28,7 +28,7 @@ extern const char *const al_result_names[R_COUNT];
 
 /* The recent-requests ring shown on the status page: one per worker, so no lock is shared. */
 struct al_recent {
-	time_t t;
+	int64_t t_us;                 /* microseconds: the order across workers is true to the request */
 	char method[8];
 	char url[160];
 	int status;
@@ -74,7 +74,21 @@ struct al_counters {
 	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
 	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
 	atomic_int_fast64_t clients;
+	/*
+	 * The last AL_MINUTES minutes, one bucket each (slot = minute % AL_MINUTES,
+	 * reset by the first request of a new minute): requests answered through
+	 * the cache path and those of them served from the cache, for the hit
+	 * ratio of the last few minutes.  A request racing the reset may be
+	 * counted in the old minute: a figure for operators, not accounting.
+	 */
+#define AL_MINUTES 16
+	atomic_int_fast64_t minute[AL_MINUTES], minute_requests[AL_MINUTES], minute_hits[AL_MINUTES];
 };
+
+/* Count one proxied request (hit: served from the cache) in this minute's bucket. */
+void al_count_minute(int hit);
+/* Requests and hits over the last n minutes (this one included). */
+void al_minutes(int n, uint64_t *requests, uint64_t *hits);
 
 struct al_server {
 	const struct al_config *cfg;  /* swapped on SIGHUP; old ones are kept until exit */

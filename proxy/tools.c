@@ -141,34 +141,46 @@ static int status_one(const uint8_t *key, const struct al_record *r, void *arg)
 	return 0;
 }
 
-static void endpoint_manifest(struct ctx *c, const char *url)
+int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published)
 {
 	uint8_t key[AL_KEY_LEN];
 	struct al_record rec;
-	char *buf = NULL;
-	time_t when;
+	char *buf = NULL, err[256];
 	const char *lm;
 	size_t lml;
+	int rc = -ENOENT;
 
 	al_store_key(url, strlen(url), key);
-	if (al_reader_begin(c->rd) != 0 || al_lookup(c->rd, key, &rec) != 0)
+	if (al_reader_begin(r) != 0 || al_lookup(r, key, &rec) != 0 || rec.status != 200)
 		goto out;
-	when = rec.response_time;
+	*published = (time_t)rec.response_time;
 	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
-		when = al_http_date(lm, lml);
-	if (al_body_read(c->rd, &rec, 64u << 20, &buf) != 0)
+		*published = al_http_date(lm, lml);
+	rc = -EINVAL;
+	if (al_body_read(r, &rec, 64u << 20, &buf) != 0) {
+		snprintf(mv, mvlen, "(unreadable: body)");
 		goto out;
-	{
-		char mv[400], err[256];
-		if (al_endpoint_manifest(buf, rec.body_len, mv, sizeof(mv), NULL, NULL, err, sizeof(err)) < 0)
-			snprintf(mv, sizeof(mv), "(unreadable: %s)", err);
-		printf("  %s\n    manifest_version %s, published %lld days ago%s\n", url, mv,
-		    (long long)((time(NULL) - when) / 86400),
-		    time(NULL) - when > 30 * 86400 ? "  WARNING: older than 30 days; Elastic advises monthly updates" : "");
 	}
+	if (al_endpoint_manifest(buf, rec.body_len, mv, mvlen, NULL, NULL, err, sizeof(err)) < 0)
+		snprintf(mv, mvlen, "(unreadable: %s)", err);
+	else
+		rc = 0;
 out:
-	al_reader_end(c->rd);
+	al_reader_end(r);
 	free(buf);
+	return rc;
+}
+
+static void endpoint_manifest(struct ctx *c, const char *url)
+{
+	char mv[400];
+	time_t when = 0;
+
+	if (al_manifest_info(c->rd, url, mv, sizeof(mv), &when) == -ENOENT)
+		return;
+	printf("  %s\n    manifest_version %s, published %lld days ago%s\n", url, mv,
+	    (long long)((time(NULL) - when) / 86400),
+	    time(NULL) - when > 30 * 86400 ? "  WARNING: older than 30 days; Elastic advises monthly updates" : "");
 }
 
 static int usage(void)

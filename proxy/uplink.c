@@ -1,4 +1,5 @@
 #include "proxy/uplink.h"
+#include "proxy/admin.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 
@@ -184,11 +185,13 @@ void uplink_html(struct evbuffer *b)
 {
 	for (int i = 0; i < atomic_load(&nuplinks); i++) {
 		struct uplink *u = &uplinks[i];
-		char since[32], err[300];
+		char since[32], age[32], err[300];
 		struct tm tm;
 		int on = atomic_load(&u->online);
+		time_t t;
 		pthread_mutex_lock(&u->mu);
-		gmtime_r(&u->since, &tm);
+		t = u->since;
+		gmtime_r(&t, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
 		/* the error text is ours or curl's, but escape it all the same */
 		size_t k = 0;
@@ -203,10 +206,11 @@ void uplink_html(struct evbuffer *b)
 		}
 		err[k] = '\0';
 		pthread_mutex_unlock(&u->mu);
+		al_human_age((int64_t)(time(NULL) - t), age, sizeof(age));
 		evbuffer_add_printf(b, "<tr class=\"upstream %s\"><td class=\"name\">%s</td><td class=\"state\">%s%s</td>"
-		    "<td>%s</td><td>%llu</td><td>%llu</td><td class=\"err\">%s</td></tr>\n",
-		    on ? "online" : "offline", u->name, on ? "online" : "offline", u->forced ? " (forced)" : "", since,
-		    (unsigned long long)atomic_load(&u->fetches), (unsigned long long)atomic_load(&u->errors), err);
+		    "<td title=\"since %s\">%s</td><td>%llu</td><td title=\"%s\">%llu</td></tr>\n",
+		    on ? "online" : "offline", u->name, on ? "online" : "offline", u->forced ? " (forced)" : "", since, age,
+		    (unsigned long long)atomic_load(&u->fetches), err, (unsigned long long)atomic_load(&u->errors));
 	}
 }
 

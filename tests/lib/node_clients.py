@@ -11,7 +11,8 @@ def node_dir():
     with open(os.path.join(d, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(os.path.join(d, "node_modules", "node-fetch", "package.json")) or \
-           not os.path.exists(os.path.join(d, "node_modules", "https-proxy-agent", "package.json")):
+           not os.path.exists(os.path.join(d, "node_modules", "https-proxy-agent", "package.json")) or \
+           not os.path.exists(os.path.join(d, "node_modules", "playwright-core", "package.json")):
             with open(os.path.join(HERE, "package.json")) as src, open(os.path.join(d, "package.json"), "w") as dst:
                 dst.write(src.read())
             p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error"],
