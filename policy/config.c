@@ -12,6 +12,7 @@
 #include "policy/units.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ struct config_key {
 #define KEY(n, t, f, d, lo, hi, h) {n, t, offsetof(struct al_config, f), d, lo, hi, h}
 
 static const struct config_key config_keys[] = {
+	KEY("name", K_STR, name, "airlock", 0, 0, "this cache's name in Cache-Status; give each tier its own"),
 	KEY("workers", K_INT, workers, "0", 0, 256, "event loops (threads); 0 = one per core"),
 	KEY("max_connections", K_INT, max_connections, "10000", 1, 1000000, "client connections at once, all workers"),
 	KEY("cache.path", K_STR, cache_path, "./airlock-cache", 0, 0, "LMDB environment directory"),
@@ -756,6 +758,69 @@ static int load_cidrs(struct loader *l, yaml_node_t *n, const char *key, struct 
 	return 0;
 }
 
+/*
+ * upstream.parents: ["http://hq-airlock:8080", "https://user:pw@hq2:8443"].
+ * Credentials become Proxy-Authorization on requests to that parent.
+ */
+static int load_parents(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	struct al_config *c = l->c;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "upstream.parents must be a list of URLs like [\"http://hq-airlock:8080\"]");
+	for (int i = 0; i < c->nparents; i++)
+		free(c->parents[i].base), free(c->parents[i].auth);
+	c->nparents = 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		const char *v = scalar(l, e, "a parent URL"), *rest, *at, *end;
+		struct al_parent *p;
+		char *host = NULL;
+		int port, https;
+
+		if (v == NULL)
+			return -EINVAL;
+		if (c->nparents >= (int)(sizeof(c->parents) / sizeof(c->parents[0])))
+			return fail(l, e, "upstream.parents: at most %d", (int)(sizeof(c->parents) / sizeof(c->parents[0])));
+		https = strncmp(v, "https://", 8) == 0;
+		if (!https && strncmp(v, "http://", 7) != 0)
+			return fail(l, e, "upstream.parents: '%s' is not an http:// or https:// URL", v);
+		rest = v + (https ? 8 : 7);
+		end = rest + strcspn(rest, "/");
+		if (*end == '/' && end[1] != '\0')
+			return fail(l, e, "upstream.parents: '%s' has a path; give scheme://host:port only", v);
+		at = memchr(rest, '@', (size_t)(end - rest));
+		p = &c->parents[c->nparents];
+		memset(p, 0, sizeof(*p));
+		if (at != NULL) {
+			unsigned char raw[256];
+			char b64[400];
+			int rl = (int)(at - rest);
+			if (rl >= (int)sizeof(raw) || memchr(rest, ':', (size_t)rl) == NULL)
+				return fail(l, e, "upstream.parents: credentials in '%s' must be user:password", v);
+			memcpy(raw, rest, (size_t)rl);
+			EVP_EncodeBlock((unsigned char *)b64, raw, rl);
+			p->auth = malloc(strlen(b64) + 7);
+			if (p->auth != NULL)
+				sprintf(p->auth, "Basic %s", b64);
+			rest = at + 1;
+		}
+		{
+			char tmp[600];
+			snprintf(tmp, sizeof(tmp), "%s://%.*s", https ? "https" : "http", (int)(end - rest), rest);
+			if (parse_upstream_url(tmp, &host, &port) != 0) {
+				free(p->auth);
+				return fail(l, e, "upstream.parents: '%s' is not scheme://host[:port]", v);
+			}
+			free(host);
+			p->base = strdup(tmp);
+		}
+		c->nparents++;
+	}
+	return 0;
+}
+
 static int load_clients(struct loader *l, yaml_node_t *n)
 {
 	return load_cidrs(l, n, "clients.allow", l->c->clients, &l->c->nclients);
@@ -837,6 +902,7 @@ static const struct list_key list_keys[] = {
 	{"upstream.resolve", load_resolve},
 	{"cache.rules", load_rules},
 	{"cache.verify_sha512", load_verify},
+	{"upstream.parents", load_parents},
 	{"forward.allow", load_forward},
 	{"forward.users", load_users},
 	{"clients.allow", load_clients},
@@ -999,6 +1065,12 @@ static int validate(struct loader *l)
 {
 	if (l->c->nroutes == 0)
 		return fail(l, NULL, "no routes: add at least one {prefix, upstream} under routes");
+	if (l->c->nparents > 0 && l->c->proxy != NULL)
+		return fail(l, NULL, "upstream.parents and upstream.proxy both set: a child airlock reaches its "
+		    "parents directly; give one of them");
+	if (l->c->name == NULL || strpbrk(l->c->name, " ;,\"=") != NULL)
+		return fail(l, NULL, "name must be a token (no spaces, ';', ',', '\"' or '='): it is this cache's "
+		    "identifier in Cache-Status");
 	if (l->c->cache_path == NULL)
 		return fail(l, NULL, "cache.path must not be empty");
 	if (l->c->cache_max_size < (1u << 20))
@@ -1136,6 +1208,8 @@ void al_config_free(struct al_config *c)
 		free(c->users[i].name);
 		free(c->users[i].hash);
 	}
+	for (int i = 0; i < c->nparents; i++)
+		free(c->parents[i].base), free(c->parents[i].auth);
 	free(c->file);
 	free(c);
 }
@@ -1154,6 +1228,7 @@ void al_config_describe(void *stream)
 		    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
 	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
+	fprintf(f, "  %-28s %s\n", "upstream.parents", "list of parent airlocks http(s)://[user:pw@]host:port, tried in order [none]");
 	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
 	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");
 	fprintf(f, "  %-28s %s\n", "clients.allow", "CIDRs that may use airlock [loopback and private networks]");

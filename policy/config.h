@@ -101,6 +101,16 @@ struct al_config {
 	int offline;                      /* forced cache-only */
 	int stale_on_5xx;
 	char *proxy;                      /* parent proxy URL or NULL */
+	/*
+	 * Parent airlocks (upstream.parents), tried in order: the canonical URL is
+	 * asked of the parent in absolute form, so cache keys stay the same on
+	 * every tier.  base: "http(s)://host:port"; auth: "Basic ..." or NULL.
+	 */
+	struct al_parent {
+		char *base;
+		char *auth;
+	} parents[8];
+	int nparents;
 	struct al_resolve resolve[AL_MAX_RESOLVE];
 	int nresolve;
 
@@ -126,6 +136,7 @@ struct al_config {
 	char *admin_token;                /* bearer token for admin endpoints, or NULL */
 	int64_t shutdown_timeout_ms;      /* SIGTERM: how long in-flight responses may finish */
 
+	char *name;                       /* this cache's name in Cache-Status (RFC 9211) */
 	char *log_level;
 	char *access_log;                 /* "-" stdout, path, or "off" */
 

@@ -25,12 +25,29 @@ static unsigned long long ld(atomic_uint_fast64_t *v)
 	return (unsigned long long)atomic_load(v);
 }
 
-static void health(struct evbuffer *b)
+/*
+ * Health for load balancers (HAProxy's httpchk) and people: 503 when this
+ * node cannot serve, so a balancer stops sending it traffic: the cache
+ * cannot be read, or a worker's event loop has not run its 2-second timer
+ * for 10 s (stuck: its connections would hang).  An offline upstream is
+ * not unhealthy: the node still serves what it has.
+ */
+static int health(struct evbuffer *b)
 {
 	struct al_store_stats st = {0};
+	char why[256] = "";
+	int64_t now = (int64_t)time(NULL);
+	int rc = al_store_stats(srv.store, &st);
 
-	al_store_stats(srv.store, &st);
-	evbuffer_add_printf(b, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,\"upstreams\":",
+	if (rc != 0)
+		snprintf(why, sizeof(why), "cache unreadable: %s", strerror(-rc));
+	for (int i = 0; i < srv.nworkers && !why[0]; i++) {
+		int64_t beat = atomic_load(&srv.workers[i].beat);
+		if (now - beat > 10)
+			snprintf(why, sizeof(why), "worker %d has not run its event loop for %lld s", i, (long long)(now - beat));
+	}
+	evbuffer_add_printf(b, "{\"status\":\"%s\",%s%s%s\"version\":\"%s\",\"uptime_s\":%lld,\"upstreams\":",
+	    why[0] ? "unhealthy" : "ok", why[0] ? "\"reason\":\"" : "", why, why[0] ? "\"," : "",
 	    AIRLOCK_VERSION, (long long)(time(NULL) - srv.started));
 	uplink_json(b);
 	evbuffer_add_printf(b, ",\"cache\":{\"entries\":%llu,\"bytes\":%llu,\"max_size\":%llu,\"evictions\":%llu}",
@@ -42,6 +59,7 @@ static void health(struct evbuffer *b)
 	    ld(&srv.stats.requests), ld(&srv.stats.hits), ld(&srv.stats.misses), ld(&srv.stats.stale),
 	    ld(&srv.stats.revalidated), ld(&srv.stats.collapsed), ld(&srv.stats.passes),
 	    ld(&srv.stats.upstream_fetches), ld(&srv.stats.upstream_errors), (long long)atomic_load(&srv.stats.clients));
+	return why[0] ? 503 : 200;
 }
 
 static void metric(struct evbuffer *b, const char *name, const char *type, const char *help, unsigned long long v)
@@ -332,8 +350,7 @@ int admin_handle(const char *target, size_t len, int post, int allowed, struct e
 	*ctype = "text/plain; charset=utf-8";
 	if (is(target, len, "health") && !post) {
 		*ctype = "application/json";
-		health(body);
-		return 200;
+		return health(body);
 	}
 	if (!is(target, len, "metrics") && !is(target, len, "status") && !is(target, len, "purge")) {
 		evbuffer_add_printf(body, "unknown airlock endpoint; see %shealth\n", AL_RESERVED_PREFIX);

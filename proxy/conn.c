@@ -451,7 +451,7 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 {
 	struct conn *c = arg;
 
-	snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; detail=not-stored",
+	snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; detail=not-stored", AL_NAME,
 	    c->history == H_REVALIDATING ? "stale" : "miss", status);
 	c->result = R_PASS;
 	c->end_known = clen >= 0;
@@ -564,7 +564,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	case FILL_STREAM:
 	case FILL_DONE:
-		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=%s; fwd-status=%d; stored%s",
+		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
 		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
 		atomic_fetch_add(&srv.stats.misses, 1);
 		c->result = c->origin ? R_MISS : R_COLLAPSED;
@@ -636,7 +636,7 @@ void conn_step_lookup(struct conn *c)
 		    rec.age_value, time(NULL));
 		if (after == H_REVALIDATED) {
 			c->result = R_REVALIDATED;
-			snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=stale; fwd-status=304");
+			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
 			atomic_fetch_add(&srv.stats.hits, 1);
 			step_hit(c, &rec, age);
 			return;
@@ -646,9 +646,9 @@ void conn_step_lookup(struct conn *c)
 		if (lifetime == AL_LIFETIME_FOREVER ||
 		    (age < lifetime && !al_must_revalidate(rec.hdrs, rec.hdrs_len))) {
 			if (lifetime == AL_LIFETIME_FOREVER)
-				snprintf(c->cstatus, sizeof(c->cstatus), "airlock; hit");
+				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit", AL_NAME);
 			else
-				snprintf(c->cstatus, sizeof(c->cstatus), "airlock; hit; ttl=%lld",
+				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld", AL_NAME,
 				    (long long)(lifetime - age));
 			atomic_fetch_add(&srv.stats.hits, 1);
 			c->result = R_HIT;
@@ -659,7 +659,7 @@ void conn_step_lookup(struct conn *c)
 			c->result = R_STALE;
 			/* stale-if-error (RFC 5861): the upstream cannot be reached */
 			snprintf(c->cstatus, sizeof(c->cstatus),
-			    "airlock; hit; ttl=%lld; detail=\"stale: %s\"", (long long)(lifetime - age),
+			    "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, (long long)(lifetime - age),
 			    only_cached && uplink_online(c->uplink) ? "only-if-cached" :
 			    uplink_forced(c->uplink) ? "upstream offline by configuration" : "upstream unreachable");
 			atomic_fetch_add(&srv.stats.stale, 1);
@@ -687,7 +687,7 @@ void conn_step_lookup(struct conn *c)
 	if ((after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
 		return;
 	if (only_cached) {
-		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=miss; detail=only-if-cached");
+		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
 		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
 		    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->url);
 		event_active(c->wake, EV_READ, 0);
@@ -699,7 +699,7 @@ void conn_step_lookup(struct conn *c)
 		return;
 	}
 	if (!uplink_online(c->uplink)) {
-		snprintf(c->cstatus, sizeof(c->cstatus), "airlock; fwd=miss; detail=upstream-offline");
+		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
 		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
 		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
 		    c->url, uplink_name(c->uplink));

@@ -51,6 +51,8 @@ struct fetch {
 	struct fill *f;
 	CURL *easy;
 	struct curl_slist *req_hdrs;
+	struct curl_slist *att_hdrs;  /* req_hdrs plus what this attempt's target adds (parent: Host, auth) */
+	int parent, parent_tries;     /* upstream.parents: the one asked now, how many were tried */
 	struct uplink *uplink;
 	char *url;
 	int conditional, revalidating;
@@ -75,6 +77,8 @@ struct fetch {
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+/* upstream.parents: the parent that answered last; fetches start there */
+static atomic_int parent_pref;
 static struct fill *buckets[NBUCKETS];
 
 static unsigned bucket_of(const uint8_t *key)
@@ -243,6 +247,7 @@ static void fetch_free(struct fetch *x)
 	if (x->sib_ev)
 		event_free(x->sib_ev);
 	curl_slist_free_all(x->req_hdrs);
+	curl_slist_free_all(x->att_hdrs);
 	EVP_MD_CTX_free(x->sha);
 	EVP_MD_CTX_free(x->sha512);
 	free(x->chunk);
@@ -468,6 +473,8 @@ static void start_verify(struct fetch *x)
 }
 
 /* The transfer ended: publish (perhaps after a check), or clean up, and tell everyone. */
+static int fetch_begin(struct fetch *x);
+
 static void fetch_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct fetch *x = arg;
@@ -507,6 +514,15 @@ static void fetch_done(CURL *easy, CURLcode res, void *arg)
 		snprintf(err, sizeof(err), "%s", x->bad);
 	else
 		snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
+	if (!x->head_done && x->bad == NULL && is_unreachable(res) && ++x->parent_tries < srv.cfg->nparents) {
+		/* upstream.parents: this one is unreachable; ask the next (all of them down = offline) */
+		int from = x->parent;
+		x->parent = (x->parent + 1) % srv.cfg->nparents;
+		al_warn("fill", "%s: parent %s unreachable (%s); asking %s", x->url, srv.cfg->parents[from].base, err,
+		    srv.cfg->parents[x->parent].base);
+		if (fetch_begin(x) == 0)
+			return;
+	}
 	if (!x->head_done && x->bad == NULL && is_unreachable(res)) {
 		uplink_failed(x->uplink, err);
 		al_warn("fill", "%s: upstream unreachable: %s", x->url, err);
@@ -605,6 +621,8 @@ static int on_head(struct fetch *x)
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
 	uplink_succeeded(x->uplink);
+	if (srv.cfg->nparents > 0)
+		atomic_store(&parent_pref, x->parent);
 	if (x->conditional && x->status == 304) {
 		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
 			atomic_fetch_add(&srv.stats.revalidated, 1);
@@ -816,6 +834,44 @@ static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, voi
 	return 0;
 }
 
+/*
+ * A new transfer for x: aimed at the URL directly or at the parent x->parent
+ * asks (up_target), with its first-byte timer.  Used at the start and again
+ * when a parent proves unreachable.
+ */
+static int fetch_begin(struct fetch *x)
+{
+	struct curl_slist *h = NULL;
+
+	x->easy = up_easy_new(srv.cfg, worker_connect_to(x->w));
+	if (x->easy == NULL)
+		return -ENOMEM;
+	for (const struct curl_slist *p = x->req_hdrs; p != NULL; p = p->next)
+		h = curl_slist_append(h, p->data);
+	h = up_target(x->easy, srv.cfg, x->url, srv.cfg->nparents > 0 ? x->parent : -1, h);
+	curl_slist_free_all(x->att_hdrs);
+	x->att_hdrs = h;
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->att_hdrs);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_DEBUGFUNCTION, debug_cb);
+	curl_easy_setopt(x->easy, CURLOPT_DEBUGDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_VERBOSE, 1L);
+	if (up_start(x->w->multi, x->easy, fetch_done, x) != 0) {
+		curl_easy_cleanup(x->easy);
+		x->easy = NULL;
+		return -EIO;
+	}
+	if (srv.cfg->first_byte_timeout_ms > 0) {
+		int64_t ms = srv.cfg->first_byte_timeout_ms; /* from the start: connecting included */
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		evtimer_add(x->fb_ev, &tv);
+	}
+	return 0;
+}
+
 int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, const struct pass_sink *sink)
 {
 	struct fetch *x = calloc(1, sizeof(*x));
@@ -828,17 +884,19 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	x->revalidating = p->revalidating;
 	x->content_length = -1;
 	x->url = strdup(p->url);
-	x->easy = up_easy_new(srv.cfg, worker_connect_to(w));
 	x->fb_ev = evtimer_new(w->base, on_first_byte_timeout, x);
-	if (x->url == NULL || x->easy == NULL || x->fb_ev == NULL)
+	if (x->url == NULL || x->fb_ev == NULL)
 		goto err_fetch;
+	if (srv.cfg->nparents > 0)
+		x->parent = atomic_load(&parent_pref) % srv.cfg->nparents;
 	if (sink != NULL) {
 		x->sink = *sink;
 		x->has_sink = 1;
 	}
 	snprintf(hdr, sizeof(hdr), "User-Agent: %s", p->user_agent ? p->user_agent : "airlock/" AIRLOCK_VERSION);
 	x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
-	x->req_hdrs = curl_slist_append(x->req_hdrs, "Via: 1.1 airlock");
+	snprintf(hdr, sizeof(hdr), "Via: 1.1 %s", AL_NAME);
+	x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 	if (p->if_none_match != NULL) {
 		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", p->if_none_match);
 		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
@@ -849,15 +907,6 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 		x->conditional = 1;
 	}
-	curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->req_hdrs);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_DEBUGFUNCTION, debug_cb);
-	curl_easy_setopt(x->easy, CURLOPT_DEBUGDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_VERBOSE, 1L);
 	x->req_time = time(NULL);
 	x->f = f;
 	pthread_mutex_lock(&f->mu);
@@ -868,23 +917,16 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	if (w->fetches)
 		w->fetches->prev = x;
 	w->fetches = x;
-	if (up_start(w->multi, x->easy, fetch_done, x) != 0) {
+	if (fetch_begin(x) != 0) {
 		set_state(f, FILL_FAILED, FAIL_BROKEN, "cannot start the transfer");
 		fetch_free(x);
 		return -EIO;
-	}
-	if (srv.cfg->first_byte_timeout_ms > 0) {
-		int64_t ms = srv.cfg->first_byte_timeout_ms; /* from the start: connecting included */
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		evtimer_add(x->fb_ev, &tv);
 	}
 	atomic_fetch_add(&srv.stats.upstream_fetches, 1);
 	uplink_count_fetch(x->uplink);
 	return 0;
 
 err_fetch:
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
 	if (x->fb_ev)
 		event_free(x->fb_ev);
 	free(x->url);

@@ -179,6 +179,21 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 	return 0;
 }
 
+/* The route whose upstream is scheme://host[:port], or NULL. */
+static const struct al_route *route_for(int https, const char *host, int port)
+{
+	char base[300];
+
+	if (port == (https ? 443 : 80))
+		snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
+	else
+		snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
+	for (int i = 0; i < srv.cfg->nroutes; i++)
+		if (strcasecmp(srv.cfg->routes[i].upstream, base) == 0)
+			return &srv.cfg->routes[i];
+	return NULL;
+}
+
 /*
  * The tunnel ended: its access-log line now, with the bytes relayed each
  * way and the tunnel's whole duration (as Squid logs CONNECT), then the
@@ -206,6 +221,8 @@ int conn_forward(struct conn *c)
 {
 	struct http_req *r = &c->req;
 	const struct al_forward_rule *rule;
+	const struct al_route *route;
+	struct al_forward_rule route_rule;
 	const char *why, *auth, *authority = r->target;
 	size_t alen, authority_len = r->target_len;
 	char host[256], user[64];
@@ -233,6 +250,17 @@ int conn_forward(struct conn *c)
 		return -1;
 	}
 	rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
+	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(https, host, port)) != NULL) {
+		/*
+		 * A child airlock (upstream.parents) asks for the canonical URL of a
+		 * host this airlock serves through its routes: served like the
+		 * route, under the same cache key.
+		 */
+		struct al_forward_rule *rr = &route_rule;
+		memset(rr, 0, sizeof(*rr));
+		rr->registry = route->registry;
+		rule = rr;
+	}
 	if (rule == NULL) {
 		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
 		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
@@ -255,7 +283,8 @@ int conn_forward(struct conn *c)
 			return 0;
 		}
 		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
-		if (srv.cfg->offline || tls_upstream_proven(host, port))
+		/* a child reaches upstreams only through its parents, which verify them */
+		if (srv.cfg->offline || srv.cfg->nparents > 0 || tls_upstream_proven(host, port))
 			return start_interception(c, host, port);
 		return prove_upstream(c, host, port);
 	}

@@ -83,7 +83,7 @@ int conn_registry_answer(struct conn *c)
 	al_reader_free(d.rd);
 	body = search ? al_registry_search(d.docs, &query) : al_registry_categories(d.docs, &query);
 	snprintf(c->cstatus, sizeof(c->cstatus),
-	    "airlock; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"",
+	    "%s; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"", AL_NAME,
 	    json_array_size(d.docs));
 	json_decref(d.docs);
 	if (body == NULL)

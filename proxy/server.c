@@ -98,6 +98,7 @@ static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
+	atomic_store(&w->beat, (int_fast64_t)time(NULL));
 	if (w->ntouched > 0) {
 		al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched, time(NULL));
 		w->ntouched = 0;
@@ -453,6 +454,7 @@ int al_server_start(const struct al_config *cfg)
 		{
 			struct timeval two = {2, 0};
 			event_add(w->touch_ev, &two);
+			atomic_store(&w->beat, (int_fast64_t)time(NULL));
 		}
 		for (int j = 0; j < cfg->nlisten; j++) {
 			int fd = bind_one(&cfg->listen[j], err, sizeof(err));

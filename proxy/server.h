@@ -57,7 +57,8 @@ struct worker {
 	/* LRU: keys hit since the last flush, written in one transaction by a timer */
 	uint8_t touched[256][AL_KEY_LEN];
 	int ntouched;
-	struct event *touch_ev;
+	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
+	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
 	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
 	struct al_recent recent[AL_RECENT];
 	int recent_next, recent_n;
@@ -100,6 +101,9 @@ struct al_server {
 };
 
 extern struct al_server srv;
+
+/* This cache's name in Cache-Status (config "name"). */
+#define AL_NAME (srv.cfg->name)
 
 /* Serve until SIGINT/SIGTERM.  Returns a process exit code. */
 int al_server_run(const struct al_config *cfg);

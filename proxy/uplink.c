@@ -24,6 +24,8 @@ struct uplink {
 	int64_t probe_delay_ms;
 	int64_t next_probe_ms;
 	CURL *probe;
+	struct curl_slist *probe_hdrs;  /* Host etc. when probing through a parent */
+	int probe_parent;               /* upstream.parents: the next one a probe asks */
 };
 
 static struct uplink uplinks[MAX_UPLINKS];
@@ -78,6 +80,8 @@ void uplink_shutdown(void)
 			up_cancel(probe_multi, u->probe);
 			curl_easy_cleanup(u->probe);
 			u->probe = NULL;
+			curl_slist_free_all(u->probe_hdrs);
+			u->probe_hdrs = NULL;
 		}
 	}
 	if (probe_tick)
@@ -257,6 +261,8 @@ static void probe_done(CURL *easy, CURLcode res, void *arg)
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(easy);
 	u->probe = NULL;
+	curl_slist_free_all(u->probe_hdrs);
+	u->probe_hdrs = NULL;
 	if (res == CURLE_OK && code > 0) {
 		uplink_succeeded(u);
 		u->probe_delay_ms = probe_cfg->probe_interval_ms;
@@ -282,13 +288,18 @@ static void start_probe(struct uplink *u)
 	if (u->probe == NULL)
 		return;
 	snprintf(url, sizeof(url), "%s/", u->name);
-	curl_easy_setopt(u->probe, CURLOPT_URL, url);
+	/* with parents, any parent that answers is an uplink (it has its own offline logic) */
+	u->probe_hdrs = up_target(u->probe, probe_cfg, url,
+	    probe_cfg->nparents > 0 ? u->probe_parent++ % probe_cfg->nparents : -1, NULL);
+	curl_easy_setopt(u->probe, CURLOPT_HTTPHEADER, u->probe_hdrs);
 	curl_easy_setopt(u->probe, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(u->probe, CURLOPT_USERAGENT, "airlock/" AIRLOCK_VERSION " (probe)");
 	curl_easy_setopt(u->probe, CURLOPT_TIMEOUT_MS, (long)probe_cfg->first_byte_timeout_ms);
 	if (up_start(probe_multi, u->probe, probe_done, u) != 0) {
 		curl_easy_cleanup(u->probe);
 		u->probe = NULL;
+		curl_slist_free_all(u->probe_hdrs);
+		u->probe_hdrs = NULL;
 	}
 }
 

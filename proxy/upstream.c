@@ -296,6 +296,32 @@ CURL *up_easy_new(const struct al_config *cfg, struct curl_slist **connect_to)
 	return e;
 }
 
+struct curl_slist *up_target(CURL *e, const struct al_config *cfg, const char *url, int parent,
+    struct curl_slist *hdrs)
+{
+	const struct al_parent *p;
+	const char *auth = strstr(url, "://");
+	char h[600];
+
+	if (parent < 0 || parent >= cfg->nparents || auth == NULL) {
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		return hdrs;
+	}
+	p = &cfg->parents[parent];
+	auth += 3;
+	/* the parent is the origin of this connection; the request line carries the canonical URL */
+	curl_easy_setopt(e, CURLOPT_URL, p->base);
+	curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, url);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	snprintf(h, sizeof(h), "Host: %.*s", (int)strcspn(auth, "/?#"), auth);
+	hdrs = curl_slist_append(hdrs, h);
+	if (p->auth != NULL) {
+		snprintf(h, sizeof(h), "Proxy-Authorization: %s", p->auth);
+		hdrs = curl_slist_append(hdrs, h);
+	}
+	return hdrs;
+}
+
 int up_start(struct up_multi *m, CURL *easy, up_done_fn done, void *arg)
 {
 	struct up_xfer *x = calloc(1, sizeof(*x));

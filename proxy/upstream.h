@@ -27,6 +27,17 @@ void up_multi_free(struct up_multi *m);
  */
 CURL *up_easy_new(const struct al_config *cfg, struct curl_slist **connect_to);
 
+/*
+ * Aim e at url: directly, or, with upstream.parents, at parent number
+ * `parent` (the connection goes to the parent; the request line carries url
+ * in absolute form, Host names url's authority, and the parent's
+ * credentials go as Proxy-Authorization), so every tier caches under the
+ * canonical URL.  parent < 0: directly.  Returns hdrs with the added fields
+ * (the caller owns it and sets CURLOPT_HTTPHEADER).
+ */
+struct curl_slist *up_target(CURL *e, const struct al_config *cfg, const char *url, int parent,
+    struct curl_slist *hdrs);
+
 /* Start easy on m; done(easy, result, arg) runs when it ends. */
 int up_start(struct up_multi *m, CURL *easy, up_done_fn done, void *arg);
 /* Stop a running transfer without its done callback.  The caller then frees easy. */
