@@ -394,6 +394,61 @@ static char *cached_body(const struct al_config *cfg, const char *path, size_t *
 	return out;
 }
 
+/* One registry image (icons[], screenshots[]): Kibana's toPackageImage takes
+ * src under /package/<name>/<version>, else path. */
+static void add_image(struct joblist *l, json_t *img, const char *name, const char *ver)
+{
+	const char *src = json_string_value(json_object_get(img, "src"));
+	const char *path = json_string_value(json_object_get(img, "path"));
+
+	if (src && src[0] == '/' && !strstr(src, ".."))
+		add(l, "/package/%s/%s%s", name, ver, src);
+	else if (path && strncmp(path, "/package/", 9) == 0 && !strstr(path, ".."))
+		add(l, "%s", path);
+}
+
+static void add_images(struct joblist *l, json_t *arr, const char *name, const char *ver)
+{
+	size_t i;
+	json_t *img;
+
+	json_array_foreach(arr, i, img)
+		add_image(l, img, name, ver);
+}
+
+/*
+ * The files Kibana's Integrations pages ask the registry for, for a package
+ * that is not installed: Fleet's UI builds image URLs with useLinks'
+ * toPackageImage (x-pack/plugins/fleet/public/applications/integrations/
+ * hooks/use_links.tsx: src under /package/<name>/<version>, else path) and
+ * the server's file route fetches them with getFile (server/services/epm/
+ * registry/index.ts: ${registryUrl}/package/<name>/<version>/<relPath>): the
+ * icons, the screenshots, the policy templates' icons and screenshots, and
+ * the documents the package document names (readme, notice, licensePath).
+ */
+static void package_ui_files(struct joblist *l, json_t *doc)
+{
+	static const char *const docs[] = {"readme", "notice", "licensePath", NULL};
+	const char *name = json_string_value(json_object_get(doc, "name"));
+	const char *ver = json_string_value(json_object_get(doc, "version"));
+	size_t i;
+	json_t *pt;
+
+	if (name == NULL || ver == NULL || strpbrk(name, "/?#") || strpbrk(ver, "/?#"))
+		return;
+	add_images(l, json_object_get(doc, "icons"), name, ver);
+	add_images(l, json_object_get(doc, "screenshots"), name, ver);
+	json_array_foreach(json_object_get(doc, "policy_templates"), i, pt) {
+		add_images(l, json_object_get(pt, "icons"), name, ver);
+		add_images(l, json_object_get(pt, "screenshots"), name, ver);
+	}
+	for (int k = 0; docs[k] != NULL; k++) {
+		const char *d = json_string_value(json_object_get(doc, docs[k]));
+		if (d && strncmp(d, "/package/", 9) == 0 && !strstr(d, ".."))
+			add(l, "%s", d);
+	}
+}
+
 static void add_artifact(const char *rel, void *arg)
 {
 	add(arg, "%s", rel);
@@ -539,7 +594,7 @@ int mirror_main(int argc, char **argv)
 		size_t bl;
 		json_t *list;
 		json_error_t je;
-		struct joblist pkgs = {0}, files = {0};
+		struct joblist pkgs = {0}, files = {0}, ui = {0};
 
 		add(&jobs, "/search?kibana.version=%s&prerelease=%s", version, prerelease ? "true" : "false");
 		add(&jobs, "/categories?kibana.version=%s&prerelease=%s&include_policy_templates=true", version,
@@ -574,13 +629,17 @@ int mirror_main(int argc, char **argv)
 						add(&files, "%s", dl);
 					if (sig && sig[0] == '/')
 						add(&files, "%s", sig);
+					package_ui_files(&ui, doc);
 					json_decref(doc);
 				}
 				free(info);
 			}
 			run_jobs(cfg, port, &files, &sum, tty, "packages");
+			run_jobs(cfg, port, &ui, &sum, tty, "packages");
+			printf("package files for Kibana's Integrations pages (icons, screenshots, docs): %d\n", ui.n);
 			pin_jobs(cfg, &pkgs);
 			pin_jobs(cfg, &files);
+			pin_jobs(cfg, &ui);
 			json_decref(list);
 			free(body);
 		}
@@ -588,6 +647,9 @@ int mirror_main(int argc, char **argv)
 			free(pkgs.v[k].path);
 		for (int k = 0; k < files.n; k++)
 			free(files.v[k].path);
+		for (int k = 0; k < ui.n; k++)
+			free(ui.v[k].path);
+		free(ui.v);
 		free(pkgs.v);
 		free(files.v);
 	}

@@ -46,9 +46,48 @@ static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
 }
 
 /*
- * The registry is unreachable and this /search or /categories was never
- * cached as asked: compute it from the package documents the cache holds
- * (policy/registry.h).  Returns -1 when this is not such a request.
+ * /package/<name>/<version> without the trailing slash: the registry's
+ * router (gorilla mux with StrictSlash(true), in package-registry's
+ * main.go getRouter) answers 301 to the path with the slash, which Kibana's
+ * node-fetch follows (older Kibana fetchInfo asked without the slash; newer
+ * adds it "to avoid 301 redirect").  Offline, airlock answers that same
+ * redirect, but only when the document it leads to is cached, so it never
+ * leads to a 504.  0 when answered, -1 when this is not such a request.
+ */
+static int package_slash_redirect(struct conn *c, const char *path)
+{
+	const char *v, *end = path + strcspn(path, "?");
+	char url[2200], loc[2200];
+	uint8_t key[AL_KEY_LEN];
+	struct al_record rec;
+	int cached;
+
+	if (strncmp(path, "/package/", 9) != 0 || *end != '\0' || end[-1] == '/')
+		return -1;
+	v = memchr(path + 9, '/', (size_t)(end - path - 9));
+	if (v == NULL || v == path + 9 || memchr(v + 1, '/', (size_t)(end - v - 1)) != NULL || v + 1 == end)
+		return -1;
+	snprintf(url, sizeof(url), "%s/", c->url);
+	al_store_key(url, strlen(url), key);
+	cached = al_lookup(c->hold->rd, key, &rec) == 0 && rec.status == 200;
+	al_reader_end(c->hold->rd);
+	if (!cached)
+		return -1;
+	snprintf(loc, sizeof(loc), "Location: %.2000s/\r\n", path);
+	snprintf(c->cstatus, sizeof(c->cstatus),
+	    "%s; fwd=miss; detail=\"registry offline: its StrictSlash redirect to the cached document\"", AL_NAME);
+	c->result = R_STALE;
+	conn_reply_simple(c, 301, "text/html; charset=utf-8", loc, "<a href=\"%.2000s/\">Moved Permanently</a>.\n", path);
+	event_active(c->wake, EV_READ, 0);
+	return 0;
+}
+
+/*
+ * The registry is unreachable and this request was never cached as asked:
+ * /search or /categories computed from the package documents the cache
+ * holds (policy/registry.h), or the registry's redirect of a package
+ * document asked without its trailing slash.  Returns -1 when this is not
+ * such a request.
  */
 int conn_registry_answer(struct conn *c)
 {
@@ -58,6 +97,8 @@ int conn_registry_answer(struct conn *c)
 	char prefix[400], hdrs[256], *body;
 	int search;
 
+	if (package_slash_redirect(c, path) == 0)
+		return 0;
 	if (!strncmp(path, "/search", 7) && (path[7] == '\0' || path[7] == '?'))
 		search = 1;
 	else if (!strncmp(path, "/categories", 11) && (path[11] == '\0' || path[11] == '?'))

@@ -3,6 +3,9 @@
 // (options object: host, port, protocol, auth from the proxy URL, Host header of the
 // target), User-Agent "Kibana/<version> node-fetch", no conditional headers, no timeout.
 // Usage: node kibana_fetch.js PROXY_URL URL...   (prints one JSON line per URL)
+// PROXY_URL "-": no proxy (xpack.fleet.registryUrl pointing at airlock).  node-fetch
+// follows redirects as Kibana's does; finalUrl says where it ended.
+const crypto = require('crypto');
 const fetch = require('node-fetch');
 const { HttpsProxyAgent } = require('https-proxy-agent');
 const { HttpProxyAgent } = require('http-proxy-agent');
@@ -27,12 +30,14 @@ async function main() {
   const [proxyUrl, ...urls] = process.argv.slice(2);
   for (const url of urls) {
     const res = await fetch(url, {
-      agent: getProxyAgent(proxyUrl, url),
+      agent: proxyUrl === '-' ? undefined : getProxyAgent(proxyUrl, url),
       headers: { 'User-Agent': 'Kibana/8.13.4 node-fetch' },
     });
-    const body = await res.text();
+    const buf = await res.buffer();
+    const body = buf.toString('utf8');
     console.log(JSON.stringify({
-      url, status: res.status, etag: res.headers.get('etag'),
+      url, finalUrl: res.url, status: res.status, etag: res.headers.get('etag'),
+      sha256: crypto.createHash('sha256').update(buf).digest('hex'), len: buf.length,
       cacheControl: res.headers.raw()['cache-control'] || [],
       cacheStatus: res.headers.get('cache-status'), body,
     }));
