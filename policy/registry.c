@@ -1,10 +1,31 @@
+/*
+ * The package registry's /search and /categories rules, from
+ * elastic/package-registry's source:
+ *
+ *   search.go      newSearchFilterFromQuery, getSpecVersion, getSearchOutput
+ *   categories.go  newCategoriesFilterFromQuery, getCategories, getCategoriesOutput
+ *   packages/packages.go   Filter.Apply, legacyApply, filterCategories,
+ *                  filterPolicyTemplates, discoveryFilter, Packages.Less
+ *   packages/package.go    IsPrerelease (isPrerelease), HasKibanaVersion,
+ *                  WorksWithCapabilities, HasCompatibleSpec, HasCategory
+ *                  (hasCategory), HasPolicyTemplateWithCategory, BasePackage
+ *   storage/indexer.go     Indexer.Get: Filter.Apply over the whole list, so
+ *                  the newest version is chosen before the category filter
+ *   categories/categories.yml (commit c7e9d427): titles and parents
+ *
+ * A document here is the registry's own /package/<name>/<version>/ answer,
+ * so it carries every field the registry filters on.
+ */
 #include "policy/registry.h"
 #include "policy/semver.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* ---- query parsing ---- */
 
 static void decode(const char *s, size_t n, char *out, size_t cap)
 {
@@ -24,20 +45,57 @@ static void decode(const char *s, size_t n, char *out, size_t cap)
 
 static void copy(char *dst, size_t cap, const char *src)
 {
-	size_t n = strlen(src);
-
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
+	snprintf(dst, cap, "%s", src);
 }
 
-static int truthy(const char *v)
+/* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False. */
+static int parse_bool(const char *v, int *out)
 {
-	return !strcasecmp(v, "true") || !strcmp(v, "1");
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+	static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", NULL};
+
+	for (int i = 0; yes[i]; i++)
+		if (!strcmp(v, yes[i]))
+			return *out = 1, 0;
+	for (int i = 0; no[i]; i++)
+		if (!strcmp(v, no[i]))
+			return *out = 0, 0;
+	return -EINVAL;
 }
 
-int al_registry_query_parse(const char *query, size_t len, struct al_registry_query *q)
+/* Masterminds' semver.NewVersion (lenient: "v8.13", "8"). */
+static int loose_version(const char *s, struct al_semver *v)
+{
+	if (s[0] == '\0')
+		return -EINVAL;
+	for (const char *p = s; *p; p++)
+		if (!(*p >= '0' && *p <= '9') && !strchr(".-+v", *p) && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return -EINVAL;
+	return al_semver_parse(s, v);
+}
+
+/* search.go getSpecVersion: exactly <major>.<minor>. */
+static int spec_version(const char *key, const char *v, char *out, size_t cap, char *err, size_t errlen)
+{
+	struct al_semver sv;
+	const char *dot = strchr(v, '.');
+
+	if (dot == NULL || strchr(dot + 1, '.') != NULL) {
+		snprintf(err, errlen, "invalid '%s' version: invalid version '%s': it should be <major.version>", key, v);
+		return -EINVAL;
+	}
+	if (loose_version(v, &sv) != 0 || dot == v || dot[1] == '\0') {
+		snprintf(err, errlen, "invalid '%s' version: invalid spec version '%s': Invalid Semantic Version", key, v);
+		return -EINVAL;
+	}
+	copy(out, cap, v);
+	return 0;
+}
+
+#define BAD_BOOL(k) do { snprintf(q->error, sizeof(q->error), "invalid '%s' query param: '%s'", k, val); \
+	return -EINVAL; } while (0)
+
+int al_registry_query_parse(const char *query, size_t len, int categories, struct al_registry_query *q)
 {
 	const char *p = query, *end = query + len;
 
@@ -49,79 +107,106 @@ int al_registry_query_parse(const char *query, size_t len, struct al_registry_qu
 
 		decode(p, eq ? (size_t)(eq - p) : (size_t)(e - p), key, sizeof(key));
 		decode(eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0, val, sizeof(val));
-		if (!strcmp(key, "kibana.version"))
+		p = amp ? amp + 1 : end;
+		if (val[0] == '\0')
+			continue; /* the registry reads query.Get(k) != "" */
+		if (!strcmp(key, "kibana.version")) {
+			struct al_semver v;
+			if (loose_version(val, &v) != 0) {
+				snprintf(q->error, sizeof(q->error), "invalid Kibana version '%s': Invalid Semantic Version", val);
+				return -EINVAL;
+			}
 			copy(q->kibana_version, sizeof(q->kibana_version), val);
-		else if (!strcmp(key, "agent.version"))
-			copy(q->agent_version, sizeof(q->agent_version), val);
-		else if (!strcmp(key, "package"))
-			copy(q->package, sizeof(q->package), val);
-		else if (!strcmp(key, "category"))
+		} else if (!strcmp(key, "experimental")) {
+			if (parse_bool(val, &q->experimental))
+				BAD_BOOL("experimental");
+		} else if (!strcmp(key, "prerelease")) {
+			if (parse_bool(val, &q->prerelease))
+				BAD_BOOL("prerelease");
+		} else if (categories) {
+			if (!strcmp(key, "include_policy_templates") && parse_bool(val, &q->include_policy_templates))
+				BAD_BOOL("include_policy_templates");
+		} else if (!strcmp(key, "category")) {
 			copy(q->category, sizeof(q->category), val);
-		else if (!strcmp(key, "type"))
+		} else if (!strcmp(key, "package")) {
+			copy(q->package, sizeof(q->package), val);
+		} else if (!strcmp(key, "type")) {
 			copy(q->type, sizeof(q->type), val);
-		else if (!strcmp(key, "capabilities")) {
+		} else if (!strcmp(key, "capabilities")) {
 			copy(q->capabilities, sizeof(q->capabilities), val);
 			q->has_capabilities = 1;
-		} else if (!strcmp(key, "spec.min"))
-			copy(q->spec_min, sizeof(q->spec_min), val);
-		else if (!strcmp(key, "spec.max"))
-			copy(q->spec_max, sizeof(q->spec_max), val);
-		else if (!strcmp(key, "prerelease") || !strcmp(key, "experimental"))
-			q->prerelease |= truthy(val);
-		else if (!strcmp(key, "all"))
-			q->all = truthy(val);
-		else if (!strcmp(key, "include_policy_templates"))
-			q->include_policy_templates = truthy(val);
-		p = amp ? amp + 1 : end;
-	}
-	if (q->kibana_version[0]) {
-		struct al_semver v;
-		if (al_semver_parse(q->kibana_version, &v) != 0)
-			return -EINVAL;
+		} else if (!strcmp(key, "spec.min") || !strcmp(key, "spec.max")) {
+			int min = key[5] == 'm' && key[6] == 'i';
+			if (spec_version(key, val, min ? q->spec_min : q->spec_max, sizeof(q->spec_min), q->error,
+			    sizeof(q->error)))
+				return -EINVAL;
+		} else if (!strcmp(key, "all")) {
+			if (parse_bool(val, &q->all))
+				BAD_BOOL("all");
+		} else if (!strcmp(key, "discovery")) {
+			/* packages.go NewDiscoveryFilter: "<type>:<comma list>"; every filter must match */
+			const char *colon = strchr(val, ':');
+			int ds;
+			if (colon == NULL) {
+				snprintf(q->error, sizeof(q->error),
+				    "invalid 'discovery' query param: '%s': could not parse filter \"%s\"", val, val);
+				return -EINVAL;
+			}
+			if ((size_t)(colon - val) == 6 && !strncmp(val, "fields", 6))
+				ds = 0;
+			else if ((size_t)(colon - val) == 8 && !strncmp(val, "datasets", 8))
+				ds = 1;
+			else {
+				snprintf(q->error, sizeof(q->error),
+				    "invalid 'discovery' query param: '%s': unknown discovery filter \"%.*s\"", val,
+				    (int)(colon - val), val);
+				return -EINVAL;
+			}
+			if (q->ndiscovery < AL_REGISTRY_MAX_DISCOVERY) {
+				q->discovery[q->ndiscovery].datasets = ds;
+				copy(q->discovery[q->ndiscovery].names, sizeof(q->discovery[0].names), colon + 1);
+				q->ndiscovery++;
+			}
+		}
 	}
 	return 0;
 }
+
+/* ---- the package predicates (packages/package.go) ---- */
 
 static const char *str(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
 }
 
-/* A condition constraint at conditions.<a>.<b> (e.g. kibana.version), or NULL. */
-static const char *condition(json_t *doc, const char *a, const char *b)
+static int version_of(json_t *doc, struct al_semver *v)
 {
-	json_t *c = json_object_get(doc, "conditions");
-	const char *v;
-	char dotted[64];
-
-	if (c == NULL)
-		return NULL;
-	if ((v = str(json_object_get(c, a), b)) != NULL)
-		return v;
-	snprintf(dotted, sizeof(dotted), "%s.%s", a, b); /* older documents: "kibana.version" flat */
-	return str(c, dotted);
+	const char *s = str(doc, "version");
+	return s != NULL ? al_semver_parse(s, v) : -EINVAL;
 }
 
-static int version_ok(json_t *doc, const char *a, const char *want)
-{
-	struct al_semver v;
-	const char *cons;
-
-	if (!want[0] || (cons = condition(doc, a, "version")) == NULL)
-		return 1;
-	if (al_semver_parse(want, &v) != 0)
-		return 0;
-	return al_semver_satisfies(cons, &v) == 1;
-}
-
+/* isPrerelease: a 0.x version, or one with a prerelease tag. */
 static int is_prerelease(json_t *doc)
 {
 	struct al_semver v;
-	const char *rel = str(doc, "release");
 
-	if (al_semver_parse(str(doc, "version") ? str(doc, "version") : "", &v) != 0 || v.pre[0])
+	if (version_of(doc, &v) != 0)
 		return 1;
-	return rel != NULL && (!strcmp(rel, "beta") || !strcmp(rel, "experimental"));
+	return v.major < 1 || v.pre[0] != '\0';
+}
+
+/* HasKibanaVersion: no constraint qualifies. */
+static int kibana_ok(json_t *doc, const char *want)
+{
+	json_t *k = json_object_get(json_object_get(doc, "conditions"), "kibana");
+	const char *cons = str(k, "version");
+	struct al_semver v;
+
+	if (!want[0] || cons == NULL)
+		return 1;
+	if (loose_version(want, &v) != 0)
+		return 0;
+	return al_semver_satisfies(cons, &v) == 1;
 }
 
 static int in_comma_list(const char *list, const char *item)
@@ -140,12 +225,13 @@ static int in_comma_list(const char *list, const char *item)
 	return 0;
 }
 
+/* WorksWithCapabilities: every capability the package requires is offered. */
 static int capabilities_ok(json_t *doc, const struct al_registry_query *q)
 {
-	json_t *c = json_object_get(json_object_get(doc, "conditions"), "elastic"), *need, *e;
+	json_t *need = json_object_get(json_object_get(json_object_get(doc, "conditions"), "elastic"), "capabilities"), *e;
 	size_t i;
 
-	if (!q->has_capabilities || c == NULL || (need = json_object_get(c, "capabilities")) == NULL)
+	if (!q->has_capabilities || need == NULL)
 		return 1;
 	json_array_foreach(need, i, e)
 		if (json_string_value(e) && !in_comma_list(q->capabilities, json_string_value(e)))
@@ -153,14 +239,14 @@ static int capabilities_ok(json_t *doc, const struct al_registry_query *q)
 	return 1;
 }
 
-/* spec.min/spec.max ("major.minor") against format_version. */
+/* HasCompatibleSpec: format_version's major.minor within [spec.min, spec.max]. */
 static int spec_ok(json_t *doc, const struct al_registry_query *q)
 {
 	struct al_semver fv, lo, hi;
 
 	if (!q->spec_min[0] && !q->spec_max[0])
 		return 1;
-	if (al_semver_parse(str(doc, "format_version") ? str(doc, "format_version") : "", &fv) != 0)
+	if (str(doc, "format_version") == NULL || al_semver_parse(str(doc, "format_version"), &fv) != 0)
 		return 0;
 	fv.patch = 0;
 	fv.pre[0] = '\0';
@@ -169,6 +255,72 @@ static int spec_ok(json_t *doc, const struct al_registry_query *q)
 	if (q->spec_max[0] && al_semver_parse(q->spec_max, &hi) == 0 && al_semver_cmp(&fv, &hi) > 0)
 		return 0;
 	return 1;
+}
+
+/*
+ * discoveryFilterFields.Matches: the package declares discovery fields (or
+ * datasets) and every one of them is in the query's list.
+ */
+static int discovery_ok(json_t *doc, const struct al_registry_query *q)
+{
+	for (int k = 0; k < q->ndiscovery; k++) {
+		json_t *list = json_object_get(json_object_get(doc, "discovery"), q->discovery[k].datasets ? "datasets" : "fields"), *e;
+		size_t i;
+
+		if (json_array_size(list) == 0)
+			return 0;
+		json_array_foreach(list, i, e) {
+			const char *name = str(e, "name");
+			if (name == NULL || !in_comma_list(q->discovery[k].names, name))
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* categories/categories.yml (package-registry commit c7e9d427): id, title, parent. */
+static const struct category {
+	const char *id, *title, *parent;
+} CATEGORIES[] = {
+	{"aws", "AWS", NULL}, {"azure", "Azure", NULL}, {"cloud", "Cloud", NULL},
+	{"config_management", "Config management", NULL}, {"containers", "Containers", NULL}, {"crm", "CRM", NULL},
+	{"custom", "Custom", NULL}, {"custom_logs", "Custom Logs", "custom"}, {"datastore", "Database", NULL},
+	{"elastic_stack", "Elastic Stack", NULL}, {"elasticsearch_sdk", "Elasticsearch SDK", NULL},
+	{"enterprise_search", "Enterprise Search", NULL}, {"app_search", "Application Search", "enterprise_search"},
+	{"connector", "Connector", "enterprise_search"}, {"connector_client", "Connector Client", "enterprise_search"},
+	{"connector_package", "Connector Package", "enterprise_search"},
+	{"content_source", "Content Source", "enterprise_search"}, {"crawler", "Crawler", "enterprise_search"},
+	{"language_client", "Language Client", "enterprise_search"},
+	{"native_search", "Native Search", "enterprise_search"}, {"sdk_search", "SDK", "enterprise_search"},
+	{"workplace_search", "Workplace Search", "enterprise_search"}, {"google_cloud", "Google Cloud", NULL},
+	{"infrastructure", "Infrastructure", NULL}, {"analytics_engine", "Analytics Engine", "infrastructure"},
+	{"big_data", "Big Data", "infrastructure"}, {"kubernetes", "Kubernetes", "infrastructure"},
+	{"load_balancer", "Load Balancer", "infrastructure"}, {"message_queue", "Message Broker", "infrastructure"},
+	{"monitoring_infrastructure", "Monitoring", "infrastructure"}, {"notification", "Notification", "infrastructure"},
+	{"process_manager", "Process Manager", "infrastructure"}, {"stream_processing", "Stream Processing", "infrastructure"},
+	{"virtualization", "Virtualization Platform", "infrastructure"}, {"web", "Web Server", "infrastructure"},
+	{"websphere", "WebSphere Application Server", "infrastructure"}, {"languages", "Languages", NULL},
+	{"network", "Network", NULL}, {"observability", "Observability", NULL},
+	{"application_observability", "Application", "observability"}, {"java_observability", "Java", "observability"},
+	{"monitoring", "Monitoring", "observability"}, {"os_system", "Operating Systems", NULL},
+	{"productivity", "Productivity", NULL}, {"security", "Security", NULL}, {"auditd", "AuditD", "security"},
+	{"authentication", "Authentication", "security"}, {"cdn_security", "Content Delivery Network", "security"},
+	{"credential_management", "Credential Management", "security"}, {"database_security", "Database", "security"},
+	{"dns_security", "DNS", "security"}, {"edr_xdr", "EDR/XDR", "security"}, {"email_security", "e-mail", "security"},
+	{"firewall_security", "Firewall", "security"}, {"iam", "Identity and Access Management", "security"},
+	{"ids_ips", "IDS/IPS", "security"}, {"network_security", "Network", "security"},
+	{"productivity_security", "Productivity", "security"}, {"proxy_security", "Proxy", "security"},
+	{"threat_intel", "Threat Intelligence", "security"}, {"vpn_security", "VPN", "security"},
+	{"web_application_firewall", "Web Application Firewall", "security"}, {"support", "Support", NULL},
+	{"ticketing", "Ticketing", NULL}, {"version_control", "Version Control", NULL}, {NULL, NULL, NULL},
+};
+
+static const struct category *category_of(const char *id)
+{
+	for (int i = 0; CATEGORIES[i].id; i++)
+		if (!strcmp(CATEGORIES[i].id, id))
+			return &CATEGORIES[i];
+	return NULL;
 }
 
 static int array_has(json_t *arr, const char *s)
@@ -182,65 +334,115 @@ static int array_has(json_t *arr, const char *s)
 	return 0;
 }
 
-static int category_ok(json_t *doc, const char *cat)
+/* hasCategory: the category itself, or any of its subcategories. */
+static int has_category(json_t *cats, const char *cat)
 {
-	json_t *pt, *t;
-	size_t i;
-
-	if (!cat[0] || array_has(json_object_get(doc, "categories"), cat))
+	if (array_has(cats, cat))
 		return 1;
-	pt = json_object_get(doc, "policy_templates");
-	json_array_foreach(pt, i, t)
-		if (array_has(json_object_get(t, "categories"), cat))
+	for (int i = 0; CATEGORIES[i].id; i++)
+		if (CATEGORIES[i].parent && !strcmp(CATEGORIES[i].parent, cat) && array_has(cats, CATEGORIES[i].id))
 			return 1;
 	return 0;
 }
 
-static int qualifies(json_t *doc, const struct al_registry_query *q, int with_category)
+static int pt_has_category(json_t *doc, const char *cat)
 {
-	const char *name = str(doc, "name");
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(json_object_get(doc, "policy_templates"), i, t)
+		if (has_category(json_object_get(t, "categories"), cat))
+			return 1;
+	return 0;
+}
+
+/* ---- Filter.Apply / legacyApply ---- */
+
+struct pick {
+	json_t *doc;
+	struct al_semver v;
+	int pre;
+};
+
+static int first_phase(json_t *doc, const struct al_registry_query *q)
+{
+	const char *name = str(doc, "name"), *type = str(doc, "type");
 
 	if (name == NULL || str(doc, "version") == NULL)
 		return 0;
+	if (!q->experimental) {
+		if (str(doc, "release") && !strcmp(str(doc, "release"), "experimental") && !q->prerelease)
+			return 0;
+		if (is_prerelease(doc) && !q->prerelease)
+			return 0;
+	}
+	if (!kibana_ok(doc, q->kibana_version))
+		return 0;
 	if (q->package[0] && strcmp(q->package, name))
 		return 0;
-	if (q->type[0] && (!str(doc, "type") || strcmp(q->type, str(doc, "type"))))
+	if (q->type[0] && strcmp(q->type, type ? type : "integration"))
 		return 0;
-	if (!q->prerelease && is_prerelease(doc))
-		return 0;
-	return version_ok(doc, "kibana", q->kibana_version) && version_ok(doc, "agent", q->agent_version) &&
-	    capabilities_ok(doc, q) && spec_ok(doc, q) && (!with_category || category_ok(doc, q->category));
+	if (q->experimental)
+		return 1; /* legacyApply reads no capabilities, discovery or spec */
+	return capabilities_ok(doc, q) && discovery_ok(doc, q) && spec_ok(doc, q);
 }
 
-static int by_name_then_newest(const void *a, const void *b)
-{
-	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	struct al_semver vx, vy;
-	int c = strcmp(str(x, "name"), str(y, "name"));
-
-	if (c)
-		return c;
-	al_semver_parse(str(x, "version"), &vx);
-	al_semver_parse(str(y, "version"), &vy);
-	return -al_semver_cmp(&vx, &vy);
-}
-
-/* Qualifying documents, sorted by name then newest first; only the newest of each name unless all. */
-static json_t **select_docs(json_t *docs, const struct al_registry_query *q, int with_category, size_t *n)
+/*
+ * The packages the registry answers with, in its order of selection: the
+ * first phase per package, then (unless all) the newest version of each
+ * name (legacyApply prefers a release to a newer prerelease, and with all
+ * drops the prereleases of names that have a release), then the category
+ * filter.  *n entries; the array is the caller's to free.
+ */
+static struct pick *apply(json_t *docs, const struct al_registry_query *q, const char *category, size_t *n)
 {
 	size_t i, k = 0, cap = json_array_size(docs);
-	json_t *d, **v = calloc(cap ? cap : 1, sizeof(*v));
+	struct pick *v = calloc(cap ? cap : 1, sizeof(*v));
+	json_t *d;
 
 	if (v == NULL)
 		return NULL;
-	json_array_foreach(docs, i, d)
-		if (json_is_object(d) && qualifies(d, q, with_category))
-			v[k++] = d;
-	qsort(v, k, sizeof(*v), by_name_then_newest);
-	if (!q->all) {
+	json_array_foreach(docs, i, d) {
+		struct pick p = {d, {0}, 0};
+		int add = 1;
+
+		if (!json_is_object(d) || !first_phase(d, q) || version_of(d, &p.v) != 0)
+			continue;
+		p.pre = is_prerelease(d);
+		if (!q->all) {
+			for (size_t j = 0; j < k; j++) {
+				if (strcmp(str(v[j].doc, "name"), str(d, "name")) != 0)
+					continue;
+				add = 0;
+				if (q->experimental) {
+					if (v[j].pre == p.pre && al_semver_cmp(&v[j].v, &p.v) >= 0)
+						continue;
+					if (!v[j].pre && p.pre)
+						continue;
+				} else if (al_semver_cmp(&v[j].v, &p.v) >= 0) {
+					continue;
+				}
+				v[j] = p;
+			}
+		}
+		if (add)
+			v[k++] = p;
+	}
+	if (q->experimental && q->all) {
+		size_t w = 0;
+		for (size_t r = 0; r < k; r++) {
+			int has_release = 0;
+			for (size_t j = 0; j < k && v[r].pre; j++)
+				has_release |= !v[j].pre && !strcmp(str(v[j].doc, "name"), str(v[r].doc, "name"));
+			if (!has_release)
+				v[w++] = v[r];
+		}
+		k = w;
+	}
+	if (category != NULL && category[0]) {
 		size_t w = 0;
 		for (size_t r = 0; r < k; r++)
-			if (w == 0 || strcmp(str(v[w - 1], "name"), str(v[r], "name")))
+			if (has_category(json_object_get(v[r].doc, "categories"), category) || pt_has_category(v[r].doc, category))
 				v[w++] = v[r];
 		k = w;
 	}
@@ -248,105 +450,169 @@ static json_t **select_docs(json_t *docs, const struct al_registry_query *q, int
 	return v;
 }
 
+/* Packages.Less: by title when both have one and they differ, else by version as a string. */
+static int by_registry_order(const void *a, const void *b)
+{
+	json_t *x = ((const struct pick *)a)->doc, *y = ((const struct pick *)b)->doc;
+	const char *tx = str(x, "title"), *ty = str(y, "title");
+	int c;
+
+	if (tx && ty && (c = strcmp(tx, ty)) != 0)
+		return c;
+	return strcmp(str(x, "version"), str(y, "version"));
+}
+
+/* BasePolicyTemplate: the fields /search keeps of a policy template. */
+static json_t *base_policy_templates(json_t *pts, const char *only_category)
+{
+	static const char *const keep[] = {"name", "title", "description", "icons", "categories",
+		"deployment_modes", "data_streams", NULL};
+	json_t *out = json_array(), *t;
+	size_t i;
+
+	json_array_foreach(pts, i, t) {
+		json_t *o;
+		/* filterPolicyTemplates: when only templates matched the category, only those (exact match) */
+		if (only_category != NULL && !array_has(json_object_get(t, "categories"), only_category))
+			continue;
+		o = json_object();
+		for (int f = 0; keep[f]; f++) {
+			json_t *val = json_object_get(t, keep[f]);
+			if (val != NULL)
+				json_object_set(o, keep[f], val);
+			else if (!strcmp(keep[f], "name") || !strcmp(keep[f], "title") || !strcmp(keep[f], "description"))
+				json_object_set_new(o, keep[f], json_string(""));
+		}
+		json_array_append_new(out, o);
+	}
+	return out;
+}
+
 char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 {
-	static const char *const fields[] = {"name", "title", "version", "release", "description", "type",
-		"download", "path", "icons", "policy_templates", "conditions", "owner", "categories",
-		"signature_path", "format_version", "data_streams", NULL};
+	/* BasePackage, in its field order; "deprecated" where newer registries set it */
+	static const char *const fields[] = {"name", "title", "version", "release", "source", "description", "type",
+		"download", "path", "icons", "policy_templates_behavior", "policy_templates", "conditions", "owner",
+		"categories", "signature_path", "discovery", "deprecated", NULL};
 	size_t n;
-	json_t **v = select_docs(docs, q, 1, &n), *out = json_array();
+	struct pick *v = apply(docs, q, q->category, &n);
+	json_t *out = json_array();
 	char *s;
 
+	if (v != NULL)
+		qsort(v, n, sizeof(*v), by_registry_order);
 	for (size_t i = 0; v && i < n; i++) {
-		json_t *item = json_object();
+		json_t *doc = v[i].doc, *item = json_object();
+		const char *only = q->category[0] && !has_category(json_object_get(doc, "categories"), q->category) ?
+		    q->category : NULL;
+
 		for (int f = 0; fields[f]; f++) {
-			json_t *val = json_object_get(v[i], fields[f]);
-			if (val)
+			json_t *val = json_object_get(doc, fields[f]);
+			if (!strcmp(fields[f], "policy_templates")) {
+				if (json_array_size(val) > 0) {
+					json_t *pts = base_policy_templates(val, only);
+					if (json_array_size(pts) > 0)
+						json_object_set_new(item, "policy_templates", pts);
+					else
+						json_decref(pts);
+				}
+			} else if (val != NULL) {
 				json_object_set(item, fields[f], val);
-		}
-		if (!json_object_get(item, "path")) {
-			char p[512];
-			snprintf(p, sizeof(p), "/package/%s/%s", str(v[i], "name"), str(v[i], "version"));
-			json_object_set_new(item, "path", json_string(p));
+			} else if (!strcmp(fields[f], "description") || !strcmp(fields[f], "download")) {
+				json_object_set_new(item, fields[f], json_string(""));
+			} else if (!strcmp(fields[f], "type")) {
+				json_object_set_new(item, "type", json_string("integration"));
+			} else if (!strcmp(fields[f], "path")) {
+				char p[512];
+				snprintf(p, sizeof(p), "/package/%s/%s", str(doc, "name"), str(doc, "version"));
+				json_object_set_new(item, "path", json_string(p));
+			}
 		}
 		json_array_append_new(out, item);
 	}
 	free(v);
-	s = json_dumps(out, JSON_COMPACT);
+	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(out);
 	return s;
 }
 
-static const char *category_title(const char *id)
+static void count(json_t *counts, const char *c, int by)
 {
-	static const struct {
-		const char *id, *title;
-	} t[] = {
-		{"aws", "AWS"}, {"azure", "Azure"}, {"cloud", "Cloud"}, {"config_management", "Config management"},
-		{"containers", "Containers"}, {"crm", "CRM"}, {"custom", "Custom"}, {"datastore", "Database"},
-		{"elastic_stack", "Elastic Stack"}, {"google_cloud", "Google Cloud"}, {"kubernetes", "Kubernetes"},
-		{"message_queue", "Message queue"}, {"monitoring", "Monitoring"}, {"network", "Network"},
-		{"notification", "Notification"}, {"observability", "Observability"}, {"os_system", "OS & System"},
-		{"productivity", "Productivity"}, {"security", "Security"}, {"threat_intel", "Threat intelligence"},
-		{"ticketing", "Ticketing"}, {"version_control", "Version control"}, {"web", "Web"}, {NULL, NULL},
-	};
-
-	for (int i = 0; t[i].id; i++)
-		if (!strcmp(t[i].id, id))
-			return t[i].title;
-	return id;
+	json_object_set_new(counts, c, json_integer(json_integer_value(json_object_get(counts, c)) + by));
 }
 
-static void count_into(json_t *counts, json_t *cats)
+static int by_key(const void *a, const void *b)
 {
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(cats, i, e) {
-		const char *id = json_string_value(e);
-		if (id)
-			json_object_set_new(counts, id, json_integer(json_integer_value(json_object_get(counts, id)) + 1));
-	}
-}
-
-static int by_id(const void *a, const void *b)
-{
-	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "id")),
-	    json_string_value(json_object_get(*(json_t *const *)b, "id")));
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 char *al_registry_categories(json_t *docs, const struct al_registry_query *q)
 {
-	size_t n, i;
-	json_t **v = select_docs(docs, q, 0, &n), *counts = json_object(), *out = json_array(), *val, **items;
-	const char *id;
+	size_t n, i, nk = 0;
+	struct pick *v = apply(docs, q, NULL, &n);
+	json_t *counts = json_object(), *out = json_array(), *val;
+	const char *id, **keys;
 	char *s;
 
 	for (i = 0; v && i < n; i++) {
-		json_t *pt, *t;
-		size_t j;
-		count_into(counts, json_object_get(v[i], "categories"));
+		json_t *doc = v[i].doc, *cats = json_object_get(doc, "categories"), *pts = json_object_get(doc, "policy_templates"), *e, *t;
+		json_t *extra = json_array();
+		size_t j, m;
+
+		json_array_foreach(cats, j, e)
+			if (json_string_value(e))
+				count(counts, json_string_value(e), 1);
+		/*
+		 * getCategories with include_policy_templates: the package's own
+		 * categories count once more per policy template, and a template's
+		 * category counts for the template and, once, for the package when
+		 * the package is not already in it.
+		 */
 		if (q->include_policy_templates) {
-			pt = json_object_get(v[i], "policy_templates");
-			json_array_foreach(pt, j, t)
-				count_into(counts, json_object_get(t, "categories"));
+			json_array_foreach(pts, j, t) {
+				json_t *tc = json_object_get(t, "categories");
+				if (tc == NULL && json_array_size(pts) == 1)
+					break;
+				json_array_foreach(cats, m, e)
+					if (json_string_value(e))
+						count(counts, json_string_value(e), 1);
+				json_array_foreach(tc, m, e) {
+					const char *c = json_string_value(e);
+					if (c == NULL)
+						continue;
+					if (json_object_get(counts, c) == NULL)
+						json_object_set_new(counts, c, json_integer(0));
+					if (!has_category(cats, c) && !array_has(extra, c)) {
+						json_array_append_new(extra, json_string(c));
+						count(counts, c, 1);
+					}
+					count(counts, c, 1);
+				}
+			}
 		}
+		json_decref(extra);
 	}
-	items = calloc(json_object_size(counts) + 1, sizeof(*items));
-	i = 0;
-	json_object_foreach(counts, id, val) {
-		json_t *c = json_object();
-		json_object_set_new(c, "id", json_string(id));
-		json_object_set_new(c, "title", json_string(category_title(id)));
-		json_object_set(c, "count", val);
-		items[i++] = c;
-	}
-	qsort(items, i, sizeof(*items), by_id);
-	for (size_t k = 0; k < i; k++)
-		json_array_append_new(out, items[k]);
-	free(items);
 	free(v);
-	s = json_dumps(out, JSON_COMPACT);
+	keys = calloc(json_object_size(counts) + 1, sizeof(*keys));
+	json_object_foreach(counts, id, val)
+		if (keys)
+			keys[nk++] = id;
+	if (keys)
+		qsort(keys, nk, sizeof(*keys), by_key);
+	for (i = 0; keys && i < nk; i++) {
+		const struct category *c = category_of(keys[i]);
+		json_t *o = json_object();
+		json_object_set_new(o, "id", json_string(keys[i]));
+		json_object_set_new(o, "title", json_string(c ? c->title : keys[i]));
+		json_object_set(o, "count", json_object_get(counts, keys[i]));
+		if (c && c->parent) {
+			json_object_set_new(o, "parent_id", json_string(c->parent));
+			json_object_set_new(o, "parent_title", json_string(category_of(c->parent)->title));
+		}
+		json_array_append_new(out, o);
+	}
+	free(keys);
+	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(out);
 	json_decref(counts);
 	return s;

@@ -1,8 +1,9 @@
 /*
  * Answers to the package registry's /search and /categories computed from
  * package documents (/package/<name>/<version>/), for when the registry
- * cannot be reached.  The rules follow Elastic's package-registry; what is
- * honoured and what differs is listed in the README ("Offline package
+ * cannot be reached.  The rules are elastic/package-registry's, read from
+ * its source (each rule in registry.c names the file and function it
+ * follows); what still differs is listed in the README ("Offline package
  * registry").  Pure functions over jansson values.
  */
 #ifndef AIRLOCK_POLICY_REGISTRY_H
@@ -11,22 +12,36 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#define AL_REGISTRY_MAX_DISCOVERY 8
+
 struct al_registry_query {
-	char kibana_version[64];
-	char agent_version[64];
+	char kibana_version[64];    /* "" = no filter */
 	char package[128];
 	char category[128];
 	char type[64];
-	char capabilities[512];     /* comma list; "" = no filter */
-	int has_capabilities;
-	char spec_min[32], spec_max[32];
-	int prerelease;             /* include prerelease versions */
+	char capabilities[512];     /* comma list */
+	int has_capabilities;       /* capabilities= given and not empty */
+	char spec_min[32], spec_max[32]; /* "major.minor" */
+	int prerelease;
+	int experimental;           /* legacy clients (Kibana < 8.6): the registry's legacyApply */
 	int all;                    /* every qualifying version, not only the newest */
 	int include_policy_templates;
+	struct {
+		int datasets;           /* 0: fields:a,b  1: datasets:a,b */
+		char names[480];        /* comma list */
+	} discovery[AL_REGISTRY_MAX_DISCOVERY];
+	int ndiscovery;
+	char error[300];            /* the registry's 400 message when parsing fails */
 };
 
-/* From a query string ("a=b&c=d", %XX and + decoded).  0, or -EINVAL for a bad value. */
-int al_registry_query_parse(const char *query, size_t len, struct al_registry_query *q);
+/*
+ * From a query string ("a=b&c=d", %XX and + decoded), as the registry's
+ * newSearchFilterFromQuery (categories = 0) or newCategoriesFilterFromQuery
+ * plus include_policy_templates (categories = 1) read it: parameters the
+ * endpoint does not read are ignored.  0, or -EINVAL with q->error set to
+ * the message the registry answers 400 with.
+ */
+int al_registry_query_parse(const char *query, size_t len, int categories, struct al_registry_query *q);
 
 /* The /search answer (a JSON array) for docs (an array of package documents); caller frees. */
 char *al_registry_search(json_t *docs, const struct al_registry_query *q);

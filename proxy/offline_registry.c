@@ -106,8 +106,12 @@ int conn_registry_answer(struct conn *c)
 	else
 		return -1;
 	q = strchr(path, '?');
-	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, &query) != 0) {
-		conn_reply_error(c, 400, "bad kibana.version");
+	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, !search, &query) != 0) {
+		/* as the registry answers it: http.Error(w, msg, 400) (search.go searchHandler, badRequest) */
+		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=\"registry offline: its 400 for this query\"",
+		    AL_NAME);
+		conn_reply_simple(c, 400, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n", "%s\n",
+		    query.error);
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}

@@ -130,18 +130,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nul = memchr(data, 0, size);
-	struct al_registry_query q;
+	struct al_registry_query q, qc;
 	json_t *docs;
+	int ok_search, ok_categories;
 
 	if (nul == NULL)
 		return 0;
-	if (al_registry_query_parse((const char *)data, (size_t)(nul - data), &q) != 0)
+	ok_search = al_registry_query_parse((const char *)data, (size_t)(nul - data), 0, &q) == 0;
+	ok_categories = al_registry_query_parse((const char *)data, (size_t)(nul - data), 1, &qc) == 0;
+	if (!ok_search && !ok_categories)
 		return 0;
 	docs = json_loadb((const char *)nul + 1, size - (size_t)(nul + 1 - data), 0, NULL);
 	if (docs == NULL)
 		return 0;
-	free(al_registry_search(docs, &q));
-	free(al_registry_categories(docs, &q));
+	if (ok_search)
+		free(al_registry_search(docs, &q));
+	if (ok_categories)
+		free(al_registry_categories(docs, &qc));
 	json_decref(docs);
 	return 0;
 }

@@ -35,13 +35,20 @@ CASES = [
     ("/search?package=nginx&prerelease=false&kibana.version=8.9.1", ["nginx@1.19.0"]),
     ("/search?prerelease=true&kibana.version=8.13.4", ["endpoint@8.13.0", "nginx@1.20.0", "shiny@0.3.0-preview1"]),
     ("/search?prerelease=false&kibana.version=9.1.0", ["future@2.0.0"]),
-    ("/search?package=nginx&all=true&prerelease=false", ["nginx@1.20.0", "nginx@1.19.0"]),
+    # Packages.Less (packages/packages.go): same title, so by version as a string
+    ("/search?package=nginx&all=true&prerelease=false", ["nginx@1.19.0", "nginx@1.20.0"]),
     ("/search?package=unknown&prerelease=false&kibana.version=8.13.4", []),
     ("/search?category=security&prerelease=false&kibana.version=8.13.4", ["endpoint@8.13.0"]),
 ]
 CATEGORIES = "/categories?prerelease=false&include_policy_templates=true&kibana.version=8.13.4"
-WANT_CATEGORIES = [{"id": "edr_xdr", "title": "edr_xdr", "count": 1}, {"id": "observability", "title": "Observability", "count": 1},
-                   {"id": "security", "title": "Security", "count": 1}, {"id": "web", "title": "Web", "count": 1}]
+# categories.go getCategories with include_policy_templates: endpoint's own category counts again for
+# its template, the template's edr_xdr counts for the template and once for the package; titles and
+# parents from categories/categories.yml (getCategoriesOutput).
+WANT_CATEGORIES = [
+    {"id": "edr_xdr", "title": "EDR/XDR", "count": 2, "parent_id": "security", "parent_title": "Security"},
+    {"id": "observability", "title": "Observability", "count": 1},
+    {"id": "security", "title": "Security", "count": 2},
+    {"id": "web", "title": "Web Server", "count": 1, "parent_id": "infrastructure", "parent_title": "Infrastructure"}]
 
 
 def listing(body):
@@ -78,7 +85,11 @@ def test():
             eq(json.loads(r.body), WANT_CATEGORIES, "categories with policy templates")
             r = curl(off, exact)
             eq(listing(r.body), ["from-upstream@9.9.9"], "an exact cached answer is served as it is")
-            eq(curl(off, "/search?kibana.version=banana").status, 400, "bad kibana.version")
+            r = curl(off, "/search?kibana.version=banana")
+            eq((r.status, r.body), (400, b"invalid Kibana version 'banana': Invalid Semantic Version\n"),
+               "bad kibana.version: the registry's 400 (search.go newSearchFilterFromQuery, http.Error)")
+            r = curl(off, "/search?prerelease=foo")
+            eq((r.status, r.body), (400, b"invalid 'prerelease' query param: 'foo'\n"), "bad prerelease")
             eq(curl(off, "/package/nginx/9.9.9/").status, 504, "uncached package document: 504 offline")
         finally:
             off.stop()
