@@ -729,6 +729,47 @@ static int set_flag(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint8_t f
 	return lmdb_error(mdb_txn_commit(txn));
 }
 
+/* "bundle:<hex digest>" in the info database */
+static void bundle_name(const uint8_t d[32], char out[8 + 65])
+{
+	memcpy(out, "bundle:", 7);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+}
+
+int al_store_note_bundle(struct al_store *s, const uint8_t digest[32])
+{
+	MDB_txn *txn;
+	char name[8 + 65];
+	int rc;
+
+	bundle_name(digest, name);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = info_put(txn, s->info, name, (uint64_t)time(NULL))) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return lmdb_error(mdb_txn_commit(txn));
+}
+
+int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *when)
+{
+	MDB_txn *txn;
+	char name[8 + 65];
+	uint64_t t;
+	int rc;
+
+	bundle_name(digest, name);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	t = info_get(txn, s->info, name);
+	mdb_txn_abort(txn);
+	if (when)
+		*when = t;
+	return t != 0;
+}
+
 int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
 {
 	return set_flag(s, key, AL_REC_PINNED, pinned);

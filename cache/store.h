@@ -118,6 +118,14 @@ int al_body_read(struct al_reader *r, const struct al_record *rec, uint64_t max,
  */
 int al_store_check_body(struct al_reader *r, const struct al_record *rec);
 
+/*
+ * Bundles admitted into this cache, by the digest over the whole bundle
+ * file (its trailer): an incremental bundle names its base this way.
+ * note: 0 or -errno.  has: 1 (and *when, the import time), 0, or -errno.
+ */
+int al_store_note_bundle(struct al_store *s, const uint8_t digest[32]);
+int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *when);
+
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
 

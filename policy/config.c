@@ -84,7 +84,7 @@ static const struct config_key config_keys[] = {
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 /* Sections whose keys are rows of the table (or handled below). */
-static const char *const sections[] = {"cache", "upstream", "client", "log", "forward", "clients", "admin", NULL};
+static const char *const sections[] = {"cache", "upstream", "client", "log", "forward", "clients", "admin", "import", NULL};
 
 struct loader {
 	const char *file;
@@ -821,6 +821,30 @@ static int load_parents(struct loader *l, yaml_node_t *n)
 	return 0;
 }
 
+/* import.trusted_keys: paths of Ed25519 public keys (airlock keygen's bundle.pub). */
+static int load_trusted(struct loader *l, yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	struct al_config *c = l->c;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, "import.trusted_keys must be a list of public key files");
+	for (int i = 0; i < c->ntrusted_keys; i++)
+		free(c->trusted_keys[i]);
+	c->ntrusted_keys = 0;
+	note_where(l, "import.trusted_keys", n, NULL);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		const char *v = scalar(l, e, "a public key path");
+		if (v == NULL)
+			return -EINVAL;
+		if (c->ntrusted_keys >= (int)(sizeof(c->trusted_keys) / sizeof(c->trusted_keys[0])))
+			return fail(l, e, "import.trusted_keys: at most %d", (int)(sizeof(c->trusted_keys) / sizeof(c->trusted_keys[0])));
+		c->trusted_keys[c->ntrusted_keys++] = strdup(v);
+	}
+	return 0;
+}
+
 static int load_clients(struct loader *l, yaml_node_t *n)
 {
 	return load_cidrs(l, n, "clients.allow", l->c->clients, &l->c->nclients);
@@ -903,6 +927,7 @@ static const struct list_key list_keys[] = {
 	{"cache.rules", load_rules},
 	{"cache.verify_sha512", load_verify},
 	{"upstream.parents", load_parents},
+	{"import.trusted_keys", load_trusted},
 	{"forward.allow", load_forward},
 	{"forward.users", load_users},
 	{"clients.allow", load_clients},
@@ -1210,6 +1235,8 @@ void al_config_free(struct al_config *c)
 	}
 	for (int i = 0; i < c->nparents; i++)
 		free(c->parents[i].base), free(c->parents[i].auth);
+	for (int i = 0; i < c->ntrusted_keys; i++)
+		free(c->trusted_keys[i]);
 	free(c->file);
 	free(c);
 }
@@ -1228,6 +1255,7 @@ void al_config_describe(void *stream)
 		    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
 	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
+	fprintf(f, "  %-28s %s\n", "import.trusted_keys", "Ed25519 public keys (airlock keygen) a bundle must be signed by [none: not checked]");
 	fprintf(f, "  %-28s %s\n", "upstream.parents", "list of parent airlocks http(s)://[user:pw@]host:port, tried in order [none]");
 	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
 	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");

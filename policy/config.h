@@ -137,6 +137,8 @@ struct al_config {
 	int64_t shutdown_timeout_ms;      /* SIGTERM: how long in-flight responses may finish */
 
 	char *name;                       /* this cache's name in Cache-Status (RFC 9211) */
+	char *trusted_keys[16];           /* import.trusted_keys: bundle signers' public keys (paths) */
+	int ntrusted_keys;
 	char *log_level;
 	char *access_log;                 /* "-" stdout, path, or "off" */
 

@@ -2,6 +2,7 @@
 #include "policy/access.h"
 #include "policy/config.h"
 #include "proxy/mirror.h"
+#include "cache/bundle.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
 #include "proxy/tools.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
 	    "                                               (each takes --config FILE; mirror too)\n"
 	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
+	    "  airlock keygen DIR                           an Ed25519 key pair for signing bundles\n"
 	    "  airlock passwd                               read a password on stdin, print its hash for forward.users\n"
 	    "  airlock version\n"
 	    "  airlock help\n\n"
@@ -82,6 +84,23 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "ls") || !strcmp(cmd, "purge") || !strcmp(cmd, "verify") || !strcmp(cmd, "status") ||
 	    !strcmp(cmd, "export") || !strcmp(cmd, "import"))
 		return tools_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "keygen")) {
+		char err[600], kid[AL_KEY_ID_LEN + 1];
+		if (argc != 3) {
+			fprintf(stderr, "usage: airlock keygen DIR   (writes DIR/bundle.key, mode 0600, and DIR/bundle.pub)\n");
+			return 2;
+		}
+		if (al_bundle_keygen(argv[2], kid, err, sizeof(err)) != 0) {
+			fprintf(stderr, "airlock keygen: %s\n", err);
+			return 1;
+		}
+		printf("key %s: %s/bundle.key (private, 0600: keep it on the connected side)\n"
+		    "and %s/bundle.pub (public: give it to the air-gapped side)\n\n"
+		    "Connected side:  airlock export FILE --sign %s/bundle.key\n"
+		    "Closed side, airlock.yml:\n  import:\n    trusted_keys: [/etc/airlock/bundle.pub]\n"
+		    "or:              airlock import FILE --trust bundle.pub\n", kid, argv[2], argv[2], argv[2]);
+		return 0;
+	}
 	if (!strcmp(cmd, "ca")) {
 		const char *dir = argc > 3 ? argv[3] : ".";
 		char err[600], real[4096];

@@ -1,4 +1,5 @@
 #include "proxy/server.h"
+#include "cache/bundle.h"
 #include "proxy/fill.h"
 #include "proxy/log.h"
 #include "proxy/tls.h"
@@ -378,6 +379,16 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen)
 				snprintf(msg, sizeof(msg), "cache.path %s: %s", cfg->cache_path, strerror(errno)), snprintf(key, sizeof(key), "cache.path");
 		} else if (check_writable_file("cache.path", cfg->cache_path, msg, sizeof(msg)) != 0) {
 			snprintf(key, sizeof(key), "cache.path");
+		}
+	}
+	for (int i = 0; !key[0] && i < cfg->ntrusted_keys; i++) {
+		EVP_PKEY *pk;
+		char m[900];
+		if (al_bundle_load_key(cfg->trusted_keys[i], 0, &pk, m, sizeof(m)) != 0) {
+			snprintf(msg, sizeof(msg), "import.trusted_keys: %s", m);
+			snprintf(key, sizeof(key), "import.trusted_keys");
+		} else {
+			EVP_PKEY_free(pk);
 		}
 	}
 	if (!key[0])

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct ctx {
@@ -190,14 +191,144 @@ static int usage(void)
 	    "  airlock purge PATTERN [--config FILE]      delete matching entries\n"
 	    "  airlock verify [--config FILE]             re-digest every body; drop corrupt entries\n"
 	    "  airlock status [--config FILE]             per upstream: entries, bytes, oldest; versions; Endpoint manifests\n"
-	    "  airlock export FILE [--match PATTERN] [--config FILE]\n"
-	    "  airlock import FILE [--config FILE]\n");
+	    "  airlock export FILE [--match PATTERN] [--sign DIR/bundle.key] [--since OLD] [--config FILE]\n"
+	    "  airlock import FILE [--trust PUB ...] [--config FILE]\n");
 	return 2;
+}
+
+/* export and import options */
+struct bundle_opts {
+	const char *match, *sign, *since;
+	const char *trust[16];
+	int ntrust;
+};
+
+static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts *bo)
+{
+	struct al_export_opts o = {bo->match, NULL, NULL};
+	struct al_bundle_index *base = NULL;
+	struct al_bundle_stats bs;
+	char err[1024];
+	FILE *f;
+	int rc;
+
+	if (bo->sign != NULL && al_bundle_load_key(bo->sign, 1, &o.sign, err, sizeof(err)) != 0) {
+		fprintf(stderr, "airlock export: --sign %s\n", err);
+		return 1;
+	}
+	if (bo->since != NULL) {
+		FILE *old = fopen(bo->since, "rb");
+		if (old == NULL || al_bundle_index_read(old, &base, err, sizeof(err)) != 0) {
+			fprintf(stderr, "airlock export: --since %s: %s\n", bo->since, old ? err : strerror(errno));
+			if (old)
+				fclose(old);
+			EVP_PKEY_free(o.sign);
+			return 1;
+		}
+		fclose(old);
+		o.base = base;
+	}
+	if ((f = fopen(path, "wb")) == NULL) {
+		fprintf(stderr, "airlock export: %s: %s\n", path, strerror(errno));
+		rc = -errno;
+	} else {
+		rc = al_bundle_export(c->s, f, &o, &bs, err, sizeof(err));
+		if (fclose(f) != 0 && rc == 0)
+			rc = -EIO, snprintf(err, sizeof(err), "%s", strerror(errno));
+		if (rc != 0) {
+			fprintf(stderr, "airlock export: %s\n", err);
+			remove(path);
+		} else {
+			struct stat st;
+			char kid[AL_KEY_ID_LEN + 1] = "";
+			if (o.sign)
+				al_bundle_key_id(o.sign, kid);
+			stat(path, &st);
+			printf("exported %llu entries, %llu body bytes to %s (%lld bytes)%s%s\n", (unsigned long long)bs.entries,
+			    (unsigned long long)bs.bytes, path, (long long)st.st_size, kid[0] ? ", signed by key " : ", unsigned",
+			    kid);
+			if (base != NULL)
+				printf("incremental on %s: %llu new or changed entries carried, %llu unchanged left out\n",
+				    bo->since, (unsigned long long)bs.entries, (unsigned long long)bs.unchanged);
+		}
+	}
+	al_bundle_index_free(base);
+	EVP_PKEY_free(o.sign);
+	return rc ? 1 : 0;
+}
+
+/*
+ * Verify the whole bundle, then decide: trusted keys (config and --trust)
+ * mean a valid signature by one of them is required; a delta needs its
+ * base in this cache.  Only then is anything admitted.
+ */
+static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *path, const struct bundle_opts *bo)
+{
+	EVP_PKEY *trusted[32];
+	struct al_bundle_info info;
+	struct al_import_stats is = {0};
+	char err[1024], dg[65];
+	int nt = 0, rc = 0;
+	FILE *f;
+
+	for (int i = 0; i < cfg->ntrusted_keys + bo->ntrust && nt < 32; i++) {
+		const char *kp = i < cfg->ntrusted_keys ? cfg->trusted_keys[i] : bo->trust[i - cfg->ntrusted_keys];
+		if (al_bundle_load_key(kp, 0, &trusted[nt], err, sizeof(err)) != 0) {
+			fprintf(stderr, "airlock import: trusted key %s\n", err);
+			rc = 1;
+			goto out;
+		}
+		nt++;
+	}
+	if ((f = fopen(path, "rb")) == NULL) {
+		fprintf(stderr, "airlock import: %s: %s\n", path, strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	if (al_bundle_verify(f, &info, err, sizeof(err)) != 0 ||
+	    (nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
+		fclose(f);
+		rc = 1;
+		goto out;
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(dg + 2 * i, 3, "%02x", info.base[i]);
+	if (info.is_delta && al_store_has_bundle(c->s, info.base, NULL) != 1) {
+		fprintf(stderr, "airlock import: rejected %s: it is incremental on bundle %.16s... (%llu entries), "
+		    "which this cache has not imported; import that base first. The cache was not changed\n", path, dg,
+		    (unsigned long long)info.base_entries);
+		fclose(f);
+		rc = 1;
+		goto out;
+	}
+	if (nt == 0)
+		printf("the bundle's origin was not checked: no trusted keys (import.trusted_keys, --trust)%s%s\n",
+		    info.is_signed ? "; it is signed by key " : "", info.is_signed ? info.key_id : "");
+	else
+		printf("signature by trusted key %s verified\n", info.key_id);
+	rc = al_bundle_admit(c->s, f, &info, &is, err, sizeof(err));
+	fclose(f);
+	if (rc != 0) {
+		/* verified whole, then admission failed part-way (disk full...): say what went in */
+		fprintf(stderr, "airlock import: %s: stopped after admitting %llu entries: %s; run it again once fixed\n",
+		    path, (unsigned long long)(is.added + is.updated), err);
+		rc = 1;
+	} else {
+		printf("imported %s%s: added %llu, updated %llu, skipped %llu (same or newer in the cache), "
+		    "rejected 0, %llu body bytes\n", path, info.is_delta ? " (incremental)" : "", (unsigned long long)is.added,
+		    (unsigned long long)is.updated, (unsigned long long)is.skipped, (unsigned long long)is.bytes);
+	}
+out:
+	for (int i = 0; i < nt; i++)
+		EVP_PKEY_free(trusted[i]);
+	return rc;
 }
 
 int tools_main(int argc, char **argv)
 {
-	const char *cmd = argv[0], *config = NULL, *arg = NULL, *match = NULL;
+	const char *cmd = argv[0], *config = NULL, *arg = NULL;
+	struct bundle_opts o = {0};
 	struct al_config *cfg;
 	struct ctx c = {0};
 	char err[1024];
@@ -207,7 +338,13 @@ int tools_main(int argc, char **argv)
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			config = argv[++i];
 		else if (!strcmp(argv[i], "--match") && i + 1 < argc)
-			match = argv[++i];
+			o.match = argv[++i];
+		else if (!strcmp(argv[i], "--sign") && i + 1 < argc && !strcmp(cmd, "export"))
+			o.sign = argv[++i];
+		else if (!strcmp(argv[i], "--since") && i + 1 < argc && !strcmp(cmd, "export"))
+			o.since = argv[++i];
+		else if (!strcmp(argv[i], "--trust") && i + 1 < argc && !strcmp(cmd, "import") && o.ntrust < 16)
+			o.trust[o.ntrust++] = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] == '-')
 			return usage();
 		else if (arg == NULL)
@@ -268,47 +405,9 @@ int tools_main(int argc, char **argv)
 			endpoint_manifest(&c, s->manifests[i]);
 		free(s);
 	} else if (!strcmp(cmd, "export")) {
-		FILE *f = fopen(arg, "wb");
-		struct al_bundle_stats bs;
-		if (f == NULL) {
-			fprintf(stderr, "airlock export: %s: %s\n", arg, strerror(errno));
-			rc = 1;
-		} else {
-			rc = al_bundle_export(c.s, f, match, &bs, err, sizeof(err));
-			if (fclose(f) != 0 && rc == 0)
-				rc = -EIO, snprintf(err, sizeof(err), "%s", strerror(errno));
-			if (rc != 0) {
-				fprintf(stderr, "airlock export: %s\n", err);
-				remove(arg);
-				rc = 1;
-			} else {
-				printf("exported %llu entries, %llu body bytes to %s\n", (unsigned long long)bs.entries,
-				    (unsigned long long)bs.bytes, arg);
-			}
-		}
+		rc = cmd_export(&c, arg, &o);
 	} else if (!strcmp(cmd, "import")) {
-		FILE *f = fopen(arg, "rb");
-		struct al_import_stats is;
-		if (f == NULL) {
-			fprintf(stderr, "airlock import: %s: %s\n", arg, strerror(errno));
-			rc = 1;
-		} else {
-			rc = al_bundle_import(c.s, f, &is, err, sizeof(err));
-			fclose(f);
-			if (rc != 0 && is.added + is.updated + is.skipped == 0) {
-				fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", arg, err);
-				rc = 1;
-			} else if (rc != 0) {
-				/* verified whole, then admission failed part-way (disk full...): say what went in */
-				fprintf(stderr, "airlock import: %s: stopped after admitting %llu entries: %s; "
-				    "run it again once fixed\n", arg, (unsigned long long)(is.added + is.updated), err);
-				rc = 1;
-			} else {
-				printf("imported %s: added %llu, updated %llu, skipped %llu (same or newer in the cache), "
-				    "rejected 0, %llu body bytes\n", arg, (unsigned long long)is.added,
-				    (unsigned long long)is.updated, (unsigned long long)is.skipped, (unsigned long long)is.bytes);
-			}
-		}
+		rc = cmd_import(&c, cfg, arg, &o);
 	} else {
 		rc = usage();
 	}

@@ -1,0 +1,156 @@
+"""Authenticity across the gap (issue 17): signed and incremental bundles.
+
+Connected side: a cache is filled, exported whole and signed (airlock keygen,
+export --sign); the upstream then publishes a new artifact and changes one,
+and a delta (export --since) carries only those, signed too.
+Closed side, with the signer's public key trusted (import.trusted_keys):
+- an unsigned bundle, one signed by another key, and one altered after
+  signing (body changed and the whole-file digest recomputed, as an attacker
+  without the key can) are refused, and the cache is unchanged;
+- the delta on a cache that lacks its base is refused, naming the base;
+- full then delta gives the same cache (keys, bodies, validators) as one
+  full bundle of the later moment, and serves offline;
+- without trusted keys, import works and says the origin was not checked."""
+import hashlib, os, shutil, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main, sha512_line
+
+V = "8.13.4"
+
+
+def cli(cfg, *args, ok=True):
+    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
+    if ok and p.returncode != 0:
+        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def entries(cfg):
+    """(status, size, etag, url) of every entry: what must be equal between two caches."""
+    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
+    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
+
+
+def artifact(up, name, body, etag):
+    path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
+    up.add(path, body, headers=[("ETag", etag)])
+    up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", etag + "-sha")])
+    return path
+
+
+def closed(name, up, trusted=None):
+    d = tempfile.mkdtemp(prefix=f"airlock-{name}-")
+    al = Airlock(d, up, offline=True)
+    al.stop()
+    if trusted:
+        open(al.config, "a").write(f"import:\n  trusted_keys: [{trusted}]\n")
+    return al
+
+
+def resign_without_key(src, dst):
+    """Alter a body byte and recompute the whole-file digest, keeping the old signature."""
+    data = bytearray(open(src, "rb").read())
+    siglen = int.from_bytes(data[-66:-64], "little") if data[-67:-66] == b"S" else None
+    if siglen != 64:
+        fail("expected a 64-byte Ed25519 signature block at the end of a signed bundle")
+    t = len(data) - (3 + siglen) - 41
+    eq(data[t:t + 1], b"T", "trailer position")
+    data[t - 100] ^= 0xFF  # inside the last entry's body
+    data[t + 9:t + 41] = hashlib.sha256(bytes(data[:t + 9])).digest()
+    open(dst, "wb").write(bytes(data))
+
+
+def test():
+    with Case() as (up, al, tmp):
+        keys, other = os.path.join(tmp, "keys"), os.path.join(tmp, "other")
+        p = subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, text=True, timeout=30)
+        eq(p.returncode, 0, f"keygen: {p.stderr}")
+        eq(oct(os.stat(os.path.join(keys, "bundle.key")).st_mode & 0o777), "0o600", "private key mode")
+        subprocess.run([AIRLOCK, "keygen", other], capture_output=True, timeout=30, check=True)
+        eq(subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, timeout=30).returncode, 1,
+           "keygen refuses to overwrite")
+        pub = os.path.join(keys, "bundle.pub")
+
+        a1 = artifact(up, "filebeat", os.urandom(200000), '"fb-1"')
+        a2 = artifact(up, "metricbeat", os.urandom(150000), '"mb-1"')
+        up.add("/GPG-KEY-elastic-agent", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n", headers=[("ETag", '"gpg"')])
+        for p_ in (a1, a1 + ".sha512", a2, a2 + ".sha512", "/GPG-KEY-elastic-agent"):
+            eq(curl(al, p_).status, 200, p_)
+        al.stop()
+        full1 = os.path.join(tmp, "full1.airlock")
+        unsigned = os.path.join(tmp, "unsigned.airlock")
+        foreign = os.path.join(tmp, "foreign.airlock")
+        out = cli(al.config, "export", full1, "--sign", os.path.join(keys, "bundle.key")).stdout
+        if "signed by key" not in out:
+            fail(f"export should name the signing key: {out}")
+        cli(al.config, "export", unsigned)
+        cli(al.config, "export", foreign, "--sign", os.path.join(other, "bundle.key"))
+        tampered = os.path.join(tmp, "tampered.airlock")
+        resign_without_key(full1, tampered)
+
+        # Connected side, later: a new artifact, and one republished with a new ETag and body.
+        al.start()
+        a3 = artifact(up, "heartbeat", os.urandom(100000), '"hb-1"')
+        a2_body = os.urandom(160000)
+        artifact(up, "metricbeat", a2_body, '"mb-2"')
+        cli_purge = subprocess.run([AIRLOCK, "purge", "https://artifacts.elastic.co" + a2 + "*", "--config", al.config],
+                                   capture_output=True, timeout=30)  # the operator refreshes the changed one
+        eq(cli_purge.returncode, 0, "purge")
+        for p_ in (a3, a3 + ".sha512", a2, a2 + ".sha512"):
+            eq(curl(al, p_).status, 200, p_)
+        al.stop()
+        delta = os.path.join(tmp, "delta.airlock")
+        full2 = os.path.join(tmp, "full2.airlock")
+        out = cli(al.config, "export", delta, "--since", full1, "--sign", os.path.join(keys, "bundle.key")).stdout
+        if "4 new or changed entries carried, 3 unchanged left out" not in out:
+            fail(f"delta summary: {out}")
+        cli(al.config, "export", full2, "--sign", os.path.join(keys, "bundle.key"))
+        if os.path.getsize(delta) >= os.path.getsize(full2):
+            fail("the delta should be smaller than a full bundle")
+
+        # Closed side, trusting the signer.
+        gap = closed("gap", up, pub)
+        for bad, why in ((unsigned, "is not signed"), (foreign, "not among the trusted keys"),
+                         (tampered, "does not verify: the bundle was altered after signing")):
+            p = cli(gap.config, "import", bad, ok=False)
+            if p.returncode == 0 or why not in p.stderr or "the cache was not changed" not in p.stderr:
+                fail(f"{os.path.basename(bad)} should be refused ({why}): {p.stdout}{p.stderr}")
+            eq(entries(gap.config), [], f"{os.path.basename(bad)}: nothing admitted")
+        p = cli(gap.config, "import", delta, ok=False)
+        if p.returncode == 0 or "import that base first" not in p.stderr:
+            fail(f"a delta without its base is refused: {p.stderr}")
+        eq(entries(gap.config), [], "delta without base: nothing admitted")
+        out = cli(gap.config, "import", full1).stdout
+        if "signature by trusted key" not in out:
+            fail(f"the verified signature is reported: {out}")
+        out = cli(gap.config, "import", delta).stdout
+        if "(incremental)" not in out:
+            fail(f"incremental import: {out}")
+
+        # The same cache as one full bundle of the later moment.
+        ref = closed("ref", up, pub)
+        cli(ref.config, "import", full2)
+        eq(entries(gap.config), entries(ref.config), "full + delta == full of the same moment")
+
+        # Served offline, the changed artifact's new body and ETag.
+        up.stop()
+        gap.start()
+        r = curl(gap, a2)
+        eq((r.status, r.header("ETag"), r.body == a2_body), (200, '"mb-2"', True), "the changed artifact")
+        eq(curl(gap, a3).status, 200, "the new artifact")
+        eq(curl(gap, a1).status, 200, "the unchanged artifact, from the base")
+        gap.stop()
+
+        # Without trusted keys: admitted, with a word that the origin was not checked.
+        plain = closed("plain", up)
+        out = cli(plain.config, "import", unsigned).stdout
+        if "origin was not checked" not in out:
+            fail(f"import without trusted keys says so: {out}")
+        # --trust on the command line works like the config key
+        p = cli(closed("cmdline", up).config, "import", foreign, "--trust", pub, ok=False)
+        if p.returncode == 0 or "not among the trusted keys" not in p.stderr:
+            fail(f"--trust: {p.stderr}")
+
+
+if __name__ == "__main__":
+    main(test)
