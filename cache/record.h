@@ -11,6 +11,7 @@
 
 #define AL_REC_PINNED   0x1u   /* mirrored on purpose: never evicted */
 #define AL_REC_VERIFIED 0x2u   /* body checked against the upstream's .sha512 */
+#define AL_REC_SIGNED   0x8u   /* its OpenPGP signature verified with a pinned key */
 #define AL_REC_STALE    0x4u   /* revalidate before serving, whatever the rules say (mirror asks
                                   for it); a refresh or a new response clears it */
 

@@ -822,28 +822,6 @@ static int load_parents(struct loader *l, yaml_node_t *n)
 }
 
 /* import.trusted_keys: paths of Ed25519 public keys (airlock keygen's bundle.pub). */
-static int load_trusted(struct loader *l, yaml_node_t *n)
-{
-	yaml_node_item_t *it;
-	struct al_config *c = l->c;
-
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "import.trusted_keys must be a list of public key files");
-	for (int i = 0; i < c->ntrusted_keys; i++)
-		free(c->trusted_keys[i]);
-	c->ntrusted_keys = 0;
-	note_where(l, "import.trusted_keys", n, NULL);
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		const char *v = scalar(l, e, "a public key path");
-		if (v == NULL)
-			return -EINVAL;
-		if (c->ntrusted_keys >= (int)(sizeof(c->trusted_keys) / sizeof(c->trusted_keys[0])))
-			return fail(l, e, "import.trusted_keys: at most %d", (int)(sizeof(c->trusted_keys) / sizeof(c->trusted_keys[0])));
-		c->trusted_keys[c->ntrusted_keys++] = strdup(v);
-	}
-	return 0;
-}
 
 static int load_clients(struct loader *l, yaml_node_t *n)
 {
@@ -894,25 +872,51 @@ static int load_users(struct loader *l, yaml_node_t *n)
 	return load_map_list(l, n, &ml);
 }
 
-static int load_verify(struct loader *l, yaml_node_t *n)
+/*
+ * A list of strings (globs or paths) into arr[0..max), replacing what was
+ * there; the key's place is remembered for messages about what it names.
+ */
+static int load_strings(struct loader *l, yaml_node_t *n, const char *key, const char *what, char **arr,
+    int *count, int max)
 {
 	yaml_node_item_t *it;
 
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(l, n, "cache.verify_sha512 must be a list of URL globs");
-	for (int i = 0; i < l->c->nverify; i++)
-		free(l->c->verify_sha512[i]);
-	l->c->nverify = 0;
+		return fail(l, n, "%s must be a list of %ss", key, what);
+	for (int i = 0; i < *count; i++)
+		free(arr[i]);
+	*count = 0;
+	note_where(l, key, n, NULL);
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
-		const char *v = scalar(l, e, "a URL glob");
+		const char *v = scalar(l, e, what);
 		if (v == NULL)
 			return -EINVAL;
-		if (l->c->nverify >= AL_MAX_RULES)
-			return fail(l, e, "cache.verify_sha512: at most %d", AL_MAX_RULES);
-		l->c->verify_sha512[l->c->nverify++] = strdup(v);
+		if (*count >= max)
+			return fail(l, e, "%s: at most %d", key, max);
+		arr[(*count)++] = strdup(v);
 	}
 	return 0;
+}
+
+static int load_verify(struct loader *l, yaml_node_t *n)
+{
+	return load_strings(l, n, "cache.verify_sha512", "URL glob", l->c->verify_sha512, &l->c->nverify, AL_MAX_RULES);
+}
+
+static int load_verify_pgp(struct loader *l, yaml_node_t *n)
+{
+	return load_strings(l, n, "cache.verify_pgp", "URL glob", l->c->verify_pgp, &l->c->nverify_pgp, AL_MAX_RULES);
+}
+
+static int load_pgp_keys(struct loader *l, yaml_node_t *n)
+{
+	return load_strings(l, n, "upstream.pgp_keys", "key file", l->c->pgp_keys, &l->c->npgp_keys, 16);
+}
+
+static int load_trusted(struct loader *l, yaml_node_t *n)
+{
+	return load_strings(l, n, "import.trusted_keys", "public key file", l->c->trusted_keys, &l->c->ntrusted_keys, 16);
 }
 
 /* Names a handler takes, with the handler. */
@@ -926,6 +930,8 @@ static const struct list_key list_keys[] = {
 	{"upstream.resolve", load_resolve},
 	{"cache.rules", load_rules},
 	{"cache.verify_sha512", load_verify},
+	{"cache.verify_pgp", load_verify_pgp},
+	{"upstream.pgp_keys", load_pgp_keys},
 	{"upstream.parents", load_parents},
 	{"import.trusted_keys", load_trusted},
 	{"forward.allow", load_forward},
@@ -1090,6 +1096,9 @@ static int validate(struct loader *l)
 {
 	if (l->c->nroutes == 0)
 		return fail(l, NULL, "no routes: add at least one {prefix, upstream} under routes");
+	if (l->c->nverify_pgp > 0 && l->c->npgp_keys == 0)
+		return fail(l, NULL, "cache.verify_pgp needs upstream.pgp_keys: the OpenPGP keys (Elastic's, from "
+		    "/GPG-KEY-elastic-agent) the signatures must verify with");
 	if (l->c->nparents > 0 && l->c->proxy != NULL)
 		return fail(l, NULL, "upstream.parents and upstream.proxy both set: a child airlock reaches its "
 		    "parents directly; give one of them");
@@ -1237,6 +1246,10 @@ void al_config_free(struct al_config *c)
 		free(c->parents[i].base), free(c->parents[i].auth);
 	for (int i = 0; i < c->ntrusted_keys; i++)
 		free(c->trusted_keys[i]);
+	for (int i = 0; i < c->nverify_pgp; i++)
+		free(c->verify_pgp[i]);
+	for (int i = 0; i < c->npgp_keys; i++)
+		free(c->pgp_keys[i]);
 	free(c->file);
 	free(c);
 }
@@ -1254,6 +1267,8 @@ void al_config_describe(void *stream)
 		fprintf(f, "  %-28s   %s%s\n  %-28s     (%s)\n", "", al_default_rules[i].match,
 		    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
 	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
+	fprintf(f, "  %-28s %s\n", "cache.verify_pgp", "URL globs admitted only with a valid URL.asc (URL.sig under /epr/) [none]");
+	fprintf(f, "  %-28s %s\n", "upstream.pgp_keys", "armored OpenPGP public keys those signatures must verify with [none]");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
 	fprintf(f, "  %-28s %s\n", "import.trusted_keys", "Ed25519 public keys (airlock keygen) a bundle must be signed by [none: not checked]");
 	fprintf(f, "  %-28s %s\n", "upstream.parents", "list of parent airlocks http(s)://[user:pw@]host:port, tried in order [none]");

@@ -138,6 +138,10 @@ struct al_config {
 
 	char *name;                       /* this cache's name in Cache-Status (RFC 9211) */
 	char *trusted_keys[16];           /* import.trusted_keys: bundle signers' public keys (paths) */
+	char *verify_pgp[AL_MAX_RULES];   /* cache.verify_pgp: URL globs needing a valid OpenPGP signature */
+	int nverify_pgp;
+	char *pgp_keys[16];               /* upstream.pgp_keys: the pinned OpenPGP public keys (paths) */
+	int npgp_keys;
 	int ntrusted_keys;
 	char *log_level;
 	char *access_log;                 /* "-" stdout, path, or "off" */

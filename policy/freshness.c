@@ -157,6 +157,14 @@ int al_must_revalidate(const char *h, size_t len)
 	return al_hdr_token(h, len, "Cache-Control", "no-cache", NULL, NULL);
 }
 
+const char *al_needs_pgp(const struct al_config *c, const char *url)
+{
+	for (int i = 0; i < c->nverify_pgp; i++)
+		if (fnmatch(c->verify_pgp[i], url, 0) == 0)
+			return strstr(url, "/epr/") != NULL ? ".sig" : ".asc";
+	return NULL;
+}
+
 int al_needs_sha512(const struct al_config *c, const char *url)
 {
 	for (int i = 0; i < c->nverify; i++)

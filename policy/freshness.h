@@ -51,6 +51,13 @@ int al_must_revalidate(const char *hdrs, size_t len);
 int al_needs_sha512(const struct al_config *c, const char *url);
 
 /*
+ * Must this URL's body carry a valid OpenPGP signature (cache.verify_pgp)?
+ * The signature's suffix then: ".sig" for the registry's package archives
+ * (under /epr/), ".asc" for everything else (the artifact registry).
+ */
+const char *al_needs_pgp(const struct al_config *c, const char *url);
+
+/*
  * The digest in a .sha512 file ("<128 hex>  name\n", as the artifact
  * registry writes it) into out[64].  0 or -EINVAL.
  */

@@ -81,18 +81,18 @@ static int spec_version(const char *key, const char *v, char *out, size_t cap, c
 	const char *dot = strchr(v, '.');
 
 	if (dot == NULL || strchr(dot + 1, '.') != NULL) {
-		snprintf(err, errlen, "invalid '%s' version: invalid version '%s': it should be <major.version>", key, v);
+		snprintf(err, errlen, "invalid '%s' version: invalid version '%.100s': it should be <major.version>", key, v);
 		return -EINVAL;
 	}
 	if (loose_version(v, &sv) != 0 || dot == v || dot[1] == '\0') {
-		snprintf(err, errlen, "invalid '%s' version: invalid spec version '%s': Invalid Semantic Version", key, v);
+		snprintf(err, errlen, "invalid '%s' version: invalid spec version '%.100s': Invalid Semantic Version", key, v);
 		return -EINVAL;
 	}
 	copy(out, cap, v);
 	return 0;
 }
 
-#define BAD_BOOL(k) do { snprintf(q->error, sizeof(q->error), "invalid '%s' query param: '%s'", k, val); \
+#define BAD_BOOL(k) do { snprintf(q->error, sizeof(q->error), "invalid '%s' query param: '%.200s'", k, val); \
 	return -EINVAL; } while (0)
 
 int al_registry_query_parse(const char *query, size_t len, int categories, struct al_registry_query *q)
@@ -113,7 +113,7 @@ int al_registry_query_parse(const char *query, size_t len, int categories, struc
 		if (!strcmp(key, "kibana.version")) {
 			struct al_semver v;
 			if (loose_version(val, &v) != 0) {
-				snprintf(q->error, sizeof(q->error), "invalid Kibana version '%s': Invalid Semantic Version", val);
+				snprintf(q->error, sizeof(q->error), "invalid Kibana version '%.200s': Invalid Semantic Version", val);
 				return -EINVAL;
 			}
 			copy(q->kibana_version, sizeof(q->kibana_version), val);
@@ -149,7 +149,7 @@ int al_registry_query_parse(const char *query, size_t len, int categories, struc
 			int ds;
 			if (colon == NULL) {
 				snprintf(q->error, sizeof(q->error),
-				    "invalid 'discovery' query param: '%s': could not parse filter \"%s\"", val, val);
+				    "invalid 'discovery' query param: '%.100s': could not parse filter \"%.100s\"", val, val);
 				return -EINVAL;
 			}
 			if ((size_t)(colon - val) == 6 && !strncmp(val, "fields", 6))
@@ -158,8 +158,8 @@ int al_registry_query_parse(const char *query, size_t len, int categories, struc
 				ds = 1;
 			else {
 				snprintf(q->error, sizeof(q->error),
-				    "invalid 'discovery' query param: '%s': unknown discovery filter \"%.*s\"", val,
-				    (int)(colon - val), val);
+				    "invalid 'discovery' query param: '%.100s': unknown discovery filter \"%.*s\"", val,
+				    (int)(colon - val < 100 ? colon - val : 100), val);
 				return -EINVAL;
 			}
 			if (q->ndiscovery < AL_REGISTRY_MAX_DISCOVERY) {

@@ -86,6 +86,8 @@ static void metrics(struct evbuffer *b)
 	    ld(&srv.stats.bytes_from_cache));
 	metric(b, "airlock_upstream_bytes_total", "counter", "Body bytes received from upstreams.",
 	    ld(&srv.stats.bytes_from_upstream));
+	metric(b, "airlock_integrity_refused_total", "counter",
+	    "Bodies not admitted: .sha512 mismatch or OpenPGP signature check failed.", ld(&srv.stats.integrity_refused));
 	metric(b, "airlock_collapsed_requests_total", "counter", "Requests that joined another request's fill.",
 	    ld(&srv.stats.collapsed));
 	metric(b, "airlock_clients", "gauge", "Client connections open now.", (unsigned long long)atomic_load(&srv.stats.clients));

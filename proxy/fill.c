@@ -4,6 +4,7 @@
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
+#include "cache/pgp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -68,8 +69,11 @@ struct fetch {
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
 	unsigned char digest512[64];
-	struct fill *sib;         /* the fill of URL.sha512 this body waits for */
+	struct fill *sib;         /* the sibling fill (URL.sha512, URL.asc) this body waits for */
 	struct event *sib_ev;
+	uint8_t sib_key[AL_KEY_LEN];
+	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
+	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
@@ -356,19 +360,85 @@ static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
 
 enum verdict { SHA_MATCH, SHA_MISMATCH, SHA_UNKNOWN };
 
-static void verified(struct fetch *x, enum verdict v, const char *why)
+/*
+ * After the body is complete, before it is admitted: the checks that need
+ * a sibling URL (URL.sha512, then URL.asc or URL.sig), each fetched as an
+ * ordinary fill of its own key (joined if a client is fetching it now, so
+ * what a check fetches is stored and the client's own request for it is a
+ * hit), or read from the cache when it is there.  Followers hold back the
+ * last byte until the commit, so a refused body never reaches anyone as
+ * complete.
+ */
+typedef void (*sib_fn)(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why);
+
+static void sibling(struct fetch *x, const char *suffix, sib_fn fn);
+
+static void admit(struct fetch *x, uint32_t flags)
 {
+	if (publish(x, flags) != 0)
+		fail_stream(x, FAIL_STORE, "the cache refused the entry");
+	fetch_free(x);
+}
+
+static void refuse(struct fetch *x, const char *what)
+{
+	atomic_fetch_add(&srv.stats.integrity_refused, 1);
+	fail_stream(x, FAIL_BROKEN, what);
+	fetch_free(x);
+}
+
+/* The signature sibling is there (or not): verify with the pinned keys. */
+static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
+{
+	struct al_reader *rd;
+	struct al_record rec;
+	char *sig = NULL, err[300] = "", what[400];
+	uint64_t siglen = 0;
+	int rc = -EBADMSG;
+
+	if (al_reader_new(srv.store, &rd) != 0) {
+		refuse(x, "OpenPGP check: no LMDB reader");
+		return;
+	}
+	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && rec.body_len <= 65536 &&
+	    al_body_read(rd, &rec, 65536, &sig) == 0)
+		siglen = rec.body_len;
+	al_reader_end(rd);
+	if (sig == NULL)
+		snprintf(err, sizeof(err), "no signature published (%s)", fetched_ok ? "not a 200" : why);
+	else
+		rc = al_pgp_verify_object(srv.pgp, rd, x->f->obj_id, x->off, sig, (size_t)siglen, err, sizeof(err));
+	al_reader_free(rd);
+	free(sig);
+	if (rc == 0) {
+		al_info("integrity", "%s: OpenPGP signature verified with a pinned key", x->url);
+		admit(x, x->check_flags | AL_REC_SIGNED);
+		return;
+	}
+	al_err("integrity", "%s: OpenPGP check failed: %s; not admitted", x->url, err);
+	snprintf(what, sizeof(what), "OpenPGP signature check failed: %s", err);
+	refuse(x, what);
+}
+
+/* After the .sha512 check (or without one): the OpenPGP check, when asked for, then admission. */
+static void after_sha(struct fetch *x, enum verdict v, const char *why)
+{
+	const char *pgp = al_needs_pgp(srv.cfg, x->url);
+
 	if (v == SHA_MISMATCH) {
 		al_err("integrity", "%s: body does not match %s.sha512; not admitted, the next request refetches",
 		    x->url, x->url);
-		fail_stream(x, FAIL_BROKEN, "SHA-512 mismatch against the published .sha512");
-	} else {
-		if (v == SHA_UNKNOWN)
-			al_info("integrity", "%s: stored unverified (%s)", x->url, why);
-		if (publish(x, v == SHA_MATCH ? AL_REC_VERIFIED : 0) != 0)
-			fail_stream(x, FAIL_STORE, "the cache refused the entry");
+		refuse(x, "SHA-512 mismatch against the published .sha512");
+		return;
 	}
-	fetch_free(x);
+	if (v == SHA_UNKNOWN && x->sha512 != NULL)
+		al_info("integrity", "%s: not checked against .sha512 (%s)", x->url, why);
+	x->check_flags = v == SHA_MATCH ? AL_REC_VERIFIED : 0;
+	if (pgp != NULL && srv.pgp != NULL) {
+		sibling(x, pgp, pgp_ready);
+		return;
+	}
+	admit(x, x->check_flags);
 }
 
 static enum verdict compare512(struct fetch *x, const char *text, size_t len)
@@ -380,91 +450,84 @@ static enum verdict compare512(struct fetch *x, const char *text, size_t len)
 	return memcmp(want, x->digest512, 64) == 0 ? SHA_MATCH : SHA_MISMATCH;
 }
 
-/* The sibling URL.sha512 is in the cache (or not): compare, then admit or refuse. */
-static void verify_from_cache(struct fetch *x, const uint8_t key[AL_KEY_LEN], const char *fallback_why)
+/* The .sha512 sibling is there (or not): compare. */
+static void sha_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
 {
 	struct al_reader *rd;
 	struct al_record rec;
 	const void *p = NULL;
 	size_t n = 0;
 	enum verdict v = SHA_UNKNOWN;
-	const char *why = fallback_why;
 
-	if (al_reader_new(srv.store, &rd) != 0) {
-		verified(x, SHA_UNKNOWN, "no LMDB reader for the .sha512");
+	if (!fetched_ok) {
+		after_sha(x, SHA_UNKNOWN, why);
 		return;
 	}
-	if (al_lookup(rd, key, &rec) == 0) {
-		if (rec.status != 200)
-			why = "no .sha512 published";
-		else if (rec.body_len > 1024 || (rec.body_len > 0 && al_body_at(rd, rec.obj_id, 0, &p, &n) != 0))
+	if (al_reader_new(srv.store, &rd) != 0) {
+		after_sha(x, SHA_UNKNOWN, "no LMDB reader for the .sha512");
+		return;
+	}
+	why = "no .sha512 published";
+	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200) {
+		if (rec.body_len > 1024 || (rec.body_len > 0 && al_body_at(rd, rec.obj_id, 0, &p, &n) != 0))
 			why = "unreadable .sha512";
 		else
 			v = compare512(x, rec.body_len ? p : "", rec.body_len ? (size_t)rec.body_len : 0);
 	}
 	/* the verdict is taken before the snapshot ends: p points into the map */
 	al_reader_free(rd);
-	verified(x, v, why);
+	after_sha(x, v, why);
 }
 
-/* The URL.sha512 fill moved on. */
+/* The sibling fill moved on: call back once it has ended. */
 static void sib_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *x = arg;
 	struct fill_view v;
-	char sib_url[4200];
 	uint8_t key[AL_KEY_LEN];
+	char err[160];
+	sib_fn fn = x->sib_fn;
 
 	fill_view(x->sib, &v);
 	if (v.state == FILL_WAIT || v.state == FILL_STREAM)
 		return;
+	snprintf(err, sizeof(err), "%s", v.state == FILL_FAILED ? v.error : "could not be stored");
 	fill_unwatch(x->sib, x->sib_ev);
 	fill_release(x->sib);
 	x->sib = NULL;
-	snprintf(sib_url, sizeof(sib_url), "%s.sha512", x->url);
-	al_store_key(sib_url, strlen(sib_url), key);
-	if (v.state == FILL_DONE)
-		verify_from_cache(x, key, "no .sha512 published");
-	else
-		verified(x, SHA_UNKNOWN, v.state == FILL_FAILED ? v.error : "the .sha512 could not be stored");
+	memcpy(key, x->sib_key, AL_KEY_LEN);
+	fn(x, key, v.state == FILL_DONE, err);
 }
 
-/*
- * The body is complete: check it against URL.sha512.  A cached sibling
- * answers at once; otherwise the sibling is fetched as an ordinary fill of
- * its own key (joined if a client is fetching it right now), so what the
- * check fetches is stored and the agent's own .sha512 request, which comes
- * next, is a hit: one upstream request for the pair, not two.
- */
-static void start_verify(struct fetch *x)
+static void sibling(struct fetch *x, const char *suffix, sib_fn fn)
 {
-	char sib_url[4200];
-	uint8_t key[AL_KEY_LEN];
+	char url[4200];
 	struct al_reader *rd;
 	struct al_record rec;
 	int created, cached = 0;
 
-	EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
-	snprintf(sib_url, sizeof(sib_url), "%s.sha512", x->url);
-	al_store_key(sib_url, strlen(sib_url), key);
+	snprintf(url, sizeof(url), "%s%s", x->url, suffix);
+	al_store_key(url, strlen(url), x->sib_key);
 	if (al_reader_new(srv.store, &rd) == 0) {
-		cached = al_lookup(rd, key, &rec) == 0 && rec.status == 200;
+		cached = al_lookup(rd, x->sib_key, &rec) == 0 && rec.status == 200;
 		al_reader_free(rd);
 	}
 	if (cached) {
-		verify_from_cache(x, key, "unreadable .sha512");
+		fn(x, x->sib_key, 1, NULL);
 		return;
 	}
-	x->sib_ev = event_new(x->w->base, -1, 0, sib_wake, x);
-	x->sib = x->sib_ev ? fill_acquire(key, 0, &created) : NULL;
+	x->sib_fn = fn;
+	if (x->sib_ev == NULL)
+		x->sib_ev = event_new(x->w->base, -1, 0, sib_wake, x);
+	x->sib = x->sib_ev ? fill_acquire(x->sib_key, 0, &created) : NULL;
 	if (x->sib == NULL) {
-		verified(x, SHA_UNKNOWN, "out of memory");
+		fn(x, x->sib_key, 0, "out of memory");
 		return;
 	}
 	fill_watch(x->sib, x->sib_ev);
 	if (created) {
 		struct fetch_params p = {0};
-		p.url = sib_url;
+		p.url = url;
 		p.uplink = x->uplink;
 		p.user_agent = "airlock/" AIRLOCK_VERSION " (integrity check)";
 		fill_start(x->sib, x->w, &p, NULL); /* on failure the fill is FAILED and sib_wake says so */
@@ -472,7 +535,17 @@ static void start_verify(struct fetch *x)
 	event_active(x->sib_ev, EV_READ, 0); /* it may have ended already */
 }
 
-/* The transfer ended: publish (perhaps after a check), or clean up, and tell everyone. */
+/* The body is complete: the checks its URL asks for, then admission. */
+static void start_checks(struct fetch *x)
+{
+	if (x->sha512 != NULL) {
+		EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
+		sibling(x, ".sha512", sha_ready);
+	} else {
+		after_sha(x, SHA_UNKNOWN, NULL);
+	}
+}
+
 static int fetch_begin(struct fetch *x);
 
 static void fetch_done(CURL *easy, CURLcode res, void *arg)
@@ -492,8 +565,8 @@ static void fetch_done(CURL *easy, CURLcode res, void *arg)
 			x->bad = "body shorter than Content-Length";
 			rc = -EPROTO;
 		}
-		if (rc == 0 && x->sha512 != NULL) {
-			start_verify(x);
+		if (rc == 0 && (x->sha512 != NULL || al_needs_pgp(srv.cfg, x->url) != NULL)) {
+			start_checks(x);
 			return;
 		}
 		if (rc == 0 && (rc = publish(x, 0)) == 0)

@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 #include "cache/bundle.h"
+#include "cache/pgp.h"
 #include "proxy/fill.h"
 #include "proxy/log.h"
 #include "proxy/tls.h"
@@ -391,6 +392,16 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen)
 			EVP_PKEY_free(pk);
 		}
 	}
+	if (!key[0] && cfg->npgp_keys > 0) {
+		struct al_pgp *pg;
+		char m[900];
+		if (al_pgp_load(cfg->pgp_keys, cfg->npgp_keys, &pg, m, sizeof(m)) != 0) {
+			snprintf(msg, sizeof(msg), "upstream.pgp_keys: %s", m);
+			snprintf(key, sizeof(key), "upstream.pgp_keys");
+		} else {
+			al_pgp_free(pg);
+		}
+	}
 	if (!key[0])
 		return 0;
 	snprintf(err, errlen, "%s: %s", al_config_where(cfg, key, where, sizeof(where)), msg);
@@ -423,6 +434,10 @@ int al_server_start(const struct al_config *cfg)
 	if (al_store_open(cfg->cache_path, cfg->cache_max_size, (unsigned)cfg->max_connections + 512, &srv.store,
 	    err, sizeof(err)) != 0) {
 		al_err("cache", "%s", err);
+		return -1;
+	}
+	if (cfg->npgp_keys > 0 && al_pgp_load(cfg->pgp_keys, cfg->npgp_keys, &srv.pgp, err, sizeof(err)) != 0) {
+		al_err("pgp", "%s", err);
 		return -1;
 	}
 	if (tls_init(cfg, err, sizeof(err)) != 0) {
@@ -532,6 +547,8 @@ void al_server_stop(void)
 	srv.workers = NULL;
 	uplink_shutdown();
 	tls_shutdown();
+	al_pgp_free(srv.pgp);
+	srv.pgp = NULL;
 	{
 		struct event **evs[] = {&sigint_ev, &sigterm_ev, &sync_ev, &sighup_ev, &sigusr1_ev, &drain_timer};
 		for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {

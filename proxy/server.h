@@ -74,6 +74,7 @@ struct al_counters {
 	atomic_uint_fast64_t by_result[R_COUNT];
 	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
 	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
+	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
 	atomic_int_fast64_t clients;
 	/*
 	 * The last AL_MINUTES minutes, one bucket each (slot = minute % AL_MINUTES,
@@ -97,6 +98,7 @@ struct al_server {
 	struct worker *workers;
 	int nworkers;
 	struct al_counters stats;
+	struct al_pgp *pgp;           /* upstream.pgp_keys, loaded at start; NULL without */
 	time_t started;
 };
 

@@ -1,0 +1,123 @@
+"""Elastic's own signatures checked before admission (issue 17).
+
+Elastic signs every agent/beat artifact (URL.asc, an OpenPGP detached
+signature, key at /GPG-KEY-elastic-agent) and every package archive
+(URL.sig).  With cache.verify_pgp and upstream.pgp_keys (the pinned key),
+airlock admits a matching object only when its signature verifies with a
+pinned key.  Keys and signatures are made here by gpg, as Elastic's are.
+
+- a good artifact (valid .sha512, valid .asc) and a good package archive
+  (.sig) are admitted, and hits afterwards;
+- a tampered artifact whose .sha512 matches the tampered body but whose
+  .asc was made over the original, one signed by an unpinned key, and one
+  with no signature published are never admitted: the client sees the
+  transfer abort, the next request fetches again, the log and
+  airlock_integrity_refused_total say so, and mirror reports them failed."""
+import os, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main, sha512_line
+
+V = "8.13.4"
+
+
+def gpg(home, *args, data=None):
+    p = subprocess.run(["gpg", "--batch", "--homedir", home, "--passphrase", "", "--pinentry-mode", "loopback", *args],
+                       input=data, capture_output=True, timeout=60)
+    if p.returncode != 0:
+        fail(f"gpg {' '.join(args)}: {p.stderr.decode()}")
+    return p.stdout
+
+
+def keyring(tmp, name):
+    home = os.path.join(tmp, name)
+    os.makedirs(home, mode=0o700)
+    gpg(home, "--quick-gen-key", f"{name} <{name}@example.org>", "ed25519", "sign", "never")
+    return home
+
+
+def sign(home, body):
+    d = tempfile.mkdtemp()
+    f = os.path.join(d, "body")
+    open(f, "wb").write(body)
+    gpg(home, "--armor", "--detach-sign", "--output", f + ".asc", f)
+    return open(f + ".asc", "rb").read()
+
+
+def artifact(up, name, body, asc, sha_of=None):
+    path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
+    up.add(path, body, headers=[("ETag", f'"{name}"')])
+    up.add(path + ".sha512", sha512_line(sha_of if sha_of is not None else body, os.path.basename(path)))
+    if asc is not None:
+        up.add(path + ".asc", asc, headers=[("ETag", f'"{name}-asc"')])
+    return path
+
+
+def test():
+    with Case() as (up, al0, tmp):
+        al0.stop()
+        elastic, other = keyring(tmp, "elastic"), keyring(tmp, "other")
+        pub = os.path.join(tmp, "GPG-KEY-elastic-agent")
+        open(pub, "wb").write(gpg(elastic, "--armor", "--export"))
+
+        good = os.urandom(300000)
+        ok = artifact(up, "filebeat", good, sign(elastic, good))
+        original = os.urandom(200000)
+        tampered_body = original[:-1] + bytes([original[-1] ^ 1])
+        tampered = artifact(up, "metricbeat", tampered_body, sign(elastic, original), sha_of=tampered_body)
+        foreign_body = os.urandom(100000)
+        foreign = artifact(up, "heartbeat", foreign_body, sign(other, foreign_body))
+        unsigned = artifact(up, "auditbeat", os.urandom(50000), None)
+        pkg = os.urandom(40000)
+        up.add("/epr/nginx/nginx-1.20.0.zip", pkg, headers=[("ETag", '"zip"')])
+        up.add("/epr/nginx/nginx-1.20.0.zip.sig", sign(elastic, pkg))
+
+        al = Airlock(tmp, up, upstream_extra=f"  pgp_keys: [{pub}]\n")
+        al.stop()
+        cfg = open(al.config).read().replace("cache:\n", "cache:\n  verify_pgp:\n"
+                                             "    - \"https://artifacts.elastic.co/downloads/*.tar.gz\"\n"
+                                             "    - \"https://epr.elastic.co/epr/*.zip\"\n", 1)
+        open(al.config, "w").write(cfg)
+        p = subprocess.run([AIRLOCK, "check-config", al.config], capture_output=True, text=True, timeout=20)
+        eq(p.returncode, 0, f"check-config: {p.stderr}")
+        al.start()
+        try:
+            for path, body in ((ok, good), ("/epr/nginx/nginx-1.20.0.zip", pkg)):
+                r = curl(al, path)
+                eq((r.status, r.rc, r.body == body), (200, 0, True), f"{path}: admitted")
+                r = curl(al, path)
+                if not r.header("Cache-Status").startswith("airlock; hit"):
+                    fail(f"{path}: a hit after admission: {r.header('Cache-Status')}")
+                eq(up.count(path), 1, f"{path}: fetched once")
+            for path, why in ((tampered, "does not verify"), (foreign, "not pinned"), (unsigned, "no signature")):
+                for attempt in (1, 2):
+                    r = curl(al, path)
+                    if r.rc == 0 and r.status == 200:
+                        fail(f"{path}: delivered as complete although its signature fails ({why})")
+                eq(up.count(path), 2, f"{path}: never stored, fetched again")
+                if "OpenPGP check failed" not in al.logtext():
+                    fail(f"{path}: the refusal is logged")
+            m = curl(al, "/_airlock/metrics").body.decode()
+            line = [l for l in m.splitlines() if l.startswith("airlock_integrity_refused_total ")]
+            eq(line, ["airlock_integrity_refused_total 6"], "refusals counted")
+        finally:
+            al.stop()
+
+        # mirror names them as failed and exits non-zero
+        p = subprocess.run([AIRLOCK, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format",
+                            "tar.gz", "--only", "filebeat,metricbeat,heartbeat,auditbeat", "--config", al.config],
+                           capture_output=True, text=True, timeout=90)
+        if p.returncode == 0 or "failed 3" not in p.stdout:
+            fail(f"mirror should fail the three unsigned-or-badly-signed artifacts:\n{p.stdout}\n{p.stderr}")
+        for path in (tampered, foreign, unsigned):
+            if f"failed: {path} (" not in p.stdout:
+                fail(f"mirror should name {path}:\n{p.stdout}")
+
+        # a key file that is not an OpenPGP key is a configuration error
+        open(pub, "w").write("not a key\n")
+        p = subprocess.run([AIRLOCK, "check-config", al.config], capture_output=True, text=True, timeout=20)
+        if p.returncode == 0 or "upstream.pgp_keys" not in p.stderr:
+            fail(f"check-config should refuse a bad pinned key: {p.stderr}")
+
+
+if __name__ == "__main__":
+    main(test)
