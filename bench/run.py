@@ -1,28 +1,37 @@
 #!/usr/bin/env python3
 """airlock against nginx proxy_cache, Varnish and Squid, in one run, on this machine.
 
-Starts an nginx origin serving static files with ETags, then each proxy as a
-caching reverse proxy in front of it, and measures:
-  - small-object hits (SMALL_KB JSON): requests/s and p99 with wrk -t2 -c64
+Starts an nginx origin serving static files with ETags, then every proxy at
+once as a caching reverse proxy in front of it, and measures them in
+interleaved rounds (ROUNDS, each proxy once per round; medians printed):
+  - small-object hits (SMALL_KB): requests/s and p99 with wrk -t2 -c64, and
+    CPU per hit counting the proxy's and the client's (wrk's) CPU together:
+    on loopback the kernel charges part of the sender's TCP work to the
+    receiver, so the proxy's own share alone misleads
   - large-object hits (LARGE_MB): MB/s for one client and for 4 in parallel
-  - a cold stampede: STAMPEDE clients at once on an uncached LARGE_MB object
-    (origin rate-limited so the fill takes a few seconds): upstream requests
-    the origin saw, median time to first byte, total time
+  - a cold stampede: STAMPEDE clients released together by a barrier (threads
+    on connected sockets, so process start-up is not measured) on an uncached
+    LARGE_MB object, the origin rate-limited: upstream requests the origin
+    saw, median and maximum time to the first byte, total time
   - RSS of each proxy after its runs
-and prints one table with ratios to nginx.  Not a test: nothing here passes
-or fails.  Everything listens on 127.0.0.1 only.
+nginx is tuned as a fair peer: worker_processes 2, sendfile, tcp_nodelay,
+keepalive_requests 100000, reuseport, proxy_cache_lock (its defaults, e.g.
+keepalive_requests 1000, would flatter airlock).  Not a test: nothing here
+passes or fails.  Everything listens on 127.0.0.1 only.
 
   python3 bench/run.py            # installs nginx, varnish, squid, wrk if missing
-  SMALL_KB=100 LARGE_MB=512 STAMPEDE=50 DURATION=10 ORIGIN_RATE=200m python3 bench/run.py
+  SMALL_KB=100 LARGE_MB=128 STAMPEDE=30 ROUNDS=3 DURATION=8 ORIGIN_RATE=200m ONLY=airlock,nginx,varnish python3 bench/run.py
 """
 import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import concurrent.futures as cf
 
@@ -34,6 +43,7 @@ STAMPEDE = int(os.environ.get("STAMPEDE", 50))
 DURATION = int(os.environ.get("DURATION", 10))
 ORIGIN_RATE = os.environ.get("ORIGIN_RATE", "200m")   # nginx limit_rate for the stampede file
 ONLY = [p for p in os.environ.get("ONLY", "").split(",") if p]
+ROUNDS = int(os.environ.get("ROUNDS", 3))
 PORTS = {"origin": 19080, "airlock": 19081, "nginx": 19082, "varnish": 19083, "squid": 19084}
 
 
@@ -98,9 +108,9 @@ def start_nginx(w):
     d = os.path.join(w, "nginx")
     os.makedirs(d)
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(f"""daemon off; worker_processes auto; pid {d}/nginx.pid; error_log {d}/err;
+        f.write(f"""daemon off; worker_processes 2; pid {d}/nginx.pid; error_log {d}/err;
 events {{ worker_connections 4096; }}
-http {{ access_log off; sendfile on;
+http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
   proxy_cache_path {d}/cache levels=1:2 keys_zone=c:64m max_size={LARGE_MB * 3}m inactive=1h use_temp_path=off;
   upstream origin {{ server 127.0.0.1:{PORTS['origin']}; keepalive 32; }}
   server {{ listen 127.0.0.1:{PORTS['nginx']} reuseport;
@@ -190,33 +200,95 @@ def curl_get(url):
     return int(code), float(ttfb), float(total), int(size)
 
 
-def measure(name, port, w):
+def proc_cpu(pids):
+    """user+system seconds of these processes (threads included)"""
+    t = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return t / os.sysconf("SC_CLK_TCK")
+
+
+def all_pids(procs):
+    pids = set()
+    for p in procs:
+        pids.add(p.pid)
+        for c in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split():
+            pids.add(int(c))
+            pids.update(int(x) for x in subprocess.run(["pgrep", "-P", c], capture_output=True, text=True).stdout.split())
+    return pids
+
+
+def stampede(port, path):
+    """STAMPEDE clients on connected sockets, released at once; [(first byte s, bytes, total s)]"""
+    bar = threading.Barrier(STAMPEDE)
+    out = []
+
+    def one():
+        s = socket.create_connection(("127.0.0.1", port), timeout=600)
+        bar.wait()
+        t0 = time.perf_counter()
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n".encode())
+        first = s.recv(65536)
+        t1 = time.perf_counter()
+        data = len(first)
+        head_len = first.find(b"\r\n\r\n") + 4 if b"\r\n\r\n" in first else 0
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            data += len(b)
+        out.append((t1 - t0, data - head_len, time.perf_counter() - t0))
+        s.close()
+    ts = [threading.Thread(target=one) for _ in range(STAMPEDE)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def measure(name, port, w, procs, rnd):
     base = f"http://127.0.0.1:{port}"
     res = {}
-    # warm
-    for p in ("/small.json", "/large.bin"):
-        for _ in range(2):
-            curl_get(base + p)
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{DURATION}s", "--latency", base + "/small.json"],
-                         capture_output=True, text=True).stdout
+    if rnd == 0:  # warm
+        for p in ("/small.json", "/large.bin"):
+            for _ in range(2):
+                curl_get(base + p)
+    pids = all_pids(procs)
+    c0 = proc_cpu(pids)
+    t = subprocess.run(["/usr/bin/time", "-f", "%U %S", "wrk", "-t2", "-c64", f"-d{DURATION}s", "--latency",
+                        base + "/small.json"], capture_output=True, text=True)
+    c1 = proc_cpu(pids)
+    out = t.stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     res["small_rps"] = float(m.group(1)) if m else 0.0
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     res["small_p99_ms"] = (float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]) if m else 0.0
+    m = re.search(r"(\d+) requests in", out)
+    reqs = int(m.group(1)) if m else 0
+    wu, ws = (float(x) for x in t.stderr.strip().splitlines()[-1].split())
+    res["small_cpu_us"] = (c1 - c0 + wu + ws) * 1e6 / reqs if reqs else 0.0
+    res["small_proxy_cpu_us"] = (c1 - c0) * 1e6 / reqs if reqs else 0.0
     code, ttfb, total, size = curl_get(base + "/large.bin")
     res["large1_mbs"] = size / 1048576 / total if total else 0
     t0 = time.time()
     with cf.ThreadPoolExecutor(4) as ex:
         sizes = [r[3] for r in ex.map(lambda _: curl_get(base + "/large.bin"), range(4))]
     res["large4_mbs"] = sum(sizes) / 1048576 / (time.time() - t0)
-    before = origin_count(w, "/stampede.bin")
+    path = f"/stampede.bin?round={rnd}"
+    before = origin_count(w, path)
     t0 = time.time()
-    with cf.ThreadPoolExecutor(STAMPEDE) as ex:
-        rs = list(ex.map(lambda _: curl_get(base + "/stampede.bin"), range(STAMPEDE)))
+    rs = stampede(port, path)
     res["stampede_total_s"] = time.time() - t0
-    res["stampede_upstream"] = origin_count(w, "/stampede.bin") - before
-    res["stampede_ttfb_ms"] = statistics.median(r[1] for r in rs) * 1000
-    res["stampede_ok"] = sum(1 for r in rs if r[0] == 200 and r[3] == LARGE_MB * 1048576)
+    res["stampede_upstream"] = origin_count(w, path) - before
+    res["stampede_ttfb_ms"] = statistics.median(r[0] for r in rs) * 1000
+    res["stampede_ttfb_max_ms"] = max(r[0] for r in rs) * 1000
+    res["stampede_ok"] = sum(1 for r in rs if r[1] == LARGE_MB * 1048576)
     return res
 
 
@@ -232,6 +304,8 @@ def main():
     origin = start_origin(w, www)
     results = {}
     starters = {"airlock": start_airlock, "nginx": start_nginx, "varnish": start_varnish, "squid": start_squid}
+    running = {}
+    rounds = {}
     try:
         if not wait_port(PORTS["origin"]):
             sys.exit("origin did not start")
@@ -239,31 +313,38 @@ def main():
             if ONLY and name not in ONLY:
                 continue
             procs = start(w)
-            try:
-                if not wait_port(PORTS[name]):
-                    print(f"{name}: did not start, skipped", flush=True)
-                    continue
-                print(f"measuring {name} ...", flush=True)
-                results[name] = measure(name, PORTS[name], w)
-                results[name]["rss_mb"] = rss_mb(procs)
-                results[name]["anon_mb"] = rss_mb(procs, "RssAnon")
-            finally:
+            if not wait_port(PORTS[name]):
+                print(f"{name}: did not start, skipped", flush=True)
                 for p in procs:
-                    p.send_signal(signal.SIGTERM)
-                for p in procs:
-                    try:
-                        p.wait(20)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                subprocess.run(["pkill", "-f", f"{w}/{name}"], capture_output=True)
-                time.sleep(1)
+                    p.kill()
+                continue
+            running[name] = procs
+        for rnd in range(ROUNDS):  # interleaved: every proxy once per round
+            for name, procs in running.items():
+                print(f"round {rnd + 1}/{ROUNDS}: {name} ...", flush=True)
+                rounds.setdefault(name, []).append(measure(name, PORTS[name], w, procs, rnd))
+        for name, procs in running.items():
+            results[name] = {k: statistics.median(r[k] for r in rounds[name]) for k in rounds[name][0]}
+            results[name]["rss_mb"] = rss_mb(procs)
+            results[name]["anon_mb"] = rss_mb(procs, "RssAnon")
     finally:
+        for name, procs in running.items():
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            subprocess.run(["pkill", "-f", f"{w}/{name}"], capture_output=True)
         origin.send_signal(signal.SIGTERM)
         origin.wait(10)
     ref = results.get("nginx")
     cols = [("small_rps", "small hits req/s", "{:.0f}"), ("small_p99_ms", "small p99 ms", "{:.2f}"),
+            ("small_cpu_us", "small CPU/hit us (+client)", "{:.1f}"), ("small_proxy_cpu_us", "  proxy's own share us", "{:.1f}"),
             ("large1_mbs", "large 1 client MB/s", "{:.0f}"), ("large4_mbs", "large 4 clients MB/s", "{:.0f}"),
-            ("stampede_upstream", "stampede upstream reqs", "{:.0f}"), ("stampede_ttfb_ms", "stampede median TTFB ms", "{:.0f}"),
+            ("stampede_upstream", "stampede upstream reqs", "{:.0f}"), ("stampede_ttfb_ms", "stampede median TTFB ms", "{:.1f}"),
+            ("stampede_ttfb_max_ms", "stampede max TTFB ms", "{:.1f}"),
             ("stampede_total_s", "stampede total s", "{:.1f}"), ("stampede_ok", "stampede complete bodies", "{:.0f}"),
             ("rss_mb", "RSS MB after", "{:.0f}"), ("anon_mb", "  of which anonymous MB", "{:.0f}")]
     print()
@@ -272,11 +353,13 @@ def main():
         row = f"{label:28}"
         for n, r in results.items():
             v = fmt.format(r[key])
-            if ref and n != "nginx" and ref[key] and key in ("small_rps", "large1_mbs", "large4_mbs", "small_p99_ms", "rss_mb", "anon_mb", "stampede_ttfb_ms"):
+            if ref and n != "nginx" and ref[key] and key in ("small_rps", "large1_mbs", "large4_mbs", "small_p99_ms",
+                                                               "small_cpu_us", "rss_mb", "anon_mb"):
                 v += f" ({r[key] / ref[key]:.2f}x)"
             row += f"{v:>20}"
         print(row)
-    print("\nratios are to nginx proxy_cache; for p99, TTFB and RSS lower is better")
+    print(f"\nmedians of {ROUNDS} interleaved rounds; ratios are to nginx proxy_cache; for p99, CPU, TTFB and "
+          "RSS lower is better")
     shutil.rmtree(w, ignore_errors=True)
 
 
