@@ -44,6 +44,8 @@ DURATION = int(os.environ.get("DURATION", 10))
 ORIGIN_RATE = os.environ.get("ORIGIN_RATE", "200m")   # nginx limit_rate for the stampede file
 ONLY = [p for p in os.environ.get("ONLY", "").split(",") if p]
 ROUNDS = int(os.environ.get("ROUNDS", 3))
+# threads (one interpreter, GIL) or processes (one per client, scheduled by the kernel)
+STAMPEDE_CLIENTS = os.environ.get("STAMPEDE_CLIENTS", "threads")
 PORTS = {"origin": 19080, "airlock": 19081, "nginx": 19082, "varnish": 19083, "squid": 19084}
 
 
@@ -223,8 +225,36 @@ def all_pids(procs):
     return pids
 
 
+def stampede_client(port, path, bar, q):
+    s = socket.create_connection(("127.0.0.1", port), timeout=600)
+    bar.wait()
+    t0 = time.perf_counter()
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n".encode())
+    first = s.recv(65536)
+    t1 = time.perf_counter()
+    data = len(first)
+    head_len = first.find(b"\r\n\r\n") + 4 if b"\r\n\r\n" in first else 0
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        data += len(b)
+    s.close()
+    q.put((t1 - t0, data - head_len, time.perf_counter() - t0))
+
+
 def stampede(port, path):
     """STAMPEDE clients on connected sockets, released at once; [(first byte s, bytes, total s)]"""
+    if STAMPEDE_CLIENTS == "processes":
+        import multiprocessing as mp
+        bar, q = mp.Barrier(STAMPEDE), mp.Queue()
+        ps = [mp.Process(target=stampede_client, args=(port, path, bar, q)) for _ in range(STAMPEDE)]
+        for p in ps:
+            p.start()
+        out = [q.get() for _ in ps]
+        for p in ps:
+            p.join()
+        return out
     bar = threading.Barrier(STAMPEDE)
     out = []
 
