@@ -255,31 +255,14 @@ def stampede(port, path):
         for p in ps:
             p.join()
         return out
-    bar = threading.Barrier(STAMPEDE)
-    out = []
-
-    def one():
-        s = socket.create_connection(("127.0.0.1", port), timeout=600)
-        bar.wait()
-        t0 = time.perf_counter()
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n".encode())
-        first = s.recv(65536)
-        t1 = time.perf_counter()
-        data = len(first)
-        head_len = first.find(b"\r\n\r\n") + 4 if b"\r\n\r\n" in first else 0
-        while True:
-            b = s.recv(1 << 20)
-            if not b:
-                break
-            data += len(b)
-        out.append((t1 - t0, data - head_len, time.perf_counter() - t0))
-        s.close()
-    ts = [threading.Thread(target=one) for _ in range(STAMPEDE)]
+    import queue
+    bar, q = threading.Barrier(STAMPEDE), queue.Queue()
+    ts = [threading.Thread(target=stampede_client, args=(port, path, bar, q)) for _ in range(STAMPEDE)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    return out
+    return [q.get() for _ in ts]
 
 
 def measure(name, port, w, procs, rnd):

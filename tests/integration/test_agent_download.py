@@ -15,7 +15,7 @@ a bare "Status" was what operators saw.  With credentials in the proxy URL
 (http.ProxyURL, as agent.download.proxy_url) the download succeeds."""
 import hashlib, os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, go_client, main, sha512_line
+from harness import AIRLOCK, Airlock, Case, eq, fail, go_client, main, sha512_line, forward_section
 
 V = "8.13.4"
 PKG = f"/downloads/beats/elastic-agent/elastic-agent-{V}-linux-x86_64.tar.gz"
@@ -29,18 +29,8 @@ def test():
         up.add(PKG + ".sha512", sha512_line(body, os.path.basename(PKG)), headers=[("ETag", '"sha"')])
         up.add(PKG + ".asc", b"-----BEGIN PGP SIGNATURE-----\n", headers=[("ETag", '"asc"')])
         up.add("/GPG-KEY-elastic-agent", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n", headers=[("ETag", '"gpg"')])
-        h = subprocess.run([AIRLOCK, "passwd"], input="agent-pw\n", capture_output=True, text=True,
-                           timeout=10).stdout.strip()
-        ca = os.path.join(tmp, "ca")
-        subprocess.run([AIRLOCK, "ca", "init", ca], capture_output=True, timeout=30, check=True)
-        al = Airlock(tmp, up, extra=f"""forward:
-  ca_cert: {ca}/ca.crt
-  ca_key: {ca}/ca.key
-  allow:
-    - {{host: artifacts.elastic.co, mode: intercept}}
-  users:
-    - {{name: agent, password_hash: "{h}"}}
-""")
+        fwd, ca = forward_section(tmp, ["artifacts.elastic.co"], {"agent": "agent-pw"})
+        al = Airlock(tmp, up, extra=fwd)
         try:
             # agent.download.sourceURI pointing at airlock (reverse route)
             base = al.url("")

@@ -4,7 +4,7 @@ forward proxy twice: the JSON, the repeated Cache-Control lines and the
 validators come back as the registry sent them, and the registry sees one request."""
 import json, os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main
+from harness import AIRLOCK, Airlock, Case, eq, fail, main, forward_section
 import node_clients
 
 SEARCH = json.dumps([{"name": "endpoint", "version": "8.13.0", "title": "Elastic Defend"},
@@ -15,17 +15,8 @@ Q = "/search?prerelease=false&kibana.version=8.13.4&capabilities=apm,observabili
 def test():
     with Case() as (up, al0, tmp):
         al0.stop()
-        ca = os.path.join(tmp, "ca")
-        subprocess.run([AIRLOCK, "ca", "init", ca], check=True, capture_output=True, timeout=30)
-        h = subprocess.run([AIRLOCK, "passwd"], input="fleet-pw\n", capture_output=True, text=True, timeout=10).stdout.strip()
-        al = Airlock(tmp, up, extra=f"""forward:
-  ca_cert: {ca}/ca.crt
-  ca_key: {ca}/ca.key
-  allow:
-    - {{host: epr.elastic.co, mode: intercept}}
-  users:
-    - {{name: kibana, password_hash: "{h}"}}
-""")
+        fwd, ca = forward_section(tmp, ["epr.elastic.co"], {"kibana": "fleet-pw"})
+        al = Airlock(tmp, up, extra=fwd)
         try:
             up.add(Q, SEARCH, headers=[("Content-Type", "application/json; charset=utf-8"),
                                       ("Cache-Control", "max-age=600"), ("Cache-Control", "public"),

@@ -13,7 +13,7 @@ an HTTPS listener, where the close path differs.  Also: Host values that are
 not uri-host[:port] get 400 (RFC 9112 3.2)."""
 import os, socket, ssl, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main
+from harness import AIRLOCK, Airlock, Case, eq, fail, main, forward_section
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
 AFTER = b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -110,17 +110,7 @@ def test():
         al0.stop()
         up.add("/after", b"after\n", headers=[("Cache-Control", "max-age=600"), ("Content-Type", "text/plain")])
         up.add("/smuggled", b"SMUGGLED\n", headers=[("Cache-Control", "max-age=600")])
-        h = subprocess.run([AIRLOCK, "passwd"], input="pw\n", capture_output=True, text=True, timeout=10).stdout.strip()
-        ca = os.path.join(tmp, "ca")
-        subprocess.run([AIRLOCK, "ca", "init", ca], capture_output=True, timeout=30, check=True)
-        fwd = f"""forward:
-  ca_cert: {ca}/ca.crt
-  ca_key: {ca}/ca.key
-  allow:
-    - {{host: epr.elastic.co, mode: intercept}}
-  users:
-    - {{name: kibana, password_hash: "{h}"}}
-"""
+        fwd, _ = forward_section(tmp, ["epr.elastic.co"], {"kibana": "pw"})
         al = Airlock(tmp, up, extra=fwd)
         try:
             for name, data, first, kept in cases():

@@ -560,3 +560,20 @@ def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     p = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=timeout, env=env)
     return json.loads(p.stdout)
+
+
+def forward_section(tmp, hosts, users=None):
+    """A `forward:` section: airlock's CA made with `airlock ca init` in tmp/ca, the hosts
+    intercepted, and proxy users {name: password} hashed with `airlock passwd`.
+    Returns (yaml text, CA directory)."""
+    ca = os.path.join(tmp, "ca")
+    subprocess.run([AIRLOCK, "ca", "init", ca], check=True, capture_output=True, timeout=30)
+    text = f"forward:\n  ca_cert: {ca}/ca.crt\n  ca_key: {ca}/ca.key\n  allow:\n"
+    text += "".join(f"    - {{host: {h}, mode: intercept}}\n" for h in hosts)
+    if users:
+        text += "  users:\n"
+        for name, pw in users.items():
+            h = subprocess.run([AIRLOCK, "passwd"], input=pw + "\n", capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+            text += f'    - {{name: {name}, password_hash: "{h}"}}\n'
+    return text, ca
