@@ -1,8 +1,12 @@
-"""Authenticity across the gap (issue 17): signed and incremental bundles.
+"""Authenticity across the gap (issue 17): the whole chain.
 
-Connected side: a cache is filled, exported whole and signed (airlock keygen,
+Connected side, with Elastic's OpenPGP key pinned (cache.verify_pgp,
+upstream.pgp_keys): `airlock mirror artifacts` fills the cache; an artifact
+whose .sha512 matches but whose .asc does not is never admitted (mirror
+reports it failed); the cache is exported whole and signed (airlock keygen,
 export --sign); the upstream then publishes a new artifact and changes one,
-and a delta (export --since) carries only those, signed too.
+mirror runs again, and a delta (export --since) carries only those, signed
+too.
 Closed side, with the signer's public key trusted (import.trusted_keys):
 - an unsigned bundle, one signed by another key, and one altered after
   signing (body changed and the whole-file digest recomputed, as an attacker
@@ -13,7 +17,7 @@ Closed side, with the signer's public key trusted (import.trusted_keys):
 - without trusted keys, import works and says the origin was not checked."""
 import hashlib, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main, sha512_line
+from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
 
 V = "8.13.4"
 
@@ -31,11 +35,20 @@ def entries(cfg):
     return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
 
 
-def artifact(up, name, body, etag):
+def artifact(up, name, body, etag, signer, signed_body=None):
+    """An artifact with its .sha512 and .asc (signed over signed_body: the body unless tampered)"""
     path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
     up.add(path, body, headers=[("ETag", etag)])
     up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", etag + "-sha")])
+    up.add(path + ".asc", pgp_sign(signer, signed_body if signed_body is not None else body),
+           headers=[("ETag", etag + "-asc")])
     return path
+
+
+def mirror(al, *names):
+    return subprocess.run([AIRLOCK, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format",
+                           "tar.gz", "--only", ",".join(names), "--config", al.config],
+                          capture_output=True, text=True, timeout=120)
 
 
 def closed(name, up, trusted=None):
@@ -48,14 +61,18 @@ def closed(name, up, trusted=None):
 
 
 def resign_without_key(src, dst):
-    """Alter a body byte and recompute the whole-file digest, keeping the old signature."""
+    """An internally consistent forgery: a stored ETag changed (records carry no digest of their
+    own), the whole-file digest recomputed, the old signature kept: only the signature can tell."""
     data = bytearray(open(src, "rb").read())
     siglen = int.from_bytes(data[-66:-64], "little") if data[-67:-66] == b"S" else None
     if siglen != 64:
         fail("expected a 64-byte Ed25519 signature block at the end of a signed bundle")
     t = len(data) - (3 + siglen) - 41
     eq(data[t:t + 1], b"T", "trailer position")
-    data[t - 100] ^= 0xFF  # inside the last entry's body
+    i = data.find(b'"fb-1"')
+    if i < 0:
+        fail("the filebeat ETag should be in the bundle")
+    data[i:i + 6] = b'"fb-X"'
     data[t + 9:t + 41] = hashlib.sha256(bytes(data[:t + 9])).digest()
     open(dst, "wb").write(bytes(data))
 
@@ -71,12 +88,23 @@ def test():
            "keygen refuses to overwrite")
         pub = os.path.join(keys, "bundle.pub")
 
-        a1 = artifact(up, "filebeat", os.urandom(200000), '"fb-1"')
-        a2 = artifact(up, "metricbeat", os.urandom(150000), '"mb-1"')
-        up.add("/GPG-KEY-elastic-agent", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n", headers=[("ETag", '"gpg"')])
-        for p_ in (a1, a1 + ".sha512", a2, a2 + ".sha512", "/GPG-KEY-elastic-agent"):
-            eq(curl(al, p_).status, 200, p_)
+        elastic = pgp_keyring(tmp, "elastic")
+        gpgkey = os.path.join(tmp, "GPG-KEY-elastic-agent")
+        open(gpgkey, "wb").write(gpg(elastic, "--armor", "--export"))
         al.stop()
+        cfg = open(al.config).read().replace("cache:\n", "cache:\n  verify_pgp: [\"https://artifacts.elastic.co/downloads/*.tar.gz\"]\n", 1)
+        cfg = cfg.replace("upstream:\n", f"upstream:\n  pgp_keys: [{gpgkey}]\n", 1)
+        open(al.config, "w").write(cfg)
+
+        a1 = artifact(up, "filebeat", os.urandom(200000), '"fb-1"', elastic)
+        a2 = artifact(up, "metricbeat", os.urandom(150000), '"mb-1"', elastic)
+        genuine = os.urandom(120000)
+        forged = genuine[:-1] + b"!"
+        bad = artifact(up, "auditbeat", forged, '"ab-1"', elastic, signed_body=genuine)
+        up.add("/GPG-KEY-elastic-agent", open(gpgkey, "rb").read(), headers=[("ETag", '"gpg"')])
+        p = mirror(al, "filebeat", "metricbeat", "auditbeat")
+        if p.returncode == 0 or f"failed: {bad} (" not in p.stdout or "failed 1" not in p.stdout:
+            fail(f"mirror: the forged artifact (valid .sha512, bad .asc) is failed, the rest fetched:\n{p.stdout}\n{p.stderr}")
         full1 = os.path.join(tmp, "full1.airlock")
         unsigned = os.path.join(tmp, "unsigned.airlock")
         foreign = os.path.join(tmp, "foreign.airlock")
@@ -89,20 +117,20 @@ def test():
         resign_without_key(full1, tampered)
 
         # Connected side, later: a new artifact, and one republished with a new ETag and body.
-        al.start()
-        a3 = artifact(up, "heartbeat", os.urandom(100000), '"hb-1"')
+        a3 = artifact(up, "heartbeat", os.urandom(100000), '"hb-1"', elastic)
         a2_body = os.urandom(160000)
-        artifact(up, "metricbeat", a2_body, '"mb-2"')
+        artifact(up, "metricbeat", a2_body, '"mb-2"', elastic)
         cli_purge = subprocess.run([AIRLOCK, "purge", "https://artifacts.elastic.co" + a2 + "*", "--config", al.config],
                                    capture_output=True, timeout=30)  # the operator refreshes the changed one
         eq(cli_purge.returncode, 0, "purge")
-        for p_ in (a3, a3 + ".sha512", a2, a2 + ".sha512"):
-            eq(curl(al, p_).status, 200, p_)
-        al.stop()
+        p = mirror(al, "metricbeat", "heartbeat")
+        eq(p.returncode, 0, f"second mirror: {p.stdout}{p.stderr}")
         delta = os.path.join(tmp, "delta.airlock")
         full2 = os.path.join(tmp, "full2.airlock")
         out = cli(al.config, "export", delta, "--since", full1, "--sign", os.path.join(keys, "bundle.key")).stdout
-        if "4 new or changed entries carried, 3 unchanged left out" not in out:
+        # new or changed: heartbeat and metricbeat, each with .sha512 and .asc; unchanged: filebeat's
+        # three, the auditbeat .sha512 and .asc (stored as files; the forged body never was) and the GPG key
+        if "6 new or changed entries carried, 6 unchanged left out" not in out:
             fail(f"delta summary: {out}")
         cli(al.config, "export", full2, "--sign", os.path.join(keys, "bundle.key"))
         if os.path.getsize(delta) >= os.path.getsize(full2):
@@ -139,6 +167,7 @@ def test():
         eq((r.status, r.header("ETag"), r.body == a2_body), (200, '"mb-2"', True), "the changed artifact")
         eq(curl(gap, a3).status, 200, "the new artifact")
         eq(curl(gap, a1).status, 200, "the unchanged artifact, from the base")
+        eq(curl(gap, bad).status, 504, "the forged artifact was never admitted, so it is not there offline")
         gap.stop()
 
         # Without trusted keys: admitted, with a word that the origin was not checked.

@@ -13,34 +13,11 @@ pinned key.  Keys and signatures are made here by gpg, as Elastic's are.
   with no signature published are never admitted: the client sees the
   transfer abort, the next request fetches again, the log and
   airlock_integrity_refused_total say so, and mirror reports them failed."""
-import os, subprocess, sys, tempfile
+import os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main, sha512_line
+from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
 
 V = "8.13.4"
-
-
-def gpg(home, *args, data=None):
-    p = subprocess.run(["gpg", "--batch", "--homedir", home, "--passphrase", "", "--pinentry-mode", "loopback", *args],
-                       input=data, capture_output=True, timeout=60)
-    if p.returncode != 0:
-        fail(f"gpg {' '.join(args)}: {p.stderr.decode()}")
-    return p.stdout
-
-
-def keyring(tmp, name):
-    home = os.path.join(tmp, name)
-    os.makedirs(home, mode=0o700)
-    gpg(home, "--quick-gen-key", f"{name} <{name}@example.org>", "ed25519", "sign", "never")
-    return home
-
-
-def sign(home, body):
-    d = tempfile.mkdtemp()
-    f = os.path.join(d, "body")
-    open(f, "wb").write(body)
-    gpg(home, "--armor", "--detach-sign", "--output", f + ".asc", f)
-    return open(f + ".asc", "rb").read()
 
 
 def artifact(up, name, body, asc, sha_of=None):
@@ -55,21 +32,21 @@ def artifact(up, name, body, asc, sha_of=None):
 def test():
     with Case() as (up, al0, tmp):
         al0.stop()
-        elastic, other = keyring(tmp, "elastic"), keyring(tmp, "other")
+        elastic, other = pgp_keyring(tmp, "elastic"), pgp_keyring(tmp, "other")
         pub = os.path.join(tmp, "GPG-KEY-elastic-agent")
         open(pub, "wb").write(gpg(elastic, "--armor", "--export"))
 
         good = os.urandom(300000)
-        ok = artifact(up, "filebeat", good, sign(elastic, good))
+        ok = artifact(up, "filebeat", good, pgp_sign(elastic, good))
         original = os.urandom(200000)
         tampered_body = original[:-1] + bytes([original[-1] ^ 1])
-        tampered = artifact(up, "metricbeat", tampered_body, sign(elastic, original), sha_of=tampered_body)
+        tampered = artifact(up, "metricbeat", tampered_body, pgp_sign(elastic, original), sha_of=tampered_body)
         foreign_body = os.urandom(100000)
-        foreign = artifact(up, "heartbeat", foreign_body, sign(other, foreign_body))
+        foreign = artifact(up, "heartbeat", foreign_body, pgp_sign(other, foreign_body))
         unsigned = artifact(up, "auditbeat", os.urandom(50000), None)
         pkg = os.urandom(40000)
         up.add("/epr/nginx/nginx-1.20.0.zip", pkg, headers=[("ETag", '"zip"')])
-        up.add("/epr/nginx/nginx-1.20.0.zip.sig", sign(elastic, pkg))
+        up.add("/epr/nginx/nginx-1.20.0.zip.sig", pgp_sign(elastic, pkg))
 
         al = Airlock(tmp, up, upstream_extra=f"  pgp_keys: [{pub}]\n")
         al.stop()

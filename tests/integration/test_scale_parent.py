@@ -41,8 +41,17 @@ def test():
     up = FakeUpstream(Pki(tmp))
     os.makedirs(os.path.join(tmp, "hq"))
     os.makedirs(os.path.join(tmp, "site"))
+    os.makedirs(os.path.join(tmp, "site2"))
     parent = Airlock(os.path.join(tmp, "hq"), up)
     plog = os.path.join(tmp, "hq", "access.log")
+    # the parent also listens with TLS (its certificate is the test CA's, naming 127.0.0.1)
+    tls_port = free_port()
+    os.chmod(up.pki.key, 0o600)
+    cfg = open(parent.config).read().replace(
+        f'listen: ["127.0.0.1:{parent.port}"]',
+        f'listen: ["127.0.0.1:{parent.port}", {{address: "127.0.0.1:{tls_port}", '
+        f'tls: {{cert: "{up.pki.crt}", key: "{up.pki.key}"}}}}]', 1)
+    open(parent.config, "w").write(cfg)
     configure(parent, "hq", access=plog)
     dead = free_port()
     child = Airlock(os.path.join(tmp, "site"), up)
@@ -66,6 +75,18 @@ def test():
         if not r.header("Cache-Status").startswith("hq; hit"):
             fail(f"the parent holds it under the canonical URL: {r.header('Cache-Status')}")
         eq(up.count(ART), 1, "still one upstream request")
+        # Over TLS to the parent's HTTPS listener, verified against upstream.ca_file: a hit at the parent.
+        child2 = Airlock(os.path.join(tmp, "site2"), up)
+        configure(child2, "site2", f'  parents: ["https://127.0.0.1:{tls_port}"]\n')
+        try:
+            r = curl(child2, ART)
+            cs = r.all("Cache-Status")
+            eq((r.status, r.header("ETag")), (200, '"art-v1"'), "through the parent's TLS listener")
+            if len(cs) != 2 or not cs[0].startswith("hq; hit") or not cs[1].startswith("site2; fwd=miss"):
+                fail(f"over TLS: the parent's hit, then the child's miss: {cs}")
+            eq(up.count(ART), 1, "the TLS child added no upstream request")
+        finally:
+            child2.stop(strict=False)
         if "unreachable" not in child.logtext():
             fail("the dead first parent should be logged as unreachable")
 

@@ -577,3 +577,33 @@ def forward_section(tmp, hosts, users=None):
                                timeout=10).stdout.strip()
             text += f'    - {{name: {name}, password_hash: "{h}"}}\n'
     return text, ca
+
+
+def gpg(home, *args):
+    """gpg in its own home directory, no agent prompts; returns stdout (bytes)."""
+    p = subprocess.run(["gpg", "--batch", "--homedir", home, "--passphrase", "", "--pinentry-mode", "loopback", *args],
+                       capture_output=True, timeout=60)
+    if p.returncode != 0:
+        fail(f"gpg {' '.join(args)}: {p.stderr.decode()}")
+    return p.stdout
+
+
+def pgp_keyring(tmp, name):
+    """A new Ed25519 signing key in tmp/name (a gpg home), as Elastic's release key signs."""
+    home = os.path.join(tmp, name)
+    os.makedirs(home, mode=0o700)
+    gpg(home, "--quick-gen-key", f"{name} <{name}@example.org>", "ed25519", "sign", "never")
+    return home
+
+
+def pgp_sign(home, body):
+    """An armored detached signature of body, as Elastic publishes URL.asc."""
+    d = tempfile.mkdtemp()
+    f = os.path.join(d, "body")
+    with open(f, "wb") as fh:
+        fh.write(body)
+    gpg(home, "--armor", "--detach-sign", "--output", f + ".asc", f)
+    with open(f + ".asc", "rb") as fh:
+        sig = fh.read()
+    shutil.rmtree(d, ignore_errors=True)
+    return sig
