@@ -43,7 +43,11 @@ static void test_lifetime(void **state)
  * registry's /epr/<name>/<name>-<version>.zip and .sig (package-registry's
  * Package.GetDownloadPath; older registries served .tar.gz), the Endpoint manifest
  * republished in place (seed 001: "manifest_version" moves) and Endpoint
- * artifacts named by their SHA-256 (relative_url in the manifest).
+ * artifacts named by the SHA-256 of their content: Kibana's Fleet names them
+ * so (relativeDownloadUrlFromArtifact in x-pack/plugins/fleet/server/services/
+ * artifacts/mappings.ts: /api/artifact/<identifier>/<decodedSha256>); the
+ * global server's /downloads/endpoint/artifacts/<identifier>/<sha256> path is
+ * the issue's, not found in public source, hence the strict 64-hex match.
  */
 static void test_default_rules(void **state)
 {
