@@ -36,19 +36,14 @@ int al_hdr_next(struct al_hdr_iter *it, const char **name, size_t *nlen,
 	return 0;
 }
 
-static int name_eq(const char *a, size_t alen, const char *b)
-{
-	return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
-}
-
 const char *al_hdr_get(const char *block, size_t len, const char *name, size_t *vlen)
 {
 	struct al_hdr_iter it = {block, block + len};
 	const char *n, *v;
-	size_t nl, vl;
+	size_t nl, vl, want = strlen(name);
 
 	while (al_hdr_next(&it, &n, &nl, &v, &vl)) {
-		if (name_eq(n, nl, name)) {
+		if (nl == want && al_ascii_ieq(n, name, nl)) {
 			*vlen = vl;
 			return v;
 		}
@@ -70,7 +65,7 @@ static int list_token(const char *p, const char *end, const char *token, const c
 			comma++;
 		}
 		ts = trim(p, comma, &te);
-		if ((size_t)(te - ts) >= tl && strncasecmp(ts, token, tl) == 0 &&
+		if ((size_t)(te - ts) >= tl && al_ascii_ieq(ts, token, tl) &&
 		    (ts + tl == te || ts[tl] == '=' || ts[tl] == ' ')) {
 			if (arg != NULL) {
 				const char *a = ts + tl, *ae = te;
@@ -96,10 +91,10 @@ int al_hdr_token(const char *block, size_t len, const char *field, const char *t
 {
 	struct al_hdr_iter it = {block, block + len};
 	const char *n, *v;
-	size_t nl, vl;
+	size_t nl, vl, want = strlen(field);
 
 	while (al_hdr_next(&it, &n, &nl, &v, &vl))
-		if (name_eq(n, nl, field) && list_token(v, v + vl, token, arg, alen))
+		if (nl == want && al_ascii_ieq(n, field, nl) && list_token(v, v + vl, token, arg, alen))
 			return 1;
 	return 0;
 }
@@ -116,17 +111,65 @@ int al_hdr_is_hop(const char *n, size_t nl)
 		"transfer-encoding", "upgrade", NULL};
 
 	for (int i = 0; hop[i] != NULL; i++)
-		if (name_eq(n, nl, hop[i]))
+		if (strlen(hop[i]) == nl && al_ascii_ieq(n, hop[i], nl))
 			return 1;
 	return 0;
 }
 
+static int two(const char *p)
+{
+	return (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9') ? (p[0] - '0') * 10 + (p[1] - '0') : -1;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (the days-from-civil formula). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * IMF-fixdate (RFC 9110 5.6.7), "Sun, 06 Nov 1994 08:49:37 GMT": what
+ * servers send, parsed without strptime, which cost a fifth of a hit's
+ * user-space instructions (its name matching).  -2: not this form.
+ */
+static time_t imf_fixdate(const char *s, size_t len)
+{
+	static const char days[] = "MonTueWedThuFriSatSun", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int d, mon = -1, y1, y2, h, mi, se, day = -1;
+
+	if (len != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+	    s[22] != ':' || s[25] != ' ' || memcmp(s + 26, "GMT", 3) != 0)
+		return -2;
+	for (int i = 0; i < 7 && day < 0; i++)
+		if (memcmp(s, days + 3 * i, 3) == 0)
+			day = i;
+	for (int i = 0; i < 12 && mon < 0; i++)
+		if (memcmp(s + 8, months + 3 * i, 3) == 0)
+			mon = i + 1;
+	d = two(s + 5), y1 = two(s + 12), y2 = two(s + 14), h = two(s + 17), mi = two(s + 20), se = two(s + 23);
+	if (day < 0 || mon < 0 || d < 1 || d > 31 || y1 < 0 || y2 < 0 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    se < 0 || se > 60)
+		return -2;
+	return (time_t)(days_from_civil(y1 * 100 + y2, mon, d) * 86400 + h * 3600 + mi * 60 + se);
+}
+
 time_t al_http_date(const char *s, size_t len)
 {
+	time_t fast = imf_fixdate(s, len);
 	static const char *const fmts[] = {"%a, %d %b %Y %H:%M:%S GMT",
 		"%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y", NULL};
 	char buf[64];
 
+	if (fast != -2)
+		return fast;
+	/* the obsolete forms recipients must still accept (RFC 9110 5.6.7), and case variations */
 	if (len == 0 || len >= sizeof(buf))
 		return -1;
 	memcpy(buf, s, len);

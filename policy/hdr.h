@@ -44,4 +44,19 @@ void al_http_date_fmt(time_t t, char *buf);
 /* Weak comparison of an If-None-Match list against one entity tag. */
 int al_etag_match_weak(const char *inm, size_t inm_len, const char *etag, size_t elen);
 
+/*
+ * Case-insensitive equality of n bytes in ASCII, for field names and
+ * tokens (RFC 9110 5.1: names are tokens; no locale applies).  On every
+ * hit: glibc's locale-aware strncasecmp was 6% of a 100 KiB hit's CPU.
+ */
+static inline int al_ascii_ieq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+		if (x != y && ((x ^ y) != 0x20 || (unsigned char)((x | 0x20) - 'a') > 'z' - 'a'))
+			return 0;
+	}
+	return 1;
+}
+
 #endif

@@ -27,7 +27,7 @@ static long line_end(const char *p, size_t len)
 
 static int name_is(const struct http_field *f, const char *n)
 {
-	return f->name_len == strlen(n) && strncasecmp(f->name, n, f->name_len) == 0;
+	return f->name_len == strlen(n) && al_ascii_ieq(f->name, n, f->name_len);
 }
 
 /*
@@ -258,8 +258,10 @@ enum http1_resp_line http1_response_line(const char *buf, size_t len, int *statu
 
 const char *http1_field(const struct http_req *r, const char *name, size_t *vlen)
 {
+	size_t want = strlen(name);
+
 	for (int i = 0; i < r->nfields; i++) {
-		if (name_is(&r->fields[i], name)) {
+		if (r->fields[i].name_len == want && al_ascii_ieq(r->fields[i].name, name, want)) {
 			*vlen = r->fields[i].value_len;
 			return r->fields[i].value;
 		}

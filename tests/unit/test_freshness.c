@@ -1,4 +1,5 @@
 /* RFC 9111 freshness and storability, header-block helpers. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,6 +129,20 @@ static void test_operator_rules(void **state)
 	unlink(path);
 }
 
+/* Field names compare case-insensitively in ASCII: letters fold, nothing else does. */
+static void test_ascii_ieq(void **state)
+{
+	(void)state;
+	assert_true(al_ascii_ieq("ETag", "etag", 4));
+	assert_true(al_ascii_ieq("Content-Length", "content-length", 14));
+	assert_true(al_ascii_ieq("X_Y", "x_y", 3));
+	assert_false(al_ascii_ieq("@", "`", 1));   /* 0x40 / 0x60: not letters */
+	assert_false(al_ascii_ieq("[", "{", 1));   /* 0x5b / 0x7b */
+	assert_false(al_ascii_ieq("Etag", "Etah", 4));
+	assert_false(al_ascii_ieq("\xc0", "\xe0", 1)); /* no locale: bytes above ASCII never fold */
+	assert_true(al_ascii_ieq("", "", 0));
+}
+
 static void test_storable(void **state)
 {
 	assert_null(al_uncacheable_reason(200, H("Cache-Control: public\r\n")));
@@ -171,6 +186,24 @@ static void test_dates(void **state)
 	assert_true(al_http_date(H("Sunday, 06-Nov-94 08:49:37 GMT")) == a);
 	assert_true(al_http_date(H("Sun Nov  6 08:49:37 1994")) == a);
 	assert_true(al_http_date(H("yesterday")) == -1);
+	/* IMF-fixdate takes a parser of its own; lower case goes to strptime: both must agree */
+	static const char *const same[] = {"Thu, 01 Jan 1970 00:00:00 GMT", "Tue, 29 Feb 2000 23:59:59 GMT",
+		"Fri, 31 Dec 1999 12:00:00 GMT", "Mon, 30 Nov 2026 04:54:13 GMT", "Wed, 01 Mar 2100 00:00:01 GMT",
+		"Sat, 01 Jan 2000 00:00:00 GMT", NULL};
+	for (int i = 0; same[i] != NULL; i++) {
+		char low[30];
+		size_t n = strlen(same[i]);
+
+		for (size_t j = 0; j <= n; j++) /* names only: strptime wants "GMT" as written */
+			low[j] = j < 26 ? (char)tolower((unsigned char)same[i][j]) : same[i][j];
+		assert_true(al_http_date(same[i], n) > 0 || i == 0);
+		assert_true(al_http_date(same[i], n) == al_http_date(low, n));
+	}
+	assert_true(al_http_date(H("Mon, 30 Nov 2026 04:54:13 GMT")) == 1796014453);
+	assert_true(al_http_date(H("Mon, 30 Nov 2026 24:54:13 GMT")) == -1);
+	assert_true(al_http_date(H("Mon, 30 Xyz 2026 04:54:13 GMT")) == -1);
+	assert_true(al_http_date(H("Mon, 3a Nov 2026 04:54:13 GMT")) == -1);
+	assert_true(al_http_date(H("Mon, 30 Nov 2026 04:54:13 UTC")) == -1);
 	al_http_date_fmt(a, buf);
 	assert_string_equal(buf, "Sun, 06 Nov 1994 08:49:37 GMT");
 }
@@ -182,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_default_rules),
 		cmocka_unit_test(test_operator_rules),
 		cmocka_unit_test(test_storable),
+		cmocka_unit_test(test_ascii_ieq),
 		cmocka_unit_test(test_age),
 		cmocka_unit_test(test_etags),
 		cmocka_unit_test(test_dates),
