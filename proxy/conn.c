@@ -166,35 +166,77 @@ static void hold_cleanup(const void *data, size_t len, void *arg)
 	}
 }
 
+/* Decimal digits of v at p, returning the end: the head is built without printf, a tenth of a hit's work. */
+static char *put_dec(char *p, uint64_t v)
+{
+	char t[20];
+	int n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUT_LIT(p, lit) put_str((p), (lit), sizeof(lit) - 1)
+
 /* Response head: status line, the stored or upstream fields, our own. */
 void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
     int64_t clen, int64_t age, const char *extra)
 {
 	struct evbuffer *o = conn_out(c);
+	const char *reason = http1_reason(status);
+	char buf[64 + sizeof(c->cstatus) + 128], *p = buf;
+	size_t rl = strlen(reason);
 
 	c->status = status;
-	evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", status, http1_reason(status));
+	if (rl > 40)
+		rl = 40;
+	p = PUT_LIT(p, "HTTP/1.1 ");
+	p = put_dec(p, (uint64_t)(status >= 100 && status <= 999 ? status : 500));
+	*p++ = ' ';
+	p = put_str(p, reason, rl);
+	p = PUT_LIT(p, "\r\n");
+	evbuffer_add(o, buf, (size_t)(p - buf));
 	if (hlen)
 		evbuffer_add(o, hdrs, hlen);
-	if (clen >= 0 && status != 304 && status != 204)
-		evbuffer_add_printf(o, "Content-Length: %lld\r\n", (long long)clen);
-	else if (clen < 0 && status != 304 && status != 204 && !c->head_only) {
+	p = buf;
+	if (clen >= 0 && status != 304 && status != 204) {
+		p = PUT_LIT(p, "Content-Length: ");
+		p = PUT_LIT(put_dec(p, (uint64_t)clen), "\r\n");
+	} else if (clen < 0 && status != 304 && status != 204 && !c->head_only) {
 		if (c->req.minor >= 1)
-			c->chunked = 1, evbuffer_add(o, "Transfer-Encoding: chunked\r\n", 28);
+			c->chunked = 1, p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
 		else
 			c->keepalive = 0; /* HTTP/1.0: the end of the body is the close */
 	}
-	if (age >= 0)
-		evbuffer_add_printf(o, "Age: %lld\r\n", (long long)age);
-	if (c->cstatus[0])
-		evbuffer_add_printf(o, "Cache-Status: %s\r\n", c->cstatus);
-	if (extra)
+	if (age >= 0) {
+		p = PUT_LIT(p, "Age: ");
+		p = PUT_LIT(put_dec(p, (uint64_t)age), "\r\n");
+	}
+	if (c->cstatus[0]) {
+		p = PUT_LIT(p, "Cache-Status: ");
+		p = PUT_LIT(put_str(p, c->cstatus, strnlen(c->cstatus, sizeof(c->cstatus) - 1)), "\r\n");
+	}
+	if (extra) {
+		evbuffer_add(o, buf, (size_t)(p - buf));
 		evbuffer_add(o, extra, strlen(extra));
+		p = buf;
+	}
 	if (!c->keepalive)
-		evbuffer_add(o, "Connection: close\r\n", 19);
+		p = PUT_LIT(p, "Connection: close\r\n");
 	else if (c->req.minor == 0)
-		evbuffer_add(o, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(o, "\r\n", 2);
+		p = PUT_LIT(p, "Connection: keep-alive\r\n");
+	p = PUT_LIT(p, "\r\n");
+	evbuffer_add(o, buf, (size_t)(p - buf));
 }
 
 /* A short response of our own making. */
