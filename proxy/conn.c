@@ -1112,9 +1112,9 @@ static void try_parse(struct conn *c)
 	}
 	memcpy(c->head, p, (size_t)rc);
 	c->head_len = (size_t)rc;
+	http1_rebase(&c->req, p, c->head); /* before the drain: p is still the input's */
 	c->head_start_us = 0;
 	evbuffer_drain(in, (size_t)rc);
-	http1_parse_request(c->head, c->head_len, &lim, &c->req);
 	conn_set_head_timeout(c, 0);
 	c->state = C_WAIT;
 	step_request(c);

@@ -109,7 +109,7 @@ int http1_parse_request(const char *buf, size_t len, const struct http_limits *l
 	size_t avail = len > lim->max_head ? lim->max_head : len;
 	long le;
 
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct http_req, fields)); /* 6 KiB of fields: set as they are read */
 	/* Tolerate (RFC 9112 §2.2) empty lines before the request line. */
 	while ((size_t)(p - buf) + 2 <= avail && p[0] == '\r' && p[1] == '\n')
 		p += 2;
@@ -254,6 +254,19 @@ enum http1_resp_line http1_response_line(const char *buf, size_t len, int *statu
 	*nlen = (size_t)(colon - buf);
 	*value = v;
 	return RESP_FIELD;
+}
+
+void http1_rebase(struct http_req *r, const char *old, const char *new)
+{
+#define REBASE(ptr) ((ptr) = (ptr) != NULL ? new + ((ptr) - old) : NULL)
+	REBASE(r->method_s);
+	REBASE(r->target);
+	REBASE(r->host);
+	for (int i = 0; i < r->nfields; i++) {
+		REBASE(r->fields[i].name);
+		REBASE(r->fields[i].value);
+	}
+#undef REBASE
 }
 
 const char *http1_field(const struct http_req *r, const char *name, size_t *vlen)

@@ -28,13 +28,13 @@ struct http_req {
 	size_t target_len;
 	enum http_form form;
 	int minor;                 /* HTTP/1.minor */
-	struct http_field fields[HTTP1_MAX_HEADERS];
 	int nfields;
 	int64_t content_length;    /* -1 when absent */
 	int chunked;
 	int close;                 /* Connection: close, or HTTP/1.0 without keep-alive */
 	const char *host;          /* Host field value */
 	size_t host_len;
+	struct http_field fields[HTTP1_MAX_HEADERS]; /* last: only the first nfields are set */
 };
 
 struct http_limits {
@@ -59,6 +59,9 @@ int http1_parse_request(const char *buf, size_t len, const struct http_limits *l
 enum http1_resp_line { RESP_STATUS, RESP_END, RESP_FIELD, RESP_BAD };
 enum http1_resp_line http1_response_line(const char *line, size_t len, int *status,
     const char **name, size_t *nlen, const char **value, size_t *vlen, const char **why);
+
+/* Move r's pointers from a head parsed at old to the same bytes copied to new. */
+void http1_rebase(struct http_req *r, const char *old, const char *new);
 
 /* First value of a field (case-insensitive), or NULL. */
 const char *http1_field(const struct http_req *r, const char *name, size_t *vlen);

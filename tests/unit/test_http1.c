@@ -34,6 +34,27 @@ static void test_simple_get(void **state)
 	assert_int_equal(vl, strlen("Kibana/8.13.4 node-fetch"));
 }
 
+/* The server parses in the input buffer, copies the head and re-points (proxy/conn.c). */
+static void test_rebase(void **state)
+{
+	struct http_req r;
+	char a[] = "GET http://epr.elastic.co/search HTTP/1.1\r\nHost: epr.elastic.co\r\nAccept: */*\r\n\r\n";
+	char b[sizeof(a)];
+	size_t vl;
+	const char *v;
+
+	assert_int_equal(parse(a, &r), (int)strlen(a));
+	memcpy(b, a, sizeof(a));
+	http1_rebase(&r, a, b);
+	memset(a, 'x', sizeof(a));
+	assert_ptr_equal(r.method_s, b);
+	assert_memory_equal(r.target, "http://epr.elastic.co/search", r.target_len);
+	assert_memory_equal(r.host, "epr.elastic.co", r.host_len);
+	v = http1_field(&r, "accept", &vl);
+	assert_true(v >= b && v < b + sizeof(b));
+	assert_memory_equal(v, "*/*", vl);
+}
+
 static void test_incomplete(void **state)
 {
 	struct http_req r;
@@ -145,6 +166,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_get),
+		cmocka_unit_test(test_rebase),
 		cmocka_unit_test(test_incomplete),
 		cmocka_unit_test(test_forms),
 		cmocka_unit_test(test_refused),
