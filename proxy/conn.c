@@ -287,8 +287,7 @@ static int not_modified(struct conn *c, const char *hdrs, size_t hlen)
 		return etag != NULL && al_etag_match_weak(inm, inml, etag, el);
 	}
 	ims = http1_field(&c->req, "If-Modified-Since", &imsl);
-	lm = al_hdr_get(hdrs, hlen, "Last-Modified", &lml);
-	if (ims != NULL && lm != NULL) {
+	if (ims != NULL && (lm = al_hdr_get(hdrs, hlen, "Last-Modified", &lml)) != NULL) {
 		time_t a = al_http_date(ims, imsl), b = al_http_date(lm, lml);
 		return a >= 0 && b >= 0 && b <= a;
 	}
