@@ -36,19 +36,32 @@ int al_hdr_next(struct al_hdr_iter *it, const char **name, size_t *nlen,
 	return 0;
 }
 
+/*
+ * The next field named name (want bytes, no colon in it), its value trimmed.
+ * Lines of other names are skipped at the colon test, before any trimming:
+ * hits look up several fields in the stored block.
+ */
+static const char *next_named(struct al_hdr_iter *it, const char *name, size_t want, size_t *vlen)
+{
+	while (it->p < it->end) {
+		const char *line = it->p, *eol = memchr(line, '\n', (size_t)(it->end - line));
+		const char *le = eol ? eol : it->end, *v, *ve;
+
+		it->p = eol ? eol + 1 : it->end;
+		if ((size_t)(le - line) <= want || line[want] != ':' || !al_ascii_ieq(line, name, want))
+			continue;
+		v = trim(line + want + 1, le, &ve);
+		*vlen = (size_t)(ve - v);
+		return v;
+	}
+	return NULL;
+}
+
 const char *al_hdr_get(const char *block, size_t len, const char *name, size_t *vlen)
 {
 	struct al_hdr_iter it = {block, block + len};
-	const char *n, *v;
-	size_t nl, vl, want = strlen(name);
 
-	while (al_hdr_next(&it, &n, &nl, &v, &vl)) {
-		if (nl == want && al_ascii_ieq(n, name, nl)) {
-			*vlen = vl;
-			return v;
-		}
-	}
-	return NULL;
+	return next_named(&it, name, strlen(name), vlen);
 }
 
 /* Find token in one comma list [p, end); its "=arg" (quotes removed) into arg/alen. */
@@ -90,11 +103,11 @@ int al_hdr_token(const char *block, size_t len, const char *field, const char *t
     const char **arg, size_t *alen)
 {
 	struct al_hdr_iter it = {block, block + len};
-	const char *n, *v;
-	size_t nl, vl, want = strlen(field);
+	const char *v;
+	size_t vl, want = strlen(field);
 
-	while (al_hdr_next(&it, &n, &nl, &v, &vl))
-		if (nl == want && al_ascii_ieq(n, field, nl) && list_token(v, v + vl, token, arg, alen))
+	while ((v = next_named(&it, field, want, &vl)) != NULL)
+		if (list_token(v, v + vl, token, arg, alen))
 			return 1;
 	return 0;
 }

@@ -177,6 +177,33 @@ static void test_etags(void **state)
 	assert_false(al_etag_match_weak(H("\"a,b\""), H("\"a\"")));
 }
 
+/* Field lookups in a stored block, as upstreams really write them. */
+static void test_hdr_fields(void **state)
+{
+	/* the registry's two Cache-Control lines (elastic/package-registry, cacheHeaders(): Header().Add twice) */
+	static const char b[] = "ETag-Extra: no\r\nEtag :spaced\r\nnocolon\r\n:empty-name\r\n"
+		"etag:   \"v1\"  \r\nCache-Control: max-age=600\r\nCache-Control: public\r\n"
+		"Cache-Control: s-maxage=\"60\", no-cache=\"Set-Cookie\"\r\nLast";
+	const char *v, *arg;
+	size_t vl, al;
+
+	v = al_hdr_get(b, strlen(b), "ETag", &vl);
+	assert_non_null(v);
+	assert_int_equal(vl, 4);
+	assert_memory_equal(v, "\"v1\"", 4);
+	assert_null(al_hdr_get(b, strlen(b), "Last", &vl));
+	assert_null(al_hdr_get(b, strlen(b), "Cache", &vl));
+	assert_null(al_hdr_get(b, 10, "ETag", &vl));
+	assert_true(al_hdr_token(b, strlen(b), "cache-control", "public", NULL, NULL));
+	assert_true(al_hdr_token(b, strlen(b), "Cache-Control", "max-age", &arg, &al));
+	assert_memory_equal(arg, "600", al);
+	assert_true(al_hdr_token(b, strlen(b), "Cache-Control", "s-maxage", &arg, &al));
+	assert_true(al_hdr_token(b, strlen(b), "Cache-Control", "no-cache", NULL, NULL));
+	assert_false(al_hdr_token(b, strlen(b), "Cache-Control", "private", NULL, NULL));
+	assert_false(al_hdr_token(b, strlen(b), "Cache-Control", "max", NULL, NULL));
+	assert_false(al_hdr_token(b, strlen(b), "ETag-Extra", "yes", NULL, NULL));
+}
+
 static void test_dates(void **state)
 {
 	time_t a = al_http_date(H("Sun, 06 Nov 1994 08:49:37 GMT"));
@@ -218,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_ascii_ieq),
 		cmocka_unit_test(test_age),
 		cmocka_unit_test(test_etags),
+		cmocka_unit_test(test_hdr_fields),
 		cmocka_unit_test(test_dates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
