@@ -382,9 +382,8 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 			break;
 		}
 	}
-	/* ranges are served from the cache: say so, once (nginx and most origins already do) */
-	conn_add_head(c, status, hdrs, hlen, total, age,
-	    status == 200 && al_hdr_get(hdrs, hlen, "Accept-Ranges", &rvl) == NULL ? "Accept-Ranges: bytes\r\n" : NULL);
+	/* the origin's Accept-Ranges is not stored (fill.c header_cb): this is the one */
+	conn_add_head(c, status, hdrs, hlen, total, age, status == 200 ? "Accept-Ranges: bytes\r\n" : NULL);
 body:
 	if (c->head_only || (c->end_known && c->pos == c->end)) {
 		c->state = C_DONE;

@@ -813,6 +813,8 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 		x->content_length = cl;
 		return len;
 	}
+	if (name_is(name, nl, "Accept-Ranges"))
+		return len; /* airlock serves ranges from the cache itself and says so (conn.c begin_response) */
 	if (name_is(name, nl, "Age")) {
 		int64_t a = parse_u64(v, vl);
 		x->age_value = a > 0 ? a : 0;
