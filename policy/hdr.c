@@ -124,7 +124,7 @@ int al_hdr_is_hop(const char *n, size_t nl)
 		"transfer-encoding", "upgrade", NULL};
 
 	for (int i = 0; hop[i] != NULL; i++)
-		if (strlen(hop[i]) == nl && al_ascii_ieq(n, hop[i], nl))
+		if (al_name_is(n, nl, hop[i]))
 			return 1;
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 struct al_hdr_iter {
@@ -57,6 +58,12 @@ static inline int al_ascii_ieq(const char *a, const char *b, size_t n)
 			return 0;
 	}
 	return 1;
+}
+
+/* Is the field name n (nl bytes) name, in any case? */
+static inline int al_name_is(const char *n, size_t nl, const char *name)
+{
+	return strlen(name) == nl && al_ascii_ieq(n, name, nl);
 }
 
 #endif

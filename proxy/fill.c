@@ -770,11 +770,6 @@ static int on_head(struct fetch *x)
 	return 0;
 }
 
-static int name_is(const char *line, size_t nl, const char *name)
-{
-	return strlen(name) == nl && strncasecmp(line, name, nl) == 0;
-}
-
 /* One raw line of the upstream's head (curl hands them over unchanged). */
 static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 {
@@ -804,7 +799,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 	case RESP_FIELD:
 		break;
 	}
-	if (name_is(name, nl, "Content-Length")) {
+	if (al_name_is(name, nl, "Content-Length")) {
 		int64_t cl = parse_u64(v, vl);
 		if (cl < 0 || (x->content_length >= 0 && x->content_length != cl)) {
 			x->bad = "bad or conflicting Content-Length";
@@ -813,14 +808,14 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 		x->content_length = cl;
 		return len;
 	}
-	if (name_is(name, nl, "Accept-Ranges"))
+	if (al_name_is(name, nl, "Accept-Ranges"))
 		return len; /* airlock serves ranges from the cache itself and says so (conn.c begin_response) */
-	if (name_is(name, nl, "Age")) {
+	if (al_name_is(name, nl, "Age")) {
 		int64_t a = parse_u64(v, vl);
 		x->age_value = a > 0 ? a : 0;
 		return len;
 	}
-	if (name_is(name, nl, "Connection")) {
+	if (al_name_is(name, nl, "Connection")) {
 		size_t used = strlen(x->conn_tokens);
 		snprintf(x->conn_tokens + used, sizeof(x->conn_tokens) - used, "%s%.*s", used ? "," : "", (int)vl, v);
 	}

@@ -27,7 +27,7 @@ static long line_end(const char *p, size_t len)
 
 static int name_is(const struct http_field *f, const char *n)
 {
-	return f->name_len == strlen(n) && al_ascii_ieq(f->name, n, f->name_len);
+	return al_name_is(f->name, f->name_len, n);
 }
 
 /*
