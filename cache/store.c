@@ -835,3 +835,20 @@ int al_body_read(struct al_reader *r, const struct al_record *rec, uint64_t max,
 	*out = buf;
 	return 0;
 }
+
+int al_read_small(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t max, char **out, size_t *len)
+{
+	struct al_reader *rd;
+	struct al_record rec;
+	int rc;
+
+	if ((rc = al_reader_new(s, &rd)) != 0)
+		return rc;
+	rc = al_lookup(rd, key, &rec);
+	if (rc == 0 && rec.status != 200)
+		rc = -ENOENT;
+	if (rc == 0 && (rc = al_body_read(rd, &rec, max, out)) == 0)
+		*len = (size_t)rec.body_len;
+	al_reader_free(rd);
+	return rc;
+}

@@ -112,6 +112,12 @@ int al_store_expire(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
 int al_body_read(struct al_reader *r, const struct al_record *rec, uint64_t max, char **out);
 
 /*
+ * The same for the stored 200 under key, in a snapshot of its own:
+ * 0 with *out and *len, -ENOENT (absent or not a 200), -EFBIG, or -errno.
+ */
+int al_read_small(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t max, char **out, size_t *len);
+
+/*
  * Re-digest rec's body (read through r) and compare with the stored
  * SHA-256.  0 when it matches, -EBADMSG when not, -ENOENT when chunks are
  * missing.

@@ -391,24 +391,18 @@ static void refuse(struct fetch *x, const char *what)
 static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
 {
 	struct al_reader *rd;
-	struct al_record rec;
 	char *sig = NULL, err[300] = "", what[400];
-	uint64_t siglen = 0;
+	size_t siglen = 0;
 	int rc = -EBADMSG;
 
-	if (al_reader_new(srv.store, &rd) != 0) {
-		refuse(x, "OpenPGP check: no LMDB reader");
-		return;
-	}
-	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && rec.body_len <= 65536 &&
-	    al_body_read(rd, &rec, 65536, &sig) == 0)
-		siglen = rec.body_len;
-	al_reader_end(rd);
-	if (sig == NULL)
+	if (al_read_small(srv.store, key, 65536, &sig, &siglen) != 0)
 		snprintf(err, sizeof(err), "no signature published (%s)", fetched_ok ? "not a 200" : why);
-	else
-		rc = al_pgp_verify_object(srv.pgp, rd, x->f->obj_id, x->off, sig, (size_t)siglen, err, sizeof(err));
-	al_reader_free(rd);
+	else if (al_reader_new(srv.store, &rd) != 0)
+		snprintf(err, sizeof(err), "no LMDB reader");
+	else {
+		rc = al_pgp_verify_object(srv.pgp, rd, x->f->obj_id, x->off, sig, siglen, err, sizeof(err));
+		al_reader_free(rd);
+	}
 	free(sig);
 	if (rc == 0) {
 		al_info("integrity", "%s: OpenPGP signature verified with a pinned key", x->url);
@@ -453,30 +447,20 @@ static enum verdict compare512(struct fetch *x, const char *text, size_t len)
 /* The .sha512 sibling is there (or not): compare. */
 static void sha_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
 {
-	struct al_reader *rd;
-	struct al_record rec;
-	const void *p = NULL;
+	char *text = NULL;
 	size_t n = 0;
 	enum verdict v = SHA_UNKNOWN;
+	int rc;
 
 	if (!fetched_ok) {
 		after_sha(x, SHA_UNKNOWN, why);
 		return;
 	}
-	if (al_reader_new(srv.store, &rd) != 0) {
-		after_sha(x, SHA_UNKNOWN, "no LMDB reader for the .sha512");
-		return;
-	}
-	why = "no .sha512 published";
-	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200) {
-		if (rec.body_len > 1024 || (rec.body_len > 0 && al_body_at(rd, rec.obj_id, 0, &p, &n) != 0))
-			why = "unreadable .sha512";
-		else
-			v = compare512(x, rec.body_len ? p : "", rec.body_len ? (size_t)rec.body_len : 0);
-	}
-	/* the verdict is taken before the snapshot ends: p points into the map */
-	al_reader_free(rd);
-	after_sha(x, v, why);
+	rc = al_read_small(srv.store, key, 1024, &text, &n); /* a .sha512 file is a line */
+	if (rc == 0)
+		v = compare512(x, text, n);
+	free(text);
+	after_sha(x, v, rc == 0 ? "not a .sha512 line" : rc == -ENOENT ? "no .sha512 published" : "unreadable .sha512");
 }
 
 /* The sibling fill moved on: call back once it has ended. */

@@ -382,15 +382,10 @@ static void pin_jobs(const struct al_config *cfg, struct joblist *l)
 static char *cached_body(const struct al_config *cfg, const char *path, size_t *len)
 {
 	uint8_t key[AL_KEY_LEN];
-	struct al_reader *rd;
-	struct al_record rec;
 	char *out = NULL;
 
-	if (path_key(cfg, path, key) != 0 || al_reader_new(srv.store, &rd) != 0)
+	if (path_key(cfg, path, key) != 0 || al_read_small(srv.store, key, 64u << 20, &out, len) != 0)
 		return NULL;
-	if (al_lookup(rd, key, &rec) == 0 && rec.status == 200 && al_body_read(rd, &rec, 64u << 20, &out) == 0)
-		*len = rec.body_len;
-	al_reader_free(rd);
 	return out;
 }
 
