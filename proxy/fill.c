@@ -390,17 +390,20 @@ static void refuse(struct fetch *x, const char *what)
 /* The signature sibling is there (or not): verify with the pinned keys. */
 static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
 {
+	const struct al_pgp *keys = __atomic_load_n(&srv.pgp, __ATOMIC_ACQUIRE);
 	struct al_reader *rd;
 	char *sig = NULL, err[300] = "", what[400];
 	size_t siglen = 0;
 	int rc = -EBADMSG;
 
-	if (al_read_small(srv.store, key, 65536, &sig, &siglen) != 0)
+	if (keys == NULL) /* cache.verify_pgp without keys cannot pass check-config; fail closed anyway */
+		snprintf(err, sizeof(err), "no pinned keys loaded");
+	else if (al_read_small(srv.store, key, 65536, &sig, &siglen) != 0)
 		snprintf(err, sizeof(err), "no signature published (%s)", fetched_ok ? "not a 200" : why);
 	else if (al_reader_new(srv.store, &rd) != 0)
 		snprintf(err, sizeof(err), "no LMDB reader");
 	else {
-		rc = al_pgp_verify_object(srv.pgp, rd, x->f->obj_id, x->off, sig, siglen, err, sizeof(err));
+		rc = al_pgp_verify_object(keys, rd, x->f->obj_id, x->off, sig, siglen, err, sizeof(err));
 		al_reader_free(rd);
 	}
 	free(sig);
@@ -428,7 +431,7 @@ static void after_sha(struct fetch *x, enum verdict v, const char *why)
 	if (v == SHA_UNKNOWN && x->sha512 != NULL)
 		al_info("integrity", "%s: not checked against .sha512 (%s)", x->url, why);
 	x->check_flags = v == SHA_MATCH ? AL_REC_VERIFIED : 0;
-	if (pgp != NULL && srv.pgp != NULL) {
+	if (pgp != NULL) {
 		sibling(x, pgp, pgp_ready);
 		return;
 	}

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		char err[1400];
 		if (load(argc > 2 ? argv[2] : NULL, &cfg) != 0)
 			return 2;
-		if (al_server_preflight(cfg, err, sizeof(err)) != 0) {
+		if (al_server_preflight(cfg, err, sizeof(err), NULL) != 0) {
 			fprintf(stderr, "airlock: configuration error: %s\n", err);
 			al_config_free(cfg);
 			return 2;

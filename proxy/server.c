@@ -187,6 +187,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 
 static const char *config_path;
 static struct al_config *reloaded[64];
+static struct al_pgp *retired_pgp[64]; /* key sets replaced by reloads, freed at stop like the configs */
 static int nreloaded;
 static struct event *drain_timer;
 static int64_t drain_deadline_ms;
@@ -252,19 +253,20 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct al_config *nc;
 	const struct al_config *oc = srv.cfg;
+	struct al_pgp *np = NULL;
 	char err[1400];
 
 	if (al_config_load(config_path, &nc, err, sizeof(err)) != 0) {
 		al_err("config", "reload refused: %s; the running configuration stays", err);
 		return;
 	}
-	if (al_server_preflight(nc, err, sizeof(err)) != 0) {
-		al_err("config", "reload refused: %s; the running configuration stays", err);
+	if (nreloaded == (int)(sizeof(reloaded) / sizeof(reloaded[0]))) {
+		al_err("config", "reload refused: too many reloads in one run; restart airlock");
 		al_config_free(nc);
 		return;
 	}
-	if (nreloaded == (int)(sizeof(reloaded) / sizeof(reloaded[0]))) {
-		al_err("config", "reload refused: too many reloads in one run; restart airlock");
+	if (al_server_preflight(nc, err, sizeof(err), &np) != 0) {
+		al_err("config", "reload refused: %s; the running configuration stays", err);
 		al_config_free(nc);
 		return;
 	}
@@ -293,6 +295,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	al_log_set_level(nc->log_level);
 	for (int i = 0; i < nc->nroutes; i++)
 		uplink_get(nc->routes[i].upstream);
+	/* the pinned keys follow the file: a check running now keeps the set it read */
+	retired_pgp[nreloaded] = srv.pgp;
+	__atomic_store_n(&srv.pgp, np, __ATOMIC_RELEASE);
 	reloaded[nreloaded++] = nc;
 	__atomic_store_n(&srv.cfg, nc, __ATOMIC_RELEASE);
 	uplink_set_config(nc);
@@ -348,7 +353,7 @@ static int check_writable_file(const char *what, const char *path, char *msg, si
  * as ExecStartPre; a difference would be a restart loop).  The message
  * starts with file:line:col of the key that names the offending path.
  */
-int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen)
+int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, struct al_pgp **pgp)
 {
 	char msg[1100], where[300], key[48] = "";
 	struct stat st;
@@ -398,6 +403,8 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen)
 		if (al_pgp_load(cfg->pgp_keys, cfg->npgp_keys, &pg, m, sizeof(m)) != 0) {
 			snprintf(msg, sizeof(msg), "upstream.pgp_keys: %s", m);
 			snprintf(key, sizeof(key), "upstream.pgp_keys");
+		} else if (pgp != NULL) {
+			*pgp = pg; /* the last check: nothing after it can fail */
 		} else {
 			al_pgp_free(pg);
 		}
@@ -411,13 +418,15 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen)
 int al_server_start(const struct al_config *cfg)
 {
 	char err[1400];
+	struct al_pgp *pgp = NULL;
 	int nw;
 
-	if (al_server_preflight(cfg, err, sizeof(err)) != 0) {
+	if (al_server_preflight(cfg, err, sizeof(err), &pgp) != 0) {
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
 		return -1;
 	}
 	memset(&srv, 0, sizeof(srv));
+	srv.pgp = pgp; /* loaded once, by the preflight */
 	srv.cfg = cfg;
 	srv.started = time(NULL);
 	nstarted = 0;
@@ -434,10 +443,6 @@ int al_server_start(const struct al_config *cfg)
 	if (al_store_open(cfg->cache_path, cfg->cache_max_size, (unsigned)cfg->max_connections + 512, &srv.store,
 	    err, sizeof(err)) != 0) {
 		al_err("cache", "%s", err);
-		return -1;
-	}
-	if (cfg->npgp_keys > 0 && al_pgp_load(cfg->pgp_keys, cfg->npgp_keys, &srv.pgp, err, sizeof(err)) != 0) {
-		al_err("pgp", "%s", err);
 		return -1;
 	}
 	if (tls_init(cfg, err, sizeof(err)) != 0) {
@@ -567,8 +572,11 @@ void al_server_stop(void)
 		SSL_CTX_free(listener_ctx[j]);
 		listener_ctx[j] = NULL;
 	}
-	for (int i = 0; i < nreloaded; i++)
+	for (int i = 0; i < nreloaded; i++) {
 		al_config_free(reloaded[i]);
+		al_pgp_free(retired_pgp[i]);
+		retired_pgp[i] = NULL;
+	}
 	nreloaded = 0;
 	curl_global_cleanup();
 }

@@ -98,7 +98,7 @@ struct al_server {
 	struct worker *workers;
 	int nworkers;
 	struct al_counters stats;
-	struct al_pgp *pgp;           /* upstream.pgp_keys, loaded at start; NULL without */
+	struct al_pgp *pgp;           /* upstream.pgp_keys, replaced by a reload; NULL without */
 	time_t started;
 };
 
@@ -115,8 +115,12 @@ void al_server_set_config_path(const char *path);
 struct curl_slist **worker_connect_to(struct worker *w);
 /* The same in parts, for tools that run the proxy in-process (mirror). */
 int al_server_start(const struct al_config *cfg);
-/* Every check serve makes before accepting, touching nothing: 0, or -EINVAL with "file:line:col: what". */
-int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen);
+/*
+ * Every check serve makes before accepting, touching nothing: 0, or -EINVAL
+ * with "file:line:col: what".  pgp: NULL, or where to keep the pinned
+ * OpenPGP keys it loaded (NULL when the configuration names none).
+ */
+int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, struct al_pgp **pgp);
 int al_server_wait(void);
 void al_server_stop(void);
 

@@ -13,9 +13,9 @@ pinned key.  Keys and signatures are made here by gpg, as Elastic's are.
   with no signature published are never admitted: the client sees the
   transfer abort, the next request fetches again, the log and
   airlock_integrity_refused_total say so, and mirror reports them failed."""
-import os, subprocess, sys
+import os, signal, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
+from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line, wait_for
 
 V = "8.13.4"
 
@@ -88,6 +88,27 @@ def test():
         for path in (tampered, foreign, unsigned):
             if f"failed: {path} (" not in p.stdout:
                 fail(f"mirror should name {path}:\n{p.stdout}")
+
+        # verify_pgp and the pinned key added by a reload (SIGHUP) apply to the next fill; before
+        # this they were read only at start, and the reloaded rule admitted everything unchecked
+        plain = Airlock(tmp, up)
+        try:
+            late_body = os.urandom(120000)
+            late = artifact(up, "packetbeat", late_body[:-1] + b"x", pgp_sign(elastic, late_body),
+                            sha_of=late_body[:-1] + b"x")
+            cfg = open(plain.config).read()
+            open(plain.config, "w").write(cfg.replace(
+                "cache:\n", "cache:\n  verify_pgp: [\"https://artifacts.elastic.co/downloads/*.tar.gz\"]\n", 1)
+                .replace("upstream:\n", f"upstream:\n  pgp_keys: [{pub}]\n", 1))
+            plain.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reloaded" in plain.logtext(), 5, "the reload")
+            r = curl(plain, late)
+            if r.rc == 0 and r.status == 200:
+                fail(f"{late}: a signature that fails is refused after a reload that asks for it")
+            if f"{late}: OpenPGP check failed" not in plain.logtext():
+                fail("the refusal after the reload is logged")
+        finally:
+            plain.stop()
 
         # a key file that is not an OpenPGP key is a configuration error
         open(pub, "w").write("not a key\n")
