@@ -89,13 +89,30 @@ int al_bundle_load_key(const char *path, int private_key, EVP_PKEY **out, char *
 	return 0;
 }
 
+int al_write_private_key(const char *path, EVP_PKEY *pk, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), ok, e;
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	ok = f != NULL && PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) == 1;
+	e = errno;
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	else if (fd >= 0)
+		close(fd);
+	if (ok)
+		return 0;
+	snprintf(err, errlen, "writing %s: %s", path, strerror(e ? e : EIO));
+	return -(e ? e : EIO);
+}
+
 int al_bundle_keygen(const char *dir, char key_id[AL_KEY_ID_LEN + 1], char *err, size_t errlen)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
 	EVP_PKEY *pk = NULL;
 	char kp[4096], pp[4096];
 	FILE *f = NULL;
-	int fd, rc = -EIO;
+	int rc = -EIO;
 
 	snprintf(kp, sizeof(kp), "%s/bundle.key", dir);
 	snprintf(pp, sizeof(pp), "%s/bundle.pub", dir);
@@ -112,12 +129,8 @@ int al_bundle_keygen(const char *dir, char key_id[AL_KEY_ID_LEN + 1], char *err,
 		snprintf(err, errlen, "Ed25519 key generation failed");
 		goto out;
 	}
-	/* the private key is created 0600, never readable by others even for a moment */
-	if ((fd = open(kp, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 || (f = fdopen(fd, "w")) == NULL ||
-	    PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(f) != 0) {
-		snprintf(err, errlen, "writing %s: %s", kp, strerror(errno));
+	if (al_write_private_key(kp, pk, err, errlen) != 0)
 		goto out;
-	}
 	if ((f = fopen(pp, "w")) == NULL || PEM_write_PUBKEY(f, pk) != 1 || fclose(f) != 0) {
 		snprintf(err, errlen, "writing %s: %s", pp, strerror(errno));
 		goto out;

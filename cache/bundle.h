@@ -96,6 +96,13 @@ int al_bundle_admit(struct al_store *s, FILE *f, const struct al_bundle_info *in
 /* Ed25519 keys: the key id, a new pair written to dir (bundle.key 0600, bundle.pub), loading. */
 void al_bundle_key_id(EVP_PKEY *pk, char out[AL_KEY_ID_LEN + 1]);
 int al_bundle_keygen(const char *dir, char key_id[AL_KEY_ID_LEN + 1], char *err, size_t errlen);
+
+/*
+ * pk's private key as PEM in a new file at path, created 0600 and only if
+ * absent (never readable by others, never over an existing key): the
+ * bundle signing key and the interception CA's key.  0 or -errno.
+ */
+int al_write_private_key(const char *path, EVP_PKEY *pk, char *err, size_t errlen);
 int al_bundle_load_key(const char *path, int private_key, EVP_PKEY **out, char *err, size_t errlen);
 
 #endif

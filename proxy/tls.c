@@ -1,4 +1,5 @@
 #include "proxy/tls.h"
+#include "cache/bundle.h"
 #include "proxy/log.h"
 
 #include <arpa/inet.h>
@@ -385,7 +386,7 @@ int tls_ca_init(const char *dir, char *err, size_t errlen)
 	EVP_PKEY *key = NULL;
 	X509 *c = NULL;
 	FILE *f = NULL;
-	int fd, rc = -EIO;
+	int rc = -EIO;
 
 	snprintf(kp, sizeof(kp), "%s/ca.key", dir);
 	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
@@ -409,12 +410,8 @@ int tls_ca_init(const char *dir, char *err, size_t errlen)
 	    add_ext(c, c, NID_subject_key_identifier, "hash") ||
 	    X509_sign(c, key, EVP_sha256()) == 0)
 		goto err;
-	fd = open(kp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0 || (f = fdopen(fd, "w")) == NULL || !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)) {
-		snprintf(err, errlen, "writing %s: %s", kp, strerror(errno));
+	if (al_write_private_key(kp, key, err, errlen) != 0)
 		goto out;
-	}
-	fclose(f);
 	f = fopen(cp, "w");
 	if (f == NULL || !PEM_write_X509(f, c)) {
 		snprintf(err, errlen, "writing %s: %s", cp, strerror(errno));
