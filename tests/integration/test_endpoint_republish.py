@@ -11,7 +11,16 @@ one artifact changed, one added) and:
   the new relative_urls, saying "manifest updated A -> B, N new artifacts";
 - with the uplink gone, clients holding either ETag are still served, and
   every artifact of both manifests is a hit.
-Artifact bodies are named by their SHA-256 (immutable); the manifest is not."""
+Artifact bodies are named by their SHA-256 (immutable); the manifest is not.
+
+Sources: Elastic Security's "Configure offline endpoints and air-gapped
+environments" (elastic.co/guide/en/security/8.13/offline-endpoint.html,
+"Host an Elastic Endpoint artifact mirror"): a mirror must pass the ETag on,
+because "Elastic Endpoint uses the Etag header to determine whether your
+global artifacts have been updated".  Endpoint itself is closed source: the
+client here sending If-None-Match is our reading of that sentence, not code.  The
+artifact path shape is Kibana Fleet's relativeDownloadUrlFromArtifact (cited
+in tests/unit/test_freshness.c)."""
 import hashlib, io, json, os, subprocess, sys, time, zipfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AIRLOCK, Airlock, Case, curl, eq, fail, go_client, main
