@@ -12,7 +12,15 @@ pinned key.  Keys and signatures are made here by gpg, as Elastic's are.
   .asc was made over the original, one signed by an unpinned key, and one
   with no signature published are never admitted: the client sees the
   transfer abort, the next request fetches again, the log and
-  airlock_integrity_refused_total say so, and mirror reports them failed."""
+  airlock_integrity_refused_total say so, and mirror reports them failed.
+
+Sources: elastic-agent internal/pkg/agent/application/upgrade/artifact/
+download/http/verifier.go, Verifier.Verify: the .sha512 first
+(download.VerifySHA512Hash), then verifyAsc fetches <artifact>.asc next to
+the package (composeURI adds ".asc") and checks it with the PGP key.
+Kibana x-pack/plugins/fleet/server/services/epm/registry/index.ts,
+getPackageArchiveSignatureOrUndefined: a package's signature is the
+registry's signature_path (the archive's path + ".sig" under /epr/)."""
 import os, signal, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line, wait_for
