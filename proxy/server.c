@@ -27,6 +27,32 @@ struct al_server srv;
 
 static SSL_CTX *listener_ctx[AL_MAX_LISTEN];   /* HTTPS listeners; NULL for plain ones */
 
+/*
+ * A worker's loop goes back to epoll after at most 1 ms of callbacks.  A
+ * connection whose socket took all it was given re-arms itself (conn.c
+ * pump), and libevent runs events activated during a pass in that same
+ * pass: without a bound, a worker streaming a fill to its followers read no
+ * new request and woke no other follower until every one had caught up with
+ * the committed bytes.  In a 30-client stampede that was the tail of the
+ * first byte (bench/README.md, round 2).
+ */
+static struct event_base *worker_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	const struct timeval max_pass = {0, 1000};
+	struct event_base *b;
+
+	if (cfg == NULL)
+		return NULL;
+	if (event_config_set_max_dispatch_interval(cfg, &max_pass, -1, 0) != 0) {
+		event_config_free(cfg);
+		return NULL;
+	}
+	b = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return b;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct worker *w = arg;
@@ -472,7 +498,7 @@ int al_server_start(const struct al_config *cfg)
 		struct worker *w = &srv.workers[i];
 		w->id = i;
 		pthread_mutex_init(&w->recent_mu, NULL);
-		w->base = event_base_new();
+		w->base = worker_base_new();
 		w->multi = w->base ? up_multi_new(w->base) : NULL;
 		w->dns = w->base ? evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
