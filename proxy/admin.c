@@ -198,14 +198,14 @@ static void status_page(struct evbuffer *b)
 	struct al_recent rec[AL_RECENT];
 	int n = al_recent_get(rec);
 	struct mirrored mi = {0};
-	uint64_t r5, h5, r60, h60;
+	uint64_t r5, h5, r15, h15;
 	char up[32];
 	double used;
 
 	al_store_stats(srv.store, &st);
 	al_store_foreach(srv.store, collect_mirrored, &mi);
 	al_minutes(5, &r5, &h5);
-	al_minutes(15, &r60, &h60);
+	al_minutes(15, &r15, &h15);
 	used = srv.cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)srv.cfg->cache_max_size : 0;
 	al_human_age((int64_t)(time(NULL) - srv.started), up, sizeof(up));
 	evbuffer_add_printf(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>airlock status</title>"
@@ -246,8 +246,8 @@ static void status_page(struct evbuffer *b)
 		evbuffer_add_printf(b, "<span id=\"hit-ratio-5m\">&ndash;</span>");
 	evbuffer_add_printf(b, "</div>last 5 min (%llu of %llu requests from the cache)<br>last 15 min: %.0f%% of %llu"
 	    "<br><span class=\"err\">since start: %llu hits, %llu stale, %llu revalidated, %llu misses, %llu collapsed</span></div>",
-	    (unsigned long long)h5, (unsigned long long)r5, r60 ? 100.0 * (double)h60 / (double)r60 : 0.0,
-	    (unsigned long long)r60, ld(&srv.stats.hits), ld(&srv.stats.stale), ld(&srv.stats.revalidated),
+	    (unsigned long long)h5, (unsigned long long)r5, r15 ? 100.0 * (double)h15 / (double)r15 : 0.0,
+	    (unsigned long long)r15, ld(&srv.stats.hits), ld(&srv.stats.stale), ld(&srv.stats.revalidated),
 	    ld(&srv.stats.misses), ld(&srv.stats.collapsed));
 
 	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");

@@ -944,10 +944,10 @@ void conn_access_log(struct conn *c)
 
 	atomic_fetch_add(&srv.stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
 	atomic_fetch_add(&srv.stats.by_result[c->result], 1);
-	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
-		al_count_minute(c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
 	memset(&rr, 0, sizeof(rr));
 	rr.t_us = now_us();
+	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
+		al_count_minute(c->w, rr.t_us, c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
 	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->req.method_len < 7 ? c->req.method_len : 7), c->req.method_s ? c->req.method_s : "");
 	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
 	rr.status = st;
@@ -1271,31 +1271,41 @@ static int by_time_desc(const void *a, const void *b)
 	return x->t_us < y->t_us ? 1 : x->t_us > y->t_us ? -1 : 0;
 }
 
-void al_count_minute(int hit)
+/* A bucket only its worker writes: relaxed loads and stores, no locked read-modify-write. */
+static void bump(atomic_int_fast64_t *v)
 {
-	int64_t m = (int64_t)time(NULL) / 60, old;
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+void al_count_minute(struct worker *w, int64_t t_us, int hit)
+{
+	struct al_minutes *mb = &w->minutes;
+	int64_t m = t_us / 60000000;
 	int slot = (int)(m % AL_MINUTES);
 
-	old = atomic_load(&srv.stats.minute[slot]);
-	if (old != m && atomic_compare_exchange_strong(&srv.stats.minute[slot], &old, m)) {
-		atomic_store(&srv.stats.minute_requests[slot], 0);
-		atomic_store(&srv.stats.minute_hits[slot], 0);
+	if (atomic_load_explicit(&mb->minute[slot], memory_order_relaxed) != m) {
+		atomic_store_explicit(&mb->requests[slot], 0, memory_order_relaxed);
+		atomic_store_explicit(&mb->hits[slot], 0, memory_order_relaxed);
+		atomic_store_explicit(&mb->minute[slot], m, memory_order_release);
 	}
-	atomic_fetch_add(&srv.stats.minute_requests[slot], 1);
+	bump(&mb->requests[slot]);
 	if (hit)
-		atomic_fetch_add(&srv.stats.minute_hits[slot], 1);
+		bump(&mb->hits[slot]);
 }
 
 void al_minutes(int n, uint64_t *requests, uint64_t *hits)
 {
-	int64_t now = (int64_t)time(NULL) / 60;
+	int64_t now = now_us() / 60000000;
 
 	*requests = *hits = 0;
-	for (int i = 0; i < AL_MINUTES; i++) {
-		int64_t m = atomic_load(&srv.stats.minute[i]);
-		if (m > now - n && m <= now) {
-			*requests += (uint64_t)atomic_load(&srv.stats.minute_requests[i]);
-			*hits += (uint64_t)atomic_load(&srv.stats.minute_hits[i]);
+	for (int k = 0; k < srv.nworkers; k++) {
+		struct al_minutes *mb = &srv.workers[k].minutes;
+		for (int i = 0; i < AL_MINUTES; i++) {
+			int64_t m = atomic_load_explicit(&mb->minute[i], memory_order_acquire);
+			if (m > now - n && m <= now) {
+				*requests += (uint64_t)atomic_load_explicit(&mb->requests[i], memory_order_relaxed);
+				*hits += (uint64_t)atomic_load_explicit(&mb->hits[i], memory_order_relaxed);
+			}
 		}
 	}
 }

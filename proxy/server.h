@@ -36,6 +36,20 @@ struct al_recent {
 };
 #define AL_RECENT 50
 
+/*
+ * The last AL_MINUTES minutes of one worker, one bucket each (slot = minute %
+ * AL_MINUTES, reset by the worker's first request of a new minute): requests
+ * answered through the cache path and those of them served from the cache,
+ * for the hit ratio of the last few minutes.  Only the worker writes its
+ * buckets (no shared cache line on the request path); the status page sums
+ * the workers and may read a bucket mid-reset: a figure for operators, not
+ * accounting.
+ */
+#define AL_MINUTES 16
+struct al_minutes {
+	atomic_int_fast64_t minute[AL_MINUTES], requests[AL_MINUTES], hits[AL_MINUTES];
+};
+
 struct worker {
 	int id;
 	pthread_t thread;
@@ -59,6 +73,7 @@ struct worker {
 	int ntouched;
 	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
 	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
+	struct al_minutes minutes;    /* hit ratio of the last minutes, written by this worker only */
 	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
 	struct al_recent recent[AL_RECENT];
 	int recent_next, recent_n;
@@ -76,20 +91,11 @@ struct al_counters {
 	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
 	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
 	atomic_int_fast64_t clients;
-	/*
-	 * The last AL_MINUTES minutes, one bucket each (slot = minute % AL_MINUTES,
-	 * reset by the first request of a new minute): requests answered through
-	 * the cache path and those of them served from the cache, for the hit
-	 * ratio of the last few minutes.  A request racing the reset may be
-	 * counted in the old minute: a figure for operators, not accounting.
-	 */
-#define AL_MINUTES 16
-	atomic_int_fast64_t minute[AL_MINUTES], minute_requests[AL_MINUTES], minute_hits[AL_MINUTES];
 };
 
-/* Count one proxied request (hit: served from the cache) in this minute's bucket. */
-void al_count_minute(int hit);
-/* Requests and hits over the last n minutes (this one included). */
+/* Count one proxied request answered at t_us (hit: served from the cache) in w's bucket. */
+void al_count_minute(struct worker *w, int64_t t_us, int hit);
+/* Requests and hits over the last n minutes (this one included), all workers. */
 void al_minutes(int n, uint64_t *requests, uint64_t *hits);
 
 struct al_server {
