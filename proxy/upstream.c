@@ -9,11 +9,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+struct up_fd {
+	curl_socket_t fd;
+	int port;                /* its local port, once connected (0: not looked up yet) */
+};
+
 struct up_multi {
 	CURLM *multi;
 	struct event_base *base;
 	struct event *timer;
-	curl_socket_t *fds;      /* every socket libcurl opened through this multi and has not closed */
+	struct up_fd *fds;       /* every socket libcurl opened through this multi and has not closed */
 	int nfds, capfds;
 };
 
@@ -48,7 +53,7 @@ static curl_socket_t open_sock(void *arg, curlsocktype purpose, struct curl_sock
 
 	if (m->nfds == m->capfds) {
 		int cap = m->capfds ? m->capfds * 2 : 64;
-		curl_socket_t *n = realloc(m->fds, (size_t)cap * sizeof(*n));
+		struct up_fd *n = realloc(m->fds, (size_t)cap * sizeof(*n));
 		if (n == NULL)
 			return CURL_SOCKET_BAD;
 		m->fds = n;
@@ -56,7 +61,7 @@ static curl_socket_t open_sock(void *arg, curlsocktype purpose, struct curl_sock
 	}
 	fd = socket(a->family, a->socktype, a->protocol);
 	if (fd != CURL_SOCKET_BAD)
-		m->fds[m->nfds++] = fd;
+		m->fds[m->nfds++] = (struct up_fd){fd, 0};
 	return fd;
 }
 
@@ -65,7 +70,7 @@ static int close_sock(void *arg, curl_socket_t fd)
 	struct up_multi *m = arg;
 
 	for (int i = 0; i < m->nfds; i++) {
-		if (m->fds[i] == fd) {
+		if (m->fds[i].fd == fd) {
 			m->fds[i] = m->fds[--m->nfds];
 			break;
 		}
@@ -73,21 +78,25 @@ static int close_sock(void *arg, curl_socket_t fd)
 	return close(fd);
 }
 
+/* The socket bound to local port `port`; each socket's port is asked of the kernel once. */
 static curl_socket_t sock_by_local_port(struct up_multi *m, int port)
 {
 	for (int i = 0; i < m->nfds; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int p = -1;
+		struct up_fd *e = &m->fds[i];
 
-		if (getsockname(m->fds[i], (struct sockaddr *)&ss, &sl) != 0)
-			continue;
-		if (ss.ss_family == AF_INET)
-			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		if (p == port)
-			return m->fds[i];
+		if (e->port == 0) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+
+			if (getsockname(e->fd, (struct sockaddr *)&ss, &sl) != 0)
+				continue;
+			if (ss.ss_family == AF_INET)
+				e->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			else if (ss.ss_family == AF_INET6)
+				e->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+		if (e->port == port)
+			return e->fd;
 	}
 	return CURL_SOCKET_BAD;
 }
