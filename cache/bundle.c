@@ -106,6 +106,21 @@ int al_write_private_key(const char *path, EVP_PKEY *pk, char *err, size_t errle
 	return -(e ? e : EIO);
 }
 
+int al_new_key_files(const char *dir, mode_t mode, const char *a, const char *b, const char *what,
+    char *err, size_t errlen)
+{
+	if (mkdir(dir, mode) != 0 && errno != EEXIST) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(e));
+		return -e;
+	}
+	if (access(a, F_OK) == 0 || access(b, F_OK) == 0) {
+		snprintf(err, errlen, "%s or %s exists already; airlock will not overwrite a %s", a, b, what);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 int al_bundle_keygen(const char *dir, char key_id[AL_KEY_ID_LEN + 1], char *err, size_t errlen)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
@@ -116,15 +131,9 @@ int al_bundle_keygen(const char *dir, char key_id[AL_KEY_ID_LEN + 1], char *err,
 
 	snprintf(kp, sizeof(kp), "%s/bundle.key", dir);
 	snprintf(pp, sizeof(pp), "%s/bundle.pub", dir);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+	if ((rc = al_new_key_files(dir, 0700, kp, pp, "key", err, errlen)) != 0)
 		goto out;
-	}
-	if (access(kp, F_OK) == 0 || access(pp, F_OK) == 0) {
-		snprintf(err, errlen, "%s or %s exists already; airlock will not overwrite a key", kp, pp);
-		rc = -EEXIST;
-		goto out;
-	}
+	rc = -EIO;
 	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pk) != 1) {
 		snprintf(err, errlen, "Ed25519 key generation failed");
 		goto out;

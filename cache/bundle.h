@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include "cache/store.h"
 
 #define AL_KEY_ID_LEN 16   /* hex digits of SHA-256(raw Ed25519 public key) */
@@ -103,6 +104,13 @@ int al_bundle_keygen(const char *dir, char key_id[AL_KEY_ID_LEN + 1], char *err,
  * bundle signing key and the interception CA's key.  0 or -errno.
  */
 int al_write_private_key(const char *path, EVP_PKEY *pk, char *err, size_t errlen);
+/*
+ * Before writing a new key pair a and b into dir: dir made (mode) if
+ * missing, and neither file there yet (airlock never overwrites a key).
+ * "what" names the pair in the message ("key", "CA").
+ */
+int al_new_key_files(const char *dir, mode_t mode, const char *a, const char *b, const char *what,
+    char *err, size_t errlen);
 int al_bundle_load_key(const char *path, int private_key, EVP_PKEY **out, char *err, size_t errlen);
 
 #endif

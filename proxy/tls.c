@@ -390,14 +390,9 @@ int tls_ca_init(const char *dir, char *err, size_t errlen)
 
 	snprintf(kp, sizeof(kp), "%s/ca.key", dir);
 	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		return -errno;
-	}
-	if (access(kp, F_OK) == 0 || access(cp, F_OK) == 0) {
-		snprintf(err, errlen, "%s or %s exists already; airlock will not overwrite a CA", kp, cp);
-		return -EEXIST;
-	}
+	if ((rc = al_new_key_files(dir, 0755, kp, cp, "CA", err, errlen)) != 0)
+		return rc;
+	rc = -EIO;
 	key = EVP_EC_gen("P-256");
 	c = key ? new_cert(key, 10L * 365, "airlock interception CA") : NULL;
 	if (key == NULL || c == NULL)
