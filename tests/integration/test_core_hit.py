@@ -10,7 +10,9 @@ ZIP = os.urandom(300 * 1024)
 
 def test():
     with Case() as (up, al, tmp):
-        # The registry: two Cache-Control lines, no ETag.
+        # The registry: two Cache-Control lines, no ETag (elastic/package-registry search.go
+        # searchHandler and static.go staticHandler call cacheHeaders(w, cacheTime), which does
+        # w.Header().Add("Cache-Control", "max-age=...") then Add("Cache-Control", "public")).
         up.add("/search?kibana.version=8.13.4", SEARCH, headers=[
             ("Content-Type", "application/json; charset=utf-8"),
             ("Cache-Control", "max-age=600"), ("Cache-Control", "public")])

@@ -1,7 +1,9 @@
 """A Kibana-like client (node-fetch + https-proxy-agent, NODE_EXTRA_CA_CERTS
 pointing at airlock's CA) fetches the registry's /search through airlock's
 forward proxy twice: the JSON, the repeated Cache-Control lines and the
-validators come back as the registry sent them, and the registry sees one request."""
+validators come back as the registry sent them, and the registry sees one request.
+The two Cache-Control lines are the registry's own: elastic/package-registry
+search.go searchHandler -> cacheHeaders(w, cacheTime), two Header().Add calls."""
 import json, os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AIRLOCK, Airlock, Case, eq, fail, main, forward_section

@@ -1,6 +1,9 @@
 """Integrity before admission: an artifact whose body does not match its
 published .sha512 is never admitted nor delivered as complete; a matching one
-is admitted; one without a .sha512 is admitted unverified."""
+is admitted; one without a .sha512 is admitted unverified.  The .sha512 is
+written the way elastic-agent reads it (internal/pkg/agent/application/
+upgrade/artifact/download/verifier.go: VerifySHA512Hash -> readChecksumFile,
+sha512sum output, the hex of the line that names the file): sha512_line."""
 import hashlib, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import Case, curl, eq, fail, main, sha512_line
