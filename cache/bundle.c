@@ -1,5 +1,6 @@
 #include "cache/bundle.h"
 #include "policy/hdr.h"
+#include "policy/units.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +18,6 @@
 #define MAX_RECORD (1u << 20)
 #define MAX_HEADER (64u << 10)
 #define BUF (256 * 1024)
-
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
 
 static int unhex(const char *s, uint8_t *out, size_t n)
 {
@@ -65,7 +60,7 @@ void al_bundle_key_id(EVP_PKEY *pk, char out[AL_KEY_ID_LEN + 1])
 	if (EVP_PKEY_get_raw_public_key(pk, raw, &rl) != 1)
 		return;
 	EVP_Digest(raw, rl, d, &dl, EVP_sha256(), NULL);
-	hex(d, AL_KEY_ID_LEN / 2, out);
+	al_hex(d, AL_KEY_ID_LEN / 2, out);
 }
 
 int al_bundle_load_key(const char *path, int private_key, EVP_PKEY **out, char *err, size_t errlen)
@@ -396,7 +391,7 @@ static char *header_json(const struct al_export_opts *o)
 		json_object_set_new(h, "key_id", json_string(kid));
 	}
 	if (o->base != NULL) {
-		hex(o->base->digest, 32, dh);
+		al_hex(o->base->digest, 32, dh);
 		json_object_set_new(h, "base", json_pack("{s:s, s:I}", "digest", dh, "entries", (json_int_t)o->base->entries));
 	}
 	s = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -1,5 +1,6 @@
 #include "cache/store.h"
 #include "policy/hdr.h"
+#include "policy/units.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -733,8 +734,7 @@ static int set_flag(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint8_t f
 static void bundle_name(const uint8_t d[32], char out[8 + 65])
 {
 	memcpy(out, "bundle:", 7);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+	al_hex(d, 32, out + 7);
 }
 
 int al_store_note_bundle(struct al_store *s, const uint8_t digest[32])

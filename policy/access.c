@@ -1,4 +1,5 @@
 #include "policy/access.h"
+#include "policy/units.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -97,12 +98,6 @@ const struct al_forward_rule *al_forward_find(const struct al_config *c, const c
 	return NULL;
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -126,8 +121,8 @@ int al_password_hash(const char *pw, char *out, size_t outlen)
 
 	if (RAND_bytes(salt, sizeof(salt)) != 1 || derive(pw, salt, sizeof(salt), PBKDF2_ITER, dk))
 		return -EIO;
-	hex(salt, sizeof(salt), sh);
-	hex(dk, sizeof(dk), dh);
+	al_hex(salt, sizeof(salt), sh);
+	al_hex(dk, sizeof(dk), dh);
 	if ((size_t)snprintf(out, outlen, "pbkdf2-sha256$%d$%s$%s", PBKDF2_ITER, sh, dh) >= outlen)
 		return -ENOSPC;
 	return 0;

@@ -64,3 +64,14 @@ int al_parse_duration_ms(const char *s, int64_t *out)
 		*out = (int64_t)v;
 	return rc;
 }
+
+void al_hex(const uint8_t *d, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

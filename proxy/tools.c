@@ -9,6 +9,7 @@
 #include "policy/hdr.h"
 #include "policy/manifest.h"
 #include "policy/route.h"
+#include "policy/units.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -292,8 +293,7 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		rc = 1;
 		goto out;
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(dg + 2 * i, 3, "%02x", info.base[i]);
+	al_hex(info.base, 32, dg);
 	if (info.is_delta && al_store_has_bundle(c->s, info.base, NULL) != 1) {
 		fprintf(stderr, "airlock import: rejected %s: it is incremental on bundle %.16s... (%llu entries), "
 		    "which this cache has not imported; import that base first. The cache was not changed\n", path, dg,

@@ -9,6 +9,19 @@
 #include "policy/config.h"
 #include "policy/units.h"
 
+static void test_hex(void **state)
+{
+	const uint8_t b[] = {0x00, 0x0f, 0xa5, 0xff};
+	char out[9];
+
+	(void)state;
+	memset(out, 'x', sizeof(out));
+	al_hex(b, sizeof(b), out);
+	assert_string_equal(out, "000fa5ff");
+	al_hex(b, 0, out);
+	assert_string_equal(out, "");
+}
+
 static void test_units(void **state)
 {
 	uint64_t sz;
@@ -93,6 +106,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_default),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_file_overrides),
