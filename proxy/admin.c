@@ -1,5 +1,6 @@
 #include "proxy/admin.h"
 #include "policy/route.h"
+#include "proxy/hot.h"
 #include "proxy/server.h"
 #include "proxy/tools.h"
 #include "proxy/uplink.h"
@@ -20,7 +21,7 @@ static int is(const char *path, size_t len, const char *name)
 	return len == pl + nl || path[pl + nl] == '?';
 }
 
-static unsigned long long ld(atomic_uint_fast64_t *v)
+static unsigned long long ld(const atomic_uint_fast64_t *v)
 {
 	return (unsigned long long)atomic_load(v);
 }
@@ -67,6 +68,30 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
+/* proxy/hot.h, summed over the workers. */
+static void hot_metrics(struct evbuffer *b)
+{
+	unsigned long long sends = 0, admitted = 0, rotations = 0, resident = 0;
+
+	for (int i = 0; i < srv.nworkers; i++) {
+		const struct al_hot_stats *h;
+
+		if (srv.workers[i].hot == NULL)
+			continue;
+		h = al_hot_stats(srv.workers[i].hot);
+		sends += ld(&h->sends);
+		admitted += ld(&h->admitted);
+		rotations += ld(&h->rotations);
+		resident += ld(&h->resident);
+	}
+	metric(b, "airlock_hot_sends_total", "counter",
+	    "Hits sent with sendfile from hot memory (cache.hot_memory).", sends);
+	metric(b, "airlock_hot_copies_total", "counter", "Bodies copied into hot memory for sendfile.", admitted);
+	metric(b, "airlock_hot_rotations_total", "counter", "Hot memory generations retired (truncated whole).",
+	    rotations);
+	metric(b, "airlock_hot_bytes", "gauge", "Bytes taken in hot memory now.", resident);
+}
+
 static void metrics(struct evbuffer *b)
 {
 	struct al_store_stats st = {0};
@@ -96,6 +121,7 @@ static void metrics(struct evbuffer *b)
 	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)srv.cfg->cache_max_size);
 	metric(b, "airlock_cache_evictions_total", "counter", "Entries evicted to stay under cache.max_size.",
 	    (unsigned long long)st.evictions);
+	hot_metrics(b);
 	uplink_metrics(b);
 }
 

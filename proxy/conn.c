@@ -23,6 +23,7 @@
 #include "proxy/admin.h"
 #include "proxy/conn_impl.h"
 #include "proxy/fill.h"
+#include "proxy/hot.h"
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
@@ -39,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <pthread.h>
@@ -393,14 +396,60 @@ body:
 	return 0;
 }
 
+/*
+ * A hot body (proxy/hot.h) goes out as the head with MSG_MORE, then the body
+ * by sendfile from the worker's memory file: no copy in the sender, and TCP
+ * still sends head and body start in one segment.  Only for a response that
+ * is first in line (nothing queued before its head) on a plain socket.
+ * Whatever the socket does not take now is left for pump() (the rest of the
+ * head in the output buffer, the rest of the body from the map), so a slow
+ * client pins nothing here.
+ */
+static void hot_send(struct conn *c, const struct al_record *rec)
+{
+	struct evbuffer *o = conn_out(c);
+	size_t hl = evbuffer_get_length(o);
+	const unsigned char *head;
+	ssize_t n;
+	uint64_t off;
+	off_t at;
+	int fd, sock;
+
+	if (c->w->hot == NULL || c->tls || c->chunked || c->pos >= c->end ||
+	    al_hot_get(c->w->hot, c->hold->rd, rec, &fd, &off) != 0)
+		return;
+	sock = bufferevent_getfd(c->bev);
+	if ((head = evbuffer_pullup(o, -1)) == NULL)
+		return;
+	n = send(sock, head, hl, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n > 0) {
+		evbuffer_unfreeze(o, 1); /* as in conn_write_now: we own the output here */
+		evbuffer_drain(o, (size_t)n);
+		evbuffer_freeze(o, 1);
+	}
+	if (n != (ssize_t)hl)
+		return;
+	at = (off_t)(off + c->pos);
+	n = sendfile(sock, fd, &at, (size_t)(c->end - c->pos));
+	if (n <= 0)
+		return;
+	c->pos += (uint64_t)n;
+	c->body_sent += (uint64_t)n;
+	atomic_fetch_add(&srv.stats.bytes_from_cache, (uint64_t)n);
+}
+
 /* Serve a stored record (the reader's snapshot is active). */
 static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
 {
+	int first = evbuffer_get_length(conn_out(c)) == 0;
+
 	if (rec->last_used < (int64_t)time(NULL) - 60)
 		worker_touch(c->w, c->key); /* LRU, written in batches; hot entries cost nothing */
 	c->follow = 0;
 	c->obj_id = rec->obj_id;
 	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0) {
+		if (first)
+			hot_send(c, rec);
 		pump(c);
 	} else {
 		al_reader_end(c->hold->rd);

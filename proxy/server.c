@@ -2,6 +2,7 @@
 #include "cache/bundle.h"
 #include "cache/pgp.h"
 #include "proxy/fill.h"
+#include "proxy/hot.h"
 #include "proxy/log.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
@@ -182,6 +183,7 @@ static void worker_free(struct worker *w)
 		event_free(w->stop_ev);
 	if (w->base)
 		event_base_free(w->base);
+	al_hot_free(w->hot);
 }
 
 struct curl_slist **worker_connect_to(struct worker *w)
@@ -507,6 +509,13 @@ int al_server_start(const struct al_config *cfg)
 		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL || w->drain_ev == NULL) {
 			al_err("server", "cannot create worker %d", i);
 			return -1;
+		}
+		if (cfg->cache_hot_memory > 0) {
+			int rc = al_hot_new(cfg->cache_hot_memory / (uint64_t)nw / 2, &w->hot);
+
+			if (rc != 0)
+				al_warn("server", "worker %d: no hot-body copies (memfd: %s); hits are sent from the map", i,
+				    strerror(-rc));
 		}
 		{
 			struct timeval two = {2, 0};

@@ -73,6 +73,7 @@ struct worker {
 	int ntouched;
 	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
 	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
+	struct al_hot *hot;           /* copies of hot bodies for sendfile, or NULL (proxy/hot.h) */
 	struct al_minutes minutes;    /* hit ratio of the last minutes, written by this worker only */
 	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
 	struct al_recent recent[AL_RECENT];

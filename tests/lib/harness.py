@@ -254,7 +254,7 @@ class Airlock:
     """airlock started on a config written for the test, in its own directory."""
 
     def __init__(self, tmp, up, extra="", offline=False, workers=2, args=(), upstream_extra="",
-                 resolve_extra=None, listen_tls=None, resolve_hosts=True):
+                 resolve_extra=None, listen_tls=None, resolve_hosts=True, cache_extra=""):
         self.tmp = tmp
         self.up = up
         self.port = free_port()
@@ -274,7 +274,7 @@ workers: {workers}
 cache:
   path: {self.cache}
   max_size: 256MiB
-upstream:
+{cache_extra}upstream:
   ca_file: {up.pki.ca_crt}
   connect_timeout: 2s
   first_byte_timeout: 2s
