@@ -74,6 +74,7 @@ struct fetch {
 	uint8_t sib_key[AL_KEY_LEN];
 	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
 	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
+	const struct al_pgp *pgp_keys; /* the configuration's that asked for the OpenPGP check */
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
@@ -390,7 +391,7 @@ static void refuse(struct fetch *x, const char *what)
 /* The signature sibling is there (or not): verify with the pinned keys. */
 static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
 {
-	const struct al_pgp *keys = __atomic_load_n(&srv.pgp, __ATOMIC_ACQUIRE);
+	const struct al_pgp *keys = x->pgp_keys;
 	struct al_reader *rd;
 	char *sig = NULL, err[300] = "", what[400];
 	size_t siglen = 0;
@@ -420,8 +421,10 @@ static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetche
 /* After the .sha512 check (or without one): the OpenPGP check, when asked for, then admission. */
 static void after_sha(struct fetch *x, enum verdict v, const char *why)
 {
-	const char *pgp = al_needs_pgp(srv.cfg, x->url);
+	const struct al_config *cfg = __atomic_load_n(&srv.cfg, __ATOMIC_ACQUIRE);
+	const char *pgp = al_needs_pgp(cfg, x->url);
 
+	x->pgp_keys = al_server_pgp(cfg); /* the keys of the rule that asks for the check */
 	if (v == SHA_MISMATCH) {
 		al_err("integrity", "%s: body does not match %s.sha512; not admitted, the next request refetches",
 		    x->url, x->url);

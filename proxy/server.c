@@ -215,7 +215,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 
 static const char *config_path;
 static struct al_config *reloaded[64];
-static struct al_pgp *retired_pgp[64]; /* key sets replaced by reloads, freed at stop like the configs */
+static struct al_pgp *reloaded_pgp[64]; /* reloaded[i]'s pinned keys, freed at stop like the configs */
 static int nreloaded;
 static struct event *drain_timer;
 static int64_t drain_deadline_ms;
@@ -267,6 +267,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
 {
 	al_access_reopen();
+}
+
+const struct al_pgp *al_server_pgp(const struct al_config *cfg)
+{
+	int n = __atomic_load_n(&nreloaded, __ATOMIC_ACQUIRE);
+
+	for (int i = n - 1; i >= 0; i--)
+		if (reloaded[i] == cfg)
+			return reloaded_pgp[i];
+	return srv.pgp;
 }
 
 /*
@@ -323,10 +333,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	al_log_set_level(nc->log_level);
 	for (int i = 0; i < nc->nroutes; i++)
 		uplink_get(nc->routes[i].upstream);
-	/* the pinned keys follow the file: a check running now keeps the set it read */
-	retired_pgp[nreloaded] = srv.pgp;
-	__atomic_store_n(&srv.pgp, np, __ATOMIC_RELEASE);
-	reloaded[nreloaded++] = nc;
+	/* the pinned keys go with their file: published before the configuration that names them */
+	reloaded[nreloaded] = nc;
+	reloaded_pgp[nreloaded] = np;
+	__atomic_store_n(&nreloaded, nreloaded + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&srv.cfg, nc, __ATOMIC_RELEASE);
 	uplink_set_config(nc);
 	al_info("config", "reloaded %s: %d routes, %d forward rules", nc->file, nc->nroutes, nc->nforward);
@@ -609,8 +619,8 @@ void al_server_stop(void)
 	}
 	for (int i = 0; i < nreloaded; i++) {
 		al_config_free(reloaded[i]);
-		al_pgp_free(retired_pgp[i]);
-		retired_pgp[i] = NULL;
+		al_pgp_free(reloaded_pgp[i]);
+		reloaded_pgp[i] = NULL;
 	}
 	nreloaded = 0;
 	curl_global_cleanup();

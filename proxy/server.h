@@ -116,6 +116,12 @@ extern struct al_server srv;
 
 /* Serve until SIGINT/SIGTERM.  Returns a process exit code. */
 int al_server_run(const struct al_config *cfg);
+/*
+ * The pinned OpenPGP keys loaded with cfg (its upstream.pgp_keys), or NULL.
+ * A reload swaps the configuration and its keys together only through this:
+ * whoever holds one configuration gets that configuration's keys.
+ */
+const struct al_pgp *al_server_pgp(const struct al_config *cfg);
 /* Where the configuration came from (NULL: embedded), for SIGHUP. */
 void al_server_set_config_path(const char *path);
 /* The per-worker connect-to list for the current configuration (rebuilt after a reload). */
