@@ -35,11 +35,13 @@ static unsigned long long ld(const atomic_uint_fast64_t *v)
  */
 static int health(struct evbuffer *b)
 {
+	struct al_counters cnt;
 	struct al_store_stats st = {0};
 	char why[256] = "";
 	int64_t now = (int64_t)time(NULL);
 	int rc = al_store_stats(srv.store, &st);
 
+	al_counters_sum(&cnt);
 	if (rc != 0)
 		snprintf(why, sizeof(why), "cache unreadable: %s", strerror(-rc));
 	for (int i = 0; i < srv.nworkers && !why[0]; i++) {
@@ -57,9 +59,9 @@ static int health(struct evbuffer *b)
 	evbuffer_add_printf(b, ",\"requests\":{\"total\":%llu,\"hits\":%llu,\"misses\":%llu,"
 	    "\"stale\":%llu,\"revalidated\":%llu,\"collapsed\":%llu,\"passed\":%llu,"
 	    "\"upstream_fetches\":%llu,\"upstream_errors\":%llu},\"clients\":%lld}\n",
-	    ld(&srv.stats.requests), ld(&srv.stats.hits), ld(&srv.stats.misses), ld(&srv.stats.stale),
-	    ld(&srv.stats.revalidated), ld(&srv.stats.collapsed), ld(&srv.stats.passes),
-	    ld(&srv.stats.upstream_fetches), ld(&srv.stats.upstream_errors), (long long)atomic_load(&srv.stats.clients));
+	    ld(&cnt.requests), ld(&cnt.hits), ld(&cnt.misses), ld(&cnt.stale),
+	    ld(&cnt.revalidated), ld(&cnt.collapsed), ld(&cnt.passes),
+	    ld(&cnt.upstream_fetches), ld(&cnt.upstream_errors), (long long)atomic_load(&srv.clients));
 	return why[0] ? 503 : 200;
 }
 
@@ -94,28 +96,30 @@ static void hot_metrics(struct evbuffer *b)
 
 static void metrics(struct evbuffer *b)
 {
+	struct al_counters cnt;
 	struct al_store_stats st = {0};
 
+	al_counters_sum(&cnt);
 	al_store_stats(srv.store, &st);
 	evbuffer_add_printf(b, "# HELP airlock_requests_total Requests answered, by how (result) .\n"
 	    "# TYPE airlock_requests_total counter\n");
 	for (int r = 0; r < R_COUNT; r++)
 		evbuffer_add_printf(b, "airlock_requests_total{result=\"%s\"} %llu\n", al_result_names[r],
-		    ld(&srv.stats.by_result[r]));
+		    ld(&cnt.by_result[r]));
 	evbuffer_add_printf(b, "# HELP airlock_responses_total Responses by status code.\n"
 	    "# TYPE airlock_responses_total counter\n");
 	for (int code = 100; code < 600; code++)
-		if (atomic_load(&srv.stats.by_status[code]))
-			evbuffer_add_printf(b, "airlock_responses_total{code=\"%d\"} %llu\n", code, ld(&srv.stats.by_status[code]));
+		if (ld(&cnt.by_status[code]))
+			evbuffer_add_printf(b, "airlock_responses_total{code=\"%d\"} %llu\n", code, ld(&cnt.by_status[code]));
 	metric(b, "airlock_cache_bytes_served_total", "counter", "Body bytes sent to clients from the cache.",
-	    ld(&srv.stats.bytes_from_cache));
+	    ld(&cnt.bytes_from_cache));
 	metric(b, "airlock_upstream_bytes_total", "counter", "Body bytes received from upstreams.",
-	    ld(&srv.stats.bytes_from_upstream));
+	    ld(&cnt.bytes_from_upstream));
 	metric(b, "airlock_integrity_refused_total", "counter",
-	    "Bodies not admitted: .sha512 mismatch or OpenPGP signature check failed.", ld(&srv.stats.integrity_refused));
+	    "Bodies not admitted: .sha512 mismatch or OpenPGP signature check failed.", ld(&cnt.integrity_refused));
 	metric(b, "airlock_collapsed_requests_total", "counter", "Requests that joined another request's fill.",
-	    ld(&srv.stats.collapsed));
-	metric(b, "airlock_clients", "gauge", "Client connections open now.", (unsigned long long)atomic_load(&srv.stats.clients));
+	    ld(&cnt.collapsed));
+	metric(b, "airlock_clients", "gauge", "Client connections open now.", (unsigned long long)atomic_load(&srv.clients));
 	metric(b, "airlock_cache_entries", "gauge", "Complete entries in the cache.", (unsigned long long)st.entries);
 	metric(b, "airlock_cache_bytes", "gauge", "Body bytes held in the cache.", (unsigned long long)st.bytes);
 	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)srv.cfg->cache_max_size);
@@ -220,6 +224,7 @@ static int collect_mirrored(const uint8_t *key, const struct al_record *r, void 
  */
 static void status_page(struct evbuffer *b)
 {
+	struct al_counters cnt;
 	struct al_store_stats st = {0};
 	struct al_recent rec[AL_RECENT];
 	int n = al_recent_get(rec);
@@ -228,6 +233,7 @@ static void status_page(struct evbuffer *b)
 	char up[32];
 	double used;
 
+	al_counters_sum(&cnt);
 	al_store_stats(srv.store, &st);
 	al_store_foreach(srv.store, collect_mirrored, &mi);
 	al_minutes(5, &r5, &h5);
@@ -250,7 +256,7 @@ static void status_page(struct evbuffer *b)
 	    "#recent td{font-size:12px}</style></head><body>"
 	    "<h1>airlock %s <span class=\"err\">up <span id=\"uptime\">%s</span>; %lld client connections; %llu requests</span></h1>"
 	    "<div class=\"grid\">",
-	    AIRLOCK_VERSION, up, (long long)atomic_load(&srv.stats.clients), ld(&srv.stats.requests));
+	    AIRLOCK_VERSION, up, (long long)atomic_load(&srv.clients), ld(&cnt.requests));
 
 	evbuffer_add_printf(b, "<div class=\"card\" id=\"uplinks\"><h2>Uplinks</h2><table id=\"upstreams\"><tr><th>upstream</th>"
 	    "<th>state</th><th>for</th><th>fetches</th><th>errors</th></tr>\n");
@@ -273,8 +279,8 @@ static void status_page(struct evbuffer *b)
 	evbuffer_add_printf(b, "</div>last 5 min (%llu of %llu requests from the cache)<br>last 15 min: %.0f%% of %llu"
 	    "<br><span class=\"err\">since start: %llu hits, %llu stale, %llu revalidated, %llu misses, %llu collapsed</span></div>",
 	    (unsigned long long)h5, (unsigned long long)r5, r15 ? 100.0 * (double)h15 / (double)r15 : 0.0,
-	    (unsigned long long)r15, ld(&srv.stats.hits), ld(&srv.stats.stale), ld(&srv.stats.revalidated),
-	    ld(&srv.stats.misses), ld(&srv.stats.collapsed));
+	    (unsigned long long)r15, ld(&cnt.hits), ld(&cnt.stale), ld(&cnt.revalidated),
+	    ld(&cnt.misses), ld(&cnt.collapsed));
 
 	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
 	for (int i = 0; i < mi.n; i++)

@@ -142,7 +142,7 @@ static void conn_free(struct conn *c)
 	free(c->url);
 	free(c->icpt_host);
 	c->w->nconns--;
-	atomic_fetch_sub(&srv.stats.clients, 1);
+	atomic_fetch_sub(&srv.clients, 1);
 	c->magic = 0;
 	free(c);
 }
@@ -435,7 +435,7 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 		return;
 	c->pos += (uint64_t)n;
 	c->body_sent += (uint64_t)n;
-	atomic_fetch_add(&srv.stats.bytes_from_cache, (uint64_t)n);
+	al_count(&c->w->stats.bytes_from_cache, (uint64_t)n);
 }
 
 /* Serve a stored record (the reader's snapshot is active). */
@@ -520,7 +520,7 @@ static void pump(struct conn *c)
 		if (c->chunked)
 			evbuffer_add(o, "\r\n", 2);
 		c->pos += n;
-		atomic_fetch_add(&srv.stats.bytes_from_cache, n);
+		al_count(&c->w->stats.bytes_from_cache, n);
 	}
 	if (c->end_known && c->pos >= c->end) {
 		if (c->chunked)
@@ -604,7 +604,7 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	}
 	c->state = C_WAIT;
 	if (!created)
-		atomic_fetch_add(&srv.stats.collapsed, 1);
+		al_count(&c->w->stats.collapsed, 1);
 	fill_watch(c->fill, c->wake);
 	if (!created)
 		return;
@@ -657,7 +657,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	case FILL_DONE:
 		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
 		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
-		atomic_fetch_add(&srv.stats.misses, 1);
+		al_count(&c->w->stats.misses, 1);
 		c->result = c->origin ? R_MISS : R_COLLAPSED;
 		c->follow = 1;
 		c->obj_id = v.obj_id;
@@ -728,7 +728,7 @@ void conn_step_lookup(struct conn *c)
 		if (after == H_REVALIDATED) {
 			c->result = R_REVALIDATED;
 			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
-			atomic_fetch_add(&srv.stats.hits, 1);
+			al_count(&c->w->stats.hits, 1);
 			step_hit(c, &rec, age);
 			return;
 		}
@@ -741,7 +741,7 @@ void conn_step_lookup(struct conn *c)
 			else
 				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld", AL_NAME,
 				    (long long)(lifetime - age));
-			atomic_fetch_add(&srv.stats.hits, 1);
+			al_count(&c->w->stats.hits, 1);
 			c->result = R_HIT;
 			step_hit(c, &rec, age);
 			return;
@@ -753,7 +753,7 @@ void conn_step_lookup(struct conn *c)
 			    "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, (long long)(lifetime - age),
 			    only_cached && uplink_online(c->uplink) ? "only-if-cached" :
 			    uplink_forced(c->uplink) ? "upstream offline by configuration" : "upstream unreachable");
-			atomic_fetch_add(&srv.stats.stale, 1);
+			al_count(&c->w->stats.stale, 1);
 			step_hit(c, &rec, age);
 			return;
 		}
@@ -876,7 +876,7 @@ static void step_request(struct conn *c)
 {
 	struct http_req *r = &c->req;
 
-	atomic_fetch_add(&srv.stats.requests, 1);
+	al_count(&c->w->stats.requests, 1);
 	c->t0_us = now_us();
 	c->keepalive = !r->close;
 	c->head_only = r->method == HTTP_HEAD;
@@ -991,8 +991,8 @@ void conn_access_log(struct conn *c)
 	struct al_recent rr;
 	int st = c->status;
 
-	atomic_fetch_add(&srv.stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
-	atomic_fetch_add(&srv.stats.by_result[c->result], 1);
+	al_count(&c->w->stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
+	al_count(&c->w->stats.by_result[c->result], 1);
 	memset(&rr, 0, sizeof(rr));
 	rr.t_us = now_us();
 	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
@@ -1229,7 +1229,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 {
 	struct conn *c;
 
-	if (atomic_load(&srv.stats.clients) >= srv.cfg->max_connections) {
+	if (atomic_load(&srv.clients) >= srv.cfg->max_connections) {
 		close(fd);
 		return;
 	}
@@ -1273,7 +1273,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
 	w->nconns++;
-	atomic_fetch_add(&srv.stats.clients, 1);
+	atomic_fetch_add(&srv.clients, 1);
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
@@ -1320,12 +1320,6 @@ static int by_time_desc(const void *a, const void *b)
 	return x->t_us < y->t_us ? 1 : x->t_us > y->t_us ? -1 : 0;
 }
 
-/* A bucket only its worker writes: relaxed loads and stores, no locked read-modify-write. */
-static void bump(atomic_int_fast64_t *v)
-{
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
 void al_count_minute(struct worker *w, int64_t t_us, int hit)
 {
 	struct al_minutes *mb = &w->minutes;
@@ -1337,9 +1331,23 @@ void al_count_minute(struct worker *w, int64_t t_us, int hit)
 		atomic_store_explicit(&mb->hits[slot], 0, memory_order_relaxed);
 		atomic_store_explicit(&mb->minute[slot], m, memory_order_release);
 	}
-	bump(&mb->requests[slot]);
+	al_count(&mb->requests[slot], 1);
 	if (hit)
-		bump(&mb->hits[slot]);
+		al_count(&mb->hits[slot], 1);
+}
+
+void al_counters_sum(struct al_counters *out)
+{
+	atomic_uint_fast64_t *o = (atomic_uint_fast64_t *)out;
+	const size_t n = sizeof(*out) / sizeof(*o);
+
+	memset(out, 0, sizeof(*out));
+	for (int k = 0; k < srv.nworkers; k++) {
+		const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)&srv.workers[k].stats;
+		for (size_t i = 0; i < n; i++)
+			atomic_store_explicit(&o[i], atomic_load_explicit(&o[i], memory_order_relaxed) +
+			    atomic_load_explicit(&v[i], memory_order_relaxed), memory_order_relaxed);
+	}
 }
 
 void al_minutes(int n, uint64_t *requests, uint64_t *hits)

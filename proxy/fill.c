@@ -338,7 +338,7 @@ static int publish(struct fetch *x, uint32_t flags)
 	pthread_mutex_lock(&f->mu);
 	f->content_length = (int64_t)x->off;
 	pthread_mutex_unlock(&f->mu);
-	atomic_fetch_add(&srv.stats.bytes_from_upstream, x->off);
+	al_count(&x->w->stats.bytes_from_upstream, x->off);
 	al_debug("fill", "stored %s (%llu bytes%s)", x->url, (unsigned long long)x->off,
 	    (flags & AL_REC_VERIFIED) ? ", SHA-512 verified" : "");
 	set_state(f, FILL_DONE, FAIL_NONE, NULL);
@@ -350,7 +350,7 @@ static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
 {
 	struct fill *f = x->f;
 
-	atomic_fetch_add(&srv.stats.upstream_errors, 1);
+	al_count(&x->w->stats.upstream_errors, 1);
 	uplink_count_error(x->uplink);
 	if (f->state == FILL_STREAM)
 		al_fill_abort(srv.store, f->obj_id);
@@ -383,7 +383,7 @@ static void admit(struct fetch *x, uint32_t flags)
 
 static void refuse(struct fetch *x, const char *what)
 {
-	atomic_fetch_add(&srv.stats.integrity_refused, 1);
+	al_count(&x->w->stats.integrity_refused, 1);
 	fail_stream(x, FAIL_BROKEN, what);
 	fetch_free(x);
 }
@@ -688,7 +688,7 @@ static int on_head(struct fetch *x)
 		atomic_store(&parent_pref, x->parent);
 	if (x->conditional && x->status == 304) {
 		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
-			atomic_fetch_add(&srv.stats.revalidated, 1);
+			al_count(&x->w->stats.revalidated, 1);
 			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
 			return 0;
 		}
@@ -745,7 +745,7 @@ static int on_head(struct fetch *x)
 		}
 	}
 	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, why);
-	atomic_fetch_add(&srv.stats.passes, 1);
+	al_count(&x->w->stats.passes, 1);
 	pthread_mutex_lock(&f->mu);
 	f->status = x->status;
 	f->hdrs = copy;
@@ -844,7 +844,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 			return CURL_WRITEFUNC_PAUSE;
 		}
 		x->sink.body(x->sink.arg, data, len);
-		atomic_fetch_add(&srv.stats.bytes_from_upstream, len);
+		al_count(&x->w->stats.bytes_from_upstream, len);
 		return len;
 	}
 	if (f->state != FILL_STREAM)
@@ -982,7 +982,7 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		fetch_free(x);
 		return -EIO;
 	}
-	atomic_fetch_add(&srv.stats.upstream_fetches, 1);
+	al_count(&w->stats.upstream_fetches, 1);
 	uplink_count_fetch(x->uplink);
 	return 0;
 

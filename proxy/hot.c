@@ -3,6 +3,7 @@
  * hand their pages to sendfile.
  */
 #include "proxy/hot.h"
+#include "proxy/server.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -75,11 +76,6 @@ static void set_resident(struct al_hot *h)
 	atomic_store_explicit(&h->stats.resident, h->used[0] + h->used[1], memory_order_relaxed);
 }
 
-static void bump(atomic_uint_fast64_t *v)
-{
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
 /*
  * Start the next generation in the older file: truncated whole, so its pages
  * leave the file untouched and any still queued in a socket keep their bytes.
@@ -92,7 +88,7 @@ static int rotate(struct al_hot *h)
 		return -errno;
 	h->used[i] = 0;
 	h->seq++;
-	bump(&h->stats.rotations);
+	al_count(&h->stats.rotations, 1);
 	set_resident(h);
 	return 0;
 }
@@ -128,7 +124,7 @@ static int admit(struct al_hot *h, struct al_reader *rd, const struct al_record 
 			return w < 0 ? -errno : -EIO;
 		pos += (uint64_t)w;
 	}
-	bump(&h->stats.admitted);
+	al_count(&h->stats.admitted, 1);
 	return 0;
 }
 
@@ -144,7 +140,7 @@ int al_hot_get(struct al_hot *h, struct al_reader *rd, const struct al_record *r
 	    memcmp(s->sha256, rec->sha256, 32) == 0) {
 		*fd = h->fd[s->seq & 1];
 		*off = s->off;
-		bump(&h->stats.sends);
+		al_count(&h->stats.sends, 1);
 		return 0;
 	}
 	s->seq = 0;
@@ -157,6 +153,6 @@ int al_hot_get(struct al_hot *h, struct al_reader *rd, const struct al_record *r
 	memcpy(s->sha256, rec->sha256, 32);
 	*fd = h->fd[s->seq & 1];
 	*off = at;
-	bump(&h->stats.sends);
+	al_count(&h->stats.sends, 1);
 	return 0;
 }

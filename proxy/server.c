@@ -236,7 +236,7 @@ static int64_t mono_ms(void)
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
-	long long left = (long long)atomic_load(&srv.stats.clients);
+	long long left = (long long)atomic_load(&srv.clients);
 
 	if (left == 0 || mono_ms() >= drain_deadline_ms) {
 		if (left)
@@ -256,7 +256,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	draining = 1;
 	al_info("server", "signal %d: no new connections; letting %lld finish (at most %lld ms)", (int)sig,
-	    (long long)atomic_load(&srv.stats.clients), (long long)srv.cfg->shutdown_timeout_ms);
+	    (long long)atomic_load(&srv.clients), (long long)srv.cfg->shutdown_timeout_ms);
 	for (int i = 0; i < srv.nworkers; i++)
 		event_active(srv.workers[i].drain_ev, EV_READ, 0);
 	drain_deadline_ms = mono_ms() + srv.cfg->shutdown_timeout_ms;

@@ -37,6 +37,29 @@ struct al_recent {
 #define AL_RECENT 50
 
 /*
+ * Counters, bumped where the event happens (Varnish's VSC style), one set
+ * per worker: only the worker writes its own (al_count: a plain load and
+ * store, no locked instruction, no cache line shared with another core on
+ * the request path) and readers sum them (al_counters_sum).  Every member
+ * is an atomic_uint_fast64_t: the sum walks them as an array.
+ */
+struct al_counters {
+	atomic_uint_fast64_t by_status[600];
+	atomic_uint_fast64_t by_result[R_COUNT];
+	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
+	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
+	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
+};
+
+/* Add n to a counter of the calling worker's own set. */
+static inline void al_count(atomic_uint_fast64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n, memory_order_relaxed);
+}
+/* All workers' counters added up into out (a reader's copy). */
+void al_counters_sum(struct al_counters *out);
+
+/*
  * The last AL_MINUTES minutes of one worker, one bucket each (slot = minute %
  * AL_MINUTES, reset by the worker's first request of a new minute): requests
  * answered through the cache path and those of them served from the cache,
@@ -47,7 +70,8 @@ struct al_recent {
  */
 #define AL_MINUTES 16
 struct al_minutes {
-	atomic_int_fast64_t minute[AL_MINUTES], requests[AL_MINUTES], hits[AL_MINUTES];
+	atomic_int_fast64_t minute[AL_MINUTES];
+	atomic_uint_fast64_t requests[AL_MINUTES], hits[AL_MINUTES];
 };
 
 struct worker {
@@ -74,6 +98,7 @@ struct worker {
 	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
 	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
 	struct al_hot *hot;           /* copies of hot bodies for sendfile, or NULL (proxy/hot.h) */
+	struct al_counters stats __attribute__((aligned(64)));  /* written by this worker only */
 	struct al_minutes minutes;    /* hit ratio of the last minutes, written by this worker only */
 	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
 	struct al_recent recent[AL_RECENT];
@@ -84,15 +109,6 @@ struct worker {
 void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN]);
 
 
-/* Counters, bumped where the event happens (Varnish's VSC style). */
-struct al_counters {
-	atomic_uint_fast64_t by_status[600];
-	atomic_uint_fast64_t by_result[R_COUNT];
-	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
-	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
-	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
-	atomic_int_fast64_t clients;
-};
 
 /* Count one proxied request answered at t_us (hit: served from the cache) in w's bucket. */
 void al_count_minute(struct worker *w, int64_t t_us, int hit);
@@ -104,8 +120,8 @@ struct al_server {
 	struct al_store *store;
 	struct worker *workers;
 	int nworkers;
-	struct al_counters stats;
-	struct al_pgp *pgp;           /* upstream.pgp_keys, replaced by a reload; NULL without */
+	atomic_int_fast64_t clients;  /* connections open now, all workers (max_connections) */
+	struct al_pgp *pgp;           /* upstream.pgp_keys of the starting configuration; NULL without */
 	time_t started;
 };
 
