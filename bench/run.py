@@ -14,7 +14,9 @@ interleaved rounds (ROUNDS, each proxy once per round; medians printed):
     LARGE_MB object, the origin rate-limited: upstream requests the origin
     saw, median and maximum time to the first byte, total time
   - RSS of each proxy after its runs
-and, as the ceiling of what this machine and client allow, "static": nginx
+"airlock-nohot" is airlock with cache.hot_memory: 0 (hits sent by writev from
+LMDB's map instead of sendfile from hot memory), small hits only.
+As the ceiling of what this machine and client allow, "static": nginx
 serving the same files from disk with sendfile and open_file_cache, no proxy
 at all (hits and large objects only).  No proxy can beat it by much: on two
 shared cores wrk's own CPU is over half of every hit.
@@ -55,7 +57,8 @@ STAMPEDE_CLIENTS = os.environ.get("STAMPEDE_CLIENTS", "processes")
 # so the table gives the median over ROUNDS x STAMPEDE_REPEAT runs of each run's median and maximum
 STAMPEDE_REPEAT = int(os.environ.get("STAMPEDE_REPEAT", 2))
 CACHE_MB = LARGE_MB * (3 + ROUNDS * STAMPEDE_REPEAT) + 512  # every stampede object fits: no eviction mid-run
-PORTS = {"origin": 19080, "airlock": 19081, "nginx": 19082, "varnish": 19083, "squid": 19084, "static": 19085}
+PORTS = {"origin": 19080, "airlock": 19081, "nginx": 19082, "varnish": 19083, "squid": 19084, "static": 19085,
+         "airlock-nohot": 19086}
 
 
 def sh(*a, **kw):
@@ -101,12 +104,12 @@ http {{ access_log {w}/origin.access; sendfile on; etag on; expires 1h; default_
     return subprocess.Popen(["nginx", "-c", conf, "-p", w], stderr=subprocess.DEVNULL)
 
 
-def start_airlock(w):
-    d = os.path.join(w, "airlock")
+def start_airlock(w, name="airlock", hot="32MiB"):
+    d = os.path.join(w, name)
     os.makedirs(d)
     with open(os.path.join(d, "airlock.yml"), "w") as f:
-        f.write(f"""listen: ["127.0.0.1:{PORTS['airlock']}"]
-cache: {{path: {d}/cache, max_size: {CACHE_MB}MiB}}
+        f.write(f"""listen: ["127.0.0.1:{PORTS[name]}"]
+cache: {{path: {d}/cache, max_size: {CACHE_MB}MiB, hot_memory: {hot}}}
 log: {{level: warn}}
 routes:
   - {{prefix: /, upstream: "http://127.0.0.1:{PORTS['origin']}"}}
@@ -310,6 +313,8 @@ def measure(name, port, w, procs, rnd):
     wu, ws = (float(x) for x in t.stderr.strip().splitlines()[-1].split())
     res["small_cpu_us"] = (c1 - c0 + wu + ws) * 1e6 / reqs if reqs else 0.0
     res["small_proxy_cpu_us"] = (c1 - c0) * 1e6 / reqs if reqs else 0.0
+    if name == "airlock-nohot":  # hot memory only takes 16 KiB-1 MiB hits: the rest is airlock's
+        return res
     code, ttfb, total, size = curl_get(base + "/large.bin")
     res["large1_mbs"] = size / 1048576 / total if total else 0
     t0 = time.time()
@@ -352,7 +357,8 @@ def main():
     www = files(w)
     origin = start_origin(w, www)
     results = {}
-    starters = {"airlock": start_airlock, "nginx": start_nginx, "varnish": start_varnish, "squid": start_squid,
+    starters = {"airlock": start_airlock, "airlock-nohot": lambda w: start_airlock(w, "airlock-nohot", "0"),
+                "nginx": start_nginx, "varnish": start_varnish, "squid": start_squid,
                 "static": lambda w: start_static(w, www)}
     running = {}
     rounds = {}
@@ -376,6 +382,9 @@ def main():
         for name, procs in running.items():
             results[name] = {k: statistics.median(r[k] for r in rounds[name]) for k in rounds[name][0]
                              if k != "stampede_runs"}
+            # the 100 KiB state is bistable (bench/README.md): every round's figure, not only the median
+            print(f"{name} small hits per round (req/s): " + " ".join(f"{r['small_rps']:.0f}" for r in rounds[name]),
+                  flush=True)
             runs = [x for r in rounds[name] for x in r.get("stampede_runs", [])]
             if runs:  # every run counts, not a median of round medians
                 results[name]["stampede_ttfb_ms"] = statistics.median(m for m, _ in runs)
