@@ -5,15 +5,15 @@ and sent from there with sendfile.  What must hold:
 - the bytes are the stored ones: whole, by range, pipelined, HEAD without body;
 - the kernel keeps references to the pages it sends until the receiver has
   read them (on loopback, really read: the pages sit in the receiver's
-  queue).  An Endpoint that reads its manifest slowly while the manifest is
-  republished in place (the case Elastic's offline Endpoint doc describes:
+  queue).  An Endpoint (Go net/http, tests/go/client.go -rcvbuf -hold) that
+  reads its manifest slowly while the manifest is republished in place (the case Elastic's offline Endpoint doc describes:
   same URL, new ETag) and while the tier retires the memory that held it,
   must still get the old manifest whole, under the old ETag; and the next
   request gets the new one.
 """
-import hashlib, os, re, socket, sys, time
+import hashlib, json, os, re, socket, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Case, curl, eq, fail, main, wait_for
+from harness import Case, curl, eq, fail, go_client_cmd, main, wait_for
 
 MANIFEST = "/downloads/endpoint/manifest/artifacts-8.13.0.zip"
 A = os.urandom(120 * 1024)          # the manifest as first published
@@ -54,10 +54,8 @@ class Sock(socket.socket):
     """A socket that keeps what it read past one response (socket.socket has __slots__)."""
 
 
-def connect(al, rcvbuf=None):
+def connect(al):
     s = Sock(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(20)
     s.connect(("127.0.0.1", al.port))
     return s
@@ -97,11 +95,19 @@ def test():
         eq(metric(al, "airlock_hot_copies_total"), 1, "one copy served them all")
         eq(metric(al, "airlock_hot_sends_total"), 6, "hits with a body sent from hot memory (not the HEAD)")
 
-        # A slow Endpoint: a small receive window, so most of its response waits in socket queues.
+        # A slow Endpoint (Go net/http, as Endpoint's downloader): a 4 KiB receive buffer, and it
+        # reads the body only when told, so most of its response waits in socket queues meanwhile.
         sends = metric(al, "airlock_hot_sends_total")
-        slow = connect(al, rcvbuf=4096)
-        slow.sendall(get(MANIFEST))
-        wait_for(lambda: metric(al, "airlock_hot_sends_total") == sends + 1, 5, "the slow reader's hit sent from hot memory")
+        cmd, env = go_client_cmd(al.url(MANIFEST), extra=["-rcvbuf", "4096", "-hold"])
+        slow = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            eq(slow.stderr.readline().strip(), "HEAD", "the slow client has its response head")
+            wait_for(lambda: metric(al, "airlock_hot_sends_total") == sends + 1, 5,
+                     "the slow reader's hit sent from hot memory")
+        except BaseException:
+            slow.kill()
+            raise
         # Republished in place: new bytes, new ETag, same URL.
         up.add(MANIFEST, B, headers=[("ETag", '"v2"'), ("Cache-Control", "max-age=1")])
         time.sleep(1.2)
@@ -117,12 +123,11 @@ def test():
             fail("hot memory over cache.hot_memory")
 
         # Now the slow Endpoint reads: the old manifest, whole, under the old ETag.
-        st, h, body = read_response(slow)
-        slow.close()
-        eq((st, h.get("etag"), len(body)), (200, '"v1"', len(A)), "the slow reader's response")
-        if body != A:
-            bad = next(i for i in range(len(A)) if body[i] != A[i])
-            fail(f"the slow reader got other bytes from offset {bad} (sha256 {hashlib.sha256(body).hexdigest()[:16]})")
+        out, err = slow.communicate("\n", timeout=30)
+        got = json.loads(out)
+        eq((got.get("status"), got.get("etag"), got.get("len"), got.get("err")), (200, '"v1"', len(A), None),
+           "the slow reader's response")
+        eq(got["sha256"], hashlib.sha256(A).hexdigest(), "the slow reader got the old manifest's bytes")
         r = curl(al, MANIFEST)
         eq((r.body == B, r.header("ETag")), (True, '"v2"'), "and the next request gets the new one")
         inm = [h.get("if-none-match") for _, p, h in up.requests if p == MANIFEST]

@@ -538,6 +538,14 @@ def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):
     """One GET with Go's net/http (tests/go/client.go, built once per build
     directory), as elastic-agent, fleet-server and Endpoint make it.
     Returns the dict it prints: status, status_text, etag, sha256, len, err."""
+    cmd, env = go_client_cmd(url, proxy, cacert, etag)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return json.loads(p.stdout)
+
+
+def go_client_cmd(url, proxy=None, cacert=None, etag=None, extra=()):
+    """The Go client's command line and environment (building it if needed), for a
+    test that drives it itself (-hold, -rcvbuf)."""
     import fcntl
     src = os.path.join(os.path.dirname(__file__), "..", "go", "client.go")
     with open(GO_CLIENT + ".lock", "w") as lk:
@@ -558,8 +566,7 @@ def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):
     if etag:
         cmd += ["-etag", etag]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    p = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=timeout, env=env)
-    return json.loads(p.stdout)
+    return cmd + list(extra) + [url], env
 
 
 def forward_section(tmp, hosts, users=None):
