@@ -71,6 +71,11 @@ const struct al_hot_stats *al_hot_stats(const struct al_hot *h)
 	return &h->stats;
 }
 
+uint64_t al_hot_max_body(const struct al_hot *h)
+{
+	return h->max_body;
+}
+
 static void set_resident(struct al_hot *h)
 {
 	atomic_store_explicit(&h->stats.resident, h->used[0] + h->used[1], memory_order_relaxed);

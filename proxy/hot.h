@@ -41,6 +41,8 @@ struct al_hot_stats {
 int al_hot_new(uint64_t cap, struct al_hot **out);
 void al_hot_free(struct al_hot *h);
 const struct al_hot_stats *al_hot_stats(const struct al_hot *h);
+/* The largest body taken: a quarter of a generation, at most 1 MiB. */
+uint64_t al_hot_max_body(const struct al_hot *h);
 
 /*
  * Where rec's body is in the tier: *fd and *off (the body's first byte),

@@ -315,10 +315,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		al_warn("config", "listen changes only at restart; keeping the running listeners");
 		al_listen_copy(nc, oc);
 	}
-	if (nc->workers != oc->workers || nc->cache_max_size != oc->cache_max_size || nc->offline != oc->offline)
-		al_warn("config", "workers, cache.max_size and upstream.offline change only at restart");
+	if (nc->workers != oc->workers || nc->cache_max_size != oc->cache_max_size || nc->offline != oc->offline ||
+	    nc->cache_hot_memory != oc->cache_hot_memory)
+		al_warn("config", "workers, cache.max_size, cache.hot_memory and upstream.offline change only at restart");
 	nc->workers = oc->workers;
 	nc->cache_max_size = oc->cache_max_size;
+	nc->cache_hot_memory = oc->cache_hot_memory;
 	nc->offline = oc->offline;
 	KEEP_STR(cache_path);
 	KEEP_STR(forward_ca_cert);
@@ -526,6 +528,13 @@ int al_server_start(const struct al_config *cfg)
 			if (rc != 0)
 				al_warn("server", "worker %d: no hot-body copies (memfd: %s); hits are sent from the map", i,
 				    strerror(-rc));
+			else if (i == 0 && al_hot_max_body(w->hot) < AL_HOT_MIN_BODY)
+				al_warn("server", "cache.hot_memory %llu over %d workers leaves no room for a %d KiB body: "
+				    "raise it or set 0", (unsigned long long)cfg->cache_hot_memory, nw, AL_HOT_MIN_BODY / 1024);
+			else if (i == 0)
+				al_info("server", "hot memory: %llu KiB per worker, bodies of %d KiB to %llu KiB",
+				    (unsigned long long)(cfg->cache_hot_memory / (uint64_t)nw / 1024), AL_HOT_MIN_BODY / 1024,
+				    (unsigned long long)(al_hot_max_body(w->hot) / 1024));
 		}
 		{
 			struct timeval two = {2, 0};
