@@ -491,6 +491,14 @@ static void pump(struct conn *c)
 		if (v.state != FILL_DONE && c->end_known && c->end > 0 && avail >= c->end &&
 		    (uint64_t)v.content_length == c->end)
 			avail = c->end - 1;
+		/*
+		 * A follower's first pass takes a small share: with hundreds
+		 * joining one fill, each one's first bytes go out before any one
+		 * is handed half a megabyte (pump then goes on next turn, after
+		 * the others woken with it).
+		 */
+		if (c->body_sent == 0 && avail > c->pos + FIRST_QUANTUM)
+			avail = c->pos + FIRST_QUANTUM;
 	}
 	while (evbuffer_get_length(o) < OUT_HIGH && c->pos < avail) {
 		const void *p;

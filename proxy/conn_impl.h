@@ -21,6 +21,7 @@
 #define CONN_MAGIC 0x434f4e4eu
 #define OUT_HIGH (512 * 1024)
 #define OUT_LOW (128 * 1024)
+#define FIRST_QUANTUM (64 * 1024)  /* a follower's first pass at most (conn.c pump) */
 #define SMALL_HEAD 2048
 /* A request body up to this size is read and dropped; a larger one closes the connection. */
 #define DISCARD_MAX (64 * 1024)
