@@ -27,6 +27,7 @@ passes or fails.  Everything listens on 127.0.0.1 only.
 
   python3 bench/run.py            # installs nginx, varnish, squid, wrk if missing
   SMALL_KB=100 LARGE_MB=128 STAMPEDE=30 ROUNDS=3 DURATION=8 ORIGIN_RATE=200m ONLY=airlock,nginx,varnish python3 bench/run.py
+  STAMPEDE=1000 STAMPEDE_CLIENTS=go LARGE_MB=16 ONLY=airlock,nginx,varnish python3 bench/run.py   # a thousand agents
 """
 import os
 import re
@@ -50,8 +51,9 @@ DURATION = int(os.environ.get("DURATION", 10))
 ORIGIN_RATE = os.environ.get("ORIGIN_RATE", "200m")   # nginx limit_rate for the stampede file
 ONLY = [p for p in os.environ.get("ONLY", "").split(",") if p]
 ROUNDS = int(os.environ.get("ROUNDS", 3))
-# processes (one per client, scheduled by the kernel, like separate agents) or threads (one
-# interpreter: the GIL decides who records its first byte, which adds its own tail)
+# processes (one per client, scheduled by the kernel, like separate agents), threads (one
+# interpreter: the GIL decides who records its first byte, which adds its own tail) or go
+# (bench/stampede.go: goroutines of one process, for hundreds or thousands of clients)
 STAMPEDE_CLIENTS = os.environ.get("STAMPEDE_CLIENTS", "processes")
 # stampedes per round: a run's maximum swings several-fold between runs on two shared cores,
 # so the table gives the median over ROUNDS x STAMPEDE_REPEAT runs of each run's median and maximum
@@ -269,8 +271,22 @@ def stampede_client(port, path, bar, q):
     q.put((t1 - t0, data - head_len, time.perf_counter() - t0))
 
 
-def stampede(port, path):
+def go_stampede_binary(w):
+    """bench/stampede.go built into the work directory (Debian's golang-go, standard library only)."""
+    out = os.path.join(w, "stampede")
+    if not os.path.exists(out):
+        env = dict(os.environ, GOCACHE=os.path.join(w, "gocache"), GOPATH=os.path.join(w, "gopath"),
+                   GO111MODULE="off", CGO_ENABLED="0")
+        subprocess.run(["go", "build", "-o", out, os.path.join(ROOT, "bench", "stampede.go")], check=True, env=env)
+    return out
+
+
+def stampede(port, path, w):
     """STAMPEDE clients on connected sockets, released at once; [(first byte s, bytes, total s)]"""
+    if STAMPEDE_CLIENTS == "go":
+        p = subprocess.run([go_stampede_binary(w), f"127.0.0.1:{port}", path, str(STAMPEDE)],
+                           capture_output=True, text=True, timeout=900)
+        return [(float(a), int(b), float(c)) for a, b, c in (ln.split() for ln in p.stdout.splitlines())]
     if STAMPEDE_CLIENTS == "processes":
         import multiprocessing as mp
         bar, q = mp.Barrier(STAMPEDE), mp.Queue()
@@ -329,7 +345,7 @@ def measure(name, port, w, procs, rnd):
         before = origin_count(w, path)
         c0 = proc_cpu(pids)
         t0 = time.time()
-        rs = stampede(port, path)
+        rs = stampede(port, path, w)
         totals.append(time.time() - t0)
         cpus.append(proc_cpu(pids) - c0)
         ups.append(origin_count(w, path) - before)
