@@ -329,7 +329,7 @@ def measure(name, port, w, procs, rnd):
     wu, ws = (float(x) for x in t.stderr.strip().splitlines()[-1].split())
     res["small_cpu_us"] = (c1 - c0 + wu + ws) * 1e6 / reqs if reqs else 0.0
     res["small_proxy_cpu_us"] = (c1 - c0) * 1e6 / reqs if reqs else 0.0
-    if name == "airlock-nohot":  # hot memory only takes 16 KiB-1 MiB hits: the rest is airlock's
+    if name == "airlock-nohot":  # hot memory only takes 32 KiB-1 MiB hits: the rest is airlock's
         return res
     code, ttfb, total, size = curl_get(base + "/large.bin")
     res["large1_mbs"] = size / 1048576 / total if total else 0

@@ -62,7 +62,7 @@ static const struct config_key config_keys[] = {
 	KEY("cache.max_size", K_SIZE, cache_max_size, "20GiB", 0, 0, "bytes of bodies kept before LRU eviction"),
 	KEY("cache.hot_memory", K_SIZE, cache_hot_memory, "32MiB", 0, 0,
 	    "memory for copies of hot bodies sent with sendfile, split over the workers (each takes bodies of "
-	    "16KiB up to an eighth of its share, at most 1MiB); 0 = off; read at start"),
+	    "32KiB up to an eighth of its share, at most 1MiB); 0 = off; read at start"),
 	KEY("cache.max_object_size", K_SIZE, cache_max_object_size, "4GiB", 0, 0, "a larger response is not stored (and aborted)"),
 	KEY("upstream.ca_file", K_STR, ca_file, "/etc/ssl/certs/ca-certificates.crt", 0, 0, "CA bundle trusted for upstream TLS"),
 	KEY("upstream.connect_timeout", K_DURATION, connect_timeout_ms, "5s", 0, 0, "TCP+TLS connect bound"),

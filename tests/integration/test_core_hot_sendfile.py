@@ -1,6 +1,6 @@
 """Hot bodies sent with sendfile (cache.hot_memory, proxy/hot.h).
 
-Hits of 16 KiB-1 MiB are copied once into a worker's append-only memory file
+Hits of 32 KiB-1 MiB are copied once into a worker's append-only memory file
 and sent from there with sendfile.  What must hold:
 - the bytes are the stored ones: whole, by range, pipelined, HEAD without body;
 - the kernel keeps references to the pages it sends until the receiver has
