@@ -1,6 +1,5 @@
 #include "proxy/admin.h"
 #include "policy/route.h"
-#include "proxy/hot.h"
 #include "proxy/server.h"
 #include "proxy/tools.h"
 #include "proxy/uplink.h"
@@ -70,30 +69,6 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
-/* proxy/hot.h, summed over the workers. */
-static void hot_metrics(struct evbuffer *b)
-{
-	unsigned long long sends = 0, admitted = 0, rotations = 0, resident = 0;
-
-	for (int i = 0; i < srv.nworkers; i++) {
-		const struct al_hot_stats *h;
-
-		if (srv.workers[i].hot == NULL)
-			continue;
-		h = al_hot_stats(srv.workers[i].hot);
-		sends += ld(&h->sends);
-		admitted += ld(&h->admitted);
-		rotations += ld(&h->rotations);
-		resident += ld(&h->resident);
-	}
-	metric(b, "airlock_hot_sends_total", "counter",
-	    "Hits sent with sendfile from hot memory (cache.hot_memory).", sends);
-	metric(b, "airlock_hot_copies_total", "counter", "Bodies copied into hot memory for sendfile.", admitted);
-	metric(b, "airlock_hot_rotations_total", "counter", "Hot memory generations retired (truncated whole).",
-	    rotations);
-	metric(b, "airlock_hot_bytes", "gauge", "Bytes taken in hot memory now.", resident);
-}
-
 static void metrics(struct evbuffer *b)
 {
 	struct al_counters cnt;
@@ -125,7 +100,13 @@ static void metrics(struct evbuffer *b)
 	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)srv.cfg->cache_max_size);
 	metric(b, "airlock_cache_evictions_total", "counter", "Entries evicted to stay under cache.max_size.",
 	    (unsigned long long)st.evictions);
-	hot_metrics(b);
+	metric(b, "airlock_hot_sends_total", "counter", "Hits sent with sendfile from hot memory (cache.hot_memory).",
+	    ld(&cnt.hot_sends));
+	metric(b, "airlock_hot_copies_total", "counter", "Bodies copied into hot memory for sendfile.",
+	    ld(&cnt.hot_copies));
+	metric(b, "airlock_hot_rotations_total", "counter", "Hot memory generations retired (truncated whole).",
+	    ld(&cnt.hot_rotations));
+	metric(b, "airlock_hot_bytes", "gauge", "Bytes taken in hot memory now.", ld(&cnt.hot_bytes));
 	uplink_metrics(b);
 }
 

@@ -25,11 +25,11 @@ struct al_hot {
 	uint64_t used[2];
 	uint64_t seq;                    /* the current generation, from 1 */
 	uint64_t cap, max_body;
-	struct al_hot_stats stats;
+	struct al_counters *stats;
 	struct hot_slot slot[HOT_SLOTS];
 };
 
-int al_hot_new(uint64_t cap, struct al_hot **out)
+int al_hot_new(uint64_t cap, struct al_counters *stats, struct al_hot **out)
 {
 	struct al_hot *h = calloc(1, sizeof(*h));
 	int rc;
@@ -44,6 +44,7 @@ int al_hot_new(uint64_t cap, struct al_hot **out)
 	}
 	h->seq = 1;
 	h->cap = cap;
+	h->stats = stats;
 	/* a body over a quarter of a generation would retire it too often to be worth the copy */
 	h->max_body = cap / 4 < 1024 * 1024 ? cap / 4 : 1024 * 1024;
 	*out = h;
@@ -66,11 +67,6 @@ void al_hot_free(struct al_hot *h)
 	free(h);
 }
 
-const struct al_hot_stats *al_hot_stats(const struct al_hot *h)
-{
-	return &h->stats;
-}
-
 uint64_t al_hot_max_body(const struct al_hot *h)
 {
 	return h->max_body;
@@ -78,7 +74,7 @@ uint64_t al_hot_max_body(const struct al_hot *h)
 
 static void set_resident(struct al_hot *h)
 {
-	atomic_store_explicit(&h->stats.resident, h->used[0] + h->used[1], memory_order_relaxed);
+	atomic_store_explicit(&h->stats->hot_bytes, h->used[0] + h->used[1], memory_order_relaxed);
 }
 
 /*
@@ -93,7 +89,7 @@ static int rotate(struct al_hot *h)
 		return -errno;
 	h->used[i] = 0;
 	h->seq++;
-	al_count(&h->stats.rotations, 1);
+	al_count(&h->stats->hot_rotations, 1);
 	set_resident(h);
 	return 0;
 }
@@ -129,7 +125,7 @@ static int admit(struct al_hot *h, struct al_reader *rd, const struct al_record 
 			return w < 0 ? -errno : -EIO;
 		pos += (uint64_t)w;
 	}
-	al_count(&h->stats.admitted, 1);
+	al_count(&h->stats->hot_copies, 1);
 	return 0;
 }
 
@@ -145,7 +141,7 @@ int al_hot_get(struct al_hot *h, struct al_reader *rd, const struct al_record *r
 	    memcmp(s->sha256, rec->sha256, 32) == 0) {
 		*fd = h->fd[s->seq & 1];
 		*off = s->off;
-		al_count(&h->stats.sends, 1);
+		al_count(&h->stats->hot_sends, 1);
 		return 0;
 	}
 	s->seq = 0;
@@ -158,6 +154,6 @@ int al_hot_get(struct al_hot *h, struct al_reader *rd, const struct al_record *r
 	memcpy(s->sha256, rec->sha256, 32);
 	*fd = h->fd[s->seq & 1];
 	*off = at;
-	al_count(&h->stats.sends, 1);
+	al_count(&h->stats->hot_sends, 1);
 	return 0;
 }

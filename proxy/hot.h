@@ -22,7 +22,6 @@
 #ifndef AIRLOCK_PROXY_HOT_H
 #define AIRLOCK_PROXY_HOT_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "cache/store.h"
@@ -35,16 +34,15 @@
 #define AL_HOT_MIN_BODY (32 * 1024)
 
 struct al_hot;
+struct al_counters;
 
-/* Figures for the status page and metrics; written by the owning worker only. */
-struct al_hot_stats {
-	atomic_uint_fast64_t sends, admitted, rotations, resident;
-};
-
-/* A tier of 2 x cap bytes; -errno when memfd_create fails. */
-int al_hot_new(uint64_t cap, struct al_hot **out);
+/*
+ * A tier of 2 x cap bytes counting into stats (its worker's counters:
+ * hot_sends, hot_copies, hot_rotations, hot_bytes); -errno when
+ * memfd_create fails.
+ */
+int al_hot_new(uint64_t cap, struct al_counters *stats, struct al_hot **out);
 void al_hot_free(struct al_hot *h);
-const struct al_hot_stats *al_hot_stats(const struct al_hot *h);
 /* The largest body taken: a quarter of a generation, at most 1 MiB. */
 uint64_t al_hot_max_body(const struct al_hot *h);
 

@@ -459,7 +459,8 @@ int al_server_start(const struct al_config *cfg)
 {
 	char err[1400];
 	struct al_pgp *pgp = NULL;
-	int nw;
+	uint64_t hot_share;
+	int nw, rc;
 
 	if (al_server_preflight(cfg, err, sizeof(err), &pgp) != 0) {
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
@@ -508,6 +509,7 @@ int al_server_start(const struct al_config *cfg)
 	if (srv.workers == NULL)
 		return -1;
 	srv.nworkers = nw;
+	hot_share = cfg->cache_hot_memory / (uint64_t)nw; /* two generations of half each */
 	for (int i = 0; i < nw; i++) {
 		struct worker *w = &srv.workers[i];
 		w->id = i;
@@ -522,20 +524,9 @@ int al_server_start(const struct al_config *cfg)
 			al_err("server", "cannot create worker %d", i);
 			return -1;
 		}
-		if (cfg->cache_hot_memory > 0) {
-			int rc = al_hot_new(cfg->cache_hot_memory / (uint64_t)nw / 2, &w->hot);
-
-			if (rc != 0)
-				al_warn("server", "worker %d: no hot-body copies (memfd: %s); hits are sent from the map", i,
-				    strerror(-rc));
-			else if (i == 0 && al_hot_max_body(w->hot) < AL_HOT_MIN_BODY)
-				al_warn("server", "cache.hot_memory %llu over %d workers leaves no room for a %d KiB body: "
-				    "raise it or set 0", (unsigned long long)cfg->cache_hot_memory, nw, AL_HOT_MIN_BODY / 1024);
-			else if (i == 0)
-				al_info("server", "hot memory: %llu KiB per worker, bodies of %d KiB to %llu KiB",
-				    (unsigned long long)(cfg->cache_hot_memory / (uint64_t)nw / 1024), AL_HOT_MIN_BODY / 1024,
-				    (unsigned long long)(al_hot_max_body(w->hot) / 1024));
-		}
+		if (hot_share > 0 && (rc = al_hot_new(hot_share / 2, &w->stats, &w->hot)) != 0)
+			al_warn("server", "worker %d: no hot-body copies (memfd: %s); hits are sent from the map", i,
+			    strerror(-rc));
 		{
 			struct timeval two = {2, 0};
 			event_add(w->touch_ev, &two);
@@ -556,6 +547,13 @@ int al_server_start(const struct al_config *cfg)
 			w->nlisteners++;
 		}
 	}
+	if (srv.workers[0].hot != NULL && al_hot_max_body(srv.workers[0].hot) < AL_HOT_MIN_BODY)
+		al_warn("server", "cache.hot_memory %llu over %d workers leaves no room for a %d KiB body: raise it or set 0",
+		    (unsigned long long)cfg->cache_hot_memory, nw, AL_HOT_MIN_BODY / 1024);
+	else if (srv.workers[0].hot != NULL)
+		al_info("server", "hot memory: %llu KiB per worker, bodies of %d KiB to %llu KiB",
+		    (unsigned long long)(hot_share / 1024), AL_HOT_MIN_BODY / 1024,
+		    (unsigned long long)(al_hot_max_body(srv.workers[0].hot) / 1024));
 	main_base = event_base_new();
 	if (main_base == NULL)
 		return -1;

@@ -49,6 +49,8 @@ struct al_counters {
 	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
 	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
 	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
+	atomic_uint_fast64_t hot_sends, hot_copies, hot_rotations;  /* proxy/hot.h */
+	atomic_uint_fast64_t hot_bytes;           /* a gauge: hot memory taken now (summed like the rest) */
 };
 
 /* Add n to a counter of the calling worker's own set. */
