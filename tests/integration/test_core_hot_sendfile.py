@@ -5,11 +5,17 @@ and sent from there with sendfile.  What must hold:
 - the bytes are the stored ones: whole, by range, pipelined, HEAD without body;
 - the kernel keeps references to the pages it sends until the receiver has
   read them (on loopback, really read: the pages sit in the receiver's
-  queue).  An Endpoint (Go net/http, tests/go/client.go -rcvbuf -hold) that
-  reads its manifest slowly while the manifest is republished in place (the case Elastic's offline Endpoint doc describes:
-  same URL, new ETag) and while the tier retires the memory that held it,
-  must still get the old manifest whole, under the old ETag; and the next
-  request gets the new one.
+  queue).  An Endpoint-like client (Go net/http, tests/go/client.go -rcvbuf
+  -hold) reads its manifest slowly while the manifest is republished in
+  place and the tier retires the memory that held it: it must still get the
+  old manifest whole, under the old ETag, and the next request the new one.
+
+Source for the republished manifest and the ETag: Elastic Security's
+"Configure offline endpoints and air-gapped environments"
+(elastic.co/guide/en/security/8.13/offline-endpoint.html): "Elastic Endpoint
+uses the Etag header to determine whether your global artifacts have been
+updated" (as tests/integration/test_endpoint_republish.py cites).  Endpoint
+itself is closed source; the Go client stands in for it.
 """
 import hashlib, json, os, re, socket, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -95,7 +101,7 @@ def test():
         eq(metric(al, "airlock_hot_copies_total"), 1, "one copy served them all")
         eq(metric(al, "airlock_hot_sends_total"), 6, "hits with a body sent from hot memory (not the HEAD)")
 
-        # A slow Endpoint (Go net/http, as Endpoint's downloader): a 4 KiB receive buffer, and it
+        # A slow Endpoint-like client (Go net/http): a 4 KiB receive buffer, and it
         # reads the body only when told, so most of its response waits in socket queues meanwhile.
         sends = metric(al, "airlock_hot_sends_total")
         cmd, env = go_client_cmd(al.url(MANIFEST), extra=["-rcvbuf", "4096", "-hold"])
