@@ -156,7 +156,11 @@ def start_varnish(w):
     os.makedirs(d)
     return [subprocess.Popen(["varnishd", "-F", "-a", f"127.0.0.1:{PORTS['varnish']}", "-b",
                               f"127.0.0.1:{PORTS['origin']}", "-n", d, "-s", f"file,{d}/storage.bin,{CACHE_MB}M",
-                              "-p", "default_ttl=600"],
+                              "-p", "default_ttl=600",
+                              # a thread per connection: threads for the whole stampede made in advance
+                              # (2 pools, 100 each by default; docs.varnish-software.com/book/operations/
+                              # tuning-varnish, "Threading settings": thread_pool_min tunes it)
+                              "-p", f"thread_pool_min={max(100, STAMPEDE // 2 + 50)}"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
 
 
