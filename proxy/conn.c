@@ -409,19 +409,25 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 {
 	struct evbuffer *o = conn_out(c);
 	size_t hl = evbuffer_get_length(o);
-	const unsigned char *head;
+	struct evbuffer_iovec v[8];
+	struct iovec iov[8];
+	struct msghdr mh = {.msg_iov = iov};
 	ssize_t n;
 	uint64_t off;
 	off_t at;
-	int fd, sock;
+	int fd, sock, nv;
 
 	if (c->w->hot == NULL || c->tls || c->chunked || c->pos >= c->end ||
 	    al_hot_get(c->w->hot, c->hold->rd, rec, &fd, &off) != 0)
 		return;
 	sock = bufferevent_getfd(c->bev);
-	if ((head = evbuffer_pullup(o, -1)) == NULL)
+	/* the head where it lies in the output buffer: no copy, no allocation */
+	if ((nv = evbuffer_peek(o, -1, NULL, v, 8)) < 1 || nv > 8)
 		return;
-	n = send(sock, head, hl, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+	for (int i = 0; i < nv; i++)
+		iov[i] = (struct iovec){v[i].iov_base, v[i].iov_len};
+	mh.msg_iovlen = (size_t)nv;
+	n = sendmsg(sock, &mh, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n > 0) {
 		evbuffer_unfreeze(o, 1); /* as in conn_write_now: we own the output here */
 		evbuffer_drain(o, (size_t)n);
