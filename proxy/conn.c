@@ -818,17 +818,21 @@ void conn_step_lookup(struct conn *c)
 int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry)
 {
 	size_t bl = strlen(base);
-	char *buf = malloc(bl + tlen + 1);
 
-	if (buf == NULL) {
-		conn_reply_error(c, 503, "out of memory");
-		return -1;
+	/* Kept across requests and grown only: the fill copies what it needs. */
+	if (bl + tlen + 1 > c->url_cap) {
+		char *buf = realloc(c->url, bl + tlen + 1);
+
+		if (buf == NULL) {
+			conn_reply_error(c, 503, "out of memory");
+			return -1;
+		}
+		c->url = buf;
+		c->url_cap = bl + tlen + 1;
 	}
-	memcpy(buf, base, bl);
-	memcpy(buf + bl, target, tlen);
-	buf[bl + tlen] = '\0';
-	free(c->url);
-	c->url = buf;
+	memcpy(c->url, base, bl);
+	memcpy(c->url + bl, target, tlen);
+	c->url[bl + tlen] = '\0';
 	c->base_len = bl;
 	c->registry = registry;
 	al_store_key(c->url, bl + tlen, c->key);

@@ -78,6 +78,7 @@ struct conn {
 	uint64_t discard;        /* bytes of an unread request body to drop before the next head */
 	struct uplink *uplink;
 	char *url;
+	size_t url_cap;
 	size_t base_len;         /* url[base_len] starts the path */
 	int registry;            /* the upstream is a package registry (offline answers) */
 	int denied;              /* client address outside clients.allow */

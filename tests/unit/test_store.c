@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,39 @@ static void test_record_decode_rejects_garbage(void **state)
 	assert_int_equal(al_record_decode(buf, al_record_size(&rec), &back), -EBADMSG);
 }
 
+/* The key is SHA-256 of the URL (caches and bundles on disk depend on it), from any thread. */
+static const uint8_t abc_sha256[AL_KEY_LEN] = {
+	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+	0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+
+static void *key_many(void *arg)
+{
+	uint8_t key[AL_KEY_LEN], other[AL_KEY_LEN];
+	intptr_t bad = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		al_store_key("abc", 3, key);
+		bad += memcmp(key, abc_sha256, AL_KEY_LEN) != 0;
+		al_store_key("https://artifacts.elastic.co/downloads/", 39, other);
+		bad += memcmp(other, key, AL_KEY_LEN) == 0;
+	}
+	return (void *)bad;
+}
+
+static void test_key_is_sha256_in_every_thread(void **state)
+{
+	pthread_t t[3];
+	void *bad;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, key_many, NULL), 0);
+	assert_null(key_many(NULL));
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(t[i], &bad), 0);
+		assert_null(bad);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +288,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_touch_protects_from_eviction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_readers, setup, teardown),
 		cmocka_unit_test(test_record_decode_rejects_garbage),
+		cmocka_unit_test(test_key_is_sha256_in_every_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
