@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -75,6 +76,7 @@ struct fetch {
 	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
 	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
 	const struct al_pgp *pgp_keys; /* the configuration's that asked for the OpenPGP check */
+	struct pgp_job *pgp_job;  /* the OpenPGP check running on its own thread */
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
@@ -229,6 +231,8 @@ static void set_state(struct fill *f, enum fill_state st, enum fill_failure why,
 		unregister(f); /* ended: new requests look in the cache again */
 }
 
+static void pgp_job_free(struct pgp_job *job);
+
 static void fetch_free(struct fetch *x)
 {
 	struct worker *w = x->w;
@@ -251,6 +255,7 @@ static void fetch_free(struct fetch *x)
 	}
 	if (x->sib_ev)
 		event_free(x->sib_ev);
+	pgp_job_free(x->pgp_job); /* waits for its thread: shutting down mid-check */
 	curl_slist_free_all(x->req_hdrs);
 	curl_slist_free_all(x->att_hdrs);
 	EVP_MD_CTX_free(x->sha);
@@ -388,34 +393,117 @@ static void refuse(struct fetch *x, const char *what)
 	fetch_free(x);
 }
 
-/* The signature sibling is there (or not): verify with the pinned keys. */
-static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
-{
-	const struct al_pgp *keys = x->pgp_keys;
-	struct al_reader *rd;
-	char *sig = NULL, err[300] = "", what[400];
-	size_t siglen = 0;
-	int rc = -EBADMSG;
+/*
+ * The OpenPGP check reads and hashes the whole body: a 500 MB agent binary
+ * is a third of a second of SHA-512.  On the worker's loop that would hold
+ * up every client of the worker, so it runs on a thread of its own, with a
+ * reader of its own (the environment is MDB_NOTLS), and hands the verdict
+ * back to the loop; admission and counting stay on the worker.
+ */
+struct pgp_job {
+	pthread_t thread;
+	struct event *done;       /* on the worker's base, activated by the thread */
+	const struct al_pgp *keys;
+	uint64_t obj_id, len;
+	char *sig;
+	size_t siglen;
+	int rc;
+	int64_t ms;
+	char err[300];
+};
 
-	if (keys == NULL) /* cache.verify_pgp without keys cannot pass check-config; fail closed anyway */
-		snprintf(err, sizeof(err), "no pinned keys loaded");
-	else if (al_read_small(srv.store, key, 65536, &sig, &siglen) != 0)
-		snprintf(err, sizeof(err), "no signature published (%s)", fetched_ok ? "not a 200" : why);
-	else if (al_reader_new(srv.store, &rd) != 0)
-		snprintf(err, sizeof(err), "no LMDB reader");
-	else {
-		rc = al_pgp_verify_object(keys, rd, x->f->obj_id, x->off, sig, siglen, err, sizeof(err));
+static void pgp_job_free(struct pgp_job *job)
+{
+	if (job == NULL)
+		return;
+	pthread_join(job->thread, NULL);
+	event_free(job->done);
+	free(job->sig);
+	free(job);
+}
+
+static void *pgp_run(void *arg)
+{
+	struct pgp_job *job = arg;
+	struct al_reader *rd;
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	job->rc = -EBADMSG;
+	if (al_reader_new(srv.store, &rd) != 0) {
+		snprintf(job->err, sizeof(job->err), "no LMDB reader");
+	} else {
+		job->rc = al_pgp_verify_object(job->keys, rd, job->obj_id, job->len, job->sig, job->siglen,
+		    job->err, sizeof(job->err));
 		al_reader_free(rd);
 	}
-	free(sig);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	job->ms = (int64_t)(b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	event_active(job->done, EV_READ, 0); /* the last touch of job on this thread */
+	return NULL;
+}
+
+static void pgp_verdict(struct fetch *x, int rc, const char *err, int64_t ms)
+{
+	char what[400];
+
 	if (rc == 0) {
-		al_info("integrity", "%s: OpenPGP signature verified with a pinned key", x->url);
+		al_info("integrity", "%s: OpenPGP signature verified with a pinned key (%llu bytes in %lld ms)",
+		    x->url, (unsigned long long)x->off, (long long)ms);
 		admit(x, x->check_flags | AL_REC_SIGNED);
 		return;
 	}
 	al_err("integrity", "%s: OpenPGP check failed: %s; not admitted", x->url, err);
 	snprintf(what, sizeof(what), "OpenPGP signature check failed: %s", err);
 	refuse(x, what);
+}
+
+static void pgp_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *x = arg;
+	struct pgp_job *job = x->pgp_job;
+	char err[300];
+	int rc = job->rc;
+	int64_t ms = job->ms;
+
+	snprintf(err, sizeof(err), "%s", job->err);
+	x->pgp_job = NULL;
+	pgp_job_free(job);
+	pgp_verdict(x, rc, err, ms);
+}
+
+/* The signature sibling is there (or not): verify with the pinned keys, off the loop. */
+static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
+{
+	struct pgp_job *job = NULL;
+	char *sig = NULL, err[300] = "";
+	size_t siglen = 0;
+
+	if (x->pgp_keys == NULL) /* cache.verify_pgp without keys cannot pass check-config; fail closed anyway */
+		snprintf(err, sizeof(err), "no pinned keys loaded");
+	else if (al_read_small(srv.store, key, 65536, &sig, &siglen) != 0)
+		snprintf(err, sizeof(err), "no signature published (%s)", fetched_ok ? "not a 200" : why);
+	else if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->done = event_new(x->w->base, -1, 0, pgp_done, x)) == NULL)
+		snprintf(err, sizeof(err), "out of memory");
+	else {
+		job->keys = x->pgp_keys;
+		job->obj_id = x->f->obj_id;
+		job->len = x->off;
+		job->sig = sig;
+		job->siglen = siglen;
+		if (pthread_create(&job->thread, NULL, pgp_run, job) == 0) {
+			x->pgp_job = job;
+			return;
+		}
+		job->sig = NULL;
+		snprintf(err, sizeof(err), "no thread for the check");
+	}
+	if (job != NULL && job->done != NULL)
+		event_free(job->done);
+	free(job);
+	free(sig);
+	pgp_verdict(x, -EBADMSG, err, 0);
 }
 
 /* After the .sha512 check (or without one): the OpenPGP check, when asked for, then admission. */
