@@ -4,6 +4,7 @@
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
+#include "proxy/writer.h"
 #include "cache/pgp.h"
 
 #include <ctype.h>
@@ -17,6 +18,7 @@
 
 #define FILL_MAGIC 0x46494c4cu
 #define CHUNK_BYTES (256 * 1024)  /* commit at least this often */
+#define NBUF 2                    /* chunk buffers per fetch: one filling while the other is written */
 #define FLUSH_MS 25               /* ... or this long after the first uncommitted byte */
 #define HEAD_MAX (64 * 1024)      /* upstream response head limit */
 #define NBUCKETS 1024
@@ -64,9 +66,12 @@ struct fetch {
 	int64_t content_length, age_value;
 	char conn_tokens[256];    /* fields the upstream's Connection names: hop-by-hop too */
 	const char *bad;          /* why the response is refused, or NULL */
-	unsigned char *chunk;
-	size_t chunk_len;
+	struct store_io *io;      /* the body's way into the cache, through the store writer */
+	struct cbuf *buf;         /* the chunk being filled, or NULL */
 	uint64_t off, chunk_start;
+	int store_paused;         /* curl paused: every chunk buffer is with the store writer */
+	int finishing;            /* the transfer ended; waiting for the store writer to catch up */
+	CURLcode finish_res;
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
 	unsigned char digest512[64];
@@ -81,6 +86,33 @@ struct fetch {
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
 	int has_sink, paused;
+};
+
+/*
+ * Body chunks go to the cache on the store writer's thread (proxy/writer.h),
+ * not on the worker's loop.  The writer appends a chunk, then moves the
+ * fill's `committed` and wakes its waiters, as the loop did; chunks of a
+ * fetch are written in order.  A fetch has at most NBUF buffers: when all are
+ * with the writer, curl is paused until one comes back.  The fetch's end
+ * (checks, admission, or abort) waits until the writer has written them all.
+ */
+struct cbuf {
+	struct al_writer_job job;
+	struct store_io *io;
+	struct cbuf *next_free;
+	uint64_t off;
+	size_t len;
+	unsigned char data[CHUNK_BYTES];
+};
+
+struct store_io {
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	struct fill *f;
+	uint64_t obj_id;
+	int inflight, nbuf, rc;   /* rc: the first failed append; later chunks are not written */
+	struct cbuf *free;
+	struct event *done_ev;    /* on the fetch's worker: a chunk was written (or refused) */
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -232,6 +264,7 @@ static void set_state(struct fill *f, enum fill_state st, enum fill_failure why,
 }
 
 static void pgp_job_free(struct pgp_job *job);
+static void store_io_free(struct store_io *io);
 
 static void fetch_free(struct fetch *x)
 {
@@ -260,7 +293,8 @@ static void fetch_free(struct fetch *x)
 	curl_slist_free_all(x->att_hdrs);
 	EVP_MD_CTX_free(x->sha);
 	EVP_MD_CTX_free(x->sha512);
-	free(x->chunk);
+	store_io_free(x->io); /* waits for the writer: shutting down mid-transfer */
+	free(x->buf);
 	free(x->head);
 	free(x->url);
 	if (x->f != NULL) {
@@ -270,26 +304,140 @@ static void fetch_free(struct fetch *x)
 	free(x);
 }
 
-/* Commit the buffered part of the body to the cache and tell the readers. */
+/* On the store writer: append one chunk, then tell the readers and the fetch. */
+static void cbuf_write(struct al_writer_job *job)
+{
+	struct cbuf *b = (struct cbuf *)job;
+	struct store_io *io = b->io;
+	int rc;
+
+	pthread_mutex_lock(&io->mu);
+	rc = io->rc;
+	pthread_mutex_unlock(&io->mu);
+	if (rc == 0 && (rc = al_fill_append(srv.store, io->obj_id, b->off, b->data, b->len)) == 0) {
+		pthread_mutex_lock(&io->f->mu);
+		io->f->committed = b->off + b->len;
+		notify_locked(io->f);
+		pthread_mutex_unlock(&io->f->mu);
+	}
+	pthread_mutex_lock(&io->mu);
+	if (rc != 0 && io->rc == 0)
+		io->rc = rc;
+	b->len = 0;
+	b->next_free = io->free;
+	io->free = b;
+	io->inflight--;
+	pthread_cond_signal(&io->idle);
+	event_active(io->done_ev, EV_READ, 0); /* under mu: store_io_free waits for inflight == 0 under it */
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void store_done(evutil_socket_t fd, short what, void *arg);
+
+static struct store_io *store_io_new(struct fetch *x, uint64_t obj_id)
+{
+	struct store_io *io = calloc(1, sizeof(*io));
+
+	if (io == NULL)
+		return NULL;
+	if ((io->done_ev = event_new(x->w->base, -1, 0, store_done, x)) == NULL) {
+		free(io);
+		return NULL;
+	}
+	pthread_mutex_init(&io->mu, NULL);
+	pthread_cond_init(&io->idle, NULL);
+	io->f = x->f;
+	io->obj_id = obj_id;
+	return io;
+}
+
+/* Block until the writer has written everything of io's (at the fetch's end, or shutting down). */
+static void store_io_wait(struct store_io *io)
+{
+	pthread_mutex_lock(&io->mu);
+	while (io->inflight > 0)
+		pthread_cond_wait(&io->idle, &io->mu);
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void store_io_free(struct store_io *io)
+{
+	if (io == NULL)
+		return;
+	store_io_wait(io);
+	event_free(io->done_ev);
+	while (io->free != NULL) {
+		struct cbuf *b = io->free;
+		io->free = b->next_free;
+		free(b);
+	}
+	pthread_mutex_destroy(&io->mu);
+	pthread_cond_destroy(&io->idle);
+	free(io);
+}
+
+/* A buffer to fill: a returned one, or a new one while the fetch has fewer than NBUF; else NULL. */
+static struct cbuf *store_buf_take(struct store_io *io)
+{
+	struct cbuf *b = NULL;
+
+	pthread_mutex_lock(&io->mu);
+	if (io->free != NULL) {
+		b = io->free;
+		io->free = b->next_free;
+	} else if (io->nbuf < NBUF && (b = malloc(sizeof(*b))) != NULL) {
+		io->nbuf++;
+		b->io = io;
+	}
+	pthread_mutex_unlock(&io->mu);
+	if (b != NULL)
+		b->len = 0;
+	return b;
+}
+
+/* Would store_buf_take give a buffer now?  (Only the writer changes that, and only towards yes.) */
+static int store_buf_ready(struct store_io *io)
+{
+	int ready;
+
+	pthread_mutex_lock(&io->mu);
+	ready = io->free != NULL || io->nbuf < NBUF;
+	pthread_mutex_unlock(&io->mu);
+	return ready;
+}
+
+static int store_rc(struct store_io *io, int *busy)
+{
+	int rc;
+
+	pthread_mutex_lock(&io->mu);
+	rc = io->rc;
+	if (busy != NULL)
+		*busy = io->inflight > 0;
+	pthread_mutex_unlock(&io->mu);
+	return rc;
+}
+
+/* Hand the buffered part of the body to the store writer.  Returns an earlier append's failure. */
 static int flush_chunk(struct fetch *x)
 {
-	struct fill *f = x->f;
-	int rc;
+	struct cbuf *b = x->buf;
 
 	if (x->flush_ev)
 		evtimer_del(x->flush_ev);
-	if (x->chunk_len == 0)
+	if (x->io == NULL)
 		return 0;
-	rc = al_fill_append(srv.store, f->obj_id, x->chunk_start, x->chunk, x->chunk_len);
-	if (rc != 0)
-		return rc;
-	x->chunk_start += x->chunk_len;
-	x->chunk_len = 0;
-	pthread_mutex_lock(&f->mu);
-	f->committed = x->chunk_start;
-	notify_locked(f);
-	pthread_mutex_unlock(&f->mu);
-	return 0;
+	if (b != NULL && b->len > 0) {
+		b->off = x->chunk_start;
+		x->chunk_start += b->len;
+		x->buf = NULL;
+		pthread_mutex_lock(&x->io->mu);
+		x->io->inflight++;
+		pthread_mutex_unlock(&x->io->mu);
+		b->job.run = cbuf_write;
+		al_writer_post(&b->job);
+	}
+	return store_rc(x->io, NULL);
 }
 
 static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
@@ -626,18 +774,57 @@ static void start_checks(struct fetch *x)
 
 static int fetch_begin(struct fetch *x);
 
+static void fetch_finish(struct fetch *x, CURLcode res);
+
 static void fetch_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct fetch *x = arg;
-	struct fill *f = x->f;
-	char err[160];
+	int busy = 0;
 
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
 	x->easy = NULL;
+	x->store_paused = 0;
 	curl_easy_cleanup(easy);
+	if (res == CURLE_OK && x->bad == NULL && x->f->state == FILL_STREAM && flush_chunk(x) != 0)
+		x->bad = "the cache refused the body";
+	/* What follows (checks and admission, or the abort) comes after the last chunk is written. */
+	if (x->io != NULL && (store_rc(x->io, &busy), busy)) {
+		x->finishing = 1;
+		x->finish_res = res;
+		return;
+	}
+	fetch_finish(x, res);
+}
+
+/* A chunk was written, or refused: resume a paused transfer, or finish an ended one. */
+static void store_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *x = arg;
+	int busy, rc = store_rc(x->io, &busy);
+
+	if (rc != 0 && x->bad == NULL)
+		x->bad = "the cache refused the body";
+	if (x->finishing) {
+		if (!busy) {
+			x->finishing = 0;
+			fetch_finish(x, x->finish_res);
+		}
+		return;
+	}
+	if (x->store_paused && x->easy != NULL) {
+		x->store_paused = 0;
+		curl_easy_pause(x->easy, CURLPAUSE_CONT); /* x->bad set: the write callback ends it */
+	}
+}
+
+static void fetch_finish(struct fetch *x, CURLcode res)
+{
+	struct fill *f = x->f;
+	char err[160];
+
 	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
-		int rc = flush_chunk(x);
+		int rc = store_rc(x->io, NULL);
 
 		if (rc == 0 && x->content_length >= 0 && (int64_t)x->off != x->content_length) {
 			x->bad = "body shorter than Content-Length";
@@ -807,13 +994,14 @@ static int on_head(struct fetch *x)
 		if (al_fill_begin(srv.store, f->key, &id) != 0) {
 			why = "cache-unavailable";
 		} else {
-			x->chunk = malloc(CHUNK_BYTES);
+			x->io = store_io_new(x, id);
+			x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
 			x->sha = EVP_MD_CTX_new();
 			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
 			if (al_needs_sha512(srv.cfg, x->url) && x->status == 200 &&
 			    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
-				x->chunk = (free(x->chunk), NULL);
-			if (x->chunk == NULL || x->sha == NULL || x->flush_ev == NULL ||
+				x->buf = (free(x->buf), NULL);
+			if (x->buf == NULL || x->sha == NULL || x->flush_ev == NULL ||
 			    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
 				al_fill_abort(srv.store, id);
 				free(copy);
@@ -945,23 +1133,37 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		x->bad = "response larger than cache.max_object_size";
 		return 0;
 	}
+	/*
+	 * Room for all of it first (curl gives at most CURLOPT_BUFFERSIZE, under
+	 * a chunk, so at most one flush): else pause, and take none of it.
+	 */
+	if (x->buf == NULL)
+		x->buf = store_buf_take(x->io);
+	if (x->buf == NULL || (x->buf->len + len >= CHUNK_BYTES && !store_buf_ready(x->io))) {
+		x->store_paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	EVP_DigestUpdate(x->sha, data, len);
 	if (x->sha512 != NULL)
 		EVP_DigestUpdate(x->sha512, data, len);
 	while (done < len) {
 		size_t take = len - done;
-		if (take > CHUNK_BYTES - x->chunk_len)
-			take = CHUNK_BYTES - x->chunk_len;
-		memcpy(x->chunk + x->chunk_len, data + done, take);
-		x->chunk_len += take;
+		if (x->buf == NULL && (x->buf = store_buf_take(x->io)) == NULL) {
+			x->bad = "out of memory";
+			return 0;
+		}
+		if (take > CHUNK_BYTES - x->buf->len)
+			take = CHUNK_BYTES - x->buf->len;
+		memcpy(x->buf->data + x->buf->len, data + done, take);
+		x->buf->len += take;
 		done += take;
-		if (x->chunk_len == CHUNK_BYTES && flush_chunk(x) != 0) {
+		if (x->buf->len == CHUNK_BYTES && flush_chunk(x) != 0) {
 			x->bad = "the cache refused the body";
 			return 0;
 		}
 	}
 	x->off += len;
-	if (x->chunk_len > 0 && !evtimer_pending(x->flush_ev, NULL)) {
+	if (x->buf != NULL && x->buf->len > 0 && !evtimer_pending(x->flush_ev, NULL)) {
 		struct timeval tv = {0, FLUSH_MS * 1000};
 		evtimer_add(x->flush_ev, &tv);
 	}
@@ -1119,6 +1321,12 @@ void fill_worker_shutdown(struct worker *w)
 		struct fetch *x = w->fetches;
 		x->bad = "shutting down";
 		x->has_sink = 0;
+		if (x->finishing) { /* the transfer ended; its chunks are still being written */
+			store_io_wait(x->io);
+			x->finishing = 0;
+			fetch_finish(x, x->finish_res);
+			continue;
+		}
 		if (x->easy == NULL) { /* waiting on the .sha512: the body is not admitted */
 			fail_stream(x, FAIL_BROKEN, "shutting down");
 			fetch_free(x);

@@ -7,6 +7,7 @@
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/uplink.h"
+#include "proxy/writer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -123,15 +124,41 @@ fail:
 	return -errno;
 }
 
+/* Last-use times, written by the store writer: a write transaction may wait for another's. */
+struct touch_job {
+	struct al_writer_job job;
+	time_t now;
+	int n;
+	uint8_t keys[][AL_KEY_LEN];
+};
+
+static void touch_write(struct al_writer_job *job)
+{
+	struct touch_job *t = (struct touch_job *)job;
+
+	al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])t->keys, t->n, t->now);
+	free(t);
+}
+
 static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
+	struct touch_job *t;
 
 	atomic_store(&w->beat, (int_fast64_t)time(NULL));
-	if (w->ntouched > 0) {
+	if (w->ntouched == 0)
+		return;
+	t = malloc(sizeof(*t) + (size_t)w->ntouched * AL_KEY_LEN);
+	if (t == NULL) { /* write them here, as before the writer */
 		al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched, time(NULL));
-		w->ntouched = 0;
+	} else {
+		t->job.run = touch_write;
+		t->now = time(NULL);
+		t->n = w->ntouched;
+		memcpy(t->keys, w->touched, (size_t)w->ntouched * AL_KEY_LEN);
+		al_writer_post(&t->job);
 	}
+	w->ntouched = 0;
 }
 
 void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN])
@@ -574,6 +601,8 @@ int al_server_start(const struct al_config *cfg)
 	}
 	if (uplink_start_probes(main_base, cfg) != 0)
 		return -1;
+	if (al_writer_start() != 0)
+		return -1;
 	for (int i = 0; i < nw; i++) {
 		if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0)
 			return -1;
@@ -602,6 +631,7 @@ void al_server_stop(void)
 		worker_free(&srv.workers[i]);
 	free(srv.workers);
 	srv.workers = NULL;
+	al_writer_stop(); /* after the workers: what they handed it is written before the store closes */
 	uplink_shutdown();
 	tls_shutdown();
 	al_pgp_free(srv.pgp);

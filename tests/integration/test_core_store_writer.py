@@ -1,0 +1,103 @@
+"""Hits keep flowing while the cache cannot take a fill's writes.
+
+LMDB lets one writer in at a time, and a write can wait on the file system
+(the inode's block lock while the once-a-second sync runs, a page under
+writeback).  Fills used to write their chunks on the worker's loop, so a
+held-up write held up every client of the worker, hits included.  Chunks
+now go through the store writer's thread; the fill pauses its transfer
+when its chunk buffers are all waiting, and goes on when they are written.
+
+One worker.  An agent package (16 MiB at 8 MB/s from the upstream) is being
+filled when another process takes the cache's write lock for 1.5 s
+(tests/tools/lmdb_probe.c, as a long eviction or an import would).  While it
+holds it, a client asks every 5 ms for a cached document: every hit must be
+answered within 300 ms.  Then the package completes with its bytes and its
+ETag, is stored (a hit next, fetched once), and the fill's memory stayed
+bounded (RssAnon grew by less than 8 MiB where the upstream could have sent 12)."""
+import hashlib, json, os, subprocess, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import Case, curl, eq, fail, main
+
+HOLD_S = 1.5
+HITS = r"""
+import http.client, json, os, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+out = []
+while not os.path.exists(sys.argv[2]):
+    t = time.time()
+    c.request("GET", "/downloads/small.txt")
+    r = c.getresponse()
+    b = r.read()
+    out.append((t, time.time() - t, r.status, len(b)))
+    time.sleep(0.005)
+print(json.dumps(out))
+"""
+
+
+def rss_anon_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test():
+    with Case(workers=1) as (up, al, tmp):
+        probe = os.path.join(tmp, "lmdb_probe")
+        src = os.path.join(os.path.dirname(__file__), "..", "tools", "lmdb_probe.c")
+        subprocess.run(["cc", "-O2", "-o", probe, src, "-llmdb"], check=True, timeout=60)
+        body = os.urandom(16 << 20)
+        path = "/downloads/beats/elastic-agent/elastic-agent-8.14.0-linux-x86_64.tar.gz"
+        up.add(path, body, headers=[("ETag", '"agent-8.14.0"')], rate=8 << 20)
+        up.add("/downloads/small.txt", b"x" * 2000, headers=[("Cache-Control", "max-age=3600")])
+        for _ in range(2):
+            curl(al, "/downloads/small.txt")
+
+        out = os.path.join(tmp, "agent.tar.gz")
+        agent = subprocess.Popen(["curl", "-s", "-o", out, "-w", "%{http_code}", f"http://127.0.0.1:{al.port}{path}"],
+                                 stdout=subprocess.PIPE, text=True)
+        deadline = time.time() + 10
+        while (not os.path.exists(out) or os.path.getsize(out) < (1 << 20)) and time.time() < deadline:
+            time.sleep(0.01)
+        if not os.path.exists(out) or os.path.getsize(out) < (1 << 20):
+            fail("the fill did not start")
+        rss0 = rss_anon_kb(al.proc.pid)
+        holder = subprocess.Popen([probe, al.cache, "hold", str(HOLD_S)], stdout=subprocess.PIPE, text=True)
+        eq(holder.stdout.readline().strip(), "held", "the other writer holds the cache")
+        t0 = time.time()
+        stop = os.path.join(tmp, "stop")
+        hits = subprocess.Popen([sys.executable, "-c", HITS, str(al.port), stop], stdout=subprocess.PIPE, text=True)
+        time.sleep(HOLD_S - 0.3)
+        rss1 = rss_anon_kb(al.proc.pid)
+        open(stop, "w").close()
+        samples = json.loads(hits.communicate(timeout=30)[0])
+        eq(holder.wait(timeout=10), 0, "the holder let go")
+
+        during = [s for s in samples if s[0] < t0 + HOLD_S - 0.3]
+        worst = max(s[1] for s in during) * 1000 if during else 0
+        if worst > 300:
+            fail(f"a hit took {worst:.0f} ms while the fill could not write: the fill held up the worker")
+        if len(during) < 20:
+            fail(f"too few hits while the lock was held: {len(during)}")
+        bad = [s for s in samples if s[2] != 200 or s[3] != 2000]
+        if bad:
+            fail(f"every hit is whole: {bad[:3]}")
+        print(f"{len(during)} hits while another writer held the cache; worst {worst:.1f} ms; "
+              f"RssAnon {rss0} -> {rss1} kB")
+        if rss1 - rss0 > 8 * 1024:
+            fail(f"the fill buffered {rss1 - rss0} kB while it could not write: it must pause instead")
+
+        eq(agent.communicate(timeout=30)[0], "200", "the package's status")
+        with open(out, "rb") as f:
+            eq(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(body).hexdigest(), "the package's bytes")
+        r = curl(al, path, timeout=30)
+        eq((r.status, r.header("ETag"), r.body == body), (200, '"agent-8.14.0"', True), "stored as it came")
+        if not r.header("Cache-Status").startswith("airlock; hit"):
+            fail(f"a hit after the fill: {r.header('Cache-Status')}")
+        eq(up.count(path), 1, "fetched once")
+
+
+
+if __name__ == "__main__":
+    main(test)
