@@ -98,30 +98,45 @@ static uint64_t be64(const uint8_t *p)
 }
 
 /* Delete every chunk of obj_id inside txn; returns bytes freed via *bytes. */
-static int drop_chunks(MDB_txn *txn, MDB_dbi dbi, uint64_t id, uint64_t *bytes)
+/* Delete object id's chunks, at most limit of them (0: all); *more says whether some are left. */
+static int drop_some_chunks(MDB_txn *txn, MDB_dbi dbi, uint64_t id, uint64_t *bytes, size_t limit, int *more)
 {
 	MDB_cursor *c;
 	uint8_t k[16];
 	MDB_val key = {16, k}, val;
+	size_t n = 0;
 	int rc;
 
 	body_key(k, id, 0);
 	rc = mdb_cursor_open(txn, dbi, &c);
 	if (rc)
 		return lmdb_error(rc);
+	*more = 0;
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size == 16 && be64(key.mv_data) == id) {
+		if (limit != 0 && n == limit) {
+			*more = 1;
+			break;
+		}
 		if (bytes)
 			*bytes += val.mv_size;
 		rc = mdb_cursor_del(c, 0);
 		if (rc)
 			break;
+		n++;
 		rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
 		if (rc == EINVAL)
 			rc = MDB_NOTFOUND;
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
+static int drop_chunks(MDB_txn *txn, MDB_dbi dbi, uint64_t id, uint64_t *bytes)
+{
+	int more;
+
+	return drop_some_chunks(txn, dbi, id, bytes, 0, &more);
 }
 
 static uint64_t info_get(MDB_txn *txn, MDB_dbi dbi, const char *name)
@@ -504,20 +519,35 @@ again:
 	return lmdb_error(rc);
 }
 
+/*
+ * A few chunks per transaction.  A commit records every page it freed in
+ * LMDB's free list, one record that needs contiguous room; a fill refused
+ * because the map is full leaves none, and one transaction for a whole
+ * 250 MiB body (64,000 pages) failed there, leaving the body behind and the
+ * map full for the fills after it.  16 chunks free 1,024 pages: an 8 KiB
+ * record.  The pending entry goes with the last batch, so a crash midway
+ * is cleaned up at the next start like any other.
+ */
+#define ABORT_BATCH 16
+
 int al_fill_abort(struct al_store *s, uint64_t id)
 {
 	MDB_txn *txn;
 	MDB_val k = {8, &id};
-	int rc;
+	int rc, more;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-		return lmdb_error(rc);
-	if ((rc = drop_chunks(txn, s->body, id, NULL)) != 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	mdb_del(txn, s->pending, &k, NULL);
-	return lmdb_error(mdb_txn_commit(txn));
+	do {
+		if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+			return lmdb_error(rc);
+		if ((rc = drop_some_chunks(txn, s->body, id, NULL, ABORT_BATCH, &more)) != 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		if (!more)
+			mdb_del(txn, s->pending, &k, NULL);
+		rc = lmdb_error(mdb_txn_commit(txn));
+	} while (rc == 0 && more);
+	return rc;
 }
 
 static int put_record(struct al_store *s, MDB_txn *txn, const uint8_t *key, const struct al_record *rec)

@@ -13,8 +13,17 @@ filled when another process takes the cache's write lock for 1.5 s
 holds it, a client asks every 5 ms for a cached document: every hit must be
 answered within 300 ms.  Then the package completes with its bytes and its
 ETag, is stored (a hit next, fetched once), and the fill's memory stayed
-bounded (RssAnon grew by less than 8 MiB where the upstream could have sent 12)."""
-import hashlib, json, os, subprocess, sys, time
+bounded (RssAnon grew by less than 8 MiB where the upstream could have sent 12).
+
+Then the other way a write can end: the cache refuses it.  With
+cache.max_size at 1 MiB (a map of 257 MiB), a 300 MiB body sent chunked
+(no Content-Length, so it cannot be turned away at the head) fills the map:
+the refused chunk ends the transfer, the client never sees the body as
+complete, and the log says why.  Nothing of it stays: no chunk and no
+pending entry in the cache's LMDB (the abort used to be one transaction,
+whose list of freed pages found no room in a full map: 1012 chunks stayed
+behind), and the next object is stored."""
+import hashlib, json, os, shutil, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import Case, curl, eq, fail, main
 
@@ -97,6 +106,32 @@ def test():
             fail(f"a hit after the fill: {r.header('Cache-Status')}")
         eq(up.count(path), 1, "fetched once")
 
+        al.stop()
+        shutil.rmtree(al.cache)
+        cfg = open(al.config).read().replace("max_size: 256MiB", "max_size: 1MiB", 1)
+        open(al.config, "w").write(cfg)
+        al.start()
+        big = "/downloads/beats/filebeat/filebeat-8.14.0-linux-x86_64.tar.gz"
+        up.add(big, bytes(300 << 20), headers=[("ETag", '"fb"')], chunked=True)
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                            f"http://127.0.0.1:{al.port}{big}"], capture_output=True, text=True, timeout=60)
+        if r.returncode == 0:
+            fail(f"a body the cache refused reached the client as complete: {r.stdout}")
+        if "the cache refused the body" not in al.logtext():
+            fail("the refusal is logged")
+
+        def entries(db):
+            p = subprocess.run([probe, al.cache, "count", db], capture_output=True, text=True, timeout=20)
+            eq(p.returncode, 0, f"lmdb_probe count {db}: {p.stderr}")
+            return int(p.stdout)
+        eq((entries("body"), entries("pending"), entries("meta")), (0, 0, 0), "nothing of the refused body stays")
+        up.add("/downloads/after.txt", b"y" * 5000, headers=[("Cache-Control", "max-age=3600")])
+        curl(al, "/downloads/after.txt")
+        r = curl(al, "/downloads/after.txt")
+        eq((r.status, r.body == b"y" * 5000), (200, True),
+           f"the next object ({len(r.body)} bytes, {r.body[:20]!r}, {r.header('Cache-Status')})")
+        if not r.header("Cache-Status").startswith("airlock; hit"):
+            fail(f"the next object is stored (the refused one's chunks were freed): {r.header('Cache-Status')}")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ class Pki:
 
 class Fixture:
     def __init__(self, body=b"", status=200, headers=None, delay=0.0, rate=0,
-                 close_after=None, honour_conditional=True):
+                 close_after=None, honour_conditional=True, chunked=False):
         self.body = body
         self.status = status
         self.headers = list(headers or [])   # [(name, value)], repeats allowed
@@ -69,6 +69,7 @@ class Fixture:
         self.rate = rate                     # body bytes per second, 0 = at once
         self.close_after = close_after       # close the socket after this many body bytes
         self.honour_conditional = honour_conditional
+        self.chunked = chunked               # Transfer-Encoding: chunked, no Content-Length
 
     def header(self, name):
         for n, v in self.headers:
@@ -152,11 +153,24 @@ class FakeUpstream:
                     self.send_header("Date", self.date_time_string())
                 for n, v in fx.headers:
                     self.send_header(n, v)
-                self.send_header("Content-Length", str(len(fx.body)))
+                if fx.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(fx.body)))
                 self.end_headers()
                 if head:
                     return
                 body = fx.body
+                if fx.chunked:
+                    try:
+                        for i in range(0, len(body), 1 << 20):
+                            part = body[i:i + (1 << 20)]
+                            self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                        self.wfile.write(b"0\r\n\r\n")
+                        self.wfile.flush()
+                    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                        self.close_connection = True
+                    return
                 limit = fx.close_after if fx.close_after is not None else len(body)
                 sent = 0
                 step = max(1, fx.rate // 20) if fx.rate else len(body) or 1
