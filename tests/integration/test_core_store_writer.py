@@ -23,24 +23,11 @@ complete, and the log says why.  Nothing of it stays: no chunk and no
 pending entry in the cache's LMDB (the abort used to be one transaction,
 whose list of freed pages found no room in a full map: 1012 chunks stayed
 behind), and the next object is stored."""
-import hashlib, json, os, shutil, subprocess, sys, time
+import hashlib, os, shutil, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Case, curl, eq, fail, main
+from harness import Case, HitSampler, curl, eq, fail, main
 
 HOLD_S = 1.5
-HITS = r"""
-import http.client, json, os, sys, time
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
-out = []
-while not os.path.exists(sys.argv[2]):
-    t = time.time()
-    c.request("GET", "/downloads/small.txt")
-    r = c.getresponse()
-    b = r.read()
-    out.append((t, time.time() - t, r.status, len(b)))
-    time.sleep(0.005)
-print(json.dumps(out))
-"""
 
 
 def rss_anon_kb(pid):
@@ -75,12 +62,10 @@ def test():
         holder = subprocess.Popen([probe, al.cache, "hold", str(HOLD_S)], stdout=subprocess.PIPE, text=True)
         eq(holder.stdout.readline().strip(), "held", "the other writer holds the cache")
         t0 = time.time()
-        stop = os.path.join(tmp, "stop")
-        hits = subprocess.Popen([sys.executable, "-c", HITS, str(al.port), stop], stdout=subprocess.PIPE, text=True)
+        hits = HitSampler(al, "/downloads/small.txt", 0.005)
         time.sleep(HOLD_S - 0.3)
         rss1 = rss_anon_kb(al.proc.pid)
-        open(stop, "w").close()
-        samples = json.loads(hits.communicate(timeout=30)[0])
+        samples = hits.stop()
         eq(holder.wait(timeout=10), 0, "the holder let go")
 
         during = [s for s in samples if s[0] < t0 + HOLD_S - 0.3]

@@ -15,25 +15,11 @@ threads serving the fake upstream do not delay it) while a 256 MiB signed
 artifact is fetched, checked and admitted.  airlock logs how long the check
 took; no hit during the transfer may take half as long.  The artifact is
 then a hit with the same bytes, and the ETag is the upstream's."""
-import hashlib, json, os, subprocess, sys, time
+import hashlib, os, re, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line, wait_for
-import re
+from harness import Airlock, Case, HitSampler, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
 
 MB = 256
-HITS = r"""
-import http.client, json, os, sys, time
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
-out = []
-while not os.path.exists(sys.argv[2]):
-    t = time.time()
-    c.request("GET", "/downloads/small.txt")
-    r = c.getresponse()
-    b = r.read()
-    out.append((t, time.time() - t, r.status, len(b)))
-    time.sleep(0.002)
-print(json.dumps(out))
-"""
 
 
 def test():
@@ -58,16 +44,14 @@ def test():
         try:
             for _ in range(2):
                 curl(al, "/downloads/small.txt")
-            stop = os.path.join(tmp, "stop")
-            hits = subprocess.Popen([sys.executable, "-c", HITS, str(al.port), stop], stdout=subprocess.PIPE, text=True)
+            hits = HitSampler(al, "/downloads/small.txt", 0.002)
             time.sleep(0.2)
             out = os.path.join(tmp, "agent.tar.gz")
             t0 = time.time()
             p = subprocess.run(["curl", "-s", "-o", out, "-w", "%{http_code}", "-D", "-",
                                 f"http://127.0.0.1:{al.port}{path}"], capture_output=True, text=True, timeout=60)
             t1 = time.time()
-            open(stop, "w").close()
-            samples = json.loads(hits.communicate(timeout=30)[0])
+            samples = hits.stop()
             eq(p.stdout.strip().endswith("200"), True, f"the artifact: {p.stdout[-200:]}")
             with open(out, "rb") as f:
                 eq(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(body).hexdigest(), "the artifact's bytes")

@@ -469,6 +469,36 @@ class Case:
         return False
 
 
+_HIT_LOOP = r"""
+import http.client, json, os, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+out = []
+while not os.path.exists(sys.argv[4]):
+    t = time.time()
+    c.request("GET", sys.argv[2])
+    r = c.getresponse()
+    b = r.read()
+    out.append((t, time.time() - t, r.status, len(b)))
+    time.sleep(float(sys.argv[3]))
+print(json.dumps(out))
+"""
+
+
+class HitSampler:
+    """A keep-alive client in a process of its own (so that the test's threads, the fake
+    upstream's among them, cannot delay it) asking airlock for path every interval
+    seconds until stop(), which returns [(start time, seconds taken, status, body bytes)]."""
+
+    def __init__(self, al, path, interval):
+        self.stop_file = os.path.join(al.tmp, f"hits-{time.time_ns()}.stop")
+        self.proc = subprocess.Popen([sys.executable, "-c", _HIT_LOOP, str(al.port), path, str(interval),
+                                      self.stop_file], stdout=subprocess.PIPE, text=True)
+
+    def stop(self):
+        open(self.stop_file, "w").close()
+        return json.loads(self.proc.communicate(timeout=30)[0])
+
+
 def sha512_line(data, name):
     return f"{hashlib.sha512(data).hexdigest()}  {name}\n".encode()
 
