@@ -156,37 +156,45 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
 	return lmdb_error(mdb_put(txn, dbi, &k, &v, 0));
 }
 
-/* Crash recovery: chunks of fills that never committed. */
+/*
+ * Crash recovery: chunks of fills that never committed.  Each goes the way
+ * of an abort, a few chunks per transaction: one transaction for all of
+ * them could not commit in a map a crashed fill had filled, and the store
+ * would not open.
+ */
 static int drop_pending(struct al_store *s)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc, n = 0;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
 
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc)
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(rc);
-	rc = mdb_cursor_open(txn, s->pending, &c);
-	if (rc)
-		goto out;
-	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-		uint64_t id;
-		if (k.mv_size != 8)
-			break;
-		memcpy(&id, k.mv_data, 8);
-		if ((rc = drop_chunks(txn, s->body, id, NULL)) != 0)
-			break;
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
-			break;
-		n++;
+	if ((rc = mdb_cursor_open(txn, s->pending, &c)) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != 8)
+				continue;
+			if (n == cap) {
+				uint64_t *more = realloc(ids, (cap = cap ? cap * 2 : 16) * sizeof(*ids));
+				if (more == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				ids = more;
+			}
+			memcpy(&ids[n++], k.mv_data, 8);
+		}
+		mdb_cursor_close(c);
 	}
-	mdb_cursor_close(c);
-	if (rc == MDB_NOTFOUND || rc == 0)
-		return lmdb_error(mdb_txn_commit(txn));
-out:
 	mdb_txn_abort(txn);
-	return lmdb_error(rc);
+	rc = rc == MDB_NOTFOUND ? 0 : rc == ENOMEM ? -ENOMEM : lmdb_error(rc);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = al_fill_abort(s, ids[i]);
+	free(ids);
+	return rc;
 }
 
 int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct al_store **out,

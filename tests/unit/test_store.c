@@ -246,6 +246,45 @@ static void test_record_decode_rejects_garbage(void **state)
 	assert_int_equal(al_record_decode(buf, al_record_size(&rec), &back), -EBADMSG);
 }
 
+/*
+ * A crash while a fill had filled the map: the next open drops its chunks
+ * (a few per transaction: one transaction for all of them found no room in
+ * the full map for its list of freed pages, and the store did not open),
+ * and the room is there again.
+ */
+static void test_reopen_after_a_crash_with_the_map_full(void **state)
+{
+	static uint8_t chunk[256 * 1024];
+	struct al_store *s = open_store(1 << 20); /* a map of 257 MiB */
+	struct al_reader *r;
+	uint8_t key[AL_KEY_LEN];
+	uint64_t id, off = 0;
+	const void *p;
+	size_t n;
+	int rc;
+
+	memset(chunk, 7, sizeof(chunk));
+	al_store_key("https://a/big", 13, key);
+	assert_int_equal(al_fill_begin(s, key, &id), 0);
+	while ((rc = al_fill_append(s, id, off, chunk, sizeof(chunk))) == 0)
+		off += sizeof(chunk);
+	assert_int_equal(rc, -ENOSPC);
+	assert_true(off > (200u << 20));
+	al_store_close(s); /* no abort: the process died */
+
+	s = open_store(1 << 20);
+	assert_int_equal(al_reader_new(s, &r), 0);
+	assert_int_equal(al_reader_begin(r), 0);
+	assert_int_equal(al_body_at(r, id, 0, &p, &n), -ENOENT);
+	al_reader_end(r);
+	al_reader_free(r);
+	assert_int_equal(al_fill_begin(s, key, &id), 0);
+	for (off = 0; off < (200u << 20); off += sizeof(chunk))
+		assert_int_equal(al_fill_append(s, id, off, chunk, sizeof(chunk)), 0);
+	assert_int_equal(al_fill_abort(s, id), 0);
+	al_store_close(s);
+}
+
 /* The key is SHA-256 of the URL (caches and bundles on disk depend on it), from any thread. */
 static const uint8_t abc_sha256[AL_KEY_LEN] = {
 	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
@@ -289,6 +328,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_readers, setup, teardown),
 		cmocka_unit_test(test_record_decode_rejects_garbage),
 		cmocka_unit_test(test_key_is_sha256_in_every_thread),
+		cmocka_unit_test_setup_teardown(test_reopen_after_a_crash_with_the_map_full, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
