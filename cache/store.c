@@ -395,29 +395,40 @@ found:
 	return 0;
 }
 
-int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id)
+int al_fill_new_id(uint64_t *obj_id)
 {
-	MDB_txn *txn;
-	MDB_val k, v;
 	uint64_t id;
-	int rc;
 
 	do {
 		if (RAND_bytes((unsigned char *)&id, sizeof(id)) != 1)
 			return -EIO;
 	} while (id == 0);
+	*obj_id = id;
+	return 0;
+}
+
+int al_fill_pending(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t obj_id)
+{
+	MDB_txn *txn;
+	MDB_val k = {8, &obj_id}, v = {AL_KEY_LEN, (void *)key};
+	int rc;
+
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		return lmdb_error(rc);
-	k.mv_size = 8;
-	k.mv_data = &id;
-	v.mv_size = AL_KEY_LEN;
-	v.mv_data = (void *)key;
 	if ((rc = mdb_put(txn, s->pending, &k, &v, 0)) != 0) {
 		mdb_txn_abort(txn);
 		return lmdb_error(rc);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return lmdb_error(rc);
+	return lmdb_error(mdb_txn_commit(txn));
+}
+
+int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id)
+{
+	uint64_t id;
+	int rc;
+
+	if ((rc = al_fill_new_id(&id)) != 0 || (rc = al_fill_pending(s, key, id)) != 0)
+		return rc;
 	*obj_id = id;
 	return 0;
 }

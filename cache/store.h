@@ -71,6 +71,10 @@ int al_body_at(struct al_reader *r, uint64_t obj_id, uint64_t off, const void **
 
 /* Each of these is one write transaction. */
 int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id);
+/* al_fill_begin in two: a new object id (random, never 0), then its pending entry, which must
+ * come before its chunks (chunks of a pending object are dropped at the next open). */
+int al_fill_new_id(uint64_t *obj_id);
+int al_fill_pending(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t obj_id);
 int al_fill_append(struct al_store *s, uint64_t obj_id, uint64_t off, const void *data, size_t len);
 /* Publish rec (rec->obj_id is the fill's) under key, replacing and freeing any older object. */
 int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const struct al_record *rec);

@@ -71,6 +71,7 @@ struct fetch {
 	uint64_t off, chunk_start;
 	int store_paused;         /* curl paused: every chunk buffer is with the store writer */
 	int finishing;            /* the transfer ended; waiting for the store writer to catch up */
+	int committing;           /* the commit is with the store writer */
 	CURLcode finish_res;
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
@@ -110,9 +111,19 @@ struct store_io {
 	pthread_cond_t idle;
 	struct fill *f;
 	uint64_t obj_id;
-	int inflight, nbuf, rc;   /* rc: the first failed append; later chunks are not written */
+	uint8_t key[AL_KEY_LEN];
+	int inflight, nbuf, rc;   /* rc: the first failed write; later chunks are not written */
 	struct cbuf *free;
-	struct event *done_ev;    /* on the fetch's worker: a chunk was written (or refused) */
+	struct event *done_ev;    /* on the fetch's worker: a job of this fetch's has run */
+	struct al_writer_job begin_job, commit_job;
+	struct al_record rec;     /* what commit_job publishes; its pointers are the fetch's */
+	int commit_rc;
+};
+
+/* A dropped fill's chunks, freed on the store writer after its earlier jobs; nobody waits. */
+struct abort_job {
+	struct al_writer_job job;
+	uint64_t obj_id;
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -304,6 +315,67 @@ static void fetch_free(struct fetch *x)
 	free(x);
 }
 
+/* On the store writer: one of io's jobs has run; wake the fetch (under mu: see store_io_free). */
+static void store_job_end(struct store_io *io, int rc)
+{
+	pthread_mutex_lock(&io->mu);
+	if (rc != 0 && io->rc == 0)
+		io->rc = rc;
+	io->inflight--;
+	pthread_cond_signal(&io->idle);
+	event_active(io->done_ev, EV_READ, 0);
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void store_post(struct store_io *io, struct al_writer_job *job, void (*run)(struct al_writer_job *))
+{
+	pthread_mutex_lock(&io->mu);
+	io->inflight++;
+	pthread_mutex_unlock(&io->mu);
+	job->run = run;
+	al_writer_post(job);
+}
+
+/* The pending entry, ahead of the chunks: a crash before the commit leaves none of them behind. */
+static void begin_write(struct al_writer_job *job)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, begin_job));
+
+	store_job_end(io, al_fill_pending(srv.store, io->key, io->obj_id));
+}
+
+static void commit_write(struct al_writer_job *job)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, commit_job));
+	int rc = al_fill_commit(srv.store, io->key, &io->rec);
+
+	pthread_mutex_lock(&io->mu);
+	io->commit_rc = rc;
+	pthread_mutex_unlock(&io->mu);
+	store_job_end(io, 0);
+}
+
+static void abort_write(struct al_writer_job *job)
+{
+	struct abort_job *a = (struct abort_job *)job;
+
+	al_fill_abort(srv.store, a->obj_id);
+	free(a);
+}
+
+static void store_abort(uint64_t obj_id)
+{
+	struct abort_job *a = malloc(sizeof(*a));
+
+	if (a == NULL) {
+		al_fill_abort(srv.store, obj_id);
+		return;
+	}
+	a->obj_id = obj_id;
+	a->job.run = abort_write;
+	al_writer_post(&a->job);
+}
+
 /* On the store writer: append one chunk, then tell the readers and the fetch. */
 static void cbuf_write(struct al_writer_job *job)
 {
@@ -321,20 +393,16 @@ static void cbuf_write(struct al_writer_job *job)
 		pthread_mutex_unlock(&io->f->mu);
 	}
 	pthread_mutex_lock(&io->mu);
-	if (rc != 0 && io->rc == 0)
-		io->rc = rc;
 	b->len = 0;
 	b->next_free = io->free;
 	io->free = b;
-	io->inflight--;
-	pthread_cond_signal(&io->idle);
-	event_active(io->done_ev, EV_READ, 0); /* under mu: store_io_free waits for inflight == 0 under it */
 	pthread_mutex_unlock(&io->mu);
+	store_job_end(io, rc);
 }
 
 static void store_done(evutil_socket_t fd, short what, void *arg);
 
-static struct store_io *store_io_new(struct fetch *x, uint64_t obj_id)
+static struct store_io *store_io_new(struct fetch *x, uint64_t obj_id, const uint8_t key[AL_KEY_LEN])
 {
 	struct store_io *io = calloc(1, sizeof(*io));
 
@@ -348,6 +416,7 @@ static struct store_io *store_io_new(struct fetch *x, uint64_t obj_id)
 	pthread_cond_init(&io->idle, NULL);
 	io->f = x->f;
 	io->obj_id = obj_id;
+	memcpy(io->key, key, AL_KEY_LEN);
 	return io;
 }
 
@@ -431,11 +500,7 @@ static int flush_chunk(struct fetch *x)
 		b->off = x->chunk_start;
 		x->chunk_start += b->len;
 		x->buf = NULL;
-		pthread_mutex_lock(&x->io->mu);
-		x->io->inflight++;
-		pthread_mutex_unlock(&x->io->mu);
-		b->job.run = cbuf_write;
-		al_writer_post(&b->job);
+		store_post(x->io, &b->job, cbuf_write);
 	}
 	return store_rc(x->io, NULL);
 }
@@ -464,38 +529,55 @@ static int is_unreachable(CURLcode res)
 	}
 }
 
-/* Commit the stored body as the entry for the key; DONE on success. */
-static int publish(struct fetch *x, uint32_t flags)
+/* Commit the stored body as the entry for the key, on the store writer; publish_done follows. */
+static void publish(struct fetch *x, uint32_t flags)
+{
+	struct al_record *rec = &x->io->rec;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->flags = flags;
+	rec->status = x->status;
+	rec->obj_id = x->f->obj_id;
+	rec->body_len = x->off;
+	rec->request_time = x->req_time;
+	rec->response_time = x->resp_time;
+	rec->age_value = x->age_value;
+	rec->last_used = time(NULL);
+	EVP_DigestFinal_ex(x->sha, rec->sha256, NULL);
+	rec->url = x->url;
+	rec->url_len = strlen(x->url);
+	rec->hdrs = x->head;
+	rec->hdrs_len = x->head_len;
+	x->committing = 1;
+	store_post(x->io, &x->io->commit_job, commit_write);
+}
+
+static void fail_stream(struct fetch *x, enum fill_failure why, const char *err);
+
+/* The commit has run: DONE, or nothing of it stays.  The fetch ends here. */
+static void publish_done(struct fetch *x)
 {
 	struct fill *f = x->f;
-	struct al_record rec;
+	const struct al_record *rec = &x->io->rec;
 	int rc;
 
-	memset(&rec, 0, sizeof(rec));
-	rec.flags = flags;
-	rec.status = x->status;
-	rec.obj_id = f->obj_id;
-	rec.body_len = x->off;
-	rec.request_time = x->req_time;
-	rec.response_time = x->resp_time;
-	rec.age_value = x->age_value;
-	rec.last_used = time(NULL);
-	EVP_DigestFinal_ex(x->sha, rec.sha256, NULL);
-	rec.url = x->url;
-	rec.url_len = strlen(x->url);
-	rec.hdrs = x->head;
-	rec.hdrs_len = x->head_len;
-	rc = al_fill_commit(srv.store, f->key, &rec);
-	if (rc != 0)
-		return rc;
-	pthread_mutex_lock(&f->mu);
-	f->content_length = (int64_t)x->off;
-	pthread_mutex_unlock(&f->mu);
-	al_count(&x->w->stats.bytes_from_upstream, x->off);
-	al_debug("fill", "stored %s (%llu bytes%s)", x->url, (unsigned long long)x->off,
-	    (flags & AL_REC_VERIFIED) ? ", SHA-512 verified" : "");
-	set_state(f, FILL_DONE, FAIL_NONE, NULL);
-	return 0;
+	x->committing = 0;
+	pthread_mutex_lock(&x->io->mu);
+	rc = x->io->commit_rc;
+	pthread_mutex_unlock(&x->io->mu);
+	if (rc != 0) {
+		al_warn("fill", "%s: not stored: the cache refused the entry (%s)", x->url, strerror(-rc));
+		fail_stream(x, FAIL_STORE, "the cache refused the entry");
+	} else {
+		pthread_mutex_lock(&f->mu);
+		f->content_length = (int64_t)x->off;
+		pthread_mutex_unlock(&f->mu);
+		al_count(&x->w->stats.bytes_from_upstream, x->off);
+		al_debug("fill", "stored %s (%llu bytes%s)", x->url, (unsigned long long)x->off,
+		    (rec->flags & AL_REC_VERIFIED) ? ", SHA-512 verified" : "");
+		set_state(f, FILL_DONE, FAIL_NONE, NULL);
+	}
+	fetch_free(x);
 }
 
 /* Give up on the fill: nothing of it stays in the cache. */
@@ -506,7 +588,7 @@ static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
 	al_count(&x->w->stats.upstream_errors, 1);
 	uplink_count_error(x->uplink);
 	if (f->state == FILL_STREAM)
-		al_fill_abort(srv.store, f->obj_id);
+		store_abort(f->obj_id); /* after the fetch's own jobs, which have all run by now */
 	if (f->state == FILL_PASS && x->has_sink)
 		x->sink.end(x->sink.arg, 0);
 	set_state(f, FILL_FAILED, why, err);
@@ -529,9 +611,7 @@ static void sibling(struct fetch *x, const char *suffix, sib_fn fn);
 
 static void admit(struct fetch *x, uint32_t flags)
 {
-	if (publish(x, flags) != 0)
-		fail_stream(x, FAIL_STORE, "the cache refused the entry");
-	fetch_free(x);
+	publish(x, flags); /* publish_done ends the fetch */
 }
 
 static void refuse(struct fetch *x, const char *what)
@@ -805,6 +885,11 @@ static void store_done(evutil_socket_t fd, short what, void *arg)
 
 	if (rc != 0 && x->bad == NULL)
 		x->bad = "the cache refused the body";
+	if (x->committing) {
+		if (!busy)
+			publish_done(x);
+		return;
+	}
 	if (x->finishing) {
 		if (!busy) {
 			x->finishing = 0;
@@ -834,8 +919,10 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 			start_checks(x);
 			return;
 		}
-		if (rc == 0 && (rc = publish(x, 0)) == 0)
-			goto out;
+		if (rc == 0) {
+			publish(x, 0); /* publish_done ends the fetch */
+			return;
+		}
 		if (x->bad == NULL)
 			x->bad = "the cache refused the body";
 	}
@@ -991,10 +1078,10 @@ static int on_head(struct fetch *x)
 		why = "too-large";
 	if (why == NULL) {
 		uint64_t id;
-		if (al_fill_begin(srv.store, f->key, &id) != 0) {
+		if (al_fill_new_id(&id) != 0) {
 			why = "cache-unavailable";
 		} else {
-			x->io = store_io_new(x, id);
+			x->io = store_io_new(x, id, f->key);
 			x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
 			x->sha = EVP_MD_CTX_new();
 			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
@@ -1003,11 +1090,11 @@ static int on_head(struct fetch *x)
 				x->buf = (free(x->buf), NULL);
 			if (x->buf == NULL || x->sha == NULL || x->flush_ev == NULL ||
 			    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
-				al_fill_abort(srv.store, id);
 				free(copy);
 				x->bad = "out of memory";
 				return -1;
 			}
+			store_post(x->io, &x->io->begin_job, begin_write); /* the pending entry, on the writer */
 			pthread_mutex_lock(&f->mu);
 			f->obj_id = id;
 			f->status = x->status;
@@ -1321,6 +1408,11 @@ void fill_worker_shutdown(struct worker *w)
 		struct fetch *x = w->fetches;
 		x->bad = "shutting down";
 		x->has_sink = 0;
+		if (x->committing) { /* admitted; the commit is with the writer */
+			store_io_wait(x->io);
+			publish_done(x);
+			continue;
+		}
 		if (x->finishing) { /* the transfer ended; its chunks are still being written */
 			store_io_wait(x->io);
 			x->finishing = 0;
