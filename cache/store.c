@@ -453,17 +453,15 @@ static int by_last_used(const void *a, const void *b)
  * commits find room without evicting.  Runs inside the caller's write txn.
  * -ENOSPC when what is left is pinned.
  */
-static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t *keep)
+/* The unpinned entries but keep, oldest use first, into *out (to free). */
+static int collect_victims(struct al_store *s, MDB_txn *txn, const uint8_t *keep, struct victim **out, size_t *count)
 {
-	uint64_t total = info_get(txn, s->info, "bytes"), target = s->max_size - s->max_size / 20;
 	struct victim *v = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0;
 	MDB_cursor *c;
 	MDB_val k, val;
 	int rc;
 
-	if (total + need <= s->max_size)
-		return 0;
 	if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0)
 		return lmdb_error(rc);
 	for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
@@ -488,6 +486,22 @@ static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t 
 	}
 	mdb_cursor_close(c);
 	qsort(v, n, sizeof(*v), by_last_used);
+	*out = v;
+	*count = n;
+	return 0;
+}
+
+static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t *keep)
+{
+	uint64_t total = info_get(txn, s->info, "bytes"), target = s->max_size - s->max_size / 20;
+	struct victim *v;
+	size_t n, i;
+	int rc;
+
+	if (total + need <= s->max_size)
+		return 0;
+	if ((rc = collect_victims(s, txn, keep, &v, &n)) != 0)
+		return rc;
 	for (i = 0, rc = 0; i < n && total + need > target; i++) {
 		MDB_val vk = {AL_KEY_LEN, v[i].key};
 		if ((rc = drop_chunks(txn, s->body, v[i].obj_id, NULL)) != 0 ||
@@ -500,6 +514,72 @@ static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t 
 	if (rc != 0)
 		return rc;
 	if ((rc = info_put(txn, s->info, "bytes", total)) != 0)
+		return rc;
+	return total + need > s->max_size ? -ENOSPC : 0;
+}
+
+/* Take one victim out of the index, into pending (its chunks go next); -ESTALE if it changed meanwhile. */
+static int unlink_victim(struct al_store *s, const struct victim *v)
+{
+	MDB_txn *txn;
+	MDB_val k = {AL_KEY_LEN, (void *)v->key}, val, pk = {8, (void *)&v->obj_id};
+	struct al_record rec;
+	uint64_t total;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(rc);
+	if (mdb_get(txn, s->meta, &k, &val) != 0 || al_record_decode(val.mv_data, val.mv_size, &rec) != 0 ||
+	    rec.obj_id != v->obj_id || (rec.flags & AL_REC_PINNED)) {
+		mdb_txn_abort(txn);
+		return -ESTALE;
+	}
+	total = info_get(txn, s->info, "bytes");
+	val.mv_size = AL_KEY_LEN;
+	val.mv_data = (void *)v->key;
+	if ((rc = mdb_del(txn, s->meta, &k, NULL)) != 0 || (rc = mdb_put(txn, s->pending, &pk, &val, 0)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	if ((rc = info_put(txn, s->info, "bytes", total > rec.body_len ? total - rec.body_len : 0)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return lmdb_error(mdb_txn_commit(txn));
+}
+
+/*
+ * evict() for a full map: one transaction freeing whole objects must list
+ * every freed page in a record that needs contiguous room (see
+ * al_fill_abort), which a full map does not have.  So each victim leaves
+ * the index in a small transaction of its own, into pending (a crash then
+ * finishes the job at the next start), and its chunks go a few at a time.
+ */
+static int evict_in_steps(struct al_store *s, uint64_t need, const uint8_t *keep)
+{
+	uint64_t total, target = s->max_size - s->max_size / 20;
+	struct victim *v = NULL;
+	size_t n = 0;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	total = info_get(txn, s->info, "bytes");
+	rc = total + need > s->max_size ? collect_victims(s, txn, keep, &v, &n) : 0;
+	mdb_txn_abort(txn);
+	for (size_t i = 0; rc == 0 && i < n && total + need > target; i++) {
+		if ((rc = unlink_victim(s, &v[i])) == -ESTALE) {
+			rc = 0;
+			continue;
+		}
+		if (rc == 0 && (rc = al_fill_abort(s, v[i].obj_id)) == 0) {
+			total = total > v[i].body_len ? total - v[i].body_len : 0;
+			atomic_fetch_add(&s->evictions, 1);
+		}
+	}
+	free(v);
+	if (rc != 0)
 		return rc;
 	return total + need > s->max_size ? -ENOSPC : 0;
 }
@@ -521,19 +601,11 @@ again:
 	else
 		mdb_txn_abort(txn);
 	if (rc == MDB_MAP_FULL && tries++ == 0) {
-		/* The map is full of older objects: evict a share of them and retry. */
-		if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-			return lmdb_error(rc);
-		rc = evict(s, txn, s->max_size / 4 + len, NULL);
-		if (rc != 0 && rc != -ENOSPC) {
-			mdb_txn_abort(txn);
+		/* The map is full of older objects: evict a share of them and retry once. */
+		rc = evict_in_steps(s, s->max_size / 4 + len, NULL);
+		if (rc != 0 && rc != -ENOSPC)
 			return rc;
-		}
-		/* keep what was freed even when it is not all that was asked for, and try once more
-		 * (a failed commit has freed txn already) */
-		if (mdb_txn_commit(txn) == 0)
-			goto again;
-		return -ENOSPC;
+		goto again; /* what was freed stays freed, even when it is not all that was asked for */
 	}
 	return lmdb_error(rc);
 }
@@ -581,7 +653,7 @@ static int put_record(struct al_store *s, MDB_txn *txn, const uint8_t *key, cons
 	return 0;
 }
 
-int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const struct al_record *rec)
+static int commit_once(struct al_store *s, const uint8_t key[AL_KEY_LEN], const struct al_record *rec)
 {
 	MDB_txn *txn;
 	MDB_val k = {AL_KEY_LEN, (void *)key}, v, pk = {8, (void *)&rec->obj_id};
@@ -608,6 +680,18 @@ int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const stru
 	return lmdb_error(mdb_txn_commit(txn));
 err:
 	mdb_txn_abort(txn);
+	return rc;
+}
+
+int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const struct al_record *rec)
+{
+	int rc = commit_once(s, key, rec);
+
+	if (rc == -ENOSPC) { /* the map is full: make room in steps, then once more */
+		int e = evict_in_steps(s, rec->body_len, key);
+		if (e == 0 || e == -ENOSPC)
+			rc = commit_once(s, key, rec);
+	}
 	return rc;
 }
 

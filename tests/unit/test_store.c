@@ -285,6 +285,52 @@ static void test_reopen_after_a_crash_with_the_map_full(void **state)
 	al_store_close(s);
 }
 
+/*
+ * A fill that runs into the end of the map while an older object fills
+ * most of it: the older one is evicted, a few chunks per transaction (one
+ * transaction for its 64,000 pages found no room in the full map for its
+ * list of freed pages, and the fill was refused), and the fill goes on.
+ */
+static void test_full_map_evicts_in_steps(void **state)
+{
+	static uint8_t chunk[256 * 1024];
+	struct al_store *s = open_store(256u << 20); /* a map of 576 MiB */
+	struct al_record rec = {0};
+	struct al_reader *r;
+	struct al_store_stats st;
+	uint8_t old_key[AL_KEY_LEN], key[AL_KEY_LEN];
+	uint64_t id, off;
+
+	memset(chunk, 3, sizeof(chunk));
+	al_store_key("https://a/old", 13, old_key);
+	assert_int_equal(al_fill_begin(s, old_key, &id), 0);
+	for (off = 0; off < (250u << 20); off += sizeof(chunk))
+		assert_int_equal(al_fill_append(s, id, off, chunk, sizeof(chunk)), 0);
+	rec.status = 200;
+	rec.obj_id = id;
+	rec.body_len = off;
+	rec.last_used = 1;
+	rec.url = "https://a/old";
+	rec.url_len = 13;
+	rec.hdrs = "ETag: \"old\"\r\n";
+	rec.hdrs_len = strlen(rec.hdrs);
+	assert_int_equal(al_fill_commit(s, old_key, &rec), 0);
+
+	al_store_key("https://a/new", 13, key);
+	assert_int_equal(al_fill_begin(s, key, &id), 0);
+	for (off = 0; off < (400u << 20); off += sizeof(chunk))
+		assert_int_equal(al_fill_append(s, id, off, chunk, sizeof(chunk)), 0);
+	assert_int_equal(al_reader_new(s, &r), 0);
+	assert_int_equal(al_reader_begin(r), 0);
+	assert_int_equal(al_lookup(r, old_key, &rec), -ENOENT);
+	al_reader_end(r);
+	al_reader_free(r);
+	al_store_stats(s, &st);
+	assert_int_equal(st.evictions, 1);
+	assert_int_equal(al_fill_abort(s, id), 0);
+	al_store_close(s);
+}
+
 /* The key is SHA-256 of the URL (caches and bundles on disk depend on it), from any thread. */
 static const uint8_t abc_sha256[AL_KEY_LEN] = {
 	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
@@ -329,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_record_decode_rejects_garbage),
 		cmocka_unit_test(test_key_is_sha256_in_every_thread),
 		cmocka_unit_test_setup_teardown(test_reopen_after_a_crash_with_the_map_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_map_evicts_in_steps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
