@@ -331,6 +331,49 @@ static void test_full_map_evicts_in_steps(void **state)
 	al_store_close(s);
 }
 
+/*
+ * An abort takes every chunk, however they lie in the B-tree: small ones
+ * many to a page, large ones each on pages of their own, and deletions
+ * that merge pages under the cursor.  The neighbours (a lower and a higher
+ * object id) keep theirs.
+ */
+static void test_abort_takes_every_chunk(void **state)
+{
+	static uint8_t big[256 * 1024];
+	struct al_store *s = open_store(1u << 30);
+	struct al_reader *r;
+	uint8_t key[AL_KEY_LEN];
+	uint64_t id[3];
+	const void *p;
+	size_t n, sizes[] = {100, sizeof(big)}, counts[] = {5000, 1100};
+
+	memset(big, 5, sizeof(big));
+	al_store_key("https://a/x", 11, key);
+	for (int round = 0; round < 2; round++) {
+		size_t len = sizes[round];
+		for (int o = 0; o < 3; o++)
+			assert_int_equal(al_fill_begin(s, key, &id[o]), 0);
+		for (uint64_t off = 0; off < counts[round] * len; off += len)
+			for (int o = 0; o < 3; o++)
+				if (o == 1 || off < 10 * len)
+					assert_int_equal(al_fill_append(s, id[o], off, big, len), 0);
+		assert_int_equal(al_fill_abort(s, id[1]), 0);
+		assert_int_equal(al_reader_new(s, &r), 0);
+		assert_int_equal(al_reader_begin(r), 0);
+		for (uint64_t off = 0; off < counts[round] * len; off += len)
+			assert_int_equal(al_body_at(r, id[1], off, &p, &n), -ENOENT);
+		for (uint64_t off = 0; off < 10 * len; off += len) {
+			assert_int_equal(al_body_at(r, id[0], off, &p, &n), 0);
+			assert_int_equal(al_body_at(r, id[2], off, &p, &n), 0);
+		}
+		al_reader_end(r);
+		al_reader_free(r);
+		assert_int_equal(al_fill_abort(s, id[0]), 0);
+		assert_int_equal(al_fill_abort(s, id[2]), 0);
+	}
+	al_store_close(s);
+}
+
 /* The key is SHA-256 of the URL (caches and bundles on disk depend on it), from any thread. */
 static const uint8_t abc_sha256[AL_KEY_LEN] = {
 	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
@@ -376,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_key_is_sha256_in_every_thread),
 		cmocka_unit_test_setup_teardown(test_reopen_after_a_crash_with_the_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_map_evicts_in_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_takes_every_chunk, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
