@@ -358,8 +358,11 @@ static void commit_write(struct al_writer_job *job)
 static void abort_write(struct al_writer_job *job)
 {
 	struct abort_job *a = (struct abort_job *)job;
+	int rc = al_fill_abort(srv.store, a->obj_id);
 
-	al_fill_abort(srv.store, a->obj_id);
+	if (rc != 0)
+		al_warn("fill", "object %016llx: its chunks could not be dropped now (%s); the next start drops them",
+		    (unsigned long long)a->obj_id, strerror(-rc));
 	free(a);
 }
 

@@ -102,8 +102,9 @@ def test():
         plain = Airlock(tmp, up)
         try:
             late_body = os.urandom(120000)
-            late = artifact(up, "packetbeat", late_body[:-1] + b"x", pgp_sign(elastic, late_body),
-                            sha_of=late_body[:-1] + b"x")
+            # the last byte flipped: replacing it with b"x" left the body as signed once in 256 runs
+            late_tampered = late_body[:-1] + bytes([late_body[-1] ^ 1])
+            late = artifact(up, "packetbeat", late_tampered, pgp_sign(elastic, late_body), sha_of=late_tampered)
             cfg = open(plain.config).read()
             open(plain.config, "w").write(cfg.replace(
                 "cache:\n", "cache:\n  verify_pgp: [\"https://artifacts.elastic.co/downloads/*.tar.gz\"]\n", 1)
