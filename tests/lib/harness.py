@@ -315,6 +315,8 @@ routes:
         self.start()
 
     def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            fail("airlock is already running: a second one would share its port (SO_REUSEPORT) and outlive the test")
         self.logf = open(self.log, "a")
         self.proc = subprocess.Popen([AIRLOCK, "serve", "--config", self.config] + self.args,
                                      stdout=self.logf, stderr=self.logf, cwd=self.tmp)
