@@ -315,12 +315,20 @@ static void fetch_free(struct fetch *x)
 	free(x);
 }
 
-/* On the store writer: one of io's jobs has run; wake the fetch (under mu: see store_io_free). */
-static void store_job_end(struct store_io *io, int rc)
+/*
+ * On the store writer: one of io's jobs has run (a chunk's: b goes back to the
+ * free buffers); wake the fetch, under mu (see store_io_free).
+ */
+static void store_job_end(struct store_io *io, int rc, struct cbuf *b)
 {
 	pthread_mutex_lock(&io->mu);
 	if (rc != 0 && io->rc == 0)
 		io->rc = rc;
+	if (b != NULL) {
+		b->len = 0;
+		b->next_free = io->free;
+		io->free = b;
+	}
 	io->inflight--;
 	pthread_cond_signal(&io->idle);
 	event_active(io->done_ev, EV_READ, 0);
@@ -341,7 +349,7 @@ static void begin_write(struct al_writer_job *job)
 {
 	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, begin_job));
 
-	store_job_end(io, al_fill_pending(srv.store, io->key, io->obj_id));
+	store_job_end(io, al_fill_pending(srv.store, io->key, io->obj_id), NULL);
 }
 
 static void commit_write(struct al_writer_job *job)
@@ -352,7 +360,7 @@ static void commit_write(struct al_writer_job *job)
 	pthread_mutex_lock(&io->mu);
 	io->commit_rc = rc;
 	pthread_mutex_unlock(&io->mu);
-	store_job_end(io, 0);
+	store_job_end(io, 0, NULL);
 }
 
 static void abort_write(struct al_writer_job *job)
@@ -395,12 +403,7 @@ static void cbuf_write(struct al_writer_job *job)
 		notify_locked(io->f);
 		pthread_mutex_unlock(&io->f->mu);
 	}
-	pthread_mutex_lock(&io->mu);
-	b->len = 0;
-	b->next_free = io->free;
-	io->free = b;
-	pthread_mutex_unlock(&io->mu);
-	store_job_end(io, rc);
+	store_job_end(io, rc, b);
 }
 
 static void store_done(evutil_socket_t fd, short what, void *arg);
@@ -872,7 +875,9 @@ static void fetch_done(CURL *easy, CURLcode res, void *arg)
 	if (res == CURLE_OK && x->bad == NULL && x->f->state == FILL_STREAM && flush_chunk(x) != 0)
 		x->bad = "the cache refused the body";
 	/* What follows (checks and admission, or the abort) comes after the last chunk is written. */
-	if (x->io != NULL && (store_rc(x->io, &busy), busy)) {
+	if (x->io != NULL)
+		store_rc(x->io, &busy);
+	if (busy) {
 		x->finishing = 1;
 		x->finish_res = res;
 		return;
