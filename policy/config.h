@@ -87,7 +87,7 @@ struct al_config {
 	char *cache_path;
 	uint64_t cache_max_size;
 	uint64_t cache_max_object_size;
-	uint64_t cache_hot_memory;        /* proxy/hot.h, split over the workers */
+	uint64_t cache_hot_memory;        /* proxy/front/hot.h, split over the workers */
 	struct al_rule rules[AL_MAX_RULES];
 	int nrules;
 	char *verify_sha512[AL_MAX_RULES];  /* URL globs whose body is checked against URL.sha512 */

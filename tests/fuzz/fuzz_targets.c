@@ -19,7 +19,7 @@
 #include "policy/registry.h"
 #include "policy/route.h"
 #include "policy/semver.h"
-#include "proxy/http1.h"
+#include "proxy/front/http1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

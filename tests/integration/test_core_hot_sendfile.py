@@ -1,4 +1,4 @@
-"""Hot bodies sent with sendfile (cache.hot_memory, proxy/hot.h).
+"""Hot bodies sent with sendfile (cache.hot_memory, proxy/front/hot.h).
 
 Hits of 32 KiB-1 MiB are copied once into a worker's append-only memory file
 and sent from there with sendfile.  What must hold:

@@ -1,5 +1,5 @@
 /*
- * Hot memory (proxy/hot.h) over a real store: which bodies it takes, that the
+ * Hot memory (proxy/front/hot.h) over a real store: which bodies it takes, that the
  * copy is the stored bytes, that a copy is found by object id and digest
  * only, and that retiring a generation truncates its file whole and never
  * writes an offset twice.  That pages already handed to sendfile keep their
@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "cache/store.h"
-#include "proxy/hot.h"
-#include "proxy/server.h"
+#include "proxy/front/hot.h"
+#include "proxy/runtime/server.h"
 
 static char dir[64];
 static struct al_store *store;

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/http1.h"
+#include "proxy/front/http1.h"
 
 static const struct http_limits lim = {16384, 100};
 
@@ -34,7 +34,7 @@ static void test_simple_get(void **state)
 	assert_int_equal(vl, strlen("Kibana/8.13.4 node-fetch"));
 }
 
-/* The server parses in the input buffer, copies the head and re-points (proxy/conn.c). */
+/* The server parses in the input buffer, copies the head and re-points (proxy/front/conn.c). */
 static void test_rebase(void **state)
 {
 	struct http_req r;

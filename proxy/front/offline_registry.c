@@ -4,7 +4,7 @@
  * with policy/registry.c's rules, when the registry cannot be reached.
  */
 #include "policy/registry.h"
-#include "proxy/conn_impl.h"
+#include "proxy/front/conn_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>

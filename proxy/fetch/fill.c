@@ -1,10 +1,10 @@
-#include "proxy/fill.h"
+#include "proxy/fetch/fill.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
-#include "proxy/http1.h"
-#include "proxy/log.h"
-#include "proxy/upstream.h"
-#include "proxy/writer.h"
+#include "proxy/front/http1.h"
+#include "proxy/runtime/log.h"
+#include "proxy/fetch/upstream.h"
+#include "proxy/fetch/writer.h"
 #include "cache/pgp.h"
 
 #include <ctype.h>
@@ -90,7 +90,7 @@ struct fetch {
 };
 
 /*
- * Body chunks go to the cache on the store writer's thread (proxy/writer.h),
+ * Body chunks go to the cache on the store writer's thread (proxy/fetch/writer.h),
  * not on the worker's loop.  The writer appends a chunk, then moves the
  * fill's `committed` and wakes its waiters, as the loop did; chunks of a
  * fetch are written in order.  A fetch has at most NBUF buffers: when all are

@@ -1,9 +1,9 @@
-#include "proxy/mirror.h"
+#include "proxy/cli/mirror.h"
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/manifest.h"
 #include "policy/route.h"
-#include "proxy/server.h"
+#include "proxy/runtime/server.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -23,8 +23,8 @@
 #include <stdint.h>
 
 #include "cache/store.h"
-#include "proxy/server.h"
-#include "proxy/uplink.h"
+#include "proxy/runtime/server.h"
+#include "proxy/fetch/uplink.h"
 
 enum fill_state {
 	FILL_WAIT,       /* no response head yet */

@@ -1,5 +1,5 @@
-#include "proxy/upstream.h"
-#include "proxy/log.h"
+#include "proxy/fetch/upstream.h"
+#include "proxy/runtime/log.h"
 
 #include <errno.h>
 #include <stdlib.h>

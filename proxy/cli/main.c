@@ -1,11 +1,11 @@
 /* airlock: command line. */
 #include "policy/access.h"
 #include "policy/config.h"
-#include "proxy/mirror.h"
+#include "proxy/cli/mirror.h"
 #include "cache/bundle.h"
-#include "proxy/server.h"
-#include "proxy/tls.h"
-#include "proxy/tools.h"
+#include "proxy/runtime/server.h"
+#include "proxy/front/tls.h"
+#include "proxy/cli/tools.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 
 #include <event2/bufferevent.h>
 #include <stdint.h>
-#include "proxy/server.h"
+#include "proxy/runtime/server.h"
 
 struct tunnel;
 

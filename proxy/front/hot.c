@@ -2,8 +2,8 @@
  * Hot bodies in append-only memory files; see hot.h for why it is safe to
  * hand their pages to sendfile.
  */
-#include "proxy/hot.h"
-#include "proxy/server.h"
+#include "proxy/front/hot.h"
+#include "proxy/runtime/server.h"
 
 #include <errno.h>
 #include <stdlib.h>

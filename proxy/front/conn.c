@@ -6,7 +6,7 @@
  *
  * step_lookup decides from the stored record and the uplink state: fresh
  * hit, stale hit (uplink offline), revalidation or miss.  Misses and
- * revalidations join a fill (proxy/fill.h) and are woken as it progresses.
+ * revalidations join a fill (proxy/fetch/fill.h) and are woken as it progresses.
  *
  * Bodies of hits and fills go out by reference from LMDB's memory map
  * (evbuffer_add_reference): no copy into user space.  The references pin
@@ -20,16 +20,16 @@
 #include "policy/hdr.h"
 #include "policy/range.h"
 #include "policy/route.h"
-#include "proxy/admin.h"
-#include "proxy/conn_impl.h"
-#include "proxy/fill.h"
-#include "proxy/hot.h"
-#include "proxy/http1.h"
-#include "proxy/log.h"
-#include "proxy/server.h"
-#include "proxy/tunnel.h"
-#include "proxy/upstream.h"
-#include "proxy/uplink.h"
+#include "proxy/front/admin.h"
+#include "proxy/front/conn_impl.h"
+#include "proxy/fetch/fill.h"
+#include "proxy/front/hot.h"
+#include "proxy/front/http1.h"
+#include "proxy/runtime/log.h"
+#include "proxy/runtime/server.h"
+#include "proxy/front/tunnel.h"
+#include "proxy/fetch/upstream.h"
+#include "proxy/fetch/uplink.h"
 
 #include <arpa/inet.h>
 #include <event2/bufferevent_ssl.h>
@@ -397,7 +397,7 @@ body:
 }
 
 /*
- * A hot body (proxy/hot.h) goes out as the head with MSG_MORE, then the body
+ * A hot body (proxy/front/hot.h) goes out as the head with MSG_MORE, then the body
  * by sendfile from the worker's memory file: no copy in the sender, and TCP
  * still sends head and body start in one segment.  Only for a response that
  * is first in line (nothing queued before its head) on a plain socket.

@@ -49,7 +49,7 @@ struct al_counters {
 	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
 	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
 	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
-	atomic_uint_fast64_t hot_sends, hot_copies, hot_rotations;  /* proxy/hot.h */
+	atomic_uint_fast64_t hot_sends, hot_copies, hot_rotations;  /* proxy/front/hot.h */
 	atomic_uint_fast64_t hot_bytes;           /* a gauge: hot memory taken now (summed like the rest) */
 };
 
@@ -99,7 +99,7 @@ struct worker {
 	int ntouched;
 	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
 	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
-	struct al_hot *hot;           /* copies of hot bodies for sendfile, or NULL (proxy/hot.h) */
+	struct al_hot *hot;           /* copies of hot bodies for sendfile, or NULL (proxy/front/hot.h) */
 	struct al_counters stats __attribute__((aligned(64)));  /* written by this worker only */
 	struct al_minutes minutes;    /* hit ratio of the last minutes, written by this worker only */
 	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */

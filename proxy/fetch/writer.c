@@ -1,4 +1,4 @@
-#include "proxy/writer.h"
+#include "proxy/fetch/writer.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -2,7 +2,7 @@
  * Offline tools that open the cache directly.  LMDB lets them run while
  * `airlock serve` uses the same cache (readers and one writer at a time).
  */
-#include "proxy/tools.h"
+#include "proxy/cli/tools.h"
 #include "cache/bundle.h"
 #include "cache/store.h"
 #include "policy/config.h"

@@ -1,8 +1,8 @@
-#include "proxy/admin.h"
+#include "proxy/front/admin.h"
 #include "policy/route.h"
-#include "proxy/server.h"
-#include "proxy/tools.h"
-#include "proxy/uplink.h"
+#include "proxy/runtime/server.h"
+#include "proxy/cli/tools.h"
+#include "proxy/fetch/uplink.h"
 
 #include <errno.h>
 

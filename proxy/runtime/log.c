@@ -1,4 +1,4 @@
-#include "proxy/log.h"
+#include "proxy/runtime/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

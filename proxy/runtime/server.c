@@ -1,13 +1,13 @@
-#include "proxy/server.h"
+#include "proxy/runtime/server.h"
 #include "cache/bundle.h"
 #include "cache/pgp.h"
-#include "proxy/fill.h"
-#include "proxy/hot.h"
-#include "proxy/log.h"
-#include "proxy/tls.h"
-#include "proxy/upstream.h"
-#include "proxy/uplink.h"
-#include "proxy/writer.h"
+#include "proxy/fetch/fill.h"
+#include "proxy/front/hot.h"
+#include "proxy/runtime/log.h"
+#include "proxy/front/tls.h"
+#include "proxy/fetch/upstream.h"
+#include "proxy/fetch/uplink.h"
+#include "proxy/fetch/writer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

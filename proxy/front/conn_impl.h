@@ -13,10 +13,10 @@
 #include <sys/socket.h>
 
 #include "cache/store.h"
-#include "proxy/fill.h"
-#include "proxy/http1.h"
-#include "proxy/server.h"
-#include "proxy/uplink.h"
+#include "proxy/fetch/fill.h"
+#include "proxy/front/http1.h"
+#include "proxy/runtime/server.h"
+#include "proxy/fetch/uplink.h"
 
 #define CONN_MAGIC 0x434f4e4eu
 #define OUT_HIGH (512 * 1024)

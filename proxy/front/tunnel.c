@@ -1,5 +1,5 @@
-#include "proxy/tunnel.h"
-#include "proxy/log.h"
+#include "proxy/front/tunnel.h"
+#include "proxy/runtime/log.h"
 
 #include <event2/buffer.h>
 #include <event2/dns.h>

@@ -1,7 +1,7 @@
-#include "proxy/uplink.h"
-#include "proxy/admin.h"
-#include "proxy/log.h"
-#include "proxy/upstream.h"
+#include "proxy/fetch/uplink.h"
+#include "proxy/front/admin.h"
+#include "proxy/runtime/log.h"
+#include "proxy/fetch/upstream.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

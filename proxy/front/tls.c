@@ -1,6 +1,6 @@
-#include "proxy/tls.h"
+#include "proxy/front/tls.h"
 #include "cache/bundle.h"
-#include "proxy/log.h"
+#include "proxy/runtime/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -8,11 +8,11 @@
  */
 #include "policy/access.h"
 #include "policy/route.h"
-#include "proxy/conn_impl.h"
-#include "proxy/log.h"
-#include "proxy/tls.h"
-#include "proxy/tunnel.h"
-#include "proxy/upstream.h"
+#include "proxy/front/conn_impl.h"
+#include "proxy/runtime/log.h"
+#include "proxy/front/tls.h"
+#include "proxy/front/tunnel.h"
+#include "proxy/fetch/upstream.h"
 
 #include <ctype.h>
 #include <event2/bufferevent_ssl.h>

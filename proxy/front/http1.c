@@ -1,4 +1,4 @@
-#include "proxy/http1.h"
+#include "proxy/front/http1.h"
 #include "policy/hdr.h"
 
 #include <string.h>
