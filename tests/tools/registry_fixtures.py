@@ -22,7 +22,10 @@ under testdata/generated/.  This script reads, at the given commit:
     the TestPackageIndex / TestZippedPackageIndex rows for zip packages.  A
     package with no golden document is built from its manifest.yml the way
     packages.NewPackage does for the fields /search and /categories read
-    (build_document), and marked so.
+    (build_document), and marked so.  Each run also builds the packages
+    that do have a golden document and says whether the builder agrees
+    with the registry on them (check_builder), so a refresh to a newer
+    commit shows whether the fallback can be trusted there.
 
 and writes <out dir>/fixtures.json.  Nothing is fetched from the network; the
 registry's files are read with `git show`.  The data stays the registry's
@@ -122,10 +125,29 @@ def zip_packages(gitdir, commit, base):
     return found
 
 
+def dotted(v):
+    """go-ucfg with PathSep("."), as NewPackage reads a manifest: "owner.github: x" is owner: {github: x}."""
+    if isinstance(v, list):
+        return [dotted(x) for x in v]
+    if not isinstance(v, dict):
+        return v
+    out = {}
+    for k, x in v.items():
+        parts = str(k).split(".")
+        d = out
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+        if isinstance(d.get(parts[-1]), dict) and isinstance(x, dict):
+            d[parts[-1]].update(dotted(x))
+        else:
+            d[parts[-1]] = dotted(x)
+    return out
+
+
 def build_document(gitdir, commit, where, name, version):
     """The fields of packages.NewPackage's Package that /search and /categories read, from a
     package directory's manifest.yml (fallback when the registry has no golden document)."""
-    m = yaml.safe_load(show(gitdir, commit, f"{where}/manifest.yml"))
+    m = dotted(yaml.safe_load(show(gitdir, commit, f"{where}/manifest.yml")))
     cats = yaml.safe_load(show(gitdir, commit, "categories/categories.yml"))["categories"]
     known = set(cats) | {s for c in cats.values() for s in (c or {}).get("subcategories", {}) or {}}
     path = f"/package/{name}/{version}"
@@ -137,6 +159,10 @@ def build_document(gitdir, commit, where, name, version):
               "requires", "group", "format_version", "icons"):
         if m.get(k) is not None:
             doc[k] = m[k]
+    if isinstance((doc.get("conditions") or {}).get("elastic"), dict):
+        doc["conditions"]["elastic"].setdefault("subscription", "")  # ElasticConditions: no omitempty
+    if not (doc.get("discovery") or {}).get("fields") and not (doc.get("discovery") or {}).get("datasets"):
+        doc.pop("discovery", None)  # Discovery.IsZero: omitzero
     for i in doc.get("icons", []):
         i["path"] = f"{path}/{i['src'].lstrip('/')}"
     if m.get("categories"):
@@ -147,7 +173,7 @@ def build_document(gitdir, commit, where, name, version):
     for f in sorted(ls_files(gitdir, commit, f"{where}/data_stream")):
         rel = f[len(where) + len("/data_stream/"):].split("/")
         if len(rel) == 2 and rel[1] == "manifest.yml":
-            d = yaml.safe_load(show(gitdir, commit, f)) or {}
+            d = dotted(yaml.safe_load(show(gitdir, commit, f)) or {})
             e = {"type": d.get("type"), "dataset": d.get("dataset") or f"{name}.{rel[0]}", "title": d.get("title")}
             if d.get("deprecated"):
                 e["deprecated"] = d["deprecated"]
@@ -155,6 +181,48 @@ def build_document(gitdir, commit, where, name, version):
     if ds:
         doc["data_streams"] = ds
     return json.dumps(doc, indent=2)
+
+
+def propagate_deprecated(built):
+    """packages/deprecated.go PropagateLatestDeprecatedInfoToPackageList, for built documents."""
+    def key(v):
+        m = STRICT_SEMVER.match(v)
+        return (int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4) is None, m.group(4) or "")
+    latest = {}
+    for p in built:
+        d = json.loads(p["document"])
+        if d.get("deprecated") and (p["name"] not in latest or key(p["version"]) > key(latest[p["name"]][0])):
+            latest[p["name"]] = (p["version"], d["deprecated"])
+    for p in built:
+        if p["name"] in latest:
+            d = json.loads(p["document"])
+            d["deprecated"] = latest[p["name"]][1]
+            p["document"] = json.dumps(d, indent=2)
+
+
+SEARCH_FIELDS = ("name", "title", "version", "release", "source", "description", "type", "download", "path", "icons",
+                 "policy_templates_behavior", "conditions", "owner", "categories", "discovery", "requires", "group",
+                 "format_version")
+
+
+def check_builder(gitdir, commit, fx):
+    """Where a golden document exists, does build_document agree with it on what /search and
+    /categories read?  [(name, version, field)] of the disagreements."""
+    bad = []
+    for p in fx["packages"]:
+        if p["indexer"] != "dir" or p["document_from"].startswith("built"):
+            continue
+        g, b = json.loads(p["document"]), json.loads(build_document(gitdir, commit, p["where"], p["name"], p["version"]))
+        for k in SEARCH_FIELDS:
+            if g.get(k) != b.get(k):
+                bad.append((p["name"], p["version"], k))
+        gd = [{x: d[x] for x in ("type", "dataset", "title", "deprecated") if x in d} for d in g.get("data_streams") or []]
+        if gd != (b.get("data_streams") or []):
+            bad.append((p["name"], p["version"], "data_streams"))
+        gp = [(t.get("name"), t.get("categories")) for t in g.get("policy_templates") or []]
+        if gp != [(t.get("name"), t.get("categories")) for t in b.get("policy_templates") or []]:
+            bad.append((p["name"], p["version"], "policy_templates"))
+    return bad
 
 
 def golden_documents(src):
@@ -223,6 +291,7 @@ def extract(gitdir, commit):
                     raise RuntimeError(f"zip package {key} has no golden document to serve")
                 p["indexer"] = kind
                 packages.append(p)
+    propagate_deprecated([p for p in packages if p["document_from"].startswith("built")])
     return {
         "commit": commit,
         "note": "Generated by airlock tests/tools/registry_fixtures.py from elastic/package-registry "
@@ -243,9 +312,15 @@ def main():
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "fixtures.json"), "w") as f:
         json.dump(fx, f, indent=1)
+    bad = check_builder(gitdir, commit, fx)
+    golden = sum(1 for p in fx["packages"] if p["indexer"] == "dir" and not p["document_from"].startswith("built"))
+    if bad:
+        sys.stderr.write(f"note: build_document differs from the registry's golden documents in {len(bad)} fields "
+                         f"(it builds only the documents without a golden): {bad[:10]}\n")
     print(f"{out}/fixtures.json: {len(fx['rows'])} rows, {len(fx['packages'])} package documents "
           f"({sum('built from' in p['document_from'] for p in fx['packages'])} built from manifests), "
-          f"commit {fx['commit']}")
+          f"commit {fx['commit']}; the manifest builder agrees with {golden} golden documents "
+          f"{'except in ' + str(len(bad)) + ' fields' if bad else 'on every field /search reads'}")
     return 0
 
 
