@@ -161,8 +161,14 @@ int al_semver_satisfies(const char *constraint, const struct al_semver *v)
 	int any_group = 0;
 
 	while (*s) {
-		/* one OR group: AND of comparisons up to "||" */
-		int ok = 1, n = 0;
+		/*
+		 * One OR group: AND of comparisons up to "||".  Masterminds/semver v3
+		 * Constraints.Check (the version package-registry pins, v3.5.0): a
+		 * prerelease version satisfies a group only when some comparison of
+		 * that group names a prerelease itself (containsPre); otherwise every
+		 * operator refuses it ("8.14.0-SNAPSHOT" is not "^8.0.0").
+		 */
+		int ok = 1, n = 0, group_pre = 0;
 		for (;;) {
 			char op[3] = "";
 			struct al_semver c;
@@ -188,10 +194,13 @@ int al_semver_satisfies(const char *constraint, const struct al_semver *v)
 			if (r < 0)
 				return r;
 			ok &= r;
+			group_pre |= c.pre[0] != '\0';
 			n++;
 		}
 		if (n == 0)
 			return -EINVAL;
+		if (v->pre[0] != '\0' && !group_pre)
+			ok = 0;
 		any_group = 1;
 		if (ok)
 			return 1;

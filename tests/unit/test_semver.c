@@ -54,6 +54,16 @@ static void test_constraints(void **state)
 	assert_int_equal(sat(">8.1", "8.1.1"), 1);
 	assert_int_equal(sat("^0.2.3", "0.2.9"), 1);
 	assert_int_equal(sat("^0.2.3", "0.3.0"), 0);
+	/*
+	 * Masterminds/semver v3 Constraints.Check: a prerelease satisfies an OR
+	 * group only when a comparison in that group names a prerelease
+	 * (containsPre); package-registry checks Kibana and agent versions so.
+	 */
+	assert_int_equal(sat("^8.0.0", "8.14.0-SNAPSHOT"), 0);
+	assert_int_equal(sat("*", "1.0.0-rc1"), 0);
+	assert_int_equal(sat(">=8.14.0-0", "8.14.0-SNAPSHOT"), 1);
+	assert_int_equal(sat("^7.17.0 || >=8.14.0-0 <9.0.0", "8.14.0-SNAPSHOT"), 1);
+	assert_int_equal(sat("^7.17.0 || >=8.14.0-0 <9.0.0", "7.17.1-rc1"), 0);
 	assert_true(sat("^", "1.0.0") < 0);
 	assert_true(sat("", "1.0.0") < 0);
 }
