@@ -1,24 +1,44 @@
 /*
  * The package registry's /search and /categories rules, from
- * elastic/package-registry's source:
+ * elastic/package-registry's source at AL_REGISTRY_COMMIT (2026-08-19):
  *
  *   search.go      newSearchFilterFromQuery, getSpecVersion, getSearchOutput
- *   categories.go  newCategoriesFilterFromQuery, getCategories, getCategoriesOutput
+ *   categories.go  newCategoriesFilterFromQuery (since #1059/#1061 it reads
+ *                  spec, capabilities, discovery and agent.version too),
+ *                  categoriesHandler (include_policy_templates),
+ *                  getCategories, getCategoriesOutput
  *   packages/packages.go   Filter.Apply, legacyApply, filterCategories,
- *                  filterPolicyTemplates, discoveryFilter, Packages.Less
- *   packages/package.go    IsPrerelease (isPrerelease), HasKibanaVersion,
- *                  WorksWithCapabilities, HasCompatibleSpec, HasCategory
- *                  (hasCategory), HasPolicyTemplateWithCategory, BasePackage
- *   storage/indexer.go     Indexer.Get: Filter.Apply over the whole list, so
- *                  the newest version is chosen before the category filter
- *   categories/categories.yml (commit c7e9d427): titles and parents
+ *                  filterPolicyTemplates, discoveryFilter*.Matches,
+ *                  Packages.Less (by name, then semver: #1585, #1689)
+ *   packages/package.go    isPrerelease (a prerelease tag only, #1538),
+ *                  isTechPreview (0.x), HasKibanaVersion, HasAgentVersion,
+ *                  WorksWithCapabilities, HasCompatibleSpec, hasCategory,
+ *                  HasPolicyTemplateWithCategory, BasePackage,
+ *                  setBasePolicyTemplates, setBaseDataStreams
+ *   packages/deprecated.go PropagateLatestDeprecatedInfoToPackageList
+ *   categories/categories.yml: titles and parents
+ *   FileSystemIndexer.Get / SQLIndexer.Get: Filter.Apply over the whole
+ *                  list, so the newest version is chosen before the
+ *                  category filter
  *
+ * Version constraints are Masterminds/semver v3's (policy/semver.c).
  * A document here is the registry's own /package/<name>/<version>/ answer,
  * so it carries every field the registry filters on.
+ * tests/integration/test_registry_conformance.py holds these rules to the
+ * registry's own TestEndpoints goldens at that commit.
  */
+
+/*
+ * The elastic/package-registry commit whose rules this file follows (the
+ * one place it is named in code; README says the same, and the conformance
+ * test reads it from here).
+ */
+#define AL_REGISTRY_COMMIT "16f54b67017e16b2f3de7e888425b8e73fa7dd27"
+
 #include "policy/registry.h"
 #include "policy/semver.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,25 +47,43 @@
 
 /* ---- query parsing ---- */
 
-static void decode(const char *s, size_t n, char *out, size_t cap)
+/*
+ * Go's url.QueryUnescape (net/url unescape, encodeQueryComponent): '+' is a
+ * space, '%' must be followed by two hex digits.  -EINVAL for a bad escape:
+ * url.ParseQuery then drops the pair (r.URL.Query() ignores the error).
+ */
+static int unescape(const char *s, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; i < n && o + 1 < cap; i++) {
-		if (s[i] == '%' && i + 2 < n) {
-			char hex[3] = {s[i + 1], s[i + 2], 0};
-			out[o++] = (char)strtol(hex, NULL, 16);
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			char hex[3];
+			if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2]))
+				return -EINVAL;
+			hex[0] = s[i + 1], hex[1] = s[i + 2], hex[2] = 0;
+			c = (char)strtol(hex, NULL, 16);
 			i += 2;
-		} else {
-			out[o++] = s[i] == '+' ? ' ' : s[i];
+		} else if (c == '+') {
+			c = ' ';
 		}
+		if (o + 1 < cap)
+			out[o++] = c;
 	}
 	out[o] = '\0';
+	return 0;
 }
 
+/* Copy, cut to cap - 1 bytes. */
 static void copy(char *dst, size_t cap, const char *src)
 {
-	snprintf(dst, cap, "%s", src);
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 /* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False. */
@@ -92,82 +130,152 @@ static int spec_version(const char *key, const char *v, char *out, size_t cap, c
 	return 0;
 }
 
+/*
+ * The parameters newSearchFilterFromQuery (search.go) and
+ * newCategoriesFilterFromQuery (categories.go) read; cats says which
+ * endpoint reads it.  Both read each key as query.Get(key) would: the first
+ * value only, and "" is no filter; discovery alone reads every value.
+ */
+enum { K_KIBANA, K_CATEGORY, K_PACKAGE, K_TYPE, K_CAPS, K_SPEC_MIN, K_SPEC_MAX, K_ALL, K_EXPERIMENTAL,
+	K_PRERELEASE, K_DISCOVERY, K_AGENT, K_POLICY_TEMPLATES, K_N };
+static const struct {
+	const char *name;
+	int search, cats;
+} KEYS[K_N] = {
+	[K_KIBANA] = {"kibana.version", 1, 1}, [K_CATEGORY] = {"category", 1, 0}, [K_PACKAGE] = {"package", 1, 0},
+	[K_TYPE] = {"type", 1, 0}, [K_CAPS] = {"capabilities", 1, 1}, [K_SPEC_MIN] = {"spec.min", 1, 1},
+	[K_SPEC_MAX] = {"spec.max", 1, 1}, [K_ALL] = {"all", 1, 0}, [K_EXPERIMENTAL] = {"experimental", 1, 1},
+	[K_PRERELEASE] = {"prerelease", 1, 1}, [K_DISCOVERY] = {"discovery", 1, 1}, [K_AGENT] = {"agent.version", 1, 1},
+	[K_POLICY_TEMPLATES] = {"include_policy_templates", 0, 1},
+};
+
 #define BAD_BOOL(k) do { snprintf(q->error, sizeof(q->error), "invalid '%s' query param: '%.200s'", k, val); \
 	return -EINVAL; } while (0)
+
+/* packages.go NewDiscoveryFilter: "<type>:<comma list>", cut at the first colon. */
+static int discovery_filter(const char *val, struct al_registry_query *q)
+{
+	const char *colon = strchr(val, ':');
+	int ds;
+
+	if (colon == NULL) {
+		snprintf(q->error, sizeof(q->error),
+		    "invalid 'discovery' query param: '%.100s': could not parse filter \"%.100s\"", val, val);
+		return -EINVAL;
+	}
+	if ((size_t)(colon - val) == 6 && !strncmp(val, "fields", 6))
+		ds = 0;
+	else if ((size_t)(colon - val) == 8 && !strncmp(val, "datasets", 8))
+		ds = 1;
+	else {
+		snprintf(q->error, sizeof(q->error), "invalid 'discovery' query param: '%.100s': unknown discovery filter \"%.*s\"",
+		    val, (int)(colon - val < 100 ? colon - val : 100), val);
+		return -EINVAL;
+	}
+	if (q->ndiscovery < AL_REGISTRY_MAX_DISCOVERY) {
+		q->discovery[q->ndiscovery].datasets = ds;
+		copy(q->discovery[q->ndiscovery].names, sizeof(q->discovery[0].names), colon + 1);
+		q->ndiscovery++;
+	}
+	return 0;
+}
+
+/* One parameter's first value (or, for discovery, any value), as the filter reads it. */
+static int parse_param(int k, const char *val, struct al_registry_query *q)
+{
+	struct al_semver v;
+
+	if (k == K_DISCOVERY)
+		return discovery_filter(val, q); /* every value, "" included: NewDiscoveryFilter("") fails */
+	if (val[0] == '\0')
+		return 0; /* if v != "" */
+	switch (k) {
+	case K_KIBANA:
+		if (loose_version(val, &v) != 0) {
+			snprintf(q->error, sizeof(q->error), "invalid Kibana version '%.200s': Invalid Semantic Version", val);
+			return -EINVAL;
+		}
+		copy(q->kibana_version, sizeof(q->kibana_version), val);
+		break;
+	case K_AGENT:
+		/* search.go / categories.go since #1460 (agent.version against conditions.agent.version) */
+		if (loose_version(val, &v) != 0) {
+			snprintf(q->error, sizeof(q->error), "invalid agent version '%.200s': Invalid Semantic Version", val);
+			return -EINVAL;
+		}
+		copy(q->agent_version, sizeof(q->agent_version), val);
+		break;
+	case K_CATEGORY:
+		copy(q->category, sizeof(q->category), val);
+		break;
+	case K_PACKAGE:
+		copy(q->package, sizeof(q->package), val);
+		break;
+	case K_TYPE:
+		copy(q->type, sizeof(q->type), val);
+		break;
+	case K_CAPS:
+		copy(q->capabilities, sizeof(q->capabilities), val);
+		q->has_capabilities = 1;
+		break;
+	case K_SPEC_MIN:
+		return spec_version("spec.min", val, q->spec_min, sizeof(q->spec_min), q->error, sizeof(q->error));
+	case K_SPEC_MAX:
+		return spec_version("spec.max", val, q->spec_max, sizeof(q->spec_max), q->error, sizeof(q->error));
+	case K_ALL:
+		if (parse_bool(val, &q->all))
+			BAD_BOOL("all");
+		break;
+	case K_EXPERIMENTAL:
+		if (parse_bool(val, &q->experimental))
+			BAD_BOOL("experimental");
+		break;
+	case K_PRERELEASE:
+		if (parse_bool(val, &q->prerelease))
+			BAD_BOOL("prerelease");
+		break;
+	}
+	return 0;
+}
 
 int al_registry_query_parse(const char *query, size_t len, int categories, struct al_registry_query *q)
 {
 	const char *p = query, *end = query + len;
+	unsigned seen = 0;
+	char ipt[512] = "";
 
 	memset(q, 0, sizeof(*q));
 	while (p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
 		const char *eq = memchr(p, '=', (size_t)(e - p));
 		char key[64], val[512];
+		int k;
 
-		decode(p, eq ? (size_t)(eq - p) : (size_t)(e - p), key, sizeof(key));
-		decode(eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0, val, sizeof(val));
+		/* net/url parseQuery: empty pairs skipped; a pair with ';' or a bad escape is dropped */
+		const char *pair = p;
 		p = amp ? amp + 1 : end;
-		if (val[0] == '\0')
-			continue; /* the registry reads query.Get(k) != "" */
-		if (!strcmp(key, "kibana.version")) {
-			struct al_semver v;
-			if (loose_version(val, &v) != 0) {
-				snprintf(q->error, sizeof(q->error), "invalid Kibana version '%.200s': Invalid Semantic Version", val);
-				return -EINVAL;
-			}
-			copy(q->kibana_version, sizeof(q->kibana_version), val);
-		} else if (!strcmp(key, "experimental")) {
-			if (parse_bool(val, &q->experimental))
-				BAD_BOOL("experimental");
-		} else if (!strcmp(key, "prerelease")) {
-			if (parse_bool(val, &q->prerelease))
-				BAD_BOOL("prerelease");
-		} else if (categories) {
-			if (!strcmp(key, "include_policy_templates") && parse_bool(val, &q->include_policy_templates))
-				BAD_BOOL("include_policy_templates");
-		} else if (!strcmp(key, "category")) {
-			copy(q->category, sizeof(q->category), val);
-		} else if (!strcmp(key, "package")) {
-			copy(q->package, sizeof(q->package), val);
-		} else if (!strcmp(key, "type")) {
-			copy(q->type, sizeof(q->type), val);
-		} else if (!strcmp(key, "capabilities")) {
-			copy(q->capabilities, sizeof(q->capabilities), val);
-			q->has_capabilities = 1;
-		} else if (!strcmp(key, "spec.min") || !strcmp(key, "spec.max")) {
-			int min = key[5] == 'm' && key[6] == 'i';
-			if (spec_version(key, val, min ? q->spec_min : q->spec_max, sizeof(q->spec_min), q->error,
-			    sizeof(q->error)))
-				return -EINVAL;
-		} else if (!strcmp(key, "all")) {
-			if (parse_bool(val, &q->all))
-				BAD_BOOL("all");
-		} else if (!strcmp(key, "discovery")) {
-			/* packages.go NewDiscoveryFilter: "<type>:<comma list>"; every filter must match */
-			const char *colon = strchr(val, ':');
-			int ds;
-			if (colon == NULL) {
-				snprintf(q->error, sizeof(q->error),
-				    "invalid 'discovery' query param: '%.100s': could not parse filter \"%.100s\"", val, val);
-				return -EINVAL;
-			}
-			if ((size_t)(colon - val) == 6 && !strncmp(val, "fields", 6))
-				ds = 0;
-			else if ((size_t)(colon - val) == 8 && !strncmp(val, "datasets", 8))
-				ds = 1;
-			else {
-				snprintf(q->error, sizeof(q->error),
-				    "invalid 'discovery' query param: '%.100s': unknown discovery filter \"%.*s\"", val,
-				    (int)(colon - val < 100 ? colon - val : 100), val);
-				return -EINVAL;
-			}
-			if (q->ndiscovery < AL_REGISTRY_MAX_DISCOVERY) {
-				q->discovery[q->ndiscovery].datasets = ds;
-				copy(q->discovery[q->ndiscovery].names, sizeof(q->discovery[0].names), colon + 1);
-				q->ndiscovery++;
-			}
+		if (e == pair || memchr(pair, ';', (size_t)(e - pair)) != NULL)
+			continue;
+		if (unescape(pair, eq ? (size_t)(eq - pair) : (size_t)(e - pair), key, sizeof(key)) != 0 ||
+		    unescape(eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0, val, sizeof(val)) != 0)
+			continue;
+		for (k = 0; k < K_N && strcmp(key, KEYS[k].name) != 0; k++)
+			;
+		if (k == K_N || !(categories ? KEYS[k].cats : KEYS[k].search))
+			continue; /* allowUnknownQueryParameters: true, the registry's default */
+		if (k != K_DISCOVERY && (seen & (1u << k)))
+			continue; /* values[0] */
+		seen |= 1u << k;
+		if (k == K_POLICY_TEMPLATES) {
+			copy(ipt, sizeof(ipt), val); /* categoriesHandler reads it after the filter */
+			continue;
 		}
+		if (parse_param(k, val, q) != 0)
+			return -EINVAL;
+	}
+	if (ipt[0] && parse_bool(ipt, &q->include_policy_templates)) {
+		const char *val = ipt;
+		BAD_BOOL("include_policy_templates");
 	}
 	return 0;
 }
@@ -185,20 +293,31 @@ static int version_of(json_t *doc, struct al_semver *v)
 	return s != NULL ? al_semver_parse(s, v) : -EINVAL;
 }
 
-/* isPrerelease: a 0.x version, or one with a prerelease tag. */
+/*
+ * packages/package.go isPrerelease: version.Prerelease() != "" (since
+ * #1538).  A 0.x version is not a prerelease but a tech preview
+ * (isTechPreview), which only legacyApply with all=true reads.
+ */
 static int is_prerelease(json_t *doc)
 {
 	struct al_semver v;
 
 	if (version_of(doc, &v) != 0)
 		return 1;
-	return v.major < 1 || v.pre[0] != '\0';
+	return v.pre[0] != '\0';
 }
 
-/* HasKibanaVersion: no constraint qualifies. */
-static int kibana_ok(json_t *doc, const char *want)
+static int is_tech_preview(json_t *doc)
 {
-	json_t *k = json_object_get(json_object_get(doc, "conditions"), "kibana");
+	struct al_semver v;
+
+	return version_of(doc, &v) == 0 && v.major < 1;
+}
+
+/* HasKibanaVersion / HasAgentVersion: no constraint qualifies. */
+static int condition_ok(json_t *doc, const char *who, const char *want)
+{
+	json_t *k = json_object_get(json_object_get(doc, "conditions"), who);
 	const char *cons = str(k, "version");
 	struct al_semver v;
 
@@ -258,27 +377,40 @@ static int spec_ok(json_t *doc, const struct al_registry_query *q)
 }
 
 /*
- * discoveryFilterFields.Matches: the package declares discovery fields (or
- * datasets) and every one of them is in the query's list.
+ * packages.go discoveryFilter.Matches, every filter of the query in turn:
+ * discoveryFilterFields.Matches wants the package to declare discovery
+ * fields and every one of them in the query's list;
+ * discoveryFilterDatasets.Matches (#1338) wants the package to declare
+ * datasets and at least one of them in the query's list.
  */
 static int discovery_ok(json_t *doc, const struct al_registry_query *q)
 {
 	for (int k = 0; k < q->ndiscovery; k++) {
-		json_t *list = json_object_get(json_object_get(doc, "discovery"), q->discovery[k].datasets ? "datasets" : "fields"), *e;
+		int ds = q->discovery[k].datasets, any = 0;
+		json_t *list = json_object_get(json_object_get(doc, "discovery"), ds ? "datasets" : "fields"), *e;
 		size_t i;
 
 		if (json_array_size(list) == 0)
 			return 0;
 		json_array_foreach(list, i, e) {
 			const char *name = str(e, "name");
-			if (name == NULL || !in_comma_list(q->discovery[k].names, name))
+			int in = name != NULL && in_comma_list(q->discovery[k].names, name);
+			if (!ds && !in)
 				return 0;
+			any |= in;
 		}
+		if (ds && !any)
+			return 0;
 	}
 	return 1;
 }
 
-/* categories/categories.yml (package-registry commit c7e9d427): id, title, parent. */
+/*
+ * categories/categories.yml at AL_REGISTRY_COMMIT: id, title, parent.
+ * Since #970 web, kubernetes, message_queue and the other former
+ * infrastructure subcategories are observability's; infrastructure stays
+ * as a top-level category "kept for BWC".
+ */
 static const struct category {
 	const char *id, *title, *parent;
 } CATEGORIES[] = {
@@ -293,24 +425,31 @@ static const struct category {
 	{"language_client", "Language Client", "enterprise_search"},
 	{"native_search", "Native Search", "enterprise_search"}, {"sdk_search", "SDK", "enterprise_search"},
 	{"workplace_search", "Workplace Search", "enterprise_search"}, {"google_cloud", "Google Cloud", NULL},
-	{"infrastructure", "Infrastructure", NULL}, {"analytics_engine", "Analytics Engine", "infrastructure"},
-	{"big_data", "Big Data", "infrastructure"}, {"kubernetes", "Kubernetes", "infrastructure"},
-	{"load_balancer", "Load Balancer", "infrastructure"}, {"message_queue", "Message Broker", "infrastructure"},
-	{"monitoring_infrastructure", "Monitoring", "infrastructure"}, {"notification", "Notification", "infrastructure"},
-	{"process_manager", "Process Manager", "infrastructure"}, {"stream_processing", "Stream Processing", "infrastructure"},
-	{"virtualization", "Virtualization Platform", "infrastructure"}, {"web", "Web Server", "infrastructure"},
-	{"websphere", "WebSphere Application Server", "infrastructure"}, {"languages", "Languages", NULL},
-	{"network", "Network", NULL}, {"observability", "Observability", NULL},
-	{"application_observability", "Application", "observability"}, {"java_observability", "Java", "observability"},
-	{"monitoring", "Monitoring", "observability"}, {"os_system", "Operating Systems", NULL},
-	{"productivity", "Productivity", NULL}, {"security", "Security", NULL}, {"auditd", "AuditD", "security"},
+	{"infrastructure", "Infrastructure", NULL}, {"languages", "Languages", NULL}, {"network", "Network", NULL},
+	{"observability", "Observability", NULL},
+	{"application_observability", "Application", "observability"},
+	{"analytics_engine", "Analytics Engine", "observability"}, {"big_data", "Big Data", "observability"},
+	{"java_observability", "Java", "observability"}, {"kubernetes", "Kubernetes", "observability"},
+	{"load_balancer", "Load Balancer", "observability"}, {"message_queue", "Message Broker", "observability"},
+	{"monitoring", "Monitoring", "observability"}, {"notification", "Notification", "observability"},
+	{"process_manager", "Process Manager", "observability"},
+	{"stream_processing", "Stream Processing", "observability"},
+	{"virtualization", "Virtualization Platform", "observability"}, {"web", "Web Server", "observability"},
+	{"websphere", "WebSphere Application Server", "observability"}, {"opentelemetry", "OpenTelemetry", NULL},
+	{"os_system", "Operating Systems", NULL}, {"productivity", "Productivity", NULL}, {"security", "Security", NULL},
+	{"advanced_analytics_ueba", "Advanced Analytics (UEBA)", "security"},
+	{"asset_inventory", "Asset Inventory", "security"}, {"auditd", "AuditD", "security"},
 	{"authentication", "Authentication", "security"}, {"cdn_security", "Content Delivery Network", "security"},
+	{"cloudsecurity_cdr", "Cloud Security/CDR", "security"},
 	{"credential_management", "Credential Management", "security"}, {"database_security", "Database", "security"},
-	{"dns_security", "DNS", "security"}, {"edr_xdr", "EDR/XDR", "security"}, {"email_security", "e-mail", "security"},
+	{"dns_security", "DNS", "security"}, {"edr_xdr", "EDR/XDR", "security"}, {"email_security", "Email", "security"},
 	{"firewall_security", "Firewall", "security"}, {"iam", "Identity and Access Management", "security"},
-	{"ids_ips", "IDS/IPS", "security"}, {"network_security", "Network", "security"},
-	{"productivity_security", "Productivity", "security"}, {"proxy_security", "Proxy", "security"},
+	{"ids_ips", "IDS/IPS", "security"}, {"misconfiguration_workflow", "Misconfiguration Workflow", "security"},
+	{"network_security", "Network", "security"}, {"productivity_security", "Productivity", "security"},
+	{"proxy_security", "Proxy", "security"}, {"siem", "SIEM", "security"},
 	{"threat_intel", "Threat Intelligence", "security"}, {"vpn_security", "VPN", "security"},
+	{"vulnerability_management", "Vulnerability Management", "security"},
+	{"vulnerability_workflow", "Vulnerability Workflow", "security"},
 	{"web_application_firewall", "Web Application Firewall", "security"}, {"support", "Support", NULL},
 	{"ticketing", "Ticketing", NULL}, {"version_control", "Version Control", NULL}, {NULL, NULL, NULL},
 };
@@ -356,14 +495,21 @@ static int pt_has_category(json_t *doc, const char *cat)
 	return 0;
 }
 
-/* ---- Filter.Apply / legacyApply ---- */
+/* ---- Filter.Apply / legacyApply (packages/packages.go) ---- */
 
 struct pick {
 	json_t *doc;
 	struct al_semver v;
-	int pre;
+	int pre, preview;
 };
 
+/*
+ * The per-package checks, in Filter.Apply's order: release experimental and
+ * prereleases dropped unless prerelease=true, Kibana version, agent
+ * version, package, type, capabilities, discovery, spec.  legacyApply
+ * (experimental=true) drops neither (its "release experimental" check tests
+ * f.Experimental, true there) and reads only Kibana version, package and type.
+ */
 static int first_phase(json_t *doc, const struct al_registry_query *q)
 {
 	const char *name = str(doc, "name"), *type = str(doc, "type");
@@ -376,23 +522,31 @@ static int first_phase(json_t *doc, const struct al_registry_query *q)
 		if (is_prerelease(doc) && !q->prerelease)
 			return 0;
 	}
-	if (!kibana_ok(doc, q->kibana_version))
+	if (!condition_ok(doc, "kibana", q->kibana_version))
+		return 0;
+	if (!q->experimental && !condition_ok(doc, "agent", q->agent_version))
 		return 0;
 	if (q->package[0] && strcmp(q->package, name))
 		return 0;
 	if (q->type[0] && strcmp(q->type, type ? type : "integration"))
 		return 0;
 	if (q->experimental)
-		return 1; /* legacyApply reads no capabilities, discovery or spec */
+		return 1;
+	/*
+	 * HasCompatibleSpec fails for a package without format_version (the
+	 * registry then answers the whole query 404); such a document is left
+	 * out here instead.
+	 */
 	return capabilities_ok(doc, q) && discovery_ok(doc, q) && spec_ok(doc, q);
 }
 
 /*
- * The packages the registry answers with, in its order of selection: the
- * first phase per package, then (unless all) the newest version of each
- * name (legacyApply prefers a release to a newer prerelease, and with all
- * drops the prereleases of names that have a release), then the category
- * filter.  *n entries; the array is the caller's to free.
+ * The packages the registry answers with: the first phase per package, then
+ * (unless all) the newest version of each name (Filter.Apply: replaced only
+ * by a strictly newer one; legacyApply prefers a release to a newer
+ * prerelease), with legacyApply's all=true dropping the prereleases and tech
+ * previews (0.x) of names that have a version that is neither, then
+ * filterCategories.  *n entries; the array is the caller's to free.
  */
 static struct pick *apply(json_t *docs, const struct al_registry_query *q, const char *category, size_t *n)
 {
@@ -403,12 +557,13 @@ static struct pick *apply(json_t *docs, const struct al_registry_query *q, const
 	if (v == NULL)
 		return NULL;
 	json_array_foreach(docs, i, d) {
-		struct pick p = {d, {0}, 0};
+		struct pick p = {d, {0}, 0, 0};
 		int add = 1;
 
 		if (!json_is_object(d) || !first_phase(d, q) || version_of(d, &p.v) != 0)
 			continue;
 		p.pre = is_prerelease(d);
+		p.preview = is_tech_preview(d);
 		if (!q->all) {
 			for (size_t j = 0; j < k; j++) {
 				if (strcmp(str(v[j].doc, "name"), str(d, "name")) != 0)
@@ -431,10 +586,10 @@ static struct pick *apply(json_t *docs, const struct al_registry_query *q, const
 	if (q->experimental && q->all) {
 		size_t w = 0;
 		for (size_t r = 0; r < k; r++) {
-			int has_release = 0;
-			for (size_t j = 0; j < k && v[r].pre; j++)
-				has_release |= !v[j].pre && !strcmp(str(v[j].doc, "name"), str(v[r].doc, "name"));
-			if (!has_release)
+			int has_ga = 0;
+			for (size_t j = 0; j < k && (v[r].pre || v[r].preview); j++)
+				has_ga |= !v[j].pre && !v[j].preview && !strcmp(str(v[j].doc, "name"), str(v[r].doc, "name"));
+			if (!has_ga)
 				v[w++] = v[r];
 		}
 		k = w;
@@ -450,50 +605,94 @@ static struct pick *apply(json_t *docs, const struct al_registry_query *q, const
 	return v;
 }
 
-/* Packages.Less: by title when both have one and they differ, else by version as a string. */
+/* Packages.Less (#1585, #1689): by name, then by semver. */
 static int by_registry_order(const void *a, const void *b)
 {
-	json_t *x = ((const struct pick *)a)->doc, *y = ((const struct pick *)b)->doc;
-	const char *tx = str(x, "title"), *ty = str(y, "title");
-	int c;
+	const struct pick *x = a, *y = b;
+	int c = strcmp(str(x->doc, "name"), str(y->doc, "name"));
 
-	if (tx && ty && (c = strcmp(tx, ty)) != 0)
-		return c;
-	return strcmp(str(x, "version"), str(y, "version"));
+	return c != 0 ? c : al_semver_cmp(&x->v, &y->v);
 }
 
-/* BasePolicyTemplate: the fields /search keeps of a policy template. */
+/* Copy the listed fields of from into a new object, in that order; "!" before a name: always, "" if absent. */
+static json_t *project(json_t *from, const char *const *fields)
+{
+	json_t *o = json_object();
+
+	for (int f = 0; fields[f]; f++) {
+		const char *k = fields[f] + (fields[f][0] == '!');
+		json_t *val = json_object_get(from, k);
+		if (val != NULL)
+			json_object_set(o, k, val);
+		else if (fields[f][0] == '!')
+			json_object_set_new(o, k, json_string(""));
+	}
+	return o;
+}
+
+/* BasePolicyTemplate (packages/package.go setBasePolicyTemplates), in its field order. */
 static json_t *base_policy_templates(json_t *pts, const char *only_category)
 {
-	static const char *const keep[] = {"name", "title", "description", "icons", "categories",
-		"deployment_modes", "data_streams", NULL};
+	static const char *const keep[] = {"!name", "!title", "!description", "icons", "categories",
+		"deployment_modes", "data_streams", "deprecated", NULL};
 	json_t *out = json_array(), *t;
 	size_t i;
 
 	json_array_foreach(pts, i, t) {
-		json_t *o;
 		/* filterPolicyTemplates: when only templates matched the category, only those (exact match) */
 		if (only_category != NULL && !array_has(json_object_get(t, "categories"), only_category))
 			continue;
-		o = json_object();
-		for (int f = 0; keep[f]; f++) {
-			json_t *val = json_object_get(t, keep[f]);
-			if (val != NULL)
-				json_object_set(o, keep[f], val);
-			else if (!strcmp(keep[f], "name") || !strcmp(keep[f], "title") || !strcmp(keep[f], "description"))
-				json_object_set_new(o, keep[f], json_string(""));
-		}
+		json_array_append_new(out, project(t, keep));
+	}
+	return out;
+}
+
+/* BaseDataStream (packages/datastream.go setBaseDataStreams): type, dataset, title, deprecated. */
+static json_t *base_data_streams(json_t *dss)
+{
+	static const char *const keep[] = {"type", "!dataset", "!title", "deprecated", NULL};
+	json_t *out = json_array(), *d;
+	size_t i;
+
+	json_array_foreach(dss, i, d) {
+		json_t *o = project(d, keep);
+		if (json_string_length(json_object_get(o, "type")) == 0)
+			json_object_del(o, "type"); /* omitempty */
 		json_array_append_new(out, o);
 	}
 	return out;
 }
 
+/*
+ * packages/deprecated.go UpdateLatestDeprecatedPackagesMapByName and
+ * PropagateLatestDeprecatedInfoToPackageList: every version of a package
+ * carries the deprecation notice of its newest deprecated version.  The
+ * registry does it over everything it indexes; here over every document
+ * given, so an older cached version learns of a newer one's notice.
+ */
+static json_t *latest_deprecated(json_t *docs, const char *name)
+{
+	json_t *best = NULL, *d;
+	struct al_semver bv = {0}, v;
+	size_t i;
+
+	json_array_foreach(docs, i, d) {
+		json_t *dep = json_object_get(d, "deprecated");
+		if (!json_is_object(dep) || str(d, "name") == NULL || strcmp(str(d, "name"), name) != 0 ||
+		    version_of(d, &v) != 0)
+			continue;
+		if (best == NULL || al_semver_cmp(&v, &bv) > 0)
+			best = dep, bv = v;
+	}
+	return best;
+}
+
 char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 {
-	/* BasePackage, in its field order; "deprecated" where newer registries set it */
-	static const char *const fields[] = {"name", "title", "version", "release", "source", "description", "type",
-		"download", "path", "icons", "policy_templates_behavior", "policy_templates", "conditions", "owner",
-		"categories", "signature_path", "discovery", "deprecated", NULL};
+	/* BasePackage (packages/package.go), in its field order */
+	static const char *const fields[] = {"name", "title", "version", "release", "source", "!description", "type",
+		"!download", "path", "icons", "policy_templates_behavior", "policy_templates", "conditions", "owner",
+		"categories", "signature_path", "discovery", "data_streams", "deprecated", "requires", "group", NULL};
 	size_t n;
 	struct pick *v = apply(docs, q, q->category, &n);
 	json_t *out = json_array();
@@ -502,27 +701,35 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 	if (v != NULL)
 		qsort(v, n, sizeof(*v), by_registry_order);
 	for (size_t i = 0; v && i < n; i++) {
-		json_t *doc = v[i].doc, *item = json_object();
+		json_t *doc = v[i].doc, *item = json_object(), *dep;
 		const char *only = q->category[0] && !has_category(json_object_get(doc, "categories"), q->category) ?
 		    q->category : NULL;
 
 		for (int f = 0; fields[f]; f++) {
-			json_t *val = json_object_get(doc, fields[f]);
-			if (!strcmp(fields[f], "policy_templates")) {
-				if (json_array_size(val) > 0) {
-					json_t *pts = base_policy_templates(val, only);
-					if (json_array_size(pts) > 0)
-						json_object_set_new(item, "policy_templates", pts);
-					else
-						json_decref(pts);
-				}
+			const char *k = fields[f] + (fields[f][0] == '!');
+			json_t *val = json_object_get(doc, k);
+			if (!strcmp(k, "policy_templates")) {
+				json_t *pts = json_array_size(val) > 0 ? base_policy_templates(val, only) : NULL;
+				if (json_array_size(pts) > 0)
+					json_object_set(item, k, pts);
+				json_decref(pts);
+			} else if (!strcmp(k, "data_streams")) {
+				if (json_array_size(val) > 0)
+					json_object_set_new(item, k, base_data_streams(val));
+			} else if (!strcmp(k, "discovery")) {
+				/* omitzero: Discovery.IsZero, no fields and no datasets */
+				if (json_array_size(json_object_get(val, "fields")) + json_array_size(json_object_get(val, "datasets")) > 0)
+					json_object_set(item, k, val);
+			} else if (!strcmp(k, "deprecated")) {
+				if ((dep = latest_deprecated(docs, str(doc, "name"))) != NULL)
+					json_object_set(item, k, dep);
 			} else if (val != NULL) {
-				json_object_set(item, fields[f], val);
-			} else if (!strcmp(fields[f], "description") || !strcmp(fields[f], "download")) {
-				json_object_set_new(item, fields[f], json_string(""));
-			} else if (!strcmp(fields[f], "type")) {
+				json_object_set(item, k, val);
+			} else if (fields[f][0] == '!') {
+				json_object_set_new(item, k, json_string(""));
+			} else if (!strcmp(k, "type")) {
 				json_object_set_new(item, "type", json_string("integration"));
-			} else if (!strcmp(fields[f], "path")) {
+			} else if (!strcmp(k, "path")) {
 				char p[512];
 				snprintf(p, sizeof(p), "/package/%s/%s", str(doc, "name"), str(doc, "version"));
 				json_object_set_new(item, "path", json_string(p));
@@ -546,6 +753,12 @@ static int by_key(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/*
+ * categories.go: the packages Filter.Apply (newCategoriesFilterFromQuery:
+ * Kibana and agent version, prerelease, experimental, capabilities, spec,
+ * discovery) chooses, counted by getCategories, titled by
+ * getCategoriesOutput.
+ */
 char *al_registry_categories(json_t *docs, const struct al_registry_query *q)
 {
 	size_t n, i, nk = 0;
@@ -566,7 +779,7 @@ char *al_registry_categories(json_t *docs, const struct al_registry_query *q)
 		 * getCategories with include_policy_templates: the package's own
 		 * categories count once more per policy template, and a template's
 		 * category counts for the template and, once, for the package when
-		 * the package is not already in it.
+		 * the package is not already in it (HasCategory, subcategories too).
 		 */
 		if (q->include_policy_templates) {
 			json_array_foreach(pts, j, t) {

@@ -16,6 +16,7 @@
 
 struct al_registry_query {
 	char kibana_version[64];    /* "" = no filter */
+	char agent_version[64];     /* "" = no filter (conditions.agent.version) */
 	char package[128];
 	char category[128];
 	char type[64];
