@@ -552,48 +552,53 @@ static struct pick *apply(json_t *docs, const struct al_registry_query *q, const
 {
 	size_t i, k = 0, cap = json_array_size(docs);
 	struct pick *v = calloc(cap ? cap : 1, sizeof(*v));
-	json_t *d;
+	json_t *slot = json_object(), *d; /* name -> index in v of its newest version (latestIdx) */
 
-	if (v == NULL)
+	if (v == NULL || slot == NULL) {
+		free(v);
+		json_decref(slot);
 		return NULL;
+	}
 	json_array_foreach(docs, i, d) {
 		struct pick p = {d, {0}, 0, 0};
-		int add = 1;
+		json_t *at;
 
 		if (!json_is_object(d) || !first_phase(d, q) || version_of(d, &p.v) != 0)
 			continue;
 		p.pre = is_prerelease(d);
 		p.preview = is_tech_preview(d);
-		if (!q->all) {
-			for (size_t j = 0; j < k; j++) {
-				if (strcmp(str(v[j].doc, "name"), str(d, "name")) != 0)
+		if (!q->all && (at = json_object_get(slot, str(d, "name"))) != NULL) {
+			struct pick *cur = &v[json_integer_value(at)];
+			if (q->experimental) {
+				/* legacyApply: keep the current one if newer or equal, unless a prerelease; a release wins */
+				if (cur->pre == p.pre && al_semver_cmp(&cur->v, &p.v) >= 0)
 					continue;
-				add = 0;
-				if (q->experimental) {
-					if (v[j].pre == p.pre && al_semver_cmp(&v[j].v, &p.v) >= 0)
-						continue;
-					if (!v[j].pre && p.pre)
-						continue;
-				} else if (al_semver_cmp(&v[j].v, &p.v) >= 0) {
+				if (!cur->pre && p.pre)
 					continue;
-				}
-				v[j] = p;
+			} else if (al_semver_cmp(&cur->v, &p.v) >= 0) {
+				continue; /* Filter.Apply: replaced only by a strictly newer version */
 			}
+			*cur = p;
+			continue;
 		}
-		if (add)
-			v[k++] = p;
+		if (!q->all)
+			json_object_set_new(slot, str(d, "name"), json_integer((json_int_t)k));
+		v[k++] = p;
 	}
 	if (q->experimental && q->all) {
+		/* packageHasNonPrereleaseAndTechPreview */
+		json_t *ga = json_object();
 		size_t w = 0;
-		for (size_t r = 0; r < k; r++) {
-			int has_ga = 0;
-			for (size_t j = 0; j < k && (v[r].pre || v[r].preview); j++)
-				has_ga |= !v[j].pre && !v[j].preview && !strcmp(str(v[j].doc, "name"), str(v[r].doc, "name"));
-			if (!has_ga)
+		for (size_t r = 0; r < k; r++)
+			if (!v[r].pre && !v[r].preview)
+				json_object_set_new(ga, str(v[r].doc, "name"), json_true());
+		for (size_t r = 0; r < k; r++)
+			if (!((v[r].pre || v[r].preview) && json_object_get(ga, str(v[r].doc, "name"))))
 				v[w++] = v[r];
-		}
 		k = w;
+		json_decref(ga);
 	}
+	json_decref(slot);
 	if (category != NULL && category[0]) {
 		size_t w = 0;
 		for (size_t r = 0; r < k; r++)
@@ -670,21 +675,22 @@ static json_t *base_data_streams(json_t *dss)
  * registry does it over everything it indexes; here over every document
  * given, so an older cached version learns of a newer one's notice.
  */
-static json_t *latest_deprecated(json_t *docs, const char *name)
+static json_t *latest_deprecated(json_t *docs)
 {
-	json_t *best = NULL, *d;
-	struct al_semver bv = {0}, v;
+	json_t *by_name = json_object(), *d;
 	size_t i;
 
 	json_array_foreach(docs, i, d) {
-		json_t *dep = json_object_get(d, "deprecated");
-		if (!json_is_object(dep) || str(d, "name") == NULL || strcmp(str(d, "name"), name) != 0 ||
-		    version_of(d, &v) != 0)
+		json_t *dep = json_object_get(d, "deprecated"), *best;
+		const char *name = str(d, "name");
+		struct al_semver v, bv;
+		if (!json_is_object(dep) || name == NULL || version_of(d, &v) != 0)
 			continue;
-		if (best == NULL || al_semver_cmp(&v, &bv) > 0)
-			best = dep, bv = v;
+		best = json_object_get(by_name, name);
+		if (best == NULL || (version_of(best, &bv) == 0 && al_semver_cmp(&v, &bv) > 0))
+			json_object_set(by_name, name, d);
 	}
-	return best;
+	return by_name; /* name -> the document whose notice every version carries */
 }
 
 char *al_registry_search(json_t *docs, const struct al_registry_query *q)
@@ -695,7 +701,7 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 		"categories", "signature_path", "discovery", "data_streams", "deprecated", "requires", "group", NULL};
 	size_t n;
 	struct pick *v = apply(docs, q, q->category, &n);
-	json_t *out = json_array();
+	json_t *out = json_array(), *deprecated = latest_deprecated(docs);
 	char *s;
 
 	if (v != NULL)
@@ -721,7 +727,7 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 				if (json_array_size(json_object_get(val, "fields")) + json_array_size(json_object_get(val, "datasets")) > 0)
 					json_object_set(item, k, val);
 			} else if (!strcmp(k, "deprecated")) {
-				if ((dep = latest_deprecated(docs, str(doc, "name"))) != NULL)
+				if ((dep = json_object_get(json_object_get(deprecated, str(doc, "name")), "deprecated")) != NULL)
 					json_object_set(item, k, dep);
 			} else if (val != NULL) {
 				json_object_set(item, k, val);
@@ -738,6 +744,7 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 		json_array_append_new(out, item);
 	}
 	free(v);
+	json_decref(deprecated);
 	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(out);
 	return s;
