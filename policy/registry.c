@@ -101,32 +101,102 @@ static int parse_bool(const char *v, int *out)
 	return -EINVAL;
 }
 
-/* Masterminds' semver.NewVersion (lenient: "v8.13", "8"). */
-static int loose_version(const char *s, struct al_semver *v)
+static int span(const char *s, const char *set)
 {
-	if (s[0] == '\0')
-		return -EINVAL;
-	for (const char *p = s; *p; p++)
-		if (!(*p >= '0' && *p <= '9') && !strchr(".-+v", *p) && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			return -EINVAL;
-	return al_semver_parse(s, v);
+	int n = 0;
+
+	while (s[n] && strchr(set, s[n]))
+		n++;
+	return n;
 }
 
-/* search.go getSpecVersion: exactly <major>.<minor>. */
+#define DIGITS "0123456789"
+#define IDENT DIGITS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+
+/*
+ * Masterminds/semver v3.5.0's NewVersion (package-registry's go.mod at
+ * AL_REGISTRY_COMMIT), which with CoerceNewVersion (its default since
+ * v3.4.0) is coerceNewVersion: looseSemVerRegex
+ * v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-ids)?(\+ids)? with ids dot-separated
+ * [0-9A-Za-z-]+, leading zeros coerced, then validatePrerelease.  Writes
+ * the version as "major.minor.patch[-pre]" to norm; 0, or -EINVAL with
+ * the error's text in why (its messages are lower case since v3.4.0, #269).
+ */
+#define NEW_VERSION_FAILS(msg) return snprintf(why, whylen, "%s", msg), -EINVAL
+static int go_new_version(const char *s, char *norm, size_t cap, char *why, size_t whylen)
+{
+	unsigned long long seg[3] = {0, 0, 0};
+	const char *p = s + (*s == 'v'), *pre = NULL;
+	size_t prelen = 0;
+	struct al_semver check;
+	char digits[48];
+
+	for (int i = 0; i < 3; i++) {
+		int n;
+		if (i > 0) {
+			if (*p != '.' || span(p + 1, DIGITS) == 0)
+				break;
+			p++;
+		}
+		n = span(p, DIGITS);
+		if (n == 0)
+			NEW_VERSION_FAILS("invalid semantic version");
+		while (n > 1 && *p == '0')
+			p++, n--; /* coerced */
+		if (n > 20 || (n == 20 && strncmp(p, "18446744073709551615", 20) > 0)) {
+			snprintf(digits, sizeof(digits), "%.40s", p);
+			snprintf(why, whylen, "error parsing version segment: strconv.ParseUint: parsing \"%s%s\": value out of range",
+			    digits, n > 40 ? "..." : "");
+			return -EINVAL;
+		}
+		seg[i] = strtoull(p, NULL, 10);
+		p += n;
+	}
+	for (int part = 0; part < 2; part++) {
+		char lead = part == 0 ? '-' : '+';
+		const char *start;
+		if (*p != lead)
+			continue;
+		start = ++p;
+		for (;;) {
+			int n = span(p, IDENT);
+			if (n == 0)
+				NEW_VERSION_FAILS("invalid semantic version");
+			/* validatePrerelease: a numeric identifier has no leading zero */
+			if (part == 0 && span(p, DIGITS) == n && n > 1 && *p == '0')
+				NEW_VERSION_FAILS("version segment starts with 0");
+			p += n;
+			if (*p != '.')
+				break;
+			p++;
+		}
+		if (part == 0)
+			pre = start, prelen = (size_t)(p - start);
+	}
+	if (*p != '\0')
+		NEW_VERSION_FAILS("invalid semantic version");
+	snprintf(norm, cap, "%llu.%llu.%llu%s%.*s", seg[0], seg[1], seg[2], pre ? "-" : "", (int)prelen, pre ? pre : "");
+	/* what airlock's comparisons cannot hold (segments over 999999999, long tags) it refuses */
+	if (al_semver_parse(norm, &check) != 0 || strlen(norm) + 1 >= cap)
+		NEW_VERSION_FAILS("invalid semantic version");
+	return 0;
+}
+#undef NEW_VERSION_FAILS
+
+/* search.go getSpecVersion: exactly <major>.<minor> (two parts split at '.'), then NewVersion. */
 static int spec_version(const char *key, const char *v, char *out, size_t cap, char *err, size_t errlen)
 {
-	struct al_semver sv;
 	const char *dot = strchr(v, '.');
+	char why[160];
 
 	if (dot == NULL || strchr(dot + 1, '.') != NULL) {
 		snprintf(err, errlen, "invalid '%s' version: invalid version '%.100s': it should be <major.version>", key, v);
 		return -EINVAL;
 	}
-	if (loose_version(v, &sv) != 0 || dot == v || dot[1] == '\0') {
-		snprintf(err, errlen, "invalid '%s' version: invalid spec version '%.100s': Invalid Semantic Version", key, v);
+	if (go_new_version(v, out, cap, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "invalid '%s' version: invalid spec version '%.100s': %.120s", key, v, why);
 		return -EINVAL;
 	}
-	copy(out, cap, v);
 	return 0;
 }
 
@@ -183,7 +253,7 @@ static int discovery_filter(const char *val, struct al_registry_query *q)
 /* One parameter's first value (or, for discovery, any value), as the filter reads it. */
 static int parse_param(int k, const char *val, struct al_registry_query *q)
 {
-	struct al_semver v;
+	char why[160];
 
 	if (k == K_DISCOVERY)
 		return discovery_filter(val, q); /* every value, "" included: NewDiscoveryFilter("") fails */
@@ -191,19 +261,17 @@ static int parse_param(int k, const char *val, struct al_registry_query *q)
 		return 0; /* if v != "" */
 	switch (k) {
 	case K_KIBANA:
-		if (loose_version(val, &v) != 0) {
-			snprintf(q->error, sizeof(q->error), "invalid Kibana version '%.200s': Invalid Semantic Version", val);
+		if (go_new_version(val, q->kibana_version, sizeof(q->kibana_version), why, sizeof(why)) != 0) {
+			snprintf(q->error, sizeof(q->error), "invalid Kibana version '%.150s': %.110s", val, why);
 			return -EINVAL;
 		}
-		copy(q->kibana_version, sizeof(q->kibana_version), val);
 		break;
 	case K_AGENT:
 		/* search.go / categories.go since #1460 (agent.version against conditions.agent.version) */
-		if (loose_version(val, &v) != 0) {
-			snprintf(q->error, sizeof(q->error), "invalid agent version '%.200s': Invalid Semantic Version", val);
+		if (go_new_version(val, q->agent_version, sizeof(q->agent_version), why, sizeof(why)) != 0) {
+			snprintf(q->error, sizeof(q->error), "invalid agent version '%.150s': %.110s", val, why);
 			return -EINVAL;
 		}
-		copy(q->agent_version, sizeof(q->agent_version), val);
 		break;
 	case K_CATEGORY:
 		copy(q->category, sizeof(q->category), val);
@@ -323,7 +391,7 @@ static int condition_ok(json_t *doc, const char *who, const char *want)
 
 	if (!want[0] || cons == NULL)
 		return 1;
-	if (loose_version(want, &v) != 0)
+	if (al_semver_parse(want, &v) != 0)
 		return 0;
 	return al_semver_satisfies(cons, &v) == 1;
 }

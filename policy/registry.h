@@ -15,14 +15,14 @@
 #define AL_REGISTRY_MAX_DISCOVERY 8
 
 struct al_registry_query {
-	char kibana_version[64];    /* "" = no filter */
-	char agent_version[64];     /* "" = no filter (conditions.agent.version) */
+	char kibana_version[64];    /* "" = no filter; else major.minor.patch[-pre] as parsed */
+	char agent_version[64];     /* the same, against conditions.agent.version */
 	char package[128];
 	char category[128];
 	char type[64];
 	char capabilities[512];     /* comma list */
 	int has_capabilities;       /* capabilities= given and not empty */
-	char spec_min[32], spec_max[32]; /* "major.minor" */
+	char spec_min[32], spec_max[32]; /* "major.minor.0" as parsed */
 	int prerelease;
 	int experimental;           /* legacy clients (Kibana < 8.6): the registry's legacyApply */
 	int all;                    /* every qualifying version, not only the newest */

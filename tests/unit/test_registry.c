@@ -228,11 +228,20 @@ static void test_bad_values(void **state)
 		{"all=maybe", 0, "invalid 'all' query param: 'maybe'"},
 		{"spec.max=2.10.1", 0, "invalid 'spec.max' version: invalid version '2.10.1': it should be <major.version>"},
 		{"spec.min=3", 0, "invalid 'spec.min' version: invalid version '3': it should be <major.version>"},
-		{"kibana.version=eight", 0, "invalid Kibana version 'eight': Invalid Semantic Version"},
+		/*
+		 * Masterminds/semver v3.5.0 (go.mod at the pinned commit): NewVersion's
+		 * errors are lower case since v3.4.0 (#269); it takes "v" but not "V",
+		 * coerces leading zeros, refuses a numeric prerelease with one.
+		 */
+		{"kibana.version=eight", 0, "invalid Kibana version 'eight': invalid semantic version"},
+		{"kibana.version=V8.13.4", 0, "invalid Kibana version 'V8.13.4': invalid semantic version"},
+		{"kibana.version=8.13.4-01", 0, "invalid Kibana version '8.13.4-01': version segment starts with 0"},
+		{"kibana.version=8.13.4-", 0, "invalid Kibana version '8.13.4-': invalid semantic version"},
+		{"spec.min=1.x", 0, "invalid 'spec.min' version: invalid spec version '1.x': invalid semantic version"},
 		{"discovery=foo", 0, "invalid 'discovery' query param: 'foo': could not parse filter \"foo\""},
 		{"discovery=bar:x", 0, "invalid 'discovery' query param: 'bar:x': unknown discovery filter \"bar\""},
 		{"include_policy_templates=maybe", 1, "invalid 'include_policy_templates' query param: 'maybe'"},
-		{"kibana.version=x.y&include_policy_templates=true", 1, "invalid Kibana version 'x.y': Invalid Semantic Version"},
+		{"kibana.version=x.y&include_policy_templates=true", 1, "invalid Kibana version 'x.y': invalid semantic version"},
 	};
 	struct al_registry_query q;
 
@@ -248,6 +257,9 @@ static void test_bad_values(void **state)
 	/* what an endpoint does not read, it does not refuse */
 	assert_int_equal(al_registry_query_parse("all=x&category=", 15, 1, &q), 0);
 	assert_int_equal(al_registry_query_parse("include_policy_templates=x", 26, 0, &q), 0);
+	/* coerceNewVersion: "v" and leading zeros are read */
+	assert_int_equal(al_registry_query_parse("kibana.version=v08.013", 22, 0, &q), 0);
+	assert_string_equal(q.kibana_version, "8.13.0");
 	/* empty values are no filter (query.Get(k) != "") */
 	assert_int_equal(al_registry_query_parse("prerelease=&kibana.version=", 27, 0, &q), 0);
 }
@@ -426,7 +438,7 @@ static void test_rules_at_pin(void **state)
 	assert_int_equal(al_registry_query_parse("discovery=", 10, 0, &q), -EINVAL);
 	assert_string_equal(q.error, "invalid 'discovery' query param: '': could not parse filter \"\"");
 	assert_int_equal(al_registry_query_parse("agent.version=nine", 18, 1, &q), -EINVAL);
-	assert_string_equal(q.error, "invalid agent version 'nine': Invalid Semantic Version");
+	assert_string_equal(q.error, "invalid agent version 'nine': invalid semantic version");
 
 	/*
 	 * packages/deprecated.go PropagateLatestDeprecatedInfoToPackageList: dep
