@@ -147,20 +147,41 @@ int al_password_verify(const char *pw, const char *hash)
  * PBKDF2 is slow on purpose, and clients send the same credentials on every
  * CONNECT: remember a few recently verified ones, by a digest of the header
  * value (never the password), for a few minutes.
+ *
+ * An entry also holds the stored hash it was verified against, and a hit
+ * counts only while the configuration in hand still has that user with
+ * that same hash: a reload that removes the user or changes the password
+ * refuses the old credentials on the very next request, while a reload
+ * that leaves a user alone keeps the entry (issue 29 item 2).  The check
+ * is against the caller's configuration, so a request that pinned the old
+ * one is judged by the old one, and the first request on the new one by
+ * the new.
  */
 #define AUTH_CACHE 16
+#define AL_PASSWORD_HASH_MAX 192 /* "pbkdf2-sha256$" iterations "$" <= 64 hex "$" 64 hex */
 static struct {
 	uint8_t digest[32];
 	time_t until;
 	char user[64];
+	char hash[AL_PASSWORD_HASH_MAX];
 } auth_cache[AUTH_CACHE];
 static pthread_mutex_t auth_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 when c still admits user with exactly this stored hash. */
+static int user_has_hash(const struct al_config *c, const char *user, const char *hash)
+{
+	for (int i = 0; i < c->nusers; i++)
+		if (strcmp(c->users[i].name, user) == 0)
+			return strcmp(c->users[i].hash, hash) == 0;
+	return 0;
+}
 
 int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char *user, size_t ulen)
 {
 	uint8_t d[32], dec[512];
 	unsigned dl = 32;
 	int n, ok = 0;
+	const char *hash = NULL;
 	time_t now = time(NULL);
 	char *colon;
 
@@ -173,6 +194,10 @@ int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char 
 	pthread_mutex_lock(&auth_mu);
 	for (int i = 0; i < AUTH_CACHE; i++) {
 		if (auth_cache[i].until > now && memcmp(auth_cache[i].digest, d, 32) == 0) {
+			if (!user_has_hash(c, auth_cache[i].user, auth_cache[i].hash)) {
+				auth_cache[i].until = 0; /* verified against a configuration gone since */
+				break;
+			}
 			snprintf(user, ulen, "%s", auth_cache[i].user);
 			pthread_mutex_unlock(&auth_mu);
 			return 1;
@@ -195,12 +220,13 @@ int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char 
 	for (int i = 0; i < c->nusers; i++) {
 		if (strcmp(c->users[i].name, (char *)dec) == 0 && al_password_verify(colon + 1, c->users[i].hash)) {
 			ok = 1;
+			hash = c->users[i].hash;
 			snprintf(user, ulen, "%s", c->users[i].name);
 			break;
 		}
 	}
 	OPENSSL_cleanse(dec, sizeof(dec));
-	if (ok) {
+	if (ok && strlen(user) < sizeof(auth_cache[0].user) && strlen(hash) < sizeof(auth_cache[0].hash)) {
 		pthread_mutex_lock(&auth_mu);
 		int slot = 0;
 		for (int i = 1; i < AUTH_CACHE; i++)
@@ -209,6 +235,7 @@ int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char 
 		memcpy(auth_cache[slot].digest, d, 32);
 		auth_cache[slot].until = now + 300;
 		snprintf(auth_cache[slot].user, sizeof(auth_cache[slot].user), "%s", user);
+		snprintf(auth_cache[slot].hash, sizeof(auth_cache[slot].hash), "%s", hash);
 		pthread_mutex_unlock(&auth_mu);
 	}
 	return ok;
