@@ -27,6 +27,7 @@
 #include "proxy/front/http1.h"
 #include "proxy/runtime/log.h"
 #include "proxy/runtime/server.h"
+#include "proxy/front/tls.h"
 #include "proxy/front/tunnel.h"
 #include "proxy/fetch/upstream.h"
 #include "proxy/fetch/uplink.h"
@@ -1099,10 +1100,15 @@ static void finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
+	if (!c->keepalive && tls_close_notify(c->bev) == 0) {
+		linger(c); /* HTTPS listener: close_notify is out, shut as over TCP (issue 33) */
+		return;
+	}
 	if (!c->keepalive) {
 		/*
-		 * TLS (listener or interception): a raw shutdown would cut the
-		 * encrypted reply still queued below the TLS layer.  Parse nothing
+		 * TLS interception (or a close_notify that did not fit the socket
+		 * buffer): a raw shutdown would cut the encrypted reply still
+		 * queued below the TLS layer.  Parse nothing
 		 * more (what follows may be an unread body), drain, and wait for
 		 * the client to close, at most the linger time.
 		 */
