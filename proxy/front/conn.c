@@ -897,6 +897,7 @@ static void step_request(struct conn *c)
 
 	al_count(&c->w->stats.requests, 1);
 	c->t0_us = now_us();
+	c->user[0] = '\0';
 	c->keepalive = !r->close;
 	c->head_only = r->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
@@ -974,6 +975,8 @@ static void step_request(struct conn *c)
 			conn_reply_error(c, 404, "no route for this path");
 			goto done;
 		}
+		if (conn_client_auth(c, route) != 0)
+			goto done;
 		if (conn_set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
 			goto done;
 	}
@@ -1050,6 +1053,10 @@ void conn_access_log(struct conn *c)
 		evbuffer_add_printf(o, "\"},\"user_agent\":{\"original\":\"");
 		ua = http1_field(&c->req, "User-Agent", &ual);
 		json_escaped(o, ua ? ua : "", ua ? ual : 0);
+		if (c->user[0] != '\0') {
+			evbuffer_add_printf(o, "\"},\"user\":{\"name\":\"");
+			json_escaped(o, c->user, strlen(c->user));
+		}
 		evbuffer_add_printf(o, "\"},\"airlock\":{\"cache_status\":\"");
 		json_escaped(o, c->cstatus, strlen(c->cstatus));
 		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->result],
@@ -1059,7 +1066,8 @@ void conn_access_log(struct conn *c)
 		al_access_write(line, len);
 		evbuffer_free(o);
 	}
-	al_debug("access", "%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
+	al_debug("access", "%s%s%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
+	    c->user[0] ? " user " : "", c->user,
 	    (int)c->req.method_len, c->req.method_s, (int)c->req.target_len, c->req.target,
 	    c->status, (long long)(now_us() - c->t0_us), c->cstatus);
 }
