@@ -960,6 +960,7 @@ static void step_request(struct conn *c)
 	if (c->icpt_host != NULL) {
 		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
 		char base[300];
+		snprintf(c->user, sizeof(c->user), "%s", c->proof_user); /* who opened the tunnel */
 		if (c->icpt_port == 443)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else

@@ -3,7 +3,8 @@ SIGHUP that removes a user from forward.users, or changes her password, her
 old credentials get 407 on the very next absolute-form GET and CONNECT,
 though airlock had just verified and remembered them; other users and the
 new password work."""
-import base64, os, signal, socket, subprocess, sys
+import base64, json, os, signal, socket, subprocess, sys
+from collections import Counter
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AIRLOCK, Airlock, Case, eq, fail, main, wait_for
 
@@ -30,12 +31,13 @@ def forward(ca, users):
     return text + "".join(f'    - {{name: {n}, password_hash: "{h}"}}\n' for n, h in users.items())
 
 
-def status(al, data):
-    """Send one request head, return the status of the first response head."""
+def status(al, data, to_eof=False):
+    """Send one request head, return the status of the first response head (read to the end
+    of the connection with to_eof, so that the response is complete and logged)."""
     s = socket.create_connection(("127.0.0.1", al.port), timeout=10)
     s.sendall(data)
     out = b""
-    while b"\r\n\r\n" not in out:
+    while to_eof or b"\r\n\r\n" not in out:
         b = s.recv(4096)
         if not b:
             break
@@ -52,7 +54,7 @@ def auth(user, pw):
 
 def get(al, user, pw):
     return status(al, b"GET http://files.plain.test" + P.encode() + b" HTTP/1.1\r\nHost: files.plain.test\r\n" +
-                  auth(user, pw) + b"Connection: close\r\n\r\n")
+                  auth(user, pw) + b"Connection: close\r\n\r\n", to_eof=True)
 
 
 def connect(al, user, pw):
@@ -68,7 +70,11 @@ def test():
         ha, hb = hashed("alice-pw"), hashed("bob-pw")
         al = Airlock(tmp, up, extra=forward(ca, {"alice": ha, "bob": hb}),
                      resolve_extra={"files.plain.test:80": f"127.0.0.1:{up.port}"})
-        base = open(al.config).read()
+        access = os.path.join(tmp, "access.log")
+        al.stop()
+        base = open(al.config).read().replace("log:\n  level: debug\n", f"log:\n  level: debug\n  access: {access}\n", 1)
+        open(al.config, "w").write(base)
+        al.start()
         head = base[:base.index("forward:\n")]
 
         def reload(users, n):
@@ -101,6 +107,16 @@ def test():
             eq(get(al, "alice", "alice-new"), 200, "changed password: the new one")
             eq(connect(al, "alice", "alice-new"), 200, "changed password: the new one, CONNECT")
             eq(up.count(P), 1, "the absolute-form object was fetched once")
+            # the access log names who the proxy admitted (ECS user.name), never the password;
+            # lines are counted, not ordered: two workers write them as each request finishes
+            def named():
+                return Counter((l["http"]["request"]["method"], l["http"]["response"]["status_code"],
+                                l.get("user", {}).get("name")) for l in map(json.loads, open(access)))
+            want = {("GET", 200, "alice"): 4, ("CONNECT", 200, "alice"): 4, ("GET", 200, "bob"): 2,
+                    ("CONNECT", 200, "bob"): 1, ("GET", 407, None): 3, ("CONNECT", 407, None): 2}
+            wait_for(lambda: named() == Counter(want), 5, f"the access log lines {want}, got {dict(named())}")
+            if "alice-pw" in open(access).read() or "alice-new" in open(access).read():
+                fail("a password was logged")
         finally:
             al.stop()
 
