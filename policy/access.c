@@ -147,32 +147,59 @@ int al_password_verify(const char *pw, const char *hash)
  * PBKDF2 is slow on purpose, and clients send the same credentials on every
  * CONNECT: remember a few recently verified ones, by a digest of the header
  * value (never the password), for a few minutes.
+ *
+ * An entry also holds the stored hash it was verified against, and a hit
+ * counts only while the configuration in hand still has that user with
+ * that same hash: a reload that removes the user or changes the password
+ * refuses the old credentials on the very next request, while a reload
+ * that leaves a user alone keeps the entry (issue 29 item 2).  The check
+ * is against the caller's configuration, so a request that pinned the old
+ * one is judged by the old one, and the first request on the new one by
+ * the new.
  */
 #define AUTH_CACHE 16
+#define AL_PASSWORD_HASH_MAX 192 /* "pbkdf2-sha256$" iterations "$" <= 64 hex "$" 64 hex */
 static struct {
 	uint8_t digest[32];
 	time_t until;
 	char user[64];
+	char hash[AL_PASSWORD_HASH_MAX];
 } auth_cache[AUTH_CACHE];
 static pthread_mutex_t auth_mu = PTHREAD_MUTEX_INITIALIZER;
 
-int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char *user, size_t ulen)
+/* 1 when the list still admits user with exactly this stored hash. */
+static int user_has_hash(const struct al_user *users, int n, const char *user, const char *hash)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(users[i].name, user) == 0)
+			return strcmp(users[i].hash, hash) == 0;
+	return 0;
+}
+
+/*
+ * "Basic base64(user:pass)" against a list of users (forward.users or
+ * clients.users): 1 and *user when it names one with that password.
+ */
+static int basic_ok(const struct al_user *users, int nusers, const char *v, size_t len, char *user, size_t ulen)
 {
 	uint8_t d[32], dec[512];
 	unsigned dl = 32;
 	int n, ok = 0;
+	const char *hash = NULL;
 	time_t now = time(NULL);
 	char *colon;
 
 	user[0] = '\0';
-	if (c->nusers == 0)
-		return 1;
 	if (v == NULL || len < 7 || strncasecmp(v, "Basic ", 6) != 0 || len - 6 > 600)
 		return 0;
 	EVP_Digest(v, len, d, &dl, EVP_sha256(), NULL);
 	pthread_mutex_lock(&auth_mu);
 	for (int i = 0; i < AUTH_CACHE; i++) {
 		if (auth_cache[i].until > now && memcmp(auth_cache[i].digest, d, 32) == 0) {
+			if (!user_has_hash(users, nusers, auth_cache[i].user, auth_cache[i].hash)) {
+				auth_cache[i].until = 0; /* verified against a configuration gone since */
+				break;
+			}
 			snprintf(user, ulen, "%s", auth_cache[i].user);
 			pthread_mutex_unlock(&auth_mu);
 			return 1;
@@ -192,15 +219,16 @@ int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char 
 	if (colon == NULL)
 		return 0;
 	*colon = '\0';
-	for (int i = 0; i < c->nusers; i++) {
-		if (strcmp(c->users[i].name, (char *)dec) == 0 && al_password_verify(colon + 1, c->users[i].hash)) {
+	for (int i = 0; i < nusers; i++) {
+		if (strcmp(users[i].name, (char *)dec) == 0 && al_password_verify(colon + 1, users[i].hash)) {
 			ok = 1;
-			snprintf(user, ulen, "%s", c->users[i].name);
+			hash = users[i].hash;
+			snprintf(user, ulen, "%s", users[i].name);
 			break;
 		}
 	}
 	OPENSSL_cleanse(dec, sizeof(dec));
-	if (ok) {
+	if (ok && strlen(user) < sizeof(auth_cache[0].user) && strlen(hash) < sizeof(auth_cache[0].hash)) {
 		pthread_mutex_lock(&auth_mu);
 		int slot = 0;
 		for (int i = 1; i < AUTH_CACHE; i++)
@@ -209,7 +237,70 @@ int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char 
 		memcpy(auth_cache[slot].digest, d, 32);
 		auth_cache[slot].until = now + 300;
 		snprintf(auth_cache[slot].user, sizeof(auth_cache[slot].user), "%s", user);
+		snprintf(auth_cache[slot].hash, sizeof(auth_cache[slot].hash), "%s", hash);
 		pthread_mutex_unlock(&auth_mu);
 	}
 	return ok;
+}
+
+int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char *user, size_t ulen)
+{
+	user[0] = '\0';
+	if (c->nusers == 0)
+		return 1;
+	return basic_ok(c->users, c->nusers, v, len, user, ulen);
+}
+
+int al_api_key_hash(const char *key, size_t len, char *out, size_t outlen)
+{
+	uint8_t d[32];
+	unsigned dl = 32;
+
+	if (outlen < 7 + 64 + 1)
+		return -ENOSPC;
+	EVP_Digest(key, len, d, &dl, EVP_sha256(), NULL);
+	memcpy(out, "sha256$", 7);
+	al_hex(d, sizeof(d), out + 7);
+	return 0;
+}
+
+/*
+ * API keys are long random strings, so one SHA-256 is the right cost (no
+ * PBKDF2 per request); the comparison is constant-time and runs over every
+ * key, so timing does not say which prefix matched.
+ */
+static int api_key_ok(const struct al_config *c, const char *key, size_t len, char *user, size_t ulen)
+{
+	char want[80];
+	int found = -1;
+
+	if (len == 0 || al_api_key_hash(key, len, want, sizeof(want)) != 0)
+		return 0;
+	for (int i = 0; i < c->napi_keys; i++)
+		if (CRYPTO_memcmp(want, c->api_keys[i].hash, 7 + 64) == 0 && found < 0)
+			found = i;
+	if (found < 0)
+		return 0;
+	snprintf(user, ulen, "%s", c->api_keys[found].name);
+	return 1;
+}
+
+enum al_client_verdict al_client_auth(const struct al_config *c, const struct al_route *route,
+    const char *v, size_t len, char *user, size_t ulen)
+{
+	int need = c->client_auth_required;
+
+	user[0] = '\0';
+	if (route != NULL && route->auth != AL_ROUTE_AUTH_INHERIT)
+		need = route->auth == AL_ROUTE_AUTH_REQUIRED;
+	if (!need)
+		return AL_CLIENT_OPEN;
+	if (v == NULL)
+		return AL_CLIENT_MISSING;
+	/* RFC 9110 11.1: the scheme is case-insensitive, one space before the credentials */
+	if (len > 7 && strncasecmp(v, "ApiKey ", 7) == 0)
+		return api_key_ok(c, v + 7, len - 7, user, ulen) ? AL_CLIENT_OK : AL_CLIENT_REFUSED;
+	if (c->nclient_users > 0 && basic_ok(c->client_users, c->nclient_users, v, len, user, ulen))
+		return AL_CLIENT_OK;
+	return AL_CLIENT_REFUSED;
 }

@@ -79,6 +79,9 @@ static const struct config_key config_keys[] = {
 	KEY("client.max_headers", K_INT, client_max_headers, "100", 1, 1000, "request header field count limit"),
 	KEY("forward.ca_cert", K_STR, forward_ca_cert, "", 0, 0, "CA certificate for TLS interception (airlock ca init)"),
 	KEY("forward.ca_key", K_STR, forward_ca_key, "", 0, 0, "its private key (0600)"),
+	KEY("clients.auth_required", K_BOOL, client_auth_required, "false", 0, 0,
+	    "reverse-proxy requests need credentials from clients.users or clients.api_keys (401 without); "
+	    "a route's auth: true/false overrides; /_airlock/ endpoints keep their own rules"),
 	KEY("admin.token", K_STR, admin_token, "", 0, 0, "bearer token that opens admin endpoints from anywhere"),
 	KEY("shutdown_timeout", K_DURATION, shutdown_timeout_ms, "30s", 0, 0, "SIGTERM: bound on finishing responses in flight"),
 	KEY("log.level", K_STR, log_level, "info", 0, 0, "error, warn, info or debug"),
@@ -537,6 +540,11 @@ static int route_pair(struct loader *l, void *item, const char *k, yaml_node_t *
 	} else if (strcmp(k, "registry") == 0) {
 		if (parse_bool(v, &r->registry))
 			return fail(l, vn, "routes: registry '%s' is not true or false", v);
+	} else if (strcmp(k, "auth") == 0) {
+		int b;
+		if (parse_bool(v, &b))
+			return fail(l, vn, "routes: auth '%s' is not true or false", v);
+		r->auth = b ? AL_ROUTE_AUTH_REQUIRED : AL_ROUTE_AUTH_OPEN;
 	} else {
 		return 1;
 	}
@@ -552,7 +560,7 @@ static int route_done(struct loader *l, void *item, yaml_node_t *e)
 
 static int load_routes(struct loader *l, yaml_node_t *n)
 {
-	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry",
+	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry, auth",
 		AL_MAX_ROUTES, (char *)l->c->routes, sizeof(l->c->routes[0]), &l->c->nroutes, route_pair, route_done};
 
 	for (int i = 0; i < l->c->nroutes; i++) {
@@ -836,7 +844,7 @@ static int load_admin(struct loader *l, yaml_node_t *n)
 	return load_cidrs(l, n, "admin.allow", l->c->admin, &l->c->nadmin);
 }
 
-static int user_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+static int user_pair_in(struct loader *l, void *item, const char *k, yaml_node_t *vn, const char *list)
 {
 	struct al_user *u = item;
 	const char *v = scalar(l, vn, "a user value");
@@ -848,13 +856,23 @@ static int user_pair(struct loader *l, void *item, const char *k, yaml_node_t *v
 		u->name = strdup(v);
 	} else if (strcmp(k, "password_hash") == 0) {
 		if (strncmp(v, "pbkdf2-sha256$", 14) != 0)
-			return fail(l, vn, "forward.users: password_hash must come from 'airlock passwd' (pbkdf2-sha256$...)");
+			return fail(l, vn, "%s: password_hash must come from 'airlock passwd' (pbkdf2-sha256$...)", list);
 		free(u->hash);
 		u->hash = strdup(v);
 	} else {
 		return 1;
 	}
 	return 0;
+}
+
+static int user_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+{
+	return user_pair_in(l, item, k, vn, "forward.users");
+}
+
+static int client_user_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+{
+	return user_pair_in(l, item, k, vn, "clients.users");
 }
 
 static int user_done(struct loader *l, void *item, yaml_node_t *e)
@@ -866,12 +884,77 @@ static int user_done(struct loader *l, void *item, yaml_node_t *e)
 	return 0;
 }
 
+static void free_users(struct al_user *u, int *n)
+{
+	for (int i = 0; i < *n; i++) {
+		free(u[i].name);
+		free(u[i].hash);
+	}
+	memset(u, 0, sizeof(*u) * (size_t)*n);
+	*n = 0;
+}
+
 static int load_users(struct loader *l, yaml_node_t *n)
 {
 	const struct map_list ml = {"forward.users", "a user", "{name, password_hash} (airlock passwd makes the hash)",
 		"name, password_hash", AL_MAX_USERS, (char *)l->c->users, sizeof(l->c->users[0]), &l->c->nusers,
 		user_pair, user_done};
 
+	free_users(l->c->users, &l->c->nusers);
+	return load_map_list(l, n, &ml);
+}
+
+static int load_client_users(struct loader *l, yaml_node_t *n)
+{
+	const struct map_list ml = {"clients.users", "a user", "{name, password_hash} (airlock passwd makes the hash)",
+		"name, password_hash", AL_MAX_USERS, (char *)l->c->client_users, sizeof(l->c->client_users[0]),
+		&l->c->nclient_users, client_user_pair, user_done};
+
+	free_users(l->c->client_users, &l->c->nclient_users);
+	return load_map_list(l, n, &ml);
+}
+
+static int api_key_pair(struct loader *l, void *item, const char *k, yaml_node_t *vn)
+{
+	struct al_api_key *a = item;
+	const char *v = scalar(l, vn, "an API key value");
+
+	if (v == NULL)
+		return -EINVAL;
+	if (strcmp(k, "name") == 0) {
+		free(a->name);
+		a->name = strdup(v);
+	} else if (strcmp(k, "key_hash") == 0) {
+		size_t n = strlen(v);
+		if (n != 7 + 64 || strncmp(v, "sha256$", 7) != 0 || strspn(v + 7, "0123456789abcdef") != 64)
+			return fail(l, vn, "clients.api_keys: key_hash must come from 'airlock passwd --api-key' (sha256$<64 hex>)");
+		free(a->hash);
+		a->hash = strdup(v);
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int api_key_done(struct loader *l, void *item, yaml_node_t *e)
+{
+	struct al_api_key *a = item;
+
+	return a->name && a->hash ? 0 : fail(l, e, "an API key needs a name and a key_hash");
+}
+
+static int load_api_keys(struct loader *l, yaml_node_t *n)
+{
+	const struct map_list ml = {"clients.api_keys", "an API key", "{name, key_hash} (airlock passwd --api-key makes the hash)",
+		"name, key_hash", AL_MAX_USERS, (char *)l->c->api_keys, sizeof(l->c->api_keys[0]), &l->c->napi_keys,
+		api_key_pair, api_key_done};
+
+	for (int i = 0; i < l->c->napi_keys; i++) {
+		free(l->c->api_keys[i].name);
+		free(l->c->api_keys[i].hash);
+	}
+	memset(l->c->api_keys, 0, sizeof(l->c->api_keys));
+	l->c->napi_keys = 0;
 	return load_map_list(l, n, &ml);
 }
 
@@ -940,6 +1023,8 @@ static const struct list_key list_keys[] = {
 	{"forward.allow", load_forward},
 	{"forward.users", load_users},
 	{"clients.allow", load_clients},
+	{"clients.users", load_client_users},
+	{"clients.api_keys", load_api_keys},
 	{"admin.allow", load_admin},
 };
 
@@ -1122,6 +1207,14 @@ static int validate(struct loader *l)
 		    strcmp(l->c->routes[i].prefix, "/_airlock") == 0)
 			return fail(l, NULL, "routes: prefix %s is reserved for airlock's own endpoints",
 			    l->c->routes[i].prefix);
+	if (l->c->nclient_users == 0 && l->c->napi_keys == 0) {
+		int asks = l->c->client_auth_required;
+		for (int i = 0; i < l->c->nroutes; i++)
+			asks |= l->c->routes[i].auth == AL_ROUTE_AUTH_REQUIRED;
+		if (asks)
+			return fail(l, NULL, "client authentication is required (clients.auth_required or a route's "
+			    "auth: true) but neither clients.users nor clients.api_keys is given: nobody could get in");
+	}
 	return 0;
 }
 
@@ -1245,6 +1338,14 @@ void al_config_free(struct al_config *c)
 		free(c->users[i].name);
 		free(c->users[i].hash);
 	}
+	for (int i = 0; i < c->nclient_users; i++) {
+		free(c->client_users[i].name);
+		free(c->client_users[i].hash);
+	}
+	for (int i = 0; i < c->napi_keys; i++) {
+		free(c->api_keys[i].name);
+		free(c->api_keys[i].hash);
+	}
 	for (int i = 0; i < c->nparents; i++)
 		free(c->parents[i].base), free(c->parents[i].auth);
 	for (int i = 0; i < c->ntrusted_keys; i++)
@@ -1263,7 +1364,7 @@ void al_config_describe(void *stream)
 
 	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
 	fprintf(f, "  %-28s %s\n", "listen", "list of address:port or {address, tls: {cert, key, min_version}} [127.0.0.1:8080]");
-	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
+	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry, auth: true|false (clients.auth_required when absent)}");
 	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,");
 	fprintf(f, "  %-28s %s\n", "", "{match} alone: the upstream's headers decide.  Defaults:");
 	for (int i = 0; al_default_rules[i].match != NULL; i++)
@@ -1278,6 +1379,8 @@ void al_config_describe(void *stream)
 	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
 	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");
 	fprintf(f, "  %-28s %s\n", "clients.allow", "CIDRs that may use airlock [loopback and private networks]");
+	fprintf(f, "  %-28s %s\n", "clients.users", "list of {name, password_hash} (airlock passwd): Basic credentials for the reverse proxy");
+	fprintf(f, "  %-28s %s\n", "clients.api_keys", "list of {name, key_hash} (airlock passwd --api-key): \"Authorization: ApiKey <key>\"");
 	fprintf(f, "  %-28s %s\n", "admin.allow", "CIDRs that may use metrics, status and purge [loopback]");
 	for (size_t i = 0; i < NKEYS; i++)
 		fprintf(f, "  %-28s %s [%s]\n", config_keys[i].name, config_keys[i].help,

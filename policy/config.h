@@ -32,7 +32,10 @@ struct al_route {
 	char *host;       /* host part of upstream, for upstream state */
 	int port;
 	int registry;     /* the upstream is a package registry (offline answers) */
+	int auth;         /* client credentials: AL_ROUTE_AUTH_* (clients.auth_required when unset) */
 };
+
+enum { AL_ROUTE_AUTH_INHERIT, AL_ROUTE_AUTH_REQUIRED, AL_ROUTE_AUTH_OPEN };
 
 struct al_resolve {
 	char *from;       /* host:port as requested */
@@ -71,6 +74,12 @@ struct al_cidr {
 struct al_user {
 	char *name;
 	char *hash;                /* pbkdf2-sha256$iterations$salt_hex$hash_hex */
+};
+
+/* A reverse-proxy client's API key (clients.api_keys): only its digest is kept. */
+struct al_api_key {
+	char *name;                /* for the access log */
+	char *hash;                /* sha256$<64 hex> of the key as the client sends it */
 };
 
 #define AL_MAX_FORWARD 64
@@ -131,6 +140,12 @@ struct al_config {
 	int nusers;
 	struct al_cidr clients[AL_MAX_CIDRS];
 	int nclients;
+	/* reverse-proxy client authentication (policy/access.h al_client_auth) */
+	struct al_user client_users[AL_MAX_USERS];
+	int nclient_users;
+	struct al_api_key api_keys[AL_MAX_USERS];
+	int napi_keys;
+	int client_auth_required;         /* clients.auth_required: every route unless it says auth: false */
 
 	struct al_cidr admin[AL_MAX_CIDRS];
 	int nadmin;

@@ -37,7 +37,7 @@ int al_list_has_token(const char *v, size_t vlen, const char *token);
 /* RFC 9110 hop-by-hop fields, which a proxy must not forward or store. */
 int al_hdr_is_hop(const char *name, size_t nlen);
 
-/* HTTP-date (IMF-fixdate, RFC 850, asctime) -> time_t, -1 if invalid. */
+/* HTTP-date (exactly IMF-fixdate, RFC 850 or asctime; names in any case) -> time_t, -1 if invalid. */
 time_t al_http_date(const char *s, size_t len);
 /* IMF-fixdate into buf (at least 30 bytes). */
 void al_http_date_fmt(time_t t, char *buf);

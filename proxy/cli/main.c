@@ -29,6 +29,8 @@ static void usage(FILE *f)
 	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
 	    "  airlock keygen DIR                           an Ed25519 key pair for signing bundles\n"
 	    "  airlock passwd                               read a password on stdin, print its hash for forward.users\n"
+	    "                                               or clients.users\n"
+	    "  airlock passwd --api-key                     read an API key on stdin, print its key_hash for clients.api_keys\n"
 	    "  airlock version\n"
 	    "  airlock help\n\n"
 	    "airlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n",
@@ -142,6 +144,15 @@ int main(int argc, char **argv)
 		n = strlen(pw);
 		while (n > 0 && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
 			pw[--n] = '\0';
+		if (argc > 2 && !strcmp(argv[2], "--api-key")) {
+			/* API keys are long and random (openssl rand -base64 32): one SHA-256, no stretching */
+			if (n < 16 || al_api_key_hash(pw, n, hash, sizeof(hash)) != 0) {
+				fprintf(stderr, "airlock passwd --api-key: a key of at least 16 characters, please\n");
+				return 1;
+			}
+			printf("%s\n", hash);
+			return 0;
+		}
 		if (n == 0 || al_password_hash(pw, hash, sizeof(hash)) != 0) {
 			fprintf(stderr, "airlock passwd: empty password or hashing failed\n");
 			return 1;

@@ -27,6 +27,7 @@
 #include "proxy/front/http1.h"
 #include "proxy/runtime/log.h"
 #include "proxy/runtime/server.h"
+#include "proxy/front/tls.h"
 #include "proxy/front/tunnel.h"
 #include "proxy/fetch/upstream.h"
 #include "proxy/fetch/uplink.h"
@@ -896,6 +897,7 @@ static void step_request(struct conn *c)
 
 	al_count(&c->w->stats.requests, 1);
 	c->t0_us = now_us();
+	c->user[0] = '\0';
 	c->keepalive = !r->close;
 	c->head_only = r->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
@@ -958,6 +960,7 @@ static void step_request(struct conn *c)
 	if (c->icpt_host != NULL) {
 		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
 		char base[300];
+		snprintf(c->user, sizeof(c->user), "%s", c->proof_user); /* who opened the tunnel */
 		if (c->icpt_port == 443)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
@@ -973,6 +976,8 @@ static void step_request(struct conn *c)
 			conn_reply_error(c, 404, "no route for this path");
 			goto done;
 		}
+		if (conn_client_auth(c, route) != 0)
+			goto done;
 		if (conn_set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
 			goto done;
 	}
@@ -1049,6 +1054,10 @@ void conn_access_log(struct conn *c)
 		evbuffer_add_printf(o, "\"},\"user_agent\":{\"original\":\"");
 		ua = http1_field(&c->req, "User-Agent", &ual);
 		json_escaped(o, ua ? ua : "", ua ? ual : 0);
+		if (c->user[0] != '\0') {
+			evbuffer_add_printf(o, "\"},\"user\":{\"name\":\"");
+			json_escaped(o, c->user, strlen(c->user));
+		}
 		evbuffer_add_printf(o, "\"},\"airlock\":{\"cache_status\":\"");
 		json_escaped(o, c->cstatus, strlen(c->cstatus));
 		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->result],
@@ -1058,7 +1067,8 @@ void conn_access_log(struct conn *c)
 		al_access_write(line, len);
 		evbuffer_free(o);
 	}
-	al_debug("access", "%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
+	al_debug("access", "%s%s%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
+	    c->user[0] ? " user " : "", c->user,
 	    (int)c->req.method_len, c->req.method_s, (int)c->req.target_len, c->req.target,
 	    c->status, (long long)(now_us() - c->t0_us), c->cstatus);
 }
@@ -1099,10 +1109,15 @@ static void finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
+	if (!c->keepalive && tls_close_notify(c->bev) == 0) {
+		linger(c); /* HTTPS listener: close_notify is out, shut as over TCP (issue 33) */
+		return;
+	}
 	if (!c->keepalive) {
 		/*
-		 * TLS (listener or interception): a raw shutdown would cut the
-		 * encrypted reply still queued below the TLS layer.  Parse nothing
+		 * TLS interception (or a close_notify that did not fit the socket
+		 * buffer): a raw shutdown would cut the encrypted reply still
+		 * queued below the TLS layer.  Parse nothing
 		 * more (what follows may be an unread body), drain, and wait for
 		 * the client to close, at most the linger time.
 		 */

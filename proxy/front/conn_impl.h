@@ -86,6 +86,7 @@ struct conn {
 	int icpt_port;
 	CURL *proof;             /* proving the upstream's identity before interception */
 	char proof_user[64];
+	char user[64];           /* who this request's client credentials named (client_auth.c), for the access log */
 	char proof_host[256];
 	int proof_port;
 	uint8_t key[AL_KEY_LEN];
@@ -125,6 +126,14 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg);
 int conn_forward(struct conn *c);
 /* forward.c: inside intercepted TLS, the rule (for its registry flag) of the CONNECT's host. */
 int conn_forward_registry(const char *host, int port);
+
+/*
+ * client_auth.c: a reverse-proxy request on route needs client credentials
+ * (policy/access.h al_client_auth)?  0: go on (c->user names who, or is
+ * empty for an open route); -1: it was answered 401 and logged.
+ */
+struct al_route;
+int conn_client_auth(struct conn *c, const struct al_route *route);
 
 /* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
 int conn_registry_answer(struct conn *c);

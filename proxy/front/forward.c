@@ -237,6 +237,7 @@ int conn_forward(struct conn *c)
 		    "407 Proxy Authentication Required\n");
 		return -1;
 	}
+	snprintf(c->user, sizeof(c->user), "%s", user); /* the access log's user.name */
 	if (r->form == FORM_ABSOLUTE) {
 		https = r->target[4] == 's' || r->target[4] == 'S';
 		authority = r->target + (https ? 8 : 7);

@@ -4,10 +4,79 @@
 #include <string.h>
 #include <strings.h>
 
+/*
+ * Byte classes, each exact (no strchr: it also matches the terminator, so
+ * a NUL would pass as a token character).
+ *
+ * RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+ * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+ */
+static int is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static int is_tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	if (is_alnum(c))
+		return 1;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * RFC 9110 5.5: field-value bytes are field-vchar (VCHAR / obs-text), SP
+ * and HTAB.  NUL, CR, LF and every other control (and DEL) are refused:
+ * a field value is stored and replayed to clients whose parsers may cut
+ * at a NUL or read a CR as a line end.  Also the reason phrase's class
+ * (RFC 9112 4: HTAB / SP / VCHAR / obs-text).
+ */
+static int is_field_byte(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * RFC 3986 characters of a request-target (RFC 9112 3.2): unreserved,
+ * sub-delims, ":" "@" "/" "?", and "%" only as pct-encoded "%" HEXDIG
+ * HEXDIG.  "[" and "]" are let through anywhere rather than only around an
+ * IPv6 literal in an authority: no parser reads them as a delimiter.  "#"
+ * (a fragment is never sent), quotes, "<>\\^`{|}", spaces, controls and
+ * bytes over 0x7e are refused.  Returns 1 when target[0..n) is all valid.
+ */
+static int target_ok(const char *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)t[i];
+		if (is_alnum(c))
+			continue;
+		switch (c) {
+		case '-': case '.': case '_': case '~':                         /* unreserved */
+		case '!': case '$': case '&': case '\'': case '(': case ')':     /* sub-delims */
+		case '*': case '+': case ',': case ';': case '=':
+		case ':': case '@': case '/': case '?': case '[': case ']':
+			continue;
+		case '%':
+			if (i + 2 < n && is_hex((unsigned char)t[i + 1]) && is_hex((unsigned char)t[i + 2])) {
+				i += 2;
+				continue;
+			}
+			return 0;
+		default:
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /* Find the end of the line at p: the index of its CR, with LF after it. -1: incomplete; -2: bare CR/LF. */
@@ -42,8 +111,7 @@ static int host_value_ok(const char *v, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    (c != 0 && strchr(extra, c) != NULL)))
+		if (!(is_alnum(c) || (c != 0 && strchr(extra, c) != NULL)))
 			return 0;
 	}
 	return 1;
@@ -137,11 +205,8 @@ int http1_parse_request(const char *buf, size_t len, const struct http_limits *l
 	r->method = method_of(p, r->method_len);
 	r->target = sp1 + 1;
 	r->target_len = sp2 - (sp1 + 1);
-	for (size_t i = 0; i < r->target_len; i++) {
-		unsigned char c = (unsigned char)r->target[i];
-		if (c <= 0x20 || c >= 0x7f)
-			return -400;
-	}
+	if (!target_ok(r->target, r->target_len))
+		return -400;
 	if (r->target[0] == '/')
 		r->form = FORM_ORIGIN;
 	else if (r->method == HTTP_CONNECT)
@@ -183,11 +248,9 @@ int http1_parse_request(const char *buf, size_t len, const struct http_limits *l
 				return -400; /* includes whitespace before the colon */
 		v = colon + 1;
 		ve = p + le;
-		for (const char *q = v; q < ve; q++) {
-			unsigned char c = (unsigned char)*q;
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
+		for (const char *q = v; q < ve; q++)
+			if (!is_field_byte((unsigned char)*q))
 				return -400;
-		}
 		while (v < ve && (*v == ' ' || *v == '\t'))
 			v++;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
@@ -210,13 +273,25 @@ enum http1_resp_line http1_response_line(const char *buf, size_t len, int *statu
 	size_t content;
 
 	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-		const char *sp = memchr(buf, ' ', len);
-		if (sp == NULL || (size_t)(sp - buf) + 4 > len || sp[1] < '1' || sp[1] > '5' ||
-		    sp[2] < '0' || sp[2] > '9' || sp[3] < '0' || sp[3] > '9') {
+		/*
+		 * RFC 9112 4: HTTP-version SP 3DIGIT SP [reason-phrase], the
+		 * reason in the field-value class.  A missing SP before an empty
+		 * reason is tolerated (common and harmless).
+		 */
+		content = len >= 2 && buf[len - 1] == '\n' ? (buf[len - 2] == '\r' ? len - 2 : len - 1) : 0;
+		if (content < 12 || buf[5] < '0' || buf[5] > '9' || buf[6] != '.' || buf[7] < '0' ||
+		    buf[7] > '9' || buf[8] != ' ' || buf[9] < '1' || buf[9] > '5' || buf[10] < '0' ||
+		    buf[10] > '9' || buf[11] < '0' || buf[11] > '9' || (content > 12 && buf[12] != ' ')) {
 			*why = "malformed status line";
 			return RESP_BAD;
 		}
-		*status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+		for (size_t i = 13; i < content; i++) {
+			if (!is_field_byte((unsigned char)buf[i])) {
+				*why = "status line with a control character";
+				return RESP_BAD;
+			}
+		}
+		*status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 		return RESP_STATUS;
 	}
 	if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n'))
@@ -228,8 +303,8 @@ enum http1_resp_line http1_response_line(const char *buf, size_t len, int *statu
 	}
 	content = buf[len - 2] == '\r' ? len - 2 : len - 1;
 	for (size_t i = 0; i < content; i++) {
-		if (buf[i] == '\0' || buf[i] == '\r' || buf[i] == '\n') {
-			*why = "header line with CR, LF or NUL";
+		if (!is_field_byte((unsigned char)buf[i])) {
+			*why = "header line with a control character (NUL, CR, LF ...)";
 			return RESP_BAD;
 		}
 	}

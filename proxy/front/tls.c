@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -422,4 +425,22 @@ out:
 	X509_free(c);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+int tls_close_notify(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int rc;
+
+	if (ssl == NULL || bufferevent_get_underlying(bev) != NULL || fd < 0)
+		return -ENOTSUP;
+	ERR_clear_error();
+	rc = SSL_shutdown(ssl); /* 0: our close_notify is sent; 1: both were */
+	if (rc < 0) {
+		ERR_clear_error();
+		return -EAGAIN;
+	}
+	shutdown(fd, SHUT_WR);
+	return 0;
 }

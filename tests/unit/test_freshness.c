@@ -235,9 +235,59 @@ static void test_dates(void **state)
 	assert_string_equal(buf, "Sun, 06 Nov 1994 08:49:37 GMT");
 }
 
+/*
+ * RFC 9111 5.3: an invalid Expires means "already expired", never a
+ * lifetime.  The shapes are the community cache tests' required
+ * freshness-expires-invalid-* (http-tests/cache-tests tests/
+ * expires-freshness.mjs): the old strptime fallback read the multiple-
+ * spaces and one-digit-hour ones as dates in 2050, a lifetime of decades.
+ */
+static void test_expires_invalid(void **state)
+{
+	static const char *const invalid[] = {
+		"0", "-1", "garbage", "", "Thu, 18 Aug 2050 02:01:18 UTC", "Thu, 18 Aug 50 02:01:18 GMT",
+		"Thu 18 Aug 2050 02:01:18 GMT", "Thu, 18  Aug  2050 02:01:18 GMT", "Thu, 18-Aug-2050 02:01:18 GMT",
+		"Thu, 18 Aug 2050 02.01.18 GMT", "Thu, 18 Aug 2050 2:01:18 GMT",
+		" Thu, 18 Aug 2050 02:01:18", "Thu, 31 Feb 2050 02:01:18 GMT", "Thu, 18 Aug 2050 02:01:18 GMTx",
+		"Thursday, 18-Aug-2050 02:01:18 GMT", "Thu Aug 18 02:01:18 50", "Thu Aug 18 2:01:18 2050",
+		"Thursday,18-Aug-50 02:01:18 GMT", NULL};
+	static const char *const valid[] = {
+		"Thu, 18 Aug 2050 02:01:18 GMT", "THU, 18 Aug 2050 02:01:18 GMT", "Thu, 18 AUG 2050 02:01:18 GMT",
+		"Thu, 18 Aug 2050 02:01:18 gMT", "Thu Aug 18 02:01:18 2050", NULL};
+	struct al_config *c;
+	char err[256], h[160];
+
+	(void)state;
+	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
+	for (int i = 0; invalid[i] != NULL; i++) {
+		snprintf(h, sizeof(h), "Date: Tue, 14 May 2024 10:00:00 GMT\r\nExpires: %s\r\n", invalid[i]);
+		if (al_freshness_lifetime(c, "/x", 200, H(h)) != 0)
+			fail_msg("invalid Expires \"%s\" gave a lifetime of %lld s", invalid[i],
+			    (long long)al_freshness_lifetime(c, "/x", 200, H(h)));
+		/* and not a heuristic either: Expires is there, just invalid */
+		snprintf(h, sizeof(h), "Date: Tue, 14 May 2024 10:00:00 GMT\r\nLast-Modified: Tue, 14 May 2024 00:00:00 GMT\r\n"
+		    "Expires: %s\r\n", invalid[i]);
+		assert_int_equal(al_freshness_lifetime(c, "/x", 200, H(h)), 0);
+	}
+	for (int i = 0; valid[i] != NULL; i++) {
+		snprintf(h, sizeof(h), "Date: Tue, 14 May 2024 10:00:00 GMT\r\nExpires: %s\r\n", valid[i]);
+		if (al_freshness_lifetime(c, "/x", 200, H(h)) != (int64_t)2544400878 - 1715680800)
+			fail_msg("valid Expires \"%s\" gave %lld s", valid[i], (long long)al_freshness_lifetime(c, "/x", 200, H(h)));
+	}
+	/* max-age still wins over an invalid Expires (RFC 9111 4.2.1) */
+	assert_int_equal(al_freshness_lifetime(c, "/x", 200, H("Cache-Control: max-age=60\r\nExpires: 0\r\n")), 60);
+	/* RFC 850's two-digit year: more than 50 years ahead is the past century */
+	assert_true(al_http_date(H("Thursday, 18-Aug-50 02:01:18 GMT")) == (time_t)2544400878); /* until 2100 */
+	assert_true(al_http_date(H("Sunday, 06-Nov-94 08:49:37 GMT")) == 784111777);
+	assert_true(al_http_date(H("Tue, 29 Feb 2000 23:59:59 GMT")) > 0);
+	assert_true(al_http_date(H("Tue, 29 Feb 2100 23:59:59 GMT")) == -1);
+	al_config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_expires_invalid),
 		cmocka_unit_test(test_lifetime),
 		cmocka_unit_test(test_default_rules),
 		cmocka_unit_test(test_operator_rules),

@@ -103,8 +103,9 @@ static void test_roundtrip(void **state)
 	assert_int_equal(al_body_at(r, rec.obj_id, 50000, &p, &n), 0);
 	assert_memory_equal(p, body + 50000, 16);
 	al_reader_end(r);
+	uint64_t id_before = rec.obj_id;
 
-	/* 304: fields replaced, others kept, body untouched */
+	/* 304: fields replaced, others kept, body untouched (the same object, byte for byte) */
 	assert_int_equal(al_refresh(s, key, "Cache-Control: max-age=60\r\nDate: Tue, 14 May 2024 10:00:00 GMT\r\n",
 	    strlen("Cache-Control: max-age=60\r\nDate: Tue, 14 May 2024 10:00:00 GMT\r\n"), 5, 6, 0), 0);
 	assert_int_equal(al_lookup(r, key, &rec), 0);
@@ -114,7 +115,11 @@ static void test_roundtrip(void **state)
 		assert_memory_equal(rec.hdrs, want, strlen(want));
 	}
 	assert_true(rec.response_time == 6);
+	assert_true(rec.obj_id == id_before);
+	assert_true(rec.body_len == sizeof(body));
+	memset(back, 0, sizeof(back));
 	read_all(r, rec.obj_id, sizeof(body), back);
+	assert_memory_equal(body, back, sizeof(body));
 	al_reader_end(r);
 	al_reader_free(r);
 	al_store_close(s);

@@ -1,0 +1,49 @@
+/*
+ * Client authentication for the reverse proxy: the request step that asks
+ * policy/access.c whether the route needs credentials and whether the
+ * request's Authorization carries valid ones, and answers 401 when not.
+ *
+ * What Elastic Agent sends (elastic-agent 07adab5b internal/pkg/agent/
+ * application/upgrade/artifact/config.go Config embeds
+ * httpcommon.HTTPTransportSettings, so agent.download.auth.{username,
+ * password,api_key,headers} apply; download/fetch.go download() and
+ * verify.go build their client with config.Client, so the package, its
+ * .sha512 and its .asc all carry them): elastic-agent-libs 2238ac8b
+ * transport/httpcommon/httpcommon.go HTTPAuthorization.ToMap puts
+ * "Authorization: ApiKey <api_key>" (preferred) or "Basic ..." on every
+ * request, unasked.  A 401 is permanent for the Agent (fetch.go: 400, 401,
+ * 403, 404, 410 are ErrPermanentHTTP): it does not retry.
+ *
+ * The credentials never reach an upstream: airlock builds upstream
+ * requests itself and copies no client header but the User-Agent
+ * (proxy/fetch/upstream.c).  /_airlock/ endpoints are answered before
+ * routing, under admin.allow/admin.token, so health stays open.
+ */
+#include "policy/access.h"
+#include "proxy/front/conn_impl.h"
+#include "proxy/front/http1.h"
+#include "proxy/runtime/log.h"
+#include "proxy/runtime/server.h"
+
+int conn_client_auth(struct conn *c, const struct al_route *route)
+{
+	size_t alen = 0;
+	const char *authz = http1_field(&c->req, "Authorization", &alen);
+	char hdrs[160];
+
+	switch (al_client_auth(srv.cfg, route, authz, authz ? alen : 0, c->user, sizeof(c->user))) {
+	case AL_CLIENT_OPEN:
+	case AL_CLIENT_OK:
+		return 0;
+	case AL_CLIENT_MISSING:
+	case AL_CLIENT_REFUSED:
+		break;
+	}
+	al_warn("access", "%s: client authentication %s for %.*s", c->peer, authz ? "failed" : "missing",
+	    (int)c->req.target_len, c->req.target);
+	snprintf(hdrs, sizeof(hdrs), "WWW-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n%s",
+	    srv.cfg->napi_keys > 0 ? "WWW-Authenticate: ApiKey realm=\"airlock\"\r\n" : "");
+	conn_reply_simple(c, 401, "text/plain; charset=utf-8", hdrs, "401 Unauthorized: %s\n",
+	    authz ? "these credentials are not valid here" : "credentials are required (clients.users or clients.api_keys)");
+	return -1;
+}
