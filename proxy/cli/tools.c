@@ -206,7 +206,7 @@ struct bundle_opts {
 
 static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts *bo)
 {
-	struct al_export_opts o = {bo->match, NULL, NULL};
+	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL};
 	struct al_bundle_index *base = NULL;
 	struct al_bundle_stats bs;
 	char err[1024];
