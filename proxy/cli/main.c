@@ -24,6 +24,7 @@ static void usage(FILE *f)
 	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
+	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
 	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
 	    "  airlock inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]   list and verify a bundle, no cache\n"
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"

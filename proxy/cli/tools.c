@@ -3,6 +3,7 @@
  * `airlock serve` uses the same cache (readers and one writer at a time).
  */
 #include "proxy/cli/tools.h"
+#include "proxy/cli/listing.h"
 #include "cache/bundle.h"
 #include "cache/store.h"
 #include "policy/config.h"
@@ -193,6 +194,7 @@ static int usage(void)
 	    "  airlock verify [--config FILE]             re-digest every body; drop corrupt entries\n"
 	    "  airlock status [--config FILE]             per upstream: entries, bytes, oldest; versions; Endpoint manifests\n"
 	    "  airlock export FILE [--match PATTERN] [--sign DIR/bundle.key] [--since OLD] [--config FILE]\n"
+	    "  airlock export FILE --dry-run [--since OLD] [--match PATTERN] [--json | --csv]   list, write nothing\n"
 	    "  airlock import FILE [--trust PUB ...] [--config FILE]\n");
 	return 2;
 }
@@ -200,9 +202,55 @@ static int usage(void)
 /* export and import options */
 struct bundle_opts {
 	const char *match, *sign, *since;
+	int dry_run, fmt;
 	const char *trust[16];
 	int ntrust;
 };
+
+static void plan_row(const struct al_record *rec, int change, void *arg)
+{
+	struct row *r = listing_add(arg, rec);
+
+	if (r != NULL)
+		r->change = change == AL_ENTRY_CHANGED ? "changed" : "added";
+}
+
+/* export --dry-run: the listing export would write, and its counts against the base; no file. */
+static int dry_run(struct ctx *c, const char *path, const struct bundle_opts *bo, struct al_export_opts *o)
+{
+	struct listing l = {.dry_run = 1};
+	struct al_bundle_stats bs;
+	char err[1024], lines[3][1200], kid[AL_KEY_ID_LEN + 1] = "";
+	const char *fl[4] = {lines[0], lines[1], lines[2], NULL};
+	json_t *facts;
+	int rc;
+
+	o->dry_run = 1;
+	o->each = plan_row;
+	o->arg = &l;
+	if ((rc = al_bundle_export(c->s, NULL, o, &bs, err, sizeof(err))) != 0) {
+		fprintf(stderr, "airlock export --dry-run: %s\n", err);
+		listing_free(&l);
+		return 1;
+	}
+	listing_check(&l);
+	if (o->sign)
+		al_bundle_key_id(o->sign, kid);
+	snprintf(lines[0], sizeof(lines[0]), "dry run: export %s would write a format 3 bundle, %s%s; nothing was written",
+	    path, kid[0] ? "signed by key " : "unsigned", kid);
+	snprintf(lines[1], sizeof(lines[1]), "base: %s%s", bo->since ? "incremental on " : "none (a full bundle)",
+	    bo->since ? bo->since : "");
+	snprintf(lines[2], sizeof(lines[2]), "totals: %llu entries, %llu body bytes: added %llu, changed %llu, unchanged %llu",
+	    (unsigned long long)bs.entries, (unsigned long long)bs.bytes, (unsigned long long)bs.added,
+	    (unsigned long long)bs.changed, (unsigned long long)bs.unchanged);
+	facts = json_pack("{s:s, s:b, s:i, s:s, s:s?, s:I, s:I, s:I, s:I, s:I}", "file", path, "dry_run", 1, "format", 3,
+	    "signer_key_id", kid, "base", bo->since, "entries", (json_int_t)bs.entries, "body_bytes", (json_int_t)bs.bytes,
+	    "added", (json_int_t)bs.added, "changed", (json_int_t)bs.changed, "unchanged", (json_int_t)bs.unchanged);
+	listing_print(stdout, bo->fmt, &l, facts, fl, NULL);
+	json_decref(facts);
+	listing_free(&l);
+	return 0;
+}
 
 static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts *bo)
 {
@@ -228,6 +276,12 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 		}
 		fclose(old);
 		o.base = base;
+	}
+	if (bo->dry_run) {
+		rc = dry_run(c, path, bo, &o);
+		al_bundle_index_free(base);
+		EVP_PKEY_free(o.sign);
+		return rc;
 	}
 	if ((f = fopen(path, "wb")) == NULL) {
 		fprintf(stderr, "airlock export: %s: %s\n", path, strerror(errno));
@@ -343,6 +397,12 @@ int tools_main(int argc, char **argv)
 			o.sign = argv[++i];
 		else if (!strcmp(argv[i], "--since") && i + 1 < argc && !strcmp(cmd, "export"))
 			o.since = argv[++i];
+		else if (!strcmp(argv[i], "--dry-run") && !strcmp(cmd, "export"))
+			o.dry_run = 1;
+		else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "export"))
+			o.fmt = LISTING_JSON;
+		else if (!strcmp(argv[i], "--csv") && !strcmp(cmd, "export"))
+			o.fmt = LISTING_CSV;
 		else if (!strcmp(argv[i], "--trust") && i + 1 < argc && !strcmp(cmd, "import") && o.ntrust < 16)
 			o.trust[o.ntrust++] = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] == '-')
