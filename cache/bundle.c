@@ -175,6 +175,11 @@ void al_bundle_index_free(struct al_bundle_index *ix)
 	free(ix);
 }
 
+const uint8_t *al_bundle_index_digest(const struct al_bundle_index *ix)
+{
+	return ix->digest;
+}
+
 static int rd(FILE *f, void *p, size_t n, char *err, size_t errlen)
 {
 	if (n && fread(p, 1, n, f) != n) {

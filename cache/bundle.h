@@ -58,6 +58,8 @@ typedef void (*al_plan_fn)(const struct al_record *rec, int change, void *arg);
 struct al_bundle_index;
 int al_bundle_index_read(FILE *f, struct al_bundle_index **out, char *err, size_t errlen);
 void al_bundle_index_free(struct al_bundle_index *ix);
+/* The indexed bundle's whole-file digest (32 bytes, owned by ix). */
+const uint8_t *al_bundle_index_digest(const struct al_bundle_index *ix);
 
 struct al_export_opts {
 	const char *match;                   /* URL glob, NULL: all */

@@ -5,6 +5,7 @@
 #include "proxy/cli/tools.h"
 #include "proxy/cli/listing.h"
 #include "cache/bundle.h"
+#include "cache/ledger.h"
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/hdr.h"
@@ -252,12 +253,52 @@ static int dry_run(struct ctx *c, const char *path, const struct bundle_opts *bo
 	return 0;
 }
 
-static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts *bo)
+/*
+ * The ledger must be intact before an export or import adds to it: a
+ * broken chain is reported, never buried under new records.
+ */
+static int ledger_ok(const char *cmd, const char *dir)
+{
+	char err[600], head[65];
+	uint64_t n, bad;
+
+	if (al_ledger_read(dir, NULL, NULL, &n, &bad, head, err, sizeof(err)) == 0)
+		return 1;
+	fprintf(stderr, "airlock %s: the ledger of custody in %s is broken: %s.\n"
+	    "Nothing was done. See it with `airlock ledger`; keep the file for review and move it aside to start a new "
+	    "chain.\n", cmd, dir, err);
+	return 0;
+}
+
+static void ledger_add(const char *cmd, const char *dir, json_t *rec)
+{
+	char err[600], dg[65];
+
+	if (al_ledger_append(dir, rec, dg, err, sizeof(err)) != 0)
+		fprintf(stderr, "airlock %s: WARNING: not recorded in the ledger of custody: %s\n", cmd, err);
+	else
+		printf("ledger of custody: record %.16s... appended\n", dg);
+	json_decref(rec);
+}
+
+static json_t *hexj(const uint8_t *d, int have)
+{
+	char h[65];
+
+	if (!have)
+		return json_null();
+	al_hex(d, 32, h);
+	return json_string(h);
+}
+
+static int cmd_export(struct ctx *c, const char *dir, const char *path, const struct bundle_opts *bo)
 {
 	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL};
 	struct al_bundle_index *base = NULL;
-	struct al_bundle_stats bs;
-	char err[1024];
+	struct al_bundle_stats bs = {0};
+	char err[1024], kid[AL_KEY_ID_LEN + 1] = "";
+	uint8_t digest[32];
+	json_t *rec;
 	FILE *f;
 	int rc;
 
@@ -283,8 +324,17 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 		EVP_PKEY_free(o.sign);
 		return rc;
 	}
+	if (!ledger_ok("export", dir)) {
+		al_bundle_index_free(base);
+		EVP_PKEY_free(o.sign);
+		return 1;
+	}
+	if (o.sign)
+		al_bundle_key_id(o.sign, kid);
+	o.digest = digest;
 	if ((f = fopen(path, "wb")) == NULL) {
-		fprintf(stderr, "airlock export: %s: %s\n", path, strerror(errno));
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		fprintf(stderr, "airlock export: %s\n", err);
 		rc = -errno;
 	} else {
 		rc = al_bundle_export(c->s, f, &o, &bs, err, sizeof(err));
@@ -295,9 +345,6 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 			remove(path);
 		} else {
 			struct stat st;
-			char kid[AL_KEY_ID_LEN + 1] = "";
-			if (o.sign)
-				al_bundle_key_id(o.sign, kid);
 			stat(path, &st);
 			printf("exported %llu entries, %llu body bytes to %s (%lld bytes)%s%s\n", (unsigned long long)bs.entries,
 			    (unsigned long long)bs.bytes, path, (long long)st.st_size, kid[0] ? ", signed by key " : ", unsigned",
@@ -307,6 +354,16 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 				    bo->since, (unsigned long long)bs.entries, (unsigned long long)bs.unchanged);
 		}
 	}
+	rec = json_pack("{s:s, s:s, s:s, s:o, s:i, s:o, s:o, s:s?}", "command", "export", "result",
+	    rc == 0 ? "written" : "failed", "file", path, "bundle_digest", hexj(digest, rc == 0), "format", 3, "signer",
+	    kid[0] ? json_string(kid) : json_null(), "base", hexj(base ? al_bundle_index_digest(base) : NULL, base != NULL),
+	    "match", bo->match);
+	json_object_set_new(rec, "entries", json_pack("{s:I, s:I, s:I, s:I}", "carried", (json_int_t)bs.entries, "added",
+	    (json_int_t)bs.added, "changed", (json_int_t)bs.changed, "unchanged", (json_int_t)bs.unchanged));
+	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs.bytes));
+	if (rc != 0)
+		json_object_set_new(rec, "reason", json_string(err));
+	ledger_add("export", dir, rec);
 	al_bundle_index_free(base);
 	EVP_PKEY_free(o.sign);
 	return rc ? 1 : 0;
@@ -315,17 +372,23 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 /*
  * Verify the whole bundle, then decide: trusted keys (config and --trust)
  * mean a valid signature by one of them is required; a delta needs its
- * base in this cache.  Only then is anything admitted.
+ * base in this cache.  Only then is anything admitted.  Whatever the
+ * outcome, the ledger records it.
  */
 static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *path, const struct bundle_opts *bo)
 {
 	EVP_PKEY *trusted[32];
 	struct al_bundle_info info;
 	struct al_import_stats is = {0};
-	char err[1024], dg[65];
-	int nt = 0, rc = 0;
+	char err[1024] = "", dg[65], sigstate[300] = "";
+	const char *result = "refused";
+	int nt = 0, rc = 0, verified = 0;
+	json_t *rec;
 	FILE *f;
 
+	memset(&info, 0, sizeof(info));
+	if (!ledger_ok("import", cfg->cache_path))
+		return 1;
 	for (int i = 0; i < cfg->ntrusted_keys + bo->ntrust && nt < 32; i++) {
 		const char *kp = i < cfg->ntrusted_keys ? cfg->trusted_keys[i] : bo->trust[i - cfg->ntrusted_keys];
 		if (al_bundle_load_key(kp, 0, &trusted[nt], err, sizeof(err)) != 0) {
@@ -336,43 +399,63 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		nt++;
 	}
 	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "airlock import: %s: %s\n", path, strerror(errno));
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		fprintf(stderr, "airlock import: %s\n", err);
 		rc = 1;
-		goto out;
+		goto record;
 	}
 	if (al_bundle_verify(f, &info, err, sizeof(err)) != 0 ||
-	    (nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
+	    (verified = 1, nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
+		snprintf(sigstate, sizeof(sigstate), "%s", verified && nt > 0 ? "refused" : "not checked");
 		fclose(f);
 		rc = 1;
-		goto out;
+		goto record;
 	}
 	al_hex(info.base, 32, dg);
 	if (info.is_delta && al_store_has_bundle(c->s, info.base, NULL) != 1) {
-		fprintf(stderr, "airlock import: rejected %s: it is incremental on bundle %.16s... (%llu entries), "
-		    "which this cache has not imported; import that base first. The cache was not changed\n", path, dg,
-		    (unsigned long long)info.base_entries);
+		snprintf(err, sizeof(err), "it is incremental on bundle %.16s... (%llu entries), which this cache has not "
+		    "imported; import that base first", dg, (unsigned long long)info.base_entries);
+		fprintf(stderr, "airlock import: rejected %s: %s. The cache was not changed\n", path, err);
+		snprintf(sigstate, sizeof(sigstate), "%s", nt > 0 ? "verified by a trusted key" : "not checked");
 		fclose(f);
 		rc = 1;
-		goto out;
+		goto record;
 	}
-	if (nt == 0)
+	if (nt == 0) {
 		printf("the bundle's origin was not checked: no trusted keys (import.trusted_keys, --trust)%s%s\n",
 		    info.is_signed ? "; it is signed by key " : "", info.is_signed ? info.key_id : "");
-	else
+		snprintf(sigstate, sizeof(sigstate), "not checked (no trusted keys)");
+	} else {
 		printf("signature by trusted key %s verified\n", info.key_id);
+		snprintf(sigstate, sizeof(sigstate), "verified by a trusted key");
+	}
 	rc = al_bundle_admit(c->s, f, &info, &is, err, sizeof(err));
 	fclose(f);
 	if (rc != 0) {
 		/* verified whole, then admission failed part-way (disk full...): say what went in */
 		fprintf(stderr, "airlock import: %s: stopped after admitting %llu entries: %s; run it again once fixed\n",
 		    path, (unsigned long long)(is.added + is.updated), err);
+		result = "failed";
 		rc = 1;
 	} else {
 		printf("imported %s%s: added %llu, updated %llu, skipped %llu (same or newer in the cache), "
 		    "rejected 0, %llu body bytes\n", path, info.is_delta ? " (incremental)" : "", (unsigned long long)is.added,
 		    (unsigned long long)is.updated, (unsigned long long)is.skipped, (unsigned long long)is.bytes);
+		result = "admitted";
 	}
+record:
+	rec = json_pack("{s:s, s:s, s:s, s:o, s:i, s:o, s:s, s:o}", "command", "import", "result", result, "file", path,
+	    "bundle_digest", hexj(info.digest, verified), "format", info.version, "signer",
+	    info.key_id[0] ? json_string(info.key_id) : json_null(), "signature", info.is_signed ? sigstate : "unsigned",
+	    "base", hexj(info.base, info.is_delta));
+	json_object_set_new(rec, "entries", json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)is.added, "updated",
+	    (json_int_t)is.updated, "skipped", (json_int_t)is.skipped, "refused",
+	    (json_int_t)(strcmp(result, "refused") == 0 ? info.entries : 0)));
+	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)is.bytes));
+	if (strcmp(result, "admitted") != 0)
+		json_object_set_new(rec, "reason", json_string(err));
+	ledger_add("import", cfg->cache_path, rec);
 out:
 	for (int i = 0; i < nt; i++)
 		EVP_PKEY_free(trusted[i]);
@@ -465,7 +548,7 @@ int tools_main(int argc, char **argv)
 			endpoint_manifest(&c, s->manifests[i]);
 		free(s);
 	} else if (!strcmp(cmd, "export")) {
-		rc = cmd_export(&c, arg, &o);
+		rc = cmd_export(&c, cfg->cache_path, arg, &o);
 	} else if (!strcmp(cmd, "import")) {
 		rc = cmd_import(&c, cfg, arg, &o);
 	} else {

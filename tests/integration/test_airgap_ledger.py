@@ -1,0 +1,170 @@
+"""The ledger of custody (issue 28): every export and import appends a
+hash-chained record in the cache directory, on both sides of the gap.
+
+Connected side: mirror fills a cache from the fake upstream; a signed full
+export and a delta each leave a record naming the bundle by the digest the
+test reads from the file, the signer, the base, and the counts.  Closed side:
+an unsigned bundle refused (with the reason), then the full bundle and the
+delta admitted: three records with the counts import printed.  `airlock
+ledger --verify` checks the chains.  Then the closed side's ledger is edited
+by hand: a count changed is caught at that record; the same edit with the
+record's digest recomputed is caught at the next; a record deleted is caught
+where it was.  A broken ledger refuses the next import, leaving the cache as
+it was."""
+import hashlib, json, os, shutil, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+
+V = "8.13.4"
+
+
+def cli(cfg, *args, ok=True):
+    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
+    if ok and p.returncode != 0:
+        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def artifact(up, name, body, etag):
+    path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
+    up.add(path, body, headers=[("ETag", etag)])
+    up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", etag + "-sha")])
+
+
+def file_digest(path):
+    """The whole-file digest: the trailer's, SHA-256 of every byte before it (no signature block if unsigned)."""
+    data = open(path, "rb").read()
+    t = len(data) - 41
+    if data[t:t + 1] != b"T":
+        t -= 3 + 64
+    eq(data[t:t + 1], b"T", "trailer")
+    eq(hashlib.sha256(data[:t + 9]).digest(), data[t + 9:t + 41], "trailer digest")
+    return data[t + 9:t + 41].hex()
+
+
+def entries(cfg):
+    """(status, size, pinned, etag, url) of every cached entry (ls without its age column)"""
+    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
+    return sorted(tuple(l.split()[i] for i in (0, 1, 3, 4, 5)) for l in lines)
+
+
+def ledger(cfg, ok=True):
+    p = cli(cfg, "ledger", "--json", ok=ok)
+    return json.loads(p.stdout), p
+
+
+def chained(recs, what):
+    prev = "0" * 64
+    for i, r in enumerate(recs, 1):
+        eq((r["seq"], r["prev"]), (i, prev), f"{what}: record {i} chains to the one before")
+        prev = r["digest"]
+
+
+def test():
+    with Case() as (up, al, tmp):
+        al.stop()
+        keys = os.path.join(tmp, "keys")
+        kid = subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, text=True, timeout=30).stdout.split()[1].rstrip(":")
+        artifact(up, "filebeat", os.urandom(30000), '"fb-1"')
+        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
+            "--only", "filebeat")
+        eq(ledger(al.config)[0]["records"], [], "no ledger before the first export")
+        full, delta, unsigned = (os.path.join(tmp, n) for n in ("full.airlock", "delta.airlock", "unsigned.airlock"))
+        out = cli(al.config, "export", full, "--sign", os.path.join(keys, "bundle.key")).stdout
+        if "ledger of custody: record" not in out:
+            fail(f"export says it recorded: {out}")
+        artifact(up, "metricbeat", os.urandom(20000), '"mb-1"')
+        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
+            "--only", "metricbeat")
+        cli(al.config, "export", delta, "--since", full, "--sign", os.path.join(keys, "bundle.key"))
+        cli(al.config, "export", unsigned)
+        j, _ = ledger(al.config)
+        recs = j["records"]
+        eq(len(recs), 3, "three exports, three records")
+        chained(recs, "connected")
+        eq(os.path.exists(os.path.join(al.cache, "ledger.jsonl")), True, "the ledger is in the cache directory")
+        r = recs[0]
+        version = subprocess.run([AIRLOCK, "version"], capture_output=True, text=True).stdout.split()[1]
+        eq((r["command"], r["result"], r["file"], r["bundle_digest"], r["signer"], r["base"], r["airlock"], r["host"]),
+           ("export", "written", full, file_digest(full), kid, None, version, os.uname().nodename), "the full export")
+        n_full = r["entries"]["carried"]
+        r = recs[1]
+        eq((r["bundle_digest"], r["base"], r["entries"]["added"], r["entries"]["changed"], r["entries"]["unchanged"]),
+           (file_digest(delta), file_digest(full), 3, 0, n_full), "the delta: metricbeat, its .sha512 and .asc 404")
+        eq((j["intact"], j["first_bad"], j["head"]), (True, None, recs[-1]["digest"]), "intact")
+
+        # The closed side.
+        d2 = tempfile.mkdtemp(prefix="airlock-gap-")
+        try:
+            gap = Airlock(d2, up, offline=True)
+            gap.stop()
+            open(gap.config, "a").write(f"import:\n  trusted_keys: [{os.path.join(keys, 'bundle.pub')}]\n")
+            p = cli(gap.config, "import", unsigned, ok=False)
+            eq(p.returncode, 1, "unsigned refused")
+            a = cli(gap.config, "import", full).stdout
+            b = cli(gap.config, "import", delta).stdout
+            j, _ = ledger(gap.config)
+            recs = j["records"]
+            eq([(r["command"], r["result"]) for r in recs], [("import", "refused"), ("import", "admitted"),
+                                                            ("import", "admitted")], "three imports recorded")
+            chained(recs, "closed")
+            r = recs[0]
+            if "is not signed" not in r["reason"] or r["signature"] != "unsigned" or r["entries"]["refused"] == 0:
+                fail(f"the refusal is recorded with its reason: {r}")
+            r = recs[1]
+            eq((r["bundle_digest"], r["signer"], r["signature"], r["base"]),
+               (file_digest(full), kid, "verified by a trusted key", None), "the full import")
+            if f"added {r['entries']['added']}, updated 0, skipped 0" not in a:
+                fail(f"the record's counts are import's: {r} vs {a}")
+            r = recs[2]
+            eq((r["bundle_digest"], r["base"], r["entries"]["added"]), (file_digest(delta), file_digest(full), 3),
+               "the delta import names its base")
+            if "added 3," not in b:
+                fail(b)
+            p = cli(gap.config, "ledger", "--verify")
+            if f"3 records, chain intact; head {recs[-1]['digest']}" not in p.stdout:
+                fail(p.stdout)
+
+            # Edited by hand.
+            lp = os.path.join(gap.cache, "ledger.jsonl")
+            good = open(lp).read()
+            lines = good.splitlines(keepends=True)
+            n_added = recs[1]["entries"]["added"]
+            edited = lines[1].replace(f'"added":{n_added},', f'"added":{n_added + 1},', 1)
+            if edited == lines[1]:
+                fail("the edit should change the record")
+            open(lp, "w").write(lines[0] + edited + lines[2])
+            j, p = ledger(gap.config, ok=False)
+            eq((p.returncode, j["intact"], j["first_bad"], j["good_records"], len(j["records"])), (1, False, 2, 1, 1),
+               "an edited count is caught at its record")
+            if "the record was edited" not in j["error"]:
+                fail(j["error"])
+            p = cli(gap.config, "ledger", "--verify", ok=False)
+            if p.returncode != 1 or "BROKEN at record 2: its content does not match its digest" not in p.stdout:
+                fail(p.stdout)
+            # The forger recomputes the edited record's digest: the next record's prev gives it away.
+            body = edited[:edited.rindex(',"digest":"')]
+            forged = body + ',"digest":"' + hashlib.sha256(body.encode()).hexdigest() + '"}\n'
+            open(lp, "w").write(lines[0] + forged + lines[2])
+            j, _ = ledger(gap.config, ok=False)
+            eq((j["first_bad"], j["good_records"]), (3, 2), "a re-digested edit is caught at the next record")
+            if "prev is not the digest of the record before it" not in j["error"]:
+                fail(j["error"])
+            # A record deleted.
+            open(lp, "w").write(lines[0] + lines[2])
+            j, _ = ledger(gap.config, ok=False)
+            eq(j["first_bad"], 2, "a deleted record is caught where it was")
+            # A broken ledger refuses the next import; nothing is admitted.
+            cli(gap.config, "purge", "*metricbeat*")
+            before = entries(gap.config)
+            p = cli(gap.config, "import", delta, ok=False)
+            if p.returncode != 1 or "ledger of custody" not in p.stderr or "is broken" not in p.stderr:
+                fail(f"import over a broken ledger: {p.stdout}{p.stderr}")
+            eq(entries(gap.config), before, "nothing admitted over a broken ledger")
+            eq(open(lp).read(), lines[0] + lines[2], "the broken ledger is left as it was")
+        finally:
+            shutil.rmtree(d2, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(test)
