@@ -452,7 +452,7 @@ static int block(struct writer *w, char tag, const void *p, size_t n)
 	return rc;
 }
 
-static char *header_json(const struct al_export_opts *o, const struct al_bundle_stats *st)
+static char *header_json(const struct al_export_opts *o, const struct al_bundle_stats *st, const char *custody)
 {
 	json_t *h = json_object();
 	char ts[32], kid[AL_KEY_ID_LEN + 1], dh[65];
@@ -475,6 +475,8 @@ static char *header_json(const struct al_export_opts *o, const struct al_bundle_
 		al_hex(o->base->digest, 32, dh);
 		json_object_set_new(h, "base", json_pack("{s:s, s:I}", "digest", dh, "entries", (json_int_t)o->base->entries));
 	}
+	if (custody != NULL)
+		json_object_set_new(h, "custody", json_string(custody));
 	s = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(h);
 	return s;
@@ -512,7 +514,7 @@ int al_bundle_export(struct al_store *s, FILE *f, const struct al_export_opts *o
 	struct al_reader *rd = NULL;
 	uint8_t trailer[1 + 8 + 32], listed[32];
 	unsigned dl = 32;
-	char *hdr = NULL, *lst = NULL;
+	char *hdr = NULL, *lst = NULL, *custody = NULL;
 	int rc;
 
 	o = p.o;
@@ -536,7 +538,17 @@ int al_bundle_export(struct al_store *s, FILE *f, const struct al_export_opts *o
 			o->each(&p.v[i].rec, p.v[i].change, o->arg);
 	if (o->dry_run)
 		goto done;
-	if ((hdr = header_json(o, st)) == NULL || (lst = listing_json(&p)) == NULL) {
+	if (o->custody != NULL) {
+		int failed = 0;
+		custody = o->custody(st, o->custody_arg, &failed, err, errlen);
+		if (failed || (custody != NULL && strlen(custody) >= AL_CUSTODY_MAX)) {
+			if (!failed)
+				snprintf(err, errlen, "the ledger record is too long to carry");
+			rc = -EINVAL;
+			goto done;
+		}
+	}
+	if ((hdr = header_json(o, st, custody)) == NULL || (lst = listing_json(&p)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto done;
@@ -620,6 +632,7 @@ int al_bundle_export(struct al_store *s, FILE *f, const struct al_export_opts *o
 done:
 	free(hdr);
 	free(lst);
+	free(custody);
 	plan_free(&p);
 	al_reader_free(rd);
 	EVP_MD_CTX_free(w.md);
@@ -664,6 +677,8 @@ static int parse_header(const unsigned char *p, size_t n, struct al_bundle_info 
 		snprintf(info->created, sizeof(info->created), "%s", s);
 	if ((s = json_string_value(json_object_get(h, "airlock"))) != NULL)
 		snprintf(info->airlock, sizeof(info->airlock), "%s", s);
+	if ((s = json_string_value(json_object_get(h, "custody"))) != NULL && strlen(s) < sizeof(info->custody))
+		snprintf(info->custody, sizeof(info->custody), "%s", s);
 	if ((base = json_object_get(h, "base")) != NULL) {
 		dg = json_string_value(json_object_get(base, "digest"));
 		if (dg == NULL || strlen(dg) != 64 || unhex(dg, info->base, 32) != 0) {

@@ -3,7 +3,8 @@
  *
  *   "ALKBNDL3"
  *   header:     'H' | u32 length | JSON {"format":3, "created", "airlock": version,
- *               "entries", "body_bytes", "key_id"?, "base"?: {"digest": hex, "entries": n}}
+ *               "entries", "body_bytes", "key_id"?, "base"?: {"digest": hex, "entries": n},
+ *               "custody"?: the exporting side's ledger record of this export, as its line}
  *   listing:    'L' | u32 length | JSON {"entries": [{"url", "status", "size",
  *               "sha256": the body's, "record": SHA-256 of the entry's record}, ...]}
  *               in file order, sidecars (.sha512, .asc, .sig) first
@@ -40,7 +41,8 @@
 #include <sys/types.h>
 #include "cache/store.h"
 
-#define AL_KEY_ID_LEN 16   /* hex digits of SHA-256(raw Ed25519 public key) */
+#define AL_KEY_ID_LEN 16
+#define AL_CUSTODY_MAX 8192  /* a ledger record carried in a header */   /* hex digits of SHA-256(raw Ed25519 public key) */
 
 struct al_bundle_stats {
 	uint64_t entries, bytes;
@@ -69,6 +71,14 @@ struct al_export_opts {
 	al_plan_fn each;                     /* told each entry carried, NULL: nobody */
 	void *arg;
 	uint8_t *digest;                     /* [32]: the written bundle's whole-file digest, NULL: not wanted */
+	/*
+	 * Called once the entries are planned, before anything is written:
+	 * returns a malloc'd line (the connected side's ledger record of this
+	 * export) that the header carries, covered by the signature; or NULL
+	 * with *failed set to stop the export (err filled by the callee).
+	 */
+	char *(*custody)(const struct al_bundle_stats *st, void *arg, int *failed, char *err, size_t errlen);
+	void *custody_arg;
 };
 
 /* Write a bundle to f.  0 or -errno; err says why. */
@@ -83,6 +93,7 @@ struct al_bundle_info {
 	uint8_t signed_digest[32];   /* what a signature signs: v3 up to the listing's end, else = digest */
 	char created[32], airlock[32]; /* from the header: when, by which airlock version ("" if absent) */
 	uint64_t listed;             /* v3: entries in the listing */
+	char custody[AL_CUSTODY_MAX]; /* v3: the exporting side's ledger record, as a line; "" if none */
 	char key_id[AL_KEY_ID_LEN + 1]; /* the signer's, from the header; "" if none */
 	int is_signed;
 	unsigned char sig[128];

@@ -60,7 +60,7 @@ static int check_line(const char *line, size_t len, uint64_t want_seq, const cha
     json_t **out, char *err, size_t errlen)
 {
 	const char *dk = NULL, *p, *s;
-	char calc[65];
+	char calc[65], carried[65];
 	json_t *j;
 
 	for (p = line; (p = memmem(p, len - (size_t)(p - line), DIGEST_KEY, strlen(DIGEST_KEY))) != NULL; p++)
@@ -78,6 +78,10 @@ static int check_line(const char *line, size_t len, uint64_t want_seq, const cha
 	if ((uint64_t)json_integer_value(json_object_get(j, "seq")) != want_seq) {
 		snprintf(err, errlen, "seq %lld where %llu belongs: a record was removed or inserted",
 		    (long long)json_integer_value(json_object_get(j, "seq")), (unsigned long long)want_seq);
+		goto bad;
+	}
+	if ((s = json_string_value(json_object_get(j, "record_line"))) != NULL && al_ledger_check_line(s, carried) != 0) {
+		snprintf(err, errlen, "the record it carries from the other side does not match its own digest");
 		goto bad;
 	}
 	if ((s = json_string_value(json_object_get(j, "prev"))) == NULL || strcmp(s, prev) != 0) {
@@ -161,7 +165,24 @@ int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uin
 	return rc;
 }
 
-int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char *err, size_t errlen)
+int al_ledger_check_line(const char *line, char digest_out[65])
+{
+	size_t len = strlen(line), kl = strlen(DIGEST_KEY);
+	const char *dk = NULL;
+	char calc[65];
+
+	for (const char *p = line; (p = memmem(p, len - (size_t)(p - line), DIGEST_KEY, kl)) != NULL; p++)
+		dk = p;
+	if (dk == NULL || len - (size_t)(dk - line) != kl + 64 + 2 || strcmp(dk + kl + 64, "\"}") != 0)
+		return -EBADMSG;
+	sha256_hex(line, (size_t)(dk - line), calc);
+	if (memcmp(calc, dk + kl, 64) != 0)
+		return -EBADMSG;
+	memcpy(digest_out, calc, 65);
+	return 0;
+}
+
+int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **line_out, char *err, size_t errlen)
 {
 	char path[4096], host[256] = "", ts[32], head[65], why[400], dg[65], *buf = NULL, *body = NULL, *line = NULL;
 	json_t *full = json_object();
@@ -217,6 +238,11 @@ int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char *er
 	}
 	if (digest_out != NULL)
 		memcpy(digest_out, dg, 65);
+	if (line_out != NULL) {
+		line[ll - 1] = '\0';
+		*line_out = line;
+		line = NULL;
+	}
 out:
 	close(fd);
 	free(buf);

@@ -12,6 +12,13 @@
  * were cut from the end: `airlock ledger --verify` prints the head's digest
  * so it can be noted elsewhere (the other side, a paper log).  Appends are
  * serialized with flock(2), so two imports at once still chain.
+ *
+ * Across the gap: an export appends a "started" record before it writes
+ * the bundle, and the bundle's header carries that record's line (under
+ * the signature); import appends it, byte for byte, inside a "custody"
+ * record ("record_line"), before its own.  The air-gapped side then holds
+ * the connected side's record, checkable against its own digest and
+ * against the connected side's ledger.
  */
 #ifndef AIRLOCK_CACHE_LEDGER_H
 #define AIRLOCK_CACHE_LEDGER_H
@@ -27,9 +34,16 @@
  * and digest are added) to dir's ledger, creating it.  A ledger whose last
  * record is unreadable is not appended to (-EBADMSG): a break is never
  * buried under new records.  digest_out (65, may be NULL) gets the new
- * record's digest.  0 or -errno with err.
+ * record's digest, line_out (may be NULL) the line written, without its
+ * newline, malloc'd.  0 or -errno with err.
  */
-int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char *err, size_t errlen);
+int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **line_out, char *err, size_t errlen);
+
+/*
+ * A record carried from the other side (a bundle's "custody" line): does
+ * it match its own digest?  0 yes (digest_out, 65, gets it), -EBADMSG no.
+ */
+int al_ledger_check_line(const char *line, char digest_out[65]);
 
 /*
  * Read dir's ledger, calling fn (may be NULL) with each record in order

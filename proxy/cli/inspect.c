@@ -10,6 +10,7 @@
 #include "proxy/cli/inspect.h"
 #include "proxy/cli/listing.h"
 #include "cache/bundle.h"
+#include "cache/ledger.h"
 #include "cache/pgp.h"
 #include "policy/config.h"
 #include "policy/freshness.h"
@@ -59,8 +60,8 @@ int inspect_main(int argc, char **argv)
 	struct al_config *cfg = NULL;
 	struct al_bundle_info info;
 	struct listing l = {0};
-	char err[1024], sigstate[800], lines[8][1400], dg[65], bdg[65];
-	const char *fact_lines[9];
+	char err[1024], sigstate[800], lines[9][1400], dg[65], bdg[65];
+	const char *fact_lines[10];
 	json_t *facts;
 	struct stat st;
 	FILE *f;
@@ -145,6 +146,20 @@ int inspect_main(int argc, char **argv)
 	json_object_set_new(facts, "digest", rc == 0 ? json_string(dg) : json_null());
 	if (info.version >= 3)
 		json_object_set_new(facts, "listing_entries", json_integer((json_int_t)info.listed));
+	if (info.custody[0]) {
+		/* the exporting side's ledger record of this export, carried under the signature */
+		json_t *c = json_loads(info.custody, 0, NULL);
+		char cd[65];
+		int ok = al_ledger_check_line(info.custody, cd) == 0;
+		json_object_set_new(facts, "custody", json_pack("{s:s?, s:I, s:s?, s:s}", "host",
+		    json_string_value(json_object_get(c, "host")), "seq", json_integer_value(json_object_get(c, "seq")), "time",
+		    json_string_value(json_object_get(c, "time")), "record_digest", ok ? cd : "(does not match its content)"));
+		snprintf(lines[nl++], sizeof(lines[0]), "custody: the exporting side's ledger record %lld on %s at %s, digest %s",
+		    (long long)json_integer_value(json_object_get(c, "seq")), json_string_value(json_object_get(c, "host")) ?
+		    json_string_value(json_object_get(c, "host")) : "?", json_string_value(json_object_get(c, "time")) ?
+		    json_string_value(json_object_get(c, "time")) : "?", ok ? cd : "(does not match its content)");
+		json_decref(c);
+	}
 
 	snprintf(lines[nl++], sizeof(lines[0]), "bundle %s: format %d, %lld bytes, created %s by airlock %s", path,
 	    info.version, (long long)st.st_size, info.created[0] ? info.created : "(not recorded)",

@@ -35,7 +35,13 @@ static int print_one(json_t *r, void *arg)
 	printf("%-4lld %s %-16s %-6s %-8s bundle %-16s signer %-16s base %.16s  ", (long long)json_integer_value(
 	    json_object_get(r, "seq")), str(r, "time"), str(r, "host"), str(r, "command"), str(r, "result"), dg,
 	    str(r, "signer"), str(r, "base"));
-	if (!strcmp(str(r, "command"), "export"))
+	if (!strcmp(str(r, "command"), "custody")) {
+		json_t *c = json_loads(str(r, "record_line"), 0, NULL);
+		printf("carried from %s: its record %lld (%s %s, %s) digest %.16s...", str(r, "from_host"),
+		    (long long)json_integer_value(json_object_get(c, "seq")), str(c, "command"), str(c, "result"),
+		    str(c, "time"), str(r, "record_digest"));
+		json_decref(c);
+	} else if (!strcmp(str(r, "command"), "export"))
 		printf("carried %lld (added %lld, changed %lld, unchanged %lld)", num(r, "entries", "carried"),
 		    num(r, "entries", "added"), num(r, "entries", "changed"), num(r, "entries", "unchanged"));
 	else

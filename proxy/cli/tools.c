@@ -274,7 +274,7 @@ static void ledger_add(const char *cmd, const char *dir, json_t *rec)
 {
 	char err[600], dg[65];
 
-	if (al_ledger_append(dir, rec, dg, err, sizeof(err)) != 0)
+	if (al_ledger_append(dir, rec, dg, NULL, err, sizeof(err)) != 0)
 		fprintf(stderr, "airlock %s: WARNING: not recorded in the ledger of custody: %s\n", cmd, err);
 	else
 		printf("ledger of custody: record %.16s... appended\n", dg);
@@ -291,9 +291,40 @@ static json_t *hexj(const uint8_t *d, int have)
 	return json_string(h);
 }
 
+/* An export's first ledger record, appended once its entries are planned; the bundle carries it. */
+struct started {
+	const char *dir, *path, *match;
+	char kid[AL_KEY_ID_LEN + 1];
+	const struct al_bundle_index *base;
+	char digest[65];
+};
+
+static json_t *export_counts(const struct al_bundle_stats *bs)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "carried", (json_int_t)bs->entries, "added", (json_int_t)bs->added,
+	    "changed", (json_int_t)bs->changed, "unchanged", (json_int_t)bs->unchanged);
+}
+
+static char *export_started(const struct al_bundle_stats *bs, void *arg, int *failed, char *err, size_t errlen)
+{
+	struct started *x = arg;
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:s?}", "command", "export", "result", "started", "file",
+	    x->path, "format", 3, "signer", x->kid[0] ? json_string(x->kid) : json_null(), "base",
+	    hexj(x->base ? al_bundle_index_digest(x->base) : NULL, x->base != NULL), "match", x->match);
+	char *line = NULL;
+
+	json_object_set_new(rec, "entries", export_counts(bs));
+	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs->bytes));
+	if (al_ledger_append(x->dir, rec, x->digest, &line, err, errlen) != 0)
+		*failed = 1;
+	json_decref(rec);
+	return line;
+}
+
 static int cmd_export(struct ctx *c, const char *dir, const char *path, const struct bundle_opts *bo)
 {
-	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL};
+	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
+	struct started x = {dir, path, bo->match, "", NULL, ""};
 	struct al_bundle_index *base = NULL;
 	struct al_bundle_stats bs = {0};
 	char err[1024], kid[AL_KEY_ID_LEN + 1] = "";
@@ -332,6 +363,10 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 	if (o.sign)
 		al_bundle_key_id(o.sign, kid);
 	o.digest = digest;
+	memcpy(x.kid, kid, sizeof(kid));
+	x.base = base;
+	o.custody = export_started;
+	o.custody_arg = &x;
 	if ((f = fopen(path, "wb")) == NULL) {
 		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
 		fprintf(stderr, "airlock export: %s\n", err);
@@ -358,9 +393,9 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 	    rc == 0 ? "written" : "failed", "file", path, "bundle_digest", hexj(digest, rc == 0), "format", 3, "signer",
 	    kid[0] ? json_string(kid) : json_null(), "base", hexj(base ? al_bundle_index_digest(base) : NULL, base != NULL),
 	    "match", bo->match);
-	json_object_set_new(rec, "entries", json_pack("{s:I, s:I, s:I, s:I}", "carried", (json_int_t)bs.entries, "added",
-	    (json_int_t)bs.added, "changed", (json_int_t)bs.changed, "unchanged", (json_int_t)bs.unchanged));
+	json_object_set_new(rec, "entries", export_counts(&bs));
 	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs.bytes));
+	json_object_set_new(rec, "started", x.digest[0] ? json_string(x.digest) : json_null());
 	if (rc != 0)
 		json_object_set_new(rec, "reason", json_string(err));
 	ledger_add("export", dir, rec);
@@ -380,9 +415,9 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 	EVP_PKEY *trusted[32];
 	struct al_bundle_info info;
 	struct al_import_stats is = {0};
-	char err[1024] = "", dg[65], sigstate[300] = "";
+	char err[1024] = "", dg[65], sigstate[300] = "", custody_dg[65];
 	const char *result = "refused";
-	int nt = 0, rc = 0, verified = 0;
+	int nt = 0, rc = 0, verified = 0, custody_bad = 0;
 	json_t *rec;
 	FILE *f;
 
@@ -444,6 +479,17 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		    (unsigned long long)is.updated, (unsigned long long)is.skipped, (unsigned long long)is.bytes);
 		result = "admitted";
 	}
+	if (rc == 0 && info.custody[0] && al_ledger_check_line(info.custody, custody_dg) == 0) {
+		/* the connected side's record of this export, byte for byte, before our own */
+		json_t *j = json_loads(info.custody, 0, NULL);
+		rec = json_pack("{s:s, s:s, s:s?, s:o, s:s, s:s}", "command", "custody", "result", "carried", "from_host",
+		    json_string_value(json_object_get(j, "host")), "bundle_digest", hexj(info.digest, 1), "record_digest",
+		    custody_dg, "record_line", info.custody);
+		json_decref(j);
+		ledger_add("import", cfg->cache_path, rec);
+	} else if (rc == 0 && info.custody[0]) {
+		custody_bad = 1;
+	}
 record:
 	rec = json_pack("{s:s, s:s, s:s, s:o, s:i, s:o, s:s, s:o}", "command", "import", "result", result, "file", path,
 	    "bundle_digest", hexj(info.digest, verified), "format", info.version, "signer",
@@ -455,6 +501,9 @@ record:
 	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)is.bytes));
 	if (strcmp(result, "admitted") != 0)
 		json_object_set_new(rec, "reason", json_string(err));
+	if (custody_bad)
+		json_object_set_new(rec, "custody", json_string("the exporting side's record in the bundle does not match its "
+		    "own digest; not carried"));
 	ledger_add("import", cfg->cache_path, rec);
 out:
 	for (int i = 0; i < nt; i++)
