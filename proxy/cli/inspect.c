@@ -9,6 +9,7 @@
  */
 #include "proxy/cli/inspect.h"
 #include "proxy/cli/listing.h"
+#include "proxy/cli/split.h"
 #include "cache/bundle.h"
 #include "cache/ledger.h"
 #include "cache/pgp.h"
@@ -60,7 +61,7 @@ int inspect_main(int argc, char **argv)
 	struct al_config *cfg = NULL;
 	struct al_bundle_info info;
 	struct listing l = {0};
-	char err[1024], sigstate[800], lines[9][1400], dg[65], bdg[65];
+	char err[1024], sigstate[800], lines[9][1400], ixp[4200], dg[65], bdg[65];
 	const char *fact_lines[10];
 	json_t *facts;
 	struct stat st;
@@ -97,7 +98,18 @@ int inspect_main(int argc, char **argv)
 		al_config_free(cfg);
 		return 2;
 	}
-	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &st) != 0) {
+	memset(&st, 0, sizeof(st));
+	if ((rc = split_open_read(path, &f, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
+		fprintf(stderr, "airlock inspect: %s: BROKEN: %s\n", path, err);
+		al_pgp_free(keys);
+		al_config_free(cfg);
+		return 1;
+	}
+	if (rc == 1) {
+		/* a split bundle: its size is the parts' */
+		fseeko(f, 0, SEEK_END);
+		st.st_size = ftello(f);
+	} else if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &st) != 0) {
 		fprintf(stderr, "airlock inspect: %s: %s\n", path, strerror(errno));
 		al_pgp_free(keys);
 		al_config_free(cfg);

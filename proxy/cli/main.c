@@ -26,6 +26,7 @@ static void usage(FILE *f)
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
 	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
+	    "  airlock export FILE --split SIZE             FILE.001, FILE.002... of at most SIZE and FILE.index\n"
 	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
 	    "  airlock inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]   list and verify a bundle, no cache\n"
 	    "  airlock ledger [--json] [--verify]           every export and import of this cache, hash-chained; checked\n"

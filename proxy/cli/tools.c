@@ -4,6 +4,7 @@
  */
 #include "proxy/cli/tools.h"
 #include "proxy/cli/listing.h"
+#include "proxy/cli/split.h"
 #include "cache/bundle.h"
 #include "cache/ledger.h"
 #include "cache/store.h"
@@ -196,7 +197,8 @@ static int usage(void)
 	    "  airlock status [--config FILE]             per upstream: entries, bytes, oldest; versions; Endpoint manifests\n"
 	    "  airlock export FILE [--match PATTERN] [--sign DIR/bundle.key] [--since OLD] [--config FILE]\n"
 	    "  airlock export FILE --dry-run [--since OLD] [--match PATTERN] [--json | --csv]   list, write nothing\n"
-	    "  airlock import FILE [--trust PUB ...] [--config FILE]\n");
+	    "  airlock export FILE --split SIZE ...           FILE.001, FILE.002... of at most SIZE, and FILE.index\n"
+	    "  airlock import FILE [--trust PUB ...] [--config FILE]   (FILE: a bundle, or a split one's index or first part)\n");
 	return 2;
 }
 
@@ -204,6 +206,7 @@ static int usage(void)
 struct bundle_opts {
 	const char *match, *sign, *since;
 	int dry_run, fmt;
+	uint64_t split;             /* --split SIZE: parts of at most this, 0: one file */
 	const char *trust[16];
 	int ntrust;
 };
@@ -325,6 +328,8 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 {
 	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
 	struct started x = {dir, path, bo->match, "", NULL, ""};
+	struct split_writer *sw = NULL;
+	int nparts = 0;
 	struct al_bundle_index *base = NULL;
 	struct al_bundle_stats bs = {0};
 	char err[1024], kid[AL_KEY_ID_LEN + 1] = "";
@@ -367,23 +372,38 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 	x.base = base;
 	o.custody = export_started;
 	o.custody_arg = &x;
-	if ((f = fopen(path, "wb")) == NULL) {
-		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+	f = bo->split ? split_write_open(path, bo->split, &sw, err, sizeof(err)) : fopen(path, "wb");
+	if (f == NULL) {
+		if (!bo->split)
+			snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
 		fprintf(stderr, "airlock export: %s\n", err);
-		rc = -errno;
+		rc = -EIO;
 	} else {
 		rc = al_bundle_export(c->s, f, &o, &bs, err, sizeof(err));
 		if (fclose(f) != 0 && rc == 0)
-			rc = -EIO, snprintf(err, sizeof(err), "%s", strerror(errno));
+			rc = -EIO, snprintf(err, sizeof(err), "writing %s: %s", path, strerror(errno));
+		if (rc == 0 && sw != NULL) {
+			char dg[65];
+			al_hex(digest, 32, dg);
+			rc = split_write_index(sw, dg, &nparts, err, sizeof(err));
+		}
 		if (rc != 0) {
-			fprintf(stderr, "airlock export: %s\n", err);
-			remove(path);
+			fprintf(stderr, "airlock export: %s%s\n", err, sw != NULL && sw_full(sw) ?
+			    " (more than 999 parts: choose a larger --split)" : "");
+			if (sw != NULL)
+				split_write_abort(sw), sw = NULL;
+			else
+				remove(path);
 		} else {
 			struct stat st;
-			stat(path, &st);
-			printf("exported %llu entries, %llu body bytes to %s (%lld bytes)%s%s\n", (unsigned long long)bs.entries,
-			    (unsigned long long)bs.bytes, path, (long long)st.st_size, kid[0] ? ", signed by key " : ", unsigned",
-			    kid);
+			char what[4300];
+			if (sw != NULL)
+				snprintf(what, sizeof(what), "%s.001 ... %s.%03d (%d parts of at most %llu bytes) and %s.index", path,
+				    path, nparts, nparts, (unsigned long long)bo->split, path);
+			else
+				snprintf(what, sizeof(what), "%s (%lld bytes)", path, stat(path, &st) == 0 ? (long long)st.st_size : -1LL);
+			printf("exported %llu entries, %llu body bytes to %s%s%s\n", (unsigned long long)bs.entries,
+			    (unsigned long long)bs.bytes, what, kid[0] ? ", signed by key " : ", unsigned", kid);
 			if (base != NULL)
 				printf("incremental on %s: %llu new or changed entries carried, %llu unchanged left out\n",
 				    bo->since, (unsigned long long)bs.entries, (unsigned long long)bs.unchanged);
@@ -396,6 +416,9 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 	json_object_set_new(rec, "entries", export_counts(&bs));
 	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs.bytes));
 	json_object_set_new(rec, "started", x.digest[0] ? json_string(x.digest) : json_null());
+	if (sw != NULL)
+		json_object_set_new(rec, "parts", json_integer(nparts));
+	split_write_free(sw);
 	if (rc != 0)
 		json_object_set_new(rec, "reason", json_string(err));
 	ledger_add("export", dir, rec);
@@ -415,7 +438,7 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 	EVP_PKEY *trusted[32];
 	struct al_bundle_info info;
 	struct al_import_stats is = {0};
-	char err[1024] = "", dg[65], sigstate[300] = "", custody_dg[65];
+	char err[1024] = "", dg[65], sigstate[300] = "", custody_dg[65], ixp[4200];
 	const char *result = "refused";
 	int nt = 0, rc = 0, verified = 0, custody_bad = 0;
 	json_t *rec;
@@ -433,12 +456,19 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		}
 		nt++;
 	}
-	if ((f = fopen(path, "rb")) == NULL) {
+	if ((rc = split_open_read(path, &f, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
+		/* a split bundle with a part missing, short or altered: named, nothing read */
+		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
+		rc = 1;
+		goto record;
+	}
+	if (rc == 0 && (f = fopen(path, "rb")) == NULL) {
 		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
 		fprintf(stderr, "airlock import: %s\n", err);
 		rc = 1;
 		goto record;
 	}
+	rc = 0;
 	if (al_bundle_verify(f, &info, err, sizeof(err)) != 0 ||
 	    (verified = 1, nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
@@ -531,6 +561,12 @@ int tools_main(int argc, char **argv)
 			o.since = argv[++i];
 		else if (!strcmp(argv[i], "--dry-run") && !strcmp(cmd, "export"))
 			o.dry_run = 1;
+		else if (!strcmp(argv[i], "--split") && i + 1 < argc && !strcmp(cmd, "export")) {
+			if (al_parse_size(argv[++i], &o.split) != 0 || o.split < 4096) {
+				fprintf(stderr, "airlock export: --split %s: a size of at least 4KiB (650MB, 4GiB...)\n", argv[i]);
+				return 2;
+			}
+		}
 		else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "export"))
 			o.fmt = LISTING_JSON;
 		else if (!strcmp(argv[i], "--csv") && !strcmp(cmd, "export"))
