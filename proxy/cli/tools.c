@@ -582,6 +582,10 @@ int tools_main(int argc, char **argv)
 	}
 	if ((!strcmp(cmd, "purge") || !strcmp(cmd, "export") || !strcmp(cmd, "import")) && arg == NULL)
 		return usage();
+	if ((o.fmt != LISTING_TEXT && !o.dry_run) || (o.dry_run && o.split)) {
+		fprintf(stderr, "airlock export: --json and --csv go with --dry-run, and --dry-run writes no parts\n");
+		return 2;
+	}
 	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
 		return 2;
