@@ -47,7 +47,7 @@ static int on_entry(const struct al_inspect_entry *e, void *arg)
 	r->pgp = e->pgp;
 	snprintf(r->pgp_key, sizeof(r->pgp_key), "%s", e->pgp_key);
 	snprintf(r->pgp_why, sizeof(r->pgp_why), "%s", e->pgp_why);
-	if (e->small != NULL && r->size > 7 && !strcmp(r->url + strlen(r->url) - 7, ".sha512"))
+	if (e->small != NULL && strlen(r->url) > 7 && !strcmp(r->url + strlen(r->url) - 7, ".sha512"))
 		r->file512_ok = al_parse_sha512_file((const char *)e->small, e->small_len, r->file512) == 0;
 	return 0;
 }
