@@ -61,8 +61,8 @@ int inspect_main(int argc, char **argv)
 	struct al_config *cfg = NULL;
 	struct al_bundle_info info;
 	struct listing l = {0};
-	char err[1024], sigstate[800], lines[9][1400], ixp[4200], dg[65], bdg[65];
-	const char *fact_lines[10];
+	char err[1024], sigstate[800], lines[10][1400], ixp[4200], custody_line[1400] = "", dg[65], bdg[65];
+	const char *fact_lines[11];
 	json_t *facts;
 	struct stat st;
 	FILE *f;
@@ -166,7 +166,7 @@ int inspect_main(int argc, char **argv)
 		json_object_set_new(facts, "custody", json_pack("{s:s?, s:I, s:s?, s:s}", "host",
 		    json_string_value(json_object_get(c, "host")), "seq", json_integer_value(json_object_get(c, "seq")), "time",
 		    json_string_value(json_object_get(c, "time")), "record_digest", ok ? cd : "(does not match its content)"));
-		snprintf(lines[nl++], sizeof(lines[0]), "custody: the exporting side's ledger record %lld on %s at %s, digest %s",
+		snprintf(custody_line, sizeof(custody_line), "custody: the exporting side's ledger record %lld on %s at %s, digest %s",
 		    (long long)json_integer_value(json_object_get(c, "seq")), json_string_value(json_object_get(c, "host")) ?
 		    json_string_value(json_object_get(c, "host")) : "?", json_string_value(json_object_get(c, "time")) ?
 		    json_string_value(json_object_get(c, "time")) : "?", ok ? cd : "(does not match its content)");
@@ -182,14 +182,36 @@ int inspect_main(int argc, char **argv)
 		    (unsigned long long)info.base_entries);
 	else
 		snprintf(lines[nl++], sizeof(lines[0]), "base: none (a full bundle)");
+	if (custody_line[0])
+		snprintf(lines[nl++], sizeof(lines[0]), "%s", custody_line);
 	if (rc == 0) {
 		snprintf(lines[nl++], sizeof(lines[0]), "digests: verified while reading: every body's SHA-256%s, and the "
-		    "whole file's SHA-256 %s", info.version >= 3 ? " and record against the signed listing" : "", dg);
+		    "whole file's SHA-256 %s", info.version < 3 ? "" : info.is_signed ? " and record against the signed listing" : " and record against the listing", dg);
 		snprintf(lines[nl++], sizeof(lines[0]), "totals: %zu entries, %llu body bytes%s", l.n,
 		    (unsigned long long)info.body_bytes, l.bad ? "" : "; every .sha512 and signature present matched");
 	} else {
 		snprintf(lines[nl++], sizeof(lines[0]), "digests: FAILED after %zu entries: %s", l.n, err);
 		status = 1;
+	}
+	{
+		/* totals by kind: what a reviewer counts first */
+		json_t *kinds = json_object();
+		char *p = lines[nl];
+		size_t left = sizeof(lines[0]);
+		int w = snprintf(p, left, "by kind:");
+		const char *k;
+		json_t *v;
+		for (size_t i = 0; i < l.n; i++) {
+			json_t *c = json_object_get(kinds, l.v[i].what.kind);
+			json_object_set_new(kinds, l.v[i].what.kind, json_integer(c ? json_integer_value(c) + 1 : 1));
+		}
+		json_object_foreach(kinds, k, v)
+			if (w > 0 && (size_t)w < left)
+				w += snprintf(p + w, left - (size_t)w, " %s %lld,", k, (long long)json_integer_value(v));
+		if (w > 0 && (size_t)w < left && p[w - 1] == ',')
+			p[w - 1] = '\0';
+		nl++;
+		json_object_set_new(facts, "kinds", kinds);
 	}
 	if (l.bad) {
 		snprintf(lines[nl++], sizeof(lines[0]), "checks: %llu entries FAILED their .sha512 or signature",

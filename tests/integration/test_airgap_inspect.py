@@ -136,6 +136,10 @@ def test():
         if not b["created"].startswith("20") or not b["created"].endswith("Z"):
             fail(f"created: {b['created']}")
         eq(j["ok"], True, "a sound bundle, no keys for the .asc: ok")
+        kinds = {}
+        for e in j["entries"]:
+            kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+        eq((b["kinds"], b["kinds"]["agent-artifact"], b["kinds"]["endpoint-artifact"]), (kinds, 2, 2), "totals by kind")
         by = {e["url"]: e for e in j["entries"]}
         eq([e["url"] for e in j["entries"]], [e[0] for e in entries], "the listing in file order")
         for u, body in bodies.items():
