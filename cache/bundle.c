@@ -1,4 +1,5 @@
 #include "cache/bundle.h"
+#include "cache/pgp.h"
 #include "policy/hdr.h"
 #include "policy/units.h"
 
@@ -15,8 +16,10 @@
 
 #define MAGIC1 "ALKBNDL1"
 #define MAGIC2 "ALKBNDL2"
+#define MAGIC3 "ALKBNDL3"
 #define MAX_RECORD (1u << 20)
 #define MAX_HEADER (64u << 10)
+#define MAX_LISTING (256u << 20)
 #define BUF (256 * 1024)
 
 static int unhex(const char *s, uint8_t *out, size_t n)
@@ -172,6 +175,11 @@ void al_bundle_index_free(struct al_bundle_index *ix)
 	free(ix);
 }
 
+const uint8_t *al_bundle_index_digest(const struct al_bundle_index *ix)
+{
+	return ix->digest;
+}
+
 static int rd(FILE *f, void *p, size_t n, char *err, size_t errlen)
 {
 	if (n && fread(p, 1, n, f) != n) {
@@ -204,7 +212,7 @@ int al_bundle_index_read(FILE *f, struct al_bundle_index **out, char *err, size_
 		return -ENOMEM;
 	if ((rc = rd(f, magic, 8, err, errlen)) != 0)
 		goto fail;
-	if (memcmp(magic, MAGIC1, 8) != 0 && memcmp(magic, MAGIC2, 8) != 0) {
+	if (memcmp(magic, MAGIC1, 8) != 0 && memcmp(magic, MAGIC2, 8) != 0 && memcmp(magic, MAGIC3, 8) != 0) {
 		snprintf(err, errlen, "not an airlock bundle (bad magic)");
 		rc = -EILSEQ;
 		goto fail;
@@ -222,7 +230,7 @@ int al_bundle_index_read(FILE *f, struct al_bundle_index **out, char *err, size_
 			ix->entries = le(cnt, 8);
 			break;
 		}
-		if (tag != 'E' && tag != 'H') {
+		if (tag != 'E' && tag != 'H' && tag != 'L') {
 			snprintf(err, errlen, "corrupt bundle");
 			rc = -EILSEQ;
 			goto fail;
@@ -230,6 +238,15 @@ int al_bundle_index_read(FILE *f, struct al_bundle_index **out, char *err, size_
 		if ((rc = rd(f, lenb, 4, err, errlen)) != 0)
 			goto fail;
 		rl = (uint32_t)le(lenb, 4);
+		if (tag == 'L') {
+			/* the listing: not needed here, the records carry the validators */
+			if (rl > MAX_LISTING || fseeko(f, rl, SEEK_CUR) != 0) {
+				snprintf(err, errlen, "corrupt bundle: listing of %u bytes", rl);
+				rc = -EILSEQ;
+				goto fail;
+			}
+			continue;
+		}
 		if (rl > (tag == 'H' ? MAX_HEADER : MAX_RECORD)) {
 			snprintf(err, errlen, "corrupt bundle: block of %u bytes", rl);
 			rc = -EILSEQ;
@@ -282,12 +299,128 @@ fail:
 
 /* ---- writing ---- */
 
+/*
+ * Export is two steps over the store.  First every entry to carry is
+ * planned: its record encoded and kept (the metadata of one moment, a few
+ * hundred bytes an entry, capped at MAX_PLAN), leaving out what the base
+ * holds unchanged.  Sidecars (.sha512, .asc, .sig) go first, so a reader
+ * meets each signature before the body it signs and checks both in one
+ * read.  Then the header, the listing of what follows (covered by the
+ * signature: the reviewer's list), and the entries with their bodies,
+ * streamed from the map.  A dry run stops after the plan.
+ */
+#define MAX_PLAN ((size_t)1 << 30)
+
+struct plan_entry {
+	uint8_t *enc;             /* the encoded record; rec points into it */
+	size_t enclen;
+	struct al_record rec;
+	int change, side;
+	size_t order;
+};
+
+struct plan {
+	struct plan_entry *v;
+	size_t n, cap, bytes;
+	const struct al_export_opts *o;
+	struct al_bundle_stats *st;
+	char *err;
+	size_t errlen;
+};
+
+static int is_sidecar(const char *url, size_t n)
+{
+	return (n > 7 && memcmp(url + n - 7, ".sha512", 7) == 0) || (n > 4 && memcmp(url + n - 4, ".asc", 4) == 0) ||
+	    (n > 4 && memcmp(url + n - 4, ".sig", 4) == 0);
+}
+
+/* Against the base: absent (added), there with another body or validators (changed), or the same. */
+static int base_state(const struct al_bundle_index *ix, const uint8_t key[AL_KEY_LEN], const struct al_record *rec)
+{
+	struct ix_entry probe, *hit;
+	uint8_t vd[32];
+
+	if (ix == NULL || ix->n == 0)
+		return AL_ENTRY_ADDED;
+	memcpy(probe.key, key, AL_KEY_LEN);
+	hit = bsearch(&probe, ix->v, ix->n, sizeof(ix->v[0]), by_key);
+	if (hit == NULL)
+		return AL_ENTRY_ADDED;
+	if (memcmp(hit->body, rec->sha256, 32) != 0)
+		return AL_ENTRY_CHANGED;
+	validators_digest(rec->hdrs, rec->hdrs_len, vd);
+	return memcmp(hit->validators, vd, 32) == 0 ? AL_ENTRY_UNCHANGED : AL_ENTRY_CHANGED;
+}
+
+static int plan_one(const uint8_t key[AL_KEY_LEN], const struct al_record *rec, void *arg)
+{
+	struct plan *p = arg;
+	struct plan_entry *e;
+	char url[8192];
+	int change;
+
+	if (rec->url_len >= sizeof(url))
+		return 0;
+	memcpy(url, rec->url, rec->url_len);
+	url[rec->url_len] = '\0';
+	if (p->o->match != NULL && fnmatch(p->o->match, url, 0) != 0)
+		return 0;
+	if ((change = base_state(p->o->base, key, rec)) == AL_ENTRY_UNCHANGED) {
+		p->st->unchanged++;
+		return 0;
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 256;
+		struct plan_entry *nv = realloc(p->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		p->v = nv;
+		p->cap = cap;
+	}
+	e = &p->v[p->n];
+	e->enclen = al_record_size(rec);
+	if ((p->bytes += e->enclen) > MAX_PLAN) {
+		snprintf(p->err, p->errlen, "more than %zu MiB of entry records: export in parts (--match)", MAX_PLAN >> 20);
+		return -E2BIG;
+	}
+	if ((e->enc = malloc(e->enclen)) == NULL)
+		return -ENOMEM;
+	al_record_encode(rec, e->enc);
+	if (al_record_decode(e->enc, e->enclen, &e->rec) != 0) {
+		free(e->enc);
+		return -EILSEQ;
+	}
+	e->change = change;
+	e->side = is_sidecar(url, rec->url_len);
+	e->order = p->n++;
+	if (change == AL_ENTRY_ADDED)
+		p->st->added++;
+	else
+		p->st->changed++;
+	p->st->entries++;
+	p->st->bytes += rec->body_len;
+	return 0;
+}
+
+static int sidecars_first(const void *a, const void *b)
+{
+	const struct plan_entry *x = a, *y = b;
+
+	if (x->side != y->side)
+		return y->side - x->side;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].enc);
+	free(p->v);
+}
+
 struct writer {
 	FILE *f;
 	EVP_MD_CTX *md;
-	const struct al_export_opts *o;
-	struct al_reader *rd;
-	struct al_bundle_stats *st;
 	char *err;
 	size_t errlen;
 };
@@ -308,73 +441,18 @@ static void put_le(uint8_t *b, uint64_t x, int n)
 		b[i] = (uint8_t)(x >> (8 * i));
 }
 
-/* Unchanged against the base: same key, body and validators. */
-static int in_base(const struct al_bundle_index *ix, const uint8_t key[AL_KEY_LEN], const struct al_record *rec)
+static int block(struct writer *w, char tag, const void *p, size_t n)
 {
-	struct ix_entry probe, *hit;
-	uint8_t vd[32];
-
-	if (ix == NULL || ix->n == 0)
-		return 0;
-	memcpy(probe.key, key, AL_KEY_LEN);
-	hit = bsearch(&probe, ix->v, ix->n, sizeof(ix->v[0]), by_key);
-	if (hit == NULL || memcmp(hit->body, rec->sha256, 32) != 0)
-		return 0;
-	validators_digest(rec->hdrs, rec->hdrs_len, vd);
-	return memcmp(hit->validators, vd, 32) == 0;
-}
-
-static int export_one(const uint8_t key[AL_KEY_LEN], const struct al_record *rec, void *arg)
-{
-	struct writer *w = arg;
-	char url[8192];
-	uint8_t lenb[4], *enc;
-	size_t rl;
-	uint64_t off = 0;
+	uint8_t lenb[4];
 	int rc;
 
-	if (rec->url_len >= sizeof(url))
-		return 0;
-	memcpy(url, rec->url, rec->url_len);
-	url[rec->url_len] = '\0';
-	if (w->o->match != NULL && fnmatch(w->o->match, url, 0) != 0)
-		return 0;
-	if (in_base(w->o->base, key, rec)) {
-		w->st->unchanged++;
-		return 0;
-	}
-	rl = al_record_size(rec);
-	if ((enc = malloc(rl)) == NULL)
-		return -ENOMEM;
-	al_record_encode(rec, enc);
-	put_le(lenb, rl, 4);
-	rc = out(w, "E", 1);
-	if (rc == 0)
-		rc = out(w, lenb, 4);
-	if (rc == 0)
-		rc = out(w, enc, rl);
-	free(enc);
-	/* The body, from the map, chunk by chunk (the outer snapshot keeps it stable). */
-	while (rc == 0 && off < rec->body_len) {
-		const void *p;
-		size_t n;
-		if (al_body_at(w->rd, rec->obj_id, off, &p, &n) != 0) {
-			snprintf(w->err, w->errlen, "%s: body missing at %llu", url, (unsigned long long)off);
-			return -EILSEQ;
-		}
-		if (n > rec->body_len - off)
-			n = (size_t)(rec->body_len - off);
+	put_le(lenb, n, 4);
+	if ((rc = out(w, &tag, 1)) == 0 && (rc = out(w, lenb, 4)) == 0)
 		rc = out(w, p, n);
-		off += n;
-	}
-	if (rc == 0) {
-		w->st->entries++;
-		w->st->bytes += rec->body_len;
-	}
 	return rc;
 }
 
-static char *header_json(const struct al_export_opts *o)
+static char *header_json(const struct al_export_opts *o, const struct al_bundle_stats *st, const char *custody)
 {
 	json_t *h = json_object();
 	char ts[32], kid[AL_KEY_ID_LEN + 1], dh[65];
@@ -384,8 +462,11 @@ static char *header_json(const struct al_export_opts *o)
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_set_new(h, "format", json_integer(2));
+	json_object_set_new(h, "format", json_integer(3));
 	json_object_set_new(h, "created", json_string(ts));
+	json_object_set_new(h, "airlock", json_string(AIRLOCK_VERSION));
+	json_object_set_new(h, "entries", json_integer((json_int_t)st->entries));
+	json_object_set_new(h, "body_bytes", json_integer((json_int_t)st->bytes));
 	if (o->sign != NULL) {
 		al_bundle_key_id(o->sign, kid);
 		json_object_set_new(h, "key_id", json_string(kid));
@@ -394,8 +475,33 @@ static char *header_json(const struct al_export_opts *o)
 		al_hex(o->base->digest, 32, dh);
 		json_object_set_new(h, "base", json_pack("{s:s, s:I}", "digest", dh, "entries", (json_int_t)o->base->entries));
 	}
+	if (custody != NULL)
+		json_object_set_new(h, "custody", json_string(custody));
 	s = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(h);
+	return s;
+}
+
+/* The listing: per entry, in file order, its URL, status, size, body SHA-256 and record SHA-256. */
+static char *listing_json(const struct plan *p)
+{
+	json_t *l = json_object(), *a = json_array();
+	char *s;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct al_record *r = &p->v[i].rec;
+		char bh[65], rh[65];
+		uint8_t rd[32];
+		unsigned dl = 32;
+		EVP_Digest(p->v[i].enc, p->v[i].enclen, rd, &dl, EVP_sha256(), NULL);
+		al_hex(r->sha256, 32, bh);
+		al_hex(rd, 32, rh);
+		json_array_append_new(a, json_pack("{s:s%, s:i, s:I, s:s, s:s}", "url", r->url, r->url_len, "status",
+		    r->status, "size", (json_int_t)r->body_len, "sha256", bh, "record", rh));
+	}
+	json_object_set_new(l, "entries", a);
+	s = json_dumps(l, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(l);
 	return s;
 }
 
@@ -403,50 +509,108 @@ int al_bundle_export(struct al_store *s, FILE *f, const struct al_export_opts *o
     char *err, size_t errlen)
 {
 	static const struct al_export_opts none = {0};
-	struct writer w = {f, EVP_MD_CTX_new(), o ? o : &none, NULL, st, err, errlen};
-	uint8_t trailer[1 + 8 + 32], lenb[4];
+	struct writer w = {f, EVP_MD_CTX_new(), err, errlen};
+	struct plan p = {NULL, 0, 0, 0, o ? o : &none, st, err, errlen};
+	struct al_reader *rd = NULL;
+	uint8_t trailer[1 + 8 + 32], listed[32];
 	unsigned dl = 32;
-	char *hdr = NULL;
+	char *hdr = NULL, *lst = NULL, *custody = NULL;
 	int rc;
 
+	o = p.o;
 	memset(st, 0, sizeof(*st));
-	if (w.md == NULL || !EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) || al_reader_new(s, &w.rd) != 0 ||
-	    (hdr = header_json(w.o)) == NULL) {
+	if (w.md == NULL || !EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) || al_reader_new(s, &rd) != 0) {
 		EVP_MD_CTX_free(w.md);
-		free(hdr);
 		snprintf(err, errlen, "out of memory or LMDB readers");
 		return -ENOMEM;
 	}
-	al_reader_begin(w.rd);
-	put_le(lenb, strlen(hdr), 4);
-	rc = out(&w, MAGIC2, 8);
-	if (rc == 0)
-		rc = out(&w, "H", 1);
-	if (rc == 0)
-		rc = out(&w, lenb, 4);
-	if (rc == 0)
-		rc = out(&w, hdr, strlen(hdr));
-	free(hdr);
-	if (rc == 0)
-		rc = al_store_foreach(s, export_one, &w);
-	al_reader_free(w.rd);
-	if (rc == 0) {
-		trailer[0] = 'T';
-		put_le(trailer + 1, st->entries, 8);
-		EVP_DigestUpdate(w.md, trailer, 9);
-		EVP_DigestFinal_ex(w.md, trailer + 9, &dl);
-		if (fwrite(trailer, 1, sizeof(trailer), f) != sizeof(trailer)) {
-			snprintf(err, errlen, "write: %s", strerror(errno));
-			rc = -EIO;
+	/* the snapshot the bodies are read from, begun before the records are planned */
+	al_reader_begin(rd);
+	if ((rc = al_store_foreach(s, plan_one, &p)) != 0) {
+		if (rc == -ENOMEM || rc == -EILSEQ)
+			snprintf(err, errlen, "planning the export: %s", strerror(-rc));
+		goto done;
+	}
+	if (p.n)
+		qsort(p.v, p.n, sizeof(p.v[0]), sidecars_first);
+	if (o->each != NULL)
+		for (size_t i = 0; i < p.n; i++)
+			o->each(&p.v[i].rec, p.v[i].change, o->arg);
+	if (o->dry_run)
+		goto done;
+	if (o->custody != NULL) {
+		int failed = 0;
+		custody = o->custody(st, o->custody_arg, &failed, err, errlen);
+		if (failed || (custody != NULL && strlen(custody) >= AL_CUSTODY_MAX)) {
+			if (!failed)
+				snprintf(err, errlen, "the ledger record is too long to carry");
+			rc = -EINVAL;
+			goto done;
 		}
 	}
-	if (rc == 0 && w.o->sign != NULL) {
-		/* Ed25519 signs the digest over the whole file (header and key id included) */
+	if ((hdr = header_json(o, st, custody)) == NULL || (lst = listing_json(&p)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto done;
+	}
+	if ((rc = out(&w, MAGIC3, 8)) != 0 || (rc = block(&w, 'H', hdr, strlen(hdr))) != 0 ||
+	    (rc = block(&w, 'L', lst, strlen(lst))) != 0)
+		goto done;
+	{
+		/* what the signature signs: everything up to the listing's end */
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+		if (c == NULL || !EVP_MD_CTX_copy_ex(c, w.md) || !EVP_DigestFinal_ex(c, listed, &dl)) {
+			EVP_MD_CTX_free(c);
+			rc = -ENOMEM;
+			goto done;
+		}
+		EVP_MD_CTX_free(c);
+	}
+	for (size_t i = 0; i < p.n && rc == 0; i++) {
+		const struct al_record *r = &p.v[i].rec;
+		uint64_t off = 0;
+		if ((rc = block(&w, 'E', p.v[i].enc, p.v[i].enclen)) != 0)
+			break;
+		/* the body, from the map, chunk by chunk (the snapshot keeps it stable) */
+		while (rc == 0 && off < r->body_len) {
+			const void *bp;
+			size_t n;
+			if (al_body_at(rd, r->obj_id, off, &bp, &n) != 0) {
+				snprintf(err, errlen, "%.*s: its body left the cache while exporting (replaced or evicted); "
+				    "run export again", (int)r->url_len, r->url);
+				rc = -EILSEQ;
+				break;
+			}
+			if (n > r->body_len - off)
+				n = (size_t)(r->body_len - off);
+			rc = out(&w, bp, n);
+			off += n;
+		}
+	}
+	if (rc != 0)
+		goto done;
+	trailer[0] = 'T';
+	put_le(trailer + 1, st->entries, 8);
+	EVP_DigestUpdate(w.md, trailer, 9);
+	EVP_DigestFinal_ex(w.md, trailer + 9, &dl);
+	if (fwrite(trailer, 1, sizeof(trailer), f) != sizeof(trailer)) {
+		snprintf(err, errlen, "write: %s", strerror(errno));
+		rc = -EIO;
+		goto done;
+	}
+	if (o->sign != NULL) {
+		/*
+		 * Ed25519 signs the digest of everything up to the listing's end
+		 * (magic, header with the key id and base, listing).  The listing
+		 * names every entry's record and body by SHA-256, and a reader
+		 * holds each entry to it: so the signature covers every byte, and
+		 * the listing is authentic before any body is read.
+		 */
 		EVP_MD_CTX *sc = EVP_MD_CTX_new();
 		unsigned char sig[128], blk[3];
 		size_t sl = sizeof(sig);
-		if (sc == NULL || EVP_DigestSignInit(sc, NULL, NULL, NULL, w.o->sign) != 1 ||
-		    EVP_DigestSign(sc, sig, &sl, trailer + 9, 32) != 1) {
+		if (sc == NULL || EVP_DigestSignInit(sc, NULL, NULL, NULL, o->sign) != 1 ||
+		    EVP_DigestSign(sc, sig, &sl, listed, 32) != 1) {
 			snprintf(err, errlen, "signing failed");
 			rc = -EINVAL;
 		} else {
@@ -463,6 +627,14 @@ int al_bundle_export(struct al_store *s, FILE *f, const struct al_export_opts *o
 		snprintf(err, errlen, "write: %s", strerror(errno));
 		rc = -EIO;
 	}
+	if (rc == 0 && o->digest != NULL)
+		memcpy(o->digest, trailer + 9, 32);
+done:
+	free(hdr);
+	free(lst);
+	free(custody);
+	plan_free(&p);
+	al_reader_free(rd);
 	EVP_MD_CTX_free(w.md);
 	return rc;
 }
@@ -492,7 +664,7 @@ static int in(struct reader *r, void *p, size_t n, int hash)
 static int parse_header(const unsigned char *p, size_t n, struct al_bundle_info *info, char *err, size_t errlen)
 {
 	json_t *h = json_loadb((const char *)p, n, 0, NULL), *base;
-	const char *kid, *dg;
+	const char *kid, *dg, *s;
 
 	if (h == NULL || !json_is_object(h)) {
 		json_decref(h);
@@ -501,6 +673,12 @@ static int parse_header(const unsigned char *p, size_t n, struct al_bundle_info 
 	}
 	if ((kid = json_string_value(json_object_get(h, "key_id"))) != NULL)
 		snprintf(info->key_id, sizeof(info->key_id), "%s", kid);
+	if ((s = json_string_value(json_object_get(h, "created"))) != NULL)
+		snprintf(info->created, sizeof(info->created), "%s", s);
+	if ((s = json_string_value(json_object_get(h, "airlock"))) != NULL)
+		snprintf(info->airlock, sizeof(info->airlock), "%s", s);
+	if ((s = json_string_value(json_object_get(h, "custody"))) != NULL && strlen(s) < sizeof(info->custody))
+		snprintf(info->custody, sizeof(info->custody), "%s", s);
 	if ((base = json_object_get(h, "base")) != NULL) {
 		dg = json_string_value(json_object_get(base, "digest"));
 		if (dg == NULL || strlen(dg) != 64 || unhex(dg, info->base, 32) != 0) {
@@ -512,6 +690,60 @@ static int parse_header(const unsigned char *p, size_t n, struct al_bundle_info 
 		info->base_entries = (uint64_t)json_integer_value(json_object_get(base, "entries"));
 	}
 	json_decref(h);
+	return 0;
+}
+
+/* A version-3 listing: what each entry must be, in file order. */
+struct listed {
+	uint8_t record[32], body[32];
+	uint64_t size;
+	char *url;
+};
+
+struct listing {
+	struct listed *v;
+	size_t n;
+};
+
+static void listing_free(struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].url);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int parse_listing(const unsigned char *p, size_t n, struct listing *l, char *err, size_t errlen)
+{
+	json_t *j = json_loadb((const char *)p, n, 0, NULL), *a = json_object_get(j, "entries"), *e;
+	size_t i;
+
+	if (!json_is_array(a)) {
+		json_decref(j);
+		snprintf(err, errlen, "corrupt bundle: unreadable listing");
+		return -EILSEQ;
+	}
+	if ((l->v = calloc(json_array_size(a) + 1, sizeof(l->v[0]))) == NULL) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	json_array_foreach(a, i, e) {
+		const char *url = json_string_value(json_object_get(e, "url"));
+		const char *bh = json_string_value(json_object_get(e, "sha256"));
+		const char *rh = json_string_value(json_object_get(e, "record"));
+		json_t *sz = json_object_get(e, "size");
+		if (url == NULL || bh == NULL || rh == NULL || !json_is_integer(sz) || strlen(bh) != 64 ||
+		    strlen(rh) != 64 || unhex(bh, l->v[i].body, 32) != 0 || unhex(rh, l->v[i].record, 32) != 0 ||
+		    (l->v[i].url = strdup(url)) == NULL) {
+			json_decref(j);
+			snprintf(err, errlen, "corrupt bundle: listing entry %zu unreadable", i + 1);
+			return -EILSEQ;
+		}
+		l->v[i].size = (uint64_t)json_integer_value(sz);
+		l->n = i + 1;
+	}
+	json_decref(j);
 	return 0;
 }
 
@@ -566,14 +798,162 @@ static int admit(struct al_store *s, struct reader *r, const struct al_record *r
 	return 0;
 }
 
-/* One pass: verify (s == NULL; fills info) or admit. */
+/*
+ * Inspecting: sidecar bodies (.asc, .sig up to MAX_SIDECAR) are kept as they
+ * pass, so the body they sign, met later (a version-3 bundle puts sidecars
+ * first), is checked by RNP while it is read for its digest: one read.
+ */
+#define MAX_SIDECAR (64u << 10)
+
+struct sidecar {
+	char *url;
+	unsigned char *body;
+	size_t len;
+};
+
+struct inspect {
+	const struct al_pgp *keys;
+	al_inspect_fn fn;
+	al_listing_fn listing;
+	void *arg;
+	struct sidecar *v;
+	size_t n, cap;
+};
+
+static const struct sidecar *find_sig(const struct inspect *ins, const struct al_record *rec)
+{
+	for (size_t i = 0; i < ins->n; i++) {
+		size_t ul = strlen(ins->v[i].url);
+		if (ul == rec->url_len + 4 && memcmp(ins->v[i].url, rec->url, rec->url_len) == 0 &&
+		    (!strcmp(ins->v[i].url + rec->url_len, ".asc") || !strcmp(ins->v[i].url + rec->url_len, ".sig")))
+			return &ins->v[i];
+	}
+	return NULL;
+}
+
+/* A body as it is read: digested (SHA-256 and, inspecting, SHA-512) and, for a sidecar, kept. */
+struct body_in {
+	struct reader *r;
+	uint64_t left;
+	EVP_MD_CTX *d256, *d512;
+	unsigned char *keep;
+	size_t kept;
+	int rc;
+};
+
+static int body_read(void *ctx, void *buf, size_t want, size_t *got)
+{
+	struct body_in *b = ctx;
+	size_t n = want < b->left ? want : (size_t)b->left;
+
+	*got = 0;
+	if (n == 0)
+		return 0;
+	if ((b->rc = in(b->r, buf, n, 1)) != 0)
+		return b->rc;
+	EVP_DigestUpdate(b->d256, buf, n);
+	if (b->d512 != NULL)
+		EVP_DigestUpdate(b->d512, buf, n);
+	if (b->keep != NULL && b->kept + n <= MAX_SIDECAR)
+		memcpy(b->keep + b->kept, buf, n);
+	b->kept += n;
+	b->left -= n;
+	*got = n;
+	return 0;
+}
+
+/* Read and check one body (verify or inspect); report it when inspecting. */
+static int check_body(struct reader *r, const struct al_record *rec, uint64_t at, unsigned char *buf,
+    struct inspect *ins, int idx, char *err, size_t errlen)
+{
+	struct body_in b = {r, rec->body_len, EVP_MD_CTX_new(), ins ? EVP_MD_CTX_new() : NULL, NULL, 0, 0};
+	struct al_inspect_entry e = {rec, at, idx, {0}, AL_PGP_ABSENT, "", "", NULL, 0};
+	const struct sidecar *sig = ins ? find_sig(ins, rec) : NULL;
+	unsigned char d[32];
+	unsigned dl = 32;
+	int rc = 0;
+
+	if (b.d256 == NULL || (ins && b.d512 == NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	EVP_DigestInit_ex(b.d256, EVP_sha256(), NULL);
+	if (b.d512 != NULL)
+		EVP_DigestInit_ex(b.d512, EVP_sha512(), NULL);
+	if (ins && is_sidecar(rec->url, rec->url_len) && rec->body_len <= MAX_SIDECAR &&
+	    (b.keep = malloc(rec->body_len ? rec->body_len : 1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (sig != NULL && ins->keys != NULL) {
+		char why[200];
+		e.pgp = al_pgp_verify_stream(ins->keys, body_read, &b, sig->body, sig->len, e.pgp_key, why, sizeof(why)) == 0
+		    ? AL_PGP_VERIFIED : AL_PGP_BAD;
+		if (e.pgp == AL_PGP_BAD)
+			snprintf(e.pgp_why, sizeof(e.pgp_why), "%s", why);
+		if (b.rc != 0) {
+			rc = b.rc;
+			goto out;
+		}
+	} else if (sig != NULL) {
+		e.pgp = AL_PGP_NOT_CHECKED;
+	}
+	while (b.left > 0) {
+		size_t got;
+		if ((rc = body_read(&b, buf, BUF, &got)) != 0)
+			goto out;
+	}
+	EVP_DigestFinal_ex(b.d256, d, &dl);
+	if (memcmp(d, rec->sha256, 32) != 0) {
+		snprintf(err, errlen, "entry %d (%.*s) at byte %llu: body digest mismatch", idx, (int)rec->url_len, rec->url,
+		    (unsigned long long)at);
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (ins == NULL)
+		goto out;
+	EVP_DigestFinal_ex(b.d512, e.sha512, &dl);
+	if (b.keep != NULL) {
+		struct sidecar *sc;
+		if (ins->n == ins->cap) {
+			size_t cap = ins->cap ? ins->cap * 2 : 64;
+			struct sidecar *nv = realloc(ins->v, cap * sizeof(*nv));
+			if (nv == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			ins->v = nv;
+			ins->cap = cap;
+		}
+		sc = &ins->v[ins->n];
+		if ((sc->url = strndup(rec->url, rec->url_len)) == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		sc->body = b.keep;
+		sc->len = rec->body_len;
+		b.keep = NULL;
+		ins->n++;
+		e.small = sc->body;
+		e.small_len = sc->len;
+	}
+	rc = ins->fn(&e, ins->arg);
+out:
+	free(b.keep);
+	EVP_MD_CTX_free(b.d256);
+	EVP_MD_CTX_free(b.d512);
+	return rc;
+}
+
+/* One pass: verify (s == NULL; fills info; inspect with ins) or admit. */
 static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct al_import_stats *st,
-    char *err, size_t errlen)
+    struct inspect *ins, char *err, size_t errlen)
 {
 	struct reader r = {f, EVP_MD_CTX_new(), 0, err, errlen};
+	struct listing l = {NULL, 0};
 	unsigned char magic[8], *buf = malloc(BUF), *enc = NULL;
 	uint64_t count = 0;
-	int rc = 0, v2;
+	int rc = 0, version, listed = 0;
 
 	if (r.md == NULL || buf == NULL || !EVP_DigestInit_ex(r.md, EVP_sha256(), NULL)) {
 		rc = -ENOMEM;
@@ -581,20 +961,21 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 	}
 	if ((rc = in(&r, magic, 8, 1)) != 0)
 		goto out;
-	v2 = memcmp(magic, MAGIC2, 8) == 0;
-	if (!v2 && memcmp(magic, MAGIC1, 8) != 0) {
+	version = !memcmp(magic, MAGIC3, 8) ? 3 : !memcmp(magic, MAGIC2, 8) ? 2 : !memcmp(magic, MAGIC1, 8) ? 1 : 0;
+	if (version == 0) {
 		snprintf(err, errlen, "not an airlock bundle (bad magic)");
 		rc = -EILSEQ;
 		goto out;
 	}
 	if (s == NULL) {
 		memset(info, 0, sizeof(*info));
-		info->version = v2 ? 2 : 1;
+		info->version = version;
 	}
 	for (;;) {
 		unsigned char tag, lenb[4];
 		uint32_t rl = 0;
 		struct al_record rec;
+		uint64_t at = r.pos;
 
 		if ((rc = in(&r, &tag, 1, 1)) != 0)
 			goto out;
@@ -602,21 +983,30 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 			unsigned char cnt[8], want[32], got[32];
 			unsigned dl = 32;
 			int c;
+			if (version == 3 && !listed) {
+				snprintf(err, errlen, "corrupt bundle: no listing");
+				rc = -EILSEQ;
+				goto out;
+			}
 			if ((rc = in(&r, cnt, 8, 1)) != 0 || (rc = in(&r, want, 32, 0)) != 0)
 				goto out;
 			EVP_DigestFinal_ex(r.md, got, &dl);
 			/* the admitting pass skips bodies it does not admit: only the first checks the digest */
-			if (le(cnt, 8) != count || (s == NULL && memcmp(want, got, 32) != 0)) {
-				snprintf(err, errlen, "bundle digest mismatch: the file was altered or damaged");
+			if (le(cnt, 8) != count || (s == NULL && memcmp(want, got, 32) != 0) ||
+			    (s == NULL && version == 3 && count != l.n)) {
+				snprintf(err, errlen, "bundle digest mismatch at byte %llu: the file was altered or damaged",
+				    (unsigned long long)at);
 				rc = -EBADMSG;
 				goto out;
 			}
 			if (s == NULL) {
 				memcpy(info->digest, want, 32);
+				if (version < 3)
+					memcpy(info->signed_digest, want, 32);
 				info->entries = count;
 			}
 			c = fgetc(f);
-			if (c == 'S' && v2) {
+			if (c == 'S' && version >= 2) {
 				unsigned char sl[2];
 				size_t n;
 				if ((rc = in(&r, sl, 2, 0)) != 0)
@@ -644,22 +1034,46 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 			}
 			goto out;
 		}
-		if (tag == 'H' && v2 && r.pos == 9) {
+		if ((tag == 'H' && version >= 2 && r.pos == 9) || (tag == 'L' && version == 3 && !listed && count == 0)) {
+			uint32_t cap = tag == 'H' ? MAX_HEADER : MAX_LISTING;
+			unsigned char *blk;
 			if ((rc = in(&r, lenb, 4, 1)) != 0)
 				goto out;
 			rl = (uint32_t)le(lenb, 4);
-			if (rl > MAX_HEADER || (rc = in(&r, buf, rl, 1)) != 0) {
-				if (rc == 0)
-					snprintf(err, errlen, "corrupt bundle: header of %u bytes", rl);
-				rc = rc ? rc : -EILSEQ;
+			if (rl > cap) {
+				snprintf(err, errlen, "corrupt bundle: %s of %u bytes", tag == 'H' ? "header" : "listing", rl);
+				rc = -EILSEQ;
 				goto out;
 			}
-			if (s == NULL && (rc = parse_header(buf, rl, info, err, errlen)) != 0)
+			if ((blk = malloc(rl ? rl : 1)) == NULL) {
+				rc = -ENOMEM;
 				goto out;
+			}
+			if ((rc = in(&r, blk, rl, 1)) == 0 && s == NULL)
+				rc = tag == 'H' ? parse_header(blk, rl, info, err, errlen) : parse_listing(blk, rl, &l, err, errlen);
+			free(blk);
+			if (rc != 0)
+				goto out;
+			if (tag == 'L') {
+				EVP_MD_CTX *c = EVP_MD_CTX_new();
+				unsigned dl = 32;
+				listed = 1;
+				if (s == NULL && (c == NULL || !EVP_MD_CTX_copy_ex(c, r.md) ||
+				    !EVP_DigestFinal_ex(c, info->signed_digest, &dl)))
+					rc = -ENOMEM;
+				EVP_MD_CTX_free(c);
+				if (rc != 0)
+					goto out;
+				if (s == NULL) {
+					info->listed = l.n;
+					if (ins != NULL && ins->listing != NULL)
+						ins->listing(l.n, ins->arg);
+				}
+			}
 			continue;
 		}
-		if (tag != 'E') {
-			snprintf(err, errlen, "corrupt bundle: unexpected byte at %llu", (unsigned long long)r.pos - 1);
+		if (tag != 'E' || (version == 3 && !listed)) {
+			snprintf(err, errlen, "corrupt bundle: unexpected byte at %llu", (unsigned long long)at);
 			rc = -EILSEQ;
 			goto out;
 		}
@@ -667,7 +1081,7 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 			goto out;
 		rl = (uint32_t)le(lenb, 4);
 		if (rl > MAX_RECORD) {
-			snprintf(err, errlen, "corrupt bundle: record of %u bytes", rl);
+			snprintf(err, errlen, "corrupt bundle: record of %u bytes at byte %llu", rl, (unsigned long long)at);
 			rc = -EILSEQ;
 			goto out;
 		}
@@ -679,33 +1093,29 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 		if ((rc = in(&r, enc, rl, 1)) != 0)
 			goto out;
 		if (al_record_decode(enc, rl, &rec) != 0 || rec.url_len == 0) {
-			snprintf(err, errlen, "corrupt bundle: bad entry record at %llu", (unsigned long long)r.pos - rl);
+			snprintf(err, errlen, "corrupt bundle: bad entry record at byte %llu", (unsigned long long)at);
 			rc = -EILSEQ;
 			goto out;
 		}
 		count++;
-		if (s == NULL) {
-			/* verify: digest the body against the record */
-			EVP_MD_CTX *bm = EVP_MD_CTX_new();
-			unsigned char d[32];
-			uint64_t off = 0;
+		if (s == NULL && version == 3) {
+			/* held to the listing: the signed part names every record and body */
+			uint8_t rd[32];
 			unsigned dl = 32;
-			EVP_DigestInit_ex(bm, EVP_sha256(), NULL);
-			while (rc == 0 && off < rec.body_len) {
-				size_t n = rec.body_len - off > BUF ? BUF : (size_t)(rec.body_len - off);
-				if ((rc = in(&r, buf, n, 1)) == 0)
-					EVP_DigestUpdate(bm, buf, n);
-				off += n;
-			}
-			EVP_DigestFinal_ex(bm, d, &dl);
-			EVP_MD_CTX_free(bm);
-			if (rc != 0)
-				goto out;
-			if (memcmp(d, rec.sha256, 32) != 0) {
-				snprintf(err, errlen, "entry %.*s: body digest mismatch", (int)rec.url_len, rec.url);
+			const struct listed *le3 = count <= l.n ? &l.v[count - 1] : NULL;
+			EVP_Digest(enc, rl, rd, &dl, EVP_sha256(), NULL);
+			if (le3 == NULL || memcmp(rd, le3->record, 32) != 0 || memcmp(rec.sha256, le3->body, 32) != 0 ||
+			    rec.body_len != le3->size || strlen(le3->url) != rec.url_len ||
+			    memcmp(le3->url, rec.url, rec.url_len) != 0) {
+				snprintf(err, errlen, "entry %llu (%.*s) at byte %llu: not the entry the listing names",
+				    (unsigned long long)count, (int)rec.url_len, rec.url, (unsigned long long)at);
 				rc = -EBADMSG;
 				goto out;
 			}
+		}
+		if (s == NULL) {
+			if ((rc = check_body(&r, &rec, at, buf, ins, (int)count, err, errlen)) != 0)
+				goto out;
 			info->body_bytes += rec.body_len;
 		} else if ((rc = admit(s, &r, &rec, buf, st)) != 0) {
 			snprintf(err, errlen, "admitting %.*s: %s", (int)rec.url_len, rec.url, strerror(-rc));
@@ -713,6 +1123,7 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 		}
 	}
 out:
+	listing_free(&l);
 	free(enc);
 	free(buf);
 	EVP_MD_CTX_free(r.md);
@@ -725,7 +1136,26 @@ int al_bundle_verify(FILE *f, struct al_bundle_info *info, char *err, size_t err
 		snprintf(err, errlen, "the bundle must be a seekable file: %s", strerror(errno));
 		return -errno;
 	}
-	return pass(NULL, f, info, NULL, err, errlen);
+	return pass(NULL, f, info, NULL, NULL, err, errlen);
+}
+
+int al_bundle_inspect(FILE *f, const struct al_pgp *keys, al_inspect_fn fn, al_listing_fn listing, void *arg,
+    struct al_bundle_info *info, char *err, size_t errlen)
+{
+	struct inspect ins = {keys, fn, listing, arg, NULL, 0, 0};
+	int rc;
+
+	if (fseeko(f, 0, SEEK_SET) != 0) {
+		snprintf(err, errlen, "the bundle must be a seekable file: %s", strerror(errno));
+		return -errno;
+	}
+	rc = pass(NULL, f, info, NULL, &ins, err, errlen);
+	for (size_t i = 0; i < ins.n; i++) {
+		free(ins.v[i].url);
+		free(ins.v[i].body);
+	}
+	free(ins.v);
+	return rc;
 }
 
 int al_bundle_check_signature(const struct al_bundle_info *info, EVP_PKEY *const *trusted, int ntrusted,
@@ -745,7 +1175,7 @@ int al_bundle_check_signature(const struct al_bundle_info *info, EVP_PKEY *const
 			continue;
 		vc = EVP_MD_CTX_new();
 		ok = vc != NULL && EVP_DigestVerifyInit(vc, NULL, NULL, NULL, trusted[i]) == 1 &&
-		    EVP_DigestVerify(vc, info->sig, info->sig_len, info->digest, 32) == 1;
+		    EVP_DigestVerify(vc, info->sig, info->sig_len, info->signed_digest, 32) == 1;
 		EVP_MD_CTX_free(vc);
 		if (ok)
 			return 0;
@@ -768,7 +1198,7 @@ int al_bundle_admit(struct al_store *s, FILE *f, const struct al_bundle_info *in
 		snprintf(err, errlen, "the bundle must be a seekable file: %s", strerror(errno));
 		return -errno;
 	}
-	if ((rc = pass(s, f, NULL, st, err, errlen)) != 0)
+	if ((rc = pass(s, f, NULL, st, NULL, err, errlen)) != 0)
 		return rc;
 	return al_store_note_bundle(s, info->digest);
 }

@@ -169,3 +169,75 @@ out:
 	al_reader_end(r);
 	return rc;
 }
+
+struct pull {
+	al_pgp_read_fn rd;
+	void *ctx;
+	int failed;
+};
+
+static bool pull_body(void *ctx, void *buf, size_t want, size_t *got)
+{
+	struct pull *s = ctx;
+
+	if (s->rd(s->ctx, buf, want, got) != 0) {
+		s->failed = 1;
+		return false;
+	}
+	return true;
+}
+
+int al_pgp_verify_stream(const struct al_pgp *p, al_pgp_read_fn rd, void *ctx, const void *sig, size_t siglen,
+    char keyid[41], char *err, size_t errlen)
+{
+	struct pull src = {rd, ctx, 0};
+	rnp_ffi_t ffi = context(p, err, errlen);
+	rnp_input_t data = NULL, sigin = NULL;
+	rnp_op_verify_t op = NULL;
+	rnp_result_t res = RNP_ERROR_GENERIC;
+	size_t count = 0;
+	int rc = -EBADMSG;
+
+	keyid[0] = '\0';
+	if (ffi == NULL)
+		return -EINVAL;
+	if (rnp_input_from_callback(&data, pull_body, NULL, &src) != RNP_SUCCESS ||
+	    rnp_input_from_memory(&sigin, sig, siglen, false) != RNP_SUCCESS ||
+	    rnp_op_verify_detached_create(&op, ffi, data, sigin) != RNP_SUCCESS) {
+		snprintf(err, errlen, "the signature is not an OpenPGP detached signature");
+		goto out;
+	}
+	rnp_op_verify_execute(op);
+	rnp_op_verify_get_signature_count(op, &count);
+	for (size_t i = 0; i < count && rc != 0; i++) {
+		rnp_op_verify_signature_t one = NULL;
+		rnp_signature_handle_t h = NULL;
+		char *id = NULL;
+		if (rnp_op_verify_get_signature_at(op, i, &one) != RNP_SUCCESS)
+			continue;
+		res = rnp_op_verify_signature_get_status(one);
+		if (rnp_op_verify_signature_get_handle(one, &h) == RNP_SUCCESS && rnp_signature_get_keyid(h, &id) == RNP_SUCCESS &&
+		    id != NULL)
+			snprintf(keyid, 41, "%s", id);
+		rnp_buffer_destroy(id);
+		rnp_signature_handle_destroy(h);
+		if (res == RNP_SUCCESS)
+			rc = 0;
+	}
+	if (rc == 0)
+		;
+	else if (src.failed)
+		snprintf(err, errlen, "the body could not be read");
+	else if (count == 0)
+		snprintf(err, errlen, "no OpenPGP signature in the signature file");
+	else if (res == RNP_ERROR_KEY_NOT_FOUND)
+		snprintf(err, errlen, "signed by key %s, which is not among the given keys", keyid[0] ? keyid : "(unnamed)");
+	else
+		snprintf(err, errlen, "the OpenPGP signature does not verify (%s)", rnp_result_to_string(res));
+out:
+	rnp_op_verify_destroy(op);
+	rnp_input_destroy(data);
+	rnp_input_destroy(sigin);
+	rnp_ffi_destroy(ffi);
+	return rc;
+}

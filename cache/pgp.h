@@ -28,4 +28,14 @@ void al_pgp_free(struct al_pgp *p);
 int al_pgp_verify_object(const struct al_pgp *p, struct al_reader *r, uint64_t obj_id, uint64_t len,
     const void *sig, size_t siglen, char *err, size_t errlen);
 
+/*
+ * The same check over a body pulled through rd (0, or -errno to stop),
+ * for bodies that are not in the cache (a bundle being inspected).  RNP
+ * reads until rd gives 0 bytes.  keyid[41] gets the signing key's id
+ * (hex) when the signature names one.  0 verified; -EBADMSG no.
+ */
+typedef int (*al_pgp_read_fn)(void *ctx, void *buf, size_t want, size_t *got);
+int al_pgp_verify_stream(const struct al_pgp *p, al_pgp_read_fn rd, void *ctx, const void *sig, size_t siglen,
+    char keyid[41], char *err, size_t errlen);
+
 #endif

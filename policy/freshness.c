@@ -1,4 +1,5 @@
 #include "policy/freshness.h"
+#include "policy/artifact.h"
 #include "policy/hdr.h"
 
 #include <errno.h>
@@ -24,9 +25,9 @@ const struct al_default_rule al_default_rules[] = {
 	    "Endpoint's manifest is republished in place: the upstream's Cache-Control and ETag decide"},
 	{"*-SNAPSHOT*", 0, "snapshot builds are rebuilt under the same name: the upstream's headers decide"},
 	{"/downloads/endpoint/artifacts/*/" SHA256_HEX, 1, "an Endpoint artifact is named by the SHA-256 of its content"},
-	{"/downloads/*-[0-9]*.[0-9]*.[0-9]*-*.@(tar.gz|zip|deb|rpm|msi)?(.sha512|.asc)", 1,
+	{AL_GLOB_AGENT_ARTIFACT, 1,
 	    "an agent or beat artifact (and its .sha512, .asc) is named by version and platform, never republished"},
-	{"/epr/*/*-[0-9]*.[0-9]*.[0-9]*.@(zip|tar.gz)?(.sig)", 1,
+	{AL_GLOB_PACKAGE_ARCHIVE, 1,
 	    "a package archive (and its .sig) is named by package version, published once"},
 	{NULL, 0, NULL},
 };

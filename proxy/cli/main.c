@@ -6,6 +6,8 @@
 #include "proxy/runtime/server.h"
 #include "proxy/front/tls.h"
 #include "proxy/cli/tools.h"
+#include "proxy/cli/inspect.h"
+#include "proxy/cli/ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,11 @@ static void usage(FILE *f)
 	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
+	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
+	    "  airlock export FILE --split SIZE             FILE.001, FILE.002... of at most SIZE and FILE.index\n"
 	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
+	    "  airlock inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]   list and verify a bundle, no cache\n"
+	    "  airlock ledger [--json] [--verify]           every export and import of this cache, hash-chained; checked\n"
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
 	    "                                               (each takes --config FILE; mirror too)\n"
 	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
@@ -83,6 +89,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "mirror"))
 		return mirror_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "inspect"))
+		return inspect_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ledger"))
+		return ledger_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls") || !strcmp(cmd, "purge") || !strcmp(cmd, "verify") || !strcmp(cmd, "status") ||
 	    !strcmp(cmd, "export") || !strcmp(cmd, "import"))
 		return tools_main(argc - 1, argv + 1);

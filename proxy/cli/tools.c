@@ -3,7 +3,10 @@
  * `airlock serve` uses the same cache (readers and one writer at a time).
  */
 #include "proxy/cli/tools.h"
+#include "proxy/cli/listing.h"
+#include "proxy/cli/split.h"
 #include "cache/bundle.h"
+#include "cache/ledger.h"
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/hdr.h"
@@ -193,23 +196,145 @@ static int usage(void)
 	    "  airlock verify [--config FILE]             re-digest every body; drop corrupt entries\n"
 	    "  airlock status [--config FILE]             per upstream: entries, bytes, oldest; versions; Endpoint manifests\n"
 	    "  airlock export FILE [--match PATTERN] [--sign DIR/bundle.key] [--since OLD] [--config FILE]\n"
-	    "  airlock import FILE [--trust PUB ...] [--config FILE]\n");
+	    "  airlock export FILE --dry-run [--since OLD] [--match PATTERN] [--json | --csv]   list, write nothing\n"
+	    "  airlock export FILE --split SIZE ...           FILE.001, FILE.002... of at most SIZE, and FILE.index\n"
+	    "  airlock import FILE [--trust PUB ...] [--config FILE]   (FILE: a bundle, or a split one's index or first part)\n");
 	return 2;
 }
 
 /* export and import options */
 struct bundle_opts {
 	const char *match, *sign, *since;
+	int dry_run, fmt;
+	uint64_t split;             /* --split SIZE: parts of at most this, 0: one file */
 	const char *trust[16];
 	int ntrust;
 };
 
-static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts *bo)
+static void plan_row(const struct al_record *rec, int change, void *arg)
 {
-	struct al_export_opts o = {bo->match, NULL, NULL};
-	struct al_bundle_index *base = NULL;
+	struct row *r = listing_add(arg, rec);
+
+	if (r != NULL)
+		r->change = change == AL_ENTRY_CHANGED ? "changed" : "added";
+}
+
+/* export --dry-run: the listing export would write, and its counts against the base; no file. */
+static int dry_run(struct ctx *c, const char *path, const struct bundle_opts *bo, struct al_export_opts *o)
+{
+	struct listing l = {.dry_run = 1};
 	struct al_bundle_stats bs;
-	char err[1024];
+	char err[1024], lines[3][1200], kid[AL_KEY_ID_LEN + 1] = "";
+	const char *fl[4] = {lines[0], lines[1], lines[2], NULL};
+	json_t *facts;
+	int rc;
+
+	o->dry_run = 1;
+	o->each = plan_row;
+	o->arg = &l;
+	if ((rc = al_bundle_export(c->s, NULL, o, &bs, err, sizeof(err))) != 0) {
+		fprintf(stderr, "airlock export --dry-run: %s\n", err);
+		listing_free(&l);
+		return 1;
+	}
+	listing_check(&l);
+	if (o->sign)
+		al_bundle_key_id(o->sign, kid);
+	snprintf(lines[0], sizeof(lines[0]), "dry run: export %s would write a format 3 bundle, %s%s; nothing was written",
+	    path, kid[0] ? "signed by key " : "unsigned", kid);
+	snprintf(lines[1], sizeof(lines[1]), "base: %s%s", bo->since ? "incremental on " : "none (a full bundle)",
+	    bo->since ? bo->since : "");
+	snprintf(lines[2], sizeof(lines[2]), "totals: %llu entries, %llu body bytes: added %llu, changed %llu, unchanged %llu",
+	    (unsigned long long)bs.entries, (unsigned long long)bs.bytes, (unsigned long long)bs.added,
+	    (unsigned long long)bs.changed, (unsigned long long)bs.unchanged);
+	facts = json_pack("{s:s, s:b, s:i, s:s, s:s?, s:I, s:I, s:I, s:I, s:I}", "file", path, "dry_run", 1, "format", 3,
+	    "signer_key_id", kid, "base", bo->since, "entries", (json_int_t)bs.entries, "body_bytes", (json_int_t)bs.bytes,
+	    "added", (json_int_t)bs.added, "changed", (json_int_t)bs.changed, "unchanged", (json_int_t)bs.unchanged);
+	listing_print(stdout, bo->fmt, &l, facts, fl, NULL);
+	json_decref(facts);
+	listing_free(&l);
+	return 0;
+}
+
+/*
+ * The ledger must be intact before an export or import adds to it: a
+ * broken chain is reported, never buried under new records.
+ */
+static int ledger_ok(const char *cmd, const char *dir)
+{
+	char err[600], head[65];
+	uint64_t n, bad;
+
+	if (al_ledger_read(dir, NULL, NULL, &n, &bad, head, err, sizeof(err)) == 0)
+		return 1;
+	fprintf(stderr, "airlock %s: the ledger of custody in %s is broken: %s.\n"
+	    "Nothing was done. See it with `airlock ledger`; keep the file for review and move it aside to start a new "
+	    "chain.\n", cmd, dir, err);
+	return 0;
+}
+
+static void ledger_add(const char *cmd, const char *dir, json_t *rec)
+{
+	char err[600], dg[65];
+
+	if (al_ledger_append(dir, rec, dg, NULL, err, sizeof(err)) != 0)
+		fprintf(stderr, "airlock %s: WARNING: not recorded in the ledger of custody: %s\n", cmd, err);
+	else
+		printf("ledger of custody: record %.16s... appended\n", dg);
+	json_decref(rec);
+}
+
+static json_t *hexj(const uint8_t *d, int have)
+{
+	char h[65];
+
+	if (!have)
+		return json_null();
+	al_hex(d, 32, h);
+	return json_string(h);
+}
+
+/* An export's first ledger record, appended once its entries are planned; the bundle carries it. */
+struct started {
+	const char *dir, *path, *match;
+	char kid[AL_KEY_ID_LEN + 1];
+	const struct al_bundle_index *base;
+	char digest[65];
+};
+
+static json_t *export_counts(const struct al_bundle_stats *bs)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "carried", (json_int_t)bs->entries, "added", (json_int_t)bs->added,
+	    "changed", (json_int_t)bs->changed, "unchanged", (json_int_t)bs->unchanged);
+}
+
+static char *export_started(const struct al_bundle_stats *bs, void *arg, int *failed, char *err, size_t errlen)
+{
+	struct started *x = arg;
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:s?}", "command", "export", "result", "started", "file",
+	    x->path, "format", 3, "signer", x->kid[0] ? json_string(x->kid) : json_null(), "base",
+	    hexj(x->base ? al_bundle_index_digest(x->base) : NULL, x->base != NULL), "match", x->match);
+	char *line = NULL;
+
+	json_object_set_new(rec, "entries", export_counts(bs));
+	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs->bytes));
+	if (al_ledger_append(x->dir, rec, x->digest, &line, err, errlen) != 0)
+		*failed = 1;
+	json_decref(rec);
+	return line;
+}
+
+static int cmd_export(struct ctx *c, const char *dir, const char *path, const struct bundle_opts *bo)
+{
+	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
+	struct started x = {dir, path, bo->match, "", NULL, ""};
+	struct split_writer *sw = NULL;
+	int nparts = 0;
+	struct al_bundle_index *base = NULL;
+	struct al_bundle_stats bs = {0};
+	char err[1024], kid[AL_KEY_ID_LEN + 1] = "";
+	uint8_t digest[32];
+	json_t *rec;
 	FILE *f;
 	int rc;
 
@@ -229,30 +354,74 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 		fclose(old);
 		o.base = base;
 	}
-	if ((f = fopen(path, "wb")) == NULL) {
-		fprintf(stderr, "airlock export: %s: %s\n", path, strerror(errno));
-		rc = -errno;
+	if (bo->dry_run) {
+		rc = dry_run(c, path, bo, &o);
+		al_bundle_index_free(base);
+		EVP_PKEY_free(o.sign);
+		return rc;
+	}
+	if (!ledger_ok("export", dir)) {
+		al_bundle_index_free(base);
+		EVP_PKEY_free(o.sign);
+		return 1;
+	}
+	if (o.sign)
+		al_bundle_key_id(o.sign, kid);
+	o.digest = digest;
+	memcpy(x.kid, kid, sizeof(kid));
+	x.base = base;
+	o.custody = export_started;
+	o.custody_arg = &x;
+	f = bo->split ? split_write_open(path, bo->split, &sw, err, sizeof(err)) : fopen(path, "wb");
+	if (f == NULL) {
+		if (!bo->split)
+			snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		fprintf(stderr, "airlock export: %s\n", err);
+		rc = -EIO;
 	} else {
 		rc = al_bundle_export(c->s, f, &o, &bs, err, sizeof(err));
 		if (fclose(f) != 0 && rc == 0)
-			rc = -EIO, snprintf(err, sizeof(err), "%s", strerror(errno));
+			rc = -EIO, snprintf(err, sizeof(err), "writing %s: %s", path, strerror(errno));
+		if (rc == 0 && sw != NULL) {
+			char dg[65];
+			al_hex(digest, 32, dg);
+			rc = split_write_index(sw, dg, &nparts, err, sizeof(err));
+		}
 		if (rc != 0) {
-			fprintf(stderr, "airlock export: %s\n", err);
-			remove(path);
+			fprintf(stderr, "airlock export: %s%s\n", err, sw != NULL && sw_full(sw) ?
+			    " (more than 999 parts: choose a larger --split)" : "");
+			if (sw != NULL)
+				split_write_abort(sw), sw = NULL;
+			else
+				remove(path);
 		} else {
 			struct stat st;
-			char kid[AL_KEY_ID_LEN + 1] = "";
-			if (o.sign)
-				al_bundle_key_id(o.sign, kid);
-			stat(path, &st);
-			printf("exported %llu entries, %llu body bytes to %s (%lld bytes)%s%s\n", (unsigned long long)bs.entries,
-			    (unsigned long long)bs.bytes, path, (long long)st.st_size, kid[0] ? ", signed by key " : ", unsigned",
-			    kid);
+			char what[4300];
+			if (sw != NULL)
+				snprintf(what, sizeof(what), "%s.001 ... %s.%03d (%d parts of at most %llu bytes) and %s.index", path,
+				    path, nparts, nparts, (unsigned long long)bo->split, path);
+			else
+				snprintf(what, sizeof(what), "%s (%lld bytes)", path, stat(path, &st) == 0 ? (long long)st.st_size : -1LL);
+			printf("exported %llu entries, %llu body bytes to %s%s%s\n", (unsigned long long)bs.entries,
+			    (unsigned long long)bs.bytes, what, kid[0] ? ", signed by key " : ", unsigned", kid);
 			if (base != NULL)
 				printf("incremental on %s: %llu new or changed entries carried, %llu unchanged left out\n",
 				    bo->since, (unsigned long long)bs.entries, (unsigned long long)bs.unchanged);
 		}
 	}
+	rec = json_pack("{s:s, s:s, s:s, s:o, s:i, s:o, s:o, s:s?}", "command", "export", "result",
+	    rc == 0 ? "written" : "failed", "file", path, "bundle_digest", hexj(digest, rc == 0), "format", 3, "signer",
+	    kid[0] ? json_string(kid) : json_null(), "base", hexj(base ? al_bundle_index_digest(base) : NULL, base != NULL),
+	    "match", bo->match);
+	json_object_set_new(rec, "entries", export_counts(&bs));
+	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs.bytes));
+	json_object_set_new(rec, "started", x.digest[0] ? json_string(x.digest) : json_null());
+	if (sw != NULL)
+		json_object_set_new(rec, "parts", json_integer(nparts));
+	split_write_free(sw);
+	if (rc != 0)
+		json_object_set_new(rec, "reason", json_string(err));
+	ledger_add("export", dir, rec);
 	al_bundle_index_free(base);
 	EVP_PKEY_free(o.sign);
 	return rc ? 1 : 0;
@@ -261,17 +430,23 @@ static int cmd_export(struct ctx *c, const char *path, const struct bundle_opts 
 /*
  * Verify the whole bundle, then decide: trusted keys (config and --trust)
  * mean a valid signature by one of them is required; a delta needs its
- * base in this cache.  Only then is anything admitted.
+ * base in this cache.  Only then is anything admitted.  Whatever the
+ * outcome, the ledger records it.
  */
 static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *path, const struct bundle_opts *bo)
 {
 	EVP_PKEY *trusted[32];
 	struct al_bundle_info info;
 	struct al_import_stats is = {0};
-	char err[1024], dg[65];
-	int nt = 0, rc = 0;
+	char err[1024] = "", dg[65], sigstate[300] = "", custody_dg[65], ixp[4200];
+	const char *result = "refused";
+	int nt = 0, rc = 0, verified = 0, custody_bad = 0;
+	json_t *rec;
 	FILE *f;
 
+	memset(&info, 0, sizeof(info));
+	if (!ledger_ok("import", cfg->cache_path))
+		return 1;
 	for (int i = 0; i < cfg->ntrusted_keys + bo->ntrust && nt < 32; i++) {
 		const char *kp = i < cfg->ntrusted_keys ? cfg->trusted_keys[i] : bo->trust[i - cfg->ntrusted_keys];
 		if (al_bundle_load_key(kp, 0, &trusted[nt], err, sizeof(err)) != 0) {
@@ -281,44 +456,85 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		}
 		nt++;
 	}
-	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "airlock import: %s: %s\n", path, strerror(errno));
-		rc = 1;
-		goto out;
-	}
-	if (al_bundle_verify(f, &info, err, sizeof(err)) != 0 ||
-	    (nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
+	if ((rc = split_open_read(path, &f, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
+		/* a split bundle with a part missing, short or altered: named, nothing read */
 		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
+		rc = 1;
+		goto record;
+	}
+	if (rc == 0 && (f = fopen(path, "rb")) == NULL) {
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		fprintf(stderr, "airlock import: %s\n", err);
+		rc = 1;
+		goto record;
+	}
+	rc = 0;
+	if (al_bundle_verify(f, &info, err, sizeof(err)) != 0 ||
+	    (verified = 1, nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
+		snprintf(sigstate, sizeof(sigstate), "%s", verified && nt > 0 ? "refused" : "not checked");
 		fclose(f);
 		rc = 1;
-		goto out;
+		goto record;
 	}
 	al_hex(info.base, 32, dg);
 	if (info.is_delta && al_store_has_bundle(c->s, info.base, NULL) != 1) {
-		fprintf(stderr, "airlock import: rejected %s: it is incremental on bundle %.16s... (%llu entries), "
-		    "which this cache has not imported; import that base first. The cache was not changed\n", path, dg,
-		    (unsigned long long)info.base_entries);
+		snprintf(err, sizeof(err), "it is incremental on bundle %.16s... (%llu entries), which this cache has not "
+		    "imported; import that base first", dg, (unsigned long long)info.base_entries);
+		fprintf(stderr, "airlock import: rejected %s: %s. The cache was not changed\n", path, err);
+		snprintf(sigstate, sizeof(sigstate), "%s", nt > 0 ? "verified by a trusted key" : "not checked");
 		fclose(f);
 		rc = 1;
-		goto out;
+		goto record;
 	}
-	if (nt == 0)
+	if (nt == 0) {
 		printf("the bundle's origin was not checked: no trusted keys (import.trusted_keys, --trust)%s%s\n",
 		    info.is_signed ? "; it is signed by key " : "", info.is_signed ? info.key_id : "");
-	else
+		snprintf(sigstate, sizeof(sigstate), "not checked (no trusted keys)");
+	} else {
 		printf("signature by trusted key %s verified\n", info.key_id);
+		snprintf(sigstate, sizeof(sigstate), "verified by a trusted key");
+	}
 	rc = al_bundle_admit(c->s, f, &info, &is, err, sizeof(err));
 	fclose(f);
 	if (rc != 0) {
 		/* verified whole, then admission failed part-way (disk full...): say what went in */
 		fprintf(stderr, "airlock import: %s: stopped after admitting %llu entries: %s; run it again once fixed\n",
 		    path, (unsigned long long)(is.added + is.updated), err);
+		result = "failed";
 		rc = 1;
 	} else {
 		printf("imported %s%s: added %llu, updated %llu, skipped %llu (same or newer in the cache), "
 		    "rejected 0, %llu body bytes\n", path, info.is_delta ? " (incremental)" : "", (unsigned long long)is.added,
 		    (unsigned long long)is.updated, (unsigned long long)is.skipped, (unsigned long long)is.bytes);
+		result = "admitted";
 	}
+	if (rc == 0 && info.custody[0] && al_ledger_check_line(info.custody, custody_dg) == 0) {
+		/* the connected side's record of this export, byte for byte, before our own */
+		json_t *j = json_loads(info.custody, 0, NULL);
+		rec = json_pack("{s:s, s:s, s:s?, s:o, s:s, s:s}", "command", "custody", "result", "carried", "from_host",
+		    json_string_value(json_object_get(j, "host")), "bundle_digest", hexj(info.digest, 1), "record_digest",
+		    custody_dg, "record_line", info.custody);
+		json_decref(j);
+		ledger_add("import", cfg->cache_path, rec);
+	} else if (rc == 0 && info.custody[0]) {
+		custody_bad = 1;
+	}
+record:
+	rec = json_pack("{s:s, s:s, s:s, s:o, s:i, s:o, s:s, s:o}", "command", "import", "result", result, "file", path,
+	    "bundle_digest", hexj(info.digest, verified), "format", info.version, "signer",
+	    info.key_id[0] ? json_string(info.key_id) : json_null(), "signature", info.is_signed ? sigstate : "unsigned",
+	    "base", hexj(info.base, info.is_delta));
+	json_object_set_new(rec, "entries", json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)is.added, "updated",
+	    (json_int_t)is.updated, "skipped", (json_int_t)is.skipped, "refused",
+	    (json_int_t)(strcmp(result, "refused") == 0 ? info.entries : 0)));
+	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)is.bytes));
+	if (strcmp(result, "admitted") != 0)
+		json_object_set_new(rec, "reason", json_string(err));
+	if (custody_bad)
+		json_object_set_new(rec, "custody", json_string("the exporting side's record in the bundle does not match its "
+		    "own digest; not carried"));
+	ledger_add("import", cfg->cache_path, rec);
 out:
 	for (int i = 0; i < nt; i++)
 		EVP_PKEY_free(trusted[i]);
@@ -343,6 +559,18 @@ int tools_main(int argc, char **argv)
 			o.sign = argv[++i];
 		else if (!strcmp(argv[i], "--since") && i + 1 < argc && !strcmp(cmd, "export"))
 			o.since = argv[++i];
+		else if (!strcmp(argv[i], "--dry-run") && !strcmp(cmd, "export"))
+			o.dry_run = 1;
+		else if (!strcmp(argv[i], "--split") && i + 1 < argc && !strcmp(cmd, "export")) {
+			if (al_parse_size(argv[++i], &o.split) != 0 || o.split < 4096) {
+				fprintf(stderr, "airlock export: --split %s: a size of at least 4KiB (650MB, 4GiB...)\n", argv[i]);
+				return 2;
+			}
+		}
+		else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "export"))
+			o.fmt = LISTING_JSON;
+		else if (!strcmp(argv[i], "--csv") && !strcmp(cmd, "export"))
+			o.fmt = LISTING_CSV;
 		else if (!strcmp(argv[i], "--trust") && i + 1 < argc && !strcmp(cmd, "import") && o.ntrust < 16)
 			o.trust[o.ntrust++] = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] == '-')
@@ -354,6 +582,10 @@ int tools_main(int argc, char **argv)
 	}
 	if ((!strcmp(cmd, "purge") || !strcmp(cmd, "export") || !strcmp(cmd, "import")) && arg == NULL)
 		return usage();
+	if ((o.fmt != LISTING_TEXT && !o.dry_run) || (o.dry_run && o.split)) {
+		fprintf(stderr, "airlock export: --json and --csv go with --dry-run, and --dry-run writes no parts\n");
+		return 2;
+	}
 	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
 		return 2;
@@ -405,7 +637,7 @@ int tools_main(int argc, char **argv)
 			endpoint_manifest(&c, s->manifests[i]);
 		free(s);
 	} else if (!strcmp(cmd, "export")) {
-		rc = cmd_export(&c, arg, &o);
+		rc = cmd_export(&c, cfg->cache_path, arg, &o);
 	} else if (!strcmp(cmd, "import")) {
 		rc = cmd_import(&c, cfg, arg, &o);
 	} else {

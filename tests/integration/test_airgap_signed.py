@@ -9,13 +9,13 @@ mirror runs again, and a delta (export --since) carries only those, signed
 too.
 Closed side, with the signer's public key trusted (import.trusted_keys):
 - an unsigned bundle, one signed by another key, and one altered after
-  signing (body changed and the whole-file digest recomputed, as an attacker
-  without the key can) are refused, and the cache is unchanged;
+  signing (a record changed, its digest in the listing and the whole-file
+  digest recomputed, as an attacker without the key can) are refused, and the cache is unchanged;
 - the delta on a cache that lacks its base is refused, naming the base;
 - full then delta gives the same cache (keys, bodies, validators) as one
   full bundle of the later moment, and serves offline;
 - without trusted keys, import works and says the origin was not checked."""
-import hashlib, os, shutil, subprocess, sys, tempfile
+import hashlib, json, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
 
@@ -61,18 +61,40 @@ def closed(name, up, trusted=None):
 
 
 def resign_without_key(src, dst):
-    """An internally consistent forgery: a stored ETag changed (records carry no digest of their
-    own), the whole-file digest recomputed, the old signature kept: only the signature can tell."""
+    """An internally consistent forgery: a stored ETag changed, the listing's digest of that record
+    and the whole-file digest recomputed, the old signature kept: only the signature can tell."""
     data = bytearray(open(src, "rb").read())
     siglen = int.from_bytes(data[-66:-64], "little") if data[-67:-66] == b"S" else None
     if siglen != 64:
         fail("expected a 64-byte Ed25519 signature block at the end of a signed bundle")
     t = len(data) - (3 + siglen) - 41
     eq(data[t:t + 1], b"T", "trailer position")
+    eq(bytes(data[:8]), b"ALKBNDL3", "a version-3 bundle")
     i = data.find(b'"fb-1"')
     if i < 0:
         fail("the filebeat ETag should be in the bundle")
-    data[i:i + 6] = b'"fb-X"'
+    # walk header, listing and entries to the record holding the ETag
+    pos = 8
+    hl = int.from_bytes(data[pos + 1:pos + 5], "little")
+    pos += 5 + hl
+    eq(data[pos:pos + 1], b"L", "the listing follows the header")
+    ll = int.from_bytes(data[pos + 1:pos + 5], "little")
+    lstart, listing = pos + 5, json.loads(bytes(data[pos + 5:pos + 5 + ll]))
+    pos += 5 + ll
+    for e in listing["entries"]:
+        rl = int.from_bytes(data[pos + 1:pos + 5], "little")
+        if pos + 5 <= i < pos + 5 + rl:
+            old = hashlib.sha256(bytes(data[pos + 5:pos + 5 + rl])).hexdigest()
+            data[i:i + 6] = b'"fb-X"'
+            new = hashlib.sha256(bytes(data[pos + 5:pos + 5 + rl])).hexdigest()
+            j = data.find(old.encode(), lstart, lstart + ll)
+            if j < 0:
+                fail("the record's digest should be in the listing")
+            data[j:j + 64] = new.encode()
+            break
+        pos += 5 + rl + e["size"]
+    else:
+        fail("no record holds the ETag")
     data[t + 9:t + 41] = hashlib.sha256(bytes(data[:t + 9])).digest()
     open(dst, "wb").write(bytes(data))
 

@@ -1,0 +1,59 @@
+/*
+ * The ledger of custody: one JSON line per export and import in the cache
+ * directory (ledger.jsonl), append-only and hash-chained.
+ *
+ *   {"seq":N, "time", "host", "airlock", ...what happened...,
+ *    "prev": digest of record N-1 (64 zeros for the first),
+ *    "digest": SHA-256 of this line's bytes before ',"digest"'}
+ *
+ * A record edited by hand no longer matches its own digest; one whose
+ * digest was recomputed breaks the next record's "prev"; a record removed
+ * or inserted breaks "seq" and "prev".  The chain cannot tell that records
+ * were cut from the end: `airlock ledger --verify` prints the head's digest
+ * so it can be noted elsewhere (the other side, a paper log).  Appends are
+ * serialized with flock(2), so two imports at once still chain.
+ *
+ * Across the gap: an export appends a "started" record before it writes
+ * the bundle, and the bundle's header carries that record's line (under
+ * the signature); import appends it, byte for byte, inside a "custody"
+ * record ("record_line"), before its own.  The air-gapped side then holds
+ * the connected side's record, checkable against its own digest and
+ * against the connected side's ledger.
+ */
+#ifndef AIRLOCK_CACHE_LEDGER_H
+#define AIRLOCK_CACHE_LEDGER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AL_LEDGER_FILE "ledger.jsonl"
+
+/*
+ * Append rec (borrowed; its members follow seq, time, host, airlock; prev
+ * and digest are added) to dir's ledger, creating it.  A ledger whose last
+ * record is unreadable is not appended to (-EBADMSG): a break is never
+ * buried under new records.  digest_out (65, may be NULL) gets the new
+ * record's digest, line_out (may be NULL) the line written, without its
+ * newline, malloc'd.  0 or -errno with err.
+ */
+int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **line_out, char *err, size_t errlen);
+
+/*
+ * A record carried from the other side (a bundle's "custody" line): does
+ * it match its own digest?  0 yes (digest_out, 65, gets it), -EBADMSG no.
+ */
+int al_ledger_check_line(const char *line, char digest_out[65]);
+
+/*
+ * Read dir's ledger, calling fn (may be NULL) with each record in order
+ * (borrowed) while the chain holds.  0 when intact (also when there is no
+ * ledger yet); -EBADMSG at the first bad record: *bad is its number (1-based)
+ * and err says what is wrong; other -errno for I/O.  *n gets the number of
+ * good records, head (65) the last good digest.
+ */
+typedef int (*al_ledger_fn)(json_t *rec, void *arg);
+int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad, char head[65],
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,386 @@
+#include "proxy/cli/split.h"
+#include "policy/units.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_PARTS 999
+
+struct part {
+	char *name;
+	uint64_t bytes;
+	uint8_t sha256[32];
+};
+
+struct split_writer {
+	char *base;                /* FILE */
+	uint64_t part_size;
+	struct part *v;
+	int n;
+	FILE *cur;                 /* the part being written */
+	EVP_MD_CTX *md;
+	int failed;
+};
+
+static int next_part(struct split_writer *w)
+{
+	char name[4200];
+	unsigned dl = 32;
+
+	if (w->cur != NULL) {
+		if (fclose(w->cur) != 0) {
+			w->cur = NULL;
+			return -errno;
+		}
+		w->cur = NULL;
+		EVP_DigestFinal_ex(w->md, w->v[w->n - 1].sha256, &dl);
+	}
+	if (w->n == MAX_PARTS)
+		return -EFBIG;
+	snprintf(name, sizeof(name), "%s.%03d", w->base, w->n + 1);
+	if ((w->v[w->n].name = strdup(name)) == NULL)
+		return -ENOMEM;
+	w->v[w->n].bytes = 0;
+	w->n++;
+	if ((w->cur = fopen(name, "wbx")) == NULL)
+		return -errno;
+	EVP_DigestInit_ex(w->md, EVP_sha256(), NULL);
+	return 0;
+}
+
+static ssize_t w_write(void *cookie, const char *buf, size_t size)
+{
+	struct split_writer *w = cookie;
+	size_t done = 0;
+
+	while (done < size) {
+		struct part *p = w->n ? &w->v[w->n - 1] : NULL;
+		size_t n;
+		int rc;
+		if (p == NULL || p->bytes == w->part_size) {
+			if ((rc = next_part(w)) != 0) {
+				w->failed = 1;
+				errno = -rc;
+				return done ? (ssize_t)done : -1;
+			}
+			p = &w->v[w->n - 1];
+		}
+		n = size - done;
+		if (n > w->part_size - p->bytes)
+			n = (size_t)(w->part_size - p->bytes);
+		if (fwrite(buf + done, 1, n, w->cur) != n) {
+			w->failed = 1;
+			return done ? (ssize_t)done : -1;
+		}
+		EVP_DigestUpdate(w->md, buf + done, n);
+		p->bytes += n;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+static int w_close(void *cookie)
+{
+	struct split_writer *w = cookie;
+	unsigned dl = 32;
+	int rc = 0;
+
+	if (w->cur != NULL) {
+		rc = fclose(w->cur);
+		w->cur = NULL;
+		EVP_DigestFinal_ex(w->md, w->v[w->n - 1].sha256, &dl);
+	}
+	return rc == 0 && !w->failed ? 0 : EOF;
+}
+
+FILE *split_write_open(const char *path, uint64_t part, struct split_writer **out, char *err, size_t errlen)
+{
+	struct split_writer *w = calloc(1, sizeof(*w));
+	cookie_io_functions_t io = {NULL, w_write, NULL, w_close};
+	FILE *f;
+
+	if (w == NULL || (w->base = strdup(path)) == NULL || (w->v = calloc(MAX_PARTS, sizeof(w->v[0]))) == NULL ||
+	    (w->md = EVP_MD_CTX_new()) == NULL) {
+		split_write_free(w);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->part_size = part;
+	{
+		/* never over an earlier bundle's parts: a mix of two would be named altered only at import */
+		char p1[4200], ip[4200];
+		snprintf(p1, sizeof(p1), "%s.001", path);
+		snprintf(ip, sizeof(ip), "%s.index", path);
+		if (access(p1, F_OK) == 0 || access(ip, F_OK) == 0) {
+			snprintf(err, errlen, "%s or %s exists already; airlock does not overwrite parts", p1, ip);
+			split_write_free(w);
+			return NULL;
+		}
+	}
+	if ((f = fopencookie(w, "w", io)) == NULL) {
+		split_write_free(w);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* whole parts at a time from stdio's buffer: no need for its own */
+	*out = w;
+	return f;
+}
+
+int split_write_index(struct split_writer *w, const char *digest, int *nparts, char *err, size_t errlen)
+{
+	json_t *o = json_object(), *a = json_array();
+	char ip[4200], h[65];
+	FILE *f;
+	int rc = 0;
+
+	for (int i = 0; i < w->n; i++) {
+		const char *slash = strrchr(w->v[i].name, '/');
+		al_hex(w->v[i].sha256, 32, h);
+		json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "name", slash ? slash + 1 : w->v[i].name, "bytes",
+		    (json_int_t)w->v[i].bytes, "sha256", h));
+	}
+	json_object_set_new(o, "airlock_split", json_integer(1));
+	json_object_set_new(o, "bundle_digest", json_string(digest));
+	json_object_set_new(o, "part_size", json_integer((json_int_t)w->part_size));
+	json_object_set_new(o, "parts", a);
+	snprintf(ip, sizeof(ip), "%s.index", w->base);
+	if ((f = fopen(ip, "wx")) == NULL || json_dumpf(o, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0 ||
+	    fputc('\n', f) == EOF) {
+		rc = -errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: %s", ip, strerror(errno));
+	}
+	if (f != NULL && fclose(f) != 0 && rc == 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", ip, strerror(errno));
+	}
+	json_decref(o);
+	*nparts = w->n;
+	return rc;
+}
+
+int sw_full(const struct split_writer *w)
+{
+	return w->n == MAX_PARTS && w->failed;
+}
+
+void split_write_abort(struct split_writer *w)
+{
+	char ip[4200];
+
+	for (int i = 0; w != NULL && i < w->n; i++)
+		remove(w->v[i].name);
+	if (w != NULL) {
+		snprintf(ip, sizeof(ip), "%s.index", w->base);
+		remove(ip);
+	}
+	split_write_free(w);
+}
+
+void split_write_free(struct split_writer *w)
+{
+	if (w == NULL)
+		return;
+	for (int i = 0; i < w->n; i++)
+		free(w->v[i].name);
+	free(w->v);
+	free(w->base);
+	EVP_MD_CTX_free(w->md);
+	free(w);
+}
+
+/* ---- reading ---- */
+
+struct split_reader {
+	struct part *v;
+	int n;
+	uint64_t total, pos;
+	FILE *cur;
+	int cur_i;
+};
+
+static int r_at(struct split_reader *r, uint64_t pos)
+{
+	uint64_t start = 0;
+	int i;
+
+	for (i = 0; i < r->n && pos >= start + r->v[i].bytes; i++)
+		start += r->v[i].bytes;
+	if (i == r->n)
+		return 0; /* at the end */
+	if (r->cur_i != i) {
+		if (r->cur)
+			fclose(r->cur);
+		r->cur_i = -1;
+		if ((r->cur = fopen(r->v[i].name, "rb")) == NULL)
+			return -errno;
+		r->cur_i = i;
+	}
+	return fseeko(r->cur, (off_t)(pos - start), SEEK_SET) == 0 ? 0 : -errno;
+}
+
+static ssize_t r_read(void *cookie, char *buf, size_t size)
+{
+	struct split_reader *r = cookie;
+	size_t done = 0;
+
+	while (done < size && r->pos < r->total) {
+		size_t n;
+		if (r_at(r, r->pos) != 0)
+			return done ? (ssize_t)done : -1;
+		n = fread(buf + done, 1, size - done, r->cur);
+		if (n == 0)
+			return done ? (ssize_t)done : -1; /* shorter than checked: changed under us */
+		done += n;
+		r->pos += n;
+	}
+	return (ssize_t)done;
+}
+
+static int r_seek(void *cookie, off64_t *off, int whence)
+{
+	struct split_reader *r = cookie;
+	int64_t to = whence == SEEK_SET ? *off : whence == SEEK_CUR ? (int64_t)r->pos + *off : (int64_t)r->total + *off;
+
+	if (to < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	r->pos = (uint64_t)to;
+	*off = to;
+	return 0;
+}
+
+static int r_close(void *cookie)
+{
+	struct split_reader *r = cookie;
+
+	if (r->cur)
+		fclose(r->cur);
+	for (int i = 0; i < r->n; i++)
+		free(r->v[i].name);
+	free(r->v);
+	free(r);
+	return 0;
+}
+
+static int file_sha256(const char *path, uint64_t *size, uint8_t d[32])
+{
+	FILE *f = fopen(path, "rb");
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char buf[65536];
+	unsigned dl = 32;
+	size_t n;
+
+	*size = 0;
+	if (f == NULL || md == NULL) {
+		int e = errno;
+		if (f)
+			fclose(f);
+		EVP_MD_CTX_free(md);
+		return -(e ? e : ENOMEM);
+	}
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		EVP_DigestUpdate(md, buf, n);
+		*size += n;
+	}
+	EVP_DigestFinal_ex(md, d, &dl);
+	EVP_MD_CTX_free(md);
+	fclose(f);
+	return 0;
+}
+
+int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, char *err, size_t errlen)
+{
+	size_t len = strlen(path);
+	char dir[4200] = "", full[4400];
+	const char *slash;
+	struct split_reader *r = NULL;
+	json_t *ix, *parts, *e;
+	json_error_t je;
+	cookie_io_functions_t io = {r_read, NULL, r_seek, r_close};
+	size_t i;
+	int rc = -EBADMSG;
+
+	if (len > 6 && !strcmp(path + len - 6, ".index"))
+		snprintf(index_path, cap, "%s", path);
+	else if (len > 4 && path[len - 4] == '.' && isdigit((unsigned char)path[len - 3]) &&
+	    isdigit((unsigned char)path[len - 2]) && isdigit((unsigned char)path[len - 1]))
+		snprintf(index_path, cap, "%.*s.index", (int)(len - 4), path);
+	else
+		return 0;
+	if ((ix = json_load_file(index_path, 0, &je)) == NULL) {
+		if (access(index_path, F_OK) != 0 && len > 6 && strcmp(path + len - 6, ".index") != 0)
+			return 0; /* a file named like a part, with no index: an ordinary bundle */
+		snprintf(err, errlen, "%s: not a readable split index (%s)", index_path, je.text);
+		return -EINVAL;
+	}
+	if ((slash = strrchr(index_path, '/')) != NULL)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - index_path + 1), index_path);
+	parts = json_object_get(ix, "parts");
+	if (!json_is_array(parts) || json_array_size(parts) == 0 || json_array_size(parts) > MAX_PARTS ||
+	    (r = calloc(1, sizeof(*r))) == NULL || (r->v = calloc(json_array_size(parts), sizeof(r->v[0]))) == NULL) {
+		snprintf(err, errlen, "%s: no parts listed", index_path);
+		goto fail;
+	}
+	r->cur_i = -1;
+	/* every part, before anything is read as a bundle: there, whole, and the one the index names */
+	json_array_foreach(parts, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *h = json_string_value(json_object_get(e, "sha256"));
+		uint64_t want = (uint64_t)json_integer_value(json_object_get(e, "bytes")), got;
+		uint8_t d[32];
+		char dh[65];
+		if (name == NULL || h == NULL || strchr(name, '/') != NULL) {
+			snprintf(err, errlen, "%s: part %zu unreadable in the index", index_path, i + 1);
+			goto fail;
+		}
+		snprintf(full, sizeof(full), "%s%s", dir, name);
+		if ((r->v[i].name = strdup(full)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		r->n = (int)i + 1;
+		if ((rc = file_sha256(full, &got, d)) != 0) {
+			snprintf(err, errlen, "part %zu of %zu, %s, is missing (%s)", i + 1, json_array_size(parts), full,
+			    strerror(-rc));
+			rc = -ENOENT;
+			goto fail;
+		}
+		al_hex(d, 32, dh);
+		rc = -EBADMSG;
+		if (got != want) {
+			snprintf(err, errlen, "part %zu of %zu, %s, is %s: %llu bytes where the index says %llu", i + 1,
+			    json_array_size(parts), full, got < want ? "short" : "too long", (unsigned long long)got,
+			    (unsigned long long)want);
+			goto fail;
+		}
+		if (strcmp(dh, h) != 0) {
+			snprintf(err, errlen, "part %zu of %zu, %s, is not the part the index names (SHA-256 %.16s..., "
+			    "the index says %.16s...): altered, or a part of another bundle", i + 1, json_array_size(parts), full,
+			    dh, h);
+			goto fail;
+		}
+		r->v[i].bytes = got;
+		r->total += got;
+	}
+	json_decref(ix);
+	if ((*out = fopencookie(r, "r", io)) == NULL) {
+		r_close(r);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 1;
+fail:
+	json_decref(ix);
+	if (r != NULL)
+		r_close(r);
+	return rc;
+}
