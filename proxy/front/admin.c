@@ -32,7 +32,7 @@ static unsigned long long ld(const atomic_uint_fast64_t *v)
  * for 10 s (stuck: its connections would hang).  An offline upstream is
  * not unhealthy: the node still serves what it has.
  */
-static int health(struct evbuffer *b)
+static int health(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
@@ -54,7 +54,7 @@ static int health(struct evbuffer *b)
 	uplink_json(b);
 	evbuffer_add_printf(b, ",\"cache\":{\"entries\":%llu,\"bytes\":%llu,\"max_size\":%llu,\"evictions\":%llu}",
 	    (unsigned long long)st.entries, (unsigned long long)st.bytes,
-	    (unsigned long long)srv.cfg->cache_max_size, (unsigned long long)st.evictions);
+	    (unsigned long long)cfg->cache_max_size, (unsigned long long)st.evictions);
 	evbuffer_add_printf(b, ",\"requests\":{\"total\":%llu,\"hits\":%llu,\"misses\":%llu,"
 	    "\"stale\":%llu,\"revalidated\":%llu,\"collapsed\":%llu,\"passed\":%llu,"
 	    "\"upstream_fetches\":%llu,\"upstream_errors\":%llu},\"clients\":%lld}\n",
@@ -69,7 +69,7 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
-static void metrics(struct evbuffer *b)
+static void metrics(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
@@ -97,7 +97,7 @@ static void metrics(struct evbuffer *b)
 	metric(b, "airlock_clients", "gauge", "Client connections open now.", (unsigned long long)atomic_load(&srv.clients));
 	metric(b, "airlock_cache_entries", "gauge", "Complete entries in the cache.", (unsigned long long)st.entries);
 	metric(b, "airlock_cache_bytes", "gauge", "Body bytes held in the cache.", (unsigned long long)st.bytes);
-	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)srv.cfg->cache_max_size);
+	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)cfg->cache_max_size);
 	metric(b, "airlock_cache_evictions_total", "counter", "Entries evicted to stay under cache.max_size.",
 	    (unsigned long long)st.evictions);
 	metric(b, "airlock_hot_sends_total", "counter", "Hits sent with sendfile from hot memory (cache.hot_memory).",
@@ -203,7 +203,7 @@ static int collect_mirrored(const uint8_t *key, const struct al_record *r, void 
  * looks at first (uplinks, cache, hit ratio, mirrored) fit a 1366x768 screen
  * above the fold; recent requests follow.
  */
-static void status_page(struct evbuffer *b)
+static void status_page(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
@@ -219,7 +219,7 @@ static void status_page(struct evbuffer *b)
 	al_store_foreach(srv.store, collect_mirrored, &mi);
 	al_minutes(5, &r5, &h5);
 	al_minutes(15, &r15, &h15);
-	used = srv.cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)srv.cfg->cache_max_size : 0;
+	used = cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)cfg->cache_max_size : 0;
 	al_human_age((int64_t)(time(NULL) - srv.started), up, sizeof(up));
 	evbuffer_add_printf(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>airlock status</title>"
 	    "<link rel=\"icon\" href=\"data:image/svg+xml,%%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%%3E"
@@ -247,7 +247,7 @@ static void status_page(struct evbuffer *b)
 	evbuffer_add_printf(b, "<div class=\"card\" id=\"cache\"><h2>Cache</h2><div class=\"big\">");
 	bytes_span(b, "cache-bytes", st.bytes);
 	evbuffer_add_printf(b, "</div>of ");
-	bytes_span(b, "cache-max", srv.cfg->cache_max_size);
+	bytes_span(b, "cache-max", cfg->cache_max_size);
 	evbuffer_add_printf(b, " (%.1f%%)<div class=\"bar\"><div style=\"width:%.1f%%\"></div></div>"
 	    "<span id=\"cache-entries\">%llu</span> entries, %llu evictions</div>",
 	    used, used > 100 ? 100.0 : used, (unsigned long long)st.entries, (unsigned long long)st.evictions);
@@ -360,12 +360,12 @@ static int query_param(const char *target, size_t len, const char *name, char *o
 	return -1;
 }
 
-int admin_handle(const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype)
+int admin_handle(const struct al_config *cfg, const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype)
 {
 	*ctype = "text/plain; charset=utf-8";
 	if (is(target, len, "health") && !post) {
 		*ctype = "application/json";
-		return health(body);
+		return health(cfg, body);
 	}
 	if (!is(target, len, "metrics") && !is(target, len, "status") && !is(target, len, "purge")) {
 		evbuffer_add_printf(body, "unknown airlock endpoint; see %shealth\n", AL_RESERVED_PREFIX);
@@ -377,12 +377,12 @@ int admin_handle(const char *target, size_t len, int post, int allowed, struct e
 	}
 	if (is(target, len, "metrics") && !post) {
 		*ctype = "text/plain; version=0.0.4; charset=utf-8";
-		metrics(body);
+		metrics(cfg, body);
 		return 200;
 	}
 	if (is(target, len, "status") && !post) {
 		*ctype = "text/html; charset=utf-8";
-		status_page(body);
+		status_page(cfg, body);
 		return 200;
 	}
 	if (is(target, len, "purge") && post) {

@@ -12,10 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Answer into body; returns the status and sets *ctype. */
 /* 4000 -> "1 h 6 min": ages and durations for people. */
 void al_human_age(int64_t seconds, char *buf, size_t len);
 
-int admin_handle(const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype);
+struct al_config;
+
+/* Answer into body from the request's configuration cfg; returns the status and sets *ctype. */
+int admin_handle(const struct al_config *cfg, const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype);
 
 #endif

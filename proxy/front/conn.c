@@ -95,7 +95,8 @@ void conn_write_now(struct conn *c)
 void conn_set_head_timeout(struct conn *c, int64_t ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	struct timeval wtv = {srv.cfg->client_idle_timeout_ms / 1000, (srv.cfg->client_idle_timeout_ms % 1000) * 1000};
+	int64_t idle = worker_conf(c->w)->cfg->client_idle_timeout_ms;
+	struct timeval wtv = {idle / 1000, (idle % 1000) * 1000};
 
 	bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL, &wtv);
 }
@@ -141,6 +142,7 @@ static void conn_free(struct conn *c)
 		free(c->head);
 	free(c->url);
 	free(c->icpt_host);
+	al_conf_release(c->conf);
 	c->w->nconns--;
 	atomic_fetch_sub(&srv.clients, 1);
 	c->magic = 0;
@@ -634,6 +636,7 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	p.if_none_match = inm;
 	p.if_modified_since = ims;
 	p.revalidating = c->history == H_REVALIDATING;
+	p.conf = c->conf;
 	fill_start(c->fill, c->w, &p, &sink);
 }
 
@@ -736,7 +739,7 @@ void conn_step_lookup(struct conn *c)
 		int64_t lifetime, age;
 
 		snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)pl, path ? path : "/");
-		lifetime = al_freshness_lifetime(srv.cfg, pathbuf, rec.status, rec.hdrs, rec.hdrs_len);
+		lifetime = al_freshness_lifetime(c->conf->cfg, pathbuf, rec.status, rec.hdrs, rec.hdrs_len);
 		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
 		    rec.age_value, time(NULL));
 		if (after == H_REVALIDATED) {
@@ -895,6 +898,9 @@ static void step_request(struct conn *c)
 	struct http_req *r = &c->req;
 
 	al_count(&c->w->stats.requests, 1);
+	/* every decision of this request reads this one configuration (conf.h) */
+	al_conf_release(c->conf);
+	c->conf = al_conf_hold(worker_conf(c->w));
 	c->t0_us = now_us();
 	c->keepalive = !r->close;
 	c->head_only = r->method == HTTP_HEAD;
@@ -915,8 +921,8 @@ static void step_request(struct conn *c)
 			conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
 			goto done;
 		}
-		status = admin_handle(r->target, r->target_len, post,
-		    al_admin_allowed(srv.cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+		status = admin_handle(c->conf->cfg, r->target, r->target_len, post,
+		    al_admin_allowed(c->conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
 		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
 		    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
 		conn_add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
@@ -962,13 +968,13 @@ static void step_request(struct conn *c)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
 			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
-		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->icpt_host, c->icpt_port)) != 0)
+		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->conf->cfg, c->icpt_host, c->icpt_port)) != 0)
 			goto done;
 		conn_step_lookup(c);
 		return;
 	}
 	{
-		const struct al_route *route = al_route_find(srv.cfg, r->target, r->target_len);
+		const struct al_route *route = al_route_find(c->conf->cfg, r->target, r->target_len);
 		if (route == NULL) {
 			conn_reply_error(c, 404, "no route for this path");
 			goto done;
@@ -1089,6 +1095,8 @@ static void finish(struct conn *c)
 {
 	conn_access_log(c);
 	detach_fill(c);
+	al_conf_release(c->conf);
+	c->conf = NULL;
 	if (c->w->draining)
 		c->keepalive = 0;
 	if (!c->keepalive && !c->tls) {
@@ -1121,7 +1129,7 @@ static void finish(struct conn *c)
 	c->body_sent = 0;
 	c->result = R_MISS;
 	c->uplink = NULL;
-	conn_set_head_timeout(c, srv.cfg->client_idle_timeout_ms);
+	conn_set_head_timeout(c, worker_conf(c->w)->cfg->client_idle_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
 	try_parse(c);
 }
@@ -1129,7 +1137,8 @@ static void finish(struct conn *c)
 static void try_parse(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct http_limits lim = {srv.cfg->client_max_header_bytes, (int)srv.cfg->client_max_headers};
+	const struct al_config *cfg = worker_conf(c->w)->cfg;
+	struct http_limits lim = {cfg->client_max_header_bytes, (int)cfg->client_max_headers};
 	size_t len = evbuffer_get_length(in), take;
 	const char *p;
 	int rc;
@@ -1145,7 +1154,7 @@ static void try_parse(struct conn *c)
 	if (c->head_start_us == 0)
 		c->head_start_us = now_us();
 	{
-		int64_t left = srv.cfg->client_header_timeout_ms - (now_us() - c->head_start_us) / 1000;
+		int64_t left = cfg->client_header_timeout_ms - (now_us() - c->head_start_us) / 1000;
 		conn_set_head_timeout(c, left > 1 ? left : 1);
 	}
 	take = len > lim.max_head ? lim.max_head : len;
@@ -1245,9 +1254,10 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl)
 {
+	const struct al_config *cfg = worker_conf(w)->cfg;
 	struct conn *c;
 
-	if (atomic_load(&srv.clients) >= srv.cfg->max_connections) {
+	if (atomic_load(&srv.clients) >= cfg->max_connections) {
 		close(fd);
 		return;
 	}
@@ -1280,7 +1290,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 		return;
 	}
 	c->hold->c = c;
-	c->denied = !al_client_allowed(srv.cfg, sa);
+	c->denied = !al_client_allowed(cfg, sa);
 	memcpy(&c->sa, sa, (size_t)salen < sizeof(c->sa) ? (size_t)salen : sizeof(c->sa));
 	c->next = w->conns;
 	if (w->conns)
@@ -1294,10 +1304,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 	atomic_fetch_add(&srv.clients, 1);
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->client_max_header_bytes + 4096);
 	/* libevent writes 16 KiB per syscall by default: let one writev take what is queued. */
 	bufferevent_set_max_single_write(c->bev, OUT_HIGH);
-	conn_set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	conn_set_head_timeout(c, cfg->client_header_timeout_ms);
 	bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
 }
 

@@ -56,6 +56,7 @@ struct conn {
 	unsigned magic;
 	struct conn *next, *prev;  /* the worker's list */
 	struct worker *w;
+	struct al_conf *conf;      /* the request's configuration, pinned from step_request to finish */
 	struct sockaddr_storage sa;
 	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
 	enum al_result result;
@@ -103,6 +104,12 @@ struct conn {
 	enum conn_history history; /* what happened to this request before the current step */
 };
 
+/*
+ * This cache's name in Cache-Status (config "name"), from the pinned
+ * configuration of the request of the struct conn *c in scope.
+ */
+#define AL_NAME (c->conf->cfg->name)
+
 /* Shared steps and helpers (conn.c). */
 struct evbuffer *conn_out(struct conn *c);
 void conn_write_now(struct conn *c);
@@ -124,7 +131,7 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg);
 /* forward.c: a CONNECT or absolute-form request.  0 when it took the connection over. */
 int conn_forward(struct conn *c);
 /* forward.c: inside intercepted TLS, the rule (for its registry flag) of the CONNECT's host. */
-int conn_forward_registry(const char *host, int port);
+int conn_forward_registry(const struct al_config *cfg, const char *host, int port);
 
 /* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
 int conn_registry_answer(struct conn *c);

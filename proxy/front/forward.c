@@ -23,10 +23,10 @@
 static int start_interception(struct conn *c, const char *host, int port);
 static int prove_upstream(struct conn *c, const char *host, int port);
 
-int conn_forward_registry(const char *host, int port)
+int conn_forward_registry(const struct al_config *cfg, const char *host, int port)
 {
 	const char *why;
-	const struct al_forward_rule *rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
+	const struct al_forward_rule *rule = al_forward_find(cfg, host, strlen(host), port, &why);
 
 	return rule ? rule->registry : 0;
 }
@@ -106,11 +106,11 @@ static int start_interception(struct conn *c, const char *host, int port)
 	c->icpt_port = port;
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, c->conf->cfg->client_max_header_bytes + 4096);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = C_HEAD;
 	c->keepalive = 1;
-	conn_set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	conn_set_head_timeout(c, c->conf->cfg->client_header_timeout_ms);
 	return 0;
 }
 
@@ -161,7 +161,7 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
 	snprintf(c->proof_host, sizeof(c->proof_host), "%s", host);
 	c->proof_port = port;
-	c->proof = up_easy_new(srv.cfg, worker_connect_to(c->w));
+	c->proof = up_easy_new(c->conf->cfg, &c->conf->connect_to);
 	if (c->proof == NULL) {
 		conn_reply_error(c, 503, "out of memory");
 		event_active(c->wake, EV_READ, 0);
@@ -169,7 +169,7 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 	}
 	curl_easy_setopt(c->proof, CURLOPT_URL, url);
 	curl_easy_setopt(c->proof, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)srv.cfg->first_byte_timeout_ms);
+	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)c->conf->cfg->first_byte_timeout_ms);
 	if (up_start(c->w->multi, c->proof, proof_done, c) != 0) {
 		curl_easy_cleanup(c->proof);
 		c->proof = NULL;
@@ -180,7 +180,7 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 }
 
 /* The route whose upstream is scheme://host[:port], or NULL. */
-static const struct al_route *route_for(int https, const char *host, int port)
+static const struct al_route *route_for(const struct al_config *cfg, int https, const char *host, int port)
 {
 	char base[300];
 
@@ -188,9 +188,9 @@ static const struct al_route *route_for(int https, const char *host, int port)
 		snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
 	else
 		snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
-	for (int i = 0; i < srv.cfg->nroutes; i++)
-		if (strcasecmp(srv.cfg->routes[i].upstream, base) == 0)
-			return &srv.cfg->routes[i];
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcasecmp(cfg->routes[i].upstream, base) == 0)
+			return &cfg->routes[i];
 	return NULL;
 }
 
@@ -229,7 +229,7 @@ int conn_forward(struct conn *c)
 	int port, https = 0;
 
 	auth = http1_field(r, "Proxy-Authorization", &alen);
-	if (!al_proxy_auth_ok(srv.cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+	if (!al_proxy_auth_ok(c->conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
 		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
 		    (int)r->target_len, r->target);
 		conn_reply_simple(c, 407, "text/plain; charset=utf-8",
@@ -249,8 +249,8 @@ int conn_forward(struct conn *c)
 		conn_reply_error(c, 400, "bad host in the request target");
 		return -1;
 	}
-	rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
-	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(https, host, port)) != NULL) {
+	rule = al_forward_find(c->conf->cfg, host, strlen(host), port, &why);
+	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(c->conf->cfg, https, host, port)) != NULL) {
 		/*
 		 * A child airlock (upstream.parents) asks for the canonical URL of a
 		 * host this airlock serves through its routes: served like the
@@ -277,14 +277,14 @@ int conn_forward(struct conn *c)
 			c->state = C_TUNNEL;
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 			c->bev = NULL;
-			c->tunnel = tunnel_start(c->w, bev, host, port, tunnel_closed, c);
+			c->tunnel = tunnel_start(c->w, c->conf->cfg, bev, host, port, tunnel_closed, c);
 			if (c->tunnel == NULL)
 				conn_close_soon(c);
 			return 0;
 		}
 		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
 		/* a child reaches upstreams only through its parents, which verify them */
-		if (srv.cfg->offline || srv.cfg->nparents > 0 || tls_upstream_proven(host, port))
+		if (c->conf->cfg->offline || c->conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
 			return start_interception(c, host, port);
 		return prove_upstream(c, host, port);
 	}

@@ -146,6 +146,7 @@ static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
 	struct touch_job *t;
 
 	atomic_store(&w->beat, (int_fast64_t)time(NULL));
+	worker_conf(w); /* an idle worker lets go of a replaced configuration too */
 	if (w->ntouched == 0)
 		return;
 	t = malloc(sizeof(*t) + (size_t)w->ntouched * AL_KEY_LEN);
@@ -199,9 +200,8 @@ static void worker_free(struct worker *w)
 		fill_worker_shutdown(w);
 		up_multi_free(w->multi);
 	}
-	curl_slist_free_all(w->connect_to);
-	for (int i = 0; i < w->nretired; i++)
-		curl_slist_free_all(w->retired[i]);
+	al_conf_release(w->conf); /* after the connections and fetches that held it */
+	w->conf = NULL;
 	if (w->drain_ev)
 		event_free(w->drain_ev);
 	if (w->dns)
@@ -213,21 +213,17 @@ static void worker_free(struct worker *w)
 	al_hot_free(w->hot);
 }
 
-struct curl_slist **worker_connect_to(struct worker *w)
+struct al_conf *worker_conf(struct worker *w)
 {
-	if (w->connect_to_cfg != srv.cfg) {
-		if (w->connect_to != NULL) {
-			if (w->nretired == (int)(sizeof(w->retired) / sizeof(w->retired[0]))) {
-				curl_slist_free_all(w->retired[0]); /* 16 reloads ago: long finished */
-				memmove(w->retired, w->retired + 1, sizeof(w->retired) - sizeof(w->retired[0]));
-				w->nretired--;
-			}
-			w->retired[w->nretired++] = w->connect_to;
+	if (w->conf == NULL || w->conf->gen != al_conf_current_gen()) {
+		struct al_conf *c = al_conf_pin();
+
+		if (c != NULL) { /* NULL: stopping; keep the one held */
+			al_conf_release(w->conf);
+			w->conf = c;
 		}
-		w->connect_to = NULL;
-		w->connect_to_cfg = srv.cfg;
 	}
-	return &w->connect_to;
+	return w->conf;
 }
 
 static void on_drain(evutil_socket_t fd, short what, void *arg)
@@ -241,9 +237,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 }
 
 static const char *config_path;
-static struct al_config *reloaded[64];
-static struct al_pgp *reloaded_pgp[64]; /* reloaded[i]'s pinned keys, freed at stop like the configs */
-static int nreloaded;
+/* The main thread's reference to the current configuration (signals, probes, the banner). */
+static struct al_conf *running;
 static struct event *drain_timer;
 static int64_t drain_deadline_ms;
 static int draining;
@@ -276,17 +271,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct timeval tick = {0, 50000};
 
-	if (draining || srv.cfg->shutdown_timeout_ms == 0) {
+	const struct al_config *cfg = running->cfg;
+
+	if (draining || cfg->shutdown_timeout_ms == 0) {
 		al_info("server", "signal %d: stopping now", (int)sig);
 		event_base_loopexit(arg, NULL);
 		return;
 	}
 	draining = 1;
 	al_info("server", "signal %d: no new connections; letting %lld finish (at most %lld ms)", (int)sig,
-	    (long long)atomic_load(&srv.clients), (long long)srv.cfg->shutdown_timeout_ms);
+	    (long long)atomic_load(&srv.clients), (long long)cfg->shutdown_timeout_ms);
 	for (int i = 0; i < srv.nworkers; i++)
 		event_active(srv.workers[i].drain_ev, EV_READ, 0);
-	drain_deadline_ms = mono_ms() + srv.cfg->shutdown_timeout_ms;
+	drain_deadline_ms = mono_ms() + cfg->shutdown_timeout_ms;
 	drain_timer = event_new(arg, -1, EV_PERSIST, on_drain_tick, arg);
 	event_add(drain_timer, &tick);
 }
@@ -296,38 +293,23 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
 	al_access_reopen();
 }
 
-const struct al_pgp *al_server_pgp(const struct al_config *cfg)
-{
-	int n = __atomic_load_n(&nreloaded, __ATOMIC_ACQUIRE);
-
-	for (int i = n - 1; i >= 0; i--)
-		if (reloaded[i] == cfg)
-			return reloaded_pgp[i];
-	return srv.pgp;
-}
-
 /*
  * SIGHUP: load the file again.  An invalid file is refused and the running
  * configuration stays.  Keys that shape what was built at start (listen,
  * workers, cache path and size, the interception CA) keep their running
- * values, with a warning.  Requests already under way finish with what they
- * started with; old configurations are kept until exit, so nothing they
- * point to goes away under them.
+ * values, with a warning.  Requests and fills already under way finish with
+ * the configuration they pinned (proxy/runtime/conf.h); the old one is freed
+ * when the last of them lets go.
  */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct al_config *nc;
-	const struct al_config *oc = srv.cfg;
+	const struct al_config *oc = running->cfg;
 	struct al_pgp *np = NULL;
 	char err[1400];
 
 	if (al_config_load(config_path, &nc, err, sizeof(err)) != 0) {
 		al_err("config", "reload refused: %s; the running configuration stays", err);
-		return;
-	}
-	if (nreloaded == (int)(sizeof(reloaded) / sizeof(reloaded[0]))) {
-		al_err("config", "reload refused: too many reloads in one run; restart airlock");
-		al_config_free(nc);
 		return;
 	}
 	if (al_server_preflight(nc, err, sizeof(err), &np) != 0) {
@@ -362,12 +344,16 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	al_log_set_level(nc->log_level);
 	for (int i = 0; i < nc->nroutes; i++)
 		uplink_get(nc->routes[i].upstream);
-	/* the pinned keys go with their file: published before the configuration that names them */
-	reloaded[nreloaded] = nc;
-	reloaded_pgp[nreloaded] = np;
-	__atomic_store_n(&nreloaded, nreloaded + 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&srv.cfg, nc, __ATOMIC_RELEASE);
+	/* the pinned keys go with their file: one object, published at once */
+	if (al_conf_publish(nc, np, 1) != 0) {
+		al_err("config", "reload refused: out of memory; the running configuration stays");
+		al_pgp_free(np);
+		al_config_free(nc);
+		return;
+	}
 	uplink_set_config(nc);
+	al_conf_release(running);
+	running = al_conf_pin();
 	al_info("config", "reloaded %s: %d routes, %d forward rules", nc->file, nc->nroutes, nc->nforward);
 }
 
@@ -494,8 +480,12 @@ int al_server_start(const struct al_config *cfg)
 		return -1;
 	}
 	memset(&srv, 0, sizeof(srv));
-	srv.pgp = pgp; /* loaded once, by the preflight */
-	srv.cfg = cfg;
+	/* the keys loaded once, by the preflight; the configuration stays the caller's */
+	if (al_conf_publish((struct al_config *)cfg, pgp, 0) != 0) {
+		al_pgp_free(pgp);
+		return -1;
+	}
+	running = al_conf_pin();
 	srv.started = time(NULL);
 	nstarted = 0;
 	draining = 0;
@@ -613,10 +603,12 @@ int al_server_start(const struct al_config *cfg)
 
 int al_server_wait(void)
 {
-	for (int j = 0; j < srv.cfg->nlisten; j++)
+	const struct al_config *cfg = running->cfg;
+
+	for (int j = 0; j < cfg->nlisten; j++)
 		al_info("server", "airlock %s listening on %s://%s:%d (%d workers, cache %s%s)", AIRLOCK_VERSION,
-		    srv.cfg->listen[j].tls_cert ? "https" : "http", srv.cfg->listen[j].host, srv.cfg->listen[j].port,
-		    srv.nworkers, srv.cfg->cache_path, srv.cfg->offline ? ", cache-only" : "");
+		    cfg->listen[j].tls_cert ? "https" : "http", cfg->listen[j].host, cfg->listen[j].port,
+		    srv.nworkers, cfg->cache_path, cfg->offline ? ", cache-only" : "");
 	return event_base_dispatch(main_base) < 0 ? 1 : 0;
 }
 
@@ -634,8 +626,10 @@ void al_server_stop(void)
 	al_writer_stop(); /* after the workers: what they handed it is written before the store closes */
 	uplink_shutdown();
 	tls_shutdown();
-	al_pgp_free(srv.pgp);
-	srv.pgp = NULL;
+	/* every worker, connection and fetch has let go: this frees the current one (and its keys) */
+	al_conf_release(running);
+	running = NULL;
+	al_conf_shutdown();
 	{
 		struct event **evs[] = {&sigint_ev, &sigterm_ev, &sync_ev, &sighup_ev, &sigusr1_ev, &drain_timer};
 		for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -654,12 +648,6 @@ void al_server_stop(void)
 		SSL_CTX_free(listener_ctx[j]);
 		listener_ctx[j] = NULL;
 	}
-	for (int i = 0; i < nreloaded; i++) {
-		al_config_free(reloaded[i]);
-		al_pgp_free(reloaded_pgp[i]);
-		reloaded_pgp[i] = NULL;
-	}
-	nreloaded = 0;
 	curl_global_cleanup();
 }
 

@@ -17,6 +17,7 @@
 
 #include "cache/store.h"
 #include "policy/config.h"
+#include "proxy/runtime/conf.h"
 
 struct up_multi;
 struct fetch;
@@ -84,12 +85,9 @@ struct worker {
 	int nlisteners;
 	struct up_multi *multi;
 	struct evdns_base *dns;       /* for CONNECT tunnels */
-	struct curl_slist *connect_to;
 	struct event *stop_ev;
 	struct event *drain_ev;
-	const struct al_config *connect_to_cfg;   /* the config connect_to was built from */
-	struct curl_slist *retired[16];           /* older connect_to lists: transfers may still use them */
-	int nretired;
+	struct al_conf *conf;         /* the worker's reference to the configuration: see worker_conf() */
 	struct fetch *fetches;        /* running on this worker */
 	int nconns;
 	int draining;
@@ -118,32 +116,26 @@ void al_count_minute(struct worker *w, int64_t t_us, int hit);
 void al_minutes(int n, uint64_t *requests, uint64_t *hits);
 
 struct al_server {
-	const struct al_config *cfg;  /* swapped on SIGHUP; old ones are kept until exit */
 	struct al_store *store;
 	struct worker *workers;
 	int nworkers;
 	atomic_int_fast64_t clients;  /* connections open now, all workers (max_connections) */
-	struct al_pgp *pgp;           /* upstream.pgp_keys of the starting configuration; NULL without */
 	time_t started;
 };
 
 extern struct al_server srv;
 
-/* This cache's name in Cache-Status (config "name"). */
-#define AL_NAME (srv.cfg->name)
-
 /* Serve until SIGINT/SIGTERM.  Returns a process exit code. */
 int al_server_run(const struct al_config *cfg);
-/*
- * The pinned OpenPGP keys loaded with cfg (its upstream.pgp_keys), or NULL.
- * A reload swaps the configuration and its keys together only through this:
- * whoever holds one configuration gets that configuration's keys.
- */
-const struct al_pgp *al_server_pgp(const struct al_config *cfg);
 /* Where the configuration came from (NULL: embedded), for SIGHUP. */
 void al_server_set_config_path(const char *path);
-/* The per-worker connect-to list for the current configuration (rebuilt after a reload). */
-struct curl_slist **worker_connect_to(struct worker *w);
+/*
+ * The configuration w works with now: the current one, pinned by the worker
+ * (taken again when a reload made its old one stale, so a worker never reads
+ * a configuration nobody holds).  Call on w's thread.  A request or a fill
+ * takes its own reference on it (al_conf_hold) and reads only that one.
+ */
+struct al_conf *worker_conf(struct worker *w);
 /* The same in parts, for tools that run the proxy in-process (mirror). */
 int al_server_start(const struct al_config *cfg);
 /*
