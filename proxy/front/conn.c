@@ -49,7 +49,6 @@
 
 static void pump(struct conn *c);
 static void finish(struct conn *c);
-static void recent_add(struct worker *w, const struct al_recent *r);
 
 static int64_t now_us(void)
 {
@@ -987,8 +986,6 @@ static void step_request(struct conn *c)
 done:
 	event_active(c->wake, EV_READ, 0);
 }
-const char *const al_result_names[R_COUNT] = {"hit", "stale", "revalidated", "miss", "collapsed",
-	"pass", "error", "admin", "tunnel", "intercept"};
 
 /* JSON string body (no quotes) of s[0..n) into o. */
 static void json_escaped(struct evbuffer *o, const char *s, size_t n)
@@ -1020,12 +1017,12 @@ void conn_access_log(struct conn *c)
 	memset(&rr, 0, sizeof(rr));
 	rr.t_us = now_us();
 	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
-		al_count_minute(c->w, rr.t_us, c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
+		al_count_minute(&c->w->minutes, rr.t_us, c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
 	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->req.method_len < 7 ? c->req.method_len : 7), c->req.method_s ? c->req.method_s : "");
 	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
 	rr.status = st;
 	rr.result = c->result;
-	recent_add(c->w, &rr);
+	al_recent_add(&c->w->recent, &rr);
 	if (al_access_enabled()) {
 		struct evbuffer *o = evbuffer_new();
 		struct timeval tv;
@@ -1329,90 +1326,4 @@ void conn_close_all(struct worker *w)
 {
 	while (w->conns != NULL)
 		conn_free(w->conns);
-}
-
-static void recent_add(struct worker *w, const struct al_recent *r)
-{
-	pthread_mutex_lock(&w->recent_mu);
-	w->recent[w->recent_next] = *r;
-	w->recent_next = (w->recent_next + 1) % AL_RECENT;
-	if (w->recent_n < AL_RECENT)
-		w->recent_n++;
-	pthread_mutex_unlock(&w->recent_mu);
-}
-
-static int by_time_desc(const void *a, const void *b)
-{
-	const struct al_recent *x = a, *y = b;
-
-	return x->t_us < y->t_us ? 1 : x->t_us > y->t_us ? -1 : 0;
-}
-
-void al_count_minute(struct worker *w, int64_t t_us, int hit)
-{
-	struct al_minutes *mb = &w->minutes;
-	int64_t m = t_us / 60000000;
-	int slot = (int)(m % AL_MINUTES);
-
-	if (atomic_load_explicit(&mb->minute[slot], memory_order_relaxed) != m) {
-		atomic_store_explicit(&mb->requests[slot], 0, memory_order_relaxed);
-		atomic_store_explicit(&mb->hits[slot], 0, memory_order_relaxed);
-		atomic_store_explicit(&mb->minute[slot], m, memory_order_release);
-	}
-	al_count(&mb->requests[slot], 1);
-	if (hit)
-		al_count(&mb->hits[slot], 1);
-}
-
-void al_counters_sum(struct al_counters *out)
-{
-	atomic_uint_fast64_t *o = (atomic_uint_fast64_t *)out;
-	const size_t n = sizeof(*out) / sizeof(*o);
-
-	memset(out, 0, sizeof(*out));
-	for (int k = 0; k < srv.nworkers; k++) {
-		const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)&srv.workers[k].stats;
-		for (size_t i = 0; i < n; i++)
-			atomic_store_explicit(&o[i], atomic_load_explicit(&o[i], memory_order_relaxed) +
-			    atomic_load_explicit(&v[i], memory_order_relaxed), memory_order_relaxed);
-	}
-}
-
-void al_minutes(int n, uint64_t *requests, uint64_t *hits)
-{
-	int64_t now = now_us() / 60000000;
-
-	*requests = *hits = 0;
-	for (int k = 0; k < srv.nworkers; k++) {
-		struct al_minutes *mb = &srv.workers[k].minutes;
-		for (int i = 0; i < AL_MINUTES; i++) {
-			int64_t m = atomic_load_explicit(&mb->minute[i], memory_order_acquire);
-			if (m > now - n && m <= now) {
-				*requests += (uint64_t)atomic_load_explicit(&mb->requests[i], memory_order_relaxed);
-				*hits += (uint64_t)atomic_load_explicit(&mb->hits[i], memory_order_relaxed);
-			}
-		}
-	}
-}
-
-int al_recent_get(struct al_recent *conn_out)
-{
-	struct al_recent *all = calloc((size_t)srv.nworkers * AL_RECENT, sizeof(*all));
-	int n = 0;
-
-	if (all == NULL)
-		return 0;
-	for (int i = 0; i < srv.nworkers; i++) {
-		struct worker *w = &srv.workers[i];
-		pthread_mutex_lock(&w->recent_mu);
-		for (int k = 0; k < w->recent_n; k++)
-			all[n++] = w->recent[(w->recent_next - 1 - k + AL_RECENT) % AL_RECENT];
-		pthread_mutex_unlock(&w->recent_mu);
-	}
-	qsort(all, (size_t)n, sizeof(*all), by_time_desc);
-	if (n > AL_RECENT)
-		n = AL_RECENT;
-	memcpy(conn_out, all, (size_t)n * sizeof(*conn_out));
-	free(all);
-	return n;
 }

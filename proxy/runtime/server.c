@@ -211,6 +211,7 @@ static void worker_free(struct worker *w)
 	if (w->base)
 		event_base_free(w->base);
 	al_hot_free(w->hot);
+	al_recent_destroy(&w->recent);
 }
 
 struct al_conf *worker_conf(struct worker *w)
@@ -530,7 +531,7 @@ int al_server_start(const struct al_config *cfg)
 	for (int i = 0; i < nw; i++) {
 		struct worker *w = &srv.workers[i];
 		w->id = i;
-		pthread_mutex_init(&w->recent_mu, NULL);
+		al_recent_init(&w->recent);
 		w->base = worker_base_new();
 		w->multi = w->base ? up_multi_new(w->base) : NULL;
 		w->dns = w->base ? evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;

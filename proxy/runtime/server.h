@@ -3,7 +3,8 @@
  * its own event loop, its own listening sockets (SO_REUSEPORT: the kernel
  * spreads connections), its own curl multi handle and its own clients.
  * Workers share the LMDB environment, the uplink table and the fill
- * registry, and nothing else.
+ * registry, and nothing else.  What they count is in stats.h; the
+ * configuration they read, in conf.h.
  */
 #ifndef AIRLOCK_PROXY_SERVER_H
 #define AIRLOCK_PROXY_SERVER_H
@@ -18,64 +19,10 @@
 #include "cache/store.h"
 #include "policy/config.h"
 #include "proxy/runtime/conf.h"
+#include "proxy/runtime/stats.h"
 
 struct up_multi;
 struct fetch;
-
-/* How a request was answered: the label of airlock_requests_total{result=...}. */
-enum al_result { R_HIT, R_STALE, R_REVALIDATED, R_MISS, R_COLLAPSED, R_PASS, R_ERROR, R_ADMIN, R_TUNNEL,
-	R_INTERCEPT, R_COUNT };
-extern const char *const al_result_names[R_COUNT];
-
-/* The recent-requests ring shown on the status page: one per worker, so no lock is shared. */
-struct al_recent {
-	int64_t t_us;                 /* microseconds: the order across workers is true to the request */
-	char method[8];
-	char url[160];
-	int status;
-	enum al_result result;
-};
-#define AL_RECENT 50
-
-/*
- * Counters, bumped where the event happens (Varnish's VSC style), one set
- * per worker: only the worker writes its own (al_count: a plain load and
- * store, no locked instruction, no cache line shared with another core on
- * the request path) and readers sum them (al_counters_sum).  Every member
- * is an atomic_uint_fast64_t: the sum walks them as an array.
- */
-struct al_counters {
-	atomic_uint_fast64_t by_status[600];
-	atomic_uint_fast64_t by_result[R_COUNT];
-	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
-	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
-	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
-	atomic_uint_fast64_t hot_sends, hot_copies, hot_rotations;  /* proxy/front/hot.h */
-	atomic_uint_fast64_t hot_bytes;           /* a gauge: hot memory taken now (summed like the rest) */
-};
-
-/* Add n to a counter of the calling worker's own set. */
-static inline void al_count(atomic_uint_fast64_t *v, uint64_t n)
-{
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n, memory_order_relaxed);
-}
-/* All workers' counters added up into out (a reader's copy). */
-void al_counters_sum(struct al_counters *out);
-
-/*
- * The last AL_MINUTES minutes of one worker, one bucket each (slot = minute %
- * AL_MINUTES, reset by the worker's first request of a new minute): requests
- * answered through the cache path and those of them served from the cache,
- * for the hit ratio of the last few minutes.  Only the worker writes its
- * buckets (no shared cache line on the request path); the status page sums
- * the workers and may read a bucket mid-reset: a figure for operators, not
- * accounting.
- */
-#define AL_MINUTES 16
-struct al_minutes {
-	atomic_int_fast64_t minute[AL_MINUTES];
-	atomic_uint_fast64_t requests[AL_MINUTES], hits[AL_MINUTES];
-};
 
 struct worker {
 	int id;
@@ -98,22 +45,14 @@ struct worker {
 	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
 	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
 	struct al_hot *hot;           /* copies of hot bodies for sendfile, or NULL (proxy/front/hot.h) */
-	struct al_counters stats __attribute__((aligned(64)));  /* written by this worker only */
+	struct al_counters stats __attribute__((aligned(64)));  /* written by this worker only (stats.h) */
 	struct al_minutes minutes;    /* hit ratio of the last minutes, written by this worker only */
-	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
-	struct al_recent recent[AL_RECENT];
-	int recent_next, recent_n;
+	struct al_recent_ring recent; /* the status page's last requests of this worker */
 };
 
 /* Note a hit for LRU; flushed to the store every few seconds. */
 void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN]);
 
-
-
-/* Count one proxied request answered at t_us (hit: served from the cache) in w's bucket. */
-void al_count_minute(struct worker *w, int64_t t_us, int hit);
-/* Requests and hits over the last n minutes (this one included), all workers. */
-void al_minutes(int n, uint64_t *requests, uint64_t *hits);
 
 struct al_server {
 	struct al_store *store;
@@ -153,8 +92,5 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 void conn_drain(struct worker *w);
 /* Free every connection of a stopped worker (its loop no longer runs). */
 void conn_close_all(struct worker *w);
-
-/* Copy out up to AL_RECENT of the latest requests (all workers), newest first; returns how many. */
-int al_recent_get(struct al_recent *out);
 
 #endif
