@@ -18,6 +18,7 @@
 #include "policy/access.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
+#include "policy/lookup.h"
 #include "policy/range.h"
 #include "policy/route.h"
 #include "proxy/front/admin.h"
@@ -708,112 +709,123 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Stale: revalidate with the upstream's own validators, if it gave any (the snapshot is still open). */
+static void step_revalidate(struct conn *c, const struct al_lookup_result *d)
+{
+	char inm[512], ims[64];
+
+	snprintf(inm, sizeof(inm), "%.*s", d->etag && d->etag_len < sizeof(inm) ? (int)d->etag_len : 0,
+	    d->etag ? d->etag : "");
+	snprintf(ims, sizeof(ims), "%.*s", d->last_modified && d->last_modified_len < sizeof(ims) ?
+	    (int)d->last_modified_len : 0, d->last_modified ? d->last_modified : "");
+	al_reader_end(c->hold->rd);
+	c->history = H_REVALIDATING;
+	step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
+}
+
+/* Serve the stored record as the decision d says: counters and Cache-Status from it. */
+static void lookup_serve(struct conn *c, const struct al_record *rec, const struct al_lookup_result *d)
+{
+	long long ttl = (long long)(d->lifetime - d->age);
+
+	if (d->verdict == AL_SERVE_REVALIDATED) {
+		c->result = R_REVALIDATED;
+		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
+		al_count(&c->w->stats.hits, 1);
+	} else if (d->verdict == AL_SERVE_FRESH) {
+		if (d->why == AL_WHY_FOREVER)
+			snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit", AL_NAME);
+		else
+			snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld", AL_NAME, ttl);
+		al_count(&c->w->stats.hits, 1);
+		c->result = R_HIT;
+	} else {
+		c->result = R_STALE;
+		snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, ttl,
+		    al_lookup_why_text(d->why));
+		al_count(&c->w->stats.stale, 1);
+	}
+	step_hit(c, rec, d->age);
+}
+
+/* Nothing stored (or the lookup failed): a registry answer, an error, or a fetch. */
+static void lookup_absent(struct conn *c, const struct al_lookup_result *d)
+{
+	if (d->registry_first && conn_registry_answer(c) == 0)
+		return;
+	switch (d->verdict) {
+	case AL_MISS:
+		step_fetch(c, NULL, NULL);
+		return;
+	case AL_BAD_GATEWAY:
+		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
+		break;
+	default:
+		if (d->why == AL_WHY_ONLY_IF_CACHED) {
+			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
+			conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+			    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->url);
+		} else {
+			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
+			conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+			    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
+			    c->url, uplink_name(c->uplink));
+		}
+		break;
+	}
+	event_active(c->wake, EV_READ, 0);
+}
+
 /*
- * Decide from the cache, knowing what happened before (c->history):
- * just revalidated (serve what is stored), upstream failed (serve stale or
- * error), or a first look.
+ * Look the key up and let policy/lookup.h decide from the stored record,
+ * what happened before (c->history: just revalidated, upstream failed, or a
+ * first look), the request's rules and the uplink state.
  */
 void conn_step_lookup(struct conn *c)
 {
+	static const enum al_lookup_history hist[] = {
+		[H_FIRST] = AL_LOOKUP_FIRST, [H_REVALIDATING] = AL_LOOKUP_FIRST,
+		[H_REVALIDATED] = AL_LOOKUP_AFTER_304, [H_UPSTREAM_DOWN] = AL_LOOKUP_AFTER_FAILURE,
+	};
 	struct al_record rec;
-	enum conn_history after = c->history;
-	int rc, only_cached;
-	const char *cc;
+	struct al_lookup_record lr = {0};
+	struct al_lookup_request q = {0};
+	struct al_lookup_uplink u = {uplink_online(c->uplink), uplink_forced(c->uplink)};
+	struct al_lookup_result d;
+	const char *cc, *path = c->url + c->base_len;
+	char pathbuf[2048];
 	size_t ccl;
+	int rc;
 
+	q.history = hist[c->history];
 	c->history = H_FIRST;
 	if (++c->attempts > 4) {
 		conn_reply_error(c, 502, "the entry kept changing under this request");
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
-	/* Cache-Control: only-if-cached (RFC 9111 5.2.1.7): answer from the cache or 504, never go upstream. */
 	cc = http1_field(&c->req, "Cache-Control", &ccl);
-	only_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
+	q.only_if_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
+	q.registry = c->registry;
+	snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)strcspn(path, "?"), path);
+	q.path = pathbuf;
 	rc = al_lookup(c->hold->rd, c->key, &rec);
-	if (rc == 0) {
-		const char *path = c->url + c->base_len;
-		char pathbuf[2048];
-		size_t pl = strcspn(path ? path : "/", "?");
-		int64_t lifetime, age;
-
-		snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)pl, path ? path : "/");
-		lifetime = al_freshness_lifetime(c->conf->cfg, pathbuf, rec.status, rec.hdrs, rec.hdrs_len);
-		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
-		    rec.age_value, time(NULL));
-		if (after == H_REVALIDATED) {
-			c->result = R_REVALIDATED;
-			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
-			al_count(&c->w->stats.hits, 1);
-			step_hit(c, &rec, age);
-			return;
-		}
-		if (rec.flags & AL_REC_STALE)
-			lifetime = 0; /* asked to revalidate (mirror) */
-		if (lifetime == AL_LIFETIME_FOREVER ||
-		    (age < lifetime && !al_must_revalidate(rec.hdrs, rec.hdrs_len))) {
-			if (lifetime == AL_LIFETIME_FOREVER)
-				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit", AL_NAME);
-			else
-				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld", AL_NAME,
-				    (long long)(lifetime - age));
-			al_count(&c->w->stats.hits, 1);
-			c->result = R_HIT;
-			step_hit(c, &rec, age);
-			return;
-		}
-		if (after == H_UPSTREAM_DOWN || !uplink_online(c->uplink) || only_cached) {
-			c->result = R_STALE;
-			/* stale-if-error (RFC 5861): the upstream cannot be reached */
-			snprintf(c->cstatus, sizeof(c->cstatus),
-			    "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, (long long)(lifetime - age),
-			    only_cached && uplink_online(c->uplink) ? "only-if-cached" :
-			    uplink_forced(c->uplink) ? "upstream offline by configuration" : "upstream unreachable");
-			al_count(&c->w->stats.stale, 1);
-			step_hit(c, &rec, age);
-			return;
-		}
-		{
-			/* Stale: revalidate with the upstream's own validators, if it gave any. */
-			char inm[512], ims[64];
-			const char *etag, *lm;
-			size_t el, ll;
-			etag = al_hdr_get(rec.hdrs, rec.hdrs_len, "ETag", &el);
-			lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &ll);
-			snprintf(inm, sizeof(inm), "%.*s", etag && el < sizeof(inm) ? (int)el : 0, etag ? etag : "");
-			snprintf(ims, sizeof(ims), "%.*s", lm && ll < sizeof(ims) ? (int)ll : 0, lm ? lm : "");
-			al_reader_end(c->hold->rd);
-			c->history = H_REVALIDATING;
-			step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
-			return;
-		}
+	if (rc == 0)
+		lr = (struct al_lookup_record){1, rec.status, rec.hdrs, rec.hdrs_len, rec.request_time,
+		    rec.response_time, rec.age_value, (rec.flags & AL_REC_STALE) != 0};
+	al_lookup_decide(c->conf->cfg, &lr, &q, &u, time(NULL), &d);
+	if (d.verdict == AL_REVALIDATE) {
+		step_revalidate(c, &d);
+		return;
+	}
+	if (rc == 0) { /* stored: fresh, just revalidated or stale */
+		lookup_serve(c, &rec, &d);
+		return;
 	}
 	al_reader_end(c->hold->rd);
-	if (rc != -ENOENT)
+	if (rc != 0 && rc != -ENOENT)
 		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
-	if ((after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
-		return;
-	if (only_cached) {
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
-		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-		    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->url);
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	if (after == H_UPSTREAM_DOWN) {
-		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	if (!uplink_online(c->uplink)) {
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
-		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
-		    c->url, uplink_name(c->uplink));
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	step_fetch(c, NULL, NULL);
+	lookup_absent(c, &d);
 }
 
 /* url = base + target; sets the key and the uplink.  Replies and returns -1 on failure. */
