@@ -103,14 +103,14 @@ void conn_set_head_timeout(struct conn *c, int64_t ms)
 
 static void detach_fill(struct conn *c)
 {
-	if (c->fill == NULL)
+	if (c->rq.fill == NULL)
 		return;
-	fill_unwatch(c->fill, c->wake);
-	if (c->origin)
-		fill_pass_detach(c->fill);
-	fill_release(c->fill);
-	c->fill = NULL;
-	c->origin = 0;
+	fill_unwatch(c->rq.fill, c->wake);
+	if (c->rq.origin)
+		fill_pass_detach(c->rq.fill);
+	fill_release(c->rq.fill);
+	c->rq.fill = NULL;
+	c->rq.origin = 0;
 }
 
 static void conn_free(struct conn *c)
@@ -126,9 +126,9 @@ static void conn_free(struct conn *c)
 	detach_fill(c);
 	if (c->tunnel != NULL)
 		tunnel_abort(c->tunnel); /* frees the client socket too */
-	if (c->proof != NULL) {
-		up_cancel(c->w->multi, c->proof);
-		curl_easy_cleanup(c->proof);
+	if (c->rq.proof != NULL) {
+		up_cancel(c->w->multi, c->rq.proof);
+		curl_easy_cleanup(c->rq.proof);
 	}
 	c->hold->c = NULL;
 	if (c->bev != NULL)
@@ -138,11 +138,11 @@ static void conn_free(struct conn *c)
 		free(c->hold);
 	}
 	event_free(c->wake);
-	if (c->head != c->small)
-		free(c->head);
-	free(c->url);
+	if (c->rq.head != c->rq.small)
+		free(c->rq.head);
+	free(c->rq.url);
 	free(c->icpt_host);
-	al_conf_release(c->conf);
+	al_conf_release(c->rq.conf);
 	c->w->nconns--;
 	atomic_fetch_sub(&srv.clients, 1);
 	c->magic = 0;
@@ -199,10 +199,10 @@ void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
 {
 	struct evbuffer *o = conn_out(c);
 	const char *reason = http1_reason(status);
-	char buf[64 + sizeof(c->cstatus) + 128], *p = buf;
+	char buf[64 + sizeof(c->rq.cstatus) + 128], *p = buf;
 	size_t rl = strlen(reason);
 
-	c->status = status;
+	c->rq.status = status;
 	if (rl > 40)
 		rl = 40;
 	p = PUT_LIT(p, "HTTP/1.1 ");
@@ -217,28 +217,28 @@ void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
 	if (clen >= 0 && status != 304 && status != 204) {
 		p = PUT_LIT(p, "Content-Length: ");
 		p = PUT_LIT(put_dec(p, (uint64_t)clen), "\r\n");
-	} else if (clen < 0 && status != 304 && status != 204 && !c->head_only) {
-		if (c->req.minor >= 1)
-			c->chunked = 1, p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+	} else if (clen < 0 && status != 304 && status != 204 && !c->rq.head_only) {
+		if (c->rq.http.minor >= 1)
+			c->rq.chunked = 1, p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
 		else
-			c->keepalive = 0; /* HTTP/1.0: the end of the body is the close */
+			c->rq.keepalive = 0; /* HTTP/1.0: the end of the body is the close */
 	}
 	if (age >= 0) {
 		p = PUT_LIT(p, "Age: ");
 		p = PUT_LIT(put_dec(p, (uint64_t)age), "\r\n");
 	}
-	if (c->cstatus[0]) {
+	if (c->rq.cstatus[0]) {
 		p = PUT_LIT(p, "Cache-Status: ");
-		p = PUT_LIT(put_str(p, c->cstatus, strnlen(c->cstatus, sizeof(c->cstatus) - 1)), "\r\n");
+		p = PUT_LIT(put_str(p, c->rq.cstatus, strnlen(c->rq.cstatus, sizeof(c->rq.cstatus) - 1)), "\r\n");
 	}
 	if (extra) {
 		evbuffer_add(o, buf, (size_t)(p - buf));
 		evbuffer_add(o, extra, strlen(extra));
 		p = buf;
 	}
-	if (!c->keepalive)
+	if (!c->rq.keepalive)
 		p = PUT_LIT(p, "Connection: close\r\n");
-	else if (c->req.minor == 0)
+	else if (c->rq.http.minor == 0)
 		p = PUT_LIT(p, "Connection: keep-alive\r\n");
 	p = PUT_LIT(p, "\r\n");
 	evbuffer_add(o, buf, (size_t)(p - buf));
@@ -263,19 +263,19 @@ void conn_reply_simple(struct conn *c, int status, const char *ctype, const char
 		n = sizeof(body) - 1;
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype, extra ? extra : "");
 	conn_add_head(c, status, hdrs, strlen(hdrs), n, -1, NULL);
-	if (!c->head_only) {
+	if (!c->rq.head_only) {
 		evbuffer_add(conn_out(c), body, n);
-		c->body_sent += (uint64_t)n;
+		c->rq.body_sent += (uint64_t)n;
 	}
 	if (status >= 400)
-		c->result = R_ERROR;
+		c->rq.result = R_ERROR;
 	c->state = C_DONE;
 }
 
 void conn_reply_error(struct conn *c, int status, const char *why)
 {
 	if (status >= 400 && status < 500 && status != 404 && status != 405)
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 	conn_reply_simple(c, status, "text/plain; charset=utf-8", NULL, "%d %s: %s\n",
 	    status, http1_reason(status), why);
 }
@@ -286,12 +286,12 @@ static int not_modified(struct conn *c, const char *hdrs, size_t hlen)
 	const char *inm, *ims, *etag, *lm;
 	size_t inml, imsl, el, lml;
 
-	inm = http1_field(&c->req, "If-None-Match", &inml);
+	inm = http1_field(&c->rq.http, "If-None-Match", &inml);
 	if (inm != NULL) {
 		etag = al_hdr_get(hdrs, hlen, "ETag", &el);
 		return etag != NULL && al_etag_match_weak(inm, inml, etag, el);
 	}
-	ims = http1_field(&c->req, "If-Modified-Since", &imsl);
+	ims = http1_field(&c->rq.http, "If-Modified-Since", &imsl);
 	if (ims != NULL && (lm = al_hdr_get(hdrs, hlen, "Last-Modified", &lml)) != NULL) {
 		time_t a = al_http_date(ims, imsl), b = al_http_date(lm, lml);
 		return a >= 0 && b >= 0 && b <= a;
@@ -349,13 +349,13 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 		c->state = C_DONE;
 		return 1;
 	}
-	c->pos = 0;
-	c->end = total >= 0 ? (uint64_t)total : 0;
-	c->end_known = total >= 0;
-	rv = http1_field(&c->req, "Range", &rvl);
+	c->rq.pos = 0;
+	c->rq.end = total >= 0 ? (uint64_t)total : 0;
+	c->rq.end_known = total >= 0;
+	rv = http1_field(&c->rq.http, "Range", &rvl);
 	if (status == 200 && rv != NULL && total >= 0) {
 		int use = 1;
-		ir = http1_field(&c->req, "If-Range", &irl);
+		ir = http1_field(&c->rq.http, "If-Range", &irl);
 		if (ir != NULL) {
 			size_t el;
 			const char *etag = al_hdr_get(hdrs, hlen, "ETag", &el);
@@ -372,8 +372,8 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 			snprintf(cr, sizeof(cr), "Content-Range: bytes %llu-%llu/%lld\r\n",
 			    (unsigned long long)first, (unsigned long long)last, (long long)total);
 			conn_add_head(c, 206, hdrs, hlen, (int64_t)(last - first + 1), age, cr);
-			c->pos = first;
-			c->end = last + 1;
+			c->rq.pos = first;
+			c->rq.end = last + 1;
 			goto body;
 		}
 		case AL_RANGE_UNSATISFIABLE: {
@@ -390,7 +390,7 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 	/* the origin's Accept-Ranges is not stored (fill.c header_cb): this is the one */
 	conn_add_head(c, status, hdrs, hlen, total, age, status == 200 ? "Accept-Ranges: bytes\r\n" : NULL);
 body:
-	if (c->head_only || (c->end_known && c->pos == c->end)) {
+	if (c->rq.head_only || (c->rq.end_known && c->rq.pos == c->rq.end)) {
 		c->state = C_DONE;
 		return 1;
 	}
@@ -419,7 +419,7 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 	off_t at;
 	int fd, sock, nv;
 
-	if (c->w->hot == NULL || c->tls || c->chunked || c->pos >= c->end ||
+	if (c->w->hot == NULL || c->tls || c->rq.chunked || c->rq.pos >= c->rq.end ||
 	    al_hot_get(c->w->hot, c->hold->rd, rec, &fd, &off) != 0)
 		return;
 	sock = bufferevent_getfd(c->bev);
@@ -437,12 +437,12 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 	}
 	if (n != (ssize_t)hl)
 		return;
-	at = (off_t)(off + c->pos);
-	n = sendfile(sock, fd, &at, (size_t)(c->end - c->pos));
+	at = (off_t)(off + c->rq.pos);
+	n = sendfile(sock, fd, &at, (size_t)(c->rq.end - c->rq.pos));
 	if (n <= 0)
 		return;
-	c->pos += (uint64_t)n;
-	c->body_sent += (uint64_t)n;
+	c->rq.pos += (uint64_t)n;
+	c->rq.body_sent += (uint64_t)n;
 	al_count(&c->w->stats.bytes_from_cache, (uint64_t)n);
 }
 
@@ -452,9 +452,9 @@ static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
 	int first = evbuffer_get_length(conn_out(c)) == 0;
 
 	if (rec->last_used < (int64_t)time(NULL) - 60)
-		worker_touch(c->w, c->key); /* LRU, written in batches; hot entries cost nothing */
-	c->follow = 0;
-	c->obj_id = rec->obj_id;
+		worker_touch(c->w, c->rq.key); /* LRU, written in batches; hot entries cost nothing */
+	c->rq.follow = 0;
+	c->rq.obj_id = rec->obj_id;
 	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0) {
 		if (first)
 			hot_send(c, rec);
@@ -474,72 +474,72 @@ static void pump(struct conn *c)
 {
 	struct evbuffer *o = conn_out(c);
 	struct fill_view v;
-	uint64_t avail = c->end;
+	uint64_t avail = c->rq.end;
 	int renewed = 0;
 
-	if (c->follow) {
-		fill_view(c->fill, &v);
+	if (c->rq.follow) {
+		fill_view(c->rq.fill, &v);
 		if (v.state == FILL_FAILED) {
-			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->url, v.error);
+			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->rq.url, v.error);
 			conn_close_soon(c); /* never a short response that looks complete */
 			return;
 		}
 		avail = v.committed;
-		if (!c->end_known && v.state == FILL_DONE) {
-			c->end = (uint64_t)v.content_length;
-			c->end_known = 1;
+		if (!c->rq.end_known && v.state == FILL_DONE) {
+			c->rq.end = (uint64_t)v.content_length;
+			c->rq.end_known = 1;
 		}
-		if (c->end_known && avail > c->end)
-			avail = c->end;
+		if (c->rq.end_known && avail > c->rq.end)
+			avail = c->rq.end;
 		/*
 		 * The last byte waits for the commit: a client never receives a
 		 * complete body for an object that was not admitted (length or
 		 * SHA-512 check failed); it sees the transfer abort instead.
 		 */
-		if (v.state != FILL_DONE && c->end_known && c->end > 0 && avail >= c->end &&
-		    (uint64_t)v.content_length == c->end)
-			avail = c->end - 1;
+		if (v.state != FILL_DONE && c->rq.end_known && c->rq.end > 0 && avail >= c->rq.end &&
+		    (uint64_t)v.content_length == c->rq.end)
+			avail = c->rq.end - 1;
 		/*
 		 * A follower's first pass takes a small share: with hundreds
 		 * joining one fill, each one's first bytes go out before any one
 		 * is handed half a megabyte (pump then goes on next turn, after
 		 * the others woken with it).
 		 */
-		if (c->body_sent == 0 && avail > c->pos + FIRST_QUANTUM)
-			avail = c->pos + FIRST_QUANTUM;
+		if (c->rq.body_sent == 0 && avail > c->rq.pos + FIRST_QUANTUM)
+			avail = c->rq.pos + FIRST_QUANTUM;
 	}
-	while (evbuffer_get_length(o) < OUT_HIGH && c->pos < avail) {
+	while (evbuffer_get_length(o) < OUT_HIGH && c->rq.pos < avail) {
 		const void *p;
 		size_t n;
-		int rc = al_body_at(c->hold->rd, c->obj_id, c->pos, &p, &n);
+		int rc = al_body_at(c->hold->rd, c->rq.obj_id, c->rq.pos, &p, &n);
 
-		if (rc == -ENOENT && c->follow && c->hold->refs == 0 && !renewed) {
+		if (rc == -ENOENT && c->rq.follow && c->hold->refs == 0 && !renewed) {
 			al_reader_end(c->hold->rd); /* the bytes came after our snapshot */
 			renewed = 1;
 			continue;
 		}
-		if (rc == -ENOENT && c->follow)
+		if (rc == -ENOENT && c->rq.follow)
 			break; /* wait until our references drain, then renew */
 		if (rc != 0) {
-			al_warn("conn", "%s: body vanished at %llu (%s); aborting the response", c->url,
-			    (unsigned long long)c->pos, strerror(-rc));
+			al_warn("conn", "%s: body vanished at %llu (%s); aborting the response", c->rq.url,
+			    (unsigned long long)c->rq.pos, strerror(-rc));
 			conn_close_soon(c);
 			return;
 		}
-		if (n > avail - c->pos)
-			n = (size_t)(avail - c->pos);
-		if (c->chunked)
+		if (n > avail - c->rq.pos)
+			n = (size_t)(avail - c->rq.pos);
+		if (c->rq.chunked)
 			evbuffer_add_printf(o, "%zx\r\n", n);
 		evbuffer_add_reference(o, p, n, hold_cleanup, c->hold);
 		c->hold->refs++;
-		c->body_sent += n;
-		if (c->chunked)
+		c->rq.body_sent += n;
+		if (c->rq.chunked)
 			evbuffer_add(o, "\r\n", 2);
-		c->pos += n;
+		c->rq.pos += n;
 		al_count(&c->w->stats.bytes_from_cache, n);
 	}
-	if (c->end_known && c->pos >= c->end) {
-		if (c->chunked)
+	if (c->rq.end_known && c->rq.pos >= c->rq.end) {
+		if (c->rq.chunked)
 			evbuffer_add(o, "0\r\n\r\n", 5);
 		c->state = C_DONE;
 	}
@@ -548,7 +548,7 @@ static void pump(struct conn *c)
 		al_reader_end(c->hold->rd);
 	if (c->state == C_DONE && evbuffer_get_length(o) == 0)
 		finish(c);
-	else if (c->state == C_BODY && evbuffer_get_length(o) < OUT_LOW && c->hold->refs == 0 && c->pos < avail)
+	else if (c->state == C_BODY && evbuffer_get_length(o) < OUT_LOW && c->hold->refs == 0 && c->rq.pos < avail)
 		event_active(c->wake, EV_READ, 0); /* the socket took it all: go on next turn */
 }
 
@@ -558,10 +558,10 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 {
 	struct conn *c = arg;
 
-	snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; detail=not-stored", AL_NAME,
-	    c->history == H_REVALIDATING ? "stale" : "miss", status);
-	c->result = R_PASS;
-	c->end_known = clen >= 0;
+	snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=%s; fwd-status=%d; detail=not-stored", AL_NAME,
+	    c->rq.history == H_REVALIDATING ? "stale" : "miss", status);
+	c->rq.result = R_PASS;
+	c->rq.end_known = clen >= 0;
 	conn_add_head(c, status, hdrs, len, clen, -1, NULL);
 	c->state = C_PASS;
 	conn_write_now(c);
@@ -578,13 +578,13 @@ static void sink_body(void *arg, const void *data, size_t len)
 {
 	struct conn *c = arg;
 
-	if (c->head_only || len == 0)
+	if (c->rq.head_only || len == 0)
 		return;
-	c->body_sent += len;
-	if (c->chunked)
+	c->rq.body_sent += len;
+	if (c->rq.chunked)
 		evbuffer_add_printf(conn_out(c), "%zx\r\n", len);
 	evbuffer_add(conn_out(c), data, len);
-	if (c->chunked)
+	if (c->rq.chunked)
 		evbuffer_add(conn_out(c), "\r\n", 2);
 	conn_write_now(c);
 }
@@ -597,7 +597,7 @@ static void sink_end(void *arg, int ok)
 		conn_close_soon(c);
 		return;
 	}
-	if (c->chunked && !c->head_only)
+	if (c->rq.chunked && !c->rq.head_only)
 		evbuffer_add(conn_out(c), "0\r\n\r\n", 5);
 	c->state = C_DONE;
 	event_active(c->wake, EV_READ, 0);
@@ -613,31 +613,31 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	size_t ual;
 	int created;
 
-	c->fill = fill_acquire(c->key, c->attempts > 1, &created);
-	if (c->fill == NULL) {
+	c->rq.fill = fill_acquire(c->rq.key, c->rq.attempts > 1, &created);
+	if (c->rq.fill == NULL) {
 		conn_reply_error(c, 503, "out of memory");
 		return;
 	}
 	c->state = C_WAIT;
 	if (!created)
 		al_count(&c->w->stats.collapsed, 1);
-	fill_watch(c->fill, c->wake);
+	fill_watch(c->rq.fill, c->wake);
 	if (!created)
 		return;
-	c->origin = 1;
-	ua = http1_field(&c->req, "User-Agent", &ual);
+	c->rq.origin = 1;
+	ua = http1_field(&c->rq.http, "User-Agent", &ual);
 	if (ua != NULL && ual < sizeof(uabuf)) {
 		memcpy(uabuf, ua, ual);
 		uabuf[ual] = '\0';
 		p.user_agent = uabuf;
 	}
-	p.url = c->url;
-	p.uplink = c->uplink;
+	p.url = c->rq.url;
+	p.uplink = c->rq.uplink;
 	p.if_none_match = inm;
 	p.if_modified_since = ims;
-	p.revalidating = c->history == H_REVALIDATING;
-	p.conf = c->conf;
-	fill_start(c->fill, c->w, &p, &sink);
+	p.revalidating = c->rq.history == H_REVALIDATING;
+	p.conf = c->rq.conf;
+	fill_start(c->rq.fill, c->w, &p, &sink);
 }
 
 /* The fill changed (or references drained, or a close was asked for). */
@@ -664,20 +664,20 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		conn_write_now(c);
 		return;
 	}
-	if (c->state != C_WAIT || c->fill == NULL)
+	if (c->state != C_WAIT || c->rq.fill == NULL)
 		return;
-	fill_view(c->fill, &v);
+	fill_view(c->rq.fill, &v);
 	switch (v.state) {
 	case FILL_WAIT:
 		return;
 	case FILL_STREAM:
 	case FILL_DONE:
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
-		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
+		snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
+		    c->rq.history == H_REVALIDATING ? "stale" : "miss", v.status, c->rq.origin ? "" : "; collapsed");
 		al_count(&c->w->stats.misses, 1);
-		c->result = c->origin ? R_MISS : R_COLLAPSED;
-		c->follow = 1;
-		c->obj_id = v.obj_id;
+		c->rq.result = c->rq.origin ? R_MISS : R_COLLAPSED;
+		c->rq.follow = 1;
+		c->rq.obj_id = v.obj_id;
 		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
 			pump(c);
 		else
@@ -686,20 +686,20 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	case FILL_REFRESHED:
 		detach_fill(c);
 		c->state = C_WAIT;
-		c->history = H_REVALIDATED;
+		c->rq.history = H_REVALIDATED;
 		conn_step_lookup(c);
 		return;
 	case FILL_PASS:
-		if (c->origin)
+		if (c->rq.origin)
 			return; /* the sink callbacks drive this one */
 		detach_fill(c);
-		c->attempts++;
+		c->rq.attempts++;
 		step_fetch(c, NULL, NULL); /* a private fill of our own */
 		return;
 	case FILL_FAILED:
 		detach_fill(c);
 		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
-			c->history = H_UPSTREAM_DOWN;
+			c->rq.history = H_UPSTREAM_DOWN;
 			conn_step_lookup(c); /* serves the stale copy, if there is one */
 			return;
 		}
@@ -719,7 +719,7 @@ static void step_revalidate(struct conn *c, const struct al_lookup_result *d)
 	snprintf(ims, sizeof(ims), "%.*s", d->last_modified && d->last_modified_len < sizeof(ims) ?
 	    (int)d->last_modified_len : 0, d->last_modified ? d->last_modified : "");
 	al_reader_end(c->hold->rd);
-	c->history = H_REVALIDATING;
+	c->rq.history = H_REVALIDATING;
 	step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
 }
 
@@ -729,19 +729,19 @@ static void lookup_serve(struct conn *c, const struct al_record *rec, const stru
 	long long ttl = (long long)(d->lifetime - d->age);
 
 	if (d->verdict == AL_SERVE_REVALIDATED) {
-		c->result = R_REVALIDATED;
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
+		c->rq.result = R_REVALIDATED;
+		snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
 		al_count(&c->w->stats.hits, 1);
 	} else if (d->verdict == AL_SERVE_FRESH) {
 		if (d->why == AL_WHY_FOREVER)
-			snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit", AL_NAME);
+			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; hit", AL_NAME);
 		else
-			snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld", AL_NAME, ttl);
+			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; hit; ttl=%lld", AL_NAME, ttl);
 		al_count(&c->w->stats.hits, 1);
-		c->result = R_HIT;
+		c->rq.result = R_HIT;
 	} else {
-		c->result = R_STALE;
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, ttl,
+		c->rq.result = R_STALE;
+		snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, ttl,
 		    al_lookup_why_text(d->why));
 		al_count(&c->w->stats.stale, 1);
 	}
@@ -762,14 +762,14 @@ static void lookup_absent(struct conn *c, const struct al_lookup_result *d)
 		break;
 	default:
 		if (d->why == AL_WHY_ONLY_IF_CACHED) {
-			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
+			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
 			conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-			    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->url);
+			    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->rq.url);
 		} else {
-			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
+			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
 			conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
 			    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
-			    c->url, uplink_name(c->uplink));
+			    c->rq.url, uplink_name(c->rq.uplink));
 		}
 		break;
 	}
@@ -778,7 +778,7 @@ static void lookup_absent(struct conn *c, const struct al_lookup_result *d)
 
 /*
  * Look the key up and let policy/lookup.h decide from the stored record,
- * what happened before (c->history: just revalidated, upstream failed, or a
+ * what happened before (c->rq.history: just revalidated, upstream failed, or a
  * first look), the request's rules and the uplink state.
  */
 void conn_step_lookup(struct conn *c)
@@ -790,30 +790,30 @@ void conn_step_lookup(struct conn *c)
 	struct al_record rec;
 	struct al_lookup_record lr = {0};
 	struct al_lookup_request q = {0};
-	struct al_lookup_uplink u = {uplink_online(c->uplink), uplink_forced(c->uplink)};
+	struct al_lookup_uplink u = {uplink_online(c->rq.uplink), uplink_forced(c->rq.uplink)};
 	struct al_lookup_result d;
-	const char *cc, *path = c->url + c->base_len;
+	const char *cc, *path = c->rq.url + c->rq.base_len;
 	char pathbuf[2048];
 	size_t ccl;
 	int rc;
 
-	q.history = hist[c->history];
-	c->history = H_FIRST;
-	if (++c->attempts > 4) {
+	q.history = hist[c->rq.history];
+	c->rq.history = H_FIRST;
+	if (++c->rq.attempts > 4) {
 		conn_reply_error(c, 502, "the entry kept changing under this request");
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
-	cc = http1_field(&c->req, "Cache-Control", &ccl);
+	cc = http1_field(&c->rq.http, "Cache-Control", &ccl);
 	q.only_if_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
-	q.registry = c->registry;
+	q.registry = c->rq.registry;
 	snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)strcspn(path, "?"), path);
 	q.path = pathbuf;
-	rc = al_lookup(c->hold->rd, c->key, &rec);
+	rc = al_lookup(c->hold->rd, c->rq.key, &rec);
 	if (rc == 0)
 		lr = (struct al_lookup_record){1, rec.status, rec.hdrs, rec.hdrs_len, rec.request_time,
 		    rec.response_time, rec.age_value, (rec.flags & AL_REC_STALE) != 0};
-	al_lookup_decide(c->conf->cfg, &lr, &q, &u, time(NULL), &d);
+	al_lookup_decide(c->rq.conf->cfg, &lr, &q, &u, time(NULL), &d);
 	if (d.verdict == AL_REVALIDATE) {
 		step_revalidate(c, &d);
 		return;
@@ -824,7 +824,7 @@ void conn_step_lookup(struct conn *c)
 	}
 	al_reader_end(c->hold->rd);
 	if (rc != 0 && rc != -ENOENT)
-		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
+		al_warn("conn", "%s: cache lookup failed: %s", c->rq.url, strerror(-rc));
 	lookup_absent(c, &d);
 }
 
@@ -834,26 +834,26 @@ int conn_set_url(struct conn *c, const char *base, const char *target, size_t tl
 	size_t bl = strlen(base);
 
 	/* Kept across requests and grown only: the fill copies what it needs. */
-	if (bl + tlen + 1 > c->url_cap) {
-		char *buf = realloc(c->url, bl + tlen + 1);
+	if (bl + tlen + 1 > c->rq.url_cap) {
+		char *buf = realloc(c->rq.url, bl + tlen + 1);
 
 		if (buf == NULL) {
 			conn_reply_error(c, 503, "out of memory");
 			return -1;
 		}
-		c->url = buf;
-		c->url_cap = bl + tlen + 1;
+		c->rq.url = buf;
+		c->rq.url_cap = bl + tlen + 1;
 	}
-	memcpy(c->url, base, bl);
-	memcpy(c->url + bl, target, tlen);
-	c->url[bl + tlen] = '\0';
-	c->base_len = bl;
-	c->registry = registry;
-	al_store_key(c->url, bl + tlen, c->key);
-	c->uplink = uplink_get(base);
-	c->attempts = 0;
-	c->history = H_FIRST;
-	if (c->uplink == NULL) {
+	memcpy(c->rq.url, base, bl);
+	memcpy(c->rq.url + bl, target, tlen);
+	c->rq.url[bl + tlen] = '\0';
+	c->rq.base_len = bl;
+	c->rq.registry = registry;
+	al_store_key(c->rq.url, bl + tlen, c->rq.key);
+	c->rq.uplink = uplink_get(base);
+	c->rq.attempts = 0;
+	c->rq.history = H_FIRST;
+	if (c->rq.uplink == NULL) {
 		conn_reply_error(c, 503, "too many distinct upstream hosts");
 		return -1;
 	}
@@ -872,18 +872,18 @@ int conn_set_url(struct conn *c, const char *base, const char *target, size_t tl
  */
 static int request_body_policy(struct conn *c)
 {
-	const struct http_req *r = &c->req;
+	const struct http_req *r = &c->rq.http;
 
 	c->discard = 0;
 	if (!r->chunked && r->content_length <= 0)
 		return 0;
 	if (r->method == HTTP_CONNECT) {
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		conn_reply_error(c, 400, "a CONNECT request must not carry a body");
 		return -1;
 	}
 	if (r->chunked || r->content_length > DISCARD_MAX)
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 	else
 		c->discard = (uint64_t)r->content_length;
 	return 0;
@@ -903,18 +903,18 @@ static void drop_body(struct conn *c)
 	c->discard -= n;
 }
 
-/* A complete request head is in c->head: route it. */
+/* A complete request head is in c->rq.head: route it. */
 static void step_request(struct conn *c)
 {
-	struct http_req *r = &c->req;
+	struct http_req *r = &c->rq.http;
 
 	al_count(&c->w->stats.requests, 1);
 	/* every decision of this request reads this one configuration (conf.h) */
-	al_conf_release(c->conf);
-	c->conf = al_conf_hold(worker_conf(c->w));
-	c->t0_us = now_us();
-	c->keepalive = !r->close;
-	c->head_only = r->method == HTTP_HEAD;
+	al_conf_release(c->rq.conf);
+	c->rq.conf = al_conf_hold(worker_conf(c->w));
+	c->rq.t0_us = now_us();
+	c->rq.keepalive = !r->close;
+	c->rq.head_only = r->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
 		goto done;
 	if (r->form == FORM_ORIGIN && r->target_len >= strlen(AL_RESERVED_PREFIX) &&
@@ -925,20 +925,20 @@ static void step_request(struct conn *c)
 		int status, post = r->method_len == 4 && memcmp(r->method_s, "POST", 4) == 0;
 		char h[160];
 
-		c->result = R_ADMIN;
+		c->rq.result = R_ADMIN;
 		authz = http1_field(r, "Authorization", &al);
 		if (r->method != HTTP_GET && r->method != HTTP_HEAD && !post) {
 			evbuffer_free(body);
 			conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
 			goto done;
 		}
-		status = admin_handle(c->conf->cfg, r->target, r->target_len, post,
-		    al_admin_allowed(c->conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+		status = admin_handle(c->rq.conf->cfg, r->target, r->target_len, post,
+		    al_admin_allowed(c->rq.conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
 		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
 		    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
 		conn_add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
-		c->body_sent = evbuffer_get_length(body);
-		if (!c->head_only)
+		c->rq.body_sent = evbuffer_get_length(body);
+		if (!c->rq.head_only)
 			evbuffer_add_buffer(conn_out(c), body);
 		evbuffer_free(body);
 		c->state = C_DONE;
@@ -946,7 +946,7 @@ static void step_request(struct conn *c)
 	}
 	if (c->denied) {
 		al_warn("access", "%s: refused, address not in clients.allow", c->peer);
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		conn_reply_error(c, 403, "this client address may not use airlock (clients.allow)");
 		goto done;
 	}
@@ -979,13 +979,13 @@ static void step_request(struct conn *c)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
 			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
-		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->conf->cfg, c->icpt_host, c->icpt_port)) != 0)
+		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->rq.conf->cfg, c->icpt_host, c->icpt_port)) != 0)
 			goto done;
 		conn_step_lookup(c);
 		return;
 	}
 	{
-		const struct al_route *route = al_route_find(c->conf->cfg, r->target, r->target_len);
+		const struct al_route *route = al_route_find(c->rq.conf->cfg, r->target, r->target_len);
 		if (route == NULL) {
 			conn_reply_error(c, 404, "no route for this path");
 			goto done;
@@ -1022,18 +1022,18 @@ static void json_escaped(struct evbuffer *o, const char *s, size_t n)
 void conn_access_log(struct conn *c)
 {
 	struct al_recent rr;
-	int st = c->status;
+	int st = c->rq.status;
 
 	al_count(&c->w->stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
-	al_count(&c->w->stats.by_result[c->result], 1);
+	al_count(&c->w->stats.by_result[c->rq.result], 1);
 	memset(&rr, 0, sizeof(rr));
 	rr.t_us = now_us();
-	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
-		al_count_minute(&c->w->minutes, rr.t_us, c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
-	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->req.method_len < 7 ? c->req.method_len : 7), c->req.method_s ? c->req.method_s : "");
-	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
+	if (c->rq.result != R_ADMIN && c->rq.result != R_TUNNEL && c->rq.result != R_INTERCEPT)
+		al_count_minute(&c->w->minutes, rr.t_us, c->rq.result == R_HIT || c->rq.result == R_STALE || c->rq.result == R_REVALIDATED);
+	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->rq.http.method_len < 7 ? c->rq.http.method_len : 7), c->rq.http.method_s ? c->rq.http.method_s : "");
+	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->rq.http.target_len < 159 ? c->rq.http.target_len : 159), c->rq.http.target ? c->rq.http.target : "");
 	rr.status = st;
-	rr.result = c->result;
+	rr.result = c->rq.result;
 	al_recent_add(&c->w->recent, &rr);
 	if (al_access_enabled()) {
 		struct evbuffer *o = evbuffer_new();
@@ -1052,30 +1052,30 @@ void conn_access_log(struct conn *c)
 		evbuffer_add_printf(o, "{\"@timestamp\":\"%s.%03dZ\",\"ecs\":{\"version\":\"8.11.0\"},"
 		    "\"event\":{\"dataset\":\"airlock.access\",\"duration\":%lld},\"client\":{\"ip\":\"%s\"},"
 		    "\"http\":{\"version\":\"1.%d\",\"request\":{\"method\":\"", ts, (int)(tv.tv_usec / 1000),
-		    (long long)(now_us() - c->t0_us) * 1000, c->peer, c->req.minor);
-		json_escaped(o, c->req.method_s ? c->req.method_s : "", c->req.method_len);
-		if (c->result == R_TUNNEL)
-			evbuffer_add_printf(o, "\",\"body\":{\"bytes\":%llu}", (unsigned long long)c->req_body_bytes);
+		    (long long)(now_us() - c->rq.t0_us) * 1000, c->peer, c->rq.http.minor);
+		json_escaped(o, c->rq.http.method_s ? c->rq.http.method_s : "", c->rq.http.method_len);
+		if (c->rq.result == R_TUNNEL)
+			evbuffer_add_printf(o, "\",\"body\":{\"bytes\":%llu}", (unsigned long long)c->rq.req_body_bytes);
 		else
 			evbuffer_add(o, "\"", 1);
 		evbuffer_add_printf(o, "},\"response\":{\"status_code\":%d,\"body\":{\"bytes\":%llu}}},"
-		    "\"url\":{\"original\":\"", st, (unsigned long long)c->body_sent);
-		json_escaped(o, c->req.target ? c->req.target : "", c->req.target_len);
+		    "\"url\":{\"original\":\"", st, (unsigned long long)c->rq.body_sent);
+		json_escaped(o, c->rq.http.target ? c->rq.http.target : "", c->rq.http.target_len);
 		evbuffer_add_printf(o, "\"},\"user_agent\":{\"original\":\"");
-		ua = http1_field(&c->req, "User-Agent", &ual);
+		ua = http1_field(&c->rq.http, "User-Agent", &ual);
 		json_escaped(o, ua ? ua : "", ua ? ual : 0);
 		evbuffer_add_printf(o, "\"},\"airlock\":{\"cache_status\":\"");
-		json_escaped(o, c->cstatus, strlen(c->cstatus));
-		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->result],
-		    c->uplink ? uplink_name(c->uplink) : "");
+		json_escaped(o, c->rq.cstatus, strlen(c->rq.cstatus));
+		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->rq.result],
+		    c->rq.uplink ? uplink_name(c->rq.uplink) : "");
 		len = evbuffer_get_length(o);
 		line = (char *)evbuffer_pullup(o, -1);
 		al_access_write(line, len);
 		evbuffer_free(o);
 	}
 	al_debug("access", "%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
-	    (int)c->req.method_len, c->req.method_s, (int)c->req.target_len, c->req.target,
-	    c->status, (long long)(now_us() - c->t0_us), c->cstatus);
+	    (int)c->rq.http.method_len, c->rq.http.method_s, (int)c->rq.http.target_len, c->rq.http.target,
+	    c->rq.status, (long long)(now_us() - c->rq.t0_us), c->rq.cstatus);
 }
 
 static void try_parse(struct conn *c);
@@ -1104,19 +1104,19 @@ static void finish(struct conn *c)
 {
 	conn_access_log(c);
 	detach_fill(c);
-	al_conf_release(c->conf);
-	c->conf = NULL;
+	al_conf_release(c->rq.conf);
+	c->rq.conf = NULL;
 	if (c->w->draining)
-		c->keepalive = 0;
-	if (!c->keepalive && !c->tls) {
+		c->rq.keepalive = 0;
+	if (!c->rq.keepalive && !c->tls) {
 		linger(c);
 		return;
 	}
-	if (!c->keepalive && c->w->draining) {
+	if (!c->rq.keepalive && c->w->draining) {
 		conn_free(c);
 		return;
 	}
-	if (!c->keepalive) {
+	if (!c->rq.keepalive) {
 		/*
 		 * TLS (listener or interception): a raw shutdown would cut the
 		 * encrypted reply still queued below the TLS layer.  Parse nothing
@@ -1132,12 +1132,12 @@ static void finish(struct conn *c)
 		return;
 	}
 	c->state = C_HEAD;
-	c->cstatus[0] = '\0';
-	c->chunked = c->follow = c->end_known = 0;
-	c->status = 0;
-	c->body_sent = 0;
-	c->result = R_MISS;
-	c->uplink = NULL;
+	c->rq.cstatus[0] = '\0';
+	c->rq.chunked = c->rq.follow = c->rq.end_known = 0;
+	c->rq.status = 0;
+	c->rq.body_sent = 0;
+	c->rq.result = R_MISS;
+	c->rq.uplink = NULL;
 	conn_set_head_timeout(c, worker_conf(c->w)->cfg->client_idle_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
 	try_parse(c);
@@ -1168,16 +1168,16 @@ static void try_parse(struct conn *c)
 	}
 	take = len > lim.max_head ? lim.max_head : len;
 	p = (const char *)evbuffer_pullup(in, take);
-	rc = http1_parse_request(p, take, &lim, &c->req);
+	rc = http1_parse_request(p, take, &lim, &c->rq.http);
 	if (rc == 0 && len >= lim.max_head)
 		rc = -431;
 	if (rc == 0)
 		return;
 	if (rc < 0) {
-		memset(&c->req, 0, sizeof(c->req));
-		c->req.minor = 1;
-		c->keepalive = 0;
-		c->t0_us = now_us();
+		memset(&c->rq.http, 0, sizeof(c->rq.http));
+		c->rq.http.minor = 1;
+		c->rq.keepalive = 0;
+		c->rq.t0_us = now_us();
 		bufferevent_disable(c->bev, EV_READ);
 		conn_reply_error(c, -rc, rc == -431 ? "request head too large" :
 		    rc == -414 ? "request line too long" : "malformed request");
@@ -1185,17 +1185,17 @@ static void try_parse(struct conn *c)
 		return;
 	}
 	/* Keep the head stable (the input buffer moves on): copy, then re-point. */
-	if (c->head != c->small)
-		free(c->head);
-	c->head = (size_t)rc <= sizeof(c->small) ? c->small : malloc((size_t)rc);
-	if (c->head == NULL) {
-		c->head = c->small;
+	if (c->rq.head != c->rq.small)
+		free(c->rq.head);
+	c->rq.head = (size_t)rc <= sizeof(c->rq.small) ? c->rq.small : malloc((size_t)rc);
+	if (c->rq.head == NULL) {
+		c->rq.head = c->rq.small;
 		conn_close_soon(c);
 		return;
 	}
-	memcpy(c->head, p, (size_t)rc);
-	c->head_len = (size_t)rc;
-	http1_rebase(&c->req, p, c->head); /* before the drain: p is still the input's */
+	memcpy(c->rq.head, p, (size_t)rc);
+	c->rq.head_len = (size_t)rc;
+	http1_rebase(&c->rq.http, p, c->rq.head); /* before the drain: p is still the input's */
 	c->head_start_us = 0;
 	evbuffer_drain(in, (size_t)rc);
 	conn_set_head_timeout(c, 0);
@@ -1224,8 +1224,8 @@ void conn_on_write(struct bufferevent *bev, void *arg)
 		bufferevent_disable(bev, EV_WRITE); /* conn_write_now() writes first from here on */
 	if (c->state == C_BODY)
 		pump(c);
-	else if (c->state == C_PASS && c->fill != NULL)
-		fill_pass_resume(c->fill);
+	else if (c->state == C_PASS && c->rq.fill != NULL)
+		fill_pass_resume(c->rq.fill);
 	else if (c->state == C_DONE && evbuffer_get_length(conn_out(c)) == 0)
 		finish(c);
 }
@@ -1244,15 +1244,15 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_EOF) && c->state != C_HEAD && !(what & BEV_EVENT_WRITING)) {
 		/* Half-close after a request: finish the response, then close. */
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		bufferevent_disable(bev, EV_READ);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && c->state == C_HEAD &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
-		c->keepalive = 0;
-		memset(&c->req, 0, sizeof(c->req));
-		c->req.minor = 1;
+		c->rq.keepalive = 0;
+		memset(&c->rq.http, 0, sizeof(c->rq.http));
+		c->rq.http.minor = 1;
 		bufferevent_disable(bev, EV_READ);
 		conn_reply_error(c, 408, "request head not received in time");
 		event_active(c->wake, EV_READ, 0);
@@ -1277,7 +1277,9 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 	}
 	c->magic = CONN_MAGIC;
 	c->w = w;
-	c->head = c->small;
+	c->rq.conn = c;
+	c->rq.step = STP_PARK;
+	c->rq.head = c->rq.small;
 	c->hold = calloc(1, sizeof(*c->hold));
 	if (ssl != NULL) {
 		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -1330,7 +1332,7 @@ void conn_drain(struct worker *w)
 		if (c->state == C_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
 			conn_free(c); /* idle keep-alive: nothing in flight */
 		else
-			c->keepalive = 0;
+			c->rq.keepalive = 0;
 	}
 }
 

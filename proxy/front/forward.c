@@ -86,10 +86,10 @@ static int start_interception(struct conn *c, const char *host, int port)
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}
-	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->proof_user[0] ? " user " : "",
-	    c->proof_user, host, port);
-	c->result = R_INTERCEPT;
-	c->status = 200;
+	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->rq.proof_user[0] ? " user " : "",
+	    c->rq.proof_user, host, port);
+	c->rq.result = R_INTERCEPT;
+	c->rq.status = 200;
 	conn_access_log(c);
 	evbuffer_add_printf(conn_out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
@@ -106,21 +106,21 @@ static int start_interception(struct conn *c, const char *host, int port)
 	c->icpt_port = port;
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, c->conf->cfg->client_max_header_bytes + 4096);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, c->rq.conf->cfg->client_max_header_bytes + 4096);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = C_HEAD;
-	c->keepalive = 1;
-	conn_set_head_timeout(c, c->conf->cfg->client_header_timeout_ms);
+	c->rq.keepalive = 1;
+	conn_set_head_timeout(c, c->rq.conf->cfg->client_header_timeout_ms);
 	return 0;
 }
 
 static void proof_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct conn *c = arg;
-	const char *h = c->proof_host;
-	int port = c->proof_port;
+	const char *h = c->rq.proof_host;
+	int port = c->rq.proof_port;
 
-	c->proof = NULL;
+	c->rq.proof = NULL;
 	curl_easy_cleanup(easy);
 	if (res == CURLE_OK) {
 		tls_upstream_prove(h, port);
@@ -131,7 +131,7 @@ static void proof_done(CURL *easy, CURLcode res, void *arg)
 	    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_ISSUER_ERROR || res == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
 		al_warn("tls", "%s:%d did not prove its identity (%s): CONNECT refused, no certificate minted",
 		    h, port, curl_easy_strerror(res));
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		conn_reply_error(c, 502, "the upstream could not prove it is this host (TLS verification failed)");
 		event_active(c->wake, EV_READ, 0);
 		return;
@@ -159,20 +159,20 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 	if (u != NULL && !uplink_online(u))
 		return start_interception(c, host, port); /* offline: the cache answers */
 	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
-	snprintf(c->proof_host, sizeof(c->proof_host), "%s", host);
-	c->proof_port = port;
-	c->proof = up_easy_new(c->conf->cfg, &c->conf->connect_to);
-	if (c->proof == NULL) {
+	snprintf(c->rq.proof_host, sizeof(c->rq.proof_host), "%s", host);
+	c->rq.proof_port = port;
+	c->rq.proof = up_easy_new(c->rq.conf->cfg, &c->rq.conf->connect_to);
+	if (c->rq.proof == NULL) {
 		conn_reply_error(c, 503, "out of memory");
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}
-	curl_easy_setopt(c->proof, CURLOPT_URL, url);
-	curl_easy_setopt(c->proof, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)c->conf->cfg->first_byte_timeout_ms);
-	if (up_start(c->w->multi, c->proof, proof_done, c) != 0) {
-		curl_easy_cleanup(c->proof);
-		c->proof = NULL;
+	curl_easy_setopt(c->rq.proof, CURLOPT_URL, url);
+	curl_easy_setopt(c->rq.proof, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->rq.proof, CURLOPT_TIMEOUT_MS, (long)c->rq.conf->cfg->first_byte_timeout_ms);
+	if (up_start(c->w->multi, c->rq.proof, proof_done, c) != 0) {
+		curl_easy_cleanup(c->rq.proof);
+		c->rq.proof = NULL;
 		return start_interception(c, host, port);
 	}
 	c->state = C_WAIT;
@@ -204,9 +204,9 @@ static void tunnel_closed(void *arg, int status, uint64_t client_to_target, uint
 	struct conn *c = arg;
 
 	c->tunnel = NULL;
-	c->status = status;
-	c->body_sent = target_to_client;
-	c->req_body_bytes = client_to_target;
+	c->rq.status = status;
+	c->rq.body_sent = target_to_client;
+	c->rq.req_body_bytes = client_to_target;
 	conn_access_log(c);
 	conn_close_soon(c);
 }
@@ -219,7 +219,7 @@ static void tunnel_closed(void *arg, int status, uint64_t client_to_target, uint
  */
 int conn_forward(struct conn *c)
 {
-	struct http_req *r = &c->req;
+	struct http_req *r = &c->rq.http;
 	const struct al_forward_rule *rule;
 	const struct al_route *route;
 	struct al_forward_rule route_rule;
@@ -229,7 +229,7 @@ int conn_forward(struct conn *c)
 	int port, https = 0;
 
 	auth = http1_field(r, "Proxy-Authorization", &alen);
-	if (!al_proxy_auth_ok(c->conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+	if (!al_proxy_auth_ok(c->rq.conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
 		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
 		    (int)r->target_len, r->target);
 		conn_reply_simple(c, 407, "text/plain; charset=utf-8",
@@ -249,8 +249,8 @@ int conn_forward(struct conn *c)
 		conn_reply_error(c, 400, "bad host in the request target");
 		return -1;
 	}
-	rule = al_forward_find(c->conf->cfg, host, strlen(host), port, &why);
-	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(c->conf->cfg, https, host, port)) != NULL) {
+	rule = al_forward_find(c->rq.conf->cfg, host, strlen(host), port, &why);
+	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(c->rq.conf->cfg, https, host, port)) != NULL) {
 		/*
 		 * A child airlock (upstream.parents) asks for the canonical URL of a
 		 * host this airlock serves through its routes: served like the
@@ -264,7 +264,7 @@ int conn_forward(struct conn *c)
 	if (rule == NULL) {
 		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
 		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		conn_reply_error(c, 403, why[0] == 'p' ? "airlock does not allow this port for this host (forward.allow)"
 		    : "airlock's egress policy does not allow this host (forward.allow)");
 		return -1;
@@ -273,18 +273,18 @@ int conn_forward(struct conn *c)
 		if (rule->mode == AL_FWD_TUNNEL) {
 			struct bufferevent *bev = c->bev;
 			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
-			c->result = R_TUNNEL;
+			c->rq.result = R_TUNNEL;
 			c->state = C_TUNNEL;
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 			c->bev = NULL;
-			c->tunnel = tunnel_start(c->w, c->conf->cfg, bev, host, port, tunnel_closed, c);
+			c->tunnel = tunnel_start(c->w, c->rq.conf->cfg, bev, host, port, tunnel_closed, c);
 			if (c->tunnel == NULL)
 				conn_close_soon(c);
 			return 0;
 		}
-		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
+		snprintf(c->rq.proof_user, sizeof(c->rq.proof_user), "%s", user);
 		/* a child reaches upstreams only through its parents, which verify them */
-		if (c->conf->cfg->offline || c->conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
+		if (c->rq.conf->cfg->offline || c->rq.conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
 			return start_interception(c, host, port);
 		return prove_upstream(c, host, port);
 	}
