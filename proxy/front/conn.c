@@ -1,12 +1,20 @@
 /*
- * A client connection and the life of each request on it, as steps:
+ * A client connection (struct conn, the session) and the life of each
+ * request on it (struct req) as steps, run by req_run; each step returns
+ * the next (conn_impl.h enum req_step):
  *
- *   conn_on_read -> step_request -> step_lookup -+-> step_hit ------------+
- *                                                +-> step_fetch -> on_wake +-> pump -> finish
+ *   try_parse -> RECV -+-> ADMIN ---------------------------------------------+
+ *                      +-> FORWARD -+-> (tunnel / interception: the session)   |
+ *                      |            +------------+                            +-> DONE -> finish
+ *                      +-> ROUTE ----------------+-> LOOKUP -+-> HIT -> pump --+
+ *                                                  ^         +-> REGISTRY ----+
+ *                                                  |         +-> FETCH ... WAIT -+-> DELIVER -> pump
+ *                                                  +-------------------------------+  (304 or failure: LOOKUP again)
  *
- * step_lookup decides from the stored record and the uplink state: fresh
- * hit, stale hit (uplink offline), revalidation or miss.  Misses and
- * revalidations join a fill (proxy/fetch/fill.h) and are woken as it progresses.
+ * LOOKUP gathers the facts and policy/lookup.h decides: fresh hit, stale
+ * hit (uplink offline), revalidation, miss, or 504/502.  Misses and
+ * revalidations join a fill (proxy/fetch/fill.h); on_wake re-enters the
+ * request at WAIT as the fill progresses.
  *
  * Bodies of hits and fills go out by reference from LMDB's memory map
  * (evbuffer_add_reference): no copy into user space.  The references pin
@@ -50,6 +58,7 @@
 
 static void pump(struct conn *c);
 static void finish(struct conn *c);
+static void req_run(struct req *r, enum req_step s);
 
 static int64_t now_us(void)
 {
@@ -446,23 +455,43 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 	al_count(&c->w->stats.bytes_from_cache, (uint64_t)n);
 }
 
-/* Serve a stored record (the reader's snapshot is active). */
-static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
+/* Serve the stored record the lookup found (its snapshot is open): counters and Cache-Status from the decision. */
+static enum req_step stp_hit(struct req *r)
 {
+	struct conn *c = r->conn;
+	const struct al_lookup_result *d = &r->look;
+	long long ttl = (long long)(d->lifetime - d->age);
 	int first = evbuffer_get_length(conn_out(c)) == 0;
 
-	if (rec->last_used < (int64_t)time(NULL) - 60)
-		worker_touch(c->w, c->rq.key); /* LRU, written in batches; hot entries cost nothing */
-	c->rq.follow = 0;
-	c->rq.obj_id = rec->obj_id;
-	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0) {
-		if (first)
-			hot_send(c, rec);
-		pump(c);
+	if (d->verdict == AL_SERVE_REVALIDATED) {
+		r->result = R_REVALIDATED;
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
+		al_count(&c->w->stats.hits, 1);
+	} else if (d->verdict == AL_SERVE_FRESH) {
+		if (d->why == AL_WHY_FOREVER)
+			snprintf(r->cstatus, sizeof(r->cstatus), "%s; hit", AL_NAME);
+		else
+			snprintf(r->cstatus, sizeof(r->cstatus), "%s; hit; ttl=%lld", AL_NAME, ttl);
+		al_count(&c->w->stats.hits, 1);
+		r->result = R_HIT;
 	} else {
-		al_reader_end(c->hold->rd);
-		event_active(c->wake, EV_READ, 0);
+		r->result = R_STALE;
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, ttl,
+		    al_lookup_why_text(d->why));
+		al_count(&c->w->stats.stale, 1);
 	}
+	if (r->rec.last_used < (int64_t)time(NULL) - 60)
+		worker_touch(c->w, r->key); /* LRU, written in batches; hot entries cost nothing */
+	r->follow = 0;
+	r->obj_id = r->rec.obj_id;
+	if (begin_response(c, r->rec.status, r->rec.hdrs, r->rec.hdrs_len, (int64_t)r->rec.body_len, d->age) != 0) {
+		al_reader_end(c->hold->rd);
+		return STP_DONE;
+	}
+	if (first)
+		hot_send(c, &r->rec);
+	pump(c); /* may finish the request and start the next: r is not ours after this */
+	return STP_PARK;
 }
 
 /*
@@ -603,9 +632,10 @@ static void sink_end(void *arg, int ok)
 	event_active(c->wake, EV_READ, 0);
 }
 
-/* Join (or start) the fill for this key; on_wake takes it from there. */
-static void step_fetch(struct conn *c, const char *inm, const char *ims)
+/* Join (or start) the fill for this key, with r->inm / r->ims as validators; STP_WAIT takes it from there. */
+static enum req_step stp_fetch(struct req *r)
 {
+	struct conn *c = r->conn;
 	struct fetch_params p = {0};
 	struct pass_sink sink = {sink_head, sink_full, sink_body, sink_end, c};
 	const char *ua;
@@ -613,38 +643,92 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	size_t ual;
 	int created;
 
-	c->rq.fill = fill_acquire(c->rq.key, c->rq.attempts > 1, &created);
-	if (c->rq.fill == NULL) {
+	r->fill = fill_acquire(r->key, r->attempts > 1, &created);
+	if (r->fill == NULL) {
 		conn_reply_error(c, 503, "out of memory");
-		return;
+		return STP_DONE;
 	}
 	c->state = C_WAIT;
 	if (!created)
 		al_count(&c->w->stats.collapsed, 1);
-	fill_watch(c->rq.fill, c->wake);
+	fill_watch(r->fill, c->wake);
 	if (!created)
-		return;
-	c->rq.origin = 1;
-	ua = http1_field(&c->rq.http, "User-Agent", &ual);
+		return STP_PARK;
+	r->origin = 1;
+	ua = http1_field(&r->http, "User-Agent", &ual);
 	if (ua != NULL && ual < sizeof(uabuf)) {
 		memcpy(uabuf, ua, ual);
 		uabuf[ual] = '\0';
 		p.user_agent = uabuf;
 	}
-	p.url = c->rq.url;
-	p.uplink = c->rq.uplink;
-	p.if_none_match = inm;
-	p.if_modified_since = ims;
-	p.revalidating = c->rq.history == H_REVALIDATING;
-	p.conf = c->rq.conf;
-	fill_start(c->rq.fill, c->w, &p, &sink);
+	p.url = r->url;
+	p.uplink = r->uplink;
+	p.if_none_match = r->inm[0] ? r->inm : NULL;
+	p.if_modified_since = r->ims[0] ? r->ims : NULL;
+	p.revalidating = r->history == H_REVALIDATING;
+	p.conf = r->conf;
+	fill_start(r->fill, c->w, &p, &sink);
+	return STP_PARK;
 }
 
-/* The fill changed (or references drained, or a close was asked for). */
+/* The fill has a storable head: stream its body from the cache as it is committed. */
+static enum req_step stp_deliver(struct req *r)
+{
+	struct conn *c = r->conn;
+	struct fill_view v;
+
+	fill_view(r->fill, &v);
+	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
+	    r->history == H_REVALIDATING ? "stale" : "miss", v.status, r->origin ? "" : "; collapsed");
+	al_count(&c->w->stats.misses, 1);
+	r->result = r->origin ? R_MISS : R_COLLAPSED;
+	r->follow = 1;
+	r->obj_id = v.obj_id;
+	if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) != 0)
+		return STP_DONE;
+	pump(c); /* may finish the request and start the next: r is not ours after this */
+	return STP_PARK;
+}
+
+/* The fill moved (re-entered from on_wake): deliver, look again, refetch privately, or fail. */
+static enum req_step stp_wait(struct req *r)
+{
+	struct fill_view v;
+
+	fill_view(r->fill, &v);
+	switch (v.state) {
+	case FILL_WAIT:
+		return STP_PARK;
+	case FILL_STREAM:
+	case FILL_DONE:
+		return STP_DELIVER;
+	case FILL_REFRESHED:
+		detach_fill(r->conn);
+		r->history = H_REVALIDATED;
+		return STP_LOOKUP;
+	case FILL_PASS:
+		if (r->origin)
+			return STP_PARK; /* the sink callbacks drive this one */
+		detach_fill(r->conn);
+		r->attempts++;
+		r->inm[0] = r->ims[0] = '\0';
+		return STP_FETCH; /* a private fill of our own */
+	case FILL_FAILED:
+		detach_fill(r->conn);
+		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
+			r->history = H_UPSTREAM_DOWN;
+			return STP_LOOKUP; /* serves the stale copy, if there is one */
+		}
+		conn_reply_error(r->conn, 502, v.error);
+		return STP_DONE;
+	}
+	return STP_PARK;
+}
+
+/* The fill changed, references drained, or a close was asked for. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	struct fill_view v;
 
 	if (c->state == C_CLOSE) {
 		conn_free(c);
@@ -664,197 +748,127 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		conn_write_now(c);
 		return;
 	}
-	if (c->state != C_WAIT || c->rq.fill == NULL)
-		return;
-	fill_view(c->rq.fill, &v);
-	switch (v.state) {
-	case FILL_WAIT:
-		return;
-	case FILL_STREAM:
-	case FILL_DONE:
-		snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
-		    c->rq.history == H_REVALIDATING ? "stale" : "miss", v.status, c->rq.origin ? "" : "; collapsed");
-		al_count(&c->w->stats.misses, 1);
-		c->rq.result = c->rq.origin ? R_MISS : R_COLLAPSED;
-		c->rq.follow = 1;
-		c->rq.obj_id = v.obj_id;
-		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
-			pump(c);
-		else
-			event_active(c->wake, EV_READ, 0);
-		return;
-	case FILL_REFRESHED:
-		detach_fill(c);
-		c->state = C_WAIT;
-		c->rq.history = H_REVALIDATED;
-		conn_step_lookup(c);
-		return;
-	case FILL_PASS:
-		if (c->rq.origin)
-			return; /* the sink callbacks drive this one */
-		detach_fill(c);
-		c->rq.attempts++;
-		step_fetch(c, NULL, NULL); /* a private fill of our own */
-		return;
-	case FILL_FAILED:
-		detach_fill(c);
-		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
-			c->rq.history = H_UPSTREAM_DOWN;
-			conn_step_lookup(c); /* serves the stale copy, if there is one */
-			return;
-		}
-		conn_reply_error(c, 502, v.error);
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
+	if (c->state == C_WAIT && c->rq.fill != NULL)
+		req_run(&c->rq, STP_WAIT);
 }
 
-/* Stale: revalidate with the upstream's own validators, if it gave any (the snapshot is still open). */
-static void step_revalidate(struct conn *c, const struct al_lookup_result *d)
+/* Nothing stored (or the lookup failed): a fetch, or the 504 / 502 the decision names. */
+static enum req_step lookup_absent(struct req *r)
 {
-	char inm[512], ims[64];
+	struct conn *c = r->conn;
 
-	snprintf(inm, sizeof(inm), "%.*s", d->etag && d->etag_len < sizeof(inm) ? (int)d->etag_len : 0,
-	    d->etag ? d->etag : "");
-	snprintf(ims, sizeof(ims), "%.*s", d->last_modified && d->last_modified_len < sizeof(ims) ?
-	    (int)d->last_modified_len : 0, d->last_modified ? d->last_modified : "");
-	al_reader_end(c->hold->rd);
-	c->rq.history = H_REVALIDATING;
-	step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
-}
-
-/* Serve the stored record as the decision d says: counters and Cache-Status from it. */
-static void lookup_serve(struct conn *c, const struct al_record *rec, const struct al_lookup_result *d)
-{
-	long long ttl = (long long)(d->lifetime - d->age);
-
-	if (d->verdict == AL_SERVE_REVALIDATED) {
-		c->rq.result = R_REVALIDATED;
-		snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
-		al_count(&c->w->stats.hits, 1);
-	} else if (d->verdict == AL_SERVE_FRESH) {
-		if (d->why == AL_WHY_FOREVER)
-			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; hit", AL_NAME);
-		else
-			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; hit; ttl=%lld", AL_NAME, ttl);
-		al_count(&c->w->stats.hits, 1);
-		c->rq.result = R_HIT;
-	} else {
-		c->rq.result = R_STALE;
-		snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, ttl,
-		    al_lookup_why_text(d->why));
-		al_count(&c->w->stats.stale, 1);
-	}
-	step_hit(c, rec, d->age);
-}
-
-/* Nothing stored (or the lookup failed): a registry answer, an error, or a fetch. */
-static void lookup_absent(struct conn *c, const struct al_lookup_result *d)
-{
-	if (d->registry_first && conn_registry_answer(c) == 0)
-		return;
-	switch (d->verdict) {
+	switch (r->look.verdict) {
 	case AL_MISS:
-		step_fetch(c, NULL, NULL);
-		return;
+		r->inm[0] = r->ims[0] = '\0';
+		return STP_FETCH;
 	case AL_BAD_GATEWAY:
 		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
-		break;
+		return STP_DONE;
 	default:
-		if (d->why == AL_WHY_ONLY_IF_CACHED) {
-			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
-			conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-			    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->rq.url);
-		} else {
-			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
-			conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-			    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
-			    c->rq.url, uplink_name(c->rq.uplink));
-		}
 		break;
 	}
-	event_active(c->wake, EV_READ, 0);
+	if (r->look.why == AL_WHY_ONLY_IF_CACHED) {
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
+		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", r->url);
+	} else {
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
+		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
+		    r->url, uplink_name(r->uplink));
+	}
+	return STP_DONE;
+}
+
+/* Nothing cached and the registry out of reach: a computed answer, else what the decision said. */
+static enum req_step stp_registry(struct req *r)
+{
+	if (conn_registry_answer(r) == 0)
+		return STP_DONE;
+	return lookup_absent(r);
 }
 
 /*
  * Look the key up and let policy/lookup.h decide from the stored record,
- * what happened before (c->rq.history: just revalidated, upstream failed, or a
+ * what happened before (r->history: just revalidated, upstream failed, or a
  * first look), the request's rules and the uplink state.
  */
-void conn_step_lookup(struct conn *c)
+static enum req_step stp_lookup(struct req *r)
 {
 	static const enum al_lookup_history hist[] = {
 		[H_FIRST] = AL_LOOKUP_FIRST, [H_REVALIDATING] = AL_LOOKUP_FIRST,
 		[H_REVALIDATED] = AL_LOOKUP_AFTER_304, [H_UPSTREAM_DOWN] = AL_LOOKUP_AFTER_FAILURE,
 	};
-	struct al_record rec;
+	struct conn *c = r->conn;
 	struct al_lookup_record lr = {0};
 	struct al_lookup_request q = {0};
-	struct al_lookup_uplink u = {uplink_online(c->rq.uplink), uplink_forced(c->rq.uplink)};
-	struct al_lookup_result d;
-	const char *cc, *path = c->rq.url + c->rq.base_len;
+	struct al_lookup_uplink u = {uplink_online(r->uplink), uplink_forced(r->uplink)};
+	const char *cc, *path = r->url + r->base_len;
 	char pathbuf[2048];
 	size_t ccl;
 	int rc;
 
-	q.history = hist[c->rq.history];
-	c->rq.history = H_FIRST;
-	if (++c->rq.attempts > 4) {
+	q.history = hist[r->history];
+	r->history = H_FIRST;
+	if (++r->attempts > 4) {
 		conn_reply_error(c, 502, "the entry kept changing under this request");
-		event_active(c->wake, EV_READ, 0);
-		return;
+		return STP_DONE;
 	}
-	cc = http1_field(&c->rq.http, "Cache-Control", &ccl);
+	cc = http1_field(&r->http, "Cache-Control", &ccl);
 	q.only_if_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
-	q.registry = c->rq.registry;
+	q.registry = r->registry;
 	snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)strcspn(path, "?"), path);
 	q.path = pathbuf;
-	rc = al_lookup(c->hold->rd, c->rq.key, &rec);
+	rc = al_lookup(c->hold->rd, r->key, &r->rec);
 	if (rc == 0)
-		lr = (struct al_lookup_record){1, rec.status, rec.hdrs, rec.hdrs_len, rec.request_time,
-		    rec.response_time, rec.age_value, (rec.flags & AL_REC_STALE) != 0};
-	al_lookup_decide(c->rq.conf->cfg, &lr, &q, &u, time(NULL), &d);
-	if (d.verdict == AL_REVALIDATE) {
-		step_revalidate(c, &d);
-		return;
+		lr = (struct al_lookup_record){1, r->rec.status, r->rec.hdrs, r->rec.hdrs_len, r->rec.request_time,
+		    r->rec.response_time, r->rec.age_value, (r->rec.flags & AL_REC_STALE) != 0};
+	al_lookup_decide(r->conf->cfg, &lr, &q, &u, time(NULL), &r->look);
+	if (r->look.verdict == AL_REVALIDATE) {
+		/* the upstream's own validators, copied before the snapshot closes */
+		snprintf(r->inm, sizeof(r->inm), "%.*s", r->look.etag && r->look.etag_len < sizeof(r->inm) ?
+		    (int)r->look.etag_len : 0, r->look.etag ? r->look.etag : "");
+		snprintf(r->ims, sizeof(r->ims), "%.*s", r->look.last_modified && r->look.last_modified_len <
+		    sizeof(r->ims) ? (int)r->look.last_modified_len : 0, r->look.last_modified ? r->look.last_modified : "");
+		al_reader_end(c->hold->rd);
+		r->history = H_REVALIDATING;
+		return STP_FETCH;
 	}
-	if (rc == 0) { /* stored: fresh, just revalidated or stale */
-		lookup_serve(c, &rec, &d);
-		return;
-	}
+	if (rc == 0)
+		return STP_HIT; /* fresh, just revalidated or stale */
 	al_reader_end(c->hold->rd);
-	if (rc != 0 && rc != -ENOENT)
-		al_warn("conn", "%s: cache lookup failed: %s", c->rq.url, strerror(-rc));
-	lookup_absent(c, &d);
+	if (rc != -ENOENT)
+		al_warn("conn", "%s: cache lookup failed: %s", r->url, strerror(-rc));
+	return r->look.registry_first ? STP_REGISTRY : lookup_absent(r);
 }
 
 /* url = base + target; sets the key and the uplink.  Replies and returns -1 on failure. */
-int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry)
+int req_set_url(struct req *r, const char *base, const char *target, size_t tlen, int registry)
 {
 	size_t bl = strlen(base);
 
 	/* Kept across requests and grown only: the fill copies what it needs. */
-	if (bl + tlen + 1 > c->rq.url_cap) {
-		char *buf = realloc(c->rq.url, bl + tlen + 1);
+	if (bl + tlen + 1 > r->url_cap) {
+		char *buf = realloc(r->url, bl + tlen + 1);
 
 		if (buf == NULL) {
-			conn_reply_error(c, 503, "out of memory");
+			conn_reply_error(r->conn, 503, "out of memory");
 			return -1;
 		}
-		c->rq.url = buf;
-		c->rq.url_cap = bl + tlen + 1;
+		r->url = buf;
+		r->url_cap = bl + tlen + 1;
 	}
-	memcpy(c->rq.url, base, bl);
-	memcpy(c->rq.url + bl, target, tlen);
-	c->rq.url[bl + tlen] = '\0';
-	c->rq.base_len = bl;
-	c->rq.registry = registry;
-	al_store_key(c->rq.url, bl + tlen, c->rq.key);
-	c->rq.uplink = uplink_get(base);
-	c->rq.attempts = 0;
-	c->rq.history = H_FIRST;
-	if (c->rq.uplink == NULL) {
-		conn_reply_error(c, 503, "too many distinct upstream hosts");
+	memcpy(r->url, base, bl);
+	memcpy(r->url + bl, target, tlen);
+	r->url[bl + tlen] = '\0';
+	r->base_len = bl;
+	r->registry = registry;
+	al_store_key(r->url, bl + tlen, r->key);
+	r->uplink = uplink_get(base);
+	r->attempts = 0;
+	r->history = H_FIRST;
+	if (r->uplink == NULL) {
+		conn_reply_error(r->conn, 503, "too many distinct upstream hosts");
 		return -1;
 	}
 	return 0;
@@ -903,100 +917,143 @@ static void drop_body(struct conn *c)
 	c->discard -= n;
 }
 
-/* A complete request head is in c->rq.head: route it. */
-static void step_request(struct conn *c)
+/* A complete head is in r->head: count it, pin the configuration, decide its body, pick the branch. */
+static enum req_step stp_recv(struct req *r)
 {
-	struct http_req *r = &c->rq.http;
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
 
 	al_count(&c->w->stats.requests, 1);
 	/* every decision of this request reads this one configuration (conf.h) */
-	al_conf_release(c->rq.conf);
-	c->rq.conf = al_conf_hold(worker_conf(c->w));
-	c->rq.t0_us = now_us();
-	c->rq.keepalive = !r->close;
-	c->rq.head_only = r->method == HTTP_HEAD;
+	al_conf_release(r->conf);
+	r->conf = al_conf_hold(worker_conf(c->w));
+	r->t0_us = now_us();
+	r->keepalive = !h->close;
+	r->head_only = h->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
-		goto done;
-	if (r->form == FORM_ORIGIN && r->target_len >= strlen(AL_RESERVED_PREFIX) &&
-	    memcmp(r->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0) {
-		struct evbuffer *body = evbuffer_new();
-		const char *ctype = "text/plain", *authz;
-		size_t al;
-		int status, post = r->method_len == 4 && memcmp(r->method_s, "POST", 4) == 0;
-		char h[160];
-
-		c->rq.result = R_ADMIN;
-		authz = http1_field(r, "Authorization", &al);
-		if (r->method != HTTP_GET && r->method != HTTP_HEAD && !post) {
-			evbuffer_free(body);
-			conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
-			goto done;
-		}
-		status = admin_handle(c->rq.conf->cfg, r->target, r->target_len, post,
-		    al_admin_allowed(c->rq.conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
-		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
-		    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
-		conn_add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
-		c->rq.body_sent = evbuffer_get_length(body);
-		if (!c->rq.head_only)
-			evbuffer_add_buffer(conn_out(c), body);
-		evbuffer_free(body);
-		c->state = C_DONE;
-		goto done;
-	}
+		return STP_DONE;
+	if (h->form == FORM_ORIGIN && h->target_len >= strlen(AL_RESERVED_PREFIX) &&
+	    memcmp(h->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0)
+		return STP_ADMIN;
 	if (c->denied) {
 		al_warn("access", "%s: refused, address not in clients.allow", c->peer);
-		c->rq.keepalive = 0;
+		r->keepalive = 0;
 		conn_reply_error(c, 403, "this client address may not use airlock (clients.allow)");
-		goto done;
+		return STP_DONE;
 	}
-	if (r->method == HTTP_CONNECT || r->form == FORM_ABSOLUTE) {
-		if (conn_forward(c) == 0)
-			return;
-		goto done;
+	if (h->method == HTTP_CONNECT || h->form == FORM_ABSOLUTE)
+		return STP_FORWARD;
+	return STP_ROUTE;
+}
+
+/* /_airlock/...: admin.c answers into a buffer; the head and body go out from here. */
+static enum req_step stp_admin(struct req *r)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	struct evbuffer *body;
+	const char *ctype = "text/plain", *authz;
+	size_t al;
+	int status, post = h->method_len == 4 && memcmp(h->method_s, "POST", 4) == 0;
+	char hd[160];
+
+	r->result = R_ADMIN;
+	if (h->method != HTTP_GET && h->method != HTTP_HEAD && !post) {
+		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
+		return STP_DONE;
 	}
-	if (r->form != FORM_ORIGIN) {
+	if ((body = evbuffer_new()) == NULL) {
+		conn_reply_error(c, 503, "out of memory");
+		return STP_DONE;
+	}
+	authz = http1_field(h, "Authorization", &al);
+	status = admin_handle(r->conf->cfg, h->target, h->target_len, post,
+	    al_admin_allowed(r->conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+	snprintf(hd, sizeof(hd), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
+	    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
+	conn_add_head(c, status, hd, strlen(hd), (int64_t)evbuffer_get_length(body), -1, NULL);
+	r->body_sent = evbuffer_get_length(body);
+	if (!r->head_only)
+		evbuffer_add_buffer(conn_out(c), body);
+	evbuffer_free(body);
+	c->state = C_DONE;
+	return STP_DONE;
+}
+
+/* An origin-form request: method, body and path checks, then its route (or the intercepted host). */
+static enum req_step stp_route(struct req *r)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	const struct al_route *route;
+	char base[300];
+
+	if (h->form != FORM_ORIGIN) {
 		conn_reply_error(c, 400, "bad request target");
-		goto done;
+		return STP_DONE;
 	}
-	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+	if (h->method != HTTP_GET && h->method != HTTP_HEAD) {
 		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
 		    "405 Method Not Allowed: airlock serves GET and HEAD\n");
-		goto done;
+		return STP_DONE;
 	}
-	if (r->content_length > 0 || r->chunked) {
+	if (h->content_length > 0 || h->chunked) {
 		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
-		goto done;
+		return STP_DONE;
 	}
-	if (al_path_check(r->target, r->target_len) != 0) {
+	if (al_path_check(h->target, h->target_len) != 0) {
 		conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
-		goto done;
+		return STP_DONE;
 	}
 	if (c->icpt_host != NULL) {
 		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
-		char base[300];
 		if (c->icpt_port == 443)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
 			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
-		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->rq.conf->cfg, c->icpt_host, c->icpt_port)) != 0)
-			goto done;
-		conn_step_lookup(c);
-		return;
+		if (req_set_url(r, base, h->target, h->target_len,
+		    conn_forward_registry(r->conf->cfg, c->icpt_host, c->icpt_port)) != 0)
+			return STP_DONE;
+		return STP_LOOKUP;
 	}
-	{
-		const struct al_route *route = al_route_find(c->rq.conf->cfg, r->target, r->target_len);
-		if (route == NULL) {
-			conn_reply_error(c, 404, "no route for this path");
-			goto done;
-		}
-		if (conn_set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
-			goto done;
+	route = al_route_find(r->conf->cfg, h->target, h->target_len);
+	if (route == NULL) {
+		conn_reply_error(c, 404, "no route for this path");
+		return STP_DONE;
 	}
-	conn_step_lookup(c);
-	return;
-done:
-	event_active(c->wake, EV_READ, 0);
+	if (req_set_url(r, route->upstream, h->target, h->target_len, route->registry) != 0)
+		return STP_DONE;
+	return STP_LOOKUP;
+}
+
+/* The response is queued: the connection writes it and finishes the request from its loop. */
+static enum req_step stp_done(struct req *r)
+{
+	event_active(r->conn->wake, EV_READ, 0);
+	return STP_PARK;
+}
+
+typedef enum req_step req_step_fn(struct req *r);
+
+static req_step_fn *const steps[STP_PARK] = {
+	[STP_RECV] = stp_recv, [STP_ROUTE] = stp_route, [STP_LOOKUP] = stp_lookup, [STP_HIT] = stp_hit,
+	[STP_FETCH] = stp_fetch, [STP_WAIT] = stp_wait, [STP_DELIVER] = stp_deliver, [STP_FORWARD] = stp_forward,
+	[STP_REGISTRY] = stp_registry, [STP_ADMIN] = stp_admin, [STP_DONE] = stp_done,
+};
+
+/*
+ * Run r from step s until a step parks it (Varnish's CNT_Request).  Entered
+ * when a head is complete (STP_RECV) and again when its fill moves
+ * (STP_WAIT).  A step that hands the connection on (pump, which may finish
+ * this request and start the next) returns STP_PARK at once: after it, r
+ * may be the next request's.
+ */
+static void req_run(struct req *r, enum req_step s)
+{
+	while (s != STP_PARK) {
+		r->step = s;
+		s = steps[s](r);
+	}
 }
 
 /* JSON string body (no quotes) of s[0..n) into o. */
@@ -1200,7 +1257,7 @@ static void try_parse(struct conn *c)
 	evbuffer_drain(in, (size_t)rc);
 	conn_set_head_timeout(c, 0);
 	c->state = C_WAIT;
-	step_request(c);
+	req_run(&c->rq, STP_RECV);
 }
 
 void conn_on_read(struct bufferevent *bev, void *arg)

@@ -1,5 +1,5 @@
 /*
- * Private to proxy/: the client connection as conn.c (the request steps),
+ * Private to proxy/front/: the session and its request as conn.c (the request steps),
  * forward.c (CONNECT, interception, absolute-form requests) and
  * offline_registry.c share it.  Nothing outside proxy/ includes this.
  */
@@ -168,19 +168,26 @@ void conn_reply_simple(struct conn *c, int status, const char *ctype, const char
     __attribute__((format(printf, 5, 6)));
 void conn_reply_error(struct conn *c, int status, const char *why);
 /* url = base + target; sets the key, the uplink and the registry flag.  Replies and returns -1 on failure. */
-int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry);
-void conn_step_lookup(struct conn *c);
+int req_set_url(struct req *r, const char *base, const char *target, size_t tlen, int registry);
 void conn_access_log(struct conn *c);
 void conn_on_read(struct bufferevent *bev, void *arg);
 void conn_on_write(struct bufferevent *bev, void *arg);
 void conn_on_event(struct bufferevent *bev, short what, void *arg);
 
-/* forward.c: a CONNECT or absolute-form request.  0 when it took the connection over. */
-int conn_forward(struct conn *c);
+/*
+ * forward.c, the step STP_FORWARD: a CONNECT (tunnel or interception: the
+ * connection is taken over, STP_PARK) or an absolute-form request (served
+ * through the cache: STP_LOOKUP); STP_DONE when it answered itself.
+ */
+enum req_step stp_forward(struct req *r);
 /* forward.c: inside intercepted TLS, the rule (for its registry flag) of the CONNECT's host. */
 int conn_forward_registry(const struct al_config *cfg, const char *host, int port);
 
-/* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
-int conn_registry_answer(struct conn *c);
+/*
+ * offline_registry.c, behind the step STP_REGISTRY: answer /search or
+ * /categories from cached package documents (response queued, 0); -1 if
+ * this is not such a request.
+ */
+int conn_registry_answer(struct req *r);
 
 #endif

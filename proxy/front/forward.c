@@ -212,112 +212,135 @@ static void tunnel_closed(void *arg, int status, uint64_t client_to_target, uint
 }
 
 /*
- * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
- * authentication first, then the allow-list decides: intercept (TLS with a
- * minted certificate, inner requests served through the cache), tunnel
- * (blind relay), or 403.  Returns 0 when it took the connection over.
+ * The allow-list's rule for host:port, or a reverse route's when a child
+ * airlock (upstream.parents) asks in absolute form for the canonical URL of
+ * a host this airlock serves through its routes: served like the route,
+ * under the same cache key (*scratch holds that rule).  NULL: denied, why says so.
  */
-int conn_forward(struct conn *c)
+static const struct al_forward_rule *forward_rule(const struct req *r, int https, const char *host, int port,
+    struct al_forward_rule *scratch, const char **why)
 {
-	struct http_req *r = &c->rq.http;
-	const struct al_forward_rule *rule;
+	const struct al_forward_rule *rule = al_forward_find(r->conf->cfg, host, strlen(host), port, why);
 	const struct al_route *route;
-	struct al_forward_rule route_rule;
-	const char *why, *auth, *authority = r->target;
-	size_t alen, authority_len = r->target_len;
+
+	if (rule == NULL && r->http.form == FORM_ABSOLUTE &&
+	    (route = route_for(r->conf->cfg, https, host, port)) != NULL) {
+		memset(scratch, 0, sizeof(*scratch));
+		scratch->registry = route->registry;
+		rule = scratch;
+	}
+	return rule;
+}
+
+/* CONNECT to an allowed host: a blind tunnel, or interception (after proving the upstream). */
+static enum req_step forward_connect(struct req *r, const struct al_forward_rule *rule, const char *user,
+    const char *host, int port)
+{
+	struct conn *c = r->conn;
+
+	if (rule->mode == AL_FWD_TUNNEL) {
+		struct bufferevent *bev = c->bev;
+		al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
+		r->result = R_TUNNEL;
+		c->state = C_TUNNEL;
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		c->bev = NULL;
+		c->tunnel = tunnel_start(c->w, r->conf->cfg, bev, host, port, tunnel_closed, c);
+		if (c->tunnel == NULL)
+			conn_close_soon(c);
+		return STP_PARK;
+	}
+	snprintf(r->proof_user, sizeof(r->proof_user), "%s", user);
+	/* a child reaches upstreams only through its parents, which verify them */
+	if (r->conf->cfg->offline || r->conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
+		start_interception(c, host, port);
+	else
+		prove_upstream(c, host, port);
+	return STP_PARK; /* both answer on their own when they fail */
+}
+
+/* Absolute form: served through the same cache as reverse routes. */
+static enum req_step forward_absolute(struct req *r, const struct al_forward_rule *rule, int https,
+    const char *host, int port, const char *path)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	size_t plen = (size_t)(h->target + h->target_len - path);
+	char base[300];
+
+	if (h->method != HTTP_GET && h->method != HTTP_HEAD) {
+		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
+		return STP_DONE;
+	}
+	if (h->content_length > 0 || h->chunked) {
+		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
+		return STP_DONE;
+	}
+	if (plen == 0) {
+		path = "/";
+		plen = 1;
+	}
+	if (al_path_check(path, plen) != 0) {
+		conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
+		return STP_DONE;
+	}
+	if (port == (https ? 443 : 80))
+		snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
+	else
+		snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
+	if (req_set_url(r, base, path, plen, rule->registry) != 0)
+		return STP_DONE;
+	return STP_LOOKUP;
+}
+
+/*
+ * The step STP_FORWARD: CONNECT and absolute-form requests.  Client and
+ * proxy authentication first, then the allow-list decides: intercept (TLS
+ * with a minted certificate, inner requests served through the cache),
+ * tunnel (blind relay), or 403.
+ */
+enum req_step stp_forward(struct req *r)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	const struct al_forward_rule *rule;
+	struct al_forward_rule scratch;
+	const char *why, *auth, *authority = h->target;
+	size_t alen, authority_len = h->target_len;
 	char host[256], user[64];
 	int port, https = 0;
 
-	auth = http1_field(r, "Proxy-Authorization", &alen);
-	if (!al_proxy_auth_ok(c->rq.conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+	auth = http1_field(h, "Proxy-Authorization", &alen);
+	if (!al_proxy_auth_ok(r->conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
 		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
-		    (int)r->target_len, r->target);
+		    (int)h->target_len, h->target);
 		conn_reply_simple(c, 407, "text/plain; charset=utf-8",
 		    "Proxy-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n",
 		    "407 Proxy Authentication Required\n");
-		return -1;
+		return STP_DONE;
 	}
-	if (r->form == FORM_ABSOLUTE) {
-		https = r->target[4] == 's' || r->target[4] == 'S';
-		authority = r->target + (https ? 8 : 7);
+	if (h->form == FORM_ABSOLUTE) {
+		https = h->target[4] == 's' || h->target[4] == 'S';
+		authority = h->target + (https ? 8 : 7);
 		authority_len = strcspn(authority, "/?#");
-		if (authority + authority_len > r->target + r->target_len)
-			authority_len = (size_t)(r->target + r->target_len - authority);
+		if (authority + authority_len > h->target + h->target_len)
+			authority_len = (size_t)(h->target + h->target_len - authority);
 	}
-	if (split_authority(authority, authority_len, https || r->method == HTTP_CONNECT ? 443 : 80,
+	if (split_authority(authority, authority_len, https || h->method == HTTP_CONNECT ? 443 : 80,
 	    host, sizeof(host), &port) != 0) {
 		conn_reply_error(c, 400, "bad host in the request target");
-		return -1;
+		return STP_DONE;
 	}
-	rule = al_forward_find(c->rq.conf->cfg, host, strlen(host), port, &why);
-	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(c->rq.conf->cfg, https, host, port)) != NULL) {
-		/*
-		 * A child airlock (upstream.parents) asks for the canonical URL of a
-		 * host this airlock serves through its routes: served like the
-		 * route, under the same cache key.
-		 */
-		struct al_forward_rule *rr = &route_rule;
-		memset(rr, 0, sizeof(*rr));
-		rr->registry = route->registry;
-		rule = rr;
-	}
-	if (rule == NULL) {
+	if ((rule = forward_rule(r, https, host, port, &scratch, &why)) == NULL) {
 		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
-		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
-		c->rq.keepalive = 0;
+		    h->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
+		r->keepalive = 0;
 		conn_reply_error(c, 403, why[0] == 'p' ? "airlock does not allow this port for this host (forward.allow)"
 		    : "airlock's egress policy does not allow this host (forward.allow)");
-		return -1;
+		return STP_DONE;
 	}
-	if (r->method == HTTP_CONNECT) {
-		if (rule->mode == AL_FWD_TUNNEL) {
-			struct bufferevent *bev = c->bev;
-			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
-			c->rq.result = R_TUNNEL;
-			c->state = C_TUNNEL;
-			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-			c->bev = NULL;
-			c->tunnel = tunnel_start(c->w, c->rq.conf->cfg, bev, host, port, tunnel_closed, c);
-			if (c->tunnel == NULL)
-				conn_close_soon(c);
-			return 0;
-		}
-		snprintf(c->rq.proof_user, sizeof(c->rq.proof_user), "%s", user);
-		/* a child reaches upstreams only through its parents, which verify them */
-		if (c->rq.conf->cfg->offline || c->rq.conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
-			return start_interception(c, host, port);
-		return prove_upstream(c, host, port);
-	}
-	/* Absolute form: served through the same cache as reverse routes. */
-	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
-		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
-		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
-		return -1;
-	}
-	if (r->content_length > 0 || r->chunked) {
-		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
-		return -1;
-	}
-	{
-		const char *path = authority + authority_len;
-		size_t plen = (size_t)(r->target + r->target_len - path);
-		char base[300];
-		if (plen == 0) {
-			path = "/";
-			plen = 1;
-		}
-		if (al_path_check(path, plen) != 0) {
-			conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
-			return -1;
-		}
-		if (port == (https ? 443 : 80))
-			snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
-		else
-			snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
-		if (conn_set_url(c, base, path, plen, rule->registry) != 0)
-			return -1;
-	}
-	conn_step_lookup(c);
-	return 0;
+	if (h->method == HTTP_CONNECT)
+		return forward_connect(r, rule, user, host, port);
+	return forward_absolute(r, rule, https, host, port, authority + authority_len);
 }
-
