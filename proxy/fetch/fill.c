@@ -1030,12 +1030,89 @@ static size_t drop_connection_fields(char *head, size_t len, const char *tokens)
 	return out;
 }
 
-/* The response head is complete: decide what this fill becomes. */
+/* The head's last touches: fields the upstream's Connection names go, and a Date comes if it has none. */
+static void head_fields(struct fetch *x)
+{
+	size_t dl;
+
+	if (x->conn_tokens[0])
+		x->head_len = drop_connection_fields(x->head, x->head_len, x->conn_tokens);
+	/* RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it caches without one. */
+	if (al_hdr_get(x->head, x->head_len, "Date", &dl) == NULL && x->head_len + 40 < HEAD_MAX) {
+		char d[32];
+		al_http_date_fmt((time_t)x->resp_time, d);
+		x->head_len += (size_t)snprintf(x->head + x->head_len, HEAD_MAX - x->head_len, "Date: %s\r\n", d);
+	}
+}
+
+/*
+ * A storable response: its pending entry goes to the store writer and the
+ * waiters follow the body (FILL_STREAM; the fill takes copy).  0, -1 with
+ * x->bad, or 1 when it cannot be stored after all (*why says so).
+ */
+static int head_store(struct fetch *x, char *copy, const char **why)
+{
+	struct fill *f = x->f;
+	uint64_t id;
+
+	if (al_fill_new_id(&id) != 0) {
+		*why = "cache-unavailable";
+		return 1;
+	}
+	x->io = store_io_new(x, id, f->key);
+	x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
+	x->sha = EVP_MD_CTX_new();
+	x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
+	if (al_needs_sha512(x->conf->cfg, x->url) && x->status == 200 &&
+	    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
+		x->buf = (free(x->buf), NULL);
+	if (x->buf == NULL || x->sha == NULL || x->flush_ev == NULL ||
+	    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
+		free(copy);
+		x->bad = "out of memory";
+		return -1;
+	}
+	store_post(x->io, &x->io->begin_job, begin_write); /* the pending entry, on the writer */
+	pthread_mutex_lock(&f->mu);
+	f->obj_id = id;
+	f->status = x->status;
+	f->hdrs = copy;
+	f->hdrs_len = x->head_len;
+	f->content_length = x->content_length;
+	f->state = FILL_STREAM;
+	notify_locked(f);
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+/* A response that may not be stored goes to the originating client's sink (the fill takes copy). */
+static int head_pass(struct fetch *x, char *copy, const char *why)
+{
+	struct fill *f = x->f;
+
+	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, why);
+	al_count(&x->w->stats.passes, 1);
+	pthread_mutex_lock(&f->mu);
+	f->status = x->status;
+	f->hdrs = copy;
+	f->hdrs_len = x->head_len;
+	f->content_length = x->content_length;
+	snprintf(f->error, sizeof(f->error), "%s", why);
+	pthread_mutex_unlock(&f->mu);
+	set_state(f, FILL_PASS, FAIL_NONE, NULL);
+	if (!x->has_sink)
+		return -1;
+	x->sink.head(x->sink.arg, x->status, x->head, x->head_len, x->content_length);
+	return 0;
+}
+
+/* The response head is complete: decide what this fill becomes (refreshed, failed for the stale copy, stored or passed). */
 static int on_head(struct fetch *x)
 {
 	struct fill *f = x->f;
 	const char *why;
 	char *copy;
+	int rc;
 
 	x->head_done = 1;
 	x->resp_time = time(NULL);
@@ -1043,17 +1120,7 @@ static int on_head(struct fetch *x)
 		x->bad = "out of memory";
 		return -1;
 	}
-	if (x->conn_tokens[0])
-		x->head_len = drop_connection_fields(x->head, x->head_len, x->conn_tokens);
-	{
-		/* RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it caches without one. */
-		size_t dl;
-		if (al_hdr_get(x->head, x->head_len, "Date", &dl) == NULL && x->head_len + 40 < HEAD_MAX) {
-			char d[32];
-			al_http_date_fmt((time_t)x->resp_time, d);
-			x->head_len += (size_t)snprintf(x->head + x->head_len, HEAD_MAX - x->head_len, "Date: %s\r\n", d);
-		}
-	}
+	head_fields(x);
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
 	uplink_succeeded(x->uplink);
@@ -1074,8 +1141,7 @@ static int on_head(struct fetch *x)
 		set_state(f, FILL_FAILED, FAIL_UPSTREAM_5XX, e);
 		return -1; /* stop the transfer; waiters serve the stale copy */
 	}
-	copy = malloc(x->head_len + 1);
-	if (copy == NULL) {
+	if ((copy = malloc(x->head_len + 1)) == NULL) {
 		x->bad = "out of memory";
 		return -1;
 	}
@@ -1087,51 +1153,9 @@ static int on_head(struct fetch *x)
 	    ((uint64_t)x->content_length > x->conf->cfg->cache_max_object_size ||
 	     (uint64_t)x->content_length > x->conf->cfg->cache_max_size))
 		why = "too-large";
-	if (why == NULL) {
-		uint64_t id;
-		if (al_fill_new_id(&id) != 0) {
-			why = "cache-unavailable";
-		} else {
-			x->io = store_io_new(x, id, f->key);
-			x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
-			x->sha = EVP_MD_CTX_new();
-			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
-			if (al_needs_sha512(x->conf->cfg, x->url) && x->status == 200 &&
-			    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
-				x->buf = (free(x->buf), NULL);
-			if (x->buf == NULL || x->sha == NULL || x->flush_ev == NULL ||
-			    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
-				free(copy);
-				x->bad = "out of memory";
-				return -1;
-			}
-			store_post(x->io, &x->io->begin_job, begin_write); /* the pending entry, on the writer */
-			pthread_mutex_lock(&f->mu);
-			f->obj_id = id;
-			f->status = x->status;
-			f->hdrs = copy;
-			f->hdrs_len = x->head_len;
-			f->content_length = x->content_length;
-			f->state = FILL_STREAM;
-			notify_locked(f);
-			pthread_mutex_unlock(&f->mu);
-			return 0;
-		}
-	}
-	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, why);
-	al_count(&x->w->stats.passes, 1);
-	pthread_mutex_lock(&f->mu);
-	f->status = x->status;
-	f->hdrs = copy;
-	f->hdrs_len = x->head_len;
-	f->content_length = x->content_length;
-	snprintf(f->error, sizeof(f->error), "%s", why);
-	pthread_mutex_unlock(&f->mu);
-	set_state(f, FILL_PASS, FAIL_NONE, NULL);
-	if (!x->has_sink)
-		return -1;
-	x->sink.head(x->sink.arg, x->status, x->head, x->head_len, x->content_length);
-	return 0;
+	if (why == NULL && (rc = head_store(x, copy, &why)) <= 0)
+		return rc;
+	return head_pass(x, copy, why);
 }
 
 /* One raw line of the upstream's head (curl hands them over unchanged). */

@@ -196,6 +196,57 @@ static int collect_mirrored(const uint8_t *key, const struct al_record *r, void 
 	return 0;
 }
 
+/* The status page's Mirrored card: agent versions, package documents, Endpoint manifests. */
+static void status_mirrored(struct evbuffer *b, const struct mirrored *m)
+{
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
+	for (int i = 0; i < m->n; i++)
+		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", m->v[i]);
+	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
+	    m->n ? "" : " none", m->packages, m->pinned);
+	if (m->nmanifests) {
+		struct al_reader *rd;
+		if (al_reader_new(srv.store, &rd) == 0) {
+			for (int i = 0; i < m->nmanifests; i++) {
+				char mv[200], age[32];
+				const char *base = strrchr(m->manifests[i], '/');
+				time_t when = 0;
+				if (al_manifest_info(rd, m->manifests[i], mv, sizeof(mv), &when) == -ENOENT)
+					continue;
+				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
+				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
+				html_text(b, base ? base + 1 : m->manifests[i]);
+				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
+				html_text(b, mv);
+				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
+				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
+			}
+			al_reader_free(rd);
+		}
+	}
+	evbuffer_add_printf(b, "</div></div>");
+}
+
+/* The status page's Recent requests table, newest first. */
+static void status_recent(struct evbuffer *b, const struct al_recent *rec, int n)
+{
+	evbuffer_add_printf(b, "<div class=\"card\"><h2>Recent requests</h2><table id=\"recent\"><tr><th>time (UTC)</th>"
+	    "<th>method</th><th>path</th><th>status</th><th>result</th></tr>\n");
+	for (int i = 0; i < n; i++) {
+		char t[16];
+		time_t sec = (time_t)(rec[i].t_us / 1000000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		strftime(t, sizeof(t), "%H:%M:%S", &tm);
+		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
+		    (int)(rec[i].t_us % 1000000 / 1000));
+		html_text(b, rec[i].method);
+		evbuffer_add_printf(b, "</td><td>");
+		html_text(b, rec[i].url);
+		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
+	}
+}
+
 /*
  * Plain server-rendered HTML with inline CSS: the site is air-gapped, so no
  * external assets, and an inline icon so the browser's /favicon.ico request
@@ -263,48 +314,8 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	    (unsigned long long)r15, ld(&cnt.hits), ld(&cnt.stale), ld(&cnt.revalidated),
 	    ld(&cnt.misses), ld(&cnt.collapsed));
 
-	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
-	for (int i = 0; i < mi.n; i++)
-		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", mi.v[i]);
-	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
-	    mi.n ? "" : " none", mi.packages, mi.pinned);
-	if (mi.nmanifests) {
-		struct al_reader *rd;
-		if (al_reader_new(srv.store, &rd) == 0) {
-			for (int i = 0; i < mi.nmanifests; i++) {
-				char mv[200], age[32];
-				const char *base = strrchr(mi.manifests[i], '/');
-				time_t when = 0;
-				if (al_manifest_info(rd, mi.manifests[i], mv, sizeof(mv), &when) == -ENOENT)
-					continue;
-				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
-				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
-				html_text(b, base ? base + 1 : mi.manifests[i]);
-				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
-				html_text(b, mv);
-				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
-				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
-			}
-			al_reader_free(rd);
-		}
-	}
-	evbuffer_add_printf(b, "</div></div>");
-
-	evbuffer_add_printf(b, "<div class=\"card\"><h2>Recent requests</h2><table id=\"recent\"><tr><th>time (UTC)</th>"
-	    "<th>method</th><th>path</th><th>status</th><th>result</th></tr>\n");
-	for (int i = 0; i < n; i++) {
-		char t[16];
-		time_t sec = (time_t)(rec[i].t_us / 1000000);
-		struct tm tm;
-		gmtime_r(&sec, &tm);
-		strftime(t, sizeof(t), "%H:%M:%S", &tm);
-		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
-		    (int)(rec[i].t_us % 1000000 / 1000));
-		html_text(b, rec[i].method);
-		evbuffer_add_printf(b, "</td><td>");
-		html_text(b, rec[i].url);
-		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
-	}
+	status_mirrored(b, &mi);
+	status_recent(b, rec, n);
 	evbuffer_add_printf(b, "</table></div></body></html>\n");
 }
 
