@@ -1,7 +1,6 @@
 #include "proxy/fetch/fill.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
-#include "proxy/front/http1.h"
 #include "proxy/runtime/log.h"
 #include "proxy/fetch/upstream.h"
 #include "proxy/fetch/writer.h"
@@ -1168,7 +1167,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 
 	if (x->bad != NULL || x->head_done)
 		return x->head_done ? len : 0;
-	switch (http1_response_line(buf, len, &status, &name, &nl, &v, &vl, &why)) {
+	switch (up_response_line(buf, len, &status, &name, &nl, &v, &vl, &why)) {
 	case RESP_STATUS:
 		/* every response's status line, interim ones included: start over */
 		x->head_len = 0;

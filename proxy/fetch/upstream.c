@@ -365,3 +365,63 @@ void up_cancel(struct up_multi *m, CURL *easy)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 	free(x);
 }
+
+/* RFC 9110 5.6.2: a field name is a token. */
+static int is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+enum up_resp_line up_response_line(const char *buf, size_t len, int *status,
+    const char **name, size_t *nlen, const char **value, size_t *vlen, const char **why)
+{
+	const char *colon, *v;
+	size_t content;
+
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+		const char *sp = memchr(buf, ' ', len);
+		if (sp == NULL || (size_t)(sp - buf) + 4 > len || sp[1] < '1' || sp[1] > '5' ||
+		    sp[2] < '0' || sp[2] > '9' || sp[3] < '0' || sp[3] > '9') {
+			*why = "malformed status line";
+			return RESP_BAD;
+		}
+		*status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+		return RESP_STATUS;
+	}
+	if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n'))
+		return RESP_END;
+	/* A field line: exactly one line ending, no NUL or stray CR, no obs-fold. */
+	if (len < 2 || buf[len - 1] != '\n' || buf[0] == ' ' || buf[0] == '\t') {
+		*why = "malformed header line";
+		return RESP_BAD;
+	}
+	content = buf[len - 2] == '\r' ? len - 2 : len - 1;
+	for (size_t i = 0; i < content; i++) {
+		if (buf[i] == '\0' || buf[i] == '\r' || buf[i] == '\n') {
+			*why = "header line with CR, LF or NUL";
+			return RESP_BAD;
+		}
+	}
+	colon = memchr(buf, ':', content);
+	if (colon == NULL || colon == buf) {
+		*why = "header line without a name";
+		return RESP_BAD;
+	}
+	for (const char *q = buf; q < colon; q++) {
+		if (!is_tchar((unsigned char)*q)) {
+			*why = "header name with a space or a separator";
+			return RESP_BAD;
+		}
+	}
+	v = colon + 1;
+	while (v < buf + content && (*v == ' ' || *v == '\t'))
+		v++;
+	*vlen = (size_t)(buf + content - v);
+	while (*vlen > 0 && (v[*vlen - 1] == ' ' || v[*vlen - 1] == '\t'))
+		(*vlen)--;
+	*name = buf;
+	*nlen = (size_t)(colon - buf);
+	*value = v;
+	return RESP_FIELD;
+}

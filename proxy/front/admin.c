@@ -1,7 +1,9 @@
 #include "proxy/front/admin.h"
+#include "policy/hdr.h"
+#include "policy/manifest.h"
 #include "policy/route.h"
+#include "policy/units.h"
 #include "proxy/runtime/server.h"
-#include "proxy/cli/tools.h"
 #include "proxy/fetch/uplink.h"
 
 #include <errno.h>
@@ -138,19 +140,35 @@ static void human_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, unit[u]);
 }
 
-/* 4000 -> "1 h 6 min" */
-void al_human_age(int64_t s, char *buf, size_t len)
+/* The store and the manifest parser together: see admin.h. */
+int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published)
 {
-	if (s < 0)
-		s = 0;
-	if (s < 120)
-		snprintf(buf, len, "%lld s", (long long)s);
-	else if (s < 3600)
-		snprintf(buf, len, "%lld min", (long long)(s / 60));
-	else if (s < 2 * 86400)
-		snprintf(buf, len, "%lld h %lld min", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	uint8_t key[AL_KEY_LEN];
+	struct al_record rec;
+	char *buf = NULL, err[256];
+	const char *lm;
+	size_t lml;
+	int rc = -ENOENT;
+
+	al_store_key(url, strlen(url), key);
+	if (al_reader_begin(r) != 0 || al_lookup(r, key, &rec) != 0 || rec.status != 200)
+		goto out;
+	*published = (time_t)rec.response_time;
+	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
+		*published = al_http_date(lm, lml);
+	rc = -EINVAL;
+	if (al_body_read(r, &rec, 64u << 20, &buf) != 0) {
+		snprintf(mv, mvlen, "(unreadable: body)");
+		goto out;
+	}
+	if (al_endpoint_manifest(buf, rec.body_len, mv, mvlen, NULL, NULL, err, sizeof(err)) < 0)
+		snprintf(mv, mvlen, "(unreadable: %s)", err);
 	else
-		snprintf(buf, len, "%lld days", (long long)(s / 86400));
+		rc = 0;
+out:
+	al_reader_end(r);
+	free(buf);
+	return rc;
 }
 
 /* <span title="exact">human</span>, with an id */
