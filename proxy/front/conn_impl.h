@@ -157,6 +157,13 @@ struct conn {
  */
 #define AL_NAME (c->rq.conf->cfg->name)
 
+/* conn.c: take over an accepted socket on worker w (ssl: a TLS listener's, or NULL). */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
+/* conn.c: SIGTERM: close idle keep-alive connections, close the others after their response. */
+void conn_drain(struct worker *w);
+/* Free every connection of a stopped worker (its loop no longer runs). */
+void conn_close_all(struct worker *w);
+
 /* Shared steps and helpers (conn.c). */
 struct evbuffer *conn_out(struct conn *c);
 void conn_write_now(struct conn *c);

@@ -1,13 +1,7 @@
 #include "proxy/runtime/server.h"
 #include "cache/bundle.h"
 #include "cache/pgp.h"
-#include "proxy/fetch/fill.h"
-#include "proxy/front/hot.h"
 #include "proxy/runtime/log.h"
-#include "proxy/front/tls.h"
-#include "proxy/fetch/upstream.h"
-#include "proxy/fetch/uplink.h"
-#include "proxy/fetch/writer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +21,12 @@
 #include <unistd.h>
 
 struct al_server srv;
+static const struct al_server_parts *parts;   /* front and fetch, as runtime calls them */
+
+void al_server_set_parts(const struct al_server_parts *p)
+{
+	parts = p;
+}
 
 static SSL_CTX *listener_ctx[AL_MAX_LISTEN];   /* HTTPS listeners; NULL for plain ones */
 
@@ -70,7 +71,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_accept(w, fd, sa, salen, ssl);
+	parts->accept(w, fd, sa, salen, ssl);
 }
 
 static void resume_accepting(evutil_socket_t fd, short what, void *arg)
@@ -124,41 +125,15 @@ fail:
 	return -errno;
 }
 
-/* Last-use times, written by the store writer: a write transaction may wait for another's. */
-struct touch_job {
-	struct al_writer_job job;
-	time_t now;
-	int n;
-	uint8_t keys[][AL_KEY_LEN];
-};
-
-static void touch_write(struct al_writer_job *job)
-{
-	struct touch_job *t = (struct touch_job *)job;
-
-	al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])t->keys, t->n, t->now);
-	free(t);
-}
-
 static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct touch_job *t;
 
 	atomic_store(&w->beat, (int_fast64_t)time(NULL));
 	worker_conf(w); /* an idle worker lets go of a replaced configuration too */
 	if (w->ntouched == 0)
 		return;
-	t = malloc(sizeof(*t) + (size_t)w->ntouched * AL_KEY_LEN);
-	if (t == NULL) { /* write them here, as before the writer */
-		al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched, time(NULL));
-	} else {
-		t->job.run = touch_write;
-		t->now = time(NULL);
-		t->n = w->ntouched;
-		memcpy(t->keys, w->touched, (size_t)w->ntouched * AL_KEY_LEN);
-		al_writer_post(&t->job);
-	}
+	parts->touch((const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched); /* on the store writer */
 	w->ntouched = 0;
 }
 
@@ -195,11 +170,8 @@ static void worker_free(struct worker *w)
 		on_touch_flush(-1, 0, w);
 		event_free(w->touch_ev);
 	}
-	conn_close_all(w);
-	if (w->multi) {
-		fill_worker_shutdown(w);
-		up_multi_free(w->multi);
-	}
+	if (parts != NULL)
+		parts->worker_fini(w); /* connections, fetches, the curl multi, hot bodies */
 	al_conf_release(w->conf); /* after the connections and fetches that held it */
 	w->conf = NULL;
 	if (w->drain_ev)
@@ -210,7 +182,6 @@ static void worker_free(struct worker *w)
 		event_free(w->stop_ev);
 	if (w->base)
 		event_base_free(w->base);
-	al_hot_free(w->hot);
 	al_recent_destroy(&w->recent);
 }
 
@@ -234,7 +205,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
 	w->nlisteners = 0;
-	conn_drain(w);
+	parts->drain(w);
 }
 
 static const char *config_path;
@@ -343,8 +314,6 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			al_err("log", "cannot open the access log %s", nc->access_log);
 	}
 	al_log_set_level(nc->log_level);
-	for (int i = 0; i < nc->nroutes; i++)
-		uplink_get(nc->routes[i].upstream);
 	/* the pinned keys go with their file: one object, published at once */
 	if (al_conf_publish(nc, np, 1) != 0) {
 		al_err("config", "reload refused: out of memory; the running configuration stays");
@@ -352,7 +321,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		al_config_free(nc);
 		return;
 	}
-	uplink_set_config(nc);
+	parts->reload(nc);
 	al_conf_release(running);
 	running = al_conf_pin();
 	al_info("config", "reloaded %s: %d routes, %d forward rules", nc->file, nc->nroutes, nc->nforward);
@@ -429,7 +398,7 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, s
 			fclose(f);
 		ERR_clear_error();
 	}
-	if (!key[0] && tls_check_files(cfg, msg, sizeof(msg), key, sizeof(key)) == 0)
+	if (!key[0] && parts->preflight(cfg, msg, sizeof(msg), key, sizeof(key)) == 0)
 		key[0] = '\0';
 	if (!key[0]) {
 		if (stat(cfg->cache_path, &st) == 0) {
@@ -504,18 +473,14 @@ int al_server_start(const struct al_config *cfg)
 		al_err("cache", "%s", err);
 		return -1;
 	}
-	if (tls_init(cfg, err, sizeof(err)) != 0) {
-		al_err("tls", "%s", err);
-		return -1;
-	}
-	if (uplink_init(cfg) != 0) {
-		al_err("server", "too many distinct upstreams");
+	if (parts->start(cfg, err, sizeof(err)) != 0) {
+		al_err("server", "%s", err);
 		return -1;
 	}
 	for (int j = 0; j < cfg->nlisten; j++) {
 		if (cfg->listen[j].tls_cert == NULL)
 			continue;
-		if ((listener_ctx[j] = tls_listener_ctx(&cfg->listen[j], err, sizeof(err))) == NULL) {
+		if ((listener_ctx[j] = parts->listener_ctx(&cfg->listen[j], err, sizeof(err))) == NULL) {
 			al_err("tls", "listen %s:%d: %s", cfg->listen[j].host, cfg->listen[j].port, err);
 			return -1;
 		}
@@ -533,18 +498,15 @@ int al_server_start(const struct al_config *cfg)
 		w->id = i;
 		al_recent_init(&w->recent);
 		w->base = worker_base_new();
-		w->multi = w->base ? up_multi_new(w->base) : NULL;
 		w->dns = w->base ? evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
 		w->touch_ev = w->base ? event_new(w->base, -1, EV_PERSIST, on_touch_flush, w) : NULL;
 		w->drain_ev = w->base ? event_new(w->base, -1, 0, on_drain, w) : NULL;
-		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL || w->drain_ev == NULL) {
+		if (w->stop_ev == NULL || w->touch_ev == NULL || w->drain_ev == NULL ||
+		    (rc = parts->worker_init(w, hot_share)) != 0) {
 			al_err("server", "cannot create worker %d", i);
 			return -1;
 		}
-		if (hot_share > 0 && (rc = al_hot_new(hot_share / 2, &w->stats, &w->hot)) != 0)
-			al_warn("server", "worker %d: no hot-body copies (memfd: %s); hits are sent from the map", i,
-			    strerror(-rc));
 		{
 			struct timeval two = {2, 0};
 			event_add(w->touch_ev, &two);
@@ -565,13 +527,6 @@ int al_server_start(const struct al_config *cfg)
 			w->nlisteners++;
 		}
 	}
-	if (srv.workers[0].hot != NULL && al_hot_max_body(srv.workers[0].hot) < AL_HOT_MIN_BODY)
-		al_warn("server", "cache.hot_memory %llu over %d workers leaves no room for a %d KiB body: raise it or set 0",
-		    (unsigned long long)cfg->cache_hot_memory, nw, AL_HOT_MIN_BODY / 1024);
-	else if (srv.workers[0].hot != NULL)
-		al_info("server", "hot memory: %llu KiB per worker, bodies of %d KiB to %llu KiB",
-		    (unsigned long long)(hot_share / 1024), AL_HOT_MIN_BODY / 1024,
-		    (unsigned long long)(al_hot_max_body(srv.workers[0].hot) / 1024));
 	main_base = event_base_new();
 	if (main_base == NULL)
 		return -1;
@@ -590,9 +545,7 @@ int al_server_start(const struct al_config *cfg)
 		struct timeval one = {1, 0};
 		event_add(sync_ev, &one);
 	}
-	if (uplink_start_probes(main_base, cfg) != 0)
-		return -1;
-	if (al_writer_start() != 0)
+	if (parts->run(main_base, cfg) != 0)
 		return -1;
 	for (int i = 0; i < nw; i++) {
 		if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0)
@@ -624,9 +577,8 @@ void al_server_stop(void)
 		worker_free(&srv.workers[i]);
 	free(srv.workers);
 	srv.workers = NULL;
-	al_writer_stop(); /* after the workers: what they handed it is written before the store closes */
-	uplink_shutdown();
-	tls_shutdown();
+	if (parts != NULL)
+		parts->stop(); /* after the workers: what they handed the store writer is written before the store closes */
 	/* every worker, connection and fetch has let go: this frees the current one (and its keys) */
 	al_conf_release(running);
 	running = NULL;

@@ -86,11 +86,39 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, s
 int al_server_wait(void);
 void al_server_stop(void);
 
-/* conn.c: take over an accepted socket on worker w (ssl: a TLS listener's, or NULL). */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
-/* conn.c: SIGTERM: close idle keep-alive connections, close the others after their response. */
-void conn_drain(struct worker *w);
-/* Free every connection of a stopped worker (its loop no longer runs). */
-void conn_close_all(struct worker *w);
+/*
+ * What the parts above runtime do at runtime's turns: front (connections,
+ * TLS, hot bodies) and fetch (the curl multi, uplinks, fills, the store
+ * writer).  runtime includes none of their headers and calls this table,
+ * which the program sets before anything starts (al_server_set_parts;
+ * proxy/front/serve.c fills it), so no include goes back up from runtime.
+ */
+struct al_listen;
+struct al_server_parts {
+	/* the parts' own checks for preflight (TLS files): 0, or -errno with msg and the config key */
+	int (*preflight)(const struct al_config *cfg, char *msg, size_t len, char *key, size_t keylen);
+	/* once, before the workers: 0, or -errno with err */
+	int (*start)(const struct al_config *cfg, char *err, size_t errlen);
+	/* an HTTPS listener's SSL_CTX, or NULL with err */
+	void *(*listener_ctx)(const struct al_listen *ls, char *err, size_t errlen);
+	/* a worker's own share (its loop exists, does not run yet): 0 or -errno */
+	int (*worker_init)(struct worker *w, uint64_t hot_bytes);
+	/* and its end, after its loop stopped: connections, fetches */
+	void (*worker_fini)(struct worker *w);
+	/* on the main loop, once the workers exist: 0 or -errno */
+	int (*run)(struct event_base *main_base, const struct al_config *cfg);
+	/* after every worker stopped */
+	void (*stop)(void);
+	/* on w's thread: take over an accepted socket (ssl: a TLS listener's SSL, or NULL) */
+	void (*accept)(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
+	/* on w's thread, SIGTERM: close idle keep-alive connections, the others after their response */
+	void (*drain)(struct worker *w);
+	/* on the main thread: nc is the configuration now */
+	void (*reload)(const struct al_config *nc);
+	/* on a worker's thread: write the last-use times of these keys (LRU) */
+	void (*touch)(const uint8_t (*keys)[AL_KEY_LEN], int n);
+};
+/* Set the table before al_server_preflight / al_server_start / al_server_run. */
+void al_server_set_parts(const struct al_server_parts *parts);
 
 #endif
