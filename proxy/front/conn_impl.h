@@ -27,7 +27,7 @@
 /* A request body up to this size is read and dropped; a larger one closes the connection. */
 #define DISCARD_MAX (64 * 1024)
 
-/* What step_lookup needs to know of the request's earlier steps. */
+/* What STP_LOOKUP needs to know of the request's earlier steps. */
 enum conn_history {
 	H_FIRST,          /* first look at the cache */
 	H_REVALIDATING,   /* a stored copy exists and is being revalidated */
