@@ -1293,7 +1293,7 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return; /* the interception handshake finished */
-	al_debug("conn", "%s: connection event 0x%x in state %d%s", c->peer, what, c->state,
+	al_debug("conn", "%s: connection event 0x%x in state %d, step %d%s", c->peer, what, c->state, c->rq.step,
 	    c->icpt_host ? " (intercepted)" : "");
 	if (c->state == C_LINGER) {
 		conn_free(c);

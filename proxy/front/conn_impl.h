@@ -85,7 +85,7 @@ struct conn;
  */
 struct req {
 	struct conn *conn;         /* the session it came on */
-	enum req_step step;        /* the step it is parked in (STP_PARK: not waiting on a step) */
+	enum req_step step;        /* the last step run (logs): where a parked request stopped */
 	struct al_conf *conf;      /* pinned from STP_RECV to the end (finish) */
 	int64_t t0_us;
 
