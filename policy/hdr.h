@@ -66,4 +66,37 @@ static inline int al_name_is(const char *n, size_t nl, const char *name)
 	return strlen(name) == nl && al_ascii_ieq(n, name, nl);
 }
 
+/*
+ * HTTP byte classes, each exact (no strchr: it also matches the terminator,
+ * so a NUL would pass as a token character).  Shared by the request parser
+ * (proxy/front/http1.c) and the upstream response parser (proxy/fetch/upstream.c).
+ *
+ * RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+ * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+ */
+static inline int al_http_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * RFC 9110 5.5: field-value bytes are field-vchar (VCHAR / obs-text), SP
+ * and HTAB.  NUL, CR, LF and every other control (and DEL) are refused:
+ * a field value is stored and replayed to clients whose parsers may cut
+ * at a NUL or read a CR as a line end.  Also the reason phrase's class
+ * (RFC 9112 4: HTAB / SP / VCHAR / obs-text).
+ */
+static inline int al_http_field_byte(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
 #endif

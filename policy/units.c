@@ -1,6 +1,7 @@
 #include "policy/units.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -74,4 +75,19 @@ void al_hex(const uint8_t *d, size_t n, char *out)
 		out[2 * i + 1] = digits[d[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+/* 4000 -> "1 h 6 min" */
+void al_human_age(int64_t s, char *buf, size_t len)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(buf, len, "%lld s", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lld min", (long long)(s / 60));
+	else if (s < 2 * 86400)
+		snprintf(buf, len, "%lld h %lld min", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%lld days", (long long)(s / 86400));
 }

@@ -12,4 +12,7 @@ int al_parse_duration_ms(const char *s, int64_t *out);
 /* n bytes as 2n lowercase hex digits and a NUL into out (2n + 1 bytes). */
 void al_hex(const uint8_t *d, size_t n, char *out);
 
+/* 4000 -> "1 h 6 min": ages and durations for people. */
+void al_human_age(int64_t seconds, char *buf, size_t len);
+
 #endif

@@ -4,6 +4,7 @@
 #include "proxy/cli/mirror.h"
 #include "cache/bundle.h"
 #include "proxy/runtime/server.h"
+#include "proxy/front/serve.h"
 #include "proxy/front/tls.h"
 #include "proxy/cli/tools.h"
 #include "proxy/cli/inspect.h"
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
 	struct al_config *cfg = NULL;
 	int offline = 0, rc;
 
+	al_server_set_parts(&al_serve_parts); /* runtime calls front and fetch through it */
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;

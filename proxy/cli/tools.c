@@ -5,6 +5,7 @@
 #include "proxy/cli/tools.h"
 #include "proxy/cli/listing.h"
 #include "proxy/cli/split.h"
+#include "proxy/front/admin.h"
 #include "cache/bundle.h"
 #include "cache/ledger.h"
 #include "cache/store.h"
@@ -144,36 +145,6 @@ static int status_one(const uint8_t *key, const struct al_record *r, void *arg)
 	if (strstr(url, "/downloads/endpoint/manifest/artifacts-") && s->nmanifests < 32)
 		snprintf(s->manifests[s->nmanifests++], 256, "%.255s", url);
 	return 0;
-}
-
-int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published)
-{
-	uint8_t key[AL_KEY_LEN];
-	struct al_record rec;
-	char *buf = NULL, err[256];
-	const char *lm;
-	size_t lml;
-	int rc = -ENOENT;
-
-	al_store_key(url, strlen(url), key);
-	if (al_reader_begin(r) != 0 || al_lookup(r, key, &rec) != 0 || rec.status != 200)
-		goto out;
-	*published = (time_t)rec.response_time;
-	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
-		*published = al_http_date(lm, lml);
-	rc = -EINVAL;
-	if (al_body_read(r, &rec, 64u << 20, &buf) != 0) {
-		snprintf(mv, mvlen, "(unreadable: body)");
-		goto out;
-	}
-	if (al_endpoint_manifest(buf, rec.body_len, mv, mvlen, NULL, NULL, err, sizeof(err)) < 0)
-		snprintf(mv, mvlen, "(unreadable: %s)", err);
-	else
-		rc = 0;
-out:
-	al_reader_end(r);
-	free(buf);
-	return rc;
 }
 
 static void endpoint_manifest(struct ctx *c, const char *url)

@@ -8,13 +8,4 @@
 /* argv[0] is the command name. Returns a process exit code. */
 int tools_main(int argc, char **argv);
 
-struct al_reader;
-/*
- * The cached Endpoint manifest at url: its manifest_version into mv and when
- * it was published (Last-Modified, else when airlock fetched it).  0, or
- * -ENOENT when not cached, -EINVAL when unreadable (mv says why).  Uses and
- * ends r's snapshot.
- */
-int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published);
-
 #endif

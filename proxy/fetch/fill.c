@@ -1,7 +1,6 @@
 #include "proxy/fetch/fill.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
-#include "proxy/front/http1.h"
 #include "proxy/runtime/log.h"
 #include "proxy/fetch/upstream.h"
 #include "proxy/fetch/writer.h"
@@ -82,6 +81,7 @@ struct fetch {
 	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
 	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
 	const struct al_pgp *pgp_keys; /* the configuration's that asked for the OpenPGP check */
+	struct al_conf *conf;     /* pinned for the fetch's life: every decision of it reads this one */
 	struct pgp_job *pgp_job;  /* the OpenPGP check running on its own thread */
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
@@ -312,6 +312,7 @@ static void fetch_free(struct fetch *x)
 		x->f->fetch = NULL;
 		fill_release(x->f);
 	}
+	al_conf_release(x->conf);
 	free(x);
 }
 
@@ -743,10 +744,9 @@ static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetche
 /* After the .sha512 check (or without one): the OpenPGP check, when asked for, then admission. */
 static void after_sha(struct fetch *x, enum verdict v, const char *why)
 {
-	const struct al_config *cfg = __atomic_load_n(&srv.cfg, __ATOMIC_ACQUIRE);
-	const char *pgp = al_needs_pgp(cfg, x->url);
+	const char *pgp = al_needs_pgp(x->conf->cfg, x->url);
 
-	x->pgp_keys = al_server_pgp(cfg); /* the keys of the rule that asks for the check */
+	x->pgp_keys = x->conf->pgp; /* the keys of the rule that asks for the check */
 	if (v == SHA_MISMATCH) {
 		al_err("integrity", "%s: body does not match %s.sha512; not admitted, the next request refetches",
 		    x->url, x->url);
@@ -842,6 +842,7 @@ static void sibling(struct fetch *x, const char *suffix, sib_fn fn)
 		p.url = url;
 		p.uplink = x->uplink;
 		p.user_agent = "airlock/" AIRLOCK_VERSION " (integrity check)";
+		p.conf = x->conf; /* the sibling follows the rules of the body that asked for it */
 		fill_start(x->sib, x->w, &p, NULL); /* on failure the fill is FAILED and sib_wake says so */
 	}
 	event_active(x->sib_ev, EV_READ, 0); /* it may have ended already */
@@ -913,6 +914,7 @@ static void store_done(evutil_socket_t fd, short what, void *arg)
 
 static void fetch_finish(struct fetch *x, CURLcode res)
 {
+	const struct al_config *cfg = x->conf->cfg;
 	struct fill *f = x->f;
 	char err[160];
 
@@ -923,7 +925,7 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 			x->bad = "body shorter than Content-Length";
 			rc = -EPROTO;
 		}
-		if (rc == 0 && (x->sha512 != NULL || al_needs_pgp(srv.cfg, x->url) != NULL)) {
+		if (rc == 0 && (x->sha512 != NULL || al_needs_pgp(x->conf->cfg, x->url) != NULL)) {
 			start_checks(x);
 			return;
 		}
@@ -947,12 +949,12 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 		snprintf(err, sizeof(err), "%s", x->bad);
 	else
 		snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
-	if (!x->head_done && x->bad == NULL && is_unreachable(res) && ++x->parent_tries < srv.cfg->nparents) {
+	if (!x->head_done && x->bad == NULL && is_unreachable(res) && ++x->parent_tries < cfg->nparents) {
 		/* upstream.parents: this one is unreachable; ask the next (all of them down = offline) */
 		int from = x->parent;
-		x->parent = (x->parent + 1) % srv.cfg->nparents;
-		al_warn("fill", "%s: parent %s unreachable (%s); asking %s", x->url, srv.cfg->parents[from].base, err,
-		    srv.cfg->parents[x->parent].base);
+		x->parent = (x->parent + 1) % cfg->nparents;
+		al_warn("fill", "%s: parent %s unreachable (%s); asking %s", x->url, cfg->parents[from].base, err,
+		    cfg->parents[x->parent].base);
 		if (fetch_begin(x) == 0)
 			return;
 	}
@@ -1027,94 +1029,66 @@ static size_t drop_connection_fields(char *head, size_t len, const char *tokens)
 	return out;
 }
 
-/* The response head is complete: decide what this fill becomes. */
-static int on_head(struct fetch *x)
+/* The head's last touches: fields the upstream's Connection names go, and a Date comes if it has none. */
+static void head_fields(struct fetch *x)
 {
-	struct fill *f = x->f;
-	const char *why;
-	char *copy;
+	size_t dl;
 
-	x->head_done = 1;
-	x->resp_time = time(NULL);
-	if (x->head == NULL && (x->head = malloc(HEAD_MAX)) == NULL) {
-		x->bad = "out of memory";
-		return -1;
-	}
 	if (x->conn_tokens[0])
 		x->head_len = drop_connection_fields(x->head, x->head_len, x->conn_tokens);
-	{
-		/* RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it caches without one. */
-		size_t dl;
-		if (al_hdr_get(x->head, x->head_len, "Date", &dl) == NULL && x->head_len + 40 < HEAD_MAX) {
-			char d[32];
-			al_http_date_fmt((time_t)x->resp_time, d);
-			x->head_len += (size_t)snprintf(x->head + x->head_len, HEAD_MAX - x->head_len, "Date: %s\r\n", d);
-		}
+	/* RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it caches without one. */
+	if (al_hdr_get(x->head, x->head_len, "Date", &dl) == NULL && x->head_len + 40 < HEAD_MAX) {
+		char d[32];
+		al_http_date_fmt((time_t)x->resp_time, d);
+		x->head_len += (size_t)snprintf(x->head + x->head_len, HEAD_MAX - x->head_len, "Date: %s\r\n", d);
 	}
-	if (x->fb_ev)
-		evtimer_del(x->fb_ev);
-	uplink_succeeded(x->uplink);
-	if (srv.cfg->nparents > 0)
-		atomic_store(&parent_pref, x->parent);
-	if (x->conditional && x->status == 304) {
-		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
-			al_count(&x->w->stats.revalidated, 1);
-			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
-			return 0;
-		}
-		x->bad = "304 for an entry that is gone";
-		return -1;
+}
+
+/*
+ * A storable response: its pending entry goes to the store writer and the
+ * waiters follow the body (FILL_STREAM; the fill takes copy).  0, -1 with
+ * x->bad, or 1 when it cannot be stored after all (*why says so).
+ */
+static int head_store(struct fetch *x, char *copy, const char **why)
+{
+	struct fill *f = x->f;
+	uint64_t id;
+
+	if (al_fill_new_id(&id) != 0) {
+		*why = "cache-unavailable";
+		return 1;
 	}
-	if (x->revalidating && x->status >= 500 && srv.cfg->stale_on_5xx) {
-		char e[64];
-		snprintf(e, sizeof(e), "upstream answered %d", x->status);
-		set_state(f, FILL_FAILED, FAIL_UPSTREAM_5XX, e);
-		return -1; /* stop the transfer; waiters serve the stale copy */
-	}
-	copy = malloc(x->head_len + 1);
-	if (copy == NULL) {
+	x->io = store_io_new(x, id, f->key);
+	x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
+	x->sha = EVP_MD_CTX_new();
+	x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
+	if (al_needs_sha512(x->conf->cfg, x->url) && x->status == 200 &&
+	    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
+		x->buf = (free(x->buf), NULL);
+	if (x->buf == NULL || x->sha == NULL || x->flush_ev == NULL ||
+	    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
+		free(copy);
 		x->bad = "out of memory";
 		return -1;
 	}
-	memcpy(copy, x->head, x->head_len);
-	copy[x->head_len] = '\0';
-	why = al_uncacheable_reason(x->status, x->head, x->head_len);
-	/* Known to be too large to keep: pass it through rather than fail it half-way. */
-	if (why == NULL && x->content_length > 0 &&
-	    ((uint64_t)x->content_length > srv.cfg->cache_max_object_size ||
-	     (uint64_t)x->content_length > srv.cfg->cache_max_size))
-		why = "too-large";
-	if (why == NULL) {
-		uint64_t id;
-		if (al_fill_new_id(&id) != 0) {
-			why = "cache-unavailable";
-		} else {
-			x->io = store_io_new(x, id, f->key);
-			x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
-			x->sha = EVP_MD_CTX_new();
-			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
-			if (al_needs_sha512(srv.cfg, x->url) && x->status == 200 &&
-			    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
-				x->buf = (free(x->buf), NULL);
-			if (x->buf == NULL || x->sha == NULL || x->flush_ev == NULL ||
-			    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
-				free(copy);
-				x->bad = "out of memory";
-				return -1;
-			}
-			store_post(x->io, &x->io->begin_job, begin_write); /* the pending entry, on the writer */
-			pthread_mutex_lock(&f->mu);
-			f->obj_id = id;
-			f->status = x->status;
-			f->hdrs = copy;
-			f->hdrs_len = x->head_len;
-			f->content_length = x->content_length;
-			f->state = FILL_STREAM;
-			notify_locked(f);
-			pthread_mutex_unlock(&f->mu);
-			return 0;
-		}
-	}
+	store_post(x->io, &x->io->begin_job, begin_write); /* the pending entry, on the writer */
+	pthread_mutex_lock(&f->mu);
+	f->obj_id = id;
+	f->status = x->status;
+	f->hdrs = copy;
+	f->hdrs_len = x->head_len;
+	f->content_length = x->content_length;
+	f->state = FILL_STREAM;
+	notify_locked(f);
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+/* A response that may not be stored goes to the originating client's sink (the fill takes copy). */
+static int head_pass(struct fetch *x, char *copy, const char *why)
+{
+	struct fill *f = x->f;
+
 	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, why);
 	al_count(&x->w->stats.passes, 1);
 	pthread_mutex_lock(&f->mu);
@@ -1131,6 +1105,58 @@ static int on_head(struct fetch *x)
 	return 0;
 }
 
+/* The response head is complete: decide what this fill becomes (refreshed, failed for the stale copy, stored or passed). */
+static int on_head(struct fetch *x)
+{
+	struct fill *f = x->f;
+	const char *why;
+	char *copy;
+	int rc;
+
+	x->head_done = 1;
+	x->resp_time = time(NULL);
+	if (x->head == NULL && (x->head = malloc(HEAD_MAX)) == NULL) {
+		x->bad = "out of memory";
+		return -1;
+	}
+	head_fields(x);
+	if (x->fb_ev)
+		evtimer_del(x->fb_ev);
+	uplink_succeeded(x->uplink);
+	if (x->conf->cfg->nparents > 0)
+		atomic_store(&parent_pref, x->parent);
+	if (x->conditional && x->status == 304) {
+		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
+			al_count(&x->w->stats.revalidated, 1);
+			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
+			return 0;
+		}
+		x->bad = "304 for an entry that is gone";
+		return -1;
+	}
+	if (x->revalidating && x->status >= 500 && x->conf->cfg->stale_on_5xx) {
+		char e[64];
+		snprintf(e, sizeof(e), "upstream answered %d", x->status);
+		set_state(f, FILL_FAILED, FAIL_UPSTREAM_5XX, e);
+		return -1; /* stop the transfer; waiters serve the stale copy */
+	}
+	if ((copy = malloc(x->head_len + 1)) == NULL) {
+		x->bad = "out of memory";
+		return -1;
+	}
+	memcpy(copy, x->head, x->head_len);
+	copy[x->head_len] = '\0';
+	why = al_uncacheable_reason(x->status, x->head, x->head_len);
+	/* Known to be too large to keep: pass it through rather than fail it half-way. */
+	if (why == NULL && x->content_length > 0 &&
+	    ((uint64_t)x->content_length > x->conf->cfg->cache_max_object_size ||
+	     (uint64_t)x->content_length > x->conf->cfg->cache_max_size))
+		why = "too-large";
+	if (why == NULL && (rc = head_store(x, copy, &why)) <= 0)
+		return rc;
+	return head_pass(x, copy, why);
+}
+
 /* One raw line of the upstream's head (curl hands them over unchanged). */
 static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 {
@@ -1141,7 +1167,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 
 	if (x->bad != NULL || x->head_done)
 		return x->head_done ? len : 0;
-	switch (http1_response_line(buf, len, &status, &name, &nl, &v, &vl, &why)) {
+	switch (up_response_line(buf, len, &status, &name, &nl, &v, &vl, &why)) {
 	case RESP_STATUS:
 		/* every response's status line, interim ones included: start over */
 		x->head_len = 0;
@@ -1224,7 +1250,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		x->bad = "body longer than Content-Length";
 		return 0;
 	}
-	if (x->off + len > srv.cfg->cache_max_object_size) {
+	if (x->off + len > x->conf->cfg->cache_max_object_size) {
 		x->bad = "response larger than cache.max_object_size";
 		return 0;
 	}
@@ -1286,14 +1312,15 @@ static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, voi
  */
 static int fetch_begin(struct fetch *x)
 {
+	const struct al_config *cfg = x->conf->cfg;
 	struct curl_slist *h = NULL;
 
-	x->easy = up_easy_new(srv.cfg, worker_connect_to(x->w));
+	x->easy = up_easy_new(cfg, &x->conf->connect_to);
 	if (x->easy == NULL)
 		return -ENOMEM;
 	for (const struct curl_slist *p = x->req_hdrs; p != NULL; p = p->next)
 		h = curl_slist_append(h, p->data);
-	h = up_target(x->easy, srv.cfg, x->url, srv.cfg->nparents > 0 ? x->parent : -1, h);
+	h = up_target(x->easy, cfg, x->url, cfg->nparents > 0 ? x->parent : -1, h);
 	curl_slist_free_all(x->att_hdrs);
 	x->att_hdrs = h;
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->att_hdrs);
@@ -1309,8 +1336,8 @@ static int fetch_begin(struct fetch *x)
 		x->easy = NULL;
 		return -EIO;
 	}
-	if (srv.cfg->first_byte_timeout_ms > 0) {
-		int64_t ms = srv.cfg->first_byte_timeout_ms; /* from the start: connecting included */
+	if (cfg->first_byte_timeout_ms > 0) {
+		int64_t ms = cfg->first_byte_timeout_ms; /* from the start: connecting included */
 		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		evtimer_add(x->fb_ev, &tv);
 	}
@@ -1325,6 +1352,7 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	if (x == NULL)
 		goto err;
 	x->w = w;
+	x->conf = al_conf_hold(p->conf != NULL ? p->conf : worker_conf(w));
 	x->uplink = p->uplink;
 	x->revalidating = p->revalidating;
 	x->content_length = -1;
@@ -1332,15 +1360,15 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	x->fb_ev = evtimer_new(w->base, on_first_byte_timeout, x);
 	if (x->url == NULL || x->fb_ev == NULL)
 		goto err_fetch;
-	if (srv.cfg->nparents > 0)
-		x->parent = atomic_load(&parent_pref) % srv.cfg->nparents;
+	if (x->conf->cfg->nparents > 0) /* the index is taken and used under this one configuration */
+		x->parent = atomic_load(&parent_pref) % x->conf->cfg->nparents;
 	if (sink != NULL) {
 		x->sink = *sink;
 		x->has_sink = 1;
 	}
 	snprintf(hdr, sizeof(hdr), "User-Agent: %s", p->user_agent ? p->user_agent : "airlock/" AIRLOCK_VERSION);
 	x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
-	snprintf(hdr, sizeof(hdr), "Via: 1.1 %s", AL_NAME);
+	snprintf(hdr, sizeof(hdr), "Via: 1.1 %s", x->conf->cfg->name);
 	x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 	if (p->if_none_match != NULL) {
 		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", p->if_none_match);
@@ -1375,6 +1403,7 @@ err_fetch:
 	if (x->fb_ev)
 		event_free(x->fb_ev);
 	free(x->url);
+	al_conf_release(x->conf);
 	free(x);
 err:
 	set_state(f, FILL_FAILED, FAIL_BROKEN, "out of memory");

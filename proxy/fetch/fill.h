@@ -76,6 +76,7 @@ struct fetch_params {
 	const char *if_modified_since;
 	int revalidating;            /* a stored copy exists: a 5xx may serve it instead */
 	const char *path;            /* for freshness rules, unused by the fetch itself */
+	struct al_conf *conf;        /* the requester's configuration: the fetch takes its own reference */
 };
 
 /*

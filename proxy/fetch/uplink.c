@@ -1,5 +1,5 @@
 #include "proxy/fetch/uplink.h"
-#include "proxy/front/admin.h"
+#include "policy/units.h"
 #include "proxy/runtime/log.h"
 #include "proxy/fetch/upstream.h"
 

@@ -1,4 +1,5 @@
 #include "proxy/fetch/upstream.h"
+#include "policy/hdr.h"
 #include "proxy/runtime/log.h"
 
 #include <errno.h>
@@ -364,4 +365,69 @@ void up_cancel(struct up_multi *m, CURL *easy)
 	curl_multi_remove_handle(m->multi, easy);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 	free(x);
+}
+
+enum up_resp_line up_response_line(const char *buf, size_t len, int *status,
+    const char **name, size_t *nlen, const char **value, size_t *vlen, const char **why)
+{
+	const char *colon, *v;
+	size_t content;
+
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+		/*
+		 * RFC 9112 4: HTTP-version SP 3DIGIT SP [reason-phrase], the
+		 * reason in the field-value class.  A missing SP before an empty
+		 * reason is tolerated (common and harmless).
+		 */
+		content = len >= 2 && buf[len - 1] == '\n' ? (buf[len - 2] == '\r' ? len - 2 : len - 1) : 0;
+		if (content < 12 || buf[5] < '0' || buf[5] > '9' || buf[6] != '.' || buf[7] < '0' ||
+		    buf[7] > '9' || buf[8] != ' ' || buf[9] < '1' || buf[9] > '5' || buf[10] < '0' ||
+		    buf[10] > '9' || buf[11] < '0' || buf[11] > '9' || (content > 12 && buf[12] != ' ')) {
+			*why = "malformed status line";
+			return RESP_BAD;
+		}
+		for (size_t i = 13; i < content; i++) {
+			if (!al_http_field_byte((unsigned char)buf[i])) {
+				*why = "status line with a control character";
+				return RESP_BAD;
+			}
+		}
+		*status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+		return RESP_STATUS;
+	}
+	if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n'))
+		return RESP_END;
+	/* A field line: exactly one line ending, no NUL or stray CR, no obs-fold. */
+	if (len < 2 || buf[len - 1] != '\n' || buf[0] == ' ' || buf[0] == '\t') {
+		*why = "malformed header line";
+		return RESP_BAD;
+	}
+	content = buf[len - 2] == '\r' ? len - 2 : len - 1;
+	for (size_t i = 0; i < content; i++) {
+		if (!al_http_field_byte((unsigned char)buf[i])) {
+			*why = "header line with a control character (NUL, CR, LF ...)";
+			return RESP_BAD;
+		}
+	}
+	colon = memchr(buf, ':', content);
+	if (colon == NULL || colon == buf) {
+		*why = "header line without a name";
+		return RESP_BAD;
+	}
+	for (const char *q = buf; q < colon; q++) {
+		if (!al_http_tchar((unsigned char)*q)) {
+			*why = "header name with a space or a separator";
+			return RESP_BAD;
+		}
+	}
+	v = colon + 1;
+	while (v < buf + content && (*v == ' ' || *v == '\t'))
+		v++;
+	*vlen = (size_t)(buf + content - v);
+	while (*vlen > 0 && (v[*vlen - 1] == ' ' || v[*vlen - 1] == '\t'))
+		(*vlen)--;
+	*name = buf;
+	*nlen = (size_t)(colon - buf);
+	*value = v;
+	return RESP_FIELD;
 }

@@ -43,4 +43,14 @@ int up_start(struct up_multi *m, CURL *easy, up_done_fn done, void *arg);
 /* Stop a running transfer without its done callback.  The caller then frees easy. */
 void up_cancel(struct up_multi *m, CURL *easy);
 
+/*
+ * One raw line of an upstream response head (HTTP/1), as libcurl hands it over
+ * (line ending included).  Returns RESP_STATUS (sets *status), RESP_END
+ * (the empty line), RESP_FIELD (name/value trimmed, pointing into line) or
+ * RESP_BAD (*why says what is wrong: obs-fold, a control byte inside, no name).
+ */
+enum up_resp_line { RESP_STATUS, RESP_END, RESP_FIELD, RESP_BAD };
+enum up_resp_line up_response_line(const char *line, size_t len, int *status,
+    const char **name, size_t *nlen, const char **value, size_t *vlen, const char **why);
+
 #endif

@@ -1,7 +1,9 @@
 #include "proxy/front/admin.h"
+#include "policy/hdr.h"
+#include "policy/manifest.h"
 #include "policy/route.h"
+#include "policy/units.h"
 #include "proxy/runtime/server.h"
-#include "proxy/cli/tools.h"
 #include "proxy/fetch/uplink.h"
 
 #include <errno.h>
@@ -32,7 +34,7 @@ static unsigned long long ld(const atomic_uint_fast64_t *v)
  * for 10 s (stuck: its connections would hang).  An offline upstream is
  * not unhealthy: the node still serves what it has.
  */
-static int health(struct evbuffer *b)
+static int health(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
@@ -54,7 +56,7 @@ static int health(struct evbuffer *b)
 	uplink_json(b);
 	evbuffer_add_printf(b, ",\"cache\":{\"entries\":%llu,\"bytes\":%llu,\"max_size\":%llu,\"evictions\":%llu}",
 	    (unsigned long long)st.entries, (unsigned long long)st.bytes,
-	    (unsigned long long)srv.cfg->cache_max_size, (unsigned long long)st.evictions);
+	    (unsigned long long)cfg->cache_max_size, (unsigned long long)st.evictions);
 	evbuffer_add_printf(b, ",\"requests\":{\"total\":%llu,\"hits\":%llu,\"misses\":%llu,"
 	    "\"stale\":%llu,\"revalidated\":%llu,\"collapsed\":%llu,\"passed\":%llu,"
 	    "\"upstream_fetches\":%llu,\"upstream_errors\":%llu},\"clients\":%lld}\n",
@@ -69,7 +71,7 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
-static void metrics(struct evbuffer *b)
+static void metrics(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
@@ -97,7 +99,7 @@ static void metrics(struct evbuffer *b)
 	metric(b, "airlock_clients", "gauge", "Client connections open now.", (unsigned long long)atomic_load(&srv.clients));
 	metric(b, "airlock_cache_entries", "gauge", "Complete entries in the cache.", (unsigned long long)st.entries);
 	metric(b, "airlock_cache_bytes", "gauge", "Body bytes held in the cache.", (unsigned long long)st.bytes);
-	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)srv.cfg->cache_max_size);
+	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)cfg->cache_max_size);
 	metric(b, "airlock_cache_evictions_total", "counter", "Entries evicted to stay under cache.max_size.",
 	    (unsigned long long)st.evictions);
 	metric(b, "airlock_hot_sends_total", "counter", "Hits sent with sendfile from hot memory (cache.hot_memory).",
@@ -138,19 +140,35 @@ static void human_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, unit[u]);
 }
 
-/* 4000 -> "1 h 6 min" */
-void al_human_age(int64_t s, char *buf, size_t len)
+/* The store and the manifest parser together: see admin.h. */
+int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published)
 {
-	if (s < 0)
-		s = 0;
-	if (s < 120)
-		snprintf(buf, len, "%lld s", (long long)s);
-	else if (s < 3600)
-		snprintf(buf, len, "%lld min", (long long)(s / 60));
-	else if (s < 2 * 86400)
-		snprintf(buf, len, "%lld h %lld min", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	uint8_t key[AL_KEY_LEN];
+	struct al_record rec;
+	char *buf = NULL, err[256];
+	const char *lm;
+	size_t lml;
+	int rc = -ENOENT;
+
+	al_store_key(url, strlen(url), key);
+	if (al_reader_begin(r) != 0 || al_lookup(r, key, &rec) != 0 || rec.status != 200)
+		goto out;
+	*published = (time_t)rec.response_time;
+	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
+		*published = al_http_date(lm, lml);
+	rc = -EINVAL;
+	if (al_body_read(r, &rec, 64u << 20, &buf) != 0) {
+		snprintf(mv, mvlen, "(unreadable: body)");
+		goto out;
+	}
+	if (al_endpoint_manifest(buf, rec.body_len, mv, mvlen, NULL, NULL, err, sizeof(err)) < 0)
+		snprintf(mv, mvlen, "(unreadable: %s)", err);
 	else
-		snprintf(buf, len, "%lld days", (long long)(s / 86400));
+		rc = 0;
+out:
+	al_reader_end(r);
+	free(buf);
+	return rc;
 }
 
 /* <span title="exact">human</span>, with an id */
@@ -196,6 +214,57 @@ static int collect_mirrored(const uint8_t *key, const struct al_record *r, void 
 	return 0;
 }
 
+/* The status page's Mirrored card: agent versions, package documents, Endpoint manifests. */
+static void status_mirrored(struct evbuffer *b, const struct mirrored *m)
+{
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
+	for (int i = 0; i < m->n; i++)
+		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", m->v[i]);
+	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
+	    m->n ? "" : " none", m->packages, m->pinned);
+	if (m->nmanifests) {
+		struct al_reader *rd;
+		if (al_reader_new(srv.store, &rd) == 0) {
+			for (int i = 0; i < m->nmanifests; i++) {
+				char mv[200], age[32];
+				const char *base = strrchr(m->manifests[i], '/');
+				time_t when = 0;
+				if (al_manifest_info(rd, m->manifests[i], mv, sizeof(mv), &when) == -ENOENT)
+					continue;
+				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
+				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
+				html_text(b, base ? base + 1 : m->manifests[i]);
+				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
+				html_text(b, mv);
+				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
+				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
+			}
+			al_reader_free(rd);
+		}
+	}
+	evbuffer_add_printf(b, "</div></div>");
+}
+
+/* The status page's Recent requests table, newest first. */
+static void status_recent(struct evbuffer *b, const struct al_recent *rec, int n)
+{
+	evbuffer_add_printf(b, "<div class=\"card\"><h2>Recent requests</h2><table id=\"recent\"><tr><th>time (UTC)</th>"
+	    "<th>method</th><th>path</th><th>status</th><th>result</th></tr>\n");
+	for (int i = 0; i < n; i++) {
+		char t[16];
+		time_t sec = (time_t)(rec[i].t_us / 1000000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		strftime(t, sizeof(t), "%H:%M:%S", &tm);
+		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
+		    (int)(rec[i].t_us % 1000000 / 1000));
+		html_text(b, rec[i].method);
+		evbuffer_add_printf(b, "</td><td>");
+		html_text(b, rec[i].url);
+		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
+	}
+}
+
 /*
  * Plain server-rendered HTML with inline CSS: the site is air-gapped, so no
  * external assets, and an inline icon so the browser's /favicon.ico request
@@ -203,7 +272,7 @@ static int collect_mirrored(const uint8_t *key, const struct al_record *r, void 
  * looks at first (uplinks, cache, hit ratio, mirrored) fit a 1366x768 screen
  * above the fold; recent requests follow.
  */
-static void status_page(struct evbuffer *b)
+static void status_page(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
@@ -219,7 +288,7 @@ static void status_page(struct evbuffer *b)
 	al_store_foreach(srv.store, collect_mirrored, &mi);
 	al_minutes(5, &r5, &h5);
 	al_minutes(15, &r15, &h15);
-	used = srv.cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)srv.cfg->cache_max_size : 0;
+	used = cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)cfg->cache_max_size : 0;
 	al_human_age((int64_t)(time(NULL) - srv.started), up, sizeof(up));
 	evbuffer_add_printf(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>airlock status</title>"
 	    "<link rel=\"icon\" href=\"data:image/svg+xml,%%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%%3E"
@@ -247,7 +316,7 @@ static void status_page(struct evbuffer *b)
 	evbuffer_add_printf(b, "<div class=\"card\" id=\"cache\"><h2>Cache</h2><div class=\"big\">");
 	bytes_span(b, "cache-bytes", st.bytes);
 	evbuffer_add_printf(b, "</div>of ");
-	bytes_span(b, "cache-max", srv.cfg->cache_max_size);
+	bytes_span(b, "cache-max", cfg->cache_max_size);
 	evbuffer_add_printf(b, " (%.1f%%)<div class=\"bar\"><div style=\"width:%.1f%%\"></div></div>"
 	    "<span id=\"cache-entries\">%llu</span> entries, %llu evictions</div>",
 	    used, used > 100 ? 100.0 : used, (unsigned long long)st.entries, (unsigned long long)st.evictions);
@@ -263,48 +332,8 @@ static void status_page(struct evbuffer *b)
 	    (unsigned long long)r15, ld(&cnt.hits), ld(&cnt.stale), ld(&cnt.revalidated),
 	    ld(&cnt.misses), ld(&cnt.collapsed));
 
-	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
-	for (int i = 0; i < mi.n; i++)
-		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", mi.v[i]);
-	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
-	    mi.n ? "" : " none", mi.packages, mi.pinned);
-	if (mi.nmanifests) {
-		struct al_reader *rd;
-		if (al_reader_new(srv.store, &rd) == 0) {
-			for (int i = 0; i < mi.nmanifests; i++) {
-				char mv[200], age[32];
-				const char *base = strrchr(mi.manifests[i], '/');
-				time_t when = 0;
-				if (al_manifest_info(rd, mi.manifests[i], mv, sizeof(mv), &when) == -ENOENT)
-					continue;
-				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
-				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
-				html_text(b, base ? base + 1 : mi.manifests[i]);
-				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
-				html_text(b, mv);
-				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
-				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
-			}
-			al_reader_free(rd);
-		}
-	}
-	evbuffer_add_printf(b, "</div></div>");
-
-	evbuffer_add_printf(b, "<div class=\"card\"><h2>Recent requests</h2><table id=\"recent\"><tr><th>time (UTC)</th>"
-	    "<th>method</th><th>path</th><th>status</th><th>result</th></tr>\n");
-	for (int i = 0; i < n; i++) {
-		char t[16];
-		time_t sec = (time_t)(rec[i].t_us / 1000000);
-		struct tm tm;
-		gmtime_r(&sec, &tm);
-		strftime(t, sizeof(t), "%H:%M:%S", &tm);
-		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
-		    (int)(rec[i].t_us % 1000000 / 1000));
-		html_text(b, rec[i].method);
-		evbuffer_add_printf(b, "</td><td>");
-		html_text(b, rec[i].url);
-		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
-	}
+	status_mirrored(b, &mi);
+	status_recent(b, rec, n);
 	evbuffer_add_printf(b, "</table></div></body></html>\n");
 }
 
@@ -360,12 +389,12 @@ static int query_param(const char *target, size_t len, const char *name, char *o
 	return -1;
 }
 
-int admin_handle(const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype)
+int admin_handle(const struct al_config *cfg, const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype)
 {
 	*ctype = "text/plain; charset=utf-8";
 	if (is(target, len, "health") && !post) {
 		*ctype = "application/json";
-		return health(body);
+		return health(cfg, body);
 	}
 	if (!is(target, len, "metrics") && !is(target, len, "status") && !is(target, len, "purge")) {
 		evbuffer_add_printf(body, "unknown airlock endpoint; see %shealth\n", AL_RESERVED_PREFIX);
@@ -377,12 +406,12 @@ int admin_handle(const char *target, size_t len, int post, int allowed, struct e
 	}
 	if (is(target, len, "metrics") && !post) {
 		*ctype = "text/plain; version=0.0.4; charset=utf-8";
-		metrics(body);
+		metrics(cfg, body);
 		return 200;
 	}
 	if (is(target, len, "status") && !post) {
 		*ctype = "text/html; charset=utf-8";
-		status_page(body);
+		status_page(cfg, body);
 		return 200;
 	}
 	if (is(target, len, "purge") && post) {

@@ -11,11 +11,20 @@
 #include <event2/buffer.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
-/* Answer into body; returns the status and sets *ctype. */
-/* 4000 -> "1 h 6 min": ages and durations for people. */
-void al_human_age(int64_t seconds, char *buf, size_t len);
+struct al_config;
+struct al_reader;
 
-int admin_handle(const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype);
+/*
+ * The cached Endpoint manifest at url: its manifest_version into mv and when
+ * it was published (Last-Modified, else when airlock fetched it).  0, or
+ * -ENOENT when not cached, -EINVAL when unreadable (mv says why).  Uses and
+ * ends r's snapshot.  For the status page and `airlock status`.
+ */
+int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published);
+
+/* Answer into body from the request's configuration cfg; returns the status and sets *ctype. */
+int admin_handle(const struct al_config *cfg, const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype);
 
 #endif

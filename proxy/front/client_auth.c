@@ -25,13 +25,15 @@
 #include "proxy/runtime/log.h"
 #include "proxy/runtime/server.h"
 
-int conn_client_auth(struct conn *c, const struct al_route *route)
+int conn_client_auth(struct req *r, const struct al_route *route)
 {
+	struct conn *c = r->conn;
+	const struct al_config *cfg = r->conf->cfg;
 	size_t alen = 0;
-	const char *authz = http1_field(&c->req, "Authorization", &alen);
+	const char *authz = http1_field(&r->http, "Authorization", &alen);
 	char hdrs[160];
 
-	switch (al_client_auth(srv.cfg, route, authz, authz ? alen : 0, c->user, sizeof(c->user))) {
+	switch (al_client_auth(cfg, route, authz, authz ? alen : 0, r->user, sizeof(r->user))) {
 	case AL_CLIENT_OPEN:
 	case AL_CLIENT_OK:
 		return 0;
@@ -40,9 +42,9 @@ int conn_client_auth(struct conn *c, const struct al_route *route)
 		break;
 	}
 	al_warn("access", "%s: client authentication %s for %.*s", c->peer, authz ? "failed" : "missing",
-	    (int)c->req.target_len, c->req.target);
+	    (int)r->http.target_len, r->http.target);
 	snprintf(hdrs, sizeof(hdrs), "WWW-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n%s",
-	    srv.cfg->napi_keys > 0 ? "WWW-Authenticate: ApiKey realm=\"airlock\"\r\n" : "");
+	    cfg->napi_keys > 0 ? "WWW-Authenticate: ApiKey realm=\"airlock\"\r\n" : "");
 	conn_reply_simple(c, 401, "text/plain; charset=utf-8", hdrs, "401 Unauthorized: %s\n",
 	    authz ? "these credentials are not valid here" : "credentials are required (clients.users or clients.api_keys)");
 	return -1;

@@ -1,12 +1,20 @@
 /*
- * A client connection and the life of each request on it, as steps:
+ * A client connection (struct conn, the session) and the life of each
+ * request on it (struct req) as steps, run by req_run; each step returns
+ * the next (conn_impl.h enum req_step):
  *
- *   conn_on_read -> step_request -> step_lookup -+-> step_hit ------------+
- *                                                +-> step_fetch -> on_wake +-> pump -> finish
+ *   try_parse -> RECV -+-> ADMIN ---------------------------------------------+
+ *                      +-> FORWARD -+-> (tunnel / interception: the session)   |
+ *                      |            +------------+                            +-> DONE -> finish
+ *                      +-> ROUTE ----------------+-> LOOKUP -+-> HIT -> pump --+
+ *                                                  ^         +-> REGISTRY ----+
+ *                                                  |         +-> FETCH ... WAIT -+-> DELIVER -> pump
+ *                                                  +-------------------------------+  (304 or failure: LOOKUP again)
  *
- * step_lookup decides from the stored record and the uplink state: fresh
- * hit, stale hit (uplink offline), revalidation or miss.  Misses and
- * revalidations join a fill (proxy/fetch/fill.h) and are woken as it progresses.
+ * LOOKUP gathers the facts and policy/lookup.h decides: fresh hit, stale
+ * hit (uplink offline), revalidation, miss, or 504/502.  Misses and
+ * revalidations join a fill (proxy/fetch/fill.h); on_wake re-enters the
+ * request at WAIT as the fill progresses.
  *
  * Bodies of hits and fills go out by reference from LMDB's memory map
  * (evbuffer_add_reference): no copy into user space.  The references pin
@@ -18,6 +26,7 @@
 #include "policy/access.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
+#include "policy/lookup.h"
 #include "policy/range.h"
 #include "policy/route.h"
 #include "proxy/front/admin.h"
@@ -50,7 +59,7 @@
 
 static void pump(struct conn *c);
 static void finish(struct conn *c);
-static void recent_add(struct worker *w, const struct al_recent *r);
+static void req_run(struct req *r, enum req_step s);
 
 static int64_t now_us(void)
 {
@@ -96,21 +105,22 @@ void conn_write_now(struct conn *c)
 void conn_set_head_timeout(struct conn *c, int64_t ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	struct timeval wtv = {srv.cfg->client_idle_timeout_ms / 1000, (srv.cfg->client_idle_timeout_ms % 1000) * 1000};
+	int64_t idle = worker_conf(c->w)->cfg->client_idle_timeout_ms;
+	struct timeval wtv = {idle / 1000, (idle % 1000) * 1000};
 
 	bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL, &wtv);
 }
 
 static void detach_fill(struct conn *c)
 {
-	if (c->fill == NULL)
+	if (c->rq.fill == NULL)
 		return;
-	fill_unwatch(c->fill, c->wake);
-	if (c->origin)
-		fill_pass_detach(c->fill);
-	fill_release(c->fill);
-	c->fill = NULL;
-	c->origin = 0;
+	fill_unwatch(c->rq.fill, c->wake);
+	if (c->rq.origin)
+		fill_pass_detach(c->rq.fill);
+	fill_release(c->rq.fill);
+	c->rq.fill = NULL;
+	c->rq.origin = 0;
 }
 
 static void conn_free(struct conn *c)
@@ -126,9 +136,9 @@ static void conn_free(struct conn *c)
 	detach_fill(c);
 	if (c->tunnel != NULL)
 		tunnel_abort(c->tunnel); /* frees the client socket too */
-	if (c->proof != NULL) {
-		up_cancel(c->w->multi, c->proof);
-		curl_easy_cleanup(c->proof);
+	if (c->rq.proof != NULL) {
+		up_cancel(c->w->multi, c->rq.proof);
+		curl_easy_cleanup(c->rq.proof);
 	}
 	c->hold->c = NULL;
 	if (c->bev != NULL)
@@ -138,10 +148,11 @@ static void conn_free(struct conn *c)
 		free(c->hold);
 	}
 	event_free(c->wake);
-	if (c->head != c->small)
-		free(c->head);
-	free(c->url);
+	if (c->rq.head != c->rq.small)
+		free(c->rq.head);
+	free(c->rq.url);
 	free(c->icpt_host);
+	al_conf_release(c->rq.conf);
 	c->w->nconns--;
 	atomic_fetch_sub(&srv.clients, 1);
 	c->magic = 0;
@@ -198,10 +209,10 @@ void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
 {
 	struct evbuffer *o = conn_out(c);
 	const char *reason = http1_reason(status);
-	char buf[64 + sizeof(c->cstatus) + 128], *p = buf;
+	char buf[64 + sizeof(c->rq.cstatus) + 128], *p = buf;
 	size_t rl = strlen(reason);
 
-	c->status = status;
+	c->rq.status = status;
 	if (rl > 40)
 		rl = 40;
 	p = PUT_LIT(p, "HTTP/1.1 ");
@@ -216,28 +227,28 @@ void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen,
 	if (clen >= 0 && status != 304 && status != 204) {
 		p = PUT_LIT(p, "Content-Length: ");
 		p = PUT_LIT(put_dec(p, (uint64_t)clen), "\r\n");
-	} else if (clen < 0 && status != 304 && status != 204 && !c->head_only) {
-		if (c->req.minor >= 1)
-			c->chunked = 1, p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+	} else if (clen < 0 && status != 304 && status != 204 && !c->rq.head_only) {
+		if (c->rq.http.minor >= 1)
+			c->rq.chunked = 1, p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
 		else
-			c->keepalive = 0; /* HTTP/1.0: the end of the body is the close */
+			c->rq.keepalive = 0; /* HTTP/1.0: the end of the body is the close */
 	}
 	if (age >= 0) {
 		p = PUT_LIT(p, "Age: ");
 		p = PUT_LIT(put_dec(p, (uint64_t)age), "\r\n");
 	}
-	if (c->cstatus[0]) {
+	if (c->rq.cstatus[0]) {
 		p = PUT_LIT(p, "Cache-Status: ");
-		p = PUT_LIT(put_str(p, c->cstatus, strnlen(c->cstatus, sizeof(c->cstatus) - 1)), "\r\n");
+		p = PUT_LIT(put_str(p, c->rq.cstatus, strnlen(c->rq.cstatus, sizeof(c->rq.cstatus) - 1)), "\r\n");
 	}
 	if (extra) {
 		evbuffer_add(o, buf, (size_t)(p - buf));
 		evbuffer_add(o, extra, strlen(extra));
 		p = buf;
 	}
-	if (!c->keepalive)
+	if (!c->rq.keepalive)
 		p = PUT_LIT(p, "Connection: close\r\n");
-	else if (c->req.minor == 0)
+	else if (c->rq.http.minor == 0)
 		p = PUT_LIT(p, "Connection: keep-alive\r\n");
 	p = PUT_LIT(p, "\r\n");
 	evbuffer_add(o, buf, (size_t)(p - buf));
@@ -262,19 +273,19 @@ void conn_reply_simple(struct conn *c, int status, const char *ctype, const char
 		n = sizeof(body) - 1;
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype, extra ? extra : "");
 	conn_add_head(c, status, hdrs, strlen(hdrs), n, -1, NULL);
-	if (!c->head_only) {
+	if (!c->rq.head_only) {
 		evbuffer_add(conn_out(c), body, n);
-		c->body_sent += (uint64_t)n;
+		c->rq.body_sent += (uint64_t)n;
 	}
 	if (status >= 400)
-		c->result = R_ERROR;
+		c->rq.result = R_ERROR;
 	c->state = C_DONE;
 }
 
 void conn_reply_error(struct conn *c, int status, const char *why)
 {
 	if (status >= 400 && status < 500 && status != 404 && status != 405)
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 	conn_reply_simple(c, status, "text/plain; charset=utf-8", NULL, "%d %s: %s\n",
 	    status, http1_reason(status), why);
 }
@@ -285,12 +296,12 @@ static int not_modified(struct conn *c, const char *hdrs, size_t hlen)
 	const char *inm, *ims, *etag, *lm;
 	size_t inml, imsl, el, lml;
 
-	inm = http1_field(&c->req, "If-None-Match", &inml);
+	inm = http1_field(&c->rq.http, "If-None-Match", &inml);
 	if (inm != NULL) {
 		etag = al_hdr_get(hdrs, hlen, "ETag", &el);
 		return etag != NULL && al_etag_match_weak(inm, inml, etag, el);
 	}
-	ims = http1_field(&c->req, "If-Modified-Since", &imsl);
+	ims = http1_field(&c->rq.http, "If-Modified-Since", &imsl);
 	if (ims != NULL && (lm = al_hdr_get(hdrs, hlen, "Last-Modified", &lml)) != NULL) {
 		time_t a = al_http_date(ims, imsl), b = al_http_date(lm, lml);
 		return a >= 0 && b >= 0 && b <= a;
@@ -348,13 +359,13 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 		c->state = C_DONE;
 		return 1;
 	}
-	c->pos = 0;
-	c->end = total >= 0 ? (uint64_t)total : 0;
-	c->end_known = total >= 0;
-	rv = http1_field(&c->req, "Range", &rvl);
+	c->rq.pos = 0;
+	c->rq.end = total >= 0 ? (uint64_t)total : 0;
+	c->rq.end_known = total >= 0;
+	rv = http1_field(&c->rq.http, "Range", &rvl);
 	if (status == 200 && rv != NULL && total >= 0) {
 		int use = 1;
-		ir = http1_field(&c->req, "If-Range", &irl);
+		ir = http1_field(&c->rq.http, "If-Range", &irl);
 		if (ir != NULL) {
 			size_t el;
 			const char *etag = al_hdr_get(hdrs, hlen, "ETag", &el);
@@ -371,8 +382,8 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 			snprintf(cr, sizeof(cr), "Content-Range: bytes %llu-%llu/%lld\r\n",
 			    (unsigned long long)first, (unsigned long long)last, (long long)total);
 			conn_add_head(c, 206, hdrs, hlen, (int64_t)(last - first + 1), age, cr);
-			c->pos = first;
-			c->end = last + 1;
+			c->rq.pos = first;
+			c->rq.end = last + 1;
 			goto body;
 		}
 		case AL_RANGE_UNSATISFIABLE: {
@@ -389,7 +400,7 @@ static int begin_response(struct conn *c, int status, const char *hdrs, size_t h
 	/* the origin's Accept-Ranges is not stored (fill.c header_cb): this is the one */
 	conn_add_head(c, status, hdrs, hlen, total, age, status == 200 ? "Accept-Ranges: bytes\r\n" : NULL);
 body:
-	if (c->head_only || (c->end_known && c->pos == c->end)) {
+	if (c->rq.head_only || (c->rq.end_known && c->rq.pos == c->rq.end)) {
 		c->state = C_DONE;
 		return 1;
 	}
@@ -418,7 +429,7 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 	off_t at;
 	int fd, sock, nv;
 
-	if (c->w->hot == NULL || c->tls || c->chunked || c->pos >= c->end ||
+	if (c->w->hot == NULL || c->tls || c->rq.chunked || c->rq.pos >= c->rq.end ||
 	    al_hot_get(c->w->hot, c->hold->rd, rec, &fd, &off) != 0)
 		return;
 	sock = bufferevent_getfd(c->bev);
@@ -436,32 +447,52 @@ static void hot_send(struct conn *c, const struct al_record *rec)
 	}
 	if (n != (ssize_t)hl)
 		return;
-	at = (off_t)(off + c->pos);
-	n = sendfile(sock, fd, &at, (size_t)(c->end - c->pos));
+	at = (off_t)(off + c->rq.pos);
+	n = sendfile(sock, fd, &at, (size_t)(c->rq.end - c->rq.pos));
 	if (n <= 0)
 		return;
-	c->pos += (uint64_t)n;
-	c->body_sent += (uint64_t)n;
+	c->rq.pos += (uint64_t)n;
+	c->rq.body_sent += (uint64_t)n;
 	al_count(&c->w->stats.bytes_from_cache, (uint64_t)n);
 }
 
-/* Serve a stored record (the reader's snapshot is active). */
-static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
+/* Serve the stored record the lookup found (its snapshot is open): counters and Cache-Status from the decision. */
+static enum req_step stp_hit(struct req *r)
 {
+	struct conn *c = r->conn;
+	const struct al_lookup_result *d = &r->look;
+	long long ttl = (long long)(d->lifetime - d->age);
 	int first = evbuffer_get_length(conn_out(c)) == 0;
 
-	if (rec->last_used < (int64_t)time(NULL) - 60)
-		worker_touch(c->w, c->key); /* LRU, written in batches; hot entries cost nothing */
-	c->follow = 0;
-	c->obj_id = rec->obj_id;
-	if (begin_response(c, rec->status, rec->hdrs, rec->hdrs_len, (int64_t)rec->body_len, age) == 0) {
-		if (first)
-			hot_send(c, rec);
-		pump(c);
+	if (d->verdict == AL_SERVE_REVALIDATED) {
+		r->result = R_REVALIDATED;
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
+		al_count(&c->w->stats.hits, 1);
+	} else if (d->verdict == AL_SERVE_FRESH) {
+		if (d->why == AL_WHY_FOREVER)
+			snprintf(r->cstatus, sizeof(r->cstatus), "%s; hit", AL_NAME);
+		else
+			snprintf(r->cstatus, sizeof(r->cstatus), "%s; hit; ttl=%lld", AL_NAME, ttl);
+		al_count(&c->w->stats.hits, 1);
+		r->result = R_HIT;
 	} else {
-		al_reader_end(c->hold->rd);
-		event_active(c->wake, EV_READ, 0);
+		r->result = R_STALE;
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, ttl,
+		    al_lookup_why_text(d->why));
+		al_count(&c->w->stats.stale, 1);
 	}
+	if (r->rec.last_used < (int64_t)time(NULL) - 60)
+		worker_touch(c->w, r->key); /* LRU, written in batches; hot entries cost nothing */
+	r->follow = 0;
+	r->obj_id = r->rec.obj_id;
+	if (begin_response(c, r->rec.status, r->rec.hdrs, r->rec.hdrs_len, (int64_t)r->rec.body_len, d->age) != 0) {
+		al_reader_end(c->hold->rd);
+		return STP_DONE;
+	}
+	if (first)
+		hot_send(c, &r->rec);
+	pump(c); /* may finish the request and start the next: r is not ours after this */
+	return STP_PARK;
 }
 
 /*
@@ -473,72 +504,72 @@ static void pump(struct conn *c)
 {
 	struct evbuffer *o = conn_out(c);
 	struct fill_view v;
-	uint64_t avail = c->end;
+	uint64_t avail = c->rq.end;
 	int renewed = 0;
 
-	if (c->follow) {
-		fill_view(c->fill, &v);
+	if (c->rq.follow) {
+		fill_view(c->rq.fill, &v);
 		if (v.state == FILL_FAILED) {
-			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->url, v.error);
+			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->rq.url, v.error);
 			conn_close_soon(c); /* never a short response that looks complete */
 			return;
 		}
 		avail = v.committed;
-		if (!c->end_known && v.state == FILL_DONE) {
-			c->end = (uint64_t)v.content_length;
-			c->end_known = 1;
+		if (!c->rq.end_known && v.state == FILL_DONE) {
+			c->rq.end = (uint64_t)v.content_length;
+			c->rq.end_known = 1;
 		}
-		if (c->end_known && avail > c->end)
-			avail = c->end;
+		if (c->rq.end_known && avail > c->rq.end)
+			avail = c->rq.end;
 		/*
 		 * The last byte waits for the commit: a client never receives a
 		 * complete body for an object that was not admitted (length or
 		 * SHA-512 check failed); it sees the transfer abort instead.
 		 */
-		if (v.state != FILL_DONE && c->end_known && c->end > 0 && avail >= c->end &&
-		    (uint64_t)v.content_length == c->end)
-			avail = c->end - 1;
+		if (v.state != FILL_DONE && c->rq.end_known && c->rq.end > 0 && avail >= c->rq.end &&
+		    (uint64_t)v.content_length == c->rq.end)
+			avail = c->rq.end - 1;
 		/*
 		 * A follower's first pass takes a small share: with hundreds
 		 * joining one fill, each one's first bytes go out before any one
 		 * is handed half a megabyte (pump then goes on next turn, after
 		 * the others woken with it).
 		 */
-		if (c->body_sent == 0 && avail > c->pos + FIRST_QUANTUM)
-			avail = c->pos + FIRST_QUANTUM;
+		if (c->rq.body_sent == 0 && avail > c->rq.pos + FIRST_QUANTUM)
+			avail = c->rq.pos + FIRST_QUANTUM;
 	}
-	while (evbuffer_get_length(o) < OUT_HIGH && c->pos < avail) {
+	while (evbuffer_get_length(o) < OUT_HIGH && c->rq.pos < avail) {
 		const void *p;
 		size_t n;
-		int rc = al_body_at(c->hold->rd, c->obj_id, c->pos, &p, &n);
+		int rc = al_body_at(c->hold->rd, c->rq.obj_id, c->rq.pos, &p, &n);
 
-		if (rc == -ENOENT && c->follow && c->hold->refs == 0 && !renewed) {
+		if (rc == -ENOENT && c->rq.follow && c->hold->refs == 0 && !renewed) {
 			al_reader_end(c->hold->rd); /* the bytes came after our snapshot */
 			renewed = 1;
 			continue;
 		}
-		if (rc == -ENOENT && c->follow)
+		if (rc == -ENOENT && c->rq.follow)
 			break; /* wait until our references drain, then renew */
 		if (rc != 0) {
-			al_warn("conn", "%s: body vanished at %llu (%s); aborting the response", c->url,
-			    (unsigned long long)c->pos, strerror(-rc));
+			al_warn("conn", "%s: body vanished at %llu (%s); aborting the response", c->rq.url,
+			    (unsigned long long)c->rq.pos, strerror(-rc));
 			conn_close_soon(c);
 			return;
 		}
-		if (n > avail - c->pos)
-			n = (size_t)(avail - c->pos);
-		if (c->chunked)
+		if (n > avail - c->rq.pos)
+			n = (size_t)(avail - c->rq.pos);
+		if (c->rq.chunked)
 			evbuffer_add_printf(o, "%zx\r\n", n);
 		evbuffer_add_reference(o, p, n, hold_cleanup, c->hold);
 		c->hold->refs++;
-		c->body_sent += n;
-		if (c->chunked)
+		c->rq.body_sent += n;
+		if (c->rq.chunked)
 			evbuffer_add(o, "\r\n", 2);
-		c->pos += n;
+		c->rq.pos += n;
 		al_count(&c->w->stats.bytes_from_cache, n);
 	}
-	if (c->end_known && c->pos >= c->end) {
-		if (c->chunked)
+	if (c->rq.end_known && c->rq.pos >= c->rq.end) {
+		if (c->rq.chunked)
 			evbuffer_add(o, "0\r\n\r\n", 5);
 		c->state = C_DONE;
 	}
@@ -547,7 +578,7 @@ static void pump(struct conn *c)
 		al_reader_end(c->hold->rd);
 	if (c->state == C_DONE && evbuffer_get_length(o) == 0)
 		finish(c);
-	else if (c->state == C_BODY && evbuffer_get_length(o) < OUT_LOW && c->hold->refs == 0 && c->pos < avail)
+	else if (c->state == C_BODY && evbuffer_get_length(o) < OUT_LOW && c->hold->refs == 0 && c->rq.pos < avail)
 		event_active(c->wake, EV_READ, 0); /* the socket took it all: go on next turn */
 }
 
@@ -557,10 +588,10 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 {
 	struct conn *c = arg;
 
-	snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; detail=not-stored", AL_NAME,
-	    c->history == H_REVALIDATING ? "stale" : "miss", status);
-	c->result = R_PASS;
-	c->end_known = clen >= 0;
+	snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=%s; fwd-status=%d; detail=not-stored", AL_NAME,
+	    c->rq.history == H_REVALIDATING ? "stale" : "miss", status);
+	c->rq.result = R_PASS;
+	c->rq.end_known = clen >= 0;
 	conn_add_head(c, status, hdrs, len, clen, -1, NULL);
 	c->state = C_PASS;
 	conn_write_now(c);
@@ -577,13 +608,13 @@ static void sink_body(void *arg, const void *data, size_t len)
 {
 	struct conn *c = arg;
 
-	if (c->head_only || len == 0)
+	if (c->rq.head_only || len == 0)
 		return;
-	c->body_sent += len;
-	if (c->chunked)
+	c->rq.body_sent += len;
+	if (c->rq.chunked)
 		evbuffer_add_printf(conn_out(c), "%zx\r\n", len);
 	evbuffer_add(conn_out(c), data, len);
-	if (c->chunked)
+	if (c->rq.chunked)
 		evbuffer_add(conn_out(c), "\r\n", 2);
 	conn_write_now(c);
 }
@@ -596,15 +627,16 @@ static void sink_end(void *arg, int ok)
 		conn_close_soon(c);
 		return;
 	}
-	if (c->chunked && !c->head_only)
+	if (c->rq.chunked && !c->rq.head_only)
 		evbuffer_add(conn_out(c), "0\r\n\r\n", 5);
 	c->state = C_DONE;
 	event_active(c->wake, EV_READ, 0);
 }
 
-/* Join (or start) the fill for this key; on_wake takes it from there. */
-static void step_fetch(struct conn *c, const char *inm, const char *ims)
+/* Join (or start) the fill for this key, with r->inm / r->ims as validators; STP_WAIT takes it from there. */
+static enum req_step stp_fetch(struct req *r)
 {
+	struct conn *c = r->conn;
 	struct fetch_params p = {0};
 	struct pass_sink sink = {sink_head, sink_full, sink_body, sink_end, c};
 	const char *ua;
@@ -612,37 +644,92 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 	size_t ual;
 	int created;
 
-	c->fill = fill_acquire(c->key, c->attempts > 1, &created);
-	if (c->fill == NULL) {
+	r->fill = fill_acquire(r->key, r->attempts > 1, &created);
+	if (r->fill == NULL) {
 		conn_reply_error(c, 503, "out of memory");
-		return;
+		return STP_DONE;
 	}
 	c->state = C_WAIT;
 	if (!created)
 		al_count(&c->w->stats.collapsed, 1);
-	fill_watch(c->fill, c->wake);
+	fill_watch(r->fill, c->wake);
 	if (!created)
-		return;
-	c->origin = 1;
-	ua = http1_field(&c->req, "User-Agent", &ual);
+		return STP_PARK;
+	r->origin = 1;
+	ua = http1_field(&r->http, "User-Agent", &ual);
 	if (ua != NULL && ual < sizeof(uabuf)) {
 		memcpy(uabuf, ua, ual);
 		uabuf[ual] = '\0';
 		p.user_agent = uabuf;
 	}
-	p.url = c->url;
-	p.uplink = c->uplink;
-	p.if_none_match = inm;
-	p.if_modified_since = ims;
-	p.revalidating = c->history == H_REVALIDATING;
-	fill_start(c->fill, c->w, &p, &sink);
+	p.url = r->url;
+	p.uplink = r->uplink;
+	p.if_none_match = r->inm[0] ? r->inm : NULL;
+	p.if_modified_since = r->ims[0] ? r->ims : NULL;
+	p.revalidating = r->history == H_REVALIDATING;
+	p.conf = r->conf;
+	fill_start(r->fill, c->w, &p, &sink);
+	return STP_PARK;
 }
 
-/* The fill changed (or references drained, or a close was asked for). */
+/* The fill has a storable head: stream its body from the cache as it is committed. */
+static enum req_step stp_deliver(struct req *r)
+{
+	struct conn *c = r->conn;
+	struct fill_view v;
+
+	fill_view(r->fill, &v);
+	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
+	    r->history == H_REVALIDATING ? "stale" : "miss", v.status, r->origin ? "" : "; collapsed");
+	al_count(&c->w->stats.misses, 1);
+	r->result = r->origin ? R_MISS : R_COLLAPSED;
+	r->follow = 1;
+	r->obj_id = v.obj_id;
+	if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) != 0)
+		return STP_DONE;
+	pump(c); /* may finish the request and start the next: r is not ours after this */
+	return STP_PARK;
+}
+
+/* The fill moved (re-entered from on_wake): deliver, look again, refetch privately, or fail. */
+static enum req_step stp_wait(struct req *r)
+{
+	struct fill_view v;
+
+	fill_view(r->fill, &v);
+	switch (v.state) {
+	case FILL_WAIT:
+		return STP_PARK;
+	case FILL_STREAM:
+	case FILL_DONE:
+		return STP_DELIVER;
+	case FILL_REFRESHED:
+		detach_fill(r->conn);
+		r->history = H_REVALIDATED;
+		return STP_LOOKUP;
+	case FILL_PASS:
+		if (r->origin)
+			return STP_PARK; /* the sink callbacks drive this one */
+		detach_fill(r->conn);
+		r->attempts++;
+		r->inm[0] = r->ims[0] = '\0';
+		return STP_FETCH; /* a private fill of our own */
+	case FILL_FAILED:
+		detach_fill(r->conn);
+		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
+			r->history = H_UPSTREAM_DOWN;
+			return STP_LOOKUP; /* serves the stale copy, if there is one */
+		}
+		conn_reply_error(r->conn, 502, v.error);
+		return STP_DONE;
+	}
+	return STP_PARK;
+}
+
+/* The fill changed, references drained, or a close was asked for. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	struct fill_view v;
 
 	if (c->state == C_CLOSE) {
 		conn_free(c);
@@ -662,186 +749,127 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		conn_write_now(c);
 		return;
 	}
-	if (c->state != C_WAIT || c->fill == NULL)
-		return;
-	fill_view(c->fill, &v);
-	switch (v.state) {
-	case FILL_WAIT:
-		return;
-	case FILL_STREAM:
-	case FILL_DONE:
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
-		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
-		al_count(&c->w->stats.misses, 1);
-		c->result = c->origin ? R_MISS : R_COLLAPSED;
-		c->follow = 1;
-		c->obj_id = v.obj_id;
-		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
-			pump(c);
-		else
-			event_active(c->wake, EV_READ, 0);
-		return;
-	case FILL_REFRESHED:
-		detach_fill(c);
-		c->state = C_WAIT;
-		c->history = H_REVALIDATED;
-		conn_step_lookup(c);
-		return;
-	case FILL_PASS:
-		if (c->origin)
-			return; /* the sink callbacks drive this one */
-		detach_fill(c);
-		c->attempts++;
-		step_fetch(c, NULL, NULL); /* a private fill of our own */
-		return;
-	case FILL_FAILED:
-		detach_fill(c);
-		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
-			c->history = H_UPSTREAM_DOWN;
-			conn_step_lookup(c); /* serves the stale copy, if there is one */
-			return;
-		}
-		conn_reply_error(c, 502, v.error);
-		event_active(c->wake, EV_READ, 0);
-		return;
+	if (c->state == C_WAIT && c->rq.fill != NULL)
+		req_run(&c->rq, STP_WAIT);
+}
+
+/* Nothing stored (or the lookup failed): a fetch, or the 504 / 502 the decision names. */
+static enum req_step lookup_absent(struct req *r)
+{
+	struct conn *c = r->conn;
+
+	switch (r->look.verdict) {
+	case AL_MISS:
+		r->inm[0] = r->ims[0] = '\0';
+		return STP_FETCH;
+	case AL_BAD_GATEWAY:
+		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
+		return STP_DONE;
+	default:
+		break;
 	}
+	if (r->look.why == AL_WHY_ONLY_IF_CACHED) {
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
+		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", r->url);
+	} else {
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
+		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
+		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
+		    r->url, uplink_name(r->uplink));
+	}
+	return STP_DONE;
+}
+
+/* Nothing cached and the registry out of reach: a computed answer, else what the decision said. */
+static enum req_step stp_registry(struct req *r)
+{
+	if (conn_registry_answer(r) == 0)
+		return STP_DONE;
+	return lookup_absent(r);
 }
 
 /*
- * Decide from the cache, knowing what happened before (c->history):
- * just revalidated (serve what is stored), upstream failed (serve stale or
- * error), or a first look.
+ * Look the key up and let policy/lookup.h decide from the stored record,
+ * what happened before (r->history: just revalidated, upstream failed, or a
+ * first look), the request's rules and the uplink state.
  */
-void conn_step_lookup(struct conn *c)
+static enum req_step stp_lookup(struct req *r)
 {
-	struct al_record rec;
-	enum conn_history after = c->history;
-	int rc, only_cached;
-	const char *cc;
+	static const enum al_lookup_history hist[] = {
+		[H_FIRST] = AL_LOOKUP_FIRST, [H_REVALIDATING] = AL_LOOKUP_FIRST,
+		[H_REVALIDATED] = AL_LOOKUP_AFTER_304, [H_UPSTREAM_DOWN] = AL_LOOKUP_AFTER_FAILURE,
+	};
+	struct conn *c = r->conn;
+	struct al_lookup_record lr = {0};
+	struct al_lookup_request q = {0};
+	struct al_lookup_uplink u = {uplink_online(r->uplink), uplink_forced(r->uplink)};
+	const char *cc, *path = r->url + r->base_len;
+	char pathbuf[2048];
 	size_t ccl;
+	int rc;
 
-	c->history = H_FIRST;
-	if (++c->attempts > 4) {
+	q.history = hist[r->history];
+	r->history = H_FIRST;
+	if (++r->attempts > 4) {
 		conn_reply_error(c, 502, "the entry kept changing under this request");
-		event_active(c->wake, EV_READ, 0);
-		return;
+		return STP_DONE;
 	}
-	/* Cache-Control: only-if-cached (RFC 9111 5.2.1.7): answer from the cache or 504, never go upstream. */
-	cc = http1_field(&c->req, "Cache-Control", &ccl);
-	only_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
-	rc = al_lookup(c->hold->rd, c->key, &rec);
-	if (rc == 0) {
-		const char *path = c->url + c->base_len;
-		char pathbuf[2048];
-		size_t pl = strcspn(path ? path : "/", "?");
-		int64_t lifetime, age;
-
-		snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)pl, path ? path : "/");
-		lifetime = al_freshness_lifetime(srv.cfg, pathbuf, rec.status, rec.hdrs, rec.hdrs_len);
-		age = al_current_age(rec.hdrs, rec.hdrs_len, rec.request_time, rec.response_time,
-		    rec.age_value, time(NULL));
-		if (after == H_REVALIDATED) {
-			c->result = R_REVALIDATED;
-			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=stale; fwd-status=304", AL_NAME);
-			al_count(&c->w->stats.hits, 1);
-			step_hit(c, &rec, age);
-			return;
-		}
-		if (rec.flags & AL_REC_STALE)
-			lifetime = 0; /* asked to revalidate (mirror) */
-		if (lifetime == AL_LIFETIME_FOREVER ||
-		    (age < lifetime && !al_must_revalidate(rec.hdrs, rec.hdrs_len))) {
-			if (lifetime == AL_LIFETIME_FOREVER)
-				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit", AL_NAME);
-			else
-				snprintf(c->cstatus, sizeof(c->cstatus), "%s; hit; ttl=%lld", AL_NAME,
-				    (long long)(lifetime - age));
-			al_count(&c->w->stats.hits, 1);
-			c->result = R_HIT;
-			step_hit(c, &rec, age);
-			return;
-		}
-		if (after == H_UPSTREAM_DOWN || !uplink_online(c->uplink) || only_cached) {
-			c->result = R_STALE;
-			/* stale-if-error (RFC 5861): the upstream cannot be reached */
-			snprintf(c->cstatus, sizeof(c->cstatus),
-			    "%s; hit; ttl=%lld; detail=\"stale: %s\"", AL_NAME, (long long)(lifetime - age),
-			    only_cached && uplink_online(c->uplink) ? "only-if-cached" :
-			    uplink_forced(c->uplink) ? "upstream offline by configuration" : "upstream unreachable");
-			al_count(&c->w->stats.stale, 1);
-			step_hit(c, &rec, age);
-			return;
-		}
-		{
-			/* Stale: revalidate with the upstream's own validators, if it gave any. */
-			char inm[512], ims[64];
-			const char *etag, *lm;
-			size_t el, ll;
-			etag = al_hdr_get(rec.hdrs, rec.hdrs_len, "ETag", &el);
-			lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &ll);
-			snprintf(inm, sizeof(inm), "%.*s", etag && el < sizeof(inm) ? (int)el : 0, etag ? etag : "");
-			snprintf(ims, sizeof(ims), "%.*s", lm && ll < sizeof(ims) ? (int)ll : 0, lm ? lm : "");
-			al_reader_end(c->hold->rd);
-			c->history = H_REVALIDATING;
-			step_fetch(c, inm[0] ? inm : NULL, ims[0] ? ims : NULL);
-			return;
-		}
+	cc = http1_field(&r->http, "Cache-Control", &ccl);
+	q.only_if_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
+	q.registry = r->registry;
+	snprintf(pathbuf, sizeof(pathbuf), "%.*s", (int)strcspn(path, "?"), path);
+	q.path = pathbuf;
+	rc = al_lookup(c->hold->rd, r->key, &r->rec);
+	if (rc == 0)
+		lr = (struct al_lookup_record){1, r->rec.status, r->rec.hdrs, r->rec.hdrs_len, r->rec.request_time,
+		    r->rec.response_time, r->rec.age_value, (r->rec.flags & AL_REC_STALE) != 0};
+	al_lookup_decide(r->conf->cfg, &lr, &q, &u, time(NULL), &r->look);
+	if (r->look.verdict == AL_REVALIDATE) {
+		/* the upstream's own validators, copied before the snapshot closes */
+		snprintf(r->inm, sizeof(r->inm), "%.*s", r->look.etag && r->look.etag_len < sizeof(r->inm) ?
+		    (int)r->look.etag_len : 0, r->look.etag ? r->look.etag : "");
+		snprintf(r->ims, sizeof(r->ims), "%.*s", r->look.last_modified && r->look.last_modified_len <
+		    sizeof(r->ims) ? (int)r->look.last_modified_len : 0, r->look.last_modified ? r->look.last_modified : "");
+		al_reader_end(c->hold->rd);
+		r->history = H_REVALIDATING;
+		return STP_FETCH;
 	}
+	if (rc == 0)
+		return STP_HIT; /* fresh, just revalidated or stale */
 	al_reader_end(c->hold->rd);
 	if (rc != -ENOENT)
-		al_warn("conn", "%s: cache lookup failed: %s", c->url, strerror(-rc));
-	if ((after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) && c->registry && conn_registry_answer(c) == 0)
-		return;
-	if (only_cached) {
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=only-if-cached", AL_NAME);
-		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-		    "504 Gateway Timeout: %s is not in airlock's cache (only-if-cached)\n", c->url);
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	if (after == H_UPSTREAM_DOWN) {
-		conn_reply_error(c, 502, "upstream unreachable and nothing cached");
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	if (!uplink_online(c->uplink)) {
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=upstream-offline", AL_NAME);
-		conn_reply_simple(c, 504, "text/plain; charset=utf-8", NULL,
-		    "504 Gateway Timeout: %s is not in airlock's cache and upstream %s is offline\n",
-		    c->url, uplink_name(c->uplink));
-		event_active(c->wake, EV_READ, 0);
-		return;
-	}
-	step_fetch(c, NULL, NULL);
+		al_warn("conn", "%s: cache lookup failed: %s", r->url, strerror(-rc));
+	return r->look.registry_first ? STP_REGISTRY : lookup_absent(r);
 }
 
 /* url = base + target; sets the key and the uplink.  Replies and returns -1 on failure. */
-int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry)
+int req_set_url(struct req *r, const char *base, const char *target, size_t tlen, int registry)
 {
 	size_t bl = strlen(base);
 
 	/* Kept across requests and grown only: the fill copies what it needs. */
-	if (bl + tlen + 1 > c->url_cap) {
-		char *buf = realloc(c->url, bl + tlen + 1);
+	if (bl + tlen + 1 > r->url_cap) {
+		char *buf = realloc(r->url, bl + tlen + 1);
 
 		if (buf == NULL) {
-			conn_reply_error(c, 503, "out of memory");
+			conn_reply_error(r->conn, 503, "out of memory");
 			return -1;
 		}
-		c->url = buf;
-		c->url_cap = bl + tlen + 1;
+		r->url = buf;
+		r->url_cap = bl + tlen + 1;
 	}
-	memcpy(c->url, base, bl);
-	memcpy(c->url + bl, target, tlen);
-	c->url[bl + tlen] = '\0';
-	c->base_len = bl;
-	c->registry = registry;
-	al_store_key(c->url, bl + tlen, c->key);
-	c->uplink = uplink_get(base);
-	c->attempts = 0;
-	c->history = H_FIRST;
-	if (c->uplink == NULL) {
-		conn_reply_error(c, 503, "too many distinct upstream hosts");
+	memcpy(r->url, base, bl);
+	memcpy(r->url + bl, target, tlen);
+	r->url[bl + tlen] = '\0';
+	r->base_len = bl;
+	r->registry = registry;
+	al_store_key(r->url, bl + tlen, r->key);
+	r->uplink = uplink_get(base);
+	r->attempts = 0;
+	r->history = H_FIRST;
+	if (r->uplink == NULL) {
+		conn_reply_error(r->conn, 503, "too many distinct upstream hosts");
 		return -1;
 	}
 	return 0;
@@ -859,18 +887,18 @@ int conn_set_url(struct conn *c, const char *base, const char *target, size_t tl
  */
 static int request_body_policy(struct conn *c)
 {
-	const struct http_req *r = &c->req;
+	const struct http_req *r = &c->rq.http;
 
 	c->discard = 0;
 	if (!r->chunked && r->content_length <= 0)
 		return 0;
 	if (r->method == HTTP_CONNECT) {
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		conn_reply_error(c, 400, "a CONNECT request must not carry a body");
 		return -1;
 	}
 	if (r->chunked || r->content_length > DISCARD_MAX)
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 	else
 		c->discard = (uint64_t)r->content_length;
 	return 0;
@@ -890,104 +918,148 @@ static void drop_body(struct conn *c)
 	c->discard -= n;
 }
 
-/* A complete request head is in c->head: route it. */
-static void step_request(struct conn *c)
+/* A complete head is in r->head: count it, pin the configuration, decide its body, pick the branch. */
+static enum req_step stp_recv(struct req *r)
 {
-	struct http_req *r = &c->req;
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
 
 	al_count(&c->w->stats.requests, 1);
-	c->t0_us = now_us();
-	c->user[0] = '\0';
-	c->keepalive = !r->close;
-	c->head_only = r->method == HTTP_HEAD;
+	/* every decision of this request reads this one configuration (conf.h) */
+	al_conf_release(r->conf);
+	r->conf = al_conf_hold(worker_conf(c->w));
+	r->t0_us = now_us();
+	r->user[0] = '\0';
+	r->keepalive = !h->close;
+	r->head_only = h->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
-		goto done;
-	if (r->form == FORM_ORIGIN && r->target_len >= strlen(AL_RESERVED_PREFIX) &&
-	    memcmp(r->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0) {
-		struct evbuffer *body = evbuffer_new();
-		const char *ctype = "text/plain", *authz;
-		size_t al;
-		int status, post = r->method_len == 4 && memcmp(r->method_s, "POST", 4) == 0;
-		char h[160];
-
-		c->result = R_ADMIN;
-		authz = http1_field(r, "Authorization", &al);
-		if (r->method != HTTP_GET && r->method != HTTP_HEAD && !post) {
-			evbuffer_free(body);
-			conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
-			goto done;
-		}
-		status = admin_handle(r->target, r->target_len, post,
-		    al_admin_allowed(srv.cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
-		snprintf(h, sizeof(h), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
-		    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
-		conn_add_head(c, status, h, strlen(h), (int64_t)evbuffer_get_length(body), -1, NULL);
-		c->body_sent = evbuffer_get_length(body);
-		if (!c->head_only)
-			evbuffer_add_buffer(conn_out(c), body);
-		evbuffer_free(body);
-		c->state = C_DONE;
-		goto done;
-	}
+		return STP_DONE;
+	if (h->form == FORM_ORIGIN && h->target_len >= strlen(AL_RESERVED_PREFIX) &&
+	    memcmp(h->target, AL_RESERVED_PREFIX, strlen(AL_RESERVED_PREFIX)) == 0)
+		return STP_ADMIN;
 	if (c->denied) {
 		al_warn("access", "%s: refused, address not in clients.allow", c->peer);
-		c->keepalive = 0;
+		r->keepalive = 0;
 		conn_reply_error(c, 403, "this client address may not use airlock (clients.allow)");
-		goto done;
+		return STP_DONE;
 	}
-	if (r->method == HTTP_CONNECT || r->form == FORM_ABSOLUTE) {
-		if (conn_forward(c) == 0)
-			return;
-		goto done;
+	if (h->method == HTTP_CONNECT || h->form == FORM_ABSOLUTE)
+		return STP_FORWARD;
+	return STP_ROUTE;
+}
+
+/* /_airlock/...: admin.c answers into a buffer; the head and body go out from here. */
+static enum req_step stp_admin(struct req *r)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	struct evbuffer *body;
+	const char *ctype = "text/plain", *authz;
+	size_t al;
+	int status, post = h->method_len == 4 && memcmp(h->method_s, "POST", 4) == 0;
+	char hd[160];
+
+	r->result = R_ADMIN;
+	if (h->method != HTTP_GET && h->method != HTTP_HEAD && !post) {
+		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD, POST\r\n", "405 Method Not Allowed\n");
+		return STP_DONE;
 	}
-	if (r->form != FORM_ORIGIN) {
+	if ((body = evbuffer_new()) == NULL) {
+		conn_reply_error(c, 503, "out of memory");
+		return STP_DONE;
+	}
+	authz = http1_field(h, "Authorization", &al);
+	status = admin_handle(r->conf->cfg, h->target, h->target_len, post,
+	    al_admin_allowed(r->conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+	snprintf(hd, sizeof(hd), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
+	    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
+	conn_add_head(c, status, hd, strlen(hd), (int64_t)evbuffer_get_length(body), -1, NULL);
+	r->body_sent = evbuffer_get_length(body);
+	if (!r->head_only)
+		evbuffer_add_buffer(conn_out(c), body);
+	evbuffer_free(body);
+	c->state = C_DONE;
+	return STP_DONE;
+}
+
+/* An origin-form request: method, body and path checks, then its route (or the intercepted host). */
+static enum req_step stp_route(struct req *r)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	const struct al_route *route;
+	char base[300];
+
+	if (h->form != FORM_ORIGIN) {
 		conn_reply_error(c, 400, "bad request target");
-		goto done;
+		return STP_DONE;
 	}
-	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+	if (h->method != HTTP_GET && h->method != HTTP_HEAD) {
 		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
 		    "405 Method Not Allowed: airlock serves GET and HEAD\n");
-		goto done;
+		return STP_DONE;
 	}
-	if (r->content_length > 0 || r->chunked) {
+	if (h->content_length > 0 || h->chunked) {
 		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
-		goto done;
+		return STP_DONE;
 	}
-	if (al_path_check(r->target, r->target_len) != 0) {
+	if (al_path_check(h->target, h->target_len) != 0) {
 		conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
-		goto done;
+		return STP_DONE;
 	}
 	if (c->icpt_host != NULL) {
 		/* Inside an intercepted tunnel: the key is https://host[:port]/path. */
-		char base[300];
-		snprintf(c->user, sizeof(c->user), "%s", c->proof_user); /* who opened the tunnel */
+		snprintf(r->user, sizeof(r->user), "%s", r->proof_user); /* who opened the tunnel */
 		if (c->icpt_port == 443)
 			snprintf(base, sizeof(base), "https://%s", c->icpt_host);
 		else
 			snprintf(base, sizeof(base), "https://%s:%d", c->icpt_host, c->icpt_port);
-		if (conn_set_url(c, base, r->target, r->target_len, conn_forward_registry(c->icpt_host, c->icpt_port)) != 0)
-			goto done;
-		conn_step_lookup(c);
-		return;
+		if (req_set_url(r, base, h->target, h->target_len,
+		    conn_forward_registry(r->conf->cfg, c->icpt_host, c->icpt_port)) != 0)
+			return STP_DONE;
+		return STP_LOOKUP;
 	}
-	{
-		const struct al_route *route = al_route_find(srv.cfg, r->target, r->target_len);
-		if (route == NULL) {
-			conn_reply_error(c, 404, "no route for this path");
-			goto done;
-		}
-		if (conn_client_auth(c, route) != 0)
-			goto done;
-		if (conn_set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
-			goto done;
+	route = al_route_find(r->conf->cfg, h->target, h->target_len);
+	if (route == NULL) {
+		conn_reply_error(c, 404, "no route for this path");
+		return STP_DONE;
 	}
-	conn_step_lookup(c);
-	return;
-done:
-	event_active(c->wake, EV_READ, 0);
+	if (conn_client_auth(r, route) != 0)
+		return STP_DONE;
+	if (req_set_url(r, route->upstream, h->target, h->target_len, route->registry) != 0)
+		return STP_DONE;
+	return STP_LOOKUP;
 }
-const char *const al_result_names[R_COUNT] = {"hit", "stale", "revalidated", "miss", "collapsed",
-	"pass", "error", "admin", "tunnel", "intercept"};
+
+/* The response is queued: the connection writes it and finishes the request from its loop. */
+static enum req_step stp_done(struct req *r)
+{
+	event_active(r->conn->wake, EV_READ, 0);
+	return STP_PARK;
+}
+
+typedef enum req_step req_step_fn(struct req *r);
+
+static req_step_fn *const steps[STP_PARK] = {
+	[STP_RECV] = stp_recv, [STP_ROUTE] = stp_route, [STP_LOOKUP] = stp_lookup, [STP_HIT] = stp_hit,
+	[STP_FETCH] = stp_fetch, [STP_WAIT] = stp_wait, [STP_DELIVER] = stp_deliver, [STP_FORWARD] = stp_forward,
+	[STP_REGISTRY] = stp_registry, [STP_ADMIN] = stp_admin, [STP_DONE] = stp_done,
+};
+
+/*
+ * Run r from step s until a step parks it (Varnish's CNT_Request).  Entered
+ * when a head is complete (STP_RECV) and again when its fill moves
+ * (STP_WAIT).  A step that hands the connection on (pump, which may finish
+ * this request and start the next) returns STP_PARK at once: after it, r
+ * may be the next request's.
+ */
+static void req_run(struct req *r, enum req_step s)
+{
+	while (s != STP_PARK) {
+		r->step = s;
+		s = steps[s](r);
+	}
+}
 
 /* JSON string body (no quotes) of s[0..n) into o. */
 static void json_escaped(struct evbuffer *o, const char *s, size_t n)
@@ -1012,19 +1084,19 @@ static void json_escaped(struct evbuffer *o, const char *s, size_t n)
 void conn_access_log(struct conn *c)
 {
 	struct al_recent rr;
-	int st = c->status;
+	int st = c->rq.status;
 
 	al_count(&c->w->stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
-	al_count(&c->w->stats.by_result[c->result], 1);
+	al_count(&c->w->stats.by_result[c->rq.result], 1);
 	memset(&rr, 0, sizeof(rr));
 	rr.t_us = now_us();
-	if (c->result != R_ADMIN && c->result != R_TUNNEL && c->result != R_INTERCEPT)
-		al_count_minute(c->w, rr.t_us, c->result == R_HIT || c->result == R_STALE || c->result == R_REVALIDATED);
-	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->req.method_len < 7 ? c->req.method_len : 7), c->req.method_s ? c->req.method_s : "");
-	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->req.target_len < 159 ? c->req.target_len : 159), c->req.target ? c->req.target : "");
+	if (c->rq.result != R_ADMIN && c->rq.result != R_TUNNEL && c->rq.result != R_INTERCEPT)
+		al_count_minute(&c->w->minutes, rr.t_us, c->rq.result == R_HIT || c->rq.result == R_STALE || c->rq.result == R_REVALIDATED);
+	snprintf(rr.method, sizeof(rr.method), "%.*s", (int)(c->rq.http.method_len < 7 ? c->rq.http.method_len : 7), c->rq.http.method_s ? c->rq.http.method_s : "");
+	snprintf(rr.url, sizeof(rr.url), "%.*s", (int)(c->rq.http.target_len < 159 ? c->rq.http.target_len : 159), c->rq.http.target ? c->rq.http.target : "");
 	rr.status = st;
-	rr.result = c->result;
-	recent_add(c->w, &rr);
+	rr.result = c->rq.result;
+	al_recent_add(&c->w->recent, &rr);
 	if (al_access_enabled()) {
 		struct evbuffer *o = evbuffer_new();
 		struct timeval tv;
@@ -1042,35 +1114,35 @@ void conn_access_log(struct conn *c)
 		evbuffer_add_printf(o, "{\"@timestamp\":\"%s.%03dZ\",\"ecs\":{\"version\":\"8.11.0\"},"
 		    "\"event\":{\"dataset\":\"airlock.access\",\"duration\":%lld},\"client\":{\"ip\":\"%s\"},"
 		    "\"http\":{\"version\":\"1.%d\",\"request\":{\"method\":\"", ts, (int)(tv.tv_usec / 1000),
-		    (long long)(now_us() - c->t0_us) * 1000, c->peer, c->req.minor);
-		json_escaped(o, c->req.method_s ? c->req.method_s : "", c->req.method_len);
-		if (c->result == R_TUNNEL)
-			evbuffer_add_printf(o, "\",\"body\":{\"bytes\":%llu}", (unsigned long long)c->req_body_bytes);
+		    (long long)(now_us() - c->rq.t0_us) * 1000, c->peer, c->rq.http.minor);
+		json_escaped(o, c->rq.http.method_s ? c->rq.http.method_s : "", c->rq.http.method_len);
+		if (c->rq.result == R_TUNNEL)
+			evbuffer_add_printf(o, "\",\"body\":{\"bytes\":%llu}", (unsigned long long)c->rq.req_body_bytes);
 		else
 			evbuffer_add(o, "\"", 1);
 		evbuffer_add_printf(o, "},\"response\":{\"status_code\":%d,\"body\":{\"bytes\":%llu}}},"
-		    "\"url\":{\"original\":\"", st, (unsigned long long)c->body_sent);
-		json_escaped(o, c->req.target ? c->req.target : "", c->req.target_len);
+		    "\"url\":{\"original\":\"", st, (unsigned long long)c->rq.body_sent);
+		json_escaped(o, c->rq.http.target ? c->rq.http.target : "", c->rq.http.target_len);
 		evbuffer_add_printf(o, "\"},\"user_agent\":{\"original\":\"");
-		ua = http1_field(&c->req, "User-Agent", &ual);
+		ua = http1_field(&c->rq.http, "User-Agent", &ual);
 		json_escaped(o, ua ? ua : "", ua ? ual : 0);
-		if (c->user[0] != '\0') {
+		if (c->rq.user[0] != '\0') {
 			evbuffer_add_printf(o, "\"},\"user\":{\"name\":\"");
-			json_escaped(o, c->user, strlen(c->user));
+			json_escaped(o, c->rq.user, strlen(c->rq.user));
 		}
 		evbuffer_add_printf(o, "\"},\"airlock\":{\"cache_status\":\"");
-		json_escaped(o, c->cstatus, strlen(c->cstatus));
-		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->result],
-		    c->uplink ? uplink_name(c->uplink) : "");
+		json_escaped(o, c->rq.cstatus, strlen(c->rq.cstatus));
+		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->rq.result],
+		    c->rq.uplink ? uplink_name(c->rq.uplink) : "");
 		len = evbuffer_get_length(o);
 		line = (char *)evbuffer_pullup(o, -1);
 		al_access_write(line, len);
 		evbuffer_free(o);
 	}
 	al_debug("access", "%s%s%s \"%.*s %.*s\" %d %lldus cache-status=\"%s\"", c->peer,
-	    c->user[0] ? " user " : "", c->user,
-	    (int)c->req.method_len, c->req.method_s, (int)c->req.target_len, c->req.target,
-	    c->status, (long long)(now_us() - c->t0_us), c->cstatus);
+	    c->rq.user[0] ? " user " : "", c->rq.user,
+	    (int)c->rq.http.method_len, c->rq.http.method_s, (int)c->rq.http.target_len, c->rq.http.target,
+	    c->rq.status, (long long)(now_us() - c->rq.t0_us), c->rq.cstatus);
 }
 
 static void try_parse(struct conn *c);
@@ -1099,21 +1171,23 @@ static void finish(struct conn *c)
 {
 	conn_access_log(c);
 	detach_fill(c);
+	al_conf_release(c->rq.conf);
+	c->rq.conf = NULL;
 	if (c->w->draining)
-		c->keepalive = 0;
-	if (!c->keepalive && !c->tls) {
+		c->rq.keepalive = 0;
+	if (!c->rq.keepalive && !c->tls) {
 		linger(c);
 		return;
 	}
-	if (!c->keepalive && c->w->draining) {
+	if (!c->rq.keepalive && c->w->draining) {
 		conn_free(c);
 		return;
 	}
-	if (!c->keepalive && tls_close_notify(c->bev) == 0) {
+	if (!c->rq.keepalive && tls_close_notify(c->bev) == 0) {
 		linger(c); /* HTTPS listener: close_notify is out, shut as over TCP (issue 33) */
 		return;
 	}
-	if (!c->keepalive) {
+	if (!c->rq.keepalive) {
 		/*
 		 * TLS interception (or a close_notify that did not fit the socket
 		 * buffer): a raw shutdown would cut the encrypted reply still
@@ -1130,13 +1204,13 @@ static void finish(struct conn *c)
 		return;
 	}
 	c->state = C_HEAD;
-	c->cstatus[0] = '\0';
-	c->chunked = c->follow = c->end_known = 0;
-	c->status = 0;
-	c->body_sent = 0;
-	c->result = R_MISS;
-	c->uplink = NULL;
-	conn_set_head_timeout(c, srv.cfg->client_idle_timeout_ms);
+	c->rq.cstatus[0] = '\0';
+	c->rq.chunked = c->rq.follow = c->rq.end_known = 0;
+	c->rq.status = 0;
+	c->rq.body_sent = 0;
+	c->rq.result = R_MISS;
+	c->rq.uplink = NULL;
+	conn_set_head_timeout(c, worker_conf(c->w)->cfg->client_idle_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
 	try_parse(c);
 }
@@ -1144,7 +1218,8 @@ static void finish(struct conn *c)
 static void try_parse(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct http_limits lim = {srv.cfg->client_max_header_bytes, (int)srv.cfg->client_max_headers};
+	const struct al_config *cfg = worker_conf(c->w)->cfg;
+	struct http_limits lim = {cfg->client_max_header_bytes, (int)cfg->client_max_headers};
 	size_t len = evbuffer_get_length(in), take;
 	const char *p;
 	int rc;
@@ -1160,21 +1235,21 @@ static void try_parse(struct conn *c)
 	if (c->head_start_us == 0)
 		c->head_start_us = now_us();
 	{
-		int64_t left = srv.cfg->client_header_timeout_ms - (now_us() - c->head_start_us) / 1000;
+		int64_t left = cfg->client_header_timeout_ms - (now_us() - c->head_start_us) / 1000;
 		conn_set_head_timeout(c, left > 1 ? left : 1);
 	}
 	take = len > lim.max_head ? lim.max_head : len;
 	p = (const char *)evbuffer_pullup(in, take);
-	rc = http1_parse_request(p, take, &lim, &c->req);
+	rc = http1_parse_request(p, take, &lim, &c->rq.http);
 	if (rc == 0 && len >= lim.max_head)
 		rc = -431;
 	if (rc == 0)
 		return;
 	if (rc < 0) {
-		memset(&c->req, 0, sizeof(c->req));
-		c->req.minor = 1;
-		c->keepalive = 0;
-		c->t0_us = now_us();
+		memset(&c->rq.http, 0, sizeof(c->rq.http));
+		c->rq.http.minor = 1;
+		c->rq.keepalive = 0;
+		c->rq.t0_us = now_us();
 		bufferevent_disable(c->bev, EV_READ);
 		conn_reply_error(c, -rc, rc == -431 ? "request head too large" :
 		    rc == -414 ? "request line too long" : "malformed request");
@@ -1182,22 +1257,22 @@ static void try_parse(struct conn *c)
 		return;
 	}
 	/* Keep the head stable (the input buffer moves on): copy, then re-point. */
-	if (c->head != c->small)
-		free(c->head);
-	c->head = (size_t)rc <= sizeof(c->small) ? c->small : malloc((size_t)rc);
-	if (c->head == NULL) {
-		c->head = c->small;
+	if (c->rq.head != c->rq.small)
+		free(c->rq.head);
+	c->rq.head = (size_t)rc <= sizeof(c->rq.small) ? c->rq.small : malloc((size_t)rc);
+	if (c->rq.head == NULL) {
+		c->rq.head = c->rq.small;
 		conn_close_soon(c);
 		return;
 	}
-	memcpy(c->head, p, (size_t)rc);
-	c->head_len = (size_t)rc;
-	http1_rebase(&c->req, p, c->head); /* before the drain: p is still the input's */
+	memcpy(c->rq.head, p, (size_t)rc);
+	c->rq.head_len = (size_t)rc;
+	http1_rebase(&c->rq.http, p, c->rq.head); /* before the drain: p is still the input's */
 	c->head_start_us = 0;
 	evbuffer_drain(in, (size_t)rc);
 	conn_set_head_timeout(c, 0);
 	c->state = C_WAIT;
-	step_request(c);
+	req_run(&c->rq, STP_RECV);
 }
 
 void conn_on_read(struct bufferevent *bev, void *arg)
@@ -1221,8 +1296,8 @@ void conn_on_write(struct bufferevent *bev, void *arg)
 		bufferevent_disable(bev, EV_WRITE); /* conn_write_now() writes first from here on */
 	if (c->state == C_BODY)
 		pump(c);
-	else if (c->state == C_PASS && c->fill != NULL)
-		fill_pass_resume(c->fill);
+	else if (c->state == C_PASS && c->rq.fill != NULL)
+		fill_pass_resume(c->rq.fill);
 	else if (c->state == C_DONE && evbuffer_get_length(conn_out(c)) == 0)
 		finish(c);
 }
@@ -1233,7 +1308,7 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return; /* the interception handshake finished */
-	al_debug("conn", "%s: connection event 0x%x in state %d%s", c->peer, what, c->state,
+	al_debug("conn", "%s: connection event 0x%x in state %d, step %d%s", c->peer, what, c->state, c->rq.step,
 	    c->icpt_host ? " (intercepted)" : "");
 	if (c->state == C_LINGER) {
 		conn_free(c);
@@ -1241,15 +1316,15 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_EOF) && c->state != C_HEAD && !(what & BEV_EVENT_WRITING)) {
 		/* Half-close after a request: finish the response, then close. */
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		bufferevent_disable(bev, EV_READ);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && c->state == C_HEAD &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
-		c->keepalive = 0;
-		memset(&c->req, 0, sizeof(c->req));
-		c->req.minor = 1;
+		c->rq.keepalive = 0;
+		memset(&c->rq.http, 0, sizeof(c->rq.http));
+		c->rq.http.minor = 1;
 		bufferevent_disable(bev, EV_READ);
 		conn_reply_error(c, 408, "request head not received in time");
 		event_active(c->wake, EV_READ, 0);
@@ -1260,9 +1335,10 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl)
 {
+	const struct al_config *cfg = worker_conf(w)->cfg;
 	struct conn *c;
 
-	if (atomic_load(&srv.clients) >= srv.cfg->max_connections) {
+	if (atomic_load(&srv.clients) >= cfg->max_connections) {
 		close(fd);
 		return;
 	}
@@ -1273,7 +1349,9 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 	}
 	c->magic = CONN_MAGIC;
 	c->w = w;
-	c->head = c->small;
+	c->rq.conn = c;
+	c->rq.step = STP_PARK;
+	c->rq.head = c->rq.small;
 	c->hold = calloc(1, sizeof(*c->hold));
 	if (ssl != NULL) {
 		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -1295,7 +1373,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 		return;
 	}
 	c->hold->c = c;
-	c->denied = !al_client_allowed(srv.cfg, sa);
+	c->denied = !al_client_allowed(cfg, sa);
 	memcpy(&c->sa, sa, (size_t)salen < sizeof(c->sa) ? (size_t)salen : sizeof(c->sa));
 	c->next = w->conns;
 	if (w->conns)
@@ -1309,10 +1387,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 	atomic_fetch_add(&srv.clients, 1);
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->client_max_header_bytes + 4096);
 	/* libevent writes 16 KiB per syscall by default: let one writev take what is queued. */
 	bufferevent_set_max_single_write(c->bev, OUT_HIGH);
-	conn_set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	conn_set_head_timeout(c, cfg->client_header_timeout_ms);
 	bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
 }
 
@@ -1326,7 +1404,7 @@ void conn_drain(struct worker *w)
 		if (c->state == C_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
 			conn_free(c); /* idle keep-alive: nothing in flight */
 		else
-			c->keepalive = 0;
+			c->rq.keepalive = 0;
 	}
 }
 
@@ -1334,90 +1412,4 @@ void conn_close_all(struct worker *w)
 {
 	while (w->conns != NULL)
 		conn_free(w->conns);
-}
-
-static void recent_add(struct worker *w, const struct al_recent *r)
-{
-	pthread_mutex_lock(&w->recent_mu);
-	w->recent[w->recent_next] = *r;
-	w->recent_next = (w->recent_next + 1) % AL_RECENT;
-	if (w->recent_n < AL_RECENT)
-		w->recent_n++;
-	pthread_mutex_unlock(&w->recent_mu);
-}
-
-static int by_time_desc(const void *a, const void *b)
-{
-	const struct al_recent *x = a, *y = b;
-
-	return x->t_us < y->t_us ? 1 : x->t_us > y->t_us ? -1 : 0;
-}
-
-void al_count_minute(struct worker *w, int64_t t_us, int hit)
-{
-	struct al_minutes *mb = &w->minutes;
-	int64_t m = t_us / 60000000;
-	int slot = (int)(m % AL_MINUTES);
-
-	if (atomic_load_explicit(&mb->minute[slot], memory_order_relaxed) != m) {
-		atomic_store_explicit(&mb->requests[slot], 0, memory_order_relaxed);
-		atomic_store_explicit(&mb->hits[slot], 0, memory_order_relaxed);
-		atomic_store_explicit(&mb->minute[slot], m, memory_order_release);
-	}
-	al_count(&mb->requests[slot], 1);
-	if (hit)
-		al_count(&mb->hits[slot], 1);
-}
-
-void al_counters_sum(struct al_counters *out)
-{
-	atomic_uint_fast64_t *o = (atomic_uint_fast64_t *)out;
-	const size_t n = sizeof(*out) / sizeof(*o);
-
-	memset(out, 0, sizeof(*out));
-	for (int k = 0; k < srv.nworkers; k++) {
-		const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)&srv.workers[k].stats;
-		for (size_t i = 0; i < n; i++)
-			atomic_store_explicit(&o[i], atomic_load_explicit(&o[i], memory_order_relaxed) +
-			    atomic_load_explicit(&v[i], memory_order_relaxed), memory_order_relaxed);
-	}
-}
-
-void al_minutes(int n, uint64_t *requests, uint64_t *hits)
-{
-	int64_t now = now_us() / 60000000;
-
-	*requests = *hits = 0;
-	for (int k = 0; k < srv.nworkers; k++) {
-		struct al_minutes *mb = &srv.workers[k].minutes;
-		for (int i = 0; i < AL_MINUTES; i++) {
-			int64_t m = atomic_load_explicit(&mb->minute[i], memory_order_acquire);
-			if (m > now - n && m <= now) {
-				*requests += (uint64_t)atomic_load_explicit(&mb->requests[i], memory_order_relaxed);
-				*hits += (uint64_t)atomic_load_explicit(&mb->hits[i], memory_order_relaxed);
-			}
-		}
-	}
-}
-
-int al_recent_get(struct al_recent *conn_out)
-{
-	struct al_recent *all = calloc((size_t)srv.nworkers * AL_RECENT, sizeof(*all));
-	int n = 0;
-
-	if (all == NULL)
-		return 0;
-	for (int i = 0; i < srv.nworkers; i++) {
-		struct worker *w = &srv.workers[i];
-		pthread_mutex_lock(&w->recent_mu);
-		for (int k = 0; k < w->recent_n; k++)
-			all[n++] = w->recent[(w->recent_next - 1 - k + AL_RECENT) % AL_RECENT];
-		pthread_mutex_unlock(&w->recent_mu);
-	}
-	qsort(all, (size_t)n, sizeof(*all), by_time_desc);
-	if (n > AL_RECENT)
-		n = AL_RECENT;
-	memcpy(conn_out, all, (size_t)n * sizeof(*conn_out));
-	free(all);
-	return n;
 }

@@ -1,5 +1,5 @@
 /*
- * Private to proxy/: the client connection as conn.c (the request steps),
+ * Private to proxy/front/: the session and its request as conn.c (the request steps),
  * forward.c (CONNECT, interception, absolute-form requests) and
  * offline_registry.c share it.  Nothing outside proxy/ includes this.
  */
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "cache/store.h"
+#include "policy/lookup.h"
 #include "proxy/fetch/fill.h"
 #include "proxy/front/http1.h"
 #include "proxy/runtime/server.h"
@@ -26,7 +27,7 @@
 /* A request body up to this size is read and dropped; a larger one closes the connection. */
 #define DISCARD_MAX (64 * 1024)
 
-/* What step_lookup needs to know of the request's earlier steps. */
+/* What STP_LOOKUP needs to know of the request's earlier steps. */
 enum conn_history {
 	H_FIRST,          /* first look at the cache */
 	H_REVALIDATING,   /* a stored copy exists and is being revalidated */
@@ -52,57 +53,118 @@ struct hold {
 	struct conn *c;          /* NULL once the connection is gone */
 };
 
+/*
+ * The steps of a request's life (conn.c req_run runs them; each returns the
+ * next), in the manner of Varnish's cnt_* / vbf_stp_* functions.  STP_PARK
+ * means "nothing to do until an event": a fill's progress re-enters at
+ * STP_WAIT, a socket's writability continues delivery, a tunnel ends the
+ * session.  README.md "What airlock does with a request" follows this list.
+ */
+enum req_step {
+	STP_RECV,      /* a complete head: count, pin the configuration, the body's fate, the branch */
+	STP_ROUTE,     /* origin-form: method and path checks, the route, url and key */
+	STP_LOOKUP,    /* the cache's record and policy/lookup.h's decision */
+	STP_HIT,       /* serve the stored record */
+	STP_FETCH,     /* join or start the fill: a miss or a revalidation */
+	STP_WAIT,      /* the fill moved: deliver, look again, refetch or fail */
+	STP_DELIVER,   /* stream the fill's body from the cache as it is committed */
+	STP_FORWARD,   /* CONNECT or absolute-form (forward.c) */
+	STP_REGISTRY,  /* nothing cached and the registry offline: a computed answer (offline_registry.c) */
+	STP_ADMIN,     /* /_airlock/ endpoints (admin.c) */
+	STP_DONE,      /* the response is queued: the connection writes it and finishes */
+	STP_PARK,
+};
+
+struct conn;
+
+/*
+ * A request: its head, route, key, pinned configuration, the lookup's
+ * decision and the response's state.  One lives in each connection
+ * (HTTP/1.1: one at a time) and is reset between requests; the session
+ * (socket, TLS, peer, buffers) stays in struct conn.
+ */
+struct req {
+	struct conn *conn;         /* the session it came on */
+	enum req_step step;        /* the last step run (logs): where a parked request stopped */
+	struct al_conf *conf;      /* pinned from STP_RECV to the end (finish) */
+	int64_t t0_us;
+
+	/* the head */
+	char small[SMALL_HEAD];
+	char *head;                /* small or malloc'ed */
+	size_t head_len;
+	struct http_req http;
+	int keepalive;
+	int head_only;
+
+	/* route and key */
+	struct uplink *uplink;
+	char *url;                 /* kept across requests, grown only */
+	size_t url_cap;
+	size_t base_len;           /* url[base_len] starts the path */
+	int registry;              /* the upstream is a package registry (offline answers) */
+	uint8_t key[AL_KEY_LEN];
+	int attempts;
+	enum conn_history history; /* what happened to this request before the current step */
+
+	/* the lookup's decision, and what STP_HIT / STP_FETCH take from it */
+	struct al_lookup_result look;
+	struct al_record rec;      /* the stored record: valid while the snapshot is open */
+	char inm[512], ims[64];    /* a revalidation's validators ("" for none) */
+
+	/* a CONNECT proving its upstream before interception (forward.c) */
+	CURL *proof;
+	char proof_user[64];
+	char proof_host[256];
+	int proof_port;
+
+	char user[64];             /* who this request's credentials named (client_auth.c, forward.c), for the access log */
+
+	/* the response */
+	enum al_result result;
+	int status;
+	char cstatus[192];         /* Cache-Status value */
+	uint64_t body_sent;
+	uint64_t req_body_bytes;   /* a tunnel's bytes from the client (access log) */
+	uint64_t obj_id, pos, end;
+	int end_known, chunked, follow;
+	struct fill *fill;
+	int origin;                /* this request started the fill (its pass sink) */
+};
+
+/* The session: a client connection, over which its requests come one at a time. */
 struct conn {
 	unsigned magic;
 	struct conn *next, *prev;  /* the worker's list */
 	struct worker *w;
 	struct sockaddr_storage sa;
 	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
-	enum al_result result;
-	uint64_t body_sent;
-	uint64_t req_body_bytes;   /* a tunnel's bytes from the client (access log) */
 	struct tunnel *tunnel;     /* C_TUNNEL: the relay, which calls back when it ends */
 	struct bufferevent *bev;
 	char peer[64];
 	enum conn_state state;
 	struct event *wake;      /* fill progress, snapshot release, deferred close */
 	struct hold *hold;
-
-	/* the request */
-	char small[SMALL_HEAD];
-	char *head;              /* small or malloc'ed */
-	size_t head_len;
-	struct http_req req;
-	int keepalive;
-	int head_only;
 	uint64_t discard;        /* bytes of an unread request body to drop before the next head */
-	struct uplink *uplink;
-	char *url;
-	size_t url_cap;
-	size_t base_len;         /* url[base_len] starts the path */
-	int registry;            /* the upstream is a package registry (offline answers) */
 	int denied;              /* client address outside clients.allow */
 	char *icpt_host;         /* inside an intercepted CONNECT: its host */
 	int icpt_port;
-	CURL *proof;             /* proving the upstream's identity before interception */
-	char proof_user[64];
-	char user[64];           /* who this request's client credentials named (client_auth.c), for the access log */
-	char proof_host[256];
-	int proof_port;
-	uint8_t key[AL_KEY_LEN];
-	int64_t t0_us;
 	int64_t head_start_us;   /* first byte of the request head being read, 0 if none yet */
-	int attempts;
-
-	/* the response */
-	int status;
-	char cstatus[192];       /* Cache-Status value */
-	uint64_t obj_id, pos, end;
-	int end_known, chunked, follow;
-	struct fill *fill;
-	int origin;              /* this request started the fill (its pass sink) */
-	enum conn_history history; /* what happened to this request before the current step */
+	struct req rq;           /* the request being read or answered */
 };
+
+/*
+ * This cache's name in Cache-Status (config "name"), from the pinned
+ * configuration of the request of the struct conn *c in scope.
+ */
+#define AL_NAME (c->rq.conf->cfg->name)
+
+/* conn.c: take over an accepted socket on worker w (ssl: a TLS listener's, or NULL). */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
+/* conn.c: SIGTERM: close idle keep-alive connections, close the others after their response. */
+void conn_drain(struct worker *w);
+/* Free every connection of a stopped worker (its loop no longer runs). */
+void conn_close_all(struct worker *w);
 
 /* Shared steps and helpers (conn.c). */
 struct evbuffer *conn_out(struct conn *c);
@@ -115,27 +177,34 @@ void conn_reply_simple(struct conn *c, int status, const char *ctype, const char
     __attribute__((format(printf, 5, 6)));
 void conn_reply_error(struct conn *c, int status, const char *why);
 /* url = base + target; sets the key, the uplink and the registry flag.  Replies and returns -1 on failure. */
-int conn_set_url(struct conn *c, const char *base, const char *target, size_t tlen, int registry);
-void conn_step_lookup(struct conn *c);
+int req_set_url(struct req *r, const char *base, const char *target, size_t tlen, int registry);
 void conn_access_log(struct conn *c);
 void conn_on_read(struct bufferevent *bev, void *arg);
 void conn_on_write(struct bufferevent *bev, void *arg);
 void conn_on_event(struct bufferevent *bev, short what, void *arg);
 
-/* forward.c: a CONNECT or absolute-form request.  0 when it took the connection over. */
-int conn_forward(struct conn *c);
+/*
+ * forward.c, the step STP_FORWARD: a CONNECT (tunnel or interception: the
+ * connection is taken over, STP_PARK) or an absolute-form request (served
+ * through the cache: STP_LOOKUP); STP_DONE when it answered itself.
+ */
+enum req_step stp_forward(struct req *r);
 /* forward.c: inside intercepted TLS, the rule (for its registry flag) of the CONNECT's host. */
-int conn_forward_registry(const char *host, int port);
+int conn_forward_registry(const struct al_config *cfg, const char *host, int port);
 
 /*
  * client_auth.c: a reverse-proxy request on route needs client credentials
- * (policy/access.h al_client_auth)?  0: go on (c->user names who, or is
+ * (policy/access.h al_client_auth)?  0: go on (r->user names who, or is
  * empty for an open route); -1: it was answered 401 and logged.
  */
 struct al_route;
-int conn_client_auth(struct conn *c, const struct al_route *route);
+int conn_client_auth(struct req *r, const struct al_route *route);
 
-/* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
-int conn_registry_answer(struct conn *c);
+/*
+ * offline_registry.c, behind the step STP_REGISTRY: answer /search or
+ * /categories from cached package documents (response queued, 0); -1 if
+ * this is not such a request.
+ */
+int conn_registry_answer(struct req *r);
 
 #endif

@@ -23,10 +23,10 @@
 static int start_interception(struct conn *c, const char *host, int port);
 static int prove_upstream(struct conn *c, const char *host, int port);
 
-int conn_forward_registry(const char *host, int port)
+int conn_forward_registry(const struct al_config *cfg, const char *host, int port)
 {
 	const char *why;
-	const struct al_forward_rule *rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
+	const struct al_forward_rule *rule = al_forward_find(cfg, host, strlen(host), port, &why);
 
 	return rule ? rule->registry : 0;
 }
@@ -86,10 +86,10 @@ static int start_interception(struct conn *c, const char *host, int port)
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}
-	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->proof_user[0] ? " user " : "",
-	    c->proof_user, host, port);
-	c->result = R_INTERCEPT;
-	c->status = 200;
+	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->rq.proof_user[0] ? " user " : "",
+	    c->rq.proof_user, host, port);
+	c->rq.result = R_INTERCEPT;
+	c->rq.status = 200;
 	conn_access_log(c);
 	evbuffer_add_printf(conn_out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
@@ -106,21 +106,21 @@ static int start_interception(struct conn *c, const char *host, int port)
 	c->icpt_port = port;
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv.cfg->client_max_header_bytes + 4096);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, c->rq.conf->cfg->client_max_header_bytes + 4096);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = C_HEAD;
-	c->keepalive = 1;
-	conn_set_head_timeout(c, srv.cfg->client_header_timeout_ms);
+	c->rq.keepalive = 1;
+	conn_set_head_timeout(c, c->rq.conf->cfg->client_header_timeout_ms);
 	return 0;
 }
 
 static void proof_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct conn *c = arg;
-	const char *h = c->proof_host;
-	int port = c->proof_port;
+	const char *h = c->rq.proof_host;
+	int port = c->rq.proof_port;
 
-	c->proof = NULL;
+	c->rq.proof = NULL;
 	curl_easy_cleanup(easy);
 	if (res == CURLE_OK) {
 		tls_upstream_prove(h, port);
@@ -131,7 +131,7 @@ static void proof_done(CURL *easy, CURLcode res, void *arg)
 	    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_ISSUER_ERROR || res == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
 		al_warn("tls", "%s:%d did not prove its identity (%s): CONNECT refused, no certificate minted",
 		    h, port, curl_easy_strerror(res));
-		c->keepalive = 0;
+		c->rq.keepalive = 0;
 		conn_reply_error(c, 502, "the upstream could not prove it is this host (TLS verification failed)");
 		event_active(c->wake, EV_READ, 0);
 		return;
@@ -159,20 +159,20 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 	if (u != NULL && !uplink_online(u))
 		return start_interception(c, host, port); /* offline: the cache answers */
 	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
-	snprintf(c->proof_host, sizeof(c->proof_host), "%s", host);
-	c->proof_port = port;
-	c->proof = up_easy_new(srv.cfg, worker_connect_to(c->w));
-	if (c->proof == NULL) {
+	snprintf(c->rq.proof_host, sizeof(c->rq.proof_host), "%s", host);
+	c->rq.proof_port = port;
+	c->rq.proof = up_easy_new(c->rq.conf->cfg, &c->rq.conf->connect_to);
+	if (c->rq.proof == NULL) {
 		conn_reply_error(c, 503, "out of memory");
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}
-	curl_easy_setopt(c->proof, CURLOPT_URL, url);
-	curl_easy_setopt(c->proof, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->proof, CURLOPT_TIMEOUT_MS, (long)srv.cfg->first_byte_timeout_ms);
-	if (up_start(c->w->multi, c->proof, proof_done, c) != 0) {
-		curl_easy_cleanup(c->proof);
-		c->proof = NULL;
+	curl_easy_setopt(c->rq.proof, CURLOPT_URL, url);
+	curl_easy_setopt(c->rq.proof, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->rq.proof, CURLOPT_TIMEOUT_MS, (long)c->rq.conf->cfg->first_byte_timeout_ms);
+	if (up_start(c->w->multi, c->rq.proof, proof_done, c) != 0) {
+		curl_easy_cleanup(c->rq.proof);
+		c->rq.proof = NULL;
 		return start_interception(c, host, port);
 	}
 	c->state = C_WAIT;
@@ -180,7 +180,7 @@ static int prove_upstream(struct conn *c, const char *host, int port)
 }
 
 /* The route whose upstream is scheme://host[:port], or NULL. */
-static const struct al_route *route_for(int https, const char *host, int port)
+static const struct al_route *route_for(const struct al_config *cfg, int https, const char *host, int port)
 {
 	char base[300];
 
@@ -188,9 +188,9 @@ static const struct al_route *route_for(int https, const char *host, int port)
 		snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
 	else
 		snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
-	for (int i = 0; i < srv.cfg->nroutes; i++)
-		if (strcasecmp(srv.cfg->routes[i].upstream, base) == 0)
-			return &srv.cfg->routes[i];
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcasecmp(cfg->routes[i].upstream, base) == 0)
+			return &cfg->routes[i];
 	return NULL;
 }
 
@@ -204,121 +204,144 @@ static void tunnel_closed(void *arg, int status, uint64_t client_to_target, uint
 	struct conn *c = arg;
 
 	c->tunnel = NULL;
-	c->status = status;
-	c->body_sent = target_to_client;
-	c->req_body_bytes = client_to_target;
+	c->rq.status = status;
+	c->rq.body_sent = target_to_client;
+	c->rq.req_body_bytes = client_to_target;
 	conn_access_log(c);
 	conn_close_soon(c);
 }
 
 /*
- * Forward-proxy requests: CONNECT and absolute-form.  Client and proxy
- * authentication first, then the allow-list decides: intercept (TLS with a
- * minted certificate, inner requests served through the cache), tunnel
- * (blind relay), or 403.  Returns 0 when it took the connection over.
+ * The allow-list's rule for host:port, or a reverse route's when a child
+ * airlock (upstream.parents) asks in absolute form for the canonical URL of
+ * a host this airlock serves through its routes: served like the route,
+ * under the same cache key (*scratch holds that rule).  NULL: denied, why says so.
  */
-int conn_forward(struct conn *c)
+static const struct al_forward_rule *forward_rule(const struct req *r, int https, const char *host, int port,
+    struct al_forward_rule *scratch, const char **why)
 {
-	struct http_req *r = &c->req;
-	const struct al_forward_rule *rule;
+	const struct al_forward_rule *rule = al_forward_find(r->conf->cfg, host, strlen(host), port, why);
 	const struct al_route *route;
-	struct al_forward_rule route_rule;
-	const char *why, *auth, *authority = r->target;
-	size_t alen, authority_len = r->target_len;
+
+	if (rule == NULL && r->http.form == FORM_ABSOLUTE &&
+	    (route = route_for(r->conf->cfg, https, host, port)) != NULL) {
+		memset(scratch, 0, sizeof(*scratch));
+		scratch->registry = route->registry;
+		rule = scratch;
+	}
+	return rule;
+}
+
+/* CONNECT to an allowed host: a blind tunnel, or interception (after proving the upstream). */
+static enum req_step forward_connect(struct req *r, const struct al_forward_rule *rule, const char *user,
+    const char *host, int port)
+{
+	struct conn *c = r->conn;
+
+	if (rule->mode == AL_FWD_TUNNEL) {
+		struct bufferevent *bev = c->bev;
+		al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
+		r->result = R_TUNNEL;
+		c->state = C_TUNNEL;
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		c->bev = NULL;
+		c->tunnel = tunnel_start(c->w, r->conf->cfg, bev, host, port, tunnel_closed, c);
+		if (c->tunnel == NULL)
+			conn_close_soon(c);
+		return STP_PARK;
+	}
+	snprintf(r->proof_user, sizeof(r->proof_user), "%s", user);
+	/* a child reaches upstreams only through its parents, which verify them */
+	if (r->conf->cfg->offline || r->conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
+		start_interception(c, host, port);
+	else
+		prove_upstream(c, host, port);
+	return STP_PARK; /* both answer on their own when they fail */
+}
+
+/* Absolute form: served through the same cache as reverse routes. */
+static enum req_step forward_absolute(struct req *r, const struct al_forward_rule *rule, int https,
+    const char *host, int port, const char *path)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	size_t plen = (size_t)(h->target + h->target_len - path);
+	char base[300];
+
+	if (h->method != HTTP_GET && h->method != HTTP_HEAD) {
+		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
+		return STP_DONE;
+	}
+	if (h->content_length > 0 || h->chunked) {
+		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
+		return STP_DONE;
+	}
+	if (plen == 0) {
+		path = "/";
+		plen = 1;
+	}
+	if (al_path_check(path, plen) != 0) {
+		conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
+		return STP_DONE;
+	}
+	if (port == (https ? 443 : 80))
+		snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
+	else
+		snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
+	if (req_set_url(r, base, path, plen, rule->registry) != 0)
+		return STP_DONE;
+	return STP_LOOKUP;
+}
+
+/*
+ * The step STP_FORWARD: CONNECT and absolute-form requests.  Client and
+ * proxy authentication first, then the allow-list decides: intercept (TLS
+ * with a minted certificate, inner requests served through the cache),
+ * tunnel (blind relay), or 403.
+ */
+enum req_step stp_forward(struct req *r)
+{
+	struct conn *c = r->conn;
+	const struct http_req *h = &r->http;
+	const struct al_forward_rule *rule;
+	struct al_forward_rule scratch;
+	const char *why, *auth, *authority = h->target;
+	size_t alen, authority_len = h->target_len;
 	char host[256], user[64];
 	int port, https = 0;
 
-	auth = http1_field(r, "Proxy-Authorization", &alen);
-	if (!al_proxy_auth_ok(srv.cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+	auth = http1_field(h, "Proxy-Authorization", &alen);
+	if (!al_proxy_auth_ok(r->conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
 		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
-		    (int)r->target_len, r->target);
+		    (int)h->target_len, h->target);
 		conn_reply_simple(c, 407, "text/plain; charset=utf-8",
 		    "Proxy-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n",
 		    "407 Proxy Authentication Required\n");
-		return -1;
+		return STP_DONE;
 	}
-	snprintf(c->user, sizeof(c->user), "%s", user); /* the access log's user.name */
-	if (r->form == FORM_ABSOLUTE) {
-		https = r->target[4] == 's' || r->target[4] == 'S';
-		authority = r->target + (https ? 8 : 7);
+	snprintf(r->user, sizeof(r->user), "%s", user); /* the access log's user.name */
+	if (h->form == FORM_ABSOLUTE) {
+		https = h->target[4] == 's' || h->target[4] == 'S';
+		authority = h->target + (https ? 8 : 7);
 		authority_len = strcspn(authority, "/?#");
-		if (authority + authority_len > r->target + r->target_len)
-			authority_len = (size_t)(r->target + r->target_len - authority);
+		if (authority + authority_len > h->target + h->target_len)
+			authority_len = (size_t)(h->target + h->target_len - authority);
 	}
-	if (split_authority(authority, authority_len, https || r->method == HTTP_CONNECT ? 443 : 80,
+	if (split_authority(authority, authority_len, https || h->method == HTTP_CONNECT ? 443 : 80,
 	    host, sizeof(host), &port) != 0) {
 		conn_reply_error(c, 400, "bad host in the request target");
-		return -1;
+		return STP_DONE;
 	}
-	rule = al_forward_find(srv.cfg, host, strlen(host), port, &why);
-	if (rule == NULL && r->form == FORM_ABSOLUTE && (route = route_for(https, host, port)) != NULL) {
-		/*
-		 * A child airlock (upstream.parents) asks for the canonical URL of a
-		 * host this airlock serves through its routes: served like the
-		 * route, under the same cache key.
-		 */
-		struct al_forward_rule *rr = &route_rule;
-		memset(rr, 0, sizeof(*rr));
-		rr->registry = route->registry;
-		rule = rr;
-	}
-	if (rule == NULL) {
+	if ((rule = forward_rule(r, https, host, port, &scratch, &why)) == NULL) {
 		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
-		    r->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
-		c->keepalive = 0;
+		    h->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
+		r->keepalive = 0;
 		conn_reply_error(c, 403, why[0] == 'p' ? "airlock does not allow this port for this host (forward.allow)"
 		    : "airlock's egress policy does not allow this host (forward.allow)");
-		return -1;
+		return STP_DONE;
 	}
-	if (r->method == HTTP_CONNECT) {
-		if (rule->mode == AL_FWD_TUNNEL) {
-			struct bufferevent *bev = c->bev;
-			al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
-			c->result = R_TUNNEL;
-			c->state = C_TUNNEL;
-			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-			c->bev = NULL;
-			c->tunnel = tunnel_start(c->w, bev, host, port, tunnel_closed, c);
-			if (c->tunnel == NULL)
-				conn_close_soon(c);
-			return 0;
-		}
-		snprintf(c->proof_user, sizeof(c->proof_user), "%s", user);
-		/* a child reaches upstreams only through its parents, which verify them */
-		if (srv.cfg->offline || srv.cfg->nparents > 0 || tls_upstream_proven(host, port))
-			return start_interception(c, host, port);
-		return prove_upstream(c, host, port);
-	}
-	/* Absolute form: served through the same cache as reverse routes. */
-	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
-		conn_reply_simple(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
-		    "405 Method Not Allowed: airlock forwards GET and HEAD\n");
-		return -1;
-	}
-	if (r->content_length > 0 || r->chunked) {
-		conn_reply_error(c, 400, "a GET or HEAD request must not carry a body");
-		return -1;
-	}
-	{
-		const char *path = authority + authority_len;
-		size_t plen = (size_t)(r->target + r->target_len - path);
-		char base[300];
-		if (plen == 0) {
-			path = "/";
-			plen = 1;
-		}
-		if (al_path_check(path, plen) != 0) {
-			conn_reply_error(c, 400, "request path with dot segments, encoded slashes or control bytes");
-			return -1;
-		}
-		if (port == (https ? 443 : 80))
-			snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", host);
-		else
-			snprintf(base, sizeof(base), "%s://%s:%d", https ? "https" : "http", host, port);
-		if (conn_set_url(c, base, path, plen, rule->registry) != 0)
-			return -1;
-	}
-	conn_step_lookup(c);
-	return 0;
+	if (h->method == HTTP_CONNECT)
+		return forward_connect(r, rule, user, host, port);
+	return forward_absolute(r, rule, https, host, port, authority + authority_len);
 }
-

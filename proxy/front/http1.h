@@ -50,16 +50,6 @@ struct http_limits {
  */
 int http1_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_req *r);
 
-/*
- * One raw line of an upstream response head, as libcurl hands it over
- * (line ending included).  Returns RESP_STATUS (sets *status), RESP_END
- * (the empty line), RESP_FIELD (name/value trimmed, pointing into line) or
- * RESP_BAD (*why says what is wrong: obs-fold, a control byte inside, no name).
- */
-enum http1_resp_line { RESP_STATUS, RESP_END, RESP_FIELD, RESP_BAD };
-enum http1_resp_line http1_response_line(const char *line, size_t len, int *status,
-    const char **name, size_t *nlen, const char **value, size_t *vlen, const char **why);
-
 /* Move r's pointers from a head parsed at old to the same bytes copied to new. */
 void http1_rebase(struct http_req *r, const char *old, const char *new);
 

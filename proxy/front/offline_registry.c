@@ -54,8 +54,9 @@ static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
  * redirect, but only when the document it leads to is cached, so it never
  * leads to a 504.  0 when answered, -1 when this is not such a request.
  */
-static int package_slash_redirect(struct conn *c, const char *path)
+static int package_slash_redirect(struct req *r, const char *path)
 {
+	struct conn *c = r->conn;
 	const char *v, *end = path + strcspn(path, "?");
 	char url[2200], loc[2200];
 	uint8_t key[AL_KEY_LEN];
@@ -67,16 +68,16 @@ static int package_slash_redirect(struct conn *c, const char *path)
 	v = memchr(path + 9, '/', (size_t)(end - path - 9));
 	if (v == NULL || v == path + 9 || memchr(v + 1, '/', (size_t)(end - v - 1)) != NULL || v + 1 == end)
 		return -1;
-	snprintf(url, sizeof(url), "%s/", c->url);
+	snprintf(url, sizeof(url), "%s/", r->url);
 	al_store_key(url, strlen(url), key);
 	cached = al_lookup(c->hold->rd, key, &rec) == 0 && rec.status == 200;
 	al_reader_end(c->hold->rd);
 	if (!cached)
 		return -1;
 	snprintf(loc, sizeof(loc), "Location: %.2000s/\r\n", path);
-	snprintf(c->cstatus, sizeof(c->cstatus),
+	snprintf(r->cstatus, sizeof(r->cstatus),
 	    "%s; fwd=miss; detail=\"registry offline: its StrictSlash redirect to the cached document\"", AL_NAME);
-	c->result = R_STALE;
+	r->result = R_STALE;
 	conn_reply_simple(c, 301, "text/html; charset=utf-8", loc, "<a href=\"%.2000s/\">Moved Permanently</a>.\n", path);
 	event_active(c->wake, EV_READ, 0);
 	return 0;
@@ -89,15 +90,16 @@ static int package_slash_redirect(struct conn *c, const char *path)
  * document asked without its trailing slash.  Returns -1 when this is not
  * such a request.
  */
-int conn_registry_answer(struct conn *c)
+int conn_registry_answer(struct req *r)
 {
-	const char *path = c->url + c->base_len, *q;
+	struct conn *c = r->conn;
+	const char *path = r->url + r->base_len, *q;
 	struct al_registry_query query;
 	struct docs_ctx d;
 	char prefix[400], hdrs[256], *body;
 	int search;
 
-	if (package_slash_redirect(c, path) == 0)
+	if (package_slash_redirect(r, path) == 0)
 		return 0;
 	if (!strncmp(path, "/search", 7) && (path[7] == '\0' || path[7] == '?'))
 		search = 1;
@@ -108,14 +110,14 @@ int conn_registry_answer(struct conn *c)
 	q = strchr(path, '?');
 	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, !search, &query) != 0) {
 		/* as the registry answers it: http.Error(w, msg, 400) (search.go searchHandler, badRequest) */
-		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=miss; detail=\"registry offline: its 400 for this query\"",
+		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=\"registry offline: its 400 for this query\"",
 		    AL_NAME);
 		conn_reply_simple(c, 400, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n", "%s\n",
 		    query.error);
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}
-	snprintf(prefix, sizeof(prefix), "%.*s/package/", (int)c->base_len, c->url);
+	snprintf(prefix, sizeof(prefix), "%.*s/package/", (int)r->base_len, r->url);
 	d.prefix = prefix;
 	d.plen = strlen(prefix);
 	d.docs = json_array();
@@ -127,18 +129,18 @@ int conn_registry_answer(struct conn *c)
 	al_store_foreach(srv.store, collect_doc, &d);
 	al_reader_free(d.rd);
 	body = search ? al_registry_search(d.docs, &query) : al_registry_categories(d.docs, &query);
-	snprintf(c->cstatus, sizeof(c->cstatus),
+	snprintf(r->cstatus, sizeof(r->cstatus),
 	    "%s; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"", AL_NAME,
 	    json_array_size(d.docs));
 	json_decref(d.docs);
 	if (body == NULL)
 		return -1;
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
-	c->result = R_STALE;
+	r->result = R_STALE;
 	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
-	if (!c->head_only) {
+	if (!r->head_only) {
 		evbuffer_add(conn_out(c), body, strlen(body));
-		c->body_sent = strlen(body);
+		r->body_sent = strlen(body);
 	}
 	free(body);
 	c->state = C_DONE;

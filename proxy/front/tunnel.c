@@ -121,11 +121,10 @@ void tunnel_abort(struct tunnel *t)
 	tunnel_free(t);
 }
 
-struct tunnel *tunnel_start(struct worker *w, struct bufferevent *client, const char *host, int port,
+struct tunnel *tunnel_start(struct worker *w, const struct al_config *cfg, struct bufferevent *client, const char *host, int port,
     tunnel_done_fn done, void *arg)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
-	const struct al_config *cfg = srv.cfg;
 	char key[300], ahost[256];
 	int aport = port, rc;
 	struct timeval idle = {cfg->client_idle_timeout_ms / 1000, 0};

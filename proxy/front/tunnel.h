@@ -21,7 +21,7 @@ struct tunnel;
 typedef void (*tunnel_done_fn)(void *arg, int status, uint64_t client_to_target, uint64_t target_to_client);
 
 /* Takes ownership of client (its callbacks are replaced).  NULL if out of memory (client freed, done not called). */
-struct tunnel *tunnel_start(struct worker *w, struct bufferevent *client, const char *host, int port,
+struct tunnel *tunnel_start(struct worker *w, const struct al_config *cfg, struct bufferevent *client, const char *host, int port,
     tunnel_done_fn done, void *arg);
 /* End the tunnel now (shutdown, the owner goes away); done is not called. */
 void tunnel_abort(struct tunnel *t);

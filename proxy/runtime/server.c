@@ -1,13 +1,7 @@
 #include "proxy/runtime/server.h"
 #include "cache/bundle.h"
 #include "cache/pgp.h"
-#include "proxy/fetch/fill.h"
-#include "proxy/front/hot.h"
 #include "proxy/runtime/log.h"
-#include "proxy/front/tls.h"
-#include "proxy/fetch/upstream.h"
-#include "proxy/fetch/uplink.h"
-#include "proxy/fetch/writer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +21,12 @@
 #include <unistd.h>
 
 struct al_server srv;
+static const struct al_server_parts *parts;   /* front and fetch, as runtime calls them */
+
+void al_server_set_parts(const struct al_server_parts *p)
+{
+	parts = p;
+}
 
 static SSL_CTX *listener_ctx[AL_MAX_LISTEN];   /* HTTPS listeners; NULL for plain ones */
 
@@ -70,7 +71,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_accept(w, fd, sa, salen, ssl);
+	parts->accept(w, fd, sa, salen, ssl);
 }
 
 static void resume_accepting(evutil_socket_t fd, short what, void *arg)
@@ -124,40 +125,15 @@ fail:
 	return -errno;
 }
 
-/* Last-use times, written by the store writer: a write transaction may wait for another's. */
-struct touch_job {
-	struct al_writer_job job;
-	time_t now;
-	int n;
-	uint8_t keys[][AL_KEY_LEN];
-};
-
-static void touch_write(struct al_writer_job *job)
-{
-	struct touch_job *t = (struct touch_job *)job;
-
-	al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])t->keys, t->n, t->now);
-	free(t);
-}
-
 static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct touch_job *t;
 
 	atomic_store(&w->beat, (int_fast64_t)time(NULL));
+	worker_conf(w); /* an idle worker lets go of a replaced configuration too */
 	if (w->ntouched == 0)
 		return;
-	t = malloc(sizeof(*t) + (size_t)w->ntouched * AL_KEY_LEN);
-	if (t == NULL) { /* write them here, as before the writer */
-		al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched, time(NULL));
-	} else {
-		t->job.run = touch_write;
-		t->now = time(NULL);
-		t->n = w->ntouched;
-		memcpy(t->keys, w->touched, (size_t)w->ntouched * AL_KEY_LEN);
-		al_writer_post(&t->job);
-	}
+	parts->touch((const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched); /* on the store writer */
 	w->ntouched = 0;
 }
 
@@ -194,14 +170,10 @@ static void worker_free(struct worker *w)
 		on_touch_flush(-1, 0, w);
 		event_free(w->touch_ev);
 	}
-	conn_close_all(w);
-	if (w->multi) {
-		fill_worker_shutdown(w);
-		up_multi_free(w->multi);
-	}
-	curl_slist_free_all(w->connect_to);
-	for (int i = 0; i < w->nretired; i++)
-		curl_slist_free_all(w->retired[i]);
+	if (parts != NULL)
+		parts->worker_fini(w); /* connections, fetches, the curl multi, hot bodies */
+	al_conf_release(w->conf); /* after the connections and fetches that held it */
+	w->conf = NULL;
 	if (w->drain_ev)
 		event_free(w->drain_ev);
 	if (w->dns)
@@ -210,24 +182,20 @@ static void worker_free(struct worker *w)
 		event_free(w->stop_ev);
 	if (w->base)
 		event_base_free(w->base);
-	al_hot_free(w->hot);
+	al_recent_destroy(&w->recent);
 }
 
-struct curl_slist **worker_connect_to(struct worker *w)
+struct al_conf *worker_conf(struct worker *w)
 {
-	if (w->connect_to_cfg != srv.cfg) {
-		if (w->connect_to != NULL) {
-			if (w->nretired == (int)(sizeof(w->retired) / sizeof(w->retired[0]))) {
-				curl_slist_free_all(w->retired[0]); /* 16 reloads ago: long finished */
-				memmove(w->retired, w->retired + 1, sizeof(w->retired) - sizeof(w->retired[0]));
-				w->nretired--;
-			}
-			w->retired[w->nretired++] = w->connect_to;
+	if (w->conf == NULL || w->conf->gen != al_conf_current_gen()) {
+		struct al_conf *c = al_conf_pin();
+
+		if (c != NULL) { /* NULL: stopping; keep the one held */
+			al_conf_release(w->conf);
+			w->conf = c;
 		}
-		w->connect_to = NULL;
-		w->connect_to_cfg = srv.cfg;
 	}
-	return &w->connect_to;
+	return w->conf;
 }
 
 static void on_drain(evutil_socket_t fd, short what, void *arg)
@@ -237,13 +205,12 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
 	w->nlisteners = 0;
-	conn_drain(w);
+	parts->drain(w);
 }
 
 static const char *config_path;
-static struct al_config *reloaded[64];
-static struct al_pgp *reloaded_pgp[64]; /* reloaded[i]'s pinned keys, freed at stop like the configs */
-static int nreloaded;
+/* The main thread's reference to the current configuration (signals, probes, the banner). */
+static struct al_conf *running;
 static struct event *drain_timer;
 static int64_t drain_deadline_ms;
 static int draining;
@@ -276,17 +243,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct timeval tick = {0, 50000};
 
-	if (draining || srv.cfg->shutdown_timeout_ms == 0) {
+	const struct al_config *cfg = running->cfg;
+
+	if (draining || cfg->shutdown_timeout_ms == 0) {
 		al_info("server", "signal %d: stopping now", (int)sig);
 		event_base_loopexit(arg, NULL);
 		return;
 	}
 	draining = 1;
 	al_info("server", "signal %d: no new connections; letting %lld finish (at most %lld ms)", (int)sig,
-	    (long long)atomic_load(&srv.clients), (long long)srv.cfg->shutdown_timeout_ms);
+	    (long long)atomic_load(&srv.clients), (long long)cfg->shutdown_timeout_ms);
 	for (int i = 0; i < srv.nworkers; i++)
 		event_active(srv.workers[i].drain_ev, EV_READ, 0);
-	drain_deadline_ms = mono_ms() + srv.cfg->shutdown_timeout_ms;
+	drain_deadline_ms = mono_ms() + cfg->shutdown_timeout_ms;
 	drain_timer = event_new(arg, -1, EV_PERSIST, on_drain_tick, arg);
 	event_add(drain_timer, &tick);
 }
@@ -296,38 +265,23 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
 	al_access_reopen();
 }
 
-const struct al_pgp *al_server_pgp(const struct al_config *cfg)
-{
-	int n = __atomic_load_n(&nreloaded, __ATOMIC_ACQUIRE);
-
-	for (int i = n - 1; i >= 0; i--)
-		if (reloaded[i] == cfg)
-			return reloaded_pgp[i];
-	return srv.pgp;
-}
-
 /*
  * SIGHUP: load the file again.  An invalid file is refused and the running
  * configuration stays.  Keys that shape what was built at start (listen,
  * workers, cache path and size, the interception CA) keep their running
- * values, with a warning.  Requests already under way finish with what they
- * started with; old configurations are kept until exit, so nothing they
- * point to goes away under them.
+ * values, with a warning.  Requests and fills already under way finish with
+ * the configuration they pinned (proxy/runtime/conf.h); the old one is freed
+ * when the last of them lets go.
  */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct al_config *nc;
-	const struct al_config *oc = srv.cfg;
+	const struct al_config *oc = running->cfg;
 	struct al_pgp *np = NULL;
 	char err[1400];
 
 	if (al_config_load(config_path, &nc, err, sizeof(err)) != 0) {
 		al_err("config", "reload refused: %s; the running configuration stays", err);
-		return;
-	}
-	if (nreloaded == (int)(sizeof(reloaded) / sizeof(reloaded[0]))) {
-		al_err("config", "reload refused: too many reloads in one run; restart airlock");
-		al_config_free(nc);
 		return;
 	}
 	if (al_server_preflight(nc, err, sizeof(err), &np) != 0) {
@@ -360,14 +314,16 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			al_err("log", "cannot open the access log %s", nc->access_log);
 	}
 	al_log_set_level(nc->log_level);
-	for (int i = 0; i < nc->nroutes; i++)
-		uplink_get(nc->routes[i].upstream);
-	/* the pinned keys go with their file: published before the configuration that names them */
-	reloaded[nreloaded] = nc;
-	reloaded_pgp[nreloaded] = np;
-	__atomic_store_n(&nreloaded, nreloaded + 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&srv.cfg, nc, __ATOMIC_RELEASE);
-	uplink_set_config(nc);
+	/* the pinned keys go with their file: one object, published at once */
+	if (al_conf_publish(nc, np, 1) != 0) {
+		al_err("config", "reload refused: out of memory; the running configuration stays");
+		al_pgp_free(np);
+		al_config_free(nc);
+		return;
+	}
+	parts->reload(nc);
+	al_conf_release(running);
+	running = al_conf_pin();
 	al_info("config", "reloaded %s: %d routes, %d forward rules", nc->file, nc->nroutes, nc->nforward);
 }
 
@@ -442,7 +398,7 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, s
 			fclose(f);
 		ERR_clear_error();
 	}
-	if (!key[0] && tls_check_files(cfg, msg, sizeof(msg), key, sizeof(key)) == 0)
+	if (!key[0] && parts->preflight(cfg, msg, sizeof(msg), key, sizeof(key)) == 0)
 		key[0] = '\0';
 	if (!key[0]) {
 		if (stat(cfg->cache_path, &st) == 0) {
@@ -494,8 +450,12 @@ int al_server_start(const struct al_config *cfg)
 		return -1;
 	}
 	memset(&srv, 0, sizeof(srv));
-	srv.pgp = pgp; /* loaded once, by the preflight */
-	srv.cfg = cfg;
+	/* the keys loaded once, by the preflight; the configuration stays the caller's */
+	if (al_conf_publish((struct al_config *)cfg, pgp, 0) != 0) {
+		al_pgp_free(pgp);
+		return -1;
+	}
+	running = al_conf_pin();
 	srv.started = time(NULL);
 	nstarted = 0;
 	draining = 0;
@@ -513,18 +473,14 @@ int al_server_start(const struct al_config *cfg)
 		al_err("cache", "%s", err);
 		return -1;
 	}
-	if (tls_init(cfg, err, sizeof(err)) != 0) {
-		al_err("tls", "%s", err);
-		return -1;
-	}
-	if (uplink_init(cfg) != 0) {
-		al_err("server", "too many distinct upstreams");
+	if (parts->start(cfg, err, sizeof(err)) != 0) {
+		al_err("server", "%s", err);
 		return -1;
 	}
 	for (int j = 0; j < cfg->nlisten; j++) {
 		if (cfg->listen[j].tls_cert == NULL)
 			continue;
-		if ((listener_ctx[j] = tls_listener_ctx(&cfg->listen[j], err, sizeof(err))) == NULL) {
+		if ((listener_ctx[j] = parts->listener_ctx(&cfg->listen[j], err, sizeof(err))) == NULL) {
 			al_err("tls", "listen %s:%d: %s", cfg->listen[j].host, cfg->listen[j].port, err);
 			return -1;
 		}
@@ -540,20 +496,17 @@ int al_server_start(const struct al_config *cfg)
 	for (int i = 0; i < nw; i++) {
 		struct worker *w = &srv.workers[i];
 		w->id = i;
-		pthread_mutex_init(&w->recent_mu, NULL);
+		al_recent_init(&w->recent);
 		w->base = worker_base_new();
-		w->multi = w->base ? up_multi_new(w->base) : NULL;
 		w->dns = w->base ? evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
 		w->touch_ev = w->base ? event_new(w->base, -1, EV_PERSIST, on_touch_flush, w) : NULL;
 		w->drain_ev = w->base ? event_new(w->base, -1, 0, on_drain, w) : NULL;
-		if (w->multi == NULL || w->stop_ev == NULL || w->touch_ev == NULL || w->drain_ev == NULL) {
+		if (w->stop_ev == NULL || w->touch_ev == NULL || w->drain_ev == NULL ||
+		    (rc = parts->worker_init(w, hot_share)) != 0) {
 			al_err("server", "cannot create worker %d", i);
 			return -1;
 		}
-		if (hot_share > 0 && (rc = al_hot_new(hot_share / 2, &w->stats, &w->hot)) != 0)
-			al_warn("server", "worker %d: no hot-body copies (memfd: %s); hits are sent from the map", i,
-			    strerror(-rc));
 		{
 			struct timeval two = {2, 0};
 			event_add(w->touch_ev, &two);
@@ -574,13 +527,6 @@ int al_server_start(const struct al_config *cfg)
 			w->nlisteners++;
 		}
 	}
-	if (srv.workers[0].hot != NULL && al_hot_max_body(srv.workers[0].hot) < AL_HOT_MIN_BODY)
-		al_warn("server", "cache.hot_memory %llu over %d workers leaves no room for a %d KiB body: raise it or set 0",
-		    (unsigned long long)cfg->cache_hot_memory, nw, AL_HOT_MIN_BODY / 1024);
-	else if (srv.workers[0].hot != NULL)
-		al_info("server", "hot memory: %llu KiB per worker, bodies of %d KiB to %llu KiB",
-		    (unsigned long long)(hot_share / 1024), AL_HOT_MIN_BODY / 1024,
-		    (unsigned long long)(al_hot_max_body(srv.workers[0].hot) / 1024));
 	main_base = event_base_new();
 	if (main_base == NULL)
 		return -1;
@@ -599,9 +545,7 @@ int al_server_start(const struct al_config *cfg)
 		struct timeval one = {1, 0};
 		event_add(sync_ev, &one);
 	}
-	if (uplink_start_probes(main_base, cfg) != 0)
-		return -1;
-	if (al_writer_start() != 0)
+	if (parts->run(main_base, cfg) != 0)
 		return -1;
 	for (int i = 0; i < nw; i++) {
 		if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0)
@@ -613,10 +557,12 @@ int al_server_start(const struct al_config *cfg)
 
 int al_server_wait(void)
 {
-	for (int j = 0; j < srv.cfg->nlisten; j++)
+	const struct al_config *cfg = running->cfg;
+
+	for (int j = 0; j < cfg->nlisten; j++)
 		al_info("server", "airlock %s listening on %s://%s:%d (%d workers, cache %s%s)", AIRLOCK_VERSION,
-		    srv.cfg->listen[j].tls_cert ? "https" : "http", srv.cfg->listen[j].host, srv.cfg->listen[j].port,
-		    srv.nworkers, srv.cfg->cache_path, srv.cfg->offline ? ", cache-only" : "");
+		    cfg->listen[j].tls_cert ? "https" : "http", cfg->listen[j].host, cfg->listen[j].port,
+		    srv.nworkers, cfg->cache_path, cfg->offline ? ", cache-only" : "");
 	return event_base_dispatch(main_base) < 0 ? 1 : 0;
 }
 
@@ -631,11 +577,12 @@ void al_server_stop(void)
 		worker_free(&srv.workers[i]);
 	free(srv.workers);
 	srv.workers = NULL;
-	al_writer_stop(); /* after the workers: what they handed it is written before the store closes */
-	uplink_shutdown();
-	tls_shutdown();
-	al_pgp_free(srv.pgp);
-	srv.pgp = NULL;
+	if (parts != NULL)
+		parts->stop(); /* after the workers: what they handed the store writer is written before the store closes */
+	/* every worker, connection and fetch has let go: this frees the current one (and its keys) */
+	al_conf_release(running);
+	running = NULL;
+	al_conf_shutdown();
 	{
 		struct event **evs[] = {&sigint_ev, &sigterm_ev, &sync_ev, &sighup_ev, &sigusr1_ev, &drain_timer};
 		for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -654,12 +601,6 @@ void al_server_stop(void)
 		SSL_CTX_free(listener_ctx[j]);
 		listener_ctx[j] = NULL;
 	}
-	for (int i = 0; i < nreloaded; i++) {
-		al_config_free(reloaded[i]);
-		al_pgp_free(reloaded_pgp[i]);
-		reloaded_pgp[i] = NULL;
-	}
-	nreloaded = 0;
 	curl_global_cleanup();
 }
 

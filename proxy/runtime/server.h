@@ -3,7 +3,8 @@
  * its own event loop, its own listening sockets (SO_REUSEPORT: the kernel
  * spreads connections), its own curl multi handle and its own clients.
  * Workers share the LMDB environment, the uplink table and the fill
- * registry, and nothing else.
+ * registry, and nothing else.  What they count is in stats.h; the
+ * configuration they read, in conf.h.
  */
 #ifndef AIRLOCK_PROXY_SERVER_H
 #define AIRLOCK_PROXY_SERVER_H
@@ -17,64 +18,11 @@
 
 #include "cache/store.h"
 #include "policy/config.h"
+#include "proxy/runtime/conf.h"
+#include "proxy/runtime/stats.h"
 
 struct up_multi;
 struct fetch;
-
-/* How a request was answered: the label of airlock_requests_total{result=...}. */
-enum al_result { R_HIT, R_STALE, R_REVALIDATED, R_MISS, R_COLLAPSED, R_PASS, R_ERROR, R_ADMIN, R_TUNNEL,
-	R_INTERCEPT, R_COUNT };
-extern const char *const al_result_names[R_COUNT];
-
-/* The recent-requests ring shown on the status page: one per worker, so no lock is shared. */
-struct al_recent {
-	int64_t t_us;                 /* microseconds: the order across workers is true to the request */
-	char method[8];
-	char url[160];
-	int status;
-	enum al_result result;
-};
-#define AL_RECENT 50
-
-/*
- * Counters, bumped where the event happens (Varnish's VSC style), one set
- * per worker: only the worker writes its own (al_count: a plain load and
- * store, no locked instruction, no cache line shared with another core on
- * the request path) and readers sum them (al_counters_sum).  Every member
- * is an atomic_uint_fast64_t: the sum walks them as an array.
- */
-struct al_counters {
-	atomic_uint_fast64_t by_status[600];
-	atomic_uint_fast64_t by_result[R_COUNT];
-	atomic_uint_fast64_t requests, hits, misses, stale, revalidated, collapsed, passes;
-	atomic_uint_fast64_t upstream_fetches, upstream_errors, bytes_from_cache, bytes_from_upstream;
-	atomic_uint_fast64_t integrity_refused;   /* bodies refused: .sha512 mismatch or OpenPGP signature */
-	atomic_uint_fast64_t hot_sends, hot_copies, hot_rotations;  /* proxy/front/hot.h */
-	atomic_uint_fast64_t hot_bytes;           /* a gauge: hot memory taken now (summed like the rest) */
-};
-
-/* Add n to a counter of the calling worker's own set. */
-static inline void al_count(atomic_uint_fast64_t *v, uint64_t n)
-{
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n, memory_order_relaxed);
-}
-/* All workers' counters added up into out (a reader's copy). */
-void al_counters_sum(struct al_counters *out);
-
-/*
- * The last AL_MINUTES minutes of one worker, one bucket each (slot = minute %
- * AL_MINUTES, reset by the worker's first request of a new minute): requests
- * answered through the cache path and those of them served from the cache,
- * for the hit ratio of the last few minutes.  Only the worker writes its
- * buckets (no shared cache line on the request path); the status page sums
- * the workers and may read a bucket mid-reset: a figure for operators, not
- * accounting.
- */
-#define AL_MINUTES 16
-struct al_minutes {
-	atomic_int_fast64_t minute[AL_MINUTES];
-	atomic_uint_fast64_t requests[AL_MINUTES], hits[AL_MINUTES];
-};
 
 struct worker {
 	int id;
@@ -84,12 +32,9 @@ struct worker {
 	int nlisteners;
 	struct up_multi *multi;
 	struct evdns_base *dns;       /* for CONNECT tunnels */
-	struct curl_slist *connect_to;
 	struct event *stop_ev;
 	struct event *drain_ev;
-	const struct al_config *connect_to_cfg;   /* the config connect_to was built from */
-	struct curl_slist *retired[16];           /* older connect_to lists: transfers may still use them */
-	int nretired;
+	struct al_conf *conf;         /* the worker's reference to the configuration: see worker_conf() */
 	struct fetch *fetches;        /* running on this worker */
 	int nconns;
 	int draining;
@@ -100,50 +45,36 @@ struct worker {
 	struct event *touch_ev;       /* every 2 s: LRU flush, and the heartbeat below */
 	atomic_int_fast64_t beat;     /* when this worker's loop last ran its timer: health tells a stuck loop */
 	struct al_hot *hot;           /* copies of hot bodies for sendfile, or NULL (proxy/front/hot.h) */
-	struct al_counters stats __attribute__((aligned(64)));  /* written by this worker only */
+	struct al_counters stats __attribute__((aligned(64)));  /* written by this worker only (stats.h) */
 	struct al_minutes minutes;    /* hit ratio of the last minutes, written by this worker only */
-	pthread_mutex_t recent_mu;    /* taken by this worker and, rarely, the status page */
-	struct al_recent recent[AL_RECENT];
-	int recent_next, recent_n;
+	struct al_recent_ring recent; /* the status page's last requests of this worker */
 };
 
 /* Note a hit for LRU; flushed to the store every few seconds. */
 void worker_touch(struct worker *w, const uint8_t key[AL_KEY_LEN]);
 
 
-
-/* Count one proxied request answered at t_us (hit: served from the cache) in w's bucket. */
-void al_count_minute(struct worker *w, int64_t t_us, int hit);
-/* Requests and hits over the last n minutes (this one included), all workers. */
-void al_minutes(int n, uint64_t *requests, uint64_t *hits);
-
 struct al_server {
-	const struct al_config *cfg;  /* swapped on SIGHUP; old ones are kept until exit */
 	struct al_store *store;
 	struct worker *workers;
 	int nworkers;
 	atomic_int_fast64_t clients;  /* connections open now, all workers (max_connections) */
-	struct al_pgp *pgp;           /* upstream.pgp_keys of the starting configuration; NULL without */
 	time_t started;
 };
 
 extern struct al_server srv;
 
-/* This cache's name in Cache-Status (config "name"). */
-#define AL_NAME (srv.cfg->name)
-
 /* Serve until SIGINT/SIGTERM.  Returns a process exit code. */
 int al_server_run(const struct al_config *cfg);
-/*
- * The pinned OpenPGP keys loaded with cfg (its upstream.pgp_keys), or NULL.
- * A reload swaps the configuration and its keys together only through this:
- * whoever holds one configuration gets that configuration's keys.
- */
-const struct al_pgp *al_server_pgp(const struct al_config *cfg);
 /* Where the configuration came from (NULL: embedded), for SIGHUP. */
 void al_server_set_config_path(const char *path);
-/* The per-worker connect-to list for the current configuration (rebuilt after a reload). */
-struct curl_slist **worker_connect_to(struct worker *w);
+/*
+ * The configuration w works with now: the current one, pinned by the worker
+ * (taken again when a reload made its old one stale, so a worker never reads
+ * a configuration nobody holds).  Call on w's thread.  A request or a fill
+ * takes its own reference on it (al_conf_hold) and reads only that one.
+ */
+struct al_conf *worker_conf(struct worker *w);
 /* The same in parts, for tools that run the proxy in-process (mirror). */
 int al_server_start(const struct al_config *cfg);
 /*
@@ -155,14 +86,39 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, s
 int al_server_wait(void);
 void al_server_stop(void);
 
-/* conn.c: take over an accepted socket on worker w (ssl: a TLS listener's, or NULL). */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
-/* conn.c: SIGTERM: close idle keep-alive connections, close the others after their response. */
-void conn_drain(struct worker *w);
-/* Free every connection of a stopped worker (its loop no longer runs). */
-void conn_close_all(struct worker *w);
-
-/* Copy out up to AL_RECENT of the latest requests (all workers), newest first; returns how many. */
-int al_recent_get(struct al_recent *out);
+/*
+ * What the parts above runtime do at runtime's turns: front (connections,
+ * TLS, hot bodies) and fetch (the curl multi, uplinks, fills, the store
+ * writer).  runtime includes none of their headers and calls this table,
+ * which the program sets before anything starts (al_server_set_parts;
+ * proxy/front/serve.c fills it), so no include goes back up from runtime.
+ */
+struct al_listen;
+struct al_server_parts {
+	/* the parts' own checks for preflight (TLS files): 0, or -errno with msg and the config key */
+	int (*preflight)(const struct al_config *cfg, char *msg, size_t len, char *key, size_t keylen);
+	/* once, before the workers: 0, or -errno with err */
+	int (*start)(const struct al_config *cfg, char *err, size_t errlen);
+	/* an HTTPS listener's SSL_CTX, or NULL with err */
+	void *(*listener_ctx)(const struct al_listen *ls, char *err, size_t errlen);
+	/* a worker's own share (its loop exists, does not run yet): 0 or -errno */
+	int (*worker_init)(struct worker *w, uint64_t hot_bytes);
+	/* and its end, after its loop stopped: connections, fetches */
+	void (*worker_fini)(struct worker *w);
+	/* on the main loop, once the workers exist: 0 or -errno */
+	int (*run)(struct event_base *main_base, const struct al_config *cfg);
+	/* after every worker stopped */
+	void (*stop)(void);
+	/* on w's thread: take over an accepted socket (ssl: a TLS listener's SSL, or NULL) */
+	void (*accept)(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl);
+	/* on w's thread, SIGTERM: close idle keep-alive connections, the others after their response */
+	void (*drain)(struct worker *w);
+	/* on the main thread: nc is the configuration now */
+	void (*reload)(const struct al_config *nc);
+	/* on a worker's thread: write the last-use times of these keys (LRU) */
+	void (*touch)(const uint8_t (*keys)[AL_KEY_LEN], int n);
+};
+/* Set the table before al_server_preflight / al_server_start / al_server_run. */
+void al_server_set_parts(const struct al_server_parts *parts);
 
 #endif

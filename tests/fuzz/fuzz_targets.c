@@ -20,6 +20,7 @@
 #include "policy/route.h"
 #include "policy/semver.h"
 #include "proxy/front/http1.h"
+#include "proxy/fetch/upstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *name, *value, *why;
 		size_t nlen, vlen;
 		int status;
-		if (http1_response_line(p, len, &status, &name, &nlen, &value, &vlen, &why) == RESP_FIELD &&
+		if (up_response_line(p, len, &status, &name, &nlen, &value, &vlen, &why) == RESP_FIELD &&
 		    (name + nlen > end || value + vlen > end))
 			abort();
 		p += len;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proxy/front/http1.h"
+#include "proxy/fetch/upstream.h"
 
 static const struct http_limits lim = {16384, 100};
 
@@ -166,7 +167,7 @@ static void test_reasons(void **state)
 		int got = 0;
 		int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", s, http1_reason(s));
 		assert_true(strlen(http1_reason(s)) > 0);
-		assert_int_equal(http1_response_line(line, (size_t)n, &got, &name, &nl, &value, &vl, &why), RESP_STATUS);
+		assert_int_equal(up_response_line(line, (size_t)n, &got, &name, &nl, &value, &vl, &why), RESP_STATUS);
 		assert_int_equal(got, s);
 	}
 }
@@ -258,35 +259,35 @@ static void test_response_classes(void **state)
 
 	(void)state;
 	for (int c = 0; c < 256; c++) {
-		enum http1_resp_line rc;
+		enum up_resp_line rc;
 		int n = snprintf(buf, sizeof(buf), "X%cY: 1\r\n", 'x');
 		*strchr(buf, 'x') = (char)c; /* the one lower-case x */
-		rc = http1_response_line(buf, (size_t)n, &status, &name, &nl, &value, &vl, &why);
+		rc = up_response_line(buf, (size_t)n, &status, &name, &nl, &value, &vl, &why);
 		if (c == ':')
 			assert_int_equal(rc, RESP_FIELD);
 		else if (rfc_tchar((unsigned char)c) ? rc != RESP_FIELD : rc != RESP_BAD)
 			fail_msg("response field-name byte 0x%02x: got %d", c, rc);
 		n = snprintf(buf, sizeof(buf), "X: a%cb\r\n", 'x');
 		*strchr(buf, 'x') = (char)c; /* the one lower-case x */
-		rc = http1_response_line(buf, (size_t)n, &status, &name, &nl, &value, &vl, &why);
+		rc = up_response_line(buf, (size_t)n, &status, &name, &nl, &value, &vl, &why);
 		if ((c == '\t' || (c >= 0x20 && c != 0x7f)) ? rc != RESP_FIELD : rc != RESP_BAD)
 			fail_msg("response field-value byte 0x%02x: got %d", c, rc);
 		n = snprintf(buf, sizeof(buf), "HTTP/1.1 200 O%cK\r\n", 'x');
 		*strchr(buf, 'x') = (char)c; /* the one lower-case x */
-		rc = http1_response_line(buf, (size_t)n, &status, &name, &nl, &value, &vl, &why);
+		rc = up_response_line(buf, (size_t)n, &status, &name, &nl, &value, &vl, &why);
 		if ((c == '\t' || (c >= 0x20 && c != 0x7f)) ? rc != RESP_STATUS : rc != RESP_BAD)
 			fail_msg("reason-phrase byte 0x%02x: got %d", c, rc);
 	}
-	assert_int_equal(http1_response_line("HTTP/1.1 204\r\n", 14, &status, &name, &nl, &value, &vl, &why), RESP_STATUS);
+	assert_int_equal(up_response_line("HTTP/1.1 204\r\n", 14, &status, &name, &nl, &value, &vl, &why), RESP_STATUS);
 	assert_int_equal(status, 204);
-	assert_int_equal(http1_response_line("HTTP/1.1 200 OK\r\n", 17, &status, &name, &nl, &value, &vl, &why), RESP_STATUS);
+	assert_int_equal(up_response_line("HTTP/1.1 200 OK\r\n", 17, &status, &name, &nl, &value, &vl, &why), RESP_STATUS);
 	assert_int_equal(status, 200);
 	static const char *const bad[] = {"HTTP/1.1  200 OK\r\n", "HTTP/x.1 200 OK\r\n", "HTTP/1.1 2000 OK\r\n",
 	    "HTTP/1.1 20 OK\r\n", "HTTP/1.1 600 OK\r\n", "HTTP/1.1 200OK\r\n", "HTTP/1.1 200 OK", NULL};
 	for (int i = 0; bad[i]; i++)
-		if (http1_response_line(bad[i], strlen(bad[i]), &status, &name, &nl, &value, &vl, &why) != RESP_BAD)
+		if (up_response_line(bad[i], strlen(bad[i]), &status, &name, &nl, &value, &vl, &why) != RESP_BAD)
 			fail_msg("status line %d accepted: %s", i, bad[i]);
-	assert_int_equal(http1_response_line("X: a\0b\r\n", 8, &status, &name, &nl, &value, &vl, &why), RESP_BAD);
+	assert_int_equal(up_response_line("X: a\0b\r\n", 8, &status, &name, &nl, &value, &vl, &why), RESP_BAD);
 }
 
 static void test_limits(void **state)
