@@ -553,7 +553,7 @@ static void pump(struct conn *c)
 
 /* ---- pass-through sink: the fill's response may not be stored ---- */
 
-static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64_t clen)
+static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64_t clen, int64_t age)
 {
 	struct conn *c = arg;
 
@@ -561,7 +561,7 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 	    c->history == H_REVALIDATING ? "stale" : "miss", status);
 	c->result = R_PASS;
 	c->end_known = clen >= 0;
-	conn_add_head(c, status, hdrs, len, clen, -1, NULL);
+	conn_add_head(c, status, hdrs, len, clen, age, NULL);
 	c->state = C_PASS;
 	conn_write_now(c);
 }
@@ -676,7 +676,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		c->result = c->origin ? R_MISS : R_COLLAPSED;
 		c->follow = 1;
 		c->obj_id = v.obj_id;
-		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) == 0)
+		/* a miss relays the upstream's Age (RFC 9111 §5.1): the response may be old already */
+		if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, v.age) == 0)
 			pump(c);
 		else
 			event_active(c->wake, EV_READ, 0);
