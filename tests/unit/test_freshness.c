@@ -154,6 +154,11 @@ static void test_storable(void **state)
 	assert_string_equal(al_uncacheable_reason(200, H("Vary: Accept-Encoding, User-Agent\r\n")), "vary");
 	assert_string_equal(al_uncacheable_reason(500, H("")), "status");
 	assert_string_equal(al_uncacheable_reason(206, H("")), "status");
+	/* every Vary line counts (cache-tests.fyi vary-syntax-empty-star-lines) */
+	assert_string_equal(al_uncacheable_reason(200, H("Vary:\r\nVary: *\r\n")), "vary");
+	assert_string_equal(al_uncacheable_reason(200, H("Vary: Accept-Encoding\r\nVary: Foo\r\n")), "vary");
+	assert_string_equal(al_uncacheable_reason(200, H("vary: \t*\r\n")), "vary");
+	assert_null(al_uncacheable_reason(200, H("Vary:\r\nVary: accept-encoding\r\n")));
 }
 
 /* The upstream's Age as RFC 9111 §5.1 and the peers read it (cache-tests.fyi age-parse-*). */
