@@ -34,8 +34,9 @@ const struct al_default_rule al_default_rules[] = {
 
 const char *al_uncacheable_reason(int status, const char *h, size_t len)
 {
-	size_t vl;
-	const char *v;
+	struct al_hdr_iter it = {h, h + len};
+	size_t vl, nl;
+	const char *v, *n;
 
 	switch (status) {
 	case 200: case 203: case 204: case 300: case 301: case 308: case 404: case 410:
@@ -49,18 +50,23 @@ const char *al_uncacheable_reason(int status, const char *h, size_t len)
 		return "private";
 	if (al_hdr_get(h, len, "Set-Cookie", &vl) != NULL)
 		return "set-cookie";
-	/* Requests go upstream without Accept-Encoding, so only that Vary is harmless. */
-	v = al_hdr_get(h, len, "Vary", &vl);
-	if (v != NULL) {
+	/*
+	 * Requests go upstream without Accept-Encoding, so only that Vary is
+	 * harmless.  Every Vary line counts: "Vary:" (empty) then "Vary: *" is a
+	 * Vary of * (RFC 9110 §5.3 joins the lines into one list).
+	 */
+	while (al_hdr_next(&it, &n, &nl, &v, &vl)) {
 		const char *p = v, *end = v + vl;
+		if (!al_name_is(n, nl, "Vary"))
+			continue;
 		while (p < end) {
 			const char *c = memchr(p, ',', end - p);
 			const char *e = c ? c : end;
-			while (p < e && *p == ' ')
+			while (p < e && (*p == ' ' || *p == '\t'))
 				p++;
-			while (e > p && e[-1] == ' ')
+			while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
 				e--;
-			if (e > p && !((size_t)(e - p) == 15 && strncasecmp(p, "Accept-Encoding", 15) == 0))
+			if (e > p && !((size_t)(e - p) == 15 && al_ascii_ieq(p, "Accept-Encoding", 15)))
 				return "vary";
 			p = c ? c + 1 : end;
 		}

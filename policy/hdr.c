@@ -118,6 +118,22 @@ int al_list_has_token(const char *v, size_t vlen, const char *token)
 	return list_token(v, v + vlen, token, NULL, NULL);
 }
 
+int64_t al_age_value(const char *v, size_t vl)
+{
+	const int64_t cap = (int64_t)1 << 31;
+	int64_t a = 0;
+	size_t i = 0;
+
+	while (i < vl && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	if (i == vl || v[i] < '0' || v[i] > '9')
+		return -1;
+	for (; i < vl && v[i] >= '0' && v[i] <= '9'; i++)
+		if ((a = a * 10 + (v[i] - '0')) >= cap)
+			return cap;
+	return a;
+}
+
 int al_hdr_is_hop(const char *n, size_t nl)
 {
 	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",

@@ -34,6 +34,16 @@ int al_hdr_token(const char *block, size_t len, const char *field, const char *t
 /* Does a comma list (one field value) contain token, case-insensitive, with or without =arg? */
 int al_list_has_token(const char *v, size_t vlen, const char *token);
 
+/*
+ * The upstream's Age (RFC 9111 §5.1) from one Age line's value: the leading
+ * digits of its first list member, capped at 2^31 (§1.2.2); -1 when it does
+ * not start with a digit.  "7200.0", "7200,0" and "7200;x=1" read as 7200:
+ * read so, a malformed Age makes a response older, never younger, as Squid,
+ * Traffic Server and Varnish read it (cache-tests.fyi age-parse-*).  The
+ * caller reads the first Age line only (§5.1: the first member of a list).
+ */
+int64_t al_age_value(const char *v, size_t vlen);
+
 /* RFC 9110 hop-by-hop fields, which a proxy must not forward or store. */
 int al_hdr_is_hop(const char *name, size_t nlen);
 

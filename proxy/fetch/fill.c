@@ -40,6 +40,7 @@ struct fill {
 	int status;
 	uint64_t obj_id, committed;
 	int64_t content_length;
+	int64_t age;              /* the upstream's Age as relayed to clients on a miss, -1 for none */
 	char *hdrs;
 	size_t hdrs_len;
 	char error[160];
@@ -63,6 +64,8 @@ struct fetch {
 	size_t head_len;
 	int status, head_done;
 	int64_t content_length, age_value;
+	int64_t age_line;         /* the first Age line's value (al_age_value), -1 for none or invalid */
+	int age_seen;             /* an Age line was read: later ones do not count (RFC 9111 §5.1) */
 	char conn_tokens[256];    /* fields the upstream's Connection names: hop-by-hop too */
 	const char *bad;          /* why the response is refused, or NULL */
 	struct store_io *io;      /* the body's way into the cache, through the store writer */
@@ -253,6 +256,7 @@ void fill_view(struct fill *f, struct fill_view *v)
 	v->obj_id = f->obj_id;
 	v->committed = f->committed;
 	v->content_length = f->content_length;
+	v->age = f->age;
 	v->hdrs = f->hdrs;
 	v->hdrs_len = f->hdrs_len;
 	memcpy(v->error, f->error, sizeof(v->error));
@@ -1078,6 +1082,7 @@ static int head_store(struct fetch *x, char *copy, const char **why)
 	f->hdrs = copy;
 	f->hdrs_len = x->head_len;
 	f->content_length = x->content_length;
+	f->age = x->age_line;
 	f->state = FILL_STREAM;
 	notify_locked(f);
 	pthread_mutex_unlock(&f->mu);
@@ -1096,12 +1101,13 @@ static int head_pass(struct fetch *x, char *copy, const char *why)
 	f->hdrs = copy;
 	f->hdrs_len = x->head_len;
 	f->content_length = x->content_length;
+	f->age = x->age_line;
 	snprintf(f->error, sizeof(f->error), "%s", why);
 	pthread_mutex_unlock(&f->mu);
 	set_state(f, FILL_PASS, FAIL_NONE, NULL);
 	if (!x->has_sink)
 		return -1;
-	x->sink.head(x->sink.arg, x->status, x->head, x->head_len, x->content_length);
+	x->sink.head(x->sink.arg, x->status, x->head, x->head_len, x->content_length, x->age_line);
 	return 0;
 }
 
@@ -1174,6 +1180,8 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 		x->conn_tokens[0] = '\0';
 		x->content_length = -1;
 		x->age_value = 0;
+		x->age_line = -1;
+		x->age_seen = 0;
 		x->status = status;
 		return len;
 	case RESP_END:
@@ -1198,8 +1206,11 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 	if (al_name_is(name, nl, "Accept-Ranges"))
 		return len; /* airlock serves ranges from the cache itself and says so (conn.c begin_response) */
 	if (al_name_is(name, nl, "Age")) {
-		int64_t a = parse_u64(v, vl);
-		x->age_value = a > 0 ? a : 0;
+		if (!x->age_seen) {
+			x->age_seen = 1;
+			x->age_line = al_age_value(v, vl);
+			x->age_value = x->age_line > 0 ? x->age_line : 0;
+		}
 		return len;
 	}
 	if (al_name_is(name, nl, "Connection")) {

@@ -53,6 +53,7 @@ struct fill_view {
 	uint64_t obj_id;
 	uint64_t committed;        /* body bytes readable from the cache */
 	int64_t content_length;    /* -1 until known (chunked upstream: at DONE) */
+	int64_t age;               /* the upstream's Age, for a miss's head; -1 for none */
 	const char *hdrs;
 	size_t hdrs_len;
 	char error[160];
@@ -60,7 +61,8 @@ struct fill_view {
 
 /* The pass-through consumer (the originating client). All calls on its worker. */
 struct pass_sink {
-	void (*head)(void *arg, int status, const char *hdrs, size_t len, int64_t content_length);
+	/* age: the upstream's Age (relayed as it came), -1 for none */
+	void (*head)(void *arg, int status, const char *hdrs, size_t len, int64_t content_length, int64_t age);
 	/* 1 when its buffer is full: the fetch pauses until fill_pass_resume(). */
 	int (*full)(void *arg);
 	void (*body)(void *arg, const void *data, size_t len);

@@ -584,7 +584,7 @@ static void pump(struct conn *c)
 
 /* ---- pass-through sink: the fill's response may not be stored ---- */
 
-static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64_t clen)
+static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64_t clen, int64_t age)
 {
 	struct conn *c = arg;
 
@@ -592,7 +592,7 @@ static void sink_head(void *arg, int status, const char *hdrs, size_t len, int64
 	    c->rq.history == H_REVALIDATING ? "stale" : "miss", status);
 	c->rq.result = R_PASS;
 	c->rq.end_known = clen >= 0;
-	conn_add_head(c, status, hdrs, len, clen, -1, NULL);
+	conn_add_head(c, status, hdrs, len, clen, age, NULL);
 	c->state = C_PASS;
 	conn_write_now(c);
 }
@@ -685,7 +685,8 @@ static enum req_step stp_deliver(struct req *r)
 	r->result = r->origin ? R_MISS : R_COLLAPSED;
 	r->follow = 1;
 	r->obj_id = v.obj_id;
-	if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, -1) != 0)
+	/* a miss relays the upstream's Age (RFC 9111 §5.1): the response may be old already */
+	if (begin_response(c, v.status, v.hdrs, v.hdrs_len, v.content_length, v.age) != 0)
 		return STP_DONE;
 	pump(c); /* may finish the request and start the next: r is not ours after this */
 	return STP_PARK;

@@ -154,6 +154,26 @@ static void test_storable(void **state)
 	assert_string_equal(al_uncacheable_reason(200, H("Vary: Accept-Encoding, User-Agent\r\n")), "vary");
 	assert_string_equal(al_uncacheable_reason(500, H("")), "status");
 	assert_string_equal(al_uncacheable_reason(206, H("")), "status");
+	/* every Vary line counts (cache-tests.fyi vary-syntax-empty-star-lines) */
+	assert_string_equal(al_uncacheable_reason(200, H("Vary:\r\nVary: *\r\n")), "vary");
+	assert_string_equal(al_uncacheable_reason(200, H("Vary: Accept-Encoding\r\nVary: Foo\r\n")), "vary");
+	assert_string_equal(al_uncacheable_reason(200, H("vary: \t*\r\n")), "vary");
+	assert_null(al_uncacheable_reason(200, H("Vary:\r\nVary: accept-encoding\r\n")));
+}
+
+/* The upstream's Age as RFC 9111 §5.1 and the peers read it (cache-tests.fyi age-parse-*). */
+static void test_age_value(void **state)
+{
+	assert_int_equal(al_age_value(H("7200")), 7200);
+	assert_int_equal(al_age_value(H(" 0")), 0);
+	assert_int_equal(al_age_value(H("7200.0")), 7200);  /* age-parse-float */
+	assert_int_equal(al_age_value(H("7200,0")), 7200);  /* age-parse-suffix */
+	assert_int_equal(al_age_value(H("0,7200")), 0);     /* age-parse-prefix */
+	assert_int_equal(al_age_value(H("7200;foo=bar")), 7200);
+	assert_int_equal(al_age_value(H("abc")), -1);
+	assert_int_equal(al_age_value(H("-7200")), -1);
+	assert_int_equal(al_age_value(H("")), -1);
+	assert_int_equal(al_age_value(H("99999999999999999999999")), (int64_t)1 << 31);
 }
 
 static void test_age(void **state)
@@ -294,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_storable),
 		cmocka_unit_test(test_ascii_ieq),
 		cmocka_unit_test(test_age),
+		cmocka_unit_test(test_age_value),
 		cmocka_unit_test(test_etags),
 		cmocka_unit_test(test_hdr_fields),
 		cmocka_unit_test(test_dates),
