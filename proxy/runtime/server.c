@@ -153,6 +153,7 @@ static void on_touch_flush(evutil_socket_t fd, short what, void *arg)
 		al_store_touch(srv.store, (const uint8_t (*)[AL_KEY_LEN])w->touched, w->ntouched, time(NULL));
 	} else {
 		t->job.run = touch_write;
+		t->job.done = NULL;
 		t->now = time(NULL);
 		t->n = w->ntouched;
 		memcpy(t->keys, w->touched, (size_t)w->ntouched * AL_KEY_LEN);
@@ -601,7 +602,7 @@ int al_server_start(const struct al_config *cfg)
 	}
 	if (uplink_start_probes(main_base, cfg) != 0)
 		return -1;
-	if (al_writer_start() != 0)
+	if (al_writer_start(srv.store) != 0)
 		return -1;
 	for (int i = 0; i < nw; i++) {
 		if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0)
