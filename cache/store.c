@@ -323,7 +323,7 @@ static int drop_pending(struct al_store *s)
 }
 
 /* What an operator can do about a cache that cannot be opened. */
-#define DAMAGED_HINT "airlock changed nothing. Stop airlock, move the directory aside " \
+#define DAMAGED_HINT "airlock did not change it. Stop airlock, move the directory aside " \
 	"(mv %s %s.damaged; keep it for a post-mortem) and start again: airlock starts with an empty cache " \
 	"and refills it from the upstreams or from a bundle (airlock import)"
 

@@ -86,7 +86,9 @@ static int verify_one(const uint8_t *key, const struct al_record *r, void *arg)
 	rc = al_store_check_body(c->rd, r);
 	c->n++;
 	if (rc != 0) {
-		printf("corrupt: %s (%s)\n", url, rc == -EBADMSG ? "SHA-256 mismatch" : strerror(-rc));
+		printf("corrupt: %s (%s)\n", url, rc == -EBADMSG ? "SHA-256 mismatch" :
+		    rc == -ENOENT ? "chunks of its body are missing" :
+		    rc == -EUCLEAN ? "LMDB found a damaged page on the way to its body" : strerror(-rc));
 		keep_key(c, key);
 		c->bad++;
 	}
@@ -411,6 +413,12 @@ int tools_main(int argc, char **argv)
 	} else {
 		rc = usage();
 	}
+	if (rc < 0 && strcmp(cmd, "export") != 0 && strcmp(cmd, "import") != 0)
+		/* the index itself could not be read to its end: say so, not just the exit code */
+		fprintf(stderr, "airlock %s: reading the cache's index stopped: %s%s\n", cmd,
+		    rc == -EUCLEAN ? "LMDB found a damaged page" : strerror(-rc),
+		    rc == -EUCLEAN ? "; move the cache directory aside and start with an empty one "
+		    "(refill, or airlock import a bundle)" : "");
 	free(c.keys);
 	al_reader_free(c.rd);
 	al_store_close(c.s);
