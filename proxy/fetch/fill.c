@@ -18,7 +18,15 @@
 
 #define FILL_MAGIC 0x46494c4cu
 #define CHUNK_BYTES (256 * 1024)  /* commit at least this often */
-#define NBUF 2                    /* chunk buffers per fetch: one filling while the other is written */
+/*
+ * Chunk buffers per fetch, allocated as needed: one filling while the others
+ * wait for the store writer's durable group commit (an fdatasync: 0.5-50 ms
+ * on this project's shared machine).  With 2, a fast fill moved one chunk
+ * per commit; with 16 a commit takes what arrived during the previous one
+ * (256 MiB cold fill: median 3.0 s with 2, 1.9 s with 16; bench/README.md,
+ * issue 32).  A fill from an upstream slower than the disk holds two.
+ */
+#define NBUF 16
 #define FLUSH_MS 25               /* ... or this long after the first uncommitted byte */
 #define HEAD_MAX (64 * 1024)      /* upstream response head limit */
 #define NBUCKETS 1024
