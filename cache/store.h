@@ -89,7 +89,7 @@ int al_lookup(struct al_reader *r, const uint8_t key[AL_KEY_LEN], struct al_reco
  */
 int al_body_at(struct al_reader *r, uint64_t obj_id, uint64_t off, const void **ptr, size_t *len);
 
-/* Each of these is one write transaction. */
+/* Each of these is one write transaction (nested in the caller's batch, if it holds one: see below). */
 int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id);
 /* al_fill_begin in two: a new object id (random, never 0), then its pending entry, which must
  * come before its chunks (chunks of a pending object are dropped at the next open). */
