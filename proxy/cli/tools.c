@@ -372,15 +372,21 @@ int tools_main(int argc, char **argv)
 		printf("%d entries, %llu bytes\n", c.n, (unsigned long long)c.bytes);
 	} else if (!strcmp(cmd, "purge")) {
 		rc = al_store_foreach(c.s, collect, &c);
+		int batched = al_store_batch_begin(c.s) == 0; /* one durable commit for all, not one per entry */
 		for (int i = 0; i < c.nkeys; i++)
 			al_store_delete(c.s, c.keys[i]);
+		if (batched && al_store_batch_end(c.s) != 0 && rc == 0)
+			rc = -EIO;
 		printf("purged %d entries\n", c.nkeys);
 	} else if (!strcmp(cmd, "verify")) {
 		al_reader_begin(c.rd);
 		rc = al_store_foreach(c.s, verify_one, &c);
 		al_reader_end(c.rd);
+		int batched = al_store_batch_begin(c.s) == 0;
 		for (int i = 0; i < c.nkeys; i++)
 			al_store_delete(c.s, c.keys[i]);
+		if (batched && al_store_batch_end(c.s) != 0 && rc == 0)
+			rc = -EIO;
 		printf("verified %d entries: %d corrupt%s\n", c.n, c.bad, c.bad ? " (dropped; the next request refetches)" : "");
 		rc = c.bad ? 1 : rc;
 	} else if (!strcmp(cmd, "status")) {
