@@ -22,11 +22,15 @@
  * Chunk buffers per fetch, allocated as needed: one filling while the others
  * wait for the store writer's durable group commit (an fdatasync: 0.5-50 ms
  * on this project's shared machine).  With 2, a fast fill moved one chunk
- * per commit; with 16 a commit takes what arrived during the previous one
- * (256 MiB cold fill: median 3.0 s with 2, 1.9 s with 16; bench/README.md,
- * issue 32).  A fill from an upstream slower than the disk holds two.
+ * per commit; with more, a commit takes what arrived during the previous
+ * one (256 MiB cold fill, medians on the loaded machine: 1.1 s before
+ * durable commits; 3.0 s with 2, 2.6 s with 8, 1.9 s with 16 buffers;
+ * bench/README.md, issue 32).  16 (4 MiB) grew RssAnon by 9.7 MiB under
+ * ASan while a writer held the cache, over test_core_store_writer's 8 MiB
+ * bound; 8 grows it by 5.  A fill from an upstream slower than the disk
+ * holds two.
  */
-#define NBUF 16
+#define NBUF 8
 #define FLUSH_MS 25               /* ... or this long after the first uncommitted byte */
 #define HEAD_MAX (64 * 1024)      /* upstream response head limit */
 #define NBUCKETS 1024
