@@ -50,8 +50,28 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 void al_store_close(struct al_store *s);
 void al_store_key(const char *url, size_t len, uint8_t key[AL_KEY_LEN]);
 int al_store_stats(struct al_store *s, struct al_store_stats *st);
-/* Flush to disk (the environment runs with MDB_NOSYNC; a thread calls this). */
+/*
+ * Flush the newest commit's meta page (the environment runs with
+ * MDB_NOMETASYNC: see "Durability" in store.c); a thread calls this once a
+ * second.  Cheap when nothing was committed since its last call.
+ */
 int al_store_sync(struct al_store *s);
+
+/*
+ * Group commit, for the one thread that writes most (the store writer) and
+ * for bulk writers (bundle import).  Between begin and end, every write call
+ * this thread makes on s (al_fill_*, al_store_touch, ...) is a nested
+ * transaction of one batch transaction: a call that fails undoes only its
+ * own part.  Nothing of the batch is visible to readers before end (or
+ * flush) commits it, with one fdatasync for the whole batch.  end/flush
+ * return 0 or the batch's first failure (-errno): when not 0, the writes
+ * made since begin may be lost, whatever each call returned.  Calls that
+ * must commit on their own (making room in a full map) commit the batch so
+ * far first.  Other threads' write calls wait for the batch to end.
+ */
+int al_store_batch_begin(struct al_store *s);
+int al_store_batch_flush(struct al_store *s);  /* commit what is there, go on in a new batch */
+int al_store_batch_end(struct al_store *s);
 
 int al_reader_new(struct al_store *s, struct al_reader **out);
 void al_reader_free(struct al_reader *r);
@@ -69,7 +89,7 @@ int al_lookup(struct al_reader *r, const uint8_t key[AL_KEY_LEN], struct al_reco
  */
 int al_body_at(struct al_reader *r, uint64_t obj_id, uint64_t off, const void **ptr, size_t *len);
 
-/* Each of these is one write transaction. */
+/* Each of these is one write transaction (nested in the caller's batch, if it holds one: see below). */
 int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id);
 /* al_fill_begin in two: a new object id (random, never 0), then its pending entry, which must
  * come before its chunks (chunks of a pending object are dropped at the next open). */

@@ -90,7 +90,9 @@ static int verify_one(const uint8_t *key, const struct al_record *r, void *arg)
 	rc = al_store_check_body(c->rd, r);
 	c->n++;
 	if (rc != 0) {
-		printf("corrupt: %s (%s)\n", url, rc == -EBADMSG ? "SHA-256 mismatch" : strerror(-rc));
+		printf("corrupt: %s (%s)\n", url, rc == -EBADMSG ? "SHA-256 mismatch" :
+		    rc == -ENOENT ? "chunks of its body are missing" :
+		    rc == -EUCLEAN ? "LMDB found a damaged page on the way to its body" : strerror(-rc));
 		keep_key(c, key);
 		c->bad++;
 	}
@@ -573,15 +575,21 @@ int tools_main(int argc, char **argv)
 		printf("%d entries, %llu bytes\n", c.n, (unsigned long long)c.bytes);
 	} else if (!strcmp(cmd, "purge")) {
 		rc = al_store_foreach(c.s, collect, &c);
+		int batched = al_store_batch_begin(c.s) == 0; /* one durable commit for all, not one per entry */
 		for (int i = 0; i < c.nkeys; i++)
 			al_store_delete(c.s, c.keys[i]);
+		if (batched && al_store_batch_end(c.s) != 0 && rc == 0)
+			rc = -EIO;
 		printf("purged %d entries\n", c.nkeys);
 	} else if (!strcmp(cmd, "verify")) {
 		al_reader_begin(c.rd);
 		rc = al_store_foreach(c.s, verify_one, &c);
 		al_reader_end(c.rd);
+		int batched = al_store_batch_begin(c.s) == 0;
 		for (int i = 0; i < c.nkeys; i++)
 			al_store_delete(c.s, c.keys[i]);
+		if (batched && al_store_batch_end(c.s) != 0 && rc == 0)
+			rc = -EIO;
 		printf("verified %d entries: %d corrupt%s\n", c.n, c.bad, c.bad ? " (dropped; the next request refetches)" : "");
 		rc = c.bad ? 1 : rc;
 	} else if (!strcmp(cmd, "status")) {
@@ -614,6 +622,12 @@ int tools_main(int argc, char **argv)
 	} else {
 		rc = usage();
 	}
+	if (rc < 0 && strcmp(cmd, "export") != 0 && strcmp(cmd, "import") != 0)
+		/* the index itself could not be read to its end: say so, not just the exit code */
+		fprintf(stderr, "airlock %s: reading the cache's index stopped: %s%s\n", cmd,
+		    rc == -EUCLEAN ? "LMDB found a damaged page" : strerror(-rc),
+		    rc == -EUCLEAN ? "; move the cache directory aside and start with an empty one "
+		    "(refill, or airlock import a bundle)" : "");
 	free(c.keys);
 	al_reader_free(c.rd);
 	al_store_close(c.s);

@@ -17,7 +17,19 @@
 
 #define FILL_MAGIC 0x46494c4cu
 #define CHUNK_BYTES (256 * 1024)  /* commit at least this often */
-#define NBUF 2                    /* chunk buffers per fetch: one filling while the other is written */
+/*
+ * Chunk buffers per fetch, allocated as needed: one filling while the others
+ * wait for the store writer's durable group commit (an fdatasync: 0.5-50 ms
+ * on this project's shared machine).  With 2, a fast fill moved one chunk
+ * per commit; with more, a commit takes what arrived during the previous
+ * one (256 MiB cold fill, medians on the loaded machine: 1.1 s before
+ * durable commits; 3.0 s with 2, 2.6 s with 8, 1.9 s with 16 buffers;
+ * bench/README.md, issue 32).  16 (4 MiB) grew RssAnon by 9.7 MiB under
+ * ASan while a writer held the cache, over test_core_store_writer's 8 MiB
+ * bound; 8 grows it by 5.  A fill from an upstream slower than the disk
+ * holds two.
+ */
+#define NBUF 8
 #define FLUSH_MS 25               /* ... or this long after the first uncommitted byte */
 #define HEAD_MAX (64 * 1024)      /* upstream response head limit */
 #define NBUCKETS 1024
@@ -106,6 +118,7 @@ struct cbuf {
 	struct cbuf *next_free;
 	uint64_t off;
 	size_t len;
+	int rc;                   /* the append's, from run to done */
 	unsigned char data[CHUNK_BYTES];
 };
 
@@ -340,21 +353,42 @@ static void store_job_end(struct store_io *io, int rc, struct cbuf *b)
 	pthread_mutex_unlock(&io->mu);
 }
 
-static void store_post(struct store_io *io, struct al_writer_job *job, void (*run)(struct al_writer_job *))
+static void store_post(struct store_io *io, struct al_writer_job *job, void (*run)(struct al_writer_job *),
+    void (*done)(struct al_writer_job *, int))
 {
 	pthread_mutex_lock(&io->mu);
 	io->inflight++;
 	pthread_mutex_unlock(&io->mu);
 	job->run = run;
+	job->done = done;
 	al_writer_post(job);
 }
+
+/*
+ * The writer groups commits (proxy/fetch/writer.h): run writes inside its
+ * batch, done follows once the batch is committed, and only done tells the
+ * readers and the fetch.
+ */
 
 /* The pending entry, ahead of the chunks: a crash before the commit leaves none of them behind. */
 static void begin_write(struct al_writer_job *job)
 {
 	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, begin_job));
+	int rc = al_fill_pending(srv.store, io->key, io->obj_id);
 
-	store_job_end(io, al_fill_pending(srv.store, io->key, io->obj_id), NULL);
+	if (rc != 0) {
+		pthread_mutex_lock(&io->mu);
+		if (io->rc == 0)
+			io->rc = rc;
+		pthread_mutex_unlock(&io->mu);
+	}
+}
+
+static void begin_done(struct al_writer_job *job, int rc)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, begin_job));
+
+	store_job_end(io, rc, NULL);
 }
 
 static void commit_write(struct al_writer_job *job)
@@ -364,6 +398,16 @@ static void commit_write(struct al_writer_job *job)
 
 	pthread_mutex_lock(&io->mu);
 	io->commit_rc = rc;
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void commit_done(struct al_writer_job *job, int rc)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, commit_job));
+
+	pthread_mutex_lock(&io->mu);
+	if (io->commit_rc == 0)
+		io->commit_rc = rc;
 	pthread_mutex_unlock(&io->mu);
 	store_job_end(io, 0, NULL);
 }
@@ -389,10 +433,11 @@ static void store_abort(uint64_t obj_id)
 	}
 	a->obj_id = obj_id;
 	a->job.run = abort_write;
+	a->job.done = NULL;
 	al_writer_post(&a->job);
 }
 
-/* On the store writer: append one chunk, then tell the readers and the fetch. */
+/* On the store writer: append one chunk; once it is committed (cbuf_done), tell the readers and the fetch. */
 static void cbuf_write(struct al_writer_job *job)
 {
 	struct cbuf *b = (struct cbuf *)job;
@@ -402,7 +447,19 @@ static void cbuf_write(struct al_writer_job *job)
 	pthread_mutex_lock(&io->mu);
 	rc = io->rc;
 	pthread_mutex_unlock(&io->mu);
-	if (rc == 0 && (rc = al_fill_append(srv.store, io->obj_id, b->off, b->data, b->len)) == 0) {
+	if (rc == 0)
+		rc = al_fill_append(srv.store, io->obj_id, b->off, b->data, b->len);
+	b->rc = rc;
+}
+
+static void cbuf_done(struct al_writer_job *job, int rc)
+{
+	struct cbuf *b = (struct cbuf *)job;
+	struct store_io *io = b->io;
+
+	if (rc == 0)
+		rc = b->rc;
+	if (rc == 0) {
 		pthread_mutex_lock(&io->f->mu);
 		io->f->committed = b->off + b->len;
 		notify_locked(io->f);
@@ -511,7 +568,7 @@ static int flush_chunk(struct fetch *x)
 		b->off = x->chunk_start;
 		x->chunk_start += b->len;
 		x->buf = NULL;
-		store_post(x->io, &b->job, cbuf_write);
+		store_post(x->io, &b->job, cbuf_write, cbuf_done);
 	}
 	return store_rc(x->io, NULL);
 }
@@ -560,7 +617,7 @@ static void publish(struct fetch *x, uint32_t flags)
 	rec->hdrs = x->head;
 	rec->hdrs_len = x->head_len;
 	x->committing = 1;
-	store_post(x->io, &x->io->commit_job, commit_write);
+	store_post(x->io, &x->io->commit_job, commit_write, commit_done);
 }
 
 static void fail_stream(struct fetch *x, enum fill_failure why, const char *err);
@@ -1075,7 +1132,7 @@ static int head_store(struct fetch *x, char *copy, const char **why)
 		x->bad = "out of memory";
 		return -1;
 	}
-	store_post(x->io, &x->io->begin_job, begin_write); /* the pending entry, on the writer */
+	store_post(x->io, &x->io->begin_job, begin_write, begin_done); /* the pending entry, on the writer */
 	pthread_mutex_lock(&f->mu);
 	f->obj_id = id;
 	f->status = x->status;

@@ -6,20 +6,41 @@
  * writeback: 27 ms and 162 ms measured on this project's machine) held up
  * every client of that worker, hits included.
  *
+ * Group commit: every commit is durable (an fdatasync, see "Durability" in
+ * cache/store.c), so the writer runs the jobs queued at a time inside one
+ * store batch (al_store_batch_begin) and commits them together: while one
+ * batch's fdatasync runs, the next batch's jobs queue up.  A batch ends when
+ * the queue is empty, after AL_WRITER_BATCH_JOBS jobs or after
+ * AL_WRITER_BATCH_MS of running jobs, which bounds how long a chunk waits
+ * before readers see it.
+ *
  * Jobs run one at a time, in the order they were posted.  A job is embedded
- * in its poster's struct; the poster keeps it alive until it has run.
+ * in its poster's struct; the poster keeps it alive until it has run and,
+ * if it has a done callback, until done has been called.
  */
 #ifndef AIRLOCK_PROXY_WRITER_H
 #define AIRLOCK_PROXY_WRITER_H
 
+struct al_store;
+
+#define AL_WRITER_BATCH_JOBS 64   /* 16 MiB of 256 KiB chunks */
+#define AL_WRITER_BATCH_MS 10
+
 struct al_writer_job {
 	struct al_writer_job *next;
+	/* Inside the batch: what it wrote is not yet visible to readers nor durable. */
 	void (*run)(struct al_writer_job *job);
+	/*
+	 * Or NULL.  After the batch holding run's writes committed: rc is 0, or
+	 * the batch's failure (then run's writes may be lost).  The last touch
+	 * of the job by the writer.  Without done, run is the last touch.
+	 */
+	void (*done)(struct al_writer_job *job, int rc);
 };
 
-/* 0, or -errno when the thread cannot be made. */
-int al_writer_start(void);
-/* Queue job; without a running writer it runs at once, on the caller's thread. */
+/* 0, or -errno when the thread cannot be made.  s: the store whose writes it groups. */
+int al_writer_start(struct al_store *s);
+/* Queue job; without a running writer it runs at once (then done, with 0), on the caller's thread. */
 void al_writer_post(struct al_writer_job *job);
 /* Run what is queued, then end the thread. */
 void al_writer_stop(void);

@@ -422,8 +422,17 @@ int admin_handle(const struct al_config *cfg, const char *target, size_t len, in
 			return 400;
 		}
 		al_store_foreach(srv.store, purge_collect, &p);
-		for (int i = 0; i < p.n; i++)
-			al_store_delete(srv.store, p.keys[i]);
+		{
+			/* one durable commit (an fdatasync) for the whole purge, not one per entry */
+			int batched = al_store_batch_begin(srv.store) == 0;
+			for (int i = 0; i < p.n; i++)
+				al_store_delete(srv.store, p.keys[i]);
+			if (batched && al_store_batch_end(srv.store) != 0) {
+				free(p.keys);
+				evbuffer_add_printf(body, "the cache could not commit the purge\n");
+				return 500;
+			}
+		}
 		free(p.keys);
 		*ctype = "application/json";
 		evbuffer_add_printf(body, "{\"purged\":%d}\n", p.n);

@@ -65,7 +65,7 @@ static void serve_worker_fini(struct worker *w)
 
 static int serve_run(struct event_base *main_base, const struct al_config *cfg)
 {
-	if (uplink_start_probes(main_base, cfg) != 0 || al_writer_start() != 0)
+	if (uplink_start_probes(main_base, cfg) != 0 || al_writer_start(srv.store) != 0)
 		return -EIO;
 	return 0;
 }
@@ -109,6 +109,7 @@ static void serve_touch(const uint8_t (*keys)[AL_KEY_LEN], int n)
 		return;
 	}
 	t->job.run = touch_write;
+	t->job.done = NULL;
 	t->now = time(NULL);
 	t->n = n;
 	memcpy(t->keys, keys, (size_t)n * AL_KEY_LEN);
