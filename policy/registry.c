@@ -617,3 +617,77 @@ char *al_registry_categories(json_t *docs, const struct al_registry_query *q)
 	json_decref(counts);
 	return s;
 }
+
+/* ---- one document at a time (the offline registry's index) ---- */
+
+struct al_registry_run {
+	struct al_registry_query q;
+	int categories;
+	json_t *docs;
+	char name[256];          /* the name being fed */
+	int name_pre;            /* legacy: a prerelease of it is kept */
+};
+
+struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories)
+{
+	struct al_registry_run *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->docs = json_array()) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->q = *q;
+	r->categories = categories;
+	return r;
+}
+
+int al_registry_run_add(struct al_registry_run *r, json_t *doc)
+{
+	const char *name;
+	int pre;
+
+	if (!json_is_object(doc) || !first_phase(doc, &r->q))
+		return 0;
+	name = str(doc, "name");
+	if (strcmp(name, r->name) != 0) {
+		snprintf(r->name, sizeof(r->name), "%s", name);
+		r->name_pre = 0;
+	}
+	if (r->q.all) {
+		json_array_append(r->docs, doc);
+		return 0;
+	}
+	if (!r->q.experimental) {
+		json_array_append(r->docs, doc); /* the newest that qualifies */
+		return 1;
+	}
+	/* legacyApply: a release wins over a newer prerelease, else the newest prerelease */
+	pre = is_prerelease(doc);
+	if (pre && r->name_pre)
+		return 0;
+	json_array_append(r->docs, doc);
+	r->name_pre |= pre;
+	return !pre;
+}
+
+char *al_registry_run_finish(struct al_registry_run *r)
+{
+	struct al_registry_query q;
+	char *body;
+
+	if (r == NULL)
+		return NULL;
+	q = r->q;
+	/*
+	 * Without all, only the newest qualifying version of each name was
+	 * kept, so apply()'s choice of the newest among them (a scan of all
+	 * kept names per document) has nothing left to choose: skip it.
+	 * Legacy rules keep up to two per name and still choose.
+	 */
+	if (!q.experimental)
+		q.all = 1;
+	body = r->categories ? al_registry_categories(r->docs, &q) : al_registry_search(r->docs, &q);
+	json_decref(r->docs);
+	free(r);
+	return body;
+}

@@ -48,4 +48,21 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q);
 /* The /categories answer; caller frees. */
 char *al_registry_categories(json_t *docs, const struct al_registry_query *q);
 
+/*
+ * The same answers fed one document at a time (the offline registry's
+ * index hands summaries over this way), keeping only the documents the
+ * answer can use: with `all`, every document that passes the first phase;
+ * otherwise, per name, the newest that does (legacy rules: the newest
+ * release and the newest prerelease).  Feed each name's versions one
+ * after another, newest first by semver; al_registry_run_add returns 1
+ * when no older version of this name can change the answer (the caller
+ * may skip them), else 0.  It takes its own reference to doc when it
+ * keeps it.  run_finish gives the /search (categories 0) or /categories
+ * body (caller frees; NULL on ENOMEM) and frees the run in any case.
+ */
+struct al_registry_run;
+struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories);
+int al_registry_run_add(struct al_registry_run *r, json_t *doc);
+char *al_registry_run_finish(struct al_registry_run *r);
+
 #endif
