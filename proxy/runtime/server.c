@@ -622,6 +622,7 @@ int al_server_wait(void)
 
 void al_server_stop(void)
 {
+	conn_registry_stop(); /* its threads wake worker loops: they end first */
 	for (int i = 0; i < nstarted; i++) {
 		event_active(srv.workers[i].stop_ev, EV_READ, 0);
 		pthread_join(srv.workers[i].thread, NULL);

@@ -161,6 +161,8 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 void conn_drain(struct worker *w);
 /* Free every connection of a stopped worker (its loop no longer runs). */
 void conn_close_all(struct worker *w);
+/* offline_registry.c: end the query threads (the answers in flight are dropped); before the workers stop. */
+void conn_registry_stop(void);
 
 /* Copy out up to AL_RECENT of the latest requests (all workers), newest first; returns how many. */
 int al_recent_get(struct al_recent *out);
