@@ -177,6 +177,7 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
  * REGIDX_FORMAT_KEY holds the summary format the entries were built with.
  */
 #define REGIDX_FORMAT_KEY "\0format"
+#define REGIDX_GEN_KEY "\0gen"
 #define REGIDX_MAX_DOC (8u << 20)
 
 /* obj_id's body (len bytes) read inside txn into a new buffer; 0 or -errno. */
@@ -218,6 +219,39 @@ static int body_in_txn(struct al_store *s, MDB_txn *txn, uint64_t id, uint64_t l
 	return 0;
 }
 
+/*
+ * Every change to the index changes "\0gen" in the same transaction, so a
+ * reader can tell an answer computed from an older snapshot (a missing
+ * counter starts at a random value: a rebuilt index never repeats one).
+ */
+static int regidx_bump(struct al_store *s, MDB_txn *txn)
+{
+	MDB_val k = {sizeof(REGIDX_GEN_KEY) - 1, REGIDX_GEN_KEY}, v;
+	uint64_t gen;
+
+	if (mdb_get(txn, s->regidx, &k, &v) == 0 && v.mv_size == sizeof(gen))
+		memcpy(&gen, v.mv_data, sizeof(gen));
+	else if (RAND_bytes((unsigned char *)&gen, sizeof(gen)) != 1)
+		return -EIO;
+	gen++;
+	v.mv_size = sizeof(gen);
+	v.mv_data = &gen;
+	return lmdb_error(mdb_put(txn, s->regidx, &k, &v, 0));
+}
+
+int al_store_index_gen(struct al_reader *r, uint64_t *gen)
+{
+	MDB_val k = {sizeof(REGIDX_GEN_KEY) - 1, REGIDX_GEN_KEY}, v;
+	int rc;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	*gen = 0;
+	if ((rc = mdb_get(r->txn, r->s->regidx, &k, &v)) == 0 && v.mv_size == sizeof(*gen))
+		memcpy(gen, v.mv_data, sizeof(*gen));
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
 /* Drop the index entry of the document at url when mkey owns it. */
 static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const char *url, size_t len)
 {
@@ -232,7 +266,9 @@ static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey
 		return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 	if (v.mv_size < AL_KEY_LEN || memcmp(v.mv_data, mkey, AL_KEY_LEN) != 0)
 		return 0;
-	return lmdb_error(mdb_del(txn, s->regidx, &k, NULL));
+	if ((rc = mdb_del(txn, s->regidx, &k, NULL)) != 0)
+		return lmdb_error(rc);
+	return regidx_bump(s, txn);
 }
 
 /* Before meta's entry at mkey goes: its index entry goes. */
@@ -271,7 +307,7 @@ static int regidx_put(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, con
 		memcpy((char *)v.mv_data + AL_KEY_LEN, sum, sl);
 	}
 	free(sum);
-	return lmdb_error(rc);
+	return rc != 0 ? lmdb_error(rc) : regidx_bump(s, txn);
 }
 
 /*

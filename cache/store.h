@@ -11,7 +11,8 @@
  *   regidx   the offline registry's index: "<base>\0<name>\0<version>" ->
  *            meta key (32 bytes) | summary of the package document stored
  *            at <base>/package/<name>/<version>/ (policy/registry_summary.h);
- *            "\0format" -> the summary format (u32) the entries follow.
+ *            "\0format" -> the summary format (u32) the entries follow;
+ *            "\0gen" -> u64 changed by every change to the entries.
  *            Written and dropped in the transaction that commits, evicts or
  *            deletes the document; rebuilt at open when its format differs.
  *
@@ -152,6 +153,8 @@ int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *
 typedef int (*al_index_fn)(const char *name, size_t nlen, const char *version, size_t vlen, const char *summary,
     size_t slen, void *arg);
 int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_index_fn fn, void *arg);
+/* The index's generation in r's snapshot (begun if needed): equal generations, equal entries. */
+int al_store_index_gen(struct al_reader *r, uint64_t *gen);
 
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);

@@ -25,6 +25,7 @@
 #include "proxy/runtime/log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ struct job {
 	struct event *done;      /* on the connection's worker loop */
 	char *base;
 	size_t blen;
+	char *memo_key;          /* base, endpoint and query string, as asked */
 	int search;
 	struct al_registry_query q;
 	/* results, written by the query thread before it activates done */
@@ -51,6 +53,82 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct job *head, **tail = &head;
 static pthread_t threads[QUERY_THREADS];
 static int nthreads, stopping;
+
+/*
+ * Answers already computed, by the index generation they were computed
+ * at: Kibana asks the same few queries on every visit to its Integrations
+ * page, and any change to the index changes the generation.  Answers up
+ * to MEMO_MAX_BODY, MEMO_SLOTS of them (least recently used goes).
+ */
+#define MEMO_SLOTS 8
+#define MEMO_MAX_BODY (4u << 20)
+
+static struct memo {
+	char *key, *body;
+	uint64_t gen, used;
+	size_t len, ndocs;
+} memo[MEMO_SLOTS];
+static uint64_t memo_clock;
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A copy of the answer to key at gen, or NULL. */
+static char *memo_get(const char *key, uint64_t gen, size_t *ndocs)
+{
+	char *out = NULL;
+
+	pthread_mutex_lock(&memo_mu);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		if (memo[i].key == NULL || memo[i].gen != gen || strcmp(memo[i].key, key) != 0)
+			continue;
+		if ((out = malloc(memo[i].len + 1)) != NULL) {
+			memcpy(out, memo[i].body, memo[i].len + 1);
+			*ndocs = memo[i].ndocs;
+			memo[i].used = ++memo_clock;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&memo_mu);
+	return out;
+}
+
+static void memo_put(const char *key, uint64_t gen, const char *body, size_t ndocs)
+{
+	size_t len = strlen(body);
+	char *k, *b;
+	int slot = 0;
+
+	if (len > MEMO_MAX_BODY || (k = strdup(key)) == NULL)
+		return;
+	if ((b = malloc(len + 1)) == NULL) {
+		free(k);
+		return;
+	}
+	memcpy(b, body, len + 1);
+	pthread_mutex_lock(&memo_mu);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		if (memo[i].key != NULL && strcmp(memo[i].key, key) == 0) {
+			slot = i;
+			break;
+		}
+		if (memo[i].used < memo[slot].used)
+			slot = i;
+	}
+	free(memo[slot].key);
+	free(memo[slot].body);
+	memo[slot] = (struct memo){k, b, gen, ++memo_clock, len, ndocs};
+	pthread_mutex_unlock(&memo_mu);
+}
+
+static void memo_clear(void)
+{
+	pthread_mutex_lock(&memo_mu);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		free(memo[i].key);
+		free(memo[i].body);
+		memo[i] = (struct memo){0};
+	}
+	pthread_mutex_unlock(&memo_mu);
+}
 
 /* One name's index entries, gathered while scanning (pointers into the snapshot). */
 struct entry {
@@ -85,7 +163,7 @@ static void flush_name(struct scan *sc)
 	qsort(sc->e, sc->n, sizeof(*sc->e), newest_first);
 	for (size_t i = 0; i < sc->n; i++) {
 		json_t *doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
-		int enough = doc != NULL && al_registry_run_add(sc->run, doc) == 1;
+		int enough = doc != NULL && al_registry_run_add(sc->run, doc, sc->e[i].summary, sc->e[i].slen) == 1;
 		json_decref(doc);
 		if (enough)
 			break;
@@ -129,23 +207,34 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 static void run_query(struct job *j, struct al_reader *rd)
 {
 	struct scan sc = {0};
+	uint64_t gen;
 	int rc;
 
-	if ((sc.run = al_registry_run_new(&j->q, !j->search)) == NULL)
+	if ((rc = al_store_index_gen(rd, &gen)) == 0 && (j->body = memo_get(j->memo_key, gen, &j->ndocs)) != NULL) {
+		al_reader_end(rd);
 		return;
+	}
+	if (rc != 0 || (sc.run = al_registry_run_new(&j->q, !j->search)) == NULL) {
+		al_reader_end(rd);
+		return;
+	}
 	rc = al_store_index_scan(rd, j->base, j->blen, on_entry, &sc);
 	if (rc == 0 && sc.n > 0)
 		flush_name(&sc);
-	al_reader_end(rd);
 	free(sc.e);
 	j->ndocs = sc.total;
-	j->body = al_registry_run_finish(sc.run);
+	j->body = al_registry_run_finish(sc.run); /* reads summaries of the snapshot: before it ends */
+	al_reader_end(rd);
 	if (rc != 0) {
 		al_warn("registry", "offline %s: reading the registry index failed: %s", j->search ? "/search" : "/categories",
 		    strerror(-rc));
 		free(j->body);
 		j->body = NULL;
+	} else if (j->body != NULL) {
+		memo_put(j->memo_key, gen, j->body, j->ndocs);
 	}
+	/* a query's thousands of small blocks are free again: give the pages back */
+	malloc_trim(0);
 }
 
 static void *query_main(void *arg)
@@ -207,6 +296,7 @@ void conn_registry_stop(void)
 	nthreads = 0;
 	stopping = 0;
 	pthread_mutex_unlock(&mu);
+	memo_clear();
 }
 
 static void body_free(const void *data, size_t len, void *arg)
@@ -252,6 +342,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	event_free(j->done);
 	free(j->body);
 	free(j->base);
+	free(j->memo_key);
 	free(j);
 }
 
@@ -329,11 +420,13 @@ int conn_registry_answer(struct conn *c)
 	j->search = search;
 	j->blen = c->base_len;
 	j->base = malloc(c->base_len + 1);
+	j->memo_key = strdup(c->url); /* base, /search or /categories, and the query string */
 	j->done = event_new(c->w->base, -1, 0, on_done, j);
-	if (j->base == NULL || j->done == NULL || pool_start() != 0) {
+	if (j->base == NULL || j->memo_key == NULL || j->done == NULL || pool_start() != 0) {
 		if (j->done)
 			event_free(j->done);
 		free(j->base);
+		free(j->memo_key);
 		free(j);
 		return -1;
 	}

@@ -116,8 +116,8 @@ class Probe:
         return p.stdout
 
     def entries(self):
-        """Index entries (the format record aside)."""
-        return int(self.run("count", "regidx")) - 1
+        """Index entries (the format and generation records aside)."""
+        return int(self.run("count", "regidx")) - 2  # the format and the generation
 
 
 def cli(al, *args):
