@@ -160,6 +160,13 @@ class Rss:
         return self.peak
 
 
+def cpu_ms(pid):
+    """User + system CPU the process has used, in ms (what a query costs, whatever the machine's load)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def measure(tmp, up, binary, label):
     harness.AIRLOCK = binary
     al = Airlock(tmp, up, offline=True, workers=1)
@@ -178,16 +185,19 @@ def measure(tmp, up, binary, label):
                 out[name] = out["kibana list"]  # nothing was remembered before the index: the same figures
                 continue
             reps = REPS_BEFORE if label == "before" else REPS
+            cpu0 = cpu_ms(al.proc.pid)
             for n in range(reps if name != "all=true" else max(3, reps // 2)):
                 t = time.time()
                 c.request("GET", q.format(n=n))
                 r = c.getresponse()
                 body = r.read()
                 lat.append(time.time() - t)
+            cpu = (cpu_ms(al.proc.pid) - cpu0) / len(lat)
             out[name] = (statistics.median(lat), max(lat), len(body), hashlib.sha256(body).hexdigest(), r.status,
-                         lat[0])
+                         lat[0], cpu)
             print(f"  {label:6s} {name:15s} median {statistics.median(lat) * 1000:8.1f} ms  max {max(lat) * 1000:8.1f} ms"
-                  f"  first {lat[0] * 1000:8.1f} ms  ({len(body) / 1e6:.1f} MB, {r.status})", flush=True)
+                  f"  first {lat[0] * 1000:8.1f} ms  airlock CPU {cpu:7.1f} ms/query  ({len(body) / 1e6:.1f} MB, {r.status})",
+                  flush=True)
         t_end = time.time()
         c.close()
         time.sleep(0.3)
