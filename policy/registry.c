@@ -698,6 +698,18 @@ static int keep_skeleton(struct al_registry_run *r, json_t *doc, const char *tex
 	return 0;
 }
 
+int al_registry_run_skeletons(const struct al_registry_run *r)
+{
+	return r->q.all && !r->q.experimental && !r->categories;
+}
+
+/* first_phase is left to the batches' apply(): with all, it decides per document. */
+void al_registry_run_add_skeleton(struct al_registry_run *r, json_t *skel, const char *text, size_t len)
+{
+	if (!json_is_object(skel) || keep_skeleton(r, skel, text, len) != 0)
+		r->failed = 1;
+}
+
 int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text, size_t len)
 {
 	const char *name;
@@ -711,7 +723,7 @@ int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text
 		r->name_pre = 0;
 	}
 	if (r->q.all) {
-		if (text == NULL || r->q.experimental || r->categories)
+		if (text == NULL || !al_registry_run_skeletons(r))
 			json_array_append(r->docs, doc);
 		else if (keep_skeleton(r, doc, text, len) != 0)
 			r->failed = 1;

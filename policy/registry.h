@@ -68,6 +68,15 @@ struct al_registry_run;
 struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories);
 int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text, size_t len);
 char *al_registry_run_finish(struct al_registry_run *r);
+/*
+ * 1 when this run answers from skeletons (every version, current rules,
+ * /search): then the caller may feed each document as its skeleton (its
+ * scalar fields) and text with run_add_skeleton, in any order, without
+ * parsing the whole: the rules are applied when the run answers.  The run
+ * takes a reference to skel.
+ */
+int al_registry_run_skeletons(const struct al_registry_run *r);
+void al_registry_run_add_skeleton(struct al_registry_run *r, json_t *skel, const char *text, size_t len);
 /* Documents per batch when answering from skeletons (tests make it small). */
 void al_registry_run_set_batch(struct al_registry_run *r, size_t n);
 

@@ -96,8 +96,9 @@ static json_t *trimmed(json_t *arr, const char *const *keep)
 
 char *al_registry_summary(const char *body, size_t len, size_t *out_len)
 {
-	json_t *doc = json_loadb(body, len, 0, NULL), *sum;
-	char *s = NULL;
+	json_t *doc = json_loadb(body, len, 0, NULL), *sum, *skel, *v;
+	char *s = NULL, *a = NULL, *b = NULL;
+	const char *k;
 
 	if (doc == NULL || !json_is_object(doc) || !json_is_string(json_object_get(doc, "name")) ||
 	    !json_is_string(json_object_get(doc, "version")) || (sum = json_object()) == NULL) {
@@ -113,10 +114,21 @@ char *al_registry_summary(const char *body, size_t len, size_t *out_len)
 		else
 			json_object_set(sum, SUMMARY[f].name, val);
 	}
-	s = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if ((skel = json_object()) != NULL) {
+		json_object_foreach(sum, k, v)
+			if (!json_is_object(v) && !json_is_array(v))
+				json_object_set(skel, k, v);
+		a = json_dumps(skel, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(skel);
+	}
+	b = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (a != NULL && b != NULL && (s = malloc(strlen(a) + 1 + strlen(b) + 1)) != NULL) {
+		/* compact JSON has no raw newline: it separates the two */
+		*out_len = (size_t)sprintf(s, "%s\n%s", a, b);
+	}
+	free(a);
+	free(b);
 	json_decref(sum);
 	json_decref(doc);
-	if (s != NULL)
-		*out_len = strlen(s);
 	return s;
 }

@@ -15,7 +15,7 @@
  * The summary's format: bump it with every change to the field table in
  * registry_summary.c, and every store rebuilds its index at the next start.
  */
-#define AL_REGISTRY_SUMMARY_FORMAT 1
+#define AL_REGISTRY_SUMMARY_FORMAT 2
 
 /* Longest index key (al_registry_index_key refuses longer URLs). */
 #define AL_REGISTRY_INDEX_KEY_MAX 511
@@ -29,9 +29,11 @@
 int al_registry_index_key(const char *url, size_t len, char key[AL_REGISTRY_INDEX_KEY_MAX + 1]);
 
 /*
- * The summary of a package document (body, len bytes): compact JSON of the
- * table's fields.  NULL when body is not a JSON object with a string name
- * and version, or on ENOMEM.  Caller frees.
+ * The summary of a package document (body, len bytes): its skeleton (the
+ * summary's scalar fields: what ordering reads), a newline, then the
+ * summary (the table's fields), both compact JSON.  NULL when body is not
+ * a JSON object with a string name and version, or on ENOMEM.  Caller
+ * frees.
  */
 char *al_registry_summary(const char *body, size_t len, size_t *out_len);
 

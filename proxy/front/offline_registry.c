@@ -178,8 +178,23 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	struct entry *e;
 	char v[64];
 
+	const char *nl = memchr(summary, '\n', slen);
+
 	if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
 		return -ECANCELED;
+	if (nl == NULL)
+		return 0; /* not a summary of this format */
+	sc->total++;
+	if (al_registry_run_skeletons(sc->run)) {
+		/* every version, in any order: the skeleton is enough until the run answers */
+		json_t *skel = json_loadb(summary, (size_t)(nl - summary), 0, NULL);
+		if (skel != NULL)
+			al_registry_run_add_skeleton(sc->run, skel, nl + 1, slen - (size_t)(nl - summary) - 1);
+		json_decref(skel);
+		return 0;
+	}
+	slen -= (size_t)(nl + 1 - summary);
+	summary = nl + 1;
 	if (sc->n > 0 && (nlen != sc->nlen || memcmp(name, sc->name, nlen) != 0))
 		flush_name(sc);
 	if (sc->n == sc->cap) {
@@ -199,7 +214,6 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 		v[vlen] = '\0';
 		e->parsed = al_semver_parse(v, &e->v) == 0;
 	}
-	sc->total++;
 	return 0;
 }
 

@@ -35,7 +35,8 @@ static const char *const QUERIES[] = {
 };
 
 struct sum {
-	char *name, *version, *text;
+	char *name, *version, *text;   /* text: skeleton "\n" summary, as the index holds it */
+	const char *full;
 	struct al_semver v;
 };
 
@@ -62,7 +63,9 @@ static struct sum *summaries(size_t *n)
 		char *text = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		s[i].text = al_registry_summary(text, strlen(text), &len);
 		assert_non_null(s[i].text);
-		assert_true(len < strlen(text) + 1);
+		assert_int_equal(len, strlen(s[i].text));
+		assert_non_null(strchr(s[i].text, '\n'));
+		s[i].full = strchr(s[i].text, '\n') + 1;
 		s[i].name = strdup(json_string_value(json_object_get(d, "name")));
 		s[i].version = strdup(json_string_value(json_object_get(d, "version")));
 		assert_int_equal(al_semver_parse(s[i].version, &s[i].v), 0);
@@ -97,8 +100,14 @@ static char *streamed(const struct sum *s, size_t n, const struct al_registry_qu
 			skip = 0;
 		if (skip)
 			continue;
-		doc = json_loads(s[i].text, 0, NULL);
-		skip = al_registry_run_add(r, doc, s[i].text, strlen(s[i].text)) == 1;
+		if (al_registry_run_skeletons(r)) {
+			json_t *skel = json_loadb(s[i].text, (size_t)(s[i].full - 1 - s[i].text), 0, NULL);
+			al_registry_run_add_skeleton(r, skel, s[i].full, strlen(s[i].full));
+			json_decref(skel);
+			continue;
+		}
+		doc = json_loads(s[i].full, 0, NULL);
+		skip = al_registry_run_add(r, doc, s[i].full, strlen(s[i].full)) == 1;
 		json_decref(doc);
 	}
 	return al_registry_run_finish(r);
