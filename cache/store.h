@@ -9,8 +9,9 @@
  *            here and al_store_open() deletes their chunks
  *   info     "bytes" -> total body bytes of complete objects
  *   regidx   the offline registry's index: "<base>\0<name>\0<version>" ->
- *            meta key (32 bytes) | summary of the package document stored
- *            at <base>/package/<name>/<version>/ (policy/registry_summary.h);
+ *            meta key (32 bytes) | skeleton "\n" summary of the package
+ *            document stored at <base>/package/<name>/<version>/
+ *            (policy/registry_summary.h);
  *            "\0format" -> the summary format (u32) the entries follow;
  *            "\0gen" -> u64 changed by every change to the entries.
  *            Written and dropped in the transaction that commits, evicts or

@@ -172,7 +172,8 @@ def test():
 
         # An index of an older format (a stray entry in it): emptied and rebuilt at start.
         base = b"https://epr.elastic.co"
-        ghost = json.dumps(doc("ghost", "1.0.0", 1)).encode()
+        g = doc("ghost", "1.0.0", 1)
+        ghost = (json.dumps({k: v for k, v in g.items() if not isinstance(v, (dict, list))}) + "\n" + json.dumps(g)).encode()
         probe.run("put", "regidx", (base + b"\0ghost\0" + b"1.0.0").hex(), (b"\0" * 32 + ghost).hex())
         probe.run("put", "regidx", b"\0format".hex(), (0).to_bytes(4, "little").hex())
         off = Airlock(tmp, up, offline=True)

@@ -33,7 +33,7 @@ static int write_op(const char *dir, char **argv, int argc)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	unsigned char k[512], v[4096];
+	static unsigned char k[512], v[1 << 20];
 	int rc;
 
 	if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_maxdbs(env, 16)) != 0 ||
