@@ -1,5 +1,6 @@
 #include "cache/store.h"
 #include "policy/hdr.h"
+#include "policy/registry_summary.h"
 #include "policy/units.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@
 
 struct al_store {
 	MDB_env *env;
-	MDB_dbi meta, body, pending, info;
+	MDB_dbi meta, body, pending, info, regidx;
 	uint64_t max_size;
 	atomic_uint_fast64_t evictions;
 	atomic_uint_fast64_t synced_txnid; /* the last transaction al_store_sync() made durable */
@@ -282,6 +283,268 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
 }
 
 /*
+ * The offline registry's index (regidx): for each package document in
+ * meta (a 200 under <base>/package/<name>/<version>/), its summary under
+ * "<base>\0<name>\0<version>" (policy/registry_summary.h), written and
+ * dropped in the transaction that admits or drops the document.  A value
+ * is the document's meta key (32 bytes) then the summary: when the same
+ * document is stored under two URLs (with and without the trailing slash)
+ * the last one admitted owns the entry, and dropping the other leaves it.
+ * REGIDX_FORMAT_KEY holds the summary format the entries were built with.
+ */
+#define REGIDX_FORMAT_KEY "\0format"
+#define REGIDX_GEN_KEY "\0gen"
+#define REGIDX_MAX_DOC (8u << 20)
+
+/* obj_id's body (len bytes) read inside txn into a new buffer; 0 or -errno. */
+static int body_in_txn(struct al_store *s, MDB_txn *txn, uint64_t id, uint64_t len, char **out)
+{
+	MDB_cursor *c;
+	uint8_t kb[16];
+	MDB_val k = {16, kb}, v;
+	uint64_t off = 0;
+	char *buf;
+	int rc;
+
+	if (len > REGIDX_MAX_DOC)
+		return -EFBIG;
+	if ((buf = malloc(len + 1)) == NULL)
+		return -ENOMEM;
+	if ((rc = mdb_cursor_open(txn, s->body, &c)) != 0) {
+		free(buf);
+		return lmdb_error(rc);
+	}
+	body_key(kb, id, 0);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && off < len;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		size_t n = v.mv_size;
+		if (k.mv_size != 16 || be64(k.mv_data) != id || be64((uint8_t *)k.mv_data + 8) != off)
+			break;
+		if (n > len - off)
+			n = (size_t)(len - off);
+		memcpy(buf + off, v.mv_data, n);
+		off += n;
+	}
+	mdb_cursor_close(c);
+	if (off != len) {
+		free(buf);
+		return -ENOENT;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/*
+ * Every change to the index changes "\0gen" in the same transaction, so a
+ * reader can tell an answer computed from an older snapshot (a missing
+ * counter starts at a random value: a rebuilt index never repeats one).
+ */
+static int regidx_bump(struct al_store *s, MDB_txn *txn)
+{
+	MDB_val k = {sizeof(REGIDX_GEN_KEY) - 1, REGIDX_GEN_KEY}, v;
+	uint64_t gen;
+
+	if (mdb_get(txn, s->regidx, &k, &v) == 0 && v.mv_size == sizeof(gen))
+		memcpy(&gen, v.mv_data, sizeof(gen));
+	else if (RAND_bytes((unsigned char *)&gen, sizeof(gen)) != 1)
+		return -EIO;
+	gen++;
+	v.mv_size = sizeof(gen);
+	v.mv_data = &gen;
+	return lmdb_error(mdb_put(txn, s->regidx, &k, &v, 0));
+}
+
+int al_store_index_gen(struct al_reader *r, uint64_t *gen)
+{
+	MDB_val k = {sizeof(REGIDX_GEN_KEY) - 1, REGIDX_GEN_KEY}, v;
+	int rc;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	*gen = 0;
+	if ((rc = mdb_get(r->txn, r->s->regidx, &k, &v)) == 0 && v.mv_size == sizeof(*gen))
+		memcpy(gen, v.mv_data, sizeof(*gen));
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
+/* Drop the index entry of the document at url when mkey owns it. */
+static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const char *url, size_t len)
+{
+	char ik[AL_REGISTRY_INDEX_KEY_MAX + 1];
+	int kl = al_registry_index_key(url, len, ik);
+	MDB_val k = {(size_t)kl, ik}, v;
+	int rc;
+
+	if (kl < 0)
+		return 0;
+	if ((rc = mdb_get(txn, s->regidx, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+	if (v.mv_size < AL_KEY_LEN || memcmp(v.mv_data, mkey, AL_KEY_LEN) != 0)
+		return 0;
+	if ((rc = mdb_del(txn, s->regidx, &k, NULL)) != 0)
+		return lmdb_error(rc);
+	return regidx_bump(s, txn);
+}
+
+/* Before meta's entry at mkey goes: its index entry goes. */
+static int regidx_drop(struct al_store *s, MDB_txn *txn, const uint8_t *mkey)
+{
+	MDB_val k = {AL_KEY_LEN, (void *)mkey}, v;
+	struct al_record rec;
+
+	if (mdb_get(txn, s->meta, &k, &v) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+		return 0;
+	return regidx_drop_url(s, txn, mkey, rec.url, rec.url_len);
+}
+
+/*
+ * rec was just put under mkey: index it if it is a package document, or
+ * drop the entry a document at the same URL had.  A body that is not a
+ * package document (an error page, gzip) is simply not indexed.
+ */
+static int regidx_put(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const struct al_record *rec)
+{
+	char ik[AL_REGISTRY_INDEX_KEY_MAX + 1], *body = NULL, *sum = NULL;
+	int kl = al_registry_index_key(rec->url, rec->url_len, ik), rc;
+	MDB_val k = {(size_t)kl, ik}, v;
+	size_t sl = 0;
+
+	if (kl < 0)
+		return 0;
+	if (rec->status == 200 && body_in_txn(s, txn, rec->obj_id, rec->body_len, &body) == 0)
+		sum = al_registry_summary(body, (size_t)rec->body_len, &sl);
+	free(body);
+	if (sum == NULL)
+		return regidx_drop_url(s, txn, mkey, rec->url, rec->url_len);
+	v.mv_size = AL_KEY_LEN + sl;
+	if ((rc = mdb_put(txn, s->regidx, &k, &v, MDB_RESERVE)) == 0) {
+		memcpy(v.mv_data, mkey, AL_KEY_LEN);
+		memcpy((char *)v.mv_data + AL_KEY_LEN, sum, sl);
+	}
+	free(sum);
+	return rc != 0 ? lmdb_error(rc) : regidx_bump(s, txn);
+}
+
+/*
+ * At open, when the index is missing or from another summary format:
+ * empty it and index every package document in meta, a batch of them per
+ * transaction (so that a large cache does not need one huge one), the
+ * format last.  A crash midway leaves no format: the next start begins
+ * again.
+ */
+#define REGIDX_BATCH 256
+
+static int regidx_rebuild(struct al_store *s, size_t *indexed)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v, fk = {sizeof(REGIDX_FORMAT_KEY) - 1, REGIDX_FORMAT_KEY};
+	uint8_t (*keys)[AL_KEY_LEN] = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t fmt = AL_REGISTRY_SUMMARY_FORMAT;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if (mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) && memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	/* the keys of candidate documents, from one snapshot */
+	if ((rc = mdb_cursor_open(txn, s->meta, &c)) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct al_record rec;
+			char ik[AL_REGISTRY_INDEX_KEY_MAX + 1];
+			if (k.mv_size != AL_KEY_LEN || al_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+			    rec.status != 200 || al_registry_index_key(rec.url, rec.url_len, ik) < 0)
+				continue;
+			if (n == cap) {
+				void *more = realloc(keys, (cap = cap ? cap * 2 : 256) * AL_KEY_LEN);
+				if (more == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				keys = more;
+			}
+			memcpy(keys[n++], k.mv_data, AL_KEY_LEN);
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	if (rc != MDB_NOTFOUND) {
+		free(keys);
+		return rc == ENOMEM ? -ENOMEM : lmdb_error(rc);
+	}
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i <= n; i += REGIDX_BATCH) {
+		if ((rc = lmdb_error(mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+			break;
+		if (i == 0)
+			rc = lmdb_error(mdb_drop(txn, s->regidx, 0));
+		for (size_t j = i; rc == 0 && j < n && j < i + REGIDX_BATCH; j++) {
+			MDB_val mk = {AL_KEY_LEN, keys[j]};
+			struct al_record rec;
+			if (mdb_get(txn, s->meta, &mk, &v) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+				continue;
+			rc = regidx_put(s, txn, keys[j], &rec);
+		}
+		if (rc == 0 && i + REGIDX_BATCH > n) {
+			v.mv_size = sizeof(fmt);
+			v.mv_data = &fmt;
+			rc = lmdb_error(mdb_put(txn, s->regidx, &fk, &v, 0));
+		}
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = lmdb_error(mdb_txn_commit(txn));
+	}
+	free(keys);
+	if (indexed)
+		*indexed = n;
+	return rc;
+}
+
+int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_index_fn fn, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k = {blen + 1, NULL}, v;
+	char *seek;
+	int rc, out = 0;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	if ((seek = malloc(blen + 1)) == NULL)
+		return -ENOMEM;
+	memcpy(seek, base, blen);
+	seek[blen] = '\0';
+	k.mv_data = seek;
+	if ((rc = mdb_cursor_open(r->txn, r->s->regidx, &c)) != 0) {
+		free(seek);
+		return lmdb_error(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const char *key = k.mv_data, *name, *ver, *z;
+		size_t nl;
+		if (k.mv_size <= blen + 1 || memcmp(key, seek, blen + 1) != 0)
+			break;
+		name = key + blen + 1;
+		if ((z = memchr(name, '\0', k.mv_size - blen - 1)) == NULL || v.mv_size < AL_KEY_LEN)
+			continue;
+		nl = (size_t)(z - name);
+		ver = z + 1;
+		if ((out = fn(name, nl, ver, (size_t)(key + k.mv_size - ver), (const char *)v.mv_data + AL_KEY_LEN,
+		    v.mv_size - AL_KEY_LEN, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	free(seek);
+	if (out != 0)
+		return out;
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : lmdb_error(rc);
+}
+
+/*
  * Crash recovery: chunks of fills that never committed.  Each goes the way
  * of an abort, a few chunks per transaction: one transaction for all of
  * them could not commit in a map a crashed fill had filled, and the store
@@ -415,7 +678,8 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
 	    (rc = mdb_dbi_open(txn, "body", MDB_CREATE, &s->body)) ||
 	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &s->pending)) ||
-	    (rc = mdb_dbi_open(txn, "info", MDB_CREATE, &s->info))) {
+	    (rc = mdb_dbi_open(txn, "info", MDB_CREATE, &s->info)) ||
+	    (rc = mdb_dbi_open(txn, "regidx", MDB_CREATE, &s->regidx))) {
 		mdb_txn_abort(txn);
 		goto err_env;
 	}
@@ -431,6 +695,11 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 			snprintf(err, errlen, "cache %s: %s", dir, what);
 		mdb_env_close(s->env);
 		goto err_free;
+	}
+	if ((rc = regidx_rebuild(s, NULL)) != 0) {
+		snprintf(err, errlen, "cache %s: rebuilding the registry index: %s", dir, strerror(-rc));
+		rc = -rc;
+		goto err_env;
 	}
 	*out = s;
 	return 0;
@@ -712,7 +981,8 @@ static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t 
 		return rc;
 	for (i = 0, rc = 0; i < n && total + need > target; i++) {
 		MDB_val vk = {AL_KEY_LEN, v[i].key};
-		if ((rc = drop_chunks(txn, s->body, v[i].obj_id, NULL)) != 0 ||
+		if ((rc = regidx_drop(s, txn, v[i].key)) != 0 ||
+		    (rc = drop_chunks(txn, s->body, v[i].obj_id, NULL)) != 0 ||
 		    (rc = lmdb_error(mdb_del(txn, s->meta, &vk, NULL))) != 0)
 			break;
 		total = total > v[i].body_len ? total - v[i].body_len : 0;
@@ -745,6 +1015,10 @@ static int unlink_victim(struct al_store *s, const struct victim *v)
 	total = info_get(txn, s->info, "bytes");
 	val.mv_size = AL_KEY_LEN;
 	val.mv_data = (void *)v->key;
+	if ((rc = regidx_drop_url(s, txn, v->key, rec.url, rec.url_len)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
 	if ((rc = mdb_del(txn, s->meta, &k, NULL)) != 0 || (rc = mdb_put(txn, s->pending, &pk, &val, 0)) != 0) {
 		mdb_txn_abort(txn);
 		return lmdb_error(rc);
@@ -895,7 +1169,7 @@ static int commit_once(struct al_store *s, const uint8_t key[AL_KEY_LEN], const 
 		goto err;
 	if ((rc = evict(s, txn, 0, key)) != 0 && rc != -ENOSPC)
 		goto err;
-	if ((rc = put_record(s, txn, key, rec)) != 0)
+	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0)
 		goto err;
 	mdb_del(txn, s->pending, &pk, NULL);
 	return lmdb_error(mdb_txn_commit(txn));
@@ -1048,7 +1322,8 @@ int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 		return rc ? lmdb_error(rc) : -EBADMSG;
 	}
 	total = info_get(txn, s->info, "bytes");
-	if ((rc = drop_chunks(txn, s->body, rec.obj_id, NULL)) != 0 ||
+	if ((rc = regidx_drop_url(s, txn, key, rec.url, rec.url_len)) != 0 ||
+	    (rc = drop_chunks(txn, s->body, rec.obj_id, NULL)) != 0 ||
 	    (rc = lmdb_error(mdb_del(txn, s->meta, &k, NULL))) != 0 ||
 	    (rc = info_put(txn, s->info, "bytes", total > rec.body_len ? total - rec.body_len : 0)) != 0) {
 		mdb_txn_abort(txn);

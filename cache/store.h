@@ -1,13 +1,21 @@
 /*
  * The cache store: one LMDB environment shared by every worker thread.
  *
- * Layout (four named databases):
+ * Layout (five named databases):
  *   meta     sha256(url) -> record (cache/record.h); present only for
  *            complete objects
  *   body     obj_id:be64 | offset:be64 -> bytes, variable-sized chunks
  *   pending  obj_id -> sha256(url) for fills under way; a crash leaves them
  *            here and al_store_open() deletes their chunks
  *   info     "bytes" -> total body bytes of complete objects
+ *   regidx   the offline registry's index: "<base>\0<name>\0<version>" ->
+ *            meta key (32 bytes) | skeleton "\n" summary of the package
+ *            document stored at <base>/package/<name>/<version>/
+ *            (policy/registry_summary.h);
+ *            "\0format" -> the summary format (u32) the entries follow;
+ *            "\0gen" -> u64 changed by every change to the entries.
+ *            Written and dropped in the transaction that commits, evicts or
+ *            deletes the document; rebuilt at open when its format differs.
  *
  * A fill writes chunks under a fresh obj_id while readers keep seeing the
  * old object (if any); al_fill_commit() switches the record to the new id
@@ -155,6 +163,19 @@ int al_store_check_body(struct al_reader *r, const struct al_record *rec);
  */
 int al_store_note_bundle(struct al_store *s, const uint8_t digest[32]);
 int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *when);
+
+/*
+ * The registry index's entries under base (the URL before /package/), in
+ * key order: one name's versions one after another (in byte order, not
+ * semver's).  Reads through r's snapshot (begun if needed): name, version
+ * and summary point into the map and stay valid until al_reader_end(r).
+ * fn returns 0 to go on.  Returns 0, fn's non-zero value, or -errno.
+ */
+typedef int (*al_index_fn)(const char *name, size_t nlen, const char *version, size_t vlen, const char *summary,
+    size_t slen, void *arg);
+int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_index_fn fn, void *arg);
+/* The index's generation in r's snapshot (begun if needed): equal generations, equal entries. */
+int al_store_index_gen(struct al_reader *r, uint64_t *gen);
 
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);

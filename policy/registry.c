@@ -905,3 +905,241 @@ char *al_registry_categories(json_t *docs, const struct al_registry_query *q)
 	json_decref(counts);
 	return s;
 }
+
+/* ---- one document at a time (the offline registry's index) ---- */
+
+/*
+ * With all (and the current rules), every kept document is listed on its
+ * own: 20,000 parsed documents held together took 400 MB.  So a run with
+ * all keeps, per document, only a skeleton (its scalar fields, which
+ * by_registry_order reads) and the caller's text of it; run_finish sorts
+ * the skeletons in the registry's order and answers RUN_BATCH documents at
+ * a time, parsed again from their text, splicing the batches' arrays.
+ */
+#define RUN_BATCH 256
+
+struct skel {
+	struct pick p;           /* p.doc: the document's scalar fields only */
+	const char *text;        /* the caller's text of the whole document */
+	size_t len;
+};
+
+static int by_skel_order(const void *a, const void *b)
+{
+	return by_registry_order(&((const struct skel *)a)->p, &((const struct skel *)b)->p);
+}
+
+struct al_registry_run {
+	struct al_registry_query q;
+	int categories;
+	json_t *docs;
+	char name[256];          /* the name being fed */
+	int name_pre;            /* legacy: a prerelease of it is kept */
+	struct skel *skel;       /* all: the kept documents' skeletons */
+	size_t nskel, capskel, batch;
+	int failed;
+};
+
+struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories)
+{
+	struct al_registry_run *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->docs = json_array()) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->q = *q;
+	r->categories = categories;
+	r->batch = RUN_BATCH;
+	return r;
+}
+
+void al_registry_run_set_batch(struct al_registry_run *r, size_t n)
+{
+	r->batch = n ? n : 1;
+}
+
+static int keep_skeleton(struct al_registry_run *r, json_t *doc, const char *text, size_t len)
+{
+	json_t *sk, *v;
+	const char *k;
+
+	if (r->nskel == r->capskel) {
+		size_t cap = r->capskel ? r->capskel * 2 : 1024;
+		struct skel *ns = realloc(r->skel, cap * sizeof(*ns));
+		if (ns == NULL)
+			return -ENOMEM;
+		r->skel = ns;
+		r->capskel = cap;
+	}
+	if ((sk = json_object()) == NULL)
+		return -ENOMEM;
+	json_object_foreach(doc, k, v)
+		if (!json_is_object(v) && !json_is_array(v))
+			json_object_set(sk, k, v);
+	r->skel[r->nskel].p.doc = sk;
+	version_of(doc, &r->skel[r->nskel].p.v);
+	r->skel[r->nskel].p.pre = is_prerelease(doc);
+	r->skel[r->nskel].text = text;
+	r->skel[r->nskel].len = len;
+	r->nskel++;
+	return 0;
+}
+
+int al_registry_run_skeletons(const struct al_registry_run *r)
+{
+	return r->q.all && !r->q.experimental && !r->categories;
+}
+
+/* first_phase is left to the batches' apply(): with all, it decides per document. */
+void al_registry_run_add_skeleton(struct al_registry_run *r, json_t *skel, const char *text, size_t len)
+{
+	if (!json_is_object(skel) || keep_skeleton(r, skel, text, len) != 0)
+		r->failed = 1;
+}
+
+int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text, size_t len)
+{
+	const char *name;
+	int pre;
+
+	if (!json_is_object(doc) || !first_phase(doc, &r->q))
+		return 0;
+	name = str(doc, "name");
+	if (strcmp(name, r->name) != 0) {
+		snprintf(r->name, sizeof(r->name), "%s", name);
+		r->name_pre = 0;
+	}
+	if (r->q.all) {
+		if (text == NULL || !al_registry_run_skeletons(r))
+			json_array_append(r->docs, doc);
+		else if (keep_skeleton(r, doc, text, len) != 0)
+			r->failed = 1;
+		return 0;
+	}
+	if (!r->q.experimental) {
+		json_array_append(r->docs, doc); /* the newest that qualifies */
+		return 1;
+	}
+	/* legacyApply: a release wins over a newer prerelease, else the newest prerelease */
+	pre = is_prerelease(doc);
+	if (pre && r->name_pre)
+		return 0;
+	json_array_append(r->docs, doc);
+	r->name_pre |= pre;
+	return !pre;
+}
+
+/* Batches' answers, each a JSON array dumped with JSON_INDENT(2). */
+struct pieces {
+	char **p;
+	size_t *len, n, cap, total;
+};
+
+static int add_piece(struct pieces *ps, char *s)
+{
+	size_t l = strlen(s);
+
+	if (l <= 4 || s[0] != '[' || s[1] != '\n' || s[l - 1] != ']' || s[l - 2] != '\n') {
+		free(s); /* "[]": nothing in this batch */
+		return 0;
+	}
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 64;
+		char **np = realloc(ps->p, cap * sizeof(*np));
+		size_t *nl = np ? realloc(ps->len, cap * sizeof(*nl)) : NULL;
+		if (np != NULL)
+			ps->p = np;
+		if (nl == NULL) {
+			free(s);
+			return -ENOMEM;
+		}
+		ps->len = nl;
+		ps->cap = cap;
+	}
+	ps->p[ps->n] = s;
+	ps->len[ps->n++] = l;
+	ps->total += l - 4;
+	return 0;
+}
+
+/*
+ * The skeletons in the registry's order, answered a batch at a time: each
+ * batch's array (the same rules over its documents) is spliced into one,
+ * as json_dumps would have written the whole: "[\n" elements joined by
+ * ",\n" then "\n]".
+ */
+static char *finish_in_batches(struct al_registry_run *r, const struct al_registry_query *q)
+{
+	struct pieces ps = {0};
+	char *body = NULL, *o;
+	int rc = 0;
+
+	qsort(r->skel, r->nskel, sizeof(*r->skel), by_skel_order);
+	for (size_t i = 0; i < r->nskel && rc == 0; i += r->batch) {
+		json_t *batch = json_array();
+		char *s;
+		for (size_t j = i; batch != NULL && j < r->nskel && j < i + r->batch; j++) {
+			json_t *d = json_loadb(r->skel[j].text, r->skel[j].len, 0, NULL);
+			if (d != NULL)
+				json_array_append_new(batch, d);
+		}
+		s = batch ? al_registry_search(batch, q) : NULL;
+		json_decref(batch);
+		rc = s ? add_piece(&ps, s) : -ENOMEM;
+	}
+	/* "[", n - 1 commas, n newlines, the elements, "\n]" and the NUL */
+	if (rc == 0 && (body = malloc(ps.n ? 1 + (ps.n - 1) + ps.n + ps.total + 3 : 3)) != NULL) {
+		if (ps.n == 0) {
+			memcpy(body, "[]", 3);
+		} else {
+			o = body;
+			*o++ = '[';
+			for (size_t k = 0; k < ps.n; k++) {
+				if (k > 0)
+					*o++ = ',';
+				*o++ = '\n';
+				memcpy(o, ps.p[k] + 2, ps.len[k] - 4);
+				o += ps.len[k] - 4;
+			}
+			*o++ = '\n';
+			*o++ = ']';
+			*o = '\0';
+		}
+	}
+	for (size_t k = 0; k < ps.n; k++)
+		free(ps.p[k]);
+	free(ps.p);
+	free(ps.len);
+	return body;
+}
+
+char *al_registry_run_finish(struct al_registry_run *r)
+{
+	struct al_registry_query q;
+	char *body;
+
+	if (r == NULL)
+		return NULL;
+	q = r->q;
+	/*
+	 * Without all, only the newest qualifying version of each name was
+	 * kept, so apply()'s choice of the newest among them (a scan of all
+	 * kept names per document) has nothing left to choose: skip it.
+	 * Legacy rules keep up to two per name and still choose.
+	 */
+	if (!q.experimental)
+		q.all = 1;
+	if (r->failed)
+		body = NULL;
+	else if (r->nskel > 0)
+		body = finish_in_batches(r, &q);
+	else
+		body = r->categories ? al_registry_categories(r->docs, &q) : al_registry_search(r->docs, &q);
+	for (size_t k = 0; k < r->nskel; k++)
+		json_decref(r->skel[k].p.doc);
+	free(r->skel);
+	json_decref(r->docs);
+	free(r);
+	return body;
+}

@@ -49,4 +49,36 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q);
 /* The /categories answer; caller frees. */
 char *al_registry_categories(json_t *docs, const struct al_registry_query *q);
 
+/*
+ * The same answers fed one document at a time (the offline registry's
+ * index hands summaries over this way), keeping only the documents the
+ * answer can use: with `all`, every document that passes the first phase;
+ * otherwise, per name, the newest that does (legacy rules: the newest
+ * release and the newest prerelease).  Feed each name's versions one
+ * after another, newest first by semver; al_registry_run_add returns 1
+ * when no older version of this name can change the answer (the caller
+ * may skip them), else 0.  It takes its own reference to doc when it
+ * keeps it.  text (len bytes) is the JSON doc was parsed from, or NULL:
+ * given, it must stay valid until run_finish, and with `all` the run keeps
+ * a skeleton of doc instead of doc itself and parses text again when it
+ * answers (memory bounded by the answer, not by every parsed document).
+ * run_finish gives the /search (categories 0) or /categories body (caller
+ * frees; NULL on ENOMEM) and frees the run in any case.
+ */
+struct al_registry_run;
+struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories);
+int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text, size_t len);
+char *al_registry_run_finish(struct al_registry_run *r);
+/*
+ * 1 when this run answers from skeletons (every version, current rules,
+ * /search): then the caller may feed each document as its skeleton (its
+ * scalar fields) and text with run_add_skeleton, in any order, without
+ * parsing the whole: the rules are applied when the run answers.  The run
+ * takes a reference to skel.
+ */
+int al_registry_run_skeletons(const struct al_registry_run *r);
+void al_registry_run_add_skeleton(struct al_registry_run *r, json_t *skel, const char *text, size_t len);
+/* Documents per batch when answering from skeletons (tests make it small). */
+void al_registry_run_set_batch(struct al_registry_run *r, size_t n);
+
 #endif

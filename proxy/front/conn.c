@@ -785,9 +785,14 @@ static enum req_step lookup_absent(struct req *r)
 /* Nothing cached and the registry out of reach: a computed answer, else what the decision said. */
 static enum req_step stp_registry(struct req *r)
 {
-	if (conn_registry_answer(r) == 0)
+	switch (conn_registry_answer(r)) {
+	case 0:
 		return STP_DONE;
-	return lookup_absent(r);
+	case 1:
+		return STP_PARK; /* on a query thread; its answer wakes the connection (offline_registry.c on_done) */
+	default:
+		return lookup_absent(r);
+	}
 }
 
 /*

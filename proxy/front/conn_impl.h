@@ -202,9 +202,13 @@ int conn_client_auth(struct req *r, const struct al_route *route);
 
 /*
  * offline_registry.c, behind the step STP_REGISTRY: answer /search or
- * /categories from cached package documents (response queued, 0); -1 if
- * this is not such a request.
+ * /categories from the registry index (cache/store.h regidx), computed on a
+ * query thread: 1, the request waits (C_WAIT, no fill) and the answer comes
+ * back to the worker's loop; 0, answered at once (a 400, the StrictSlash
+ * redirect); -1 if this is not such a request.
  */
 int conn_registry_answer(struct req *r);
+/* offline_registry.c: end the query threads (the answers in flight are dropped); before the workers stop. */
+void conn_registry_stop(void);
 
 #endif

@@ -1,48 +1,363 @@
 /*
- * The offline package registry's glue: gather the package documents the
- * cache holds under the registry's base and answer /search or /categories
- * with policy/registry.c's rules, when the registry cannot be reached.
+ * The offline package registry's glue: answer /search or /categories from
+ * the registry index the store keeps of the package documents it holds
+ * (cache/store.h regidx, summaries from policy/registry_summary.h), with
+ * policy/registry.c's rules, when the registry cannot be reached.
+ *
+ * A query reads every summary under the registry's base: tens of
+ * milliseconds for a catalogue of 20,000 versions, 16 MB of answer for
+ * all=true.  So it never runs on the worker's loop:
+ *
+ *   worker loop                      query thread (QUERY_THREADS of them)
+ *   conn_registry_answer --post--->  run_job: scan regidx in a snapshot,
+ *     (conn waits, C_WAIT)             per name newest first, build body
+ *   on_done <---event_active(done)---
+ *     send the body (a reference, no copy), C_DONE
+ *
+ * The job holds a reference on the connection's hold (conn_impl.h), which
+ * outlives the connection: on_done finds hold->c NULL when the client went
+ * away meanwhile, and drops the body.  Memory per query: the answer, and
+ * (without all) one parsed summary per name.
  */
 #include "policy/registry.h"
+#include "policy/semver.h"
 #include "proxy/front/conn_impl.h"
+#include "proxy/runtime/log.h"
 
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Cached package documents (/package/<name>/<version>/ under the registry's base), parsed. */
-struct docs_ctx {
-	const char *prefix;
-	size_t plen;
-	struct al_reader *rd;
-	json_t *docs;
+#define QUERY_THREADS 2
+
+struct job {
+	struct job *next;
+	struct hold *hold;       /* a reference: hold->c is the connection, NULL once it is gone */
+	struct event *done;      /* on the connection's worker loop */
+	char *base;
+	size_t blen;
+	char *memo_key;          /* base, endpoint and query string, as asked */
+	int search;
+	struct al_registry_query q;
+	/* results, written by the query thread before it activates done */
+	char *body;
+	size_t ndocs;
 };
 
-static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
-{
-	struct docs_ctx *d = arg;
-	const char *rest = r->url + d->plen, *end = r->url + r->url_len;
-	const char *slash;
-	char *buf;
-	json_t *j;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct job *head, **tail = &head;
+static pthread_t threads[QUERY_THREADS];
+static int nthreads, stopping;
 
-	if (r->status != 200 || r->url_len <= d->plen || memcmp(r->url, d->prefix, d->plen) != 0 ||
-	    memchr(rest, '?', (size_t)(end - rest)) != NULL)
+/*
+ * Answers already computed, by the index generation they were computed
+ * at: Kibana asks the same few queries on every visit to its Integrations
+ * page, and any change to the index changes the generation.  Answers up
+ * to MEMO_MAX_BODY, MEMO_SLOTS of them (least recently used goes).
+ */
+#define MEMO_SLOTS 8
+#define MEMO_MAX_BODY (4u << 20)
+
+static struct memo {
+	char *key, *body;
+	uint64_t gen, used;
+	size_t len, ndocs;
+} memo[MEMO_SLOTS];
+static uint64_t memo_clock;
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A copy of the answer to key at gen, or NULL. */
+static char *memo_get(const char *key, uint64_t gen, size_t *ndocs)
+{
+	char *out = NULL;
+
+	pthread_mutex_lock(&memo_mu);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		if (memo[i].key == NULL || memo[i].gen != gen || strcmp(memo[i].key, key) != 0)
+			continue;
+		if ((out = malloc(memo[i].len + 1)) != NULL) {
+			memcpy(out, memo[i].body, memo[i].len + 1);
+			*ndocs = memo[i].ndocs;
+			memo[i].used = ++memo_clock;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&memo_mu);
+	return out;
+}
+
+static void memo_put(const char *key, uint64_t gen, const char *body, size_t ndocs)
+{
+	size_t len = strlen(body);
+	char *k, *b;
+	int slot = 0;
+
+	if (len > MEMO_MAX_BODY || (k = strdup(key)) == NULL)
+		return;
+	if ((b = malloc(len + 1)) == NULL) {
+		free(k);
+		return;
+	}
+	memcpy(b, body, len + 1);
+	pthread_mutex_lock(&memo_mu);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		if (memo[i].key != NULL && strcmp(memo[i].key, key) == 0) {
+			slot = i;
+			break;
+		}
+		if (memo[i].used < memo[slot].used)
+			slot = i;
+	}
+	free(memo[slot].key);
+	free(memo[slot].body);
+	memo[slot] = (struct memo){k, b, gen, ++memo_clock, len, ndocs};
+	pthread_mutex_unlock(&memo_mu);
+}
+
+static void memo_clear(void)
+{
+	pthread_mutex_lock(&memo_mu);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		free(memo[i].key);
+		free(memo[i].body);
+		memo[i] = (struct memo){0};
+	}
+	pthread_mutex_unlock(&memo_mu);
+}
+
+/* One name's index entries, gathered while scanning (pointers into the snapshot). */
+struct entry {
+	const char *summary;
+	size_t slen;
+	struct al_semver v;
+	int parsed;
+};
+
+struct scan {
+	struct al_registry_run *run;
+	const char *name;        /* the name being gathered */
+	size_t nlen;
+	struct entry *e;
+	size_t n, cap;
+	size_t total;
+};
+
+/* Newest first by semver; versions that do not parse go last. */
+static int newest_first(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->parsed != y->parsed)
+		return y->parsed - x->parsed;
+	return x->parsed ? -al_semver_cmp(&x->v, &y->v) : 0;
+}
+
+/* Offer the gathered name's versions newest first, parsing only until the rules have what they need. */
+static void flush_name(struct scan *sc)
+{
+	qsort(sc->e, sc->n, sizeof(*sc->e), newest_first);
+	for (size_t i = 0; i < sc->n; i++) {
+		json_t *doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
+		int enough = doc != NULL && al_registry_run_add(sc->run, doc, sc->e[i].summary, sc->e[i].slen) == 1;
+		json_decref(doc);
+		if (enough)
+			break;
+	}
+	sc->n = 0;
+}
+
+static int on_entry(const char *name, size_t nlen, const char *version, size_t vlen, const char *summary,
+    size_t slen, void *arg)
+{
+	struct scan *sc = arg;
+	struct entry *e;
+	char v[64];
+
+	const char *nl = memchr(summary, '\n', slen);
+
+	if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
+		return -ECANCELED;
+	if (nl == NULL)
+		return 0; /* not a summary of this format */
+	sc->total++;
+	if (al_registry_run_skeletons(sc->run)) {
+		/* every version, in any order: the skeleton is enough until the run answers */
+		json_t *skel = json_loadb(summary, (size_t)(nl - summary), 0, NULL);
+		if (skel != NULL)
+			al_registry_run_add_skeleton(sc->run, skel, nl + 1, slen - (size_t)(nl - summary) - 1);
+		json_decref(skel);
 		return 0;
-	/* exactly <name>/<version> with an optional trailing slash */
-	slash = memchr(rest, '/', (size_t)(end - rest));
-	if (slash == NULL || slash == rest || slash + 1 >= end)
-		return 0;
-	slash = memchr(slash + 1, '/', (size_t)(end - slash - 1));
-	if (slash != NULL && slash + 1 != end)
-		return 0;
-	if (al_body_read(d->rd, r, 8u << 20, &buf) != 0)
-		return 0;
-	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j))
-		json_array_append(d->docs, j);
-	json_decref(j);
-	free(buf);
+	}
+	slen -= (size_t)(nl + 1 - summary);
+	summary = nl + 1;
+	if (sc->n > 0 && (nlen != sc->nlen || memcmp(name, sc->name, nlen) != 0))
+		flush_name(sc);
+	if (sc->n == sc->cap) {
+		struct entry *more = realloc(sc->e, (sc->cap = sc->cap ? sc->cap * 2 : 64) * sizeof(*more));
+		if (more == NULL)
+			return -ENOMEM;
+		sc->e = more;
+	}
+	sc->name = name;
+	sc->nlen = nlen;
+	e = &sc->e[sc->n++];
+	e->summary = summary;
+	e->slen = slen;
+	e->parsed = 0;
+	if (vlen < sizeof(v)) {
+		memcpy(v, version, vlen);
+		v[vlen] = '\0';
+		e->parsed = al_semver_parse(v, &e->v) == 0;
+	}
 	return 0;
+}
+
+/* The answer to j's query from rd's snapshot of the index; j->body stays NULL on failure. */
+static void run_query(struct job *j, struct al_reader *rd)
+{
+	struct scan sc = {0};
+	uint64_t gen;
+	int rc;
+
+	if ((rc = al_store_index_gen(rd, &gen)) == 0 && (j->body = memo_get(j->memo_key, gen, &j->ndocs)) != NULL) {
+		al_reader_end(rd);
+		return;
+	}
+	if (rc != 0 || (sc.run = al_registry_run_new(&j->q, !j->search)) == NULL) {
+		al_reader_end(rd);
+		return;
+	}
+	rc = al_store_index_scan(rd, j->base, j->blen, on_entry, &sc);
+	if (rc == 0 && sc.n > 0)
+		flush_name(&sc);
+	free(sc.e);
+	j->ndocs = sc.total;
+	j->body = al_registry_run_finish(sc.run); /* reads summaries of the snapshot: before it ends */
+	al_reader_end(rd);
+	if (rc != 0) {
+		al_warn("registry", "offline %s: reading the registry index failed: %s", j->search ? "/search" : "/categories",
+		    strerror(-rc));
+		free(j->body);
+		j->body = NULL;
+	} else if (j->body != NULL) {
+		memo_put(j->memo_key, gen, j->body, j->ndocs);
+	}
+	/* a query's thousands of small blocks are free again: give the pages back */
+	malloc_trim(0);
+}
+
+static void *query_main(void *arg)
+{
+	struct al_reader *rd = NULL;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the main loop's */
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		struct job *j;
+
+		while (head == NULL && !stopping)
+			pthread_cond_wait(&cv, &mu);
+		if (stopping || (j = head) == NULL)
+			break;
+		if ((head = j->next) == NULL)
+			tail = &head;
+		pthread_mutex_unlock(&mu);
+		if (rd == NULL && al_reader_new(srv.store, &rd) != 0)
+			rd = NULL;
+		if (rd != NULL)
+			run_query(j, rd);
+		event_active(j->done, EV_READ, 0);
+		pthread_mutex_lock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+	al_reader_free(rd);
+	return arg;
+}
+
+static int pool_start(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&mu);
+	while (nthreads < QUERY_THREADS && !stopping) {
+		if ((rc = pthread_create(&threads[nthreads], NULL, query_main, NULL)) != 0)
+			break;
+		nthreads++;
+	}
+	pthread_mutex_unlock(&mu);
+	return nthreads > 0 ? 0 : -rc;
+}
+
+void conn_registry_stop(void)
+{
+	int n;
+
+	pthread_mutex_lock(&mu);
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&cv);
+	n = nthreads;
+	pthread_mutex_unlock(&mu);
+	for (int i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_lock(&mu);
+	nthreads = 0;
+	stopping = 0;
+	pthread_mutex_unlock(&mu);
+	memo_clear();
+}
+
+static void body_free(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+/* Back on the worker's loop: send the answer, unless the client went away. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct hold *h = j->hold;
+	struct conn *c = h->c;
+	char hdrs[128];
+
+	(void)fd;
+	(void)what;
+	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT) { /* not closing meanwhile */
+		if (j->body == NULL) {
+			conn_reply_error(c, 503, "the offline registry could not answer");
+		} else {
+			size_t len = strlen(j->body);
+			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus),
+			    "%s; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"", AL_NAME,
+			    j->ndocs);
+			snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
+			c->rq.result = R_STALE;
+			conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)len, -1, NULL);
+			if (!c->rq.head_only && evbuffer_add_reference(conn_out(c), j->body, len, body_free, NULL) == 0) {
+				c->rq.body_sent = len;
+				j->body = NULL;
+			}
+			c->state = C_DONE;
+		}
+		event_active(c->wake, EV_READ, 0);
+	}
+	if (--h->refs == 0 && h->c == NULL) {
+		al_reader_free(h->rd);
+		free(h);
+	}
+	event_free(j->done);
+	free(j->body);
+	free(j->base);
+	free(j->memo_key);
+	free(j);
 }
 
 /*
@@ -85,18 +400,16 @@ static int package_slash_redirect(struct req *r, const char *path)
 
 /*
  * The registry is unreachable and this request was never cached as asked:
- * /search or /categories computed from the package documents the cache
- * holds (policy/registry.h), or the registry's redirect of a package
- * document asked without its trailing slash.  Returns -1 when this is not
- * such a request.
+ * /search or /categories computed from the registry index (on a query
+ * thread; the answer comes back to this loop), or the registry's redirect
+ * of a package document asked without its trailing slash.  Returns -1
+ * when this is not such a request.
  */
 int conn_registry_answer(struct req *r)
 {
 	struct conn *c = r->conn;
 	const char *path = r->url + r->base_len, *q;
-	struct al_registry_query query;
-	struct docs_ctx d;
-	char prefix[400], hdrs[256], *body;
+	struct job *j;
 	int search;
 
 	if (package_slash_redirect(r, path) == 0)
@@ -107,44 +420,41 @@ int conn_registry_answer(struct req *r)
 		search = 0;
 	else
 		return -1;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
 	q = strchr(path, '?');
-	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, !search, &query) != 0) {
+	if (al_registry_query_parse(q ? q + 1 : "", q ? strlen(q + 1) : 0, !search, &j->q) != 0) {
 		/* as the registry answers it: http.Error(w, msg, 400) (search.go searchHandler, badRequest) */
 		snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=\"registry offline: its 400 for this query\"",
 		    AL_NAME);
 		conn_reply_simple(c, 400, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n", "%s\n",
-		    query.error);
+		    j->q.error);
+		free(j);
 		event_active(c->wake, EV_READ, 0);
 		return 0;
 	}
-	snprintf(prefix, sizeof(prefix), "%.*s/package/", (int)r->base_len, r->url);
-	d.prefix = prefix;
-	d.plen = strlen(prefix);
-	d.docs = json_array();
-	if (d.docs == NULL || al_reader_new(srv.store, &d.rd) != 0) {
-		json_decref(d.docs);
+	j->search = search;
+	j->blen = r->base_len;
+	j->base = malloc(r->base_len + 1);
+	j->memo_key = strdup(r->url); /* base, /search or /categories, and the query string */
+	j->done = event_new(c->w->base, -1, 0, on_done, j);
+	if (j->base == NULL || j->memo_key == NULL || j->done == NULL || pool_start() != 0) {
+		if (j->done)
+			event_free(j->done);
+		free(j->base);
+		free(j->memo_key);
+		free(j);
 		return -1;
 	}
-	al_reader_begin(d.rd);
-	al_store_foreach(srv.store, collect_doc, &d);
-	al_reader_free(d.rd);
-	body = search ? al_registry_search(d.docs, &query) : al_registry_categories(d.docs, &query);
-	snprintf(r->cstatus, sizeof(r->cstatus),
-	    "%s; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"", AL_NAME,
-	    json_array_size(d.docs));
-	json_decref(d.docs);
-	if (body == NULL)
-		return -1;
-	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
-	r->result = R_STALE;
-	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
-	if (!r->head_only) {
-		evbuffer_add(conn_out(c), body, strlen(body));
-		r->body_sent = strlen(body);
-	}
-	free(body);
-	c->state = C_DONE;
-	event_active(c->wake, EV_READ, 0);
-	return 0;
+	memcpy(j->base, r->url, r->base_len);
+	j->base[r->base_len] = '\0';
+	j->hold = c->hold;
+	c->hold->refs++;
+	c->state = C_WAIT; /* with no fill: on_wake leaves it to on_done */
+	pthread_mutex_lock(&mu);
+	*tail = j;
+	tail = &j->next;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	return 1;
 }
-

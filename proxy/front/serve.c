@@ -123,6 +123,7 @@ const struct al_server_parts al_serve_parts = {
 	.worker_init = serve_worker_init,
 	.worker_fini = serve_worker_fini,
 	.run = serve_run,
+	.quiesce = conn_registry_stop,
 	.stop = serve_stop,
 	.accept = conn_accept,
 	.drain = conn_drain,

@@ -568,6 +568,8 @@ int al_server_wait(void)
 
 void al_server_stop(void)
 {
+	if (parts != NULL && parts->quiesce != NULL)
+		parts->quiesce(); /* e.g. the offline registry's query threads, which wake worker loops */
 	for (int i = 0; i < nstarted; i++) {
 		event_active(srv.workers[i].stop_ev, EV_READ, 0);
 		pthread_join(srv.workers[i].thread, NULL);

@@ -107,6 +107,8 @@ struct al_server_parts {
 	void (*worker_fini)(struct worker *w);
 	/* on the main loop, once the workers exist: 0 or -errno */
 	int (*run)(struct event_base *main_base, const struct al_config *cfg);
+	/* before the workers stop: threads of the parts that wake worker loops end first */
+	void (*quiesce)(void);
 	/* after every worker stopped */
 	void (*stop)(void);
 	/* on w's thread: take over an accepted socket (ssl: a TLS listener's SSL, or NULL) */

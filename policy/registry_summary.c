@@ -1,0 +1,134 @@
+/*
+ * The offline registry index's summary of a package document.  A query
+ * parses summaries, never whole documents (a real document carries every
+ * data stream's fields and variables: 1-20 KB, against a few hundred bytes
+ * kept here), so the table below must hold every field the rules in
+ * registry.c read and every field /search answers with.
+ */
+#include "policy/registry_summary.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Of each policy template: BasePolicyTemplate's fields (/search) and the categories the filters read. */
+static const char *const PT_KEEP[] = {"name", "title", "description", "icons", "categories", "deployment_modes",
+	"data_streams", NULL};
+
+/*
+ * The summary's fields: a field of the document, kept whole (keep NULL) or,
+ * for an array of objects, each trimmed to keep.  Adding a field is one row
+ * here and a bump of AL_REGISTRY_SUMMARY_FORMAT.  (The data streams are not
+ * kept: no rule reads them today.  Should a discovery filter read their
+ * datasets, a row {"data_streams", DS_KEEP} with DS_KEEP = {"dataset"}.)
+ */
+static const struct summary_field {
+	const char *name;
+	const char *const *keep;
+} SUMMARY[] = {
+	{"name", NULL}, {"title", NULL}, {"version", NULL}, {"release", NULL}, {"description", NULL},
+	{"type", NULL}, {"download", NULL}, {"path", NULL}, {"icons", NULL}, {"source", NULL}, {"owner", NULL},
+	{"categories", NULL}, {"conditions", NULL}, {"signature_path", NULL}, {"discovery", NULL},
+	{"deprecated", NULL}, {"format_version", NULL}, {"policy_templates", PT_KEEP},
+	{"policy_templates_behavior", NULL},
+	{NULL, NULL},
+};
+
+int al_registry_index_key(const char *url, size_t len, char key[AL_REGISTRY_INDEX_KEY_MAX + 1])
+{
+	const char *end = url + len, *v, *n, *p;
+	size_t bl, nl, vl;
+
+	if (len == 0 || memchr(url, '?', len) != NULL || memchr(url, '\0', len) != NULL)
+		return -EINVAL;
+	if (end[-1] == '/')
+		end--;
+	for (v = end; v > url && v[-1] != '/'; v--)
+		;
+	if (v == end || v == url)
+		return -EINVAL;
+	for (n = v - 1; n > url && n[-1] != '/'; n--)
+		;
+	if (n == v - 1 || n - url < 9)
+		return -EINVAL;
+	p = n - 9;
+	if (memcmp(p, "/package/", 9) != 0)
+		return -EINVAL;
+	bl = (size_t)(p - url);
+	nl = (size_t)(v - 1 - n);
+	vl = (size_t)(end - v);
+	if (bl + nl + vl + 2 > AL_REGISTRY_INDEX_KEY_MAX)
+		return -EINVAL;
+	memcpy(key, url, bl);
+	key[bl] = '\0';
+	memcpy(key + bl + 1, n, nl);
+	key[bl + 1 + nl] = '\0';
+	memcpy(key + bl + nl + 2, v, vl);
+	key[bl + nl + vl + 2] = '\0';
+	return (int)(bl + nl + vl + 2);
+}
+
+static json_t *trimmed(json_t *arr, const char *const *keep)
+{
+	json_t *out = json_array(), *e;
+	size_t i;
+
+	if (out == NULL)
+		return NULL;
+	json_array_foreach(arr, i, e) {
+		json_t *o;
+		if (!json_is_object(e)) {
+			json_array_append(out, e);
+			continue;
+		}
+		if ((o = json_object()) == NULL)
+			break;
+		for (int k = 0; keep[k]; k++) {
+			json_t *val = json_object_get(e, keep[k]);
+			if (val != NULL)
+				json_object_set(o, keep[k], val);
+		}
+		json_array_append_new(out, o);
+	}
+	return out;
+}
+
+char *al_registry_summary(const char *body, size_t len, size_t *out_len)
+{
+	json_t *doc = json_loadb(body, len, 0, NULL), *sum, *skel, *v;
+	char *s = NULL, *a = NULL, *b = NULL;
+	const char *k;
+
+	if (doc == NULL || !json_is_object(doc) || !json_is_string(json_object_get(doc, "name")) ||
+	    !json_is_string(json_object_get(doc, "version")) || (sum = json_object()) == NULL) {
+		json_decref(doc);
+		return NULL;
+	}
+	for (int f = 0; SUMMARY[f].name; f++) {
+		json_t *val = json_object_get(doc, SUMMARY[f].name);
+		if (val == NULL)
+			continue;
+		if (SUMMARY[f].keep != NULL && json_is_array(val))
+			json_object_set_new(sum, SUMMARY[f].name, trimmed(val, SUMMARY[f].keep));
+		else
+			json_object_set(sum, SUMMARY[f].name, val);
+	}
+	if ((skel = json_object()) != NULL) {
+		json_object_foreach(sum, k, v)
+			if (!json_is_object(v) && !json_is_array(v))
+				json_object_set(skel, k, v);
+		a = json_dumps(skel, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(skel);
+	}
+	b = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (a != NULL && b != NULL && (s = malloc(strlen(a) + 1 + strlen(b) + 1)) != NULL) {
+		/* compact JSON has no raw newline: it separates the two */
+		*out_len = (size_t)sprintf(s, "%s\n%s", a, b);
+	}
+	free(a);
+	free(b);
+	json_decref(sum);
+	json_decref(doc);
+	return s;
+}

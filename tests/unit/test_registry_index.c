@@ -1,0 +1,177 @@
+/*
+ * The offline registry's index path against the direct one: the answers
+ * computed from summaries (policy/registry_summary.c), fed one name at a
+ * time newest first through al_registry_run_*, must be byte for byte the
+ * answers al_registry_search / al_registry_categories give over the whole
+ * documents, for every query shape test_registry.c checks (the rules
+ * themselves are tested there).  A field the rules read that the summary
+ * table forgot, or a candidate the streaming feed drops too early, shows
+ * here as a difference.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/registry.h"
+#include "policy/registry_summary.h"
+#include "policy/semver.h"
+
+static const char *const QUERIES[] = {
+	"kibana.version=8.13.4", "kibana.version=8.13.4&prerelease=true", "prerelease=false&kibana.version=8.13.4",
+	"package=sql_input&prerelease=true&kibana.version=8.13.4", "kibana.version=8.13.4&experimental=true",
+	"kibana.version=8.13.4&experimental=true&all=true", "package=multi&all=true", "all=true&prerelease=true",
+	"package=nginx&kibana.version=8.10.0", "category=web&kibana.version=8.13.4", "category=crm&kibana.version=8.13.4",
+	"category=infrastructure", "category=security&kibana.version=8.13.4", "category=datastore&kibana.version=8.13.4",
+	"capabilities=observability&kibana.version=8.13.4", "spec.min=2.0&spec.max=3.0&kibana.version=8.13.4",
+	"spec.max=2.7&kibana.version=8.13.4", "type=input&prerelease=true", "discovery=fields:host.name,process.pid",
+	"discovery=datasets:nginx.access", "package=legacy_pref&prerelease=true", "all=true&package=crm_pkg&category=crm",
+	"kibana.version=9.1.0&category=web", "", "kibana.version=8.13.4&include_policy_templates=true",
+	"experimental=true&category=security",
+};
+
+struct sum {
+	char *name, *version, *text;   /* text: skeleton "\n" summary, as the index holds it */
+	const char *full;
+	struct al_semver v;
+};
+
+static int by_name_newest(const void *a, const void *b)
+{
+	const struct sum *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c != 0 ? c : -al_semver_cmp(&x->v, &y->v);
+}
+
+/* The summaries of registry_docs.json, as the index holds them: by name, then newest first. */
+static struct sum *summaries(size_t *n)
+{
+	json_error_t e;
+	json_t *docs = json_load_file(REGISTRY_DOCS, 0, &e), *d;
+	struct sum *s;
+	size_t i, len;
+
+	if (docs == NULL)
+		fail_msg("%s: %s", REGISTRY_DOCS, e.text);
+	s = calloc(json_array_size(docs), sizeof(*s));
+	json_array_foreach(docs, i, d) {
+		char *text = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		s[i].text = al_registry_summary(text, strlen(text), &len);
+		assert_non_null(s[i].text);
+		assert_int_equal(len, strlen(s[i].text));
+		assert_non_null(strchr(s[i].text, '\n'));
+		s[i].full = strchr(s[i].text, '\n') + 1;
+		s[i].name = strdup(json_string_value(json_object_get(d, "name")));
+		s[i].version = strdup(json_string_value(json_object_get(d, "version")));
+		assert_int_equal(al_semver_parse(s[i].version, &s[i].v), 0);
+		free(text);
+	}
+	*n = json_array_size(docs);
+	json_decref(docs);
+	qsort(s, *n, sizeof(*s), by_name_newest);
+	return s;
+}
+
+static char *direct(const struct al_registry_query *q, int categories)
+{
+	json_t *docs = json_load_file(REGISTRY_DOCS, 0, NULL);
+	char *out = categories ? al_registry_categories(docs, q) : al_registry_search(docs, q);
+
+	json_decref(docs);
+	return out;
+}
+
+static char *streamed(const struct sum *s, size_t n, const struct al_registry_query *q, int categories, size_t batch)
+{
+	struct al_registry_run *r = al_registry_run_new(q, categories);
+	int skip = 0;
+
+	assert_non_null(r);
+	if (batch)
+		al_registry_run_set_batch(r, batch);
+	for (size_t i = 0; i < n; i++) {
+		json_t *doc;
+		if (i > 0 && strcmp(s[i].name, s[i - 1].name) != 0)
+			skip = 0;
+		if (skip)
+			continue;
+		if (al_registry_run_skeletons(r)) {
+			json_t *skel = json_loadb(s[i].text, (size_t)(s[i].full - 1 - s[i].text), 0, NULL);
+			al_registry_run_add_skeleton(r, skel, s[i].full, strlen(s[i].full));
+			json_decref(skel);
+			continue;
+		}
+		doc = json_loads(s[i].full, 0, NULL);
+		skip = al_registry_run_add(r, doc, s[i].full, strlen(s[i].full)) == 1;
+		json_decref(doc);
+	}
+	return al_registry_run_finish(r);
+}
+
+static void test_index_answers_equal_direct(void **state)
+{
+	size_t n;
+	struct sum *s = summaries(&n);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(QUERIES) / sizeof(QUERIES[0]); i++) {
+		for (int cat = 0; cat < 2; cat++) {
+			struct al_registry_query q;
+			char *a, *b;
+			if (al_registry_query_parse(QUERIES[i], strlen(QUERIES[i]), cat, &q) != 0)
+				fail_msg("%s: refused: %s", QUERIES[i], q.error);
+			a = direct(&q, cat);
+			assert_non_null(a);
+			/* all=true answers in batches, spliced: of 256 (one here), 1 and 7 documents */
+			for (size_t batch = 0; batch < 3; batch++) {
+				b = streamed(s, n, &q, cat, (size_t[]){0, 1, 7}[batch]);
+				assert_non_null(b);
+				if (strcmp(a, b) != 0)
+					fail_msg("%s?%s (batch %zu):\n direct  %s\n indexed %s", cat ? "/categories" : "/search",
+					    QUERIES[i], batch, a, b);
+				free(b);
+			}
+			free(a);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].name);
+		free(s[i].version);
+		free(s[i].text);
+	}
+	free(s);
+}
+
+/* <base>/package/<name>/<version>[/] and nothing else gets a key; one name's versions share a prefix. */
+static void test_index_key(void **state)
+{
+	char k[AL_REGISTRY_INDEX_KEY_MAX + 1];
+	int n;
+
+	(void)state;
+	n = al_registry_index_key("https://epr.elastic.co/package/nginx/1.20.0/", 44, k);
+	assert_int_equal(n, 22 + 1 + 5 + 1 + 6);
+	assert_memory_equal(k, "https://epr.elastic.co\0nginx\0" "1.20.0", (size_t)n);
+	assert_int_equal(al_registry_index_key("https://epr.elastic.co/package/nginx/1.20.0", 43, k), n);
+	assert_int_equal(al_registry_index_key("http://h/package/nginx/", 23, k), -22);
+	assert_int_equal(al_registry_index_key("http://h/package/nginx/1.0/x/", 29, k), -22);
+	assert_int_equal(al_registry_index_key("http://h/search?package=nginx", 29, k), -22);
+	assert_int_equal(al_registry_index_key("http://h/package/a/1.0/?x=1", 27, k), -22);
+	assert_int_equal(al_registry_index_key("http://h/epr/nginx/nginx-1.0.zip", 32, k), -22);
+	assert_null(al_registry_summary("[1]", 3, &(size_t){0}));
+	assert_null(al_registry_summary("{\"name\":\"x\"}", 12, &(size_t){0}));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_index_answers_equal_direct),
+		cmocka_unit_test(test_index_key),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
