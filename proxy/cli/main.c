@@ -8,6 +8,7 @@
 #include "proxy/cli/tools.h"
 #include "proxy/cli/inspect.h"
 #include "proxy/cli/ledger.h"
+#include "proxy/cli/doctor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +28,11 @@ static void usage(FILE *f)
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
 	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
 	    "  airlock export FILE --split SIZE             FILE.001, FILE.002... of at most SIZE and FILE.index\n"
-	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
+	    "  airlock import FILE                          verify a bundle and admit its entries, in one read\n"
 	    "  airlock inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]   list and verify a bundle, no cache\n"
 	    "  airlock ledger [--json] [--verify]           every export and import of this cache, hash-chained; checked\n"
+	    "  airlock doctor --stack V [--platforms L] [--kibana V] [--endpoint V] [--json]\n"
+	    "                                               what an air-gapped Stack would miss, from the cache alone\n"
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
 	    "                                               (each takes --config FILE; mirror too)\n"
 	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
@@ -93,6 +96,8 @@ int main(int argc, char **argv)
 		return inspect_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ledger"))
 		return ledger_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "doctor"))
+		return doctor_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls") || !strcmp(cmd, "purge") || !strcmp(cmd, "verify") || !strcmp(cmd, "status") ||
 	    !strcmp(cmd, "export") || !strcmp(cmd, "import"))
 		return tools_main(argc - 1, argv + 1);
