@@ -9,6 +9,7 @@
 #include "proxy/cli/inspect.h"
 #include "proxy/cli/ledger.h"
 #include "proxy/cli/doctor.h"
+#include "proxy/cli/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@ static void usage(FILE *f)
 	    "  airlock mirror artifacts --version V [--arch L] [--format L] [--only L]   fill the cache for a Stack version\n"
 	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
+	    "  airlock mirror --plan PLAN.yml               every step of a plan, one summary, one exit code\n"
+	    "  airlock plan                                 print the plan matching what the cache holds\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
 	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
 	    "  airlock export FILE --split SIZE             FILE.001, FILE.002... of at most SIZE and FILE.index\n"
@@ -98,6 +101,8 @@ int main(int argc, char **argv)
 		return ledger_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "doctor"))
 		return doctor_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "plan"))
+		return plan_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls") || !strcmp(cmd, "purge") || !strcmp(cmd, "verify") || !strcmp(cmd, "status") ||
 	    !strcmp(cmd, "export") || !strcmp(cmd, "import"))
 		return tools_main(argc - 1, argv + 1);
