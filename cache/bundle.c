@@ -873,6 +873,42 @@ static int admit_begin(struct admitting *ad, const struct al_record *rec, const 
 	return 0;
 }
 
+/*
+ * Are the pending bodies still whole?  al_store_open() drops every pending
+ * object it finds, those of a fill or an import under way in another
+ * process included (another airlock command opening the cache meanwhile):
+ * publishing a record whose chunks went would serve a cut body.  A walk
+ * over the chunk keys, no digest.  0, or -ESTALE naming the first gone.
+ */
+static int pending_whole(struct admitting *ad, char *err, size_t errlen)
+{
+	struct al_reader *rd;
+	int rc = 0;
+
+	if ((rc = al_reader_new(ad->s, &rd)) != 0)
+		return rc;
+	for (size_t i = 0; i < ad->n && rc == 0; i++) {
+		struct pend *p = &ad->v[i];
+		struct al_record rec;
+		uint64_t off = 0;
+		if (p->id == 0 || al_record_decode(p->enc, p->enclen, &rec) != 0)
+			continue;
+		while (off < rec.body_len && rc == 0) {
+			const void *ptr;
+			size_t len;
+			if (al_body_at(rd, p->id, off, &ptr, &len) != 0 || len == 0) {
+				snprintf(err, errlen, "%.*s: its body, written during this import, is gone from the cache (another "
+				    "airlock process opened the cache meanwhile and cleared the fills it found under way); nothing "
+				    "was admitted: run the import again", (int)rec.url_len, rec.url);
+				rc = -ESTALE;
+			}
+			off += len;
+		}
+	}
+	al_reader_free(rd);
+	return rc;
+}
+
 /* The whole file checked out: publish every pending entry, pin the ones already held. */
 static int admit_commit(struct admitting *ad, struct al_import_stats *st, char *err, size_t errlen)
 {
@@ -880,6 +916,8 @@ static int admit_commit(struct admitting *ad, struct al_import_stats *st, char *
 	int rc = 0;
 
 	st->skipped = ad->newer;
+	if ((rc = pending_whole(ad, err, errlen)) != 0)
+		return rc;
 	for (i = 0; i < ad->n && rc == 0; i++) {
 		struct pend *p = &ad->v[i];
 		struct al_record rec;

@@ -8,6 +8,7 @@
  *                              (what an attacker with write access to the media
  *                              does between two reads), then let the read go on
  *   AL_HOOK_ACTION=kill        SIGKILL the process (an import killed mid-way)
+ *   AL_HOOK_ACTION=stop        SIGSTOP the process (the test does something, then SIGCONTs it)
  *   AL_HOOK_ACTION=commits:N   let N more LMDB write transactions commit after
  *                              the trigger, then SIGKILL before the next one
  *   AL_HOOK_ACTION=count       nothing: only the log below (a first run tells
@@ -99,6 +100,8 @@ size_t fread(void *p, size_t size, size_t n, FILE *f)
 					swap_in(act + 5);
 				else if (!strcmp(act, "kill"))
 					kill(getpid(), SIGKILL);
+				else if (!strcmp(act, "stop"))
+					kill(getpid(), SIGSTOP);
 				else if (!strncmp(act, "commits:", 8))
 					armed = atoi(act + 8);
 			}
