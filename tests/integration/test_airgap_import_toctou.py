@@ -15,8 +15,11 @@ an attacker with write access to the media would:
    the import must refuse it (that entry is not what the signed listing
    names), admit nothing at all (not even the entries read before the
    swap), and the ledger records the refusal.
-Then the untouched bundle imports whole."""
-import os, shutil, subprocess, sys, tempfile
+Then the untouched bundle imports whole.  And since import reads once, a
+bundle can come through a pipe (a FIFO here): with the right --trust key it
+imports whole, with another key it is refused (the signature is checked at
+the end, before anything is published) and nothing is admitted."""
+import os, shutil, subprocess, sys, tempfile, threading
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
 
@@ -122,6 +125,23 @@ def test():
             p = cli(gap.config, "import", signed, "--trust", pub)
             if f"added 0, updated 0, skipped {len(want)} " not in p.stdout:
                 fail(f"a second import admits nothing again:\n{p.stdout}")
+            # through a pipe: refused with a key that did not sign it, admitted with the one that did
+            other = os.path.join(tmp, "other")
+            subprocess.run([AIRLOCK, "keygen", other], capture_output=True, timeout=30, check=True)
+            for n, (key, rc) in enumerate(((os.path.join(other, "bundle.pub"), 1), (pub, 0))):
+                d = tempfile.mkdtemp(prefix="airlock-pipe-", dir=tmp2)
+                fresh = Airlock(d, up, offline=True)
+                fresh.stop()
+                fifo = os.path.join(d, "bundle.fifo")
+                os.mkfifo(fifo)
+                writer = threading.Thread(target=lambda: open(fifo, "wb").write(data), daemon=True)
+                writer.start()
+                p = cli(fresh.config, "import", fifo, "--trust", key, ok=False)
+                writer.join(timeout=30)
+                eq(p.returncode, rc, f"import through a pipe with key {n + 1}:\n{p.stdout}\n{p.stderr}")
+                eq(entries(fresh.config), [] if rc else want, f"what a piped import with key {n + 1} admits")
+                if rc and "not among the trusted keys" not in p.stderr:
+                    fail(f"the refusal should name the key: {p.stderr}")
         finally:
             shutil.rmtree(tmp2, ignore_errors=True)
 
