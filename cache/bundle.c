@@ -749,19 +749,105 @@ static int parse_listing(const unsigned char *p, size_t n, struct listing *l, ch
 	return 0;
 }
 
-/* Admit one entry whose body follows in the file (second pass). */
-static int admit(struct al_store *s, struct reader *r, const struct al_record *rec, unsigned char *buf,
-    struct al_import_stats *st)
-{
+/*
+ * Admitting, in the same pass that verifies.  Each entry the cache does not
+ * already hold is written as it streams under a pending object id
+ * (al_fill_begin: a pending entry, then its chunks), and nothing is
+ * published until the whole file checked out: every entry against the
+ * signed listing, every body against its digest, the trailer, and (with
+ * trusted keys) the signature.  Then al_fill_commit() publishes them one by
+ * one through the store's ordinary path; on any failure al_fill_abort()
+ * drops them, and a process killed before that leaves only pending entries,
+ * whose chunks the next al_store_open() drops.  So a file altered between
+ * two reads cannot be admitted (there is one read), and a refused bundle
+ * leaves the cache as it was.
+ */
+struct pend {
 	uint8_t key[AL_KEY_LEN];
+	uint64_t id;                 /* the pending object; 0: the cache holds this very response (pin it) */
+	int updated;                 /* replaces an older stored response */
+	unsigned char *enc;          /* the entry's record, as carried */
+	uint32_t enclen;
+};
+
+struct admitting {
+	struct al_store *s;
+	const struct al_import_opts *o;
+	int ready;                   /* the checks before admission were done */
+	int refused;                 /* -errno: read on to verify the file, admit nothing */
+	char why[1024];
+	unsigned char tail_sig[64];  /* what the end of the file holds as a signature (v3, read first) */
+	int tail_signed;             /* 1 found, 0 none, -1 not seekable: checked at the end only */
+	int store_failed;            /* the cache could not take an entry (disk full...), not the bundle's fault */
+	uint64_t newer;              /* entries skipped: the cache holds a newer response */
+	struct pend *v;
+	size_t n, cap;
+};
+
+static void pend_drop(struct admitting *ad)
+{
+	for (size_t i = 0; i < ad->n; i++) {
+		if (ad->v[i].id != 0)
+			al_fill_abort(ad->s, ad->v[i].id);
+		free(ad->v[i].enc);
+	}
+	free(ad->v);
+	ad->v = NULL;
+	ad->n = ad->cap = 0;
+}
+
+/*
+ * Before the first entry is admitted: the bundle's origin (a v3 listing is
+ * signed, so the signature read from the file's end is checked against the
+ * listing just read; older formats sign the whole file and are checked at
+ * the end) and, for a delta, its base.  A refusal stops admission; the
+ * file is still read to its end, so what is recorded about it is whole.
+ */
+static void admit_ready(struct admitting *ad, const struct al_bundle_info *info)
+{
+	if (ad->ready++)
+		return;
+	if (info->version == 3 && ad->o->ntrusted > 0 && ad->tail_signed >= 0) {
+		struct al_bundle_info t = *info;
+		t.is_signed = ad->tail_signed && info->key_id[0];
+		memcpy(t.sig, ad->tail_sig, sizeof(ad->tail_sig));
+		t.sig_len = sizeof(ad->tail_sig);
+		if ((ad->refused = al_bundle_check_signature(&t, ad->o->trusted, ad->o->ntrusted, ad->why,
+		    sizeof(ad->why))) != 0)
+			return;
+	}
+	if (info->is_delta && al_store_has_bundle(ad->s, info->base, NULL) != 1) {
+		char dg[65];
+		al_hex(info->base, 32, dg);
+		snprintf(ad->why, sizeof(ad->why), "it is incremental on bundle %.16s... (%llu entries), which this cache "
+		    "has not imported; import that base first", dg, (unsigned long long)info->base_entries);
+		ad->refused = -ENOENT;
+	}
+}
+
+/* Decide one entry: already held (nothing to write), or a pending object its body streams into (*id). */
+static int admit_begin(struct admitting *ad, const struct al_record *rec, const unsigned char *enc, uint32_t enclen,
+    uint64_t *id)
+{
+	struct pend *p;
 	struct al_reader *rd;
-	struct al_record old, nrec = *rec;
-	uint64_t id, off = 0;
+	struct al_record old;
 	int have_old = 0, rc;
 
-	al_store_key(rec->url, rec->url_len, key);
-	if (al_reader_new(s, &rd) == 0) {
-		if (al_lookup(rd, key, &old) == 0) {
+	*id = 0;
+	if (ad->n == ad->cap) {
+		size_t cap = ad->cap ? ad->cap * 2 : 64;
+		struct pend *nv = realloc(ad->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		ad->v = nv;
+		ad->cap = cap;
+	}
+	p = &ad->v[ad->n];
+	memset(p, 0, sizeof(*p));
+	al_store_key(rec->url, rec->url_len, p->key);
+	if (al_reader_new(ad->s, &rd) == 0) {
+		if (al_lookup(rd, p->key, &old) == 0) {
 			have_old = 1;
 			if (old.response_time >= rec->response_time && memcmp(old.sha256, rec->sha256, 32) == 0)
 				have_old = 2; /* the same response */
@@ -770,42 +856,102 @@ static int admit(struct al_store *s, struct reader *r, const struct al_record *r
 		}
 		al_reader_free(rd);
 	}
-	if (have_old >= 2) {
-		st->skipped++;
-		if (have_old == 2)
-			al_store_pin(s, key, 1);
-		return fseeko(r->f, (off_t)rec->body_len, SEEK_CUR) == 0 ? (r->pos += rec->body_len, 0) : -EIO;
+	if (have_old == 3) {
+		ad->newer++; /* skipped, nothing to remember */
+		return 0;
 	}
-	if ((rc = al_fill_begin(s, key, &id)) != 0)
+	if (have_old != 2 && (rc = al_fill_begin(ad->s, p->key, &p->id)) != 0)
 		return rc;
-	while (off < rec->body_len) {
-		size_t n = rec->body_len - off > BUF ? BUF : (size_t)(rec->body_len - off);
-		if ((rc = in(r, buf, n, 0)) != 0 || (rc = al_fill_append(s, id, off, buf, n)) != 0) {
-			al_fill_abort(s, id);
-			return rc;
-		}
-		off += n;
-		/* one durable commit per IMPORT_BATCH bytes of the import, whatever the entries' sizes
-		 * (al_bundle_admit runs in a store batch) */
-		r->unflushed += n;
-		if (r->unflushed >= IMPORT_BATCH) {
-			r->unflushed = 0;
-			if ((rc = al_store_batch_flush(s)) != 0)
-				return rc;
-		}
+	if ((p->enc = malloc(enclen ? enclen : 1)) == NULL) {
+		if (p->id)
+			al_fill_abort(ad->s, p->id);
+		return -ENOMEM;
 	}
-	nrec.obj_id = id;
-	nrec.flags |= AL_REC_PINNED;
-	if ((rc = al_fill_commit(s, key, &nrec)) != 0) {
-		al_fill_abort(s, id);
-		return rc;
-	}
-	if (have_old)
-		st->updated++;
-	else
-		st->added++;
-	st->bytes += rec->body_len;
+	memcpy(p->enc, enc, enclen);
+	p->enclen = enclen;
+	p->updated = have_old == 1;
+	*id = p->id;
+	ad->n++;
 	return 0;
+}
+
+/*
+ * Are the pending bodies still whole?  al_store_open() drops every pending
+ * object it finds, those of a fill or an import under way in another
+ * process included (another airlock command opening the cache meanwhile):
+ * publishing a record whose chunks went would serve a cut body.  A walk
+ * over the chunk keys, no digest.  0, or -ESTALE naming the first gone.
+ */
+static int pending_whole(struct admitting *ad, char *err, size_t errlen)
+{
+	struct al_reader *rd;
+	int rc = 0;
+
+	if ((rc = al_reader_new(ad->s, &rd)) != 0)
+		return rc;
+	for (size_t i = 0; i < ad->n && rc == 0; i++) {
+		struct pend *p = &ad->v[i];
+		struct al_record rec;
+		uint64_t off = 0;
+		if (p->id == 0 || al_record_decode(p->enc, p->enclen, &rec) != 0)
+			continue;
+		while (off < rec.body_len && rc == 0) {
+			const void *ptr;
+			size_t len;
+			if (al_body_at(rd, p->id, off, &ptr, &len) != 0 || len == 0) {
+				snprintf(err, errlen, "%.*s: its body, written during this import, is gone from the cache (another "
+				    "airlock process opened the cache meanwhile and cleared the fills it found under way); nothing "
+				    "was admitted: run the import again", (int)rec.url_len, rec.url);
+				rc = -ESTALE;
+			}
+			off += len;
+		}
+	}
+	al_reader_free(rd);
+	return rc;
+}
+
+/* The whole file checked out: publish every pending entry, pin the ones already held. */
+static int admit_commit(struct admitting *ad, struct al_import_stats *st, char *err, size_t errlen)
+{
+	size_t i;
+	int rc = 0;
+
+	st->skipped = ad->newer;
+	/* the bodies written in this batch, committed so that a reader (pending_whole) sees them */
+	if ((rc = al_store_batch_flush(ad->s)) != 0) {
+		snprintf(err, errlen, "the cache could not write the import: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = pending_whole(ad, err, errlen)) != 0)
+		return rc;
+	for (i = 0; i < ad->n && rc == 0; i++) {
+		struct pend *p = &ad->v[i];
+		struct al_record rec;
+		if (al_record_decode(p->enc, p->enclen, &rec) != 0) {
+			snprintf(err, errlen, "an entry's record no longer decodes");
+			rc = -EILSEQ;
+			break;
+		}
+		if (p->id == 0) {
+			al_store_pin(ad->s, p->key, 1);
+			st->skipped++;
+			continue;
+		}
+		rec.obj_id = p->id;
+		rec.flags |= AL_REC_PINNED;
+		if ((rc = al_fill_commit(ad->s, p->key, &rec)) != 0) {
+			snprintf(err, errlen, "admitting %.*s: %s", (int)rec.url_len, rec.url, strerror(-rc));
+			break;
+		}
+		p->id = 0; /* published: no longer ours to drop */
+		if (p->updated)
+			st->updated++;
+		else
+			st->added++;
+		st->bytes += rec.body_len;
+	}
+	return rc;
 }
 
 /*
@@ -841,6 +987,9 @@ static const struct sidecar *find_sig(const struct inspect *ins, const struct al
 	return NULL;
 }
 
+/* The words that tell a failure of the cache (disk full...) from a fault of the bundle. */
+static const char STORE_ERR[] = "writing to the cache";
+
 /* A body as it is read: digested (SHA-256 and, inspecting, SHA-512) and, for a sidecar, kept. */
 struct body_in {
 	struct reader *r;
@@ -849,6 +998,8 @@ struct body_in {
 	unsigned char *keep;
 	size_t kept;
 	int rc;
+	struct al_store *s;          /* admitting: the bytes also go to pending object id */
+	uint64_t id, off;
 };
 
 static int body_read(void *ctx, void *buf, size_t want, size_t *got)
@@ -866,6 +1017,19 @@ static int body_read(void *ctx, void *buf, size_t want, size_t *got)
 		EVP_DigestUpdate(b->d512, buf, n);
 	if (b->keep != NULL && b->kept + n <= MAX_SIDECAR)
 		memcpy(b->keep + b->kept, buf, n);
+	if (b->id != 0 && (b->rc = al_fill_append(b->s, b->id, b->off, buf, n)) != 0) {
+		snprintf(b->r->err, b->r->errlen, "%s: %s", STORE_ERR, strerror(-b->rc));
+		return b->rc;
+	}
+	/* one durable commit per IMPORT_BATCH bytes of the import (al_bundle_import runs in a store batch) */
+	if (b->id != 0 && (b->r->unflushed += n) >= IMPORT_BATCH) {
+		b->r->unflushed = 0;
+		if ((b->rc = al_store_batch_flush(b->s)) != 0) {
+			snprintf(b->r->err, b->r->errlen, "%s: %s", STORE_ERR, strerror(-b->rc));
+			return b->rc;
+		}
+	}
+	b->off += n;
 	b->kept += n;
 	b->left -= n;
 	*got = n;
@@ -874,9 +1038,9 @@ static int body_read(void *ctx, void *buf, size_t want, size_t *got)
 
 /* Read and check one body (verify or inspect); report it when inspecting. */
 static int check_body(struct reader *r, const struct al_record *rec, uint64_t at, unsigned char *buf,
-    struct inspect *ins, int idx, char *err, size_t errlen)
+    struct inspect *ins, int idx, struct al_store *s, uint64_t id, char *err, size_t errlen)
 {
-	struct body_in b = {r, rec->body_len, EVP_MD_CTX_new(), ins ? EVP_MD_CTX_new() : NULL, NULL, 0, 0};
+	struct body_in b = {r, rec->body_len, EVP_MD_CTX_new(), ins ? EVP_MD_CTX_new() : NULL, NULL, 0, 0, s, id, 0};
 	struct al_inspect_entry e = {rec, at, idx, {0}, AL_PGP_ABSENT, "", "", NULL, 0};
 	const struct sidecar *sig = ins ? find_sig(ins, rec) : NULL;
 	unsigned char d[32];
@@ -955,9 +1119,12 @@ out:
 	return rc;
 }
 
-/* One pass: verify (s == NULL; fills info; inspect with ins) or admit. */
-static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct al_import_stats *st,
-    struct inspect *ins, char *err, size_t errlen)
+/*
+ * One pass over the file: verify (fills info), and inspect with ins or
+ * admit with ad (pending until the caller commits: see struct admitting).
+ */
+static int pass(struct admitting *ad, FILE *f, struct al_bundle_info *info, struct inspect *ins, char *err,
+    size_t errlen)
 {
 	struct reader r = {.f = f, .md = EVP_MD_CTX_new(), .err = err, .errlen = errlen};
 	struct listing l = {NULL, 0};
@@ -977,18 +1144,18 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 		rc = -EILSEQ;
 		goto out;
 	}
-	if (s == NULL) {
-		memset(info, 0, sizeof(*info));
-		info->version = version;
-	}
+	memset(info, 0, sizeof(*info));
+	info->version = version;
 	for (;;) {
 		unsigned char tag, lenb[4];
 		uint32_t rl = 0;
 		struct al_record rec;
-		uint64_t at = r.pos;
+		uint64_t at = r.pos, id = 0;
 
 		if ((rc = in(&r, &tag, 1, 1)) != 0)
 			goto out;
+		if (ad != NULL && (tag == 'E' || tag == 'T') && (version < 3 || listed))
+			admit_ready(ad, info);
 		if (tag == 'T') {
 			unsigned char cnt[8], want[32], got[32];
 			unsigned dl = 32;
@@ -1001,20 +1168,16 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 			if ((rc = in(&r, cnt, 8, 1)) != 0 || (rc = in(&r, want, 32, 0)) != 0)
 				goto out;
 			EVP_DigestFinal_ex(r.md, got, &dl);
-			/* the admitting pass skips bodies it does not admit: only the first checks the digest */
-			if (le(cnt, 8) != count || (s == NULL && memcmp(want, got, 32) != 0) ||
-			    (s == NULL && version == 3 && count != l.n)) {
+			if (le(cnt, 8) != count || memcmp(want, got, 32) != 0 || (version == 3 && count != l.n)) {
 				snprintf(err, errlen, "bundle digest mismatch at byte %llu: the file was altered or damaged",
 				    (unsigned long long)at);
 				rc = -EBADMSG;
 				goto out;
 			}
-			if (s == NULL) {
-				memcpy(info->digest, want, 32);
-				if (version < 3)
-					memcpy(info->signed_digest, want, 32);
-				info->entries = count;
-			}
+			memcpy(info->digest, want, 32);
+			if (version < 3)
+				memcpy(info->signed_digest, want, 32);
+			info->entries = count;
 			c = fgetc(f);
 			if (c == 'S' && version >= 2) {
 				unsigned char sl[2];
@@ -1027,15 +1190,10 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 					rc = -EBADMSG;
 					goto out;
 				}
-				if (s == NULL) {
-					if ((rc = in(&r, info->sig, n, 0)) != 0)
-						goto out;
-					info->sig_len = n;
-					info->is_signed = 1;
-				} else if (fseeko(f, (off_t)n, SEEK_CUR) != 0) {
-					rc = -EIO;
+				if ((rc = in(&r, info->sig, n, 0)) != 0)
 					goto out;
-				}
+				info->sig_len = n;
+				info->is_signed = 1;
 				c = fgetc(f);
 			}
 			if (c != EOF) {
@@ -1059,7 +1217,7 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 				rc = -ENOMEM;
 				goto out;
 			}
-			if ((rc = in(&r, blk, rl, 1)) == 0 && s == NULL)
+			if ((rc = in(&r, blk, rl, 1)) == 0)
 				rc = tag == 'H' ? parse_header(blk, rl, info, err, errlen) : parse_listing(blk, rl, &l, err, errlen);
 			free(blk);
 			if (rc != 0)
@@ -1068,17 +1226,14 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 				EVP_MD_CTX *c = EVP_MD_CTX_new();
 				unsigned dl = 32;
 				listed = 1;
-				if (s == NULL && (c == NULL || !EVP_MD_CTX_copy_ex(c, r.md) ||
-				    !EVP_DigestFinal_ex(c, info->signed_digest, &dl)))
+				if (c == NULL || !EVP_MD_CTX_copy_ex(c, r.md) || !EVP_DigestFinal_ex(c, info->signed_digest, &dl))
 					rc = -ENOMEM;
 				EVP_MD_CTX_free(c);
 				if (rc != 0)
 					goto out;
-				if (s == NULL) {
-					info->listed = l.n;
-					if (ins != NULL && ins->listing != NULL)
-						ins->listing(l.n, ins->arg);
-				}
+				info->listed = l.n;
+				if (ins != NULL && ins->listing != NULL)
+					ins->listing(l.n, ins->arg);
 			}
 			continue;
 		}
@@ -1108,7 +1263,7 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 			goto out;
 		}
 		count++;
-		if (s == NULL && version == 3) {
+		if (version == 3) {
 			/* held to the listing: the signed part names every record and body */
 			uint8_t rd[32];
 			unsigned dl = 32;
@@ -1123,14 +1278,17 @@ static int pass(struct al_store *s, FILE *f, struct al_bundle_info *info, struct
 				goto out;
 			}
 		}
-		if (s == NULL) {
-			if ((rc = check_body(&r, &rec, at, buf, ins, (int)count, err, errlen)) != 0)
-				goto out;
-			info->body_bytes += rec.body_len;
-		} else if ((rc = admit(s, &r, &rec, buf, st)) != 0) {
+		if (ad != NULL && !ad->refused && (rc = admit_begin(ad, &rec, enc, rl, &id)) != 0) {
 			snprintf(err, errlen, "admitting %.*s: %s", (int)rec.url_len, rec.url, strerror(-rc));
+			ad->store_failed = 1;
 			goto out;
 		}
+		if ((rc = check_body(&r, &rec, at, buf, ins, (int)count, ad ? ad->s : NULL, id, err, errlen)) != 0) {
+			if (ad != NULL && id != 0 && !strncmp(err, STORE_ERR, strlen(STORE_ERR)))
+				ad->store_failed = 1;
+			goto out;
+		}
+		info->body_bytes += rec.body_len;
 	}
 out:
 	listing_free(&l);
@@ -1146,7 +1304,7 @@ int al_bundle_verify(FILE *f, struct al_bundle_info *info, char *err, size_t err
 		snprintf(err, errlen, "the bundle must be a seekable file: %s", strerror(errno));
 		return -errno;
 	}
-	return pass(NULL, f, info, NULL, NULL, err, errlen);
+	return pass(NULL, f, info, NULL, err, errlen);
 }
 
 int al_bundle_inspect(FILE *f, const struct al_pgp *keys, al_inspect_fn fn, al_listing_fn listing, void *arg,
@@ -1159,7 +1317,7 @@ int al_bundle_inspect(FILE *f, const struct al_pgp *keys, al_inspect_fn fn, al_l
 		snprintf(err, errlen, "the bundle must be a seekable file: %s", strerror(errno));
 		return -errno;
 	}
-	rc = pass(NULL, f, info, NULL, &ins, err, errlen);
+	rc = pass(NULL, f, info, &ins, err, errlen);
 	for (size_t i = 0; i < ins.n; i++) {
 		free(ins.v[i].url);
 		free(ins.v[i].body);
@@ -1198,33 +1356,85 @@ int al_bundle_check_signature(const struct al_bundle_info *info, EVP_PKEY *const
 	return -EKEYREJECTED;
 }
 
-int al_bundle_admit(struct al_store *s, FILE *f, const struct al_bundle_info *info, struct al_import_stats *st,
-    char *err, size_t errlen)
+/*
+ * The end of a version-3 file holds the signature ('T' trailer of 41 bytes,
+ * then 'S', a u16 length and 64 bytes of Ed25519): read first, so that the
+ * signed listing is checked before any entry is admitted.  It is only a
+ * claim: the pass checks it against the listing it reads, and at the end
+ * the signature met in the stream is checked again.  -1: not seekable (a
+ * pipe): the signature is checked at the end only.
+ */
+static int peek_signature(FILE *f, unsigned char sig[64])
 {
+	unsigned char t[108];
+	off_t size;
+	int found = 0;
+
+	if (fseeko(f, 0, SEEK_END) != 0 || (size = ftello(f)) < 0)
+		return -1;
+	if (size >= (off_t)sizeof(t) && fseeko(f, size - (off_t)sizeof(t), SEEK_SET) == 0 &&
+	    fread(t, 1, sizeof(t), f) == sizeof(t) && t[0] == 'T' && t[41] == 'S' && le(t + 42, 2) == 64) {
+		memcpy(sig, t + 44, 64);
+		found = 1;
+	}
+	return fseeko(f, 0, SEEK_SET) == 0 ? found : -1;
+}
+
+int al_bundle_import(struct al_store *s, FILE *f, const struct al_import_opts *o, struct al_bundle_info *info,
+    struct al_import_stats *st, int *outcome, char *err, size_t errlen)
+{
+	struct admitting ad;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (fseeko(f, 0, SEEK_SET) != 0) {
-		snprintf(err, errlen, "the bundle must be a seekable file: %s", strerror(errno));
-		return -errno;
-	}
+	memset(&ad, 0, sizeof(ad));
+	ad.s = s;
+	ad.o = o;
+	if ((ad.tail_signed = peek_signature(f, ad.tail_sig)) < 0)
+		clearerr(f);
 	/*
-	 * Every commit is durable (cache/store.c, "Durability"): the import
-	 * groups its writes into one batch, committed every IMPORT_BATCH bytes
-	 * and at the end, instead of an fdatasync per chunk.  A power loss
-	 * mid-import leaves what was committed, and interrupted entries as
-	 * pending fills that the next open drops; importing again completes it.
+	 * Every commit is durable (cache/store.c, "Durability"): the import's
+	 * writes join one store batch, committed every IMPORT_BATCH bytes of
+	 * bodies and at the end, instead of an fdatasync per chunk.  What a
+	 * flush commits before the end are pending objects only, which the next
+	 * open drops if the process dies.
 	 */
 	if ((rc = al_store_batch_begin(s)) != 0) {
+		*outcome = AL_IMPORT_FAILED;
 		snprintf(err, errlen, "the cache refused a write transaction: %s", strerror(-rc));
 		return rc;
 	}
-	rc = pass(s, f, NULL, st, NULL, err, errlen);
-	if (rc == 0)
-		rc = al_store_note_bundle(s, info->digest);
+	*outcome = AL_IMPORT_REFUSED;
+	if ((rc = pass(&ad, f, info, NULL, err, errlen)) != 0) {
+		if (ad.store_failed)
+			*outcome = AL_IMPORT_FAILED;
+		goto out;
+	}
+	if (ad.refused) {
+		rc = ad.refused;
+		*outcome = rc == -ENOENT ? AL_IMPORT_NO_BASE : AL_IMPORT_UNTRUSTED;
+		snprintf(err, errlen, "%s", ad.why);
+		goto out;
+	}
+	/* the signature the stream met, over what the stream read (all formats) */
+	if (o->ntrusted > 0 && (rc = al_bundle_check_signature(info, o->trusted, o->ntrusted, err, errlen)) != 0) {
+		*outcome = AL_IMPORT_UNTRUSTED;
+		goto out;
+	}
+	*outcome = AL_IMPORT_FAILED;
+	if ((rc = admit_commit(&ad, st, err, errlen)) != 0)
+		goto out;
+	if ((rc = al_store_note_bundle(s, info->digest)) != 0) {
+		snprintf(err, errlen, "noting the bundle as held by the cache: %s", strerror(-rc));
+		goto out;
+	}
+	*outcome = AL_IMPORT_ADMITTED;
+out:
+	pend_drop(&ad);
 	{
 		int brc = al_store_batch_end(s);
 		if (rc == 0 && brc != 0) {
+			*outcome = AL_IMPORT_FAILED;
 			snprintf(err, errlen, "the cache could not commit the import: %s", strerror(-brc));
 			rc = brc;
 		}

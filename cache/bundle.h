@@ -146,14 +146,39 @@ struct al_import_stats {
 	uint64_t added, updated, skipped, rejected, bytes;
 };
 
+struct al_import_opts {
+	EVP_PKEY *const *trusted;    /* a valid signature by one of these is required; none: not checked */
+	int ntrusted;
+};
+
+/* How an import ended, for the caller's words and the ledger. */
+enum {
+	AL_IMPORT_ADMITTED,          /* every entry checked out and is in the cache */
+	AL_IMPORT_REFUSED,           /* not a sound bundle (damaged, truncated, altered): nothing admitted */
+	AL_IMPORT_UNTRUSTED,         /* unsigned, or not signed by a trusted key: nothing admitted */
+	AL_IMPORT_NO_BASE,           /* a delta whose base this cache has not imported: nothing admitted */
+	AL_IMPORT_FAILED,            /* a sound bundle the cache could not take (disk full...): st says how far */
+};
+
 /*
- * Admit a bundle al_bundle_verify() accepted (f rewound by the caller or
- * not: it seeks to the start): entry by entry, each atomically, never
- * replacing a newer stored response with an older one; admitted entries
- * are pinned.  Then the bundle is noted as held by the cache.
+ * Verify and admit a bundle in one read of f (from its start; a pipe will
+ * do).  A version-3 bundle's signed listing is checked first (the signature
+ * against trusted keys, read from the file's end, and a delta's base); then
+ * each entry is held to the listing and its body to its digest as it
+ * streams into a pending object of the store.  Only when the whole file,
+ * its trailer and (with trusted keys) its signature checked out are the
+ * entries published, each through al_fill_commit(), never replacing a newer
+ * stored response with an older one; admitted entries are pinned and the
+ * bundle is noted as held (al_store_note_bundle).  Otherwise, and when the
+ * process dies before that, nothing is published: the pending objects are
+ * dropped (by the next al_store_open() after a crash).  Older formats are
+ * read the same way; their signature covers the whole file and is checked
+ * at its end, still before anything is published.
+ * info is filled as al_bundle_verify() does (as far as the file was read);
+ * *outcome says how it ended.  0 or -errno; err says why.
  */
-int al_bundle_admit(struct al_store *s, FILE *f, const struct al_bundle_info *info, struct al_import_stats *st,
-    char *err, size_t errlen);
+int al_bundle_import(struct al_store *s, FILE *f, const struct al_import_opts *o, struct al_bundle_info *info,
+    struct al_import_stats *st, int *outcome, char *err, size_t errlen);
 
 /* Ed25519 keys: the key id, a new pair written to dir (bundle.key 0600, bundle.pub), loading. */
 void al_bundle_key_id(EVP_PKEY *pk, char out[AL_KEY_ID_LEN + 1]);

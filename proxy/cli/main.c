@@ -9,6 +9,8 @@
 #include "proxy/cli/tools.h"
 #include "proxy/cli/inspect.h"
 #include "proxy/cli/ledger.h"
+#include "proxy/cli/doctor.h"
+#include "proxy/cli/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +27,16 @@ static void usage(FILE *f)
 	    "  airlock mirror artifacts --version V [--arch L] [--format L] [--only L]   fill the cache for a Stack version\n"
 	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
+	    "  airlock mirror --plan PLAN.yml               every step of a plan, one summary, one exit code\n"
+	    "  airlock plan                                 print the plan matching what the cache holds\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
 	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
 	    "  airlock export FILE --split SIZE             FILE.001, FILE.002... of at most SIZE and FILE.index\n"
-	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
+	    "  airlock import FILE                          verify a bundle and admit its entries, in one read\n"
 	    "  airlock inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]   list and verify a bundle, no cache\n"
 	    "  airlock ledger [--json] [--verify]           every export and import of this cache, hash-chained; checked\n"
+	    "  airlock doctor --stack V [--platforms L] [--kibana V] [--endpoint V] [--json]\n"
+	    "                                               what an air-gapped Stack would miss, from the cache alone\n"
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
 	    "                                               (each takes --config FILE; mirror too)\n"
 	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
@@ -95,6 +101,10 @@ int main(int argc, char **argv)
 		return inspect_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ledger"))
 		return ledger_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "doctor"))
+		return doctor_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "plan"))
+		return plan_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls") || !strcmp(cmd, "purge") || !strcmp(cmd, "verify") || !strcmp(cmd, "status") ||
 	    !strcmp(cmd, "export") || !strcmp(cmd, "import"))
 		return tools_main(argc - 1, argv + 1);

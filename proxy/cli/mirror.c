@@ -1,4 +1,5 @@
 #include "proxy/cli/mirror.h"
+#include "proxy/cli/plan.h"
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/manifest.h"
@@ -456,7 +457,8 @@ static int usage(void)
 	    "  airlock mirror artifacts --version V [--arch LIST] [--format LIST] [--only LIST] [--config FILE]\n"
 	    "      LIST is comma-separated; arches: %s; formats: %s\n"
 	    "  airlock mirror endpoint --version V [--config FILE]\n"
-	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n",
+	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n"
+	    "  airlock mirror --plan PLAN.yml [--config FILE]   every step of a plan (airlock plan prints one)\n",
 	    ARCHES, FORMATS);
 	return 2;
 }
@@ -485,6 +487,8 @@ int mirror_main(int argc, char **argv)
 	struct summary sum = {0};
 	char err[1024];
 
+	if (!strcmp(kind, "--plan"))
+		return plan_mirror(argc, argv);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if ((!strcmp(a, "--version") || !strcmp(a, "--kibana-version")) && v)
@@ -657,6 +661,7 @@ int mirror_main(int argc, char **argv)
 		printf("mirror %s %s: %d failed; the cache lacks them (a bundle exported now would too); run mirror again\n",
 		    kind, version, sum.failed);
 	free(sum.report);
+	mirror_last_totals = (struct mirror_totals){sum.fetched, sum.present, sum.missing, sum.failed, sum.bytes};
 	for (int i = 0; i < jobs.n; i++)
 		free(jobs.v[i].path);
 	free(jobs.v);

@@ -12,4 +12,11 @@
 /* argv[0] is "mirror". Returns a process exit code. */
 int mirror_main(int argc, char **argv);
 
+/* What the last mirror_main() run came to, for `mirror --plan`'s one summary (proxy/cli/plan.c). */
+struct mirror_totals {
+	int fetched, present, missing, failed;
+	long long bytes;
+};
+extern struct mirror_totals mirror_last_totals;
+
 #endif

@@ -401,19 +401,21 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 }
 
 /*
- * Verify the whole bundle, then decide: trusted keys (config and --trust)
- * mean a valid signature by one of them is required; a delta needs its
- * base in this cache.  Only then is anything admitted.  Whatever the
- * outcome, the ledger records it.
+ * One read of the bundle verifies and admits it (al_bundle_import): trusted
+ * keys (config and --trust) mean a valid signature by one of them is
+ * required; a delta needs its base in this cache; entries are published
+ * only once all of it checked out.  Whatever the outcome, the ledger
+ * records it.
  */
 static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *path, const struct bundle_opts *bo)
 {
 	EVP_PKEY *trusted[32];
 	struct al_bundle_info info;
 	struct al_import_stats is = {0};
-	char err[1024] = "", dg[65], sigstate[300] = "", custody_dg[65], ixp[4200];
+	struct al_import_opts io;
+	char err[1024] = "", sigstate[300] = "", custody_dg[65], ixp[4200];
 	const char *result = "refused";
-	int nt = 0, rc = 0, verified = 0, custody_bad = 0;
+	int nt = 0, rc = 0, verified = 0, custody_bad = 0, outcome;
 	json_t *rec;
 	FILE *f;
 
@@ -442,36 +444,33 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		goto record;
 	}
 	rc = 0;
-	if (al_bundle_verify(f, &info, err, sizeof(err)) != 0 ||
-	    (verified = 1, nt > 0 && al_bundle_check_signature(&info, trusted, nt, err, sizeof(err)) != 0)) {
+	io.trusted = trusted;
+	io.ntrusted = nt;
+	al_bundle_import(c->s, f, &io, &info, &is, &outcome, err, sizeof(err));
+	fclose(f);
+	verified = outcome == AL_IMPORT_ADMITTED || outcome == AL_IMPORT_UNTRUSTED || outcome == AL_IMPORT_NO_BASE ||
+	    outcome == AL_IMPORT_FAILED;
+	snprintf(sigstate, sizeof(sigstate), "%s", nt == 0 ? "not checked (no trusted keys)" :
+	    outcome == AL_IMPORT_UNTRUSTED ? "refused" : outcome == AL_IMPORT_REFUSED ? "not checked" :
+	    "verified by a trusted key");
+	switch (outcome) {
+	case AL_IMPORT_REFUSED:
+	case AL_IMPORT_UNTRUSTED:
 		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
-		snprintf(sigstate, sizeof(sigstate), "%s", verified && nt > 0 ? "refused" : "not checked");
-		fclose(f);
 		rc = 1;
 		goto record;
-	}
-	al_hex(info.base, 32, dg);
-	if (info.is_delta && al_store_has_bundle(c->s, info.base, NULL) != 1) {
-		snprintf(err, sizeof(err), "it is incremental on bundle %.16s... (%llu entries), which this cache has not "
-		    "imported; import that base first", dg, (unsigned long long)info.base_entries);
+	case AL_IMPORT_NO_BASE:
 		fprintf(stderr, "airlock import: rejected %s: %s. The cache was not changed\n", path, err);
-		snprintf(sigstate, sizeof(sigstate), "%s", nt > 0 ? "verified by a trusted key" : "not checked");
-		fclose(f);
 		rc = 1;
 		goto record;
 	}
-	if (nt == 0) {
+	if (nt == 0)
 		printf("the bundle's origin was not checked: no trusted keys (import.trusted_keys, --trust)%s%s\n",
 		    info.is_signed ? "; it is signed by key " : "", info.is_signed ? info.key_id : "");
-		snprintf(sigstate, sizeof(sigstate), "not checked (no trusted keys)");
-	} else {
+	else
 		printf("signature by trusted key %s verified\n", info.key_id);
-		snprintf(sigstate, sizeof(sigstate), "verified by a trusted key");
-	}
-	rc = al_bundle_admit(c->s, f, &info, &is, err, sizeof(err));
-	fclose(f);
-	if (rc != 0) {
-		/* verified whole, then admission failed part-way (disk full...): say what went in */
+	if (outcome == AL_IMPORT_FAILED) {
+		/* verified whole, then the cache could not take it all (disk full...): say what went in */
 		fprintf(stderr, "airlock import: %s: stopped after admitting %llu entries: %s; run it again once fixed\n",
 		    path, (unsigned long long)(is.added + is.updated), err);
 		result = "failed";

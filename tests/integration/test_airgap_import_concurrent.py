@@ -1,0 +1,96 @@
+"""Another airlock process opening the cache during an import (issue 28).
+
+Opening a cache clears the fills it finds under way (al_store_open drops
+every pending object), and an import keeps the entries it admits pending
+until the whole bundle checked out.  A test hook (tests/lib/bundle_hook.c,
+LD_PRELOAD'ed) stops the import (SIGSTOP) while its second body streams in;
+the test then runs `airlock ls` on the same cache, which clears the import's
+pending bodies, and lets the import go on (SIGCONT).  The import must see
+that what it wrote is gone and publish nothing (exit 1, the cache empty,
+`airlock verify` finding nothing corrupt), rather than publish records
+whose bodies are cut; run again, it admits everything, sound."""
+import os, shutil, signal, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+
+V = "8.13.4"
+HOOK = os.environ.get("AL_BUNDLE_HOOK") or os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "tests",
+                                                       "libal_bundle_hook.so")
+
+
+def cli(cfg, *args, ok=True):
+    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
+    if ok and p.returncode != 0:
+        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def entries(cfg):
+    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
+    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
+
+
+def state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test():
+    if not os.path.exists(HOOK):
+        fail(f"the test hook {HOOK} is not built")
+    with Case() as (up, al, tmp):
+        al.stop()
+        bodies = []
+        for name in ("filebeat", "metricbeat", "auditbeat"):
+            body = os.urandom(300 * 1024)
+            path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
+            up.add(path, body, headers=[("ETag", f'"{name}"')])
+            up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", f'"{name}-s"')])
+            bodies.append(body)
+        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
+            "--only", "filebeat,metricbeat,auditbeat")
+        want = entries(al.config)
+        bundle = os.path.join(tmp, "stack.airlock")
+        cli(al.config, "export", bundle)
+        data = open(bundle, "rb").read()
+        offs = sorted(data.find(b) for b in bodies)
+        tmp2 = tempfile.mkdtemp(prefix="airlock-gap-")
+        try:
+            gap = Airlock(tmp2, up, offline=True)
+            gap.stop()
+            env = dict(os.environ, LD_PRELOAD=HOOK, AL_HOOK_FILE=bundle, AL_HOOK_AT=str(offs[1] + 150 * 1024),
+                       AL_HOOK_PASS="1", AL_HOOK_ACTION="stop", AL_HOOK_LOG=os.path.join(tmp2, "hook.log"),
+                       ASAN_OPTIONS="verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", ""))
+            imp = subprocess.Popen([AIRLOCK, "import", bundle, "--config", gap.config], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=env)
+            try:
+                deadline = time.time() + 60
+                while state(imp.pid) != "T":
+                    if imp.poll() is not None or time.time() > deadline:
+                        fail(f"the import did not stop at the hook: {imp.communicate()}")
+                    time.sleep(0.05)
+                # another airlock process opens the cache: the import's pending bodies are cleared
+                eq(entries(gap.config), [], "nothing published while the import is stopped mid-way")
+            finally:
+                os.kill(imp.pid, signal.SIGCONT)
+                out, err = imp.communicate(timeout=60)
+            eq(imp.returncode, 1, f"the import whose bodies were cleared under it:\n{out}\n{err}")
+            if "is gone from the cache" not in err:
+                fail(f"the import should say what happened: {err}")
+            eq(entries(gap.config), [], "nothing published")
+            v = cli(gap.config, "verify")
+            if "verified 0 entries: 0 corrupt" not in v.stdout:
+                fail(f"no cut body in the cache: {v.stdout}")
+            p = cli(gap.config, "import", bundle)
+            if f"added {len(want)}, updated 0, skipped 0" not in p.stdout:
+                fail(f"the import run again admits everything: {p.stdout}")
+            eq(entries(gap.config), want, "the connected side's entries")
+            v = cli(gap.config, "verify")
+            if f"verified {len(want)} entries: 0 corrupt" not in v.stdout:
+                fail(f"every body sound: {v.stdout}")
+        finally:
+            shutil.rmtree(tmp2, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(test)
