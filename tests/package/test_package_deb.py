@@ -11,40 +11,13 @@ The root gets airlock's dependencies from mmdebstrap (read from the built packag
 Recommends) plus systemd and man-db (so `systemd-analyze verify` runs inside it against what is
 installed there, the unit's man:airlock(1) included); airlock itself arrives with apt, which would fetch anything the list missed.
 """
-import json, os, pwd, shutil, signal, subprocess, sys, tempfile, time, urllib.request
+import os, shutil, signal, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.dirname(__file__))
 from harness import eq, fail, free_port, wait_for
+from pkg import CACHE, MIRROR, airlock_pids, answers, build_deb, health, in_root, main, run, stop
 
-SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CACHE = os.environ.get("AIRLOCK_PKG_CACHE", os.path.expanduser("~/.cache/airlock-package-test"))
-MIRROR = os.environ.get("AIRLOCK_PKG_MIRROR", "http://deb.debian.org/debian")
 BOUND = 540  # seconds; ctest's TIMEOUT is 600
-
-
-def run(cmd, what, timeout=300, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if p.returncode != 0:
-        fail(f"{what}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return p.stdout
-
-
-def in_root(root, cmd, what, timeout=120):
-    """cmd inside root, with its own /proc, in a private mount namespace (nothing to unmount)."""
-    return run(["unshare", "--mount", "--propagation", "private", "--fork", "sh", "-c",
-                'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"', root] + cmd, what, timeout)
-
-
-def copy_tree(dst):
-    """This tree as committed plus changes not yet committed, without build output."""
-    if os.path.isdir(os.path.join(SRC, ".git")) or os.path.isfile(os.path.join(SRC, ".git")):
-        files = run(["git", "-C", SRC, "ls-files", "-co", "--exclude-standard", "-z"], "git ls-files")
-        names = [f for f in files.split("\0") if f and os.path.lexists(os.path.join(SRC, f))]
-        os.makedirs(dst)
-        subprocess.run(["tar", "-C", SRC, "-cf", "-", "--null", "-T", "-"], input="\0".join(names),
-                       stdout=open(dst + ".tar", "wb"), text=True, check=True)
-        run(["tar", "-C", dst, "-xf", dst + ".tar"], "untar")
-    else:
-        shutil.copytree(SRC, dst, ignore=shutil.ignore_patterns("build*", "obj-*", ".git"))
 
 
 def deps_of(deb):
@@ -77,18 +50,6 @@ def snapshot(root):
     return out
 
 
-def airlock_pids(root):
-    """The airlock processes whose root directory is root."""
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.readlink(f"/proc/{pid}/root") == root and open(f"/proc/{pid}/comm").read().strip() == "airlock":
-                pids.append(int(pid))
-        except OSError:
-            pass
-    return pids
-
-
 def serve(root, port):
     """`airlock serve` with the packaged configuration as the airlock user, as the unit runs it.
     AIRLOCK_ADDRESS moves the listener off the packaged 127.0.0.1:8080, which may be taken here."""
@@ -100,39 +61,9 @@ def serve(root, port):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def stop(proc, root):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        out = proc.communicate(timeout=40)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out = proc.communicate(timeout=10)[0]
-    wait_for(lambda: not airlock_pids(root), 10, "airlock to exit")
-    return out
-
-
-def health(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_airlock/health", timeout=5) as r:
-        return r.status, json.loads(r.read())
-
-
-def answers(port):
-    try:
-        return health(port)[0] == 200
-    except OSError:
-        return False
-
-
 def test(tmp):
-    src = os.path.join(tmp, "src")
-    copy_tree(src)
-    # The build an operator or a distribution runs; its own check step runs the unit tests.
-    run(["dpkg-buildpackage", "-us", "-uc", "-b"], "dpkg-buildpackage", timeout=400, cwd=src,
-        env=dict(os.environ, DEB_BUILD_OPTIONS="parallel=%d" % os.cpu_count()))
-    version = run(["dpkg-parsechangelog", "-S", "Version"], "version", cwd=src).strip()
-    deb = os.path.join(tmp, f"airlock_{version}_amd64.deb")
-    changes = os.path.join(tmp, f"airlock_{version}_amd64.changes")
+    src, version, deb = build_deb(tmp)
+    changes = deb[:-len(".deb")] + ".changes"
     # lintian, pedantic and info tags included, silent (its overrides: debian/airlock.lintian-overrides).
     lint = subprocess.run(["lintian", "--pedantic", "--display-info", "--fail-on", "error,warning,info,pedantic",
                            changes], capture_output=True, text=True, timeout=200)
@@ -232,25 +163,5 @@ def test(tmp):
     eq((added, changed), ([], []), "paths left or changed after dpkg --purge")
 
 
-def main():
-    def alarm(*a):
-        raise AssertionError(f"test exceeded its {BOUND}s bound")
-    if os.geteuid() != 0:
-        print("FAIL: needs root (mmdebstrap --mode=root, chroot, unshare)")
-        sys.exit(1)
-    signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(BOUND)
-    tmp = tempfile.mkdtemp(prefix="airlock-pkg-")
-    t0 = time.time()
-    try:
-        test(tmp)
-    except AssertionError as e:
-        print(f"FAIL test_package_deb: {e}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"ok ({time.time() - t0:.2f}s)")
-
-
 if __name__ == "__main__":
-    main()
+    main("test_package_deb", test, BOUND)
