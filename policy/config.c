@@ -1358,31 +1358,61 @@ void al_config_free(struct al_config *c)
 	free(c);
 }
 
+/*
+ * Keys whose value is a list or a map have handlers, not rows of config_keys[]; their
+ * descriptions live here so that `airlock help` and `airlock man` read one place.
+ * cache.rules' default rules come from al_default_rules[] (policy/freshness.c).
+ */
+static const struct al_key_doc list_key_docs[] = {
+	{"listen", "list of address:port or {address, tls: {cert, key, min_version}}", "127.0.0.1:8080"},
+	{"routes", "list of {prefix, upstream, registry, auth: true|false (clients.auth_required when absent)}", NULL},
+	{"cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,\n"
+	    "{match} alone: the upstream's headers decide.  Defaults:", NULL},
+	{"cache.verify_sha512", "URL globs checked against URL.sha512 before admission", NULL},
+	{"cache.verify_pgp", "URL globs admitted only with a valid URL.asc (URL.sig under /epr/)", "none"},
+	{"upstream.pgp_keys", "armored OpenPGP public keys those signatures must verify with", "none"},
+	{"upstream.resolve", "map \"host:port\": \"address:port\"", NULL},
+	{"import.trusted_keys", "Ed25519 public keys (airlock keygen) a bundle must be signed by", "none: not checked"},
+	{"upstream.parents", "list of parent airlocks http(s)://[user:pw@]host:port, tried in order", "none"},
+	{"forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}", NULL},
+	{"forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth", NULL},
+	{"clients.allow", "CIDRs that may use airlock", "loopback and private networks"},
+	{"clients.users", "list of {name, password_hash} (airlock passwd): Basic credentials for the reverse proxy", NULL},
+	{"clients.api_keys", "list of {name, key_hash} (airlock passwd --api-key): \"Authorization: ApiKey <key>\"", NULL},
+	{"admin.allow", "CIDRs that may use metrics, status and purge", "loopback"},
+};
+
+void al_config_each_key(void (*fn)(void *arg, const struct al_key_doc *k), void *arg)
+{
+	for (size_t i = 0; i < sizeof(list_key_docs) / sizeof(list_key_docs[0]); i++)
+		fn(arg, &list_key_docs[i]);
+	for (size_t i = 0; i < NKEYS; i++) {
+		struct al_key_doc k = {config_keys[i].name, config_keys[i].help,
+		    config_keys[i].def[0] ? config_keys[i].def : "unset"};
+		fn(arg, &k);
+	}
+}
+
+static void describe_key(void *stream, const struct al_key_doc *k)
+{
+	FILE *f = stream;
+	const char *nl = strchr(k->help, '\n');
+
+	if (nl != NULL) /* a help text of two lines: the second under the first */
+		fprintf(f, "  %-28s %.*s\n  %-28s %s", k->name, (int)(nl - k->help), k->help, "", nl + 1);
+	else
+		fprintf(f, "  %-28s %s", k->name, k->help);
+	fprintf(f, k->def != NULL ? " [%s]\n" : "\n", k->def);
+	if (strcmp(k->name, "cache.rules") == 0)
+		for (int i = 0; al_default_rules[i].match != NULL; i++)
+			fprintf(f, "  %-28s   %s%s\n  %-28s     (%s)\n", "", al_default_rules[i].match,
+			    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
+}
+
 void al_config_describe(void *stream)
 {
 	FILE *f = stream;
 
 	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
-	fprintf(f, "  %-28s %s\n", "listen", "list of address:port or {address, tls: {cert, key, min_version}} [127.0.0.1:8080]");
-	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry, auth: true|false (clients.auth_required when absent)}");
-	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,");
-	fprintf(f, "  %-28s %s\n", "", "{match} alone: the upstream's headers decide.  Defaults:");
-	for (int i = 0; al_default_rules[i].match != NULL; i++)
-		fprintf(f, "  %-28s   %s%s\n  %-28s     (%s)\n", "", al_default_rules[i].match,
-		    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
-	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
-	fprintf(f, "  %-28s %s\n", "cache.verify_pgp", "URL globs admitted only with a valid URL.asc (URL.sig under /epr/) [none]");
-	fprintf(f, "  %-28s %s\n", "upstream.pgp_keys", "armored OpenPGP public keys those signatures must verify with [none]");
-	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");
-	fprintf(f, "  %-28s %s\n", "import.trusted_keys", "Ed25519 public keys (airlock keygen) a bundle must be signed by [none: not checked]");
-	fprintf(f, "  %-28s %s\n", "upstream.parents", "list of parent airlocks http(s)://[user:pw@]host:port, tried in order [none]");
-	fprintf(f, "  %-28s %s\n", "forward.allow", "list of {host: name or *.suffix, mode: intercept|tunnel, ports, registry}");
-	fprintf(f, "  %-28s %s\n", "forward.users", "list of {name, password_hash} (airlock passwd); empty: no proxy auth");
-	fprintf(f, "  %-28s %s\n", "clients.allow", "CIDRs that may use airlock [loopback and private networks]");
-	fprintf(f, "  %-28s %s\n", "clients.users", "list of {name, password_hash} (airlock passwd): Basic credentials for the reverse proxy");
-	fprintf(f, "  %-28s %s\n", "clients.api_keys", "list of {name, key_hash} (airlock passwd --api-key): \"Authorization: ApiKey <key>\"");
-	fprintf(f, "  %-28s %s\n", "admin.allow", "CIDRs that may use metrics, status and purge [loopback]");
-	for (size_t i = 0; i < NKEYS; i++)
-		fprintf(f, "  %-28s %s [%s]\n", config_keys[i].name, config_keys[i].help,
-		    config_keys[i].def[0] ? config_keys[i].def : "unset");
+	al_config_each_key(describe_key, f);
 }

@@ -200,4 +200,16 @@ int al_cidr_parse(const char *s, struct al_cidr *c);
 /* Print every key with its default and help text (for --help). */
 void al_config_describe(void *stream);
 
+/*
+ * One configuration key as `airlock help` and `airlock man` show it.  help may hold one '\n'
+ * (two lines); def is the default as the file would write it, "unset", or NULL for none to show.
+ * The strings are static.
+ */
+struct al_key_doc {
+	const char *name, *help, *def;
+};
+
+/* Call fn for every key, list and map keys first, then the scalar table, in `airlock help` order. */
+void al_config_each_key(void (*fn)(void *arg, const struct al_key_doc *k), void *arg);
+
 #endif

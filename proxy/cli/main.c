@@ -1,6 +1,7 @@
 /* airlock: command line. */
 #include "policy/access.h"
 #include "policy/config.h"
+#include "policy/freshness.h"
 #include "proxy/cli/mirror.h"
 #include "cache/bundle.h"
 #include "proxy/runtime/server.h"
@@ -16,39 +17,161 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every command, as `airlock help` lists it and `airlock man` documents it. */
+static const struct command_doc {
+	const char *synopsis, *what;
+} commands[] = {
+	{"serve [--config FILE] [--offline]", "run the proxy (embedded default config without --config)"},
+	{"check-config [FILE]", "load a configuration and report its first error"},
+	{"default-config", "print the embedded default configuration"},
+	{"mirror artifacts --version V [--arch L] [--format L] [--only L]", "fill the cache for a Stack version"},
+	{"mirror endpoint --version V", "Endpoint's manifest and every artifact it lists"},
+	{"mirror packages --kibana-version V [--prerelease]", "the registry's packages for that Kibana"},
+	{"mirror --plan PLAN.yml", "every step of a plan, one summary, one exit code"},
+	{"plan", "print the plan matching what the cache holds"},
+	{"export FILE [--match PATTERN]", "write entries to a bundle (for the air-gapped side)"},
+	{"export FILE --dry-run [--since OLD] [--json|--csv]", "list what export would write; writes nothing"},
+	{"export FILE --split SIZE", "FILE.001, FILE.002... of at most SIZE and FILE.index"},
+	{"import FILE", "verify a bundle and admit its entries, in one read"},
+	{"inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]", "list and verify a bundle, no cache"},
+	{"ledger [--json] [--verify]", "every export and import of this cache, hash-chained; checked"},
+	{"doctor --stack V [--platforms L] [--kibana V] [--endpoint V] [--json]",
+	    "(what an air-gapped Stack would miss, from the cache alone)"},
+	{"ls [PATTERN] | purge PATTERN | verify | status", "(each takes --config FILE; mirror too)"},
+	{"ca init [DIR]", "create the TLS interception CA (default DIR: .)"},
+	{"keygen DIR", "an Ed25519 key pair for signing bundles"},
+	{"passwd", "read a password on stdin, print its hash for forward.users or clients.users"},
+	{"passwd --api-key", "read an API key on stdin, print its key_hash for clients.api_keys"},
+	{"version", NULL},
+	{"help", NULL},
+	{"man", "print this manual page (roff): airlock man | man -l -"},
+};
+
 static void usage(FILE *f)
 {
-	fprintf(f,
-	    "airlock %s: caching proxy for Elastic's package, artifact and endpoint hosts\n\n"
-	    "Usage:\n"
-	    "  airlock serve [--config FILE] [--offline]   run the proxy (embedded default config without --config)\n"
-	    "  airlock check-config [FILE]                  load a configuration and report its first error\n"
-	    "  airlock default-config                       print the embedded default configuration\n"
-	    "  airlock mirror artifacts --version V [--arch L] [--format L] [--only L]   fill the cache for a Stack version\n"
-	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
-	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
-	    "  airlock mirror --plan PLAN.yml               every step of a plan, one summary, one exit code\n"
-	    "  airlock plan                                 print the plan matching what the cache holds\n"
-	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
-	    "  airlock export FILE --dry-run [--since OLD] [--json|--csv]   list what export would write; writes nothing\n"
-	    "  airlock export FILE --split SIZE             FILE.001, FILE.002... of at most SIZE and FILE.index\n"
-	    "  airlock import FILE                          verify a bundle and admit its entries, in one read\n"
-	    "  airlock inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]   list and verify a bundle, no cache\n"
-	    "  airlock ledger [--json] [--verify]           every export and import of this cache, hash-chained; checked\n"
-	    "  airlock doctor --stack V [--platforms L] [--kibana V] [--endpoint V] [--json]\n"
-	    "                                               what an air-gapped Stack would miss, from the cache alone\n"
-	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
-	    "                                               (each takes --config FILE; mirror too)\n"
-	    "  airlock ca init [DIR]                        create the TLS interception CA (default DIR: .)\n"
-	    "  airlock keygen DIR                           an Ed25519 key pair for signing bundles\n"
-	    "  airlock passwd                               read a password on stdin, print its hash for forward.users\n"
-	    "                                               or clients.users\n"
-	    "  airlock passwd --api-key                     read an API key on stdin, print its key_hash for clients.api_keys\n"
-	    "  airlock version\n"
-	    "  airlock help\n\n"
-	    "airlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n",
-	    AIRLOCK_VERSION);
+	fprintf(f, "airlock %s: caching proxy for Elastic's package, artifact and endpoint hosts\n\n"
+	    "Usage:\n", AIRLOCK_VERSION);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command_doc *c = &commands[i];
+		int n = (int)strlen(c->synopsis);
+		if (c->what == NULL)
+			fprintf(f, "  airlock %s\n", c->synopsis);
+		else if (n <= 36)
+			fprintf(f, "  airlock %-36s %s\n", c->synopsis, c->what);
+		else if (c->what[0] == '(') /* a note under a long line */
+			fprintf(f, "  airlock %s\n  %-44s %s\n", c->synopsis, "", c->what);
+		else
+			fprintf(f, "  airlock %s   %s\n", c->synopsis, c->what);
+	}
+	fprintf(f, "\nairlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n");
 	al_config_describe(f);
+}
+
+/*
+ * Text for roff: backslashes, minus signs and a leading '.' or '\'' escaped.  In a glob, a
+ * line may break after ']' or '/' (the 64 hex digits of an artifact's name fill more than a line).
+ */
+static void roff_glob(FILE *f, const char *s, int glob)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", f);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", f);
+		else if (*s == '-')
+			fputs("\\-", f);
+		else if (*s == '\n') /* a help text's second line continues the paragraph */
+			fputc(' ', f);
+		else
+			fputc(*s, f);
+		if (glob && (*s == ']' || *s == '/'))
+			fputs("\\:", f);
+	}
+}
+
+static void roff(FILE *f, const char *s)
+{
+	roff_glob(f, s, 0);
+}
+
+static void man_key(void *arg, const struct al_key_doc *k)
+{
+	FILE *f = arg;
+
+	fputs(".TP\n.B ", f);
+	roff(f, k->name);
+	fputc('\n', f);
+	roff(f, k->help);
+	if (k->def != NULL) {
+		fputs(" Default: ", f);
+		roff(f, k->def);
+		fputc('.', f);
+	}
+	fputc('\n', f);
+	if (strcmp(k->name, "cache.rules") == 0) {
+		for (int i = 0; al_default_rules[i].match != NULL; i++) {
+			fputs(".RS\n.TP\n.B ", f);
+			roff_glob(f, al_default_rules[i].match, 1);
+			fputs(al_default_rules[i].immutable ? "\nimmutable: " : "\nthe upstream decides: ", f);
+			roff(f, al_default_rules[i].why);
+			fputs("\n.RE\n", f);
+		}
+	}
+}
+
+/*
+ * The manual page, from the tables `airlock help` prints: commands[] above and the configuration
+ * keys of policy/config.c.  The build writes it to airlock.1; packages install that.
+ */
+static void man(FILE *f)
+{
+	fprintf(f, ".\\\" Generated by `airlock man` from the command and configuration tables; do not edit.\n"
+	    ".TH AIRLOCK 1 \"\" \"airlock %s\" \"User Commands\"\n"
+	    ".ad l\n.nh\n" /* ragged right, no hyphens: globs and key names stay whole */
+	    ".SH NAME\n"
+	    "airlock \\- caching proxy for Elastic's package, artifact and endpoint hosts\n"
+	    ".SH SYNOPSIS\n"
+	    ".B airlock\n.I command\n[\\fIoptions\\fR]\n"
+	    ".SH DESCRIPTION\n"
+	    "airlock sits between Kibana, Elastic Agents, fleet\\-server and Elastic Endpoint and the hosts "
+	    "epr.elastic.co, artifacts.elastic.co and artifacts.security.elastic.co, keeps what crosses in an "
+	    "LMDB cache with the upstream's validators, and keeps serving what it holds when the uplink is gone.\n"
+	    ".PP\n"
+	    "Its own endpoints live under /_airlock/: health (open to every client), metrics, status and "
+	    "purge (clients in admin.allow, or a bearer admin.token).\n"
+	    ".SH COMMANDS\n", AIRLOCK_VERSION);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		fputs(".TP\n.B airlock ", f);
+		roff(f, commands[i].synopsis);
+		fputc('\n', f);
+		if (commands[i].what != NULL)
+			roff(f, commands[i].what);
+		else if (strcmp(commands[i].synopsis, "version") == 0)
+			fputs("print the version", f);
+		else
+			fputs("print the commands and every configuration key with its default", f);
+		fputc('\n', f);
+	}
+	fputs(".SH CONFIGURATION\n"
+	    "YAML.  Unknown keys are errors; a bad file stops airlock at start with file:line:column and what "
+	    "is wrong.  Sizes take B, KB/KiB, MB/MiB, GB/GiB; durations ms, s, m, h, d.  "
+	    "AIRLOCK_ADDRESS, AIRLOCK_TLS_CERT, AIRLOCK_TLS_KEY and AIRLOCK_TLS_MIN_VERSION override the first "
+	    "listener.  The keys, with their defaults:\n", f);
+	al_config_each_key(man_key, f);
+	fputs(".SH SIGNALS\n"
+	    ".TP\n.B SIGHUP\nreload the configuration file (listen, workers, cache.path, cache.max_size, "
+	    "upstream.offline and the forward CA need a restart); an invalid file is refused and the running "
+	    "configuration stays\n"
+	    ".TP\n.B SIGUSR1\nreopen the access log (for logrotate)\n"
+	    ".TP\n.B SIGTERM\nstop accepting and let responses in flight finish for up to shutdown_timeout; "
+	    "a second SIGTERM stops at once\n"
+	    ".SH FILES\n"
+	    ".TP\n.I /etc/airlock/airlock.yml\nthe configuration (as packaged)\n"
+	    ".TP\n.I /var/lib/airlock/cache\nthe LMDB cache (as packaged)\n"
+	    ".TP\n.I /var/log/airlock/access.log\nthe access log, when log.access names it (as packaged)\n"
+	    ".SH SEE ALSO\n"
+	    ".BR systemctl (1),\n"
+	    ".I /usr/share/doc/airlock/README.md\n", f);
 }
 
 static int load(const char *path, struct al_config **cfg)
@@ -72,6 +195,10 @@ int main(int argc, char **argv)
 	al_server_set_parts(&al_serve_parts); /* runtime calls front and fetch through it */
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "man")) {
+		man(stdout);
 		return 0;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

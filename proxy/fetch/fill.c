@@ -916,7 +916,7 @@ static void start_checks(struct fetch *x)
 		EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
 		sibling(x, ".sha512", sha_ready);
 	} else {
-		after_sha(x, SHA_UNKNOWN, NULL);
+		after_sha(x, SHA_UNKNOWN, "no .sha512 check asked for"); /* never NULL: after_sha may print it */
 	}
 }
 
