@@ -4,6 +4,7 @@
 #include "policy/units.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -13,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct al_store {
 	MDB_env *env;
@@ -22,6 +25,7 @@ struct al_store {
 	uint64_t max_size;
 	atomic_uint_fast64_t evictions;
 	atomic_uint_fast64_t synced_txnid; /* the last transaction al_store_sync() made durable */
+	int lock_fd;               /* <dir>/lock, held shared while open (see "Who recovers" above al_store_open) */
 	char path[512];
 };
 
@@ -632,11 +636,76 @@ static void on_lmdb_assert(MDB_env *env, const char *msg)
 	    DAMAGED_HINT "\n", dir ? dir : "?", msg, dir ? dir : "CACHE", dir ? dir : "CACHE");
 }
 
+/*
+ * Who recovers.  The pending database names the fills under way; after a
+ * crash they are garbage, and the opener drops them (drop_pending).  But
+ * airlock serve, an import and the CLI tools (ls, verify, doctor...) open
+ * one cache together, and a live process's pending fills are not garbage:
+ * an `airlock ls` beside a server must not cut the server's downloads (nor
+ * an import's bodies) from under it.  So every process holds <dir>/lock
+ * with flock() while the store is open, shared; the opener that can take
+ * it exclusively is the only one, and only then are pending fills dropped
+ * (and the registry index rebuilt); then it goes back to shared.  flock
+ * locks die with the process, so a crashed holder never blocks recovery.
+ * Returns 1 when this opener is alone, 0 when others hold the cache, or
+ * -errno (lock_fd closed).
+ */
+static int lock_cache(struct al_store *s, const char *dir, char *err, size_t errlen)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	if ((s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cache %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 1;
+	if (errno == EWOULDBLOCK && flock(s->lock_fd, LOCK_SH) == 0)
+		return 0;
+	{
+		int e = errno;
+		snprintf(err, errlen, "cache %s: flock: %s", path, strerror(e));
+		close(s->lock_fd);
+		s->lock_fd = -1;
+		return -e;
+	}
+}
+
+/*
+ * The named databases, opened in a read-only transaction when they exist,
+ * so that opening a cache does not wait for another process's write
+ * transaction (an import's batch); made in a write transaction otherwise.
+ */
+static int open_dbis(struct al_store *s)
+{
+	static const char *const names[] = {"meta", "body", "pending", "info", "regidx"};
+	MDB_dbi *const dbis[] = {&s->meta, &s->body, &s->pending, &s->info, &s->regidx};
+	MDB_txn *txn;
+	int rc = 0;
+
+	for (int create = 0; create < 2; create++) {
+		if ((rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn)) != 0)
+			return rc;
+		for (size_t i = 0; rc == 0 && i < sizeof(names) / sizeof(names[0]); i++)
+			rc = mdb_dbi_open(txn, names[i], create ? MDB_CREATE : 0, dbis[i]);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			if (rc == MDB_NOTFOUND && !create)
+				continue;
+			return rc;
+		}
+		return mdb_txn_commit(txn);
+	}
+	return rc;
+}
+
 int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct al_store **out,
     char *err, size_t errlen)
 {
+	int alone;
 	struct al_store *s;
-	MDB_txn *txn;
 	int rc;
 	/* Room above max_size for metadata, B-tree pages and fills in flight. */
 	uint64_t map = max_size + max_size / 4 + (256ULL << 20);
@@ -646,12 +715,15 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 	if (s == NULL)
 		return -ENOMEM;
 	s->max_size = max_size;
+	s->lock_fd = -1;
 	snprintf(s->path, sizeof(s->path), "%s", dir);
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(err, errlen, "cache.path %s: %s", dir, strerror(errno));
 		goto err_free;
 	}
+	if ((rc = alone = lock_cache(s, dir, err, errlen)) < 0)
+		goto err_free;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto err_lmdb;
 	mdb_env_set_maxdbs(s->env, 8);
@@ -673,19 +745,9 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 		goto err_free;
 	}
 	step = "opening its databases";
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+	if ((rc = open_dbis(s)) != 0)
 		goto err_env;
-	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
-	    (rc = mdb_dbi_open(txn, "body", MDB_CREATE, &s->body)) ||
-	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &s->pending)) ||
-	    (rc = mdb_dbi_open(txn, "info", MDB_CREATE, &s->info)) ||
-	    (rc = mdb_dbi_open(txn, "regidx", MDB_CREATE, &s->regidx))) {
-		mdb_txn_abort(txn);
-		goto err_env;
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		goto err_env;
-	if ((rc = drop_pending(s)) != 0) {
+	if (alone && (rc = drop_pending(s)) != 0) {
 		char what[300];
 		snprintf(what, sizeof(what), "dropping the chunks of fills a crash interrupted failed: %s",
 		    rc == -EUCLEAN ? "LMDB found a damaged page (MDB_CORRUPTED or MDB_PAGE_NOTFOUND)" : strerror(-rc));
@@ -696,11 +758,13 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 		mdb_env_close(s->env);
 		goto err_free;
 	}
-	if ((rc = regidx_rebuild(s, NULL)) != 0) {
+	if (alone && (rc = regidx_rebuild(s, NULL)) != 0) {
 		snprintf(err, errlen, "cache %s: rebuilding the registry index: %s", dir, strerror(-rc));
 		rc = -rc;
 		goto err_env;
 	}
+	if (alone)
+		flock(s->lock_fd, LOCK_SH); /* others may open it now; the lock is held until al_store_close */
 	*out = s;
 	return 0;
 
@@ -717,6 +781,8 @@ err_lmdb:
 	}
 	rc = lmdb_error(rc);
 err_free:
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 	return rc;
 }
@@ -727,6 +793,8 @@ void al_store_close(struct al_store *s)
 		return;
 	mdb_env_sync(s->env, 1);
 	mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* releases the shared lock */
 	free(s);
 }
 
