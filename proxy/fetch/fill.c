@@ -86,6 +86,7 @@ struct fetch {
 	int store_paused;         /* curl paused: every chunk buffer is with the store writer */
 	int finishing;            /* the transfer ended; waiting for the store writer to catch up */
 	int committing;           /* the commit is with the store writer */
+	int refreshing;           /* a 304's refresh is with the store writer (refresh_write) */
 	CURLcode finish_res;
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
@@ -131,9 +132,10 @@ struct store_io {
 	int inflight, nbuf, rc;   /* rc: the first failed write; later chunks are not written */
 	struct cbuf *free;
 	struct event *done_ev;    /* on the fetch's worker: a job of this fetch's has run */
-	struct al_writer_job begin_job, commit_job;
+	struct al_writer_job begin_job, commit_job, refresh_job;
 	struct al_record rec;     /* what commit_job publishes; its pointers are the fetch's */
-	int commit_rc;
+	int commit_rc;            /* commit_job's or refresh_job's, with its batch's */
+	struct fetch *x;          /* refresh_job reads the fetch's 304 head (the fetch waits for it) */
 };
 
 /* A dropped fill's chunks, freed on the store writer after its earlier jobs; nobody waits. */
@@ -412,6 +414,36 @@ static void commit_done(struct al_writer_job *job, int rc)
 	store_job_end(io, 0, NULL);
 }
 
+/*
+ * A 304: the stored record takes the new head and times (al_refresh), on the
+ * store writer.  Every commit is durable (an fdatasync, 0.5-50 ms here, far
+ * more on a busy disk); on the worker's loop it held up every client of the
+ * worker on each revalidation.  The fill stays FILL_WAIT until the batch
+ * holding it committed: its waiters see FILL_REFRESHED (and read the new
+ * head) only once it is in the cache, as before (fetch_finish says so).
+ */
+static void refresh_write(struct al_writer_job *job)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, refresh_job));
+	struct fetch *x = io->x;
+	int rc = al_refresh(srv.store, io->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value);
+
+	pthread_mutex_lock(&io->mu);
+	io->commit_rc = rc;
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void refresh_done(struct al_writer_job *job, int rc)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, refresh_job));
+
+	pthread_mutex_lock(&io->mu);
+	if (io->commit_rc == 0)
+		io->commit_rc = rc;
+	pthread_mutex_unlock(&io->mu);
+	store_job_end(io, 0, NULL);
+}
+
 static void abort_write(struct al_writer_job *job)
 {
 	struct abort_job *a = (struct abort_job *)job;
@@ -483,6 +515,7 @@ static struct store_io *store_io_new(struct fetch *x, uint64_t obj_id, const uin
 	pthread_mutex_init(&io->mu, NULL);
 	pthread_cond_init(&io->idle, NULL);
 	io->f = x->f;
+	io->x = x;
 	io->obj_id = obj_id;
 	memcpy(io->key, key, AL_KEY_LEN);
 	return io;
@@ -979,6 +1012,21 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 	struct fill *f = x->f;
 	char err[160];
 
+	if (x->refreshing) { /* the transfer ended and the refresh is committed (or failed) */
+		int rc;
+
+		x->refreshing = 0;
+		pthread_mutex_lock(&x->io->mu);
+		rc = x->io->commit_rc;
+		pthread_mutex_unlock(&x->io->mu);
+		if (rc == 0) {
+			al_count(&x->w->stats.revalidated, 1);
+			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
+			goto out; /* the 304's end does not matter once the record is refreshed */
+		}
+		if (x->bad == NULL)
+			x->bad = rc == -ENOENT ? "304 for an entry that is gone" : "the cache refused the refresh";
+	}
 	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
 		int rc = store_rc(x->io, NULL);
 
@@ -1189,13 +1237,14 @@ static int on_head(struct fetch *x)
 	if (x->conf->cfg->nparents > 0)
 		atomic_store(&parent_pref, x->parent);
 	if (x->conditional && x->status == 304) {
-		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
-			al_count(&x->w->stats.revalidated, 1);
-			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
-			return 0;
+		/* the refresh goes to the store writer; fetch_finish ends the fill once it is committed */
+		if ((x->io = store_io_new(x, 0, f->key)) == NULL) {
+			x->bad = "out of memory";
+			return -1;
 		}
-		x->bad = "304 for an entry that is gone";
-		return -1;
+		x->refreshing = 1;
+		store_post(x->io, &x->io->refresh_job, refresh_write, refresh_done);
+		return 0;
 	}
 	if (x->revalidating && x->status >= 500 && x->conf->cfg->stale_on_5xx) {
 		char e[64];
