@@ -1143,6 +1143,8 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 		}
 		if (x->bad == NULL)
 			x->bad = rc == -ENOENT ? "304 for an entry that is gone" : "the cache refused the refresh";
+		if (rc != -ENOENT)
+			cache_refused(x, rc, "the refresh");
 	}
 	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
 		int rc = store_rc(x->io, NULL);
