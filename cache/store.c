@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1583,4 +1584,19 @@ int al_read_small(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t ma
 		*len = (size_t)rec.body_len;
 	al_reader_free(rd);
 	return rc;
+}
+
+/*
+ * LMDB reports a short write of its pages as EIO (mdb.c mdb_page_flush:
+ * "short write, filesystem full?"), and a full file system gives short
+ * writes: so an EIO on a file system with (almost) no room left is told as
+ * ENOSPC, which is what the operator has to act on.
+ */
+int al_store_explain(struct al_store *s, int rc)
+{
+	struct statvfs fs;
+
+	if (rc != -EIO || statvfs(s->path, &fs) != 0)
+		return rc;
+	return (uint64_t)fs.f_bavail * fs.f_frsize < AL_STORE_FULL_MARGIN ? -ENOSPC : rc;
 }

@@ -180,4 +180,12 @@ int al_store_index_gen(struct al_reader *r, uint64_t *gen);
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);
 
+/*
+ * rc as the operator should read it: a write's -EIO is -ENOSPC when the
+ * cache's file system has less than AL_STORE_FULL_MARGIN bytes left (LMDB
+ * says EIO for the short write a full file system gives).  Other rc as is.
+ */
+#define AL_STORE_FULL_MARGIN (4u << 20)
+int al_store_explain(struct al_store *s, int rc);
+
 #endif

@@ -86,6 +86,8 @@ struct fetch {
 	int store_paused;         /* curl paused: every chunk buffer is with the store writer */
 	int finishing;            /* the transfer ended; waiting for the store writer to catch up */
 	int committing;           /* the commit is with the store writer */
+	int refreshing;           /* a 304's refresh is with the store writer (refresh_write) */
+	int refused;              /* the store refused a write of this fetch's: said once (cache_refused) */
 	CURLcode finish_res;
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
@@ -131,9 +133,10 @@ struct store_io {
 	int inflight, nbuf, rc;   /* rc: the first failed write; later chunks are not written */
 	struct cbuf *free;
 	struct event *done_ev;    /* on the fetch's worker: a job of this fetch's has run */
-	struct al_writer_job begin_job, commit_job;
+	struct al_writer_job begin_job, commit_job, refresh_job;
 	struct al_record rec;     /* what commit_job publishes; its pointers are the fetch's */
-	int commit_rc;
+	int commit_rc;            /* commit_job's or refresh_job's, with its batch's */
+	struct fetch *x;          /* refresh_job reads the fetch's 304 head (the fetch waits for it) */
 };
 
 /* A dropped fill's chunks, freed on the store writer after its earlier jobs; nobody waits. */
@@ -141,6 +144,93 @@ struct abort_job {
 	struct al_writer_job job;
 	uint64_t obj_id;
 };
+
+/*
+ * Keys the store refused for want of room (-ENOSPC: the cache's file system
+ * or its LMDB map is full).  Until its retry time, a response for such a key
+ * is passed through to its client instead of being stored: filling it again
+ * would only fail again, cut its clients off half-way and take flushes from
+ * the fills that fit.  The wait doubles with each refusal of the key, from
+ * BACKOFF_FIRST_S to BACKOFF_MAX_S; a stored fill of the key clears it.  A
+ * bounded table: when full, the entry due first makes room.
+ */
+#define BACKOFF_KEYS 256
+#define BACKOFF_FIRST_S 60
+#define BACKOFF_MAX_S 3600
+
+struct backoff {
+	uint8_t key[AL_KEY_LEN];
+	int64_t retry_at;         /* 0: a free slot */
+	int64_t wait_s;
+};
+
+static pthread_mutex_t backoff_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct backoff backoffs[BACKOFF_KEYS];
+
+/* The slot of key, or NULL; caller holds backoff_mu. */
+static struct backoff *backoff_find(const uint8_t *key)
+{
+	for (int i = 0; i < BACKOFF_KEYS; i++)
+		if (backoffs[i].retry_at != 0 && memcmp(backoffs[i].key, key, AL_KEY_LEN) == 0)
+			return &backoffs[i];
+	return NULL;
+}
+
+/* The store refused key for want of room: wait before storing it again.  Returns the wait. */
+static int64_t backoff_note(const uint8_t *key)
+{
+	struct backoff *b;
+	int64_t now = time(NULL), wait;
+
+	pthread_mutex_lock(&backoff_mu);
+	if ((b = backoff_find(key)) != NULL) {
+		b->wait_s = b->wait_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : b->wait_s * 2;
+	} else {
+		b = &backoffs[0];
+		for (int i = 0; i < BACKOFF_KEYS && b->retry_at != 0; i++)
+			if (backoffs[i].retry_at == 0 || backoffs[i].retry_at < b->retry_at)
+				b = &backoffs[i];
+		memcpy(b->key, key, AL_KEY_LEN);
+		b->wait_s = BACKOFF_FIRST_S;
+	}
+	b->retry_at = now + b->wait_s;
+	wait = b->wait_s;
+	pthread_mutex_unlock(&backoff_mu);
+	return wait;
+}
+
+static int backoff_active(const uint8_t *key)
+{
+	struct backoff *b;
+	int active;
+
+	pthread_mutex_lock(&backoff_mu);
+	active = (b = backoff_find(key)) != NULL && time(NULL) < b->retry_at;
+	pthread_mutex_unlock(&backoff_mu);
+	return active;
+}
+
+static void backoff_clear(const uint8_t *key)
+{
+	struct backoff *b;
+
+	pthread_mutex_lock(&backoff_mu);
+	if ((b = backoff_find(key)) != NULL)
+		b->retry_at = 0;
+	pthread_mutex_unlock(&backoff_mu);
+}
+
+unsigned fill_backoff_count(void)
+{
+	unsigned n = 0;
+	int64_t now = time(NULL);
+
+	pthread_mutex_lock(&backoff_mu);
+	for (int i = 0; i < BACKOFF_KEYS; i++)
+		n += backoffs[i].retry_at > now;
+	pthread_mutex_unlock(&backoff_mu);
+	return n;
+}
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 /* upstream.parents: the parent that answered last; fetches start there */
@@ -412,6 +502,36 @@ static void commit_done(struct al_writer_job *job, int rc)
 	store_job_end(io, 0, NULL);
 }
 
+/*
+ * A 304: the stored record takes the new head and times (al_refresh), on the
+ * store writer.  Every commit is durable (an fdatasync, 0.5-50 ms here, far
+ * more on a busy disk); on the worker's loop it held up every client of the
+ * worker on each revalidation.  The fill stays FILL_WAIT until the batch
+ * holding it committed: its waiters see FILL_REFRESHED (and read the new
+ * head) only once it is in the cache, as before (fetch_finish says so).
+ */
+static void refresh_write(struct al_writer_job *job)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, refresh_job));
+	struct fetch *x = io->x;
+	int rc = al_refresh(srv.store, io->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value);
+
+	pthread_mutex_lock(&io->mu);
+	io->commit_rc = rc;
+	pthread_mutex_unlock(&io->mu);
+}
+
+static void refresh_done(struct al_writer_job *job, int rc)
+{
+	struct store_io *io = (struct store_io *)((char *)job - offsetof(struct store_io, refresh_job));
+
+	pthread_mutex_lock(&io->mu);
+	if (io->commit_rc == 0)
+		io->commit_rc = rc;
+	pthread_mutex_unlock(&io->mu);
+	store_job_end(io, 0, NULL);
+}
+
 static void abort_write(struct al_writer_job *job)
 {
 	struct abort_job *a = (struct abort_job *)job;
@@ -483,6 +603,7 @@ static struct store_io *store_io_new(struct fetch *x, uint64_t obj_id, const uin
 	pthread_mutex_init(&io->mu, NULL);
 	pthread_cond_init(&io->idle, NULL);
 	io->f = x->f;
+	io->x = x;
 	io->obj_id = obj_id;
 	memcpy(io->key, key, AL_KEY_LEN);
 	return io;
@@ -555,6 +676,35 @@ static int store_rc(struct store_io *io, int *busy)
 	return rc;
 }
 
+/*
+ * The store refused a write of x's (rc: -errno): x ends (x->bad), and the
+ * first time, the log says why and where, /_airlock/health turns degraded
+ * (al_writer_refused) and a key refused for want of room waits before it is
+ * stored again (backoff_note).
+ */
+static void cache_refused(struct fetch *x, int rc, const char *what)
+{
+	char why[200];
+	int64_t wait = 0;
+
+	if (x->bad == NULL)
+		x->bad = "the cache refused the body";
+	if (x->refused)
+		return;
+	x->refused = 1;
+	rc = al_store_explain(srv.store, rc);
+	snprintf(why, sizeof(why), "%s at byte %llu: %s", what, (unsigned long long)x->off, strerror(-rc));
+	if (rc == -ENOSPC)
+		wait = backoff_note(x->f->key);
+	al_err("cache", "%s: not stored: the cache at %s refused %s%s", x->url, x->conf->cfg->cache_path, why,
+	    rc == -ENOSPC ? " (its file system or its LMDB map, cache.max_size, is full)" : "");
+	if (wait > 0)
+		al_warn("cache", "%s: passed through without storing for %lld s (the cache has no room for it)",
+		    x->url, (long long)wait);
+	snprintf(why, sizeof(why), "%s: %s", x->conf->cfg->cache_path, strerror(-rc));
+	al_writer_refused(rc, why);
+}
+
 /* Hand the buffered part of the body to the store writer.  Returns an earlier append's failure. */
 static int flush_chunk(struct fetch *x)
 {
@@ -576,11 +726,10 @@ static int flush_chunk(struct fetch *x)
 static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *x = arg;
+	int rc = flush_chunk(x);
 
-	if (flush_chunk(x) != 0 && x->bad == NULL) {
-		x->bad = "the cache refused the body";
-		/* The next write callback returns 0 and curl ends the transfer. */
-	}
+	if (rc != 0)
+		cache_refused(x, rc, "the body"); /* the next write callback returns 0 and curl ends the transfer */
 }
 
 static int is_unreachable(CURLcode res)
@@ -634,9 +783,10 @@ static void publish_done(struct fetch *x)
 	rc = x->io->commit_rc;
 	pthread_mutex_unlock(&x->io->mu);
 	if (rc != 0) {
-		al_warn("fill", "%s: not stored: the cache refused the entry (%s)", x->url, strerror(-rc));
+		cache_refused(x, rc, "the entry");
 		fail_stream(x, FAIL_STORE, "the cache refused the entry");
 	} else {
+		backoff_clear(f->key);
 		pthread_mutex_lock(&f->mu);
 		f->content_length = (int64_t)x->off;
 		pthread_mutex_unlock(&f->mu);
@@ -927,15 +1077,15 @@ static void fetch_finish(struct fetch *x, CURLcode res);
 static void fetch_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct fetch *x = arg;
-	int busy = 0;
+	int busy = 0, rc;
 
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
 	x->easy = NULL;
 	x->store_paused = 0;
 	curl_easy_cleanup(easy);
-	if (res == CURLE_OK && x->bad == NULL && x->f->state == FILL_STREAM && flush_chunk(x) != 0)
-		x->bad = "the cache refused the body";
+	if (res == CURLE_OK && x->bad == NULL && x->f->state == FILL_STREAM && (rc = flush_chunk(x)) != 0)
+		cache_refused(x, rc, "the body");
 	/* What follows (checks and admission, or the abort) comes after the last chunk is written. */
 	if (x->io != NULL)
 		store_rc(x->io, &busy);
@@ -953,8 +1103,8 @@ static void store_done(evutil_socket_t fd, short what, void *arg)
 	struct fetch *x = arg;
 	int busy, rc = store_rc(x->io, &busy);
 
-	if (rc != 0 && x->bad == NULL)
-		x->bad = "the cache refused the body";
+	if (rc != 0 && !x->refreshing)
+		cache_refused(x, rc, "the body");
 	if (x->committing) {
 		if (!busy)
 			publish_done(x);
@@ -979,6 +1129,23 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 	struct fill *f = x->f;
 	char err[160];
 
+	if (x->refreshing) { /* the transfer ended and the refresh is committed (or failed) */
+		int rc;
+
+		x->refreshing = 0;
+		pthread_mutex_lock(&x->io->mu);
+		rc = x->io->commit_rc;
+		pthread_mutex_unlock(&x->io->mu);
+		if (rc == 0) {
+			al_count(&x->w->stats.revalidated, 1);
+			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
+			goto out; /* the 304's end does not matter once the record is refreshed */
+		}
+		if (x->bad == NULL)
+			x->bad = rc == -ENOENT ? "304 for an entry that is gone" : "the cache refused the refresh";
+		if (rc != -ENOENT)
+			cache_refused(x, rc, "the refresh");
+	}
 	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
 		int rc = store_rc(x->io, NULL);
 
@@ -994,8 +1161,8 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 			publish(x, 0); /* publish_done ends the fetch */
 			return;
 		}
-		if (x->bad == NULL)
-			x->bad = "the cache refused the body";
+		if (rc != -EPROTO)
+			cache_refused(x, rc, "the body");
 	}
 	if (res == CURLE_OK && x->bad == NULL && (f->state == FILL_REFRESHED || f->state == FILL_PASS)) {
 		if (f->state == FILL_PASS && x->has_sink)
@@ -1027,7 +1194,7 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 		if (res == CURLE_OPERATION_TIMEDOUT)
 			uplink_failed(x->uplink, err);
 		al_warn("fill", "%s: not stored: %s", x->url, err);
-		fail_stream(x, FAIL_BROKEN, err);
+		fail_stream(x, x->refused ? FAIL_STORE : FAIL_BROKEN, err);
 	}
 out:
 	fetch_free(x);
@@ -1189,13 +1356,14 @@ static int on_head(struct fetch *x)
 	if (x->conf->cfg->nparents > 0)
 		atomic_store(&parent_pref, x->parent);
 	if (x->conditional && x->status == 304) {
-		if (al_refresh(srv.store, f->key, x->head, x->head_len, x->req_time, x->resp_time, x->age_value) == 0) {
-			al_count(&x->w->stats.revalidated, 1);
-			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
-			return 0;
+		/* the refresh goes to the store writer; fetch_finish ends the fill once it is committed */
+		if ((x->io = store_io_new(x, 0, f->key)) == NULL) {
+			x->bad = "out of memory";
+			return -1;
 		}
-		x->bad = "304 for an entry that is gone";
-		return -1;
+		x->refreshing = 1;
+		store_post(x->io, &x->io->refresh_job, refresh_write, refresh_done);
+		return 0;
 	}
 	if (x->revalidating && x->status >= 500 && x->conf->cfg->stale_on_5xx) {
 		char e[64];
@@ -1215,6 +1383,9 @@ static int on_head(struct fetch *x)
 	    ((uint64_t)x->content_length > x->conf->cfg->cache_max_object_size ||
 	     (uint64_t)x->content_length > x->conf->cfg->cache_max_size))
 		why = "too-large";
+	/* The cache refused this key for want of room lately: its client gets it passed through. */
+	if (why == NULL && backoff_active(f->key))
+		why = "cache-full";
 	if (why == NULL && (rc = head_store(x, copy, &why)) <= 0)
 		return rc;
 	return head_pass(x, copy, why);
@@ -1298,6 +1469,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 	struct fetch *x = arg;
 	struct fill *f = x->f;
 	size_t len = size * n, done = 0;
+	int rc;
 
 	if (x->bad != NULL)
 		return 0;
@@ -1346,8 +1518,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 		memcpy(x->buf->data + x->buf->len, data + done, take);
 		x->buf->len += take;
 		done += take;
-		if (x->buf->len == CHUNK_BYTES && flush_chunk(x) != 0) {
-			x->bad = "the cache refused the body";
+		if (x->buf->len == CHUNK_BYTES && (rc = flush_chunk(x)) != 0) {
+			cache_refused(x, rc, "the body");
 			return 0;
 		}
 	}

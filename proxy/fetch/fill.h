@@ -103,4 +103,7 @@ void fill_pass_detach(struct fill *f);
 /* Stop every fetch of worker w (shutdown). */
 void fill_worker_shutdown(struct worker *w);
 
+/* How many keys are passed through now because the cache had no room for them (fill.c's backoff). */
+unsigned fill_backoff_count(void);
+
 #endif

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -14,6 +15,9 @@ static struct al_writer_job *head, **tail = &head;
 static int running, stopping;
 static pthread_t thread;
 static struct al_store *store;
+/* al_store_health's fields; under health_mu (any thread notes, the admin page reads) */
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct al_store_health health;
 
 static int64_t now_ms(void)
 {
@@ -121,4 +125,31 @@ void al_writer_stop(void)
 	pthread_mutex_unlock(&mu);
 	pthread_join(thread, NULL);
 	__atomic_store_n(&running, 0, __ATOMIC_RELEASE);
+}
+
+void al_writer_refused(int rc, const char *what)
+{
+	long long now = (long long)time(NULL);
+
+	pthread_mutex_lock(&health_mu);
+	if (health.last == 0 || now - health.last >= AL_STORE_DEGRADED_S)
+		health.since = now; /* a new spell */
+	health.last = now;
+	health.rc = rc;
+	health.refusals++;
+	snprintf(health.what, sizeof(health.what), "%s", what);
+	pthread_mutex_unlock(&health_mu);
+}
+
+void al_writer_health(struct al_store_health *h)
+{
+	long long now = (long long)time(NULL);
+
+	pthread_mutex_lock(&health_mu);
+	*h = health;
+	pthread_mutex_unlock(&health_mu);
+	if (h->last == 0 || now - h->last >= AL_STORE_DEGRADED_S) {
+		h->rc = 0;
+		h->since = 0;
+	}
 }

@@ -45,4 +45,24 @@ void al_writer_post(struct al_writer_job *job);
 /* Run what is queued, then end the thread. */
 void al_writer_stop(void);
 
+/*
+ * The cache's health as its writers saw it, for /_airlock/health and
+ * /_airlock/metrics (issue 29: a full disk used to show only as "the cache
+ * refused the body" in the log).  Any thread notes a write the store refused
+ * (al_writer_refused, rc -errno: -ENOSPC for a full file system or map);
+ * the cache counts as degraded until AL_STORE_DEGRADED_S pass without one.
+ */
+#define AL_STORE_DEGRADED_S 300
+
+struct al_store_health {
+	int rc;                   /* the last refusal's -errno; 0 when not degraded */
+	long long since;          /* when this spell of refusals began (time(NULL)), 0 when not degraded */
+	long long last;           /* the last refusal, 0 for none since the start */
+	unsigned long long refusals; /* since the start */
+	char what[200];           /* the last refusal: what could not be written */
+};
+
+void al_writer_refused(int rc, const char *what);
+void al_writer_health(struct al_store_health *h);
+
 #endif

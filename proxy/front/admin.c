@@ -4,7 +4,9 @@
 #include "policy/route.h"
 #include "policy/units.h"
 #include "proxy/runtime/server.h"
+#include "proxy/fetch/fill.h"
 #include "proxy/fetch/uplink.h"
+#include "proxy/fetch/writer.h"
 
 #include <errno.h>
 
@@ -27,20 +29,39 @@ static unsigned long long ld(const atomic_uint_fast64_t *v)
 	return (unsigned long long)atomic_load(v);
 }
 
+/* s as a JSON string (quotes and control characters escaped). */
+static void json_str(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", (unsigned char)*s);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
 /*
  * Health for load balancers (HAProxy's httpchk) and people: 503 when this
  * node cannot serve, so a balancer stops sending it traffic: the cache
  * cannot be read, or a worker's event loop has not run its 2-second timer
  * for 10 s (stuck: its connections would hang).  An offline upstream is
- * not unhealthy: the node still serves what it has.
+ * not unhealthy: the node still serves what it has.  Nor is a cache that
+ * refused writes (a full disk or map) in the last AL_STORE_DEGRADED_S: it
+ * serves what it has and passes the rest through, so the status is
+ * "degraded" (200), with why and since when, for people and monitors.
  */
 static int health(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
+	struct al_store_health sh;
 	char why[256] = "";
 	int64_t now = (int64_t)time(NULL);
-	int rc = al_store_stats(srv.store, &st);
+	int rc = al_store_stats(srv.store, &st), degraded;
 
 	al_counters_sum(&cnt);
 	if (rc != 0)
@@ -50,13 +71,34 @@ static int health(const struct al_config *cfg, struct evbuffer *b)
 		if (now - beat > 10)
 			snprintf(why, sizeof(why), "worker %d has not run its event loop for %lld s", i, (long long)(now - beat));
 	}
-	evbuffer_add_printf(b, "{\"status\":\"%s\",%s%s%s\"version\":\"%s\",\"uptime_s\":%lld,\"upstreams\":",
-	    why[0] ? "unhealthy" : "ok", why[0] ? "\"reason\":\"" : "", why, why[0] ? "\"," : "",
+	al_writer_health(&sh);
+	degraded = !why[0] && sh.rc != 0;
+	if (degraded)
+		snprintf(why, sizeof(why), "the cache refuses writes: %s", sh.what);
+	evbuffer_add_printf(b, "{\"status\":\"%s\",%s", why[0] ? (degraded ? "degraded" : "unhealthy") : "ok",
+	    why[0] ? "\"reason\":" : "");
+	if (why[0]) {
+		json_str(b, why);
+		evbuffer_add_printf(b, ",");
+	}
+	evbuffer_add_printf(b, "\"version\":\"%s\",\"uptime_s\":%lld,\"upstreams\":",
 	    AIRLOCK_VERSION, (long long)(time(NULL) - srv.started));
 	uplink_json(b);
-	evbuffer_add_printf(b, ",\"cache\":{\"entries\":%llu,\"bytes\":%llu,\"max_size\":%llu,\"evictions\":%llu}",
+	evbuffer_add_printf(b, ",\"cache\":{\"entries\":%llu,\"bytes\":%llu,\"max_size\":%llu,\"evictions\":%llu,"
+	    "\"writes\":\"%s\",\"write_refusals\":%llu,\"passed_for_room\":%u",
 	    (unsigned long long)st.entries, (unsigned long long)st.bytes,
-	    (unsigned long long)cfg->cache_max_size, (unsigned long long)st.evictions);
+	    (unsigned long long)cfg->cache_max_size, (unsigned long long)st.evictions,
+	    sh.rc != 0 ? "refused" : "ok", sh.refusals, fill_backoff_count());
+	if (sh.rc != 0) {
+		char t[32];
+		struct tm tm;
+		time_t since = (time_t)sh.since;
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&since, &tm));
+		evbuffer_add_printf(b, ",\"refusing_since\":\"%s\",\"last_refusal_s_ago\":%lld,\"error\":",
+		    t, (long long)(now - sh.last));
+		json_str(b, strerror(-sh.rc));
+	}
+	evbuffer_add_printf(b, "}");
 	evbuffer_add_printf(b, ",\"requests\":{\"total\":%llu,\"hits\":%llu,\"misses\":%llu,"
 	    "\"stale\":%llu,\"revalidated\":%llu,\"collapsed\":%llu,\"passed\":%llu,"
 	    "\"upstream_fetches\":%llu,\"upstream_errors\":%llu},\"clients\":%lld}\n",
@@ -75,6 +117,7 @@ static void metrics(const struct al_config *cfg, struct evbuffer *b)
 {
 	struct al_counters cnt;
 	struct al_store_stats st = {0};
+	struct al_store_health sh;
 
 	al_counters_sum(&cnt);
 	al_store_stats(srv.store, &st);
@@ -102,6 +145,15 @@ static void metrics(const struct al_config *cfg, struct evbuffer *b)
 	metric(b, "airlock_cache_max_bytes", "gauge", "cache.max_size.", (unsigned long long)cfg->cache_max_size);
 	metric(b, "airlock_cache_evictions_total", "counter", "Entries evicted to stay under cache.max_size.",
 	    (unsigned long long)st.evictions);
+	al_writer_health(&sh);
+	metric(b, "airlock_cache_write_refusals_total", "counter",
+	    "Writes the cache refused (a full file system or LMDB map: the log says which).", sh.refusals);
+	metric(b, "airlock_cache_degraded", "gauge",
+	    "1 while the cache refuses writes (a refusal in the last 5 minutes), else 0.", sh.rc != 0);
+	metric(b, "airlock_cache_degraded_since_seconds", "gauge",
+	    "When the cache began refusing writes (Unix time), 0 when it does not.", (unsigned long long)sh.since);
+	metric(b, "airlock_cache_passed_for_room_keys", "gauge",
+	    "Keys passed through without storing for now: the cache had no room for them.", fill_backoff_count());
 	metric(b, "airlock_hot_sends_total", "counter", "Hits sent with sendfile from hot memory (cache.hot_memory).",
 	    ld(&cnt.hot_sends));
 	metric(b, "airlock_hot_copies_total", "counter", "Bodies copied into hot memory for sendfile.",

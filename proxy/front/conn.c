@@ -679,8 +679,15 @@ static enum req_step stp_deliver(struct req *r)
 	struct fill_view v;
 
 	fill_view(r->fill, &v);
-	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
-	    r->history == H_REVALIDATING ? "stale" : "miss", v.status, r->origin ? "" : "; collapsed");
+	/*
+	 * RFC 9211 §2.5: `stored` says the cache stored the response.  A body
+	 * streamed while it is filled is not stored yet when its head goes out
+	 * (the cache may still refuse it: a full disk), so only a fill already
+	 * committed says so; later requests say `hit`.
+	 */
+	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=%s; fwd-status=%d%s%s", AL_NAME,
+	    r->history == H_REVALIDATING ? "stale" : "miss", v.status, v.state == FILL_DONE ? "; stored" : "",
+	    r->origin ? "" : "; collapsed");
 	al_count(&c->w->stats.misses, 1);
 	r->result = r->origin ? R_MISS : R_COLLAPSED;
 	r->follow = 1;

@@ -45,7 +45,8 @@ def test():
         r = curl(al, R)
         eq(r.body, b"manifest v2", "changed body")
         eq(r.header("ETag"), '"v2"', "new ETag")
-        if "fwd=stale" not in r.header("Cache-Status") or "stored" not in r.header("Cache-Status"):
+        # the new body streams while it is filled: `stored` only if it was committed before the head went out
+        if "fwd=stale" not in r.header("Cache-Status") or "fwd-status=200" not in r.header("Cache-Status"):
             fail(f"Cache-Status {r.header('Cache-Status')!r}")
         eq(up.last_headers(R).get("if-none-match"), '"v1"', "conditional with the old ETag")
         eq(curl(al, R).body, b"manifest v2", "new body is a hit")
