@@ -119,7 +119,7 @@ static int items(struct ld *l, yaml_node_t *v, int what, const char *key, char *
 				return bad(l, e, "%s: more than %d versions", key, AL_PLAN_MAX);
 			if ((list[(*n)++] = strdup(s)) == NULL)
 				return -ENOMEM;
-		} else if (!in_list(comma, s)) {
+		} else if (comma != NULL && !in_list(comma, s)) { /* callers give list or comma */
 			if (strlen(comma) + strlen(s) + 2 > cap)
 				return bad(l, e, "%s: too many items", key);
 			if (*comma)
