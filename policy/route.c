@@ -93,6 +93,10 @@ int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap)
 	if (p == NULL)
 		return -ENOENT;
 	v = p + sizeof(marker) - 1;
+	/* a FIPS build: elastic-agent's artifact.New (internal/pkg/agent/application/upgrade/
+	 * artifact/artifact.go at 137f0ac9) joins name, "fips", version and platform with '-' */
+	if ((size_t)(end - v) > 5 && memcmp(v, "fips-", 5) == 0)
+		v += 5;
 	/* digits.digits.digits, then an optional -SNAPSHOT / +build, up to the next '-' */
 	while (v + n < end && (isdigit((unsigned char)v[n]) || v[n] == '.'))
 		n++;

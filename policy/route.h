@@ -27,7 +27,7 @@ int al_route_url(const struct al_route *r, const char *target, size_t tlen, char
 
 /*
  * The Stack version in an artifact registry URL (".../elastic-agent-8.13.4-linux-x86_64.tar.gz"
- * -> "8.13.4"), into buf.  0, or -ENOENT when the URL is not an Elastic Agent package.
+ * -> "8.13.4"; a FIPS build's elastic-agent-fips-9.1.0-... too), into buf.  0, or -ENOENT when the URL is not an Elastic Agent package.
  */
 int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap);
 

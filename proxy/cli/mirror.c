@@ -159,6 +159,20 @@ static const struct {
 	{"pf-host-agent", "prodfiler"}, {"pf-elastic-collector", "prodfiler"}, {"pf-elastic-symbolizer", "prodfiler"},
 	{NULL, NULL},
 };
+/*
+ * FIPS builds of the agent: elastic-agent's artifact.New (internal/pkg/agent/
+ * application/upgrade/artifact/artifact.go at 137f0ac9) names the file
+ * elastic-agent-fips-<version>-<packageArchMap suffix> in the agent's own
+ * directory, and dev-tools/packaging/packages.yml (at 0138a771, settings.fips)
+ * builds FIPS for linux x86_64 and arm64 only: so linux .tar.gz only, what an
+ * agent's upgrade downloads.  Mirrored when --only names it.
+ */
+static const struct {
+	const char *name, *dir;
+} FIPS[] = {
+	{"elastic-agent-fips", "beats/elastic-agent"},
+	{NULL, NULL},
+};
 static const char *const ARCHES = "linux-x86_64,linux-arm64,windows-x86_64,darwin-x86_64,darwin-aarch64";
 static const char *const FORMATS = "tar.gz,zip,deb,rpm";
 
@@ -449,15 +463,57 @@ static void add_artifact(const char *rel, void *arg)
 	add(arg, "%s", rel);
 }
 
+/* Every name --only knows, comma-separated, into buf. */
+static void known_names(char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; BEATS[i]; i++)
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "", BEATS[i]);
+	for (int i = 0; OTHERS[i].name; i++)
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",%s", OTHERS[i].name);
+	for (int i = 0; FIPS[i].name; i++)
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",%s", FIPS[i].name);
+}
+
+/* 0 when every name in list is one mirror artifacts knows; else -ENOENT and the first unknown in bad. */
+static int check_only(const char *list, char *bad, size_t cap)
+{
+	char known[1024];
+
+	known_names(known, sizeof(known));
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		char one[128];
+		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), p);
+		if (len == 0 || len >= sizeof(one) || !in_list(known, one)) {
+			snprintf(bad, cap, "%.*s", (int)len, p);
+			return -ENOENT;
+		}
+		p = c ? c + 1 : NULL;
+	}
+	if (list[0] == '\0' || list[strlen(list) - 1] == ',') {
+		snprintf(bad, cap, "(an empty name)");
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int usage(void)
 {
+	char known[1024];
+
+	known_names(known, sizeof(known));
 	fprintf(stderr,
 	    "Usage:\n"
 	    "  airlock mirror artifacts --version V [--arch LIST] [--format LIST] [--only LIST] [--config FILE]\n"
-	    "      LIST is comma-separated; arches: %s; formats: %s\n"
+	    "      LIST is comma-separated; arches: %s; formats: %s;\n"
+	    "      --only names: %s (elastic-agent-fips only when named: linux tar.gz)\n"
 	    "  airlock mirror endpoint --version V [--config FILE]\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n",
-	    ARCHES, FORMATS);
+	    ARCHES, FORMATS, known);
 	return 2;
 }
 
@@ -504,6 +560,16 @@ int mirror_main(int argc, char **argv)
 	}
 	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages")))
 		return usage();
+	if (only != NULL) {
+		char bad[160], known[1024];
+		if (strcmp(kind, "artifacts") != 0)
+			return fprintf(stderr, "airlock mirror %s: --only applies to mirror artifacts\n", kind), 2;
+		if (check_only(only, bad, sizeof(bad)) != 0) {
+			known_names(known, sizeof(known));
+			fprintf(stderr, "airlock mirror artifacts: --only: unknown name '%s'; known names: %s\n", bad, known);
+			return 2;
+		}
+	}
 	for (const char *p = version; *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
 			return fprintf(stderr, "airlock mirror: '%s' is not a version\n", version), 2;
@@ -538,6 +604,13 @@ int mirror_main(int argc, char **argv)
 		for (int i = 0; OTHERS[i].name; i++)
 			if (only == NULL || in_list(only, OTHERS[i].name))
 				artifact_jobs(&jobs, OTHERS[i].dir, OTHERS[i].name, version, arches, formats);
+		for (int i = 0; FIPS[i].name; i++) {
+			char linux_arches[64];
+			snprintf(linux_arches, sizeof(linux_arches), "%s%s%s", in_list(arches, "linux-x86_64") ? "linux-x86_64" : "",
+			    in_list(arches, "linux-arm64") ? "," : "", in_list(arches, "linux-arm64") ? "linux-arm64" : "");
+			if (only != NULL && in_list(only, FIPS[i].name) && in_list(formats, "tar.gz"))
+				artifact_jobs(&jobs, FIPS[i].dir, FIPS[i].name, version, linux_arches, "tar.gz");
+		}
 		add(&jobs, "/GPG-KEY-elastic-agent");
 		run_jobs(cfg, port, &jobs, &sum, tty, "artifacts");
 	} else if (!strcmp(kind, "endpoint")) {

@@ -53,6 +53,10 @@ static void test_agent_version(void **state)
 	assert_string_equal(v, "8.13.4");
 	assert_int_equal(al_agent_version_of(P("https://a/downloads/beats/elastic-agent/elastic-agent-9.0.0-amd64.deb.sha512"), v, sizeof(v)), 0);
 	assert_string_equal(v, "9.0.0");
+	/* FIPS builds: elastic-agent's artifact.New (137f0ac9) puts "fips" between name and version */
+	assert_int_equal(al_agent_version_of(P("https://a/downloads/beats/elastic-agent/elastic-agent-fips-9.1.0-linux-arm64.tar.gz"), v, sizeof(v)), 0);
+	assert_string_equal(v, "9.1.0");
+	assert_int_not_equal(al_agent_version_of(P("https://a/downloads/beats/elastic-agent/elastic-agent-fips-x-linux-arm64.tar.gz"), v, sizeof(v)), 0);
 	assert_int_not_equal(al_agent_version_of(P("https://a/downloads/beats/filebeat/filebeat-8.13.4-linux-x86_64.tar.gz"), v, sizeof(v)), 0);
 	assert_int_not_equal(al_agent_version_of(P("https://a/elastic-agent-x.tar.gz"), v, sizeof(v)), 0);
 }
