@@ -33,6 +33,8 @@ const char al_config_default_yaml[] =
 	"routes:\n"
 	"  - prefix: /downloads/endpoint/\n"
 	"    upstream: https://artifacts.security.elastic.co\n"
+	"  - prefix: /downloads/kibana/manifest/\n"
+	"    upstream: https://artifacts.security.elastic.co\n"
 	"  - prefix: /downloads/\n"
 	"    upstream: https://artifacts.elastic.co\n"
 	"  - prefix: /GPG-KEY-elastic-agent\n"
@@ -1260,10 +1262,18 @@ void al_config_free(struct al_config *c)
 void al_config_describe(void *stream)
 {
 	FILE *f = stream;
+	struct al_config *def;
+	char err[256];
 
 	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
 	fprintf(f, "  %-28s %s\n", "listen", "list of address:port or {address, tls: {cert, key, min_version}} [127.0.0.1:8080]");
-	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}");
+	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}; longest prefix wins; default routes:");
+	if (al_config_load(NULL, &def, err, sizeof(err)) == 0) {
+		for (int i = 0; i < def->nroutes; i++)
+			fprintf(f, "  %-28s   %-30s %s%s\n", "", def->routes[i].prefix, def->routes[i].upstream,
+			    def->routes[i].registry ? "  (registry)" : "");
+		al_config_free(def);
+	}
 	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,");
 	fprintf(f, "  %-28s %s\n", "", "{match} alone: the upstream's headers decide.  Defaults:");
 	for (int i = 0; al_default_rules[i].match != NULL; i++)

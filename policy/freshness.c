@@ -22,6 +22,16 @@
 const struct al_default_rule al_default_rules[] = {
 	{"/downloads/endpoint/manifest/*", 0,
 	    "Endpoint's manifest is republished in place: the upstream's Cache-Control and ETag decide"},
+	/*
+	 * Kibana's own telemetry manifest: Security Solution's artifact service
+	 * (elastic/kibana 437def57, x-pack/solutions/security/plugins/
+	 * security_solution/server/lib/telemetry/artifact.ts, Artifact.start and
+	 * getArtifact) builds <cdn>/downloads/kibana/manifest/artifacts-<version>.zip
+	 * and polls it with If-None-Match: the ETag it kept; a 304 means unchanged.
+	 * Republished in place like Endpoint's.
+	 */
+	{"/downloads/kibana/manifest/*", 0,
+	    "Kibana's telemetry manifest is republished in place and polled by ETag: the upstream's headers decide"},
 	{"*-SNAPSHOT*", 0, "snapshot builds are rebuilt under the same name: the upstream's headers decide"},
 	{"/downloads/endpoint/artifacts/*/" SHA256_HEX, 1, "an Endpoint artifact is named by the SHA-256 of its content"},
 	{"/downloads/*-[0-9]*.[0-9]*.[0-9]*-*.@(tar.gz|zip|deb|rpm|msi)?(.sha512|.asc)", 1,

@@ -56,6 +56,10 @@ def test():
     listed = re.findall(r'^    - \{match: "([^"]+)"(, immutable: true)?\}', text.split("  rules:")[1].split("\n  # - ")[0], re.M)
     defaults = re.findall(r"^ {33}(\S+)(  immutable)?$", helptext.split("Defaults:")[1], re.M)
     eq([(m, bool(i)) for m, i in listed], [(m, bool(i)) for m, i in defaults], "dist/airlock.yml rules vs the defaults")
+    # Its routes are exactly the default routes `airlock help` prints, in order.
+    routes = re.findall(r"^  - prefix: (\S+).*\n    upstream: (\S+)", text.split("\nroutes:\n")[1].split("\n\n")[0], re.M)
+    helped = re.findall(r"^ {33}(/\S*) +(https?://\S+)", helptext.split("default routes:")[1].split("cache.rules")[0], re.M)
+    eq(routes, helped, "dist/airlock.yml routes vs the default routes")
 
 
 if __name__ == "__main__":
