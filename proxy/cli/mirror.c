@@ -2,6 +2,7 @@
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/manifest.h"
+#include "policy/pkgfiles.h"
 #include "policy/route.h"
 #include "proxy/runtime/server.h"
 
@@ -427,13 +428,22 @@ static void add_images(struct joblist *l, json_t *arr, const char *name, const c
 
 /*
  * The files Kibana's Integrations pages ask the registry for, for a package
- * that is not installed: Fleet's UI builds image URLs with useLinks'
- * toPackageImage (x-pack/plugins/fleet/public/applications/integrations/
- * hooks/use_links.tsx: src under /package/<name>/<version>, else path) and
- * the server's file route fetches them with getFile (server/services/epm/
- * registry/index.ts: ${registryUrl}/package/<name>/<version>/<relPath>): the
- * icons, the screenshots, the policy templates' icons and screenshots, and
- * the documents the package document names (readme, notice, licensePath).
+ * that is not installed.  Read at elastic/kibana 027ff216 (use_links.tsx)
+ * and 1f564c50 (the detail screens) under x-pack/platform/plugins/shared/
+ * fleet/public/applications/integrations/: images go through useLinks'
+ * toPackageImage (hooks/use_links.tsx: src under /package/<name>/<version>,
+ * else path), files through the file route (sendGetFileByPath /
+ * useGetFileByPathQuery; the server's getFile fetches
+ * ${registryUrl}/package/<name>/<version>/<relPath>):
+ * - icons and screenshots, the policy templates' too;
+ * - readme (overview/readme.tsx, documentation/), and a policy template's
+ *   own readme when it has one (overview/overview.tsx reads
+ *   integrationInfo.readme before packageInfo.readme);
+ * - notice and licensePath (overview/details.tsx NoticeModal, LicenseModal);
+ * - changelog.yml, always (detail/hooks/use_change_log.ts useChangelog:
+ *   /package/<name>/<version>/changelog.yml, for the details' "View
+ *   Changelog" and the settings tab);
+ * - the images a README shows: readme_images below.
  */
 static void package_ui_files(struct joblist *l, json_t *doc)
 {
@@ -448,13 +458,68 @@ static void package_ui_files(struct joblist *l, json_t *doc)
 	add_images(l, json_object_get(doc, "icons"), name, ver);
 	add_images(l, json_object_get(doc, "screenshots"), name, ver);
 	json_array_foreach(json_object_get(doc, "policy_templates"), i, pt) {
+		const char *r = json_string_value(json_object_get(pt, "readme"));
 		add_images(l, json_object_get(pt, "icons"), name, ver);
 		add_images(l, json_object_get(pt, "screenshots"), name, ver);
+		if (r && strncmp(r, "/package/", 9) == 0 && !strstr(r, ".."))
+			add(l, "%s", r);
 	}
 	for (int k = 0; docs[k] != NULL; k++) {
 		const char *d = json_string_value(json_object_get(doc, docs[k]));
 		if (d && strncmp(d, "/package/", 9) == 0 && !strstr(d, ".."))
 			add(l, "%s", d);
+	}
+	add(l, "/package/%s/%s/changelog.yml", name, ver);
+}
+
+struct image_ctx {
+	struct joblist *l;
+	const struct joblist *done;   /* already fetched (an image that is also an icon) */
+	const char *name, *ver;
+};
+
+static void add_readme_image(const char *path, void *arg)
+{
+	struct image_ctx *c = arg;
+	char full[2048];
+
+	snprintf(full, sizeof(full), "/package/%s/%s%s", c->name, c->ver, path);
+	for (int i = 0; i < c->done->n; i++)
+		if (strcmp(c->done->v[i].path, full) == 0)
+			return;
+	add(c->l, "%s", full);
+}
+
+/*
+ * The images the package's READMEs (its own and its policy templates')
+ * show: overview/readme.tsx handleImageUri hands each image destination
+ * that does not start with http(s):// to toRelativeImage, which fetches
+ * /package/<name>/<version><new URL(uri, base).pathname> through the file
+ * route.  The READMEs must be in the cache already.
+ */
+static void readme_images(const struct al_config *cfg, struct joblist *l, const struct joblist *done, json_t *doc)
+{
+	struct image_ctx c = {l, done, json_string_value(json_object_get(doc, "name")),
+		json_string_value(json_object_get(doc, "version"))};
+	const char *paths[33];
+	int n = 0;
+	size_t i;
+	json_t *pt;
+
+	if (c.name == NULL || c.ver == NULL || strpbrk(c.name, "/?#") || strpbrk(c.ver, "/?#"))
+		return;
+	paths[n++] = json_string_value(json_object_get(doc, "readme"));
+	json_array_foreach(json_object_get(doc, "policy_templates"), i, pt)
+		if (n < 33)
+			paths[n++] = json_string_value(json_object_get(pt, "readme"));
+	for (int k = 0; k < n; k++) {
+		char *md;
+		size_t ml;
+		if (paths[k] == NULL || strncmp(paths[k], "/package/", 9) != 0 || strstr(paths[k], "..") ||
+		    (md = cached_body(cfg, paths[k], &ml)) == NULL)
+			continue;
+		al_readme_images(md, ml, add_readme_image, &c);
+		free(md);
 	}
 }
 
@@ -662,7 +727,7 @@ int mirror_main(int argc, char **argv)
 		size_t bl;
 		json_t *list;
 		json_error_t je;
-		struct joblist pkgs = {0}, files = {0}, ui = {0};
+		struct joblist pkgs = {0}, files = {0}, ui = {0}, imgs = {0};
 
 		add(&jobs, "/search?kibana.version=%s&prerelease=%s", version, prerelease ? "true" : "false");
 		add(&jobs, "/categories?kibana.version=%s&prerelease=%s&include_policy_templates=true", version,
@@ -704,10 +769,25 @@ int mirror_main(int argc, char **argv)
 			}
 			run_jobs(cfg, port, &files, &sum, tty, "packages");
 			run_jobs(cfg, port, &ui, &sum, tty, "packages");
-			printf("package files for Kibana's Integrations pages (icons, screenshots, docs): %d\n", ui.n);
+			/* the READMEs are in the cache now: the images they show */
+			for (int k = 0; k < pkgs.n; k++) {
+				char *info;
+				size_t il;
+				json_t *doc;
+				if (pkgs.v[k].status != 200 || (info = cached_body(cfg, pkgs.v[k].path, &il)) == NULL)
+					continue;
+				if ((doc = json_loadb(info, il, 0, &je)) != NULL) {
+					readme_images(cfg, &imgs, &ui, doc);
+					json_decref(doc);
+				}
+				free(info);
+			}
+			run_jobs(cfg, port, &imgs, &sum, tty, "packages");
+			printf("package files for Kibana's Integrations pages (icons, screenshots, docs): %d\n", ui.n + imgs.n);
 			pin_jobs(cfg, &pkgs);
 			pin_jobs(cfg, &files);
 			pin_jobs(cfg, &ui);
+			pin_jobs(cfg, &imgs);
 			json_decref(list);
 			free(body);
 		}
@@ -717,7 +797,10 @@ int mirror_main(int argc, char **argv)
 			free(files.v[k].path);
 		for (int k = 0; k < ui.n; k++)
 			free(ui.v[k].path);
+		for (int k = 0; k < imgs.n; k++)
+			free(imgs.v[k].path);
 		free(ui.v);
+		free(imgs.v);
 		free(pkgs.v);
 		free(files.v);
 	}

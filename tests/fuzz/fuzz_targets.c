@@ -15,6 +15,7 @@
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
+#include "policy/pkgfiles.h"
 #include "policy/range.h"
 #include "policy/registry.h"
 #include "policy/route.h"
@@ -171,6 +172,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nul == NULL || al_semver_parse(buf + (nul - (const char *)data) + 1, &v) != 0)
 		return 0;
 	al_semver_satisfies(buf, &v);
+	return 0;
+}
+#elif defined(FUZZ_README)
+/* A package README from the registry: the images it shows, each a path under the package. */
+static void readme_path(const char *path, void *arg)
+{
+	(void)arg;
+	if (path[0] != '/' || strstr(path, "/../") != NULL)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	al_readme_images((const char *)data, size, readme_path, NULL);
 	return 0;
 }
 #else
