@@ -39,6 +39,9 @@ const char al_config_default_yaml[] =
 	"    upstream: https://artifacts.elastic.co\n"
 	"  - prefix: /GPG-KEY-elastic-agent\n"
 	"    upstream: https://artifacts.elastic.co\n"
+	"  - prefix: /ml-models/\n"
+	"    upstream: https://ml-models.elastic.co\n"
+	"    strip_prefix: true\n"
 	"  - prefix: /\n"
 	"    upstream: https://epr.elastic.co\n"
 	"    registry: true\n";
@@ -539,6 +542,9 @@ static int route_pair(struct loader *l, void *item, const char *k, yaml_node_t *
 	} else if (strcmp(k, "registry") == 0) {
 		if (parse_bool(v, &r->registry))
 			return fail(l, vn, "routes: registry '%s' is not true or false", v);
+	} else if (strcmp(k, "strip_prefix") == 0) {
+		if (parse_bool(v, &r->strip_prefix))
+			return fail(l, vn, "routes: strip_prefix '%s' is not true or false", v);
 	} else {
 		return 1;
 	}
@@ -554,7 +560,7 @@ static int route_done(struct loader *l, void *item, yaml_node_t *e)
 
 static int load_routes(struct loader *l, yaml_node_t *n)
 {
-	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry",
+	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry, strip_prefix",
 		AL_MAX_ROUTES, (char *)l->c->routes, sizeof(l->c->routes[0]), &l->c->nroutes, route_pair, route_done};
 
 	for (int i = 0; i < l->c->nroutes; i++) {
@@ -1267,11 +1273,11 @@ void al_config_describe(void *stream)
 
 	fprintf(f, "Configuration keys (YAML; sizes take B/KiB/MiB/GiB, durations ms/s/m/h):\n");
 	fprintf(f, "  %-28s %s\n", "listen", "list of address:port or {address, tls: {cert, key, min_version}} [127.0.0.1:8080]");
-	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry}; longest prefix wins; default routes:");
+	fprintf(f, "  %-28s %s\n", "routes", "list of {prefix, upstream, registry, strip_prefix}; longest prefix wins; default routes:");
 	if (al_config_load(NULL, &def, err, sizeof(err)) == 0) {
 		for (int i = 0; i < def->nroutes; i++)
-			fprintf(f, "  %-28s   %-30s %s%s\n", "", def->routes[i].prefix, def->routes[i].upstream,
-			    def->routes[i].registry ? "  (registry)" : "");
+			fprintf(f, "  %-28s   %-30s %s%s%s\n", "", def->routes[i].prefix, def->routes[i].upstream,
+			    def->routes[i].registry ? "  (registry)" : "", def->routes[i].strip_prefix ? "  (prefix stripped)" : "");
 		al_config_free(def);
 	}
 	fprintf(f, "  %-28s %s\n", "cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,");

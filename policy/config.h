@@ -32,6 +32,7 @@ struct al_route {
 	char *host;       /* host part of upstream, for upstream state */
 	int port;
 	int registry;     /* the upstream is a package registry (offline answers) */
+	int strip_prefix; /* the upstream path is the request path less the prefix (its trailing '/' kept) */
 };
 
 struct al_resolve {

@@ -69,9 +69,24 @@ int al_path_check(const char *t, size_t len)
 	return 0;
 }
 
+size_t al_route_skip(const struct al_route *r, const char *target, size_t tlen)
+{
+	size_t pl = strlen(r->prefix);
+
+	if (!r->strip_prefix || pl > tlen || memcmp(target, r->prefix, pl) != 0)
+		return 0;
+	/* keep a '/' to start the upstream path: the prefix's own trailing one, or none to keep */
+	if (pl > 0 && r->prefix[pl - 1] == '/')
+		return pl - 1;
+	return pl < tlen && (target[pl] == '/' || target[pl] == '?') ? pl : 0;
+}
+
 int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen)
 {
-	size_t ul = strlen(r->upstream);
+	size_t ul = strlen(r->upstream), skip = al_route_skip(r, target, tlen);
+
+	target += skip;
+	tlen -= skip;
 
 	if (ul + tlen + 1 > buflen)
 		return -ENAMETOOLONG;

@@ -22,7 +22,15 @@ const struct al_route *al_route_find(const struct al_config *c, const char *path
  */
 int al_path_check(const char *target, size_t len);
 
-/* Writes upstream + target into buf; returns its length or -ENAMETOOLONG. */
+/*
+ * How many leading bytes of target (a path the route matched) the upstream
+ * does not see: 0, or with strip_prefix the prefix less its trailing '/'
+ * ("/ml-models/x.pt" under "/ml-models/" -> "/x.pt"), so the cache key is
+ * the canonical upstream URL whatever prefix the operator chose.
+ */
+size_t al_route_skip(const struct al_route *r, const char *target, size_t tlen);
+
+/* Writes upstream + target (less al_route_skip) into buf; returns its length or -ENAMETOOLONG. */
 int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen);
 
 /*

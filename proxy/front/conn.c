@@ -642,6 +642,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct fill_view v;
+	size_t rl;
 
 	if (c->state == C_CLOSE) {
 		conn_free(c);
@@ -669,6 +670,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	case FILL_STREAM:
 	case FILL_DONE:
+		/*
+		 * A Range needs the length: on an object whose length is not known
+		 * yet (a chunked upstream) wait for the end rather than send the
+		 * whole body under a 200, which Elasticsearch's ranged model
+		 * download (ModelLoaderUtils.HttpStreamChunker) would index as its
+		 * range's bytes.
+		 */
+		if (v.state == FILL_STREAM && v.content_length < 0 && http1_field(&c->req, "Range", &rl) != NULL)
+			return;
 		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
 		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
 		al_count(&c->w->stats.misses, 1);
@@ -973,7 +983,8 @@ static void step_request(struct conn *c)
 			conn_reply_error(c, 404, "no route for this path");
 			goto done;
 		}
-		if (conn_set_url(c, route->upstream, r->target, r->target_len, route->registry) != 0)
+		size_t skip = al_route_skip(route, r->target, r->target_len); /* strip_prefix routes */
+		if (conn_set_url(c, route->upstream, r->target + skip, r->target_len - skip, route->registry) != 0)
 			goto done;
 	}
 	conn_step_lookup(c);

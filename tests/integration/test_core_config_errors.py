@@ -9,6 +9,8 @@ CASES = [
     ("cache:\n  max_size: lots\n", ":2:13: cache.max_size: 'lots' is not a size"),
     ("routes:\n  - prefix: downloads\n    upstream: https://x\n", ":2:13: routes: prefix 'downloads' must start with /"),
     ("routes:\n  - prefix: /\n    upstream: ftp://x\n", ":3:15: routes: upstream 'ftp://x' must be http(s)://host[:port]"),
+    ("routes:\n  - prefix: /m/\n    upstream: https://x\n    strip_prefix: maybe\n",
+     ":4:19: routes: strip_prefix 'maybe' is not true or false"),
     ("listen: [\"nowhere\"]\n", ":1:10: listen: 'nowhere' is not address:port"),
     ("cache: [1, 2\n", ":2:1: did not find expected ',' or ']'"),
     ("bogus: 1\n", ":1:1: unknown key 'bogus'"),

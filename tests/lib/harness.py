@@ -23,7 +23,7 @@ import http.server
 
 AIRLOCK = os.environ.get("AIRLOCK_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "airlock")
-HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co"]
+HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co", "ml-models.elastic.co"]
 
 
 def fail(msg):
@@ -163,9 +163,13 @@ class FakeUpstream:
                 body = fx.body
                 if fx.chunked:
                     try:
-                        for i in range(0, len(body), 1 << 20):
-                            part = body[i:i + (1 << 20)]
+                        step = max(1, fx.rate // 20) if fx.rate else 1 << 20
+                        for i in range(0, len(body), step):
+                            part = body[i:i + step]
                             self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                            self.wfile.flush()
+                            if fx.rate:
+                                time.sleep(len(part) / fx.rate)
                         self.wfile.write(b"0\r\n\r\n")
                         self.wfile.flush()
                     except (BrokenPipeError, ConnectionResetError, ssl.SSLError):

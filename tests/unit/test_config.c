@@ -52,14 +52,19 @@ static void test_default(void **state)
 	char err[256];
 
 	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
-	assert_int_equal(c->nroutes, 5);
+	assert_int_equal(c->nroutes, 6);
 	assert_string_equal(c->routes[0].prefix, "/downloads/endpoint/");
 	assert_string_equal(c->routes[0].host, "artifacts.security.elastic.co");
 	assert_int_equal(c->routes[0].port, 443);
 	/* Kibana's telemetry manifest is on the Endpoint host, not artifacts.elastic.co */
 	assert_string_equal(c->routes[1].prefix, "/downloads/kibana/manifest/");
 	assert_string_equal(c->routes[1].host, "artifacts.security.elastic.co");
-	assert_int_equal(c->routes[4].registry, 1);
+	/* Elasticsearch's xpack.ml.model_repository: /ml-models/<file> -> https://ml-models.elastic.co/<file> */
+	assert_string_equal(c->routes[4].prefix, "/ml-models/");
+	assert_string_equal(c->routes[4].host, "ml-models.elastic.co");
+	assert_int_equal(c->routes[4].strip_prefix, 1);
+	assert_int_equal(c->routes[3].strip_prefix, 0);
+	assert_int_equal(c->routes[5].registry, 1);
 	assert_string_equal(c->listen[0].host, "127.0.0.1");
 	assert_int_equal(c->listen[0].port, 8080);
 	assert_true(c->cache_max_size == 20ULL << 30);

@@ -1,4 +1,5 @@
 /* Routes: longest prefix, URL building, and the path checks. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,36 @@ static void test_path_check(void **state)
 	assert_int_not_equal(al_path_check(P("a/b")), 0);
 }
 
+/*
+ * strip_prefix: Elasticsearch's xpack.ml.model_repository is a base URL; the
+ * ml-package-loader resolves <base>/ + <file> (ModelLoaderUtils.
+ * resolvePackageLocation, elasticsearch 01195333), so a repository at
+ * http://airlock:8080/ml-models asks /ml-models/<file> and the upstream
+ * file is https://ml-models.elastic.co/<file>.
+ */
+static void test_strip_prefix(void **state)
+{
+	struct al_route r = {.prefix = "/ml-models/", .upstream = "https://ml-models.elastic.co", .strip_prefix = 1};
+	struct al_route plain = {.prefix = "/downloads/", .upstream = "https://artifacts.elastic.co"};
+	struct al_route noslash = {.prefix = "/models", .upstream = "https://m", .strip_prefix = 1};
+	char buf[256];
+
+	(void)state;
+	assert_int_equal(al_route_url(&r, P("/ml-models/elser_model_2.pt"), buf, sizeof(buf)),
+	    (int)strlen("https://ml-models.elastic.co/elser_model_2.pt"));
+	assert_string_equal(buf, "https://ml-models.elastic.co/elser_model_2.pt");
+	assert_int_equal(al_route_url(&r, P("/ml-models/"), buf, sizeof(buf)), (int)strlen("https://ml-models.elastic.co/"));
+	assert_string_equal(buf, "https://ml-models.elastic.co/");
+	assert_int_equal(al_route_skip(&r, P("/ml-models/a?x=1")), 10);
+	assert_int_equal(al_route_skip(&plain, P("/downloads/a")), 0);
+	al_route_url(&plain, P("/downloads/a"), buf, sizeof(buf));
+	assert_string_equal(buf, "https://artifacts.elastic.co/downloads/a");
+	assert_int_equal(al_route_skip(&noslash, P("/models/a.pt")), 7);
+	assert_int_equal(al_route_skip(&noslash, P("/models")), 0);
+	assert_int_equal(al_route_skip(&noslash, P("/modelsx")), 0);
+	assert_int_equal(al_route_url(&r, P("/ml-models/elser_model_2.pt"), buf, 20), -ENAMETOOLONG);
+}
+
 static void test_agent_version(void **state)
 {
 	char v[32];
@@ -67,6 +98,7 @@ int main(void)
 		cmocka_unit_test(test_longest_prefix),
 		cmocka_unit_test(test_path_check),
 		cmocka_unit_test(test_agent_version),
+		cmocka_unit_test(test_strip_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
