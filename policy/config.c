@@ -915,6 +915,12 @@ static int load_verify(struct loader *l, yaml_node_t *n)
 	return load_strings(l, n, "cache.verify_sha512", "URL glob", l->c->verify_sha512, &l->c->nverify, AL_MAX_RULES);
 }
 
+static int load_verify_models(struct loader *l, yaml_node_t *n)
+{
+	return load_strings(l, n, "cache.verify_models", "URL glob", l->c->verify_models, &l->c->nverify_models,
+	    AL_MAX_RULES);
+}
+
 static int load_verify_pgp(struct loader *l, yaml_node_t *n)
 {
 	return load_strings(l, n, "cache.verify_pgp", "URL glob", l->c->verify_pgp, &l->c->nverify_pgp, AL_MAX_RULES);
@@ -942,6 +948,7 @@ static const struct list_key list_keys[] = {
 	{"cache.rules", load_rules},
 	{"cache.verify_sha512", load_verify},
 	{"cache.verify_pgp", load_verify_pgp},
+	{"cache.verify_models", load_verify_models},
 	{"upstream.pgp_keys", load_pgp_keys},
 	{"upstream.parents", load_parents},
 	{"import.trusted_keys", load_trusted},
@@ -1051,6 +1058,8 @@ static int apply_defaults(struct loader *l)
 		for (int i = 0; verify[i] != NULL; i++)
 			l->c->verify_sha512[l->c->nverify++] = strdup(verify[i]);
 	}
+	/* Elastic's trained models: the metadata names the .pt's sha256 and size (policy/models.c). */
+	l->c->verify_models[l->c->nverify_models++] = strdup("https://ml-models.elastic.co/*.pt");
 	{
 		/* Who may use airlock by default: loopback and private networks. */
 		static const char *const nets[] = {"127.0.0.0/8", "::1/128", "10.0.0.0/8",
@@ -1259,6 +1268,8 @@ void al_config_free(struct al_config *c)
 		free(c->trusted_keys[i]);
 	for (int i = 0; i < c->nverify_pgp; i++)
 		free(c->verify_pgp[i]);
+	for (int i = 0; i < c->nverify_models; i++)
+		free(c->verify_models[i]);
 	for (int i = 0; i < c->npgp_keys; i++)
 		free(c->pgp_keys[i]);
 	free(c->file);
@@ -1286,6 +1297,9 @@ void al_config_describe(void *stream)
 		fprintf(f, "  %-28s   %s%s\n  %-28s     (%s)\n", "", al_default_rules[i].match,
 		    al_default_rules[i].immutable ? "  immutable" : "", "", al_default_rules[i].why);
 	fprintf(f, "  %-28s %s\n", "cache.verify_sha512", "URL globs checked against URL.sha512 before admission");
+	fprintf(f, "  %-28s %s\n", "cache.verify_models",
+	    "URL globs of model files X.pt checked against X.metadata.json's sha256 and size before admission "
+	    "[https://ml-models.elastic.co/*.pt]");
 	fprintf(f, "  %-28s %s\n", "cache.verify_pgp", "URL globs admitted only with a valid URL.asc (URL.sig under /epr/) [none]");
 	fprintf(f, "  %-28s %s\n", "upstream.pgp_keys", "armored OpenPGP public keys those signatures must verify with [none]");
 	fprintf(f, "  %-28s %s\n", "upstream.resolve", "map \"host:port\": \"address:port\"");

@@ -93,6 +93,8 @@ struct al_config {
 	int nrules;
 	char *verify_sha512[AL_MAX_RULES];  /* URL globs whose body is checked against URL.sha512 */
 	int nverify;
+	char *verify_models[AL_MAX_RULES];  /* URL globs of model files (X.pt) checked against X.metadata.json */
+	int nverify_models;
 
 	char *ca_file;
 	int64_t connect_timeout_ms;
