@@ -566,6 +566,81 @@ static int check_only(const char *list, char *bad, size_t cap)
 	return 0;
 }
 
+/*
+ * Trained models: for each id, <id>.metadata.json (always asked again: it is
+ * what pins the .pt), then <id>.pt and the vocabulary_file it names, the
+ * files Elasticsearch's ml-package-loader reads (TransportGetTrainedModel
+ * PackageConfigAction, ModelImporter at fb3ff2f3: <packaged_model_id>.pt,
+ * config.getVocabularyFile()), through the route that leads to
+ * https://ml-models.elastic.co.  The .pt is checked against the metadata on
+ * its way in (cache.verify_models).
+ */
+static int mirror_models(const struct al_config *cfg, int port, const char *ids, struct summary *sum, int tty)
+{
+	static const char host[] = "https://ml-models.elastic.co";
+	const char *prefix = NULL;
+	struct joblist meta = {0}, files = {0};
+	int rc = 0;
+
+	for (int i = 0; i < cfg->nroutes; i++) {
+		size_t pl = strlen(cfg->routes[i].prefix);
+		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix && pl > 0 &&
+		    cfg->routes[i].prefix[pl - 1] == '/')
+			prefix = cfg->routes[i].prefix;
+	}
+	if (prefix == NULL) {
+		fprintf(stderr, "airlock mirror models: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: /ml-models/, upstream: %s, strip_prefix: true})\n", host, cfg->file, host);
+		return 2;
+	}
+	for (const char *p = ids; *p;) {
+		size_t n = strcspn(p, ",");
+		add(&meta, "%s%.*s.metadata.json", prefix, (int)n, p);
+		p += n + (p[n] == ',');
+	}
+	for (int i = 0; i < meta.n; i++) {
+		uint8_t key[AL_KEY_LEN];
+		if (path_key(cfg, meta.v[i].path, key) == 0)
+			al_store_expire(srv.store, key);
+	}
+	run_jobs(cfg, port, &meta, sum, tty, "models");
+	for (int i = 0; i < meta.n; i++) {
+		char *body;
+		size_t bl;
+		json_t *doc;
+		const char *voc;
+		size_t pl = strlen(meta.v[i].path) - strlen(".metadata.json");
+		if (meta.v[i].outcome != OUT_FETCHED && meta.v[i].outcome != OUT_PRESENT)
+			continue;
+		add(&files, "%.*s.pt", (int)pl, meta.v[i].path);
+		if ((body = cached_body(cfg, meta.v[i].path, &bl)) == NULL)
+			continue;
+		if ((doc = json_loadb(body, bl, 0, NULL)) == NULL) {
+			fprintf(stderr, "airlock mirror models: %s is not JSON\n", meta.v[i].path);
+			rc = 1;
+		} else if ((voc = json_string_value(json_object_get(doc, "vocabulary_file"))) != NULL) {
+			/* resolvePackageLocation refuses a file outside the repository: so does mirror */
+			if (voc[0] == '\0' || strpbrk(voc, "/?#\\") || strstr(voc, ".."))
+				fprintf(stderr, "airlock mirror models: %s: vocabulary_file '%s' is not a file name\n",
+				    meta.v[i].path, voc), rc = 1;
+			else
+				add(&files, "%s%s", prefix, voc);
+		}
+		json_decref(doc);
+		free(body);
+	}
+	run_jobs(cfg, port, &files, sum, tty, "models");
+	pin_jobs(cfg, &meta);
+	pin_jobs(cfg, &files);
+	for (int i = 0; i < meta.n; i++)
+		free(meta.v[i].path);
+	for (int i = 0; i < files.n; i++)
+		free(files.v[i].path);
+	free(meta.v);
+	free(files.v);
+	return rc;
+}
+
 static int usage(void)
 {
 	char known[1024];
@@ -577,7 +652,8 @@ static int usage(void)
 	    "      LIST is comma-separated; arches: %s; formats: %s;\n"
 	    "      --only names: %s (elastic-agent-fips only when named: linux tar.gz)\n"
 	    "  airlock mirror endpoint --version V [--config FILE]\n"
-	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n",
+	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n"
+	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n",
 	    ARCHES, FORMATS, known);
 	return 2;
 }
@@ -610,6 +686,8 @@ int mirror_main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if ((!strcmp(a, "--version") || !strcmp(a, "--kibana-version")) && v)
 			version = v, i++;
+		else if (!strcmp(a, "--id") && v && !strcmp(kind, "models"))
+			version = v, i++; /* the model ids stand where the others name a version */
 		else if (!strcmp(a, "--arch") && v)
 			arches = v, i++;
 		else if (!strcmp(a, "--format") && v)
@@ -623,8 +701,17 @@ int mirror_main(int argc, char **argv)
 		else
 			return usage();
 	}
-	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages")))
+	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages") &&
+	    strcmp(kind, "models")))
 		return usage();
+	if (!strcmp(kind, "models")) {
+		for (const char *p = version; *p; p++)
+			if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_' || *p == ','))
+				return fprintf(stderr, "airlock mirror models: '%s' is not a list of model ids\n", version), 2;
+		if (version[0] == '\0' || version[0] == ',' || version[strlen(version) - 1] == ',' || strstr(version, ",,") ||
+		    strstr(version, ".."))
+			return fprintf(stderr, "airlock mirror models: '%s' is not a list of model ids\n", version), 2;
+	}
 	if (only != NULL) {
 		char bad[160], known[1024];
 		if (strcmp(kind, "artifacts") != 0)
@@ -635,7 +722,7 @@ int mirror_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (const char *p = version; *p; p++)
+	for (const char *p = version; strcmp(kind, "models") && *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
 			return fprintf(stderr, "airlock mirror: '%s' is not a version\n", version), 2;
 	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
@@ -722,6 +809,8 @@ int mirror_main(int argc, char **argv)
 			free(arts_jobs.v);
 			free(zipdata);
 		}
+	} else if (!strcmp(kind, "models")) {
+		rc = mirror_models(cfg, port, version, &sum, tty);
 	} else {
 		char *body;
 		size_t bl;
