@@ -42,6 +42,9 @@ const char al_config_default_yaml[] =
 	"  - prefix: /ml-models/\n"
 	"    upstream: https://ml-models.elastic.co\n"
 	"    strip_prefix: true\n"
+	"  - prefix: /product-docs\n"
+	"    upstream: https://kibana-knowledge-base-artifacts.elastic.co\n"
+	"    strip_prefix: true\n"
 	"  - prefix: /\n"
 	"    upstream: https://epr.elastic.co\n"
 	"    registry: true\n";

@@ -81,19 +81,30 @@ size_t al_route_skip(const struct al_route *r, const char *target, size_t tlen)
 	return pl < tlen && (target[pl] == '/' || target[pl] == '?') ? pl : 0;
 }
 
+int al_route_path(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t cap)
+{
+	size_t skip = al_route_skip(r, target, tlen), n = tlen - skip, o = 0;
+
+	if (n + 2 > cap)
+		return -ENAMETOOLONG;
+	if (n == 0 || target[skip] != '/')
+		buf[o++] = '/';
+	memcpy(buf + o, target + skip, n);
+	buf[o + n] = '\0';
+	return (int)(o + n);
+}
+
 int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen)
 {
-	size_t ul = strlen(r->upstream), skip = al_route_skip(r, target, tlen);
+	size_t ul = strlen(r->upstream);
+	int n;
 
-	target += skip;
-	tlen -= skip;
-
-	if (ul + tlen + 1 > buflen)
+	if (ul + 1 > buflen)
 		return -ENAMETOOLONG;
 	memcpy(buf, r->upstream, ul);
-	memcpy(buf + ul, target, tlen);
-	buf[ul + tlen] = '\0';
-	return (int)(ul + tlen);
+	if ((n = al_route_path(r, target, tlen, buf + ul, buflen - ul)) < 0)
+		return n;
+	return (int)ul + n;
 }
 
 int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap)

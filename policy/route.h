@@ -30,7 +30,15 @@ int al_path_check(const char *target, size_t len);
  */
 size_t al_route_skip(const struct al_route *r, const char *target, size_t tlen);
 
-/* Writes upstream + target (less al_route_skip) into buf; returns its length or -ENAMETOOLONG. */
+/*
+ * The path the upstream sees for target, into buf (NUL-terminated): target
+ * less al_route_skip, with a '/' put before a query that would otherwise
+ * start it ("/product-docs?max-keys=1000" under "/product-docs" ->
+ * "/?max-keys=1000").  Returns its length or -ENAMETOOLONG.
+ */
+int al_route_path(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t cap);
+
+/* Writes upstream + al_route_path into buf; returns its length or -ENAMETOOLONG. */
 int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen);
 
 /*

@@ -3,6 +3,7 @@
 #include "policy/config.h"
 #include "policy/manifest.h"
 #include "policy/pkgfiles.h"
+#include "policy/s3listing.h"
 #include "policy/route.h"
 #include "proxy/runtime/server.h"
 
@@ -641,6 +642,81 @@ static int mirror_models(const struct al_config *cfg, int port, const char *ids,
 	return rc;
 }
 
+struct docs_pick {
+	struct joblist *l;
+	const char *prefix, *version;
+	int listed;
+};
+
+static void pick_doc(const char *key, void *arg)
+{
+	struct docs_pick *d = arg;
+	char v[32];
+
+	d->listed++;
+	if (al_product_doc_version(key, v, sizeof(v)) && strcmp(v, d->version) == 0 && !strpbrk(key, "/?#\\"))
+		add(d->l, "%s/%s", d->prefix, key);
+}
+
+/*
+ * The AI Assistant's product documentation for one Stack MAJOR.MINOR: the
+ * bucket's listing (asked again every run: new artifacts appear), then each
+ * artifact it lists whose name parseArtifactName reads with that version
+ * (policy/s3listing.c), through the route to the bucket.
+ */
+static int mirror_product_docs(const struct al_config *cfg, int port, const char *version, struct summary *sum, int tty)
+{
+	static const char host[] = "https://kibana-knowledge-base-artifacts.elastic.co";
+	char prefix[256] = "";
+	struct joblist list = {0}, files = {0};
+	struct docs_pick d = {&files, prefix, version, 0};
+	uint8_t key[AL_KEY_LEN];
+	char *xml;
+	size_t xl;
+	int rc = 0, n;
+
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix)
+			snprintf(prefix, sizeof(prefix), "%s", cfg->routes[i].prefix);
+	n = (int)strlen(prefix);
+	while (n > 0 && prefix[n - 1] == '/')
+		prefix[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "airlock mirror product-docs: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: /product-docs, upstream: %s, strip_prefix: true})\n", host, cfg->file, host);
+		return 2;
+	}
+	add(&list, "%s?max-keys=1000", prefix); /* fetchArtifactVersions' own request */
+	if (path_key(cfg, list.v[0].path, key) == 0)
+		al_store_expire(srv.store, key);
+	run_jobs(cfg, port, &list, sum, tty, "product-docs");
+	if (list.v[0].status != 200 || (xml = cached_body(cfg, list.v[0].path, &xl)) == NULL) {
+		fprintf(stderr, "airlock mirror product-docs: no listing (HTTP %d)\n", list.v[0].status);
+		rc = 1;
+	} else {
+		if (al_s3_keys(xml, xl, pick_doc, &d) < 0) {
+			fprintf(stderr, "airlock mirror product-docs: the listing is not a ListBucketResult\n");
+			rc = 1;
+		}
+		printf("product-docs listing: %d artifacts, %d for %s\n", d.listed, files.n, version);
+		if (files.n == 0 && rc == 0) {
+			fprintf(stderr, "airlock mirror product-docs: the listing names no artifact for %s\n", version);
+			rc = 1;
+		}
+		free(xml);
+	}
+	run_jobs(cfg, port, &files, sum, tty, "product-docs");
+	pin_jobs(cfg, &list);
+	pin_jobs(cfg, &files);
+	for (int i = 0; i < list.n; i++)
+		free(list.v[i].path);
+	for (int i = 0; i < files.n; i++)
+		free(files.v[i].path);
+	free(list.v);
+	free(files.v);
+	return rc;
+}
+
 static int usage(void)
 {
 	char known[1024];
@@ -653,7 +729,8 @@ static int usage(void)
 	    "      --only names: %s (elastic-agent-fips only when named: linux tar.gz)\n"
 	    "  airlock mirror endpoint --version V [--config FILE]\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n"
-	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n",
+	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n"
+	    "  airlock mirror product-docs --version MAJOR.MINOR [--config FILE]\n",
 	    ARCHES, FORMATS, known);
 	return 2;
 }
@@ -702,8 +779,13 @@ int mirror_main(int argc, char **argv)
 			return usage();
 	}
 	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages") &&
-	    strcmp(kind, "models")))
+	    strcmp(kind, "models") && strcmp(kind, "product-docs")))
 		return usage();
+	if (!strcmp(kind, "product-docs")) {
+		size_t a = strspn(version, "0123456789"), b = a && version[a] == '.' ? strspn(version + a + 1, "0123456789") : 0;
+		if (a == 0 || b == 0 || version[a + 1 + b] != '\0')
+			return fprintf(stderr, "airlock mirror product-docs: '%s' is not MAJOR.MINOR\n", version), 2;
+	}
 	if (!strcmp(kind, "models")) {
 		for (const char *p = version; *p; p++)
 			if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_' || *p == ','))
@@ -811,6 +893,8 @@ int mirror_main(int argc, char **argv)
 		}
 	} else if (!strcmp(kind, "models")) {
 		rc = mirror_models(cfg, port, version, &sum, tty);
+	} else if (!strcmp(kind, "product-docs")) {
+		rc = mirror_product_docs(cfg, port, version, &sum, tty);
 	} else {
 		char *body;
 		size_t bl;

@@ -738,6 +738,9 @@ void conn_step_lookup(struct conn *c)
 	/* Cache-Control: only-if-cached (RFC 9111 5.2.1.7): answer from the cache or 504, never go upstream. */
 	cc = http1_field(&c->req, "Cache-Control", &ccl);
 	only_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
+	/* a bucket's listing while its upstream is offline names only what is cached (offline_listing.c) */
+	if ((after == H_UPSTREAM_DOWN || !uplink_online(c->uplink)) && conn_listing_answer(c) == 0)
+		return;
 	rc = al_lookup(c->hold->rd, c->key, &rec);
 	if (rc == 0) {
 		const char *path = c->url + c->base_len;
@@ -983,8 +986,16 @@ static void step_request(struct conn *c)
 			conn_reply_error(c, 404, "no route for this path");
 			goto done;
 		}
-		size_t skip = al_route_skip(route, r->target, r->target_len); /* strip_prefix routes */
-		if (conn_set_url(c, route->upstream, r->target + skip, r->target_len - skip, route->registry) != 0)
+		char *path = malloc(r->target_len + 2); /* strip_prefix routes change the path */
+		int rc, n = path ? al_route_path(route, r->target, r->target_len, path, r->target_len + 2) : -ENOMEM;
+		if (n < 0) {
+			free(path);
+			conn_reply_error(c, 503, "out of memory");
+			goto done;
+		}
+		rc = conn_set_url(c, route->upstream, path, (size_t)n, route->registry);
+		free(path);
+		if (rc != 0)
 			goto done;
 	}
 	conn_step_lookup(c);

@@ -129,4 +129,7 @@ int conn_forward_registry(const char *host, int port);
 /* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
 int conn_registry_answer(struct conn *c);
 
+/* offline_listing.c: a known bucket's listing written from the cached objects; -1 if not one. */
+int conn_listing_answer(struct conn *c);
+
 #endif

@@ -23,7 +23,8 @@ import http.server
 
 AIRLOCK = os.environ.get("AIRLOCK_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "airlock")
-HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co", "ml-models.elastic.co"]
+HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co", "ml-models.elastic.co",
+         "kibana-knowledge-base-artifacts.elastic.co"]
 
 
 def fail(msg):

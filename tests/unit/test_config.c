@@ -52,7 +52,7 @@ static void test_default(void **state)
 	char err[256];
 
 	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
-	assert_int_equal(c->nroutes, 6);
+	assert_int_equal(c->nroutes, 7);
 	assert_string_equal(c->routes[0].prefix, "/downloads/endpoint/");
 	assert_string_equal(c->routes[0].host, "artifacts.security.elastic.co");
 	assert_int_equal(c->routes[0].port, 443);
@@ -64,7 +64,10 @@ static void test_default(void **state)
 	assert_string_equal(c->routes[4].host, "ml-models.elastic.co");
 	assert_int_equal(c->routes[4].strip_prefix, 1);
 	assert_int_equal(c->routes[3].strip_prefix, 0);
-	assert_int_equal(c->routes[5].registry, 1);
+	assert_string_equal(c->routes[5].prefix, "/product-docs");
+	assert_string_equal(c->routes[5].host, "kibana-knowledge-base-artifacts.elastic.co");
+	assert_int_equal(c->routes[5].strip_prefix, 1);
+	assert_int_equal(c->routes[6].registry, 1);
 	assert_string_equal(c->listen[0].host, "127.0.0.1");
 	assert_int_equal(c->listen[0].port, 8080);
 	assert_true(c->cache_max_size == 20ULL << 30);

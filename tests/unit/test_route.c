@@ -74,6 +74,22 @@ static void test_strip_prefix(void **state)
 	assert_int_equal(al_route_skip(&noslash, P("/models")), 0);
 	assert_int_equal(al_route_skip(&noslash, P("/modelsx")), 0);
 	assert_int_equal(al_route_url(&r, P("/ml-models/elser_model_2.pt"), buf, 20), -ENAMETOOLONG);
+	/*
+	 * Kibana's product docs: fetchArtifactVersions asks ${artifactRepositoryUrl}?max-keys=1000
+	 * (kibana 156fdbc6, product_doc_base .../steps/fetch_artifact_versions.ts), so with
+	 * http://airlock/product-docs the target is /product-docs?max-keys=1000: the upstream
+	 * path gets its '/' back, and the key is the bucket's own https://host/?max-keys=1000.
+	 */
+	{
+		struct al_route pd = {.prefix = "/product-docs", .upstream = "https://kb.example", .strip_prefix = 1};
+		assert_int_equal(al_route_url(&pd, P("/product-docs?max-keys=1000"), buf, sizeof(buf)),
+		    (int)strlen("https://kb.example/?max-keys=1000"));
+		assert_string_equal(buf, "https://kb.example/?max-keys=1000");
+		al_route_url(&pd, P("/product-docs/kb-product-doc-kibana-8.17.zip"), buf, sizeof(buf));
+		assert_string_equal(buf, "https://kb.example/kb-product-doc-kibana-8.17.zip");
+		al_route_url(&pd, P("/product-docs"), buf, sizeof(buf));
+		assert_string_equal(buf, "https://kb.example/product-docs"); /* not stripped: nothing would be left */
+	}
 }
 
 static void test_agent_version(void **state)
