@@ -20,8 +20,11 @@ static void usage(FILE *f)
 	    "  airlock check-config [FILE]                  load a configuration and report its first error\n"
 	    "  airlock default-config                       print the embedded default configuration\n"
 	    "  airlock mirror artifacts --version V [--arch L] [--format L] [--only L]   fill the cache for a Stack version\n"
+	    "                                               (--only elastic-agent-fips: the FIPS agent builds)\n"
 	    "  airlock mirror endpoint --version V          Endpoint's manifest and every artifact it lists\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
+	    "  airlock mirror models --id ID[,ID...]        trained models (metadata, .pt, vocabulary) for Elasticsearch\n"
+	    "  airlock mirror product-docs --version X.Y    the AI Assistant's product documentation for a Stack minor\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
 	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
@@ -31,6 +34,11 @@ static void usage(FILE *f)
 	    "  airlock passwd                               read a password on stdin, print its hash for forward.users\n"
 	    "  airlock version\n"
 	    "  airlock help\n\n"
+	    "Pointing the Stack at airlock (A = http://airlock.example:8080):\n"
+	    "  kibana.yml         xpack.fleet.registryUrl: A    xpack.productDocBase.artifactRepositoryUrl: A/product-docs\n"
+	    "  elasticsearch.yml  xpack.ml.model_repository: A/ml-models\n"
+	    "  Fleet              agent binary download A/downloads/; Endpoint policy advanced.artifacts.global.base_url: A\n"
+	    "\n"
 	    "airlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n",
 	    AIRLOCK_VERSION);
 	al_config_describe(f);
