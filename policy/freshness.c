@@ -38,6 +38,8 @@ const struct al_default_rule al_default_rules[] = {
 	    "an agent or beat artifact (and its .sha512, .asc) is named by version and platform, never republished"},
 	{"/epr/*/*-[0-9]*.[0-9]*.[0-9]*.@(zip|tar.gz)?(.sig)", 1,
 	    "a package archive (and its .sig) is named by package version, published once"},
+	/* airlock's own key for a GeoIP database (policy/geoip.c): the MD5 of its content is in it */
+	{"/v1/db/" HEX16 HEX16 "/*.tgz", 1, "a GeoIP database under airlock's key /v1/db/<md5_hash>/<name> is named by its content"},
 	{NULL, 0, NULL},
 };
 

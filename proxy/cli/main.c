@@ -25,6 +25,7 @@ static void usage(FILE *f)
 	    "  airlock mirror packages --kibana-version V [--prerelease]   the registry's packages for that Kibana\n"
 	    "  airlock mirror models --id ID[,ID...]        trained models (metadata, .pt, vocabulary) for Elasticsearch\n"
 	    "  airlock mirror product-docs --version X.Y    the AI Assistant's product documentation for a Stack minor\n"
+	    "  airlock mirror geoip                         the GeoIP overview and every database it lists\n"
 	    "  airlock export FILE [--match PATTERN]         write entries to a bundle (for the air-gapped side)\n"
 	    "  airlock import FILE                          verify a bundle, then admit its entries\n"
 	    "  airlock ls [PATTERN] | purge PATTERN | verify | status\n"
@@ -36,7 +37,7 @@ static void usage(FILE *f)
 	    "  airlock help\n\n"
 	    "Pointing the Stack at airlock (A = http://airlock.example:8080):\n"
 	    "  kibana.yml         xpack.fleet.registryUrl: A    xpack.productDocBase.artifactRepositoryUrl: A/product-docs\n"
-	    "  elasticsearch.yml  xpack.ml.model_repository: A/ml-models\n"
+	    "  elasticsearch.yml  xpack.ml.model_repository: A/ml-models    ingest.geoip.downloader.endpoint: A/geoip/v1/database\n"
 	    "  Fleet              agent binary download A/downloads/; Endpoint policy advanced.artifacts.global.base_url: A\n"
 	    "\n"
 	    "airlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n",

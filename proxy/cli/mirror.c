@@ -1,6 +1,7 @@
 #include "proxy/cli/mirror.h"
 #include "cache/store.h"
 #include "policy/config.h"
+#include "policy/geoip.h"
 #include "policy/manifest.h"
 #include "policy/pkgfiles.h"
 #include "policy/s3listing.h"
@@ -36,6 +37,7 @@ struct job {
 	char why[240];            /* for OUT_FAILED */
 	char text[160];           /* the start of the body: airlock's own error says why */
 	size_t text_len;
+	int rewritten;            /* served changed from what is stored (GeoIP's overview): lengths differ */
 };
 
 enum { OUT_NONE, OUT_FETCHED, OUT_PRESENT, OUT_MISSING, OUT_FAILED };
@@ -127,7 +129,7 @@ static void judge(const struct al_config *cfg, struct job *j, CURLcode res, long
 		size_t tl = strcspn(j->text, "\r\n");
 		j->outcome = OUT_FAILED;
 		snprintf(j->why, sizeof(j->why), "HTTP %ld%s%.*s", code, tl ? ": " : "", (int)(tl > 180 ? 180 : tl), j->text);
-	} else if (!stored_200(cfg, j->path, sha, &len) || len != (uint64_t)j->bytes) {
+	} else if (!stored_200(cfg, j->path, sha, &len) || (len != (uint64_t)j->bytes && !j->rewritten)) {
 		j->outcome = OUT_FAILED;
 		snprintf(j->why, sizeof(j->why), "not stored in the cache (%s)",
 		    j->cache_status[0] ? j->cache_status : "no Cache-Status");
@@ -717,6 +719,75 @@ static int mirror_product_docs(const struct al_config *cfg, int port, const char
 	return rc;
 }
 
+/*
+ * GeoIP: the overview (asked again every run: new databases get a new
+ * md5_hash), then every .tgz database it lists, by the path the overview
+ * airlock serves leads to (db/<md5_hash>/<name>, proxy/front/geoip.c), so
+ * each is stored under its stable key, fetched from its signed URL.
+ */
+static int mirror_geoip(const struct al_config *cfg, int port, struct summary *sum, int tty)
+{
+	char prefix[256] = "";
+	struct joblist ov = {0}, dbs = {0};
+	uint8_t key[AL_KEY_LEN];
+	char *json;
+	size_t jl;
+	int rc = 0, n;
+
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].upstream, AL_GEOIP_BASE) == 0 && cfg->routes[i].strip_prefix)
+			snprintf(prefix, sizeof(prefix), "%s", cfg->routes[i].prefix);
+	n = (int)strlen(prefix);
+	while (n > 0 && prefix[n - 1] == '/')
+		prefix[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "airlock mirror geoip: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: /geoip/, upstream: %s, strip_prefix: true})\n", AL_GEOIP_BASE, cfg->file, AL_GEOIP_BASE);
+		return 2;
+	}
+	add(&ov, "%s/v1/database?elastic_geoip_service_tos=agree", prefix);
+	ov.v[0].rewritten = 1; /* served with its urls leading to airlock; stored as the upstream sent it */
+	if (path_key(cfg, ov.v[0].path, key) == 0)
+		al_store_expire(srv.store, key);
+	run_jobs(cfg, port, &ov, sum, tty, "geoip");
+	if (ov.v[0].status != 200 || (json = cached_body(cfg, ov.v[0].path, &jl)) == NULL) {
+		fprintf(stderr, "airlock mirror geoip: no overview (HTTP %d)\n", ov.v[0].status);
+		rc = 1;
+	} else {
+		json_t *list = json_loadb(json, jl, 0, NULL), *e;
+		size_t i;
+		json_array_foreach(list, i, e) {
+			const char *name = json_string_value(json_object_get(e, "name"));
+			const char *md5 = json_string_value(json_object_get(e, "md5_hash"));
+			char m[33], nm[256], path[300];
+			size_t l = name ? strlen(name) : 0;
+			/* updateDatabases takes the names that end in .tgz */
+			if (name == NULL || md5 == NULL || l < 4 || strcmp(name + l - 4, ".tgz") != 0)
+				continue;
+			snprintf(path, sizeof(path), "/v1/db/%s/%s", md5, name);
+			if (al_geoip_db_path(path, m, nm, sizeof(nm)) == 0)
+				add(&dbs, "%s%s", prefix, path);
+		}
+		if (!json_is_array(list)) {
+			fprintf(stderr, "airlock mirror geoip: the overview is not a JSON list\n");
+			rc = 1;
+		}
+		printf("geoip overview: %d databases\n", dbs.n);
+		json_decref(list);
+		free(json);
+	}
+	run_jobs(cfg, port, &dbs, sum, tty, "geoip");
+	pin_jobs(cfg, &ov);
+	pin_jobs(cfg, &dbs);
+	for (int i = 0; i < ov.n; i++)
+		free(ov.v[i].path);
+	for (int i = 0; i < dbs.n; i++)
+		free(dbs.v[i].path);
+	free(ov.v);
+	free(dbs.v);
+	return rc;
+}
+
 static int usage(void)
 {
 	char known[1024];
@@ -730,7 +801,8 @@ static int usage(void)
 	    "  airlock mirror endpoint --version V [--config FILE]\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n"
 	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n"
-	    "  airlock mirror product-docs --version MAJOR.MINOR [--config FILE]\n",
+	    "  airlock mirror product-docs --version MAJOR.MINOR [--config FILE]\n"
+	    "  airlock mirror geoip [--config FILE]\n",
 	    ARCHES, FORMATS, known);
 	return 2;
 }
@@ -778,8 +850,10 @@ int mirror_main(int argc, char **argv)
 		else
 			return usage();
 	}
+	if (!strcmp(kind, "geoip") && version == NULL)
+		version = ""; /* one overview, whatever the Stack version */
 	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages") &&
-	    strcmp(kind, "models") && strcmp(kind, "product-docs")))
+	    strcmp(kind, "models") && strcmp(kind, "product-docs") && strcmp(kind, "geoip")))
 		return usage();
 	if (!strcmp(kind, "product-docs")) {
 		size_t a = strspn(version, "0123456789"), b = a && version[a] == '.' ? strspn(version + a + 1, "0123456789") : 0;
@@ -895,6 +969,8 @@ int mirror_main(int argc, char **argv)
 		rc = mirror_models(cfg, port, version, &sum, tty);
 	} else if (!strcmp(kind, "product-docs")) {
 		rc = mirror_product_docs(cfg, port, version, &sum, tty);
+	} else if (!strcmp(kind, "geoip")) {
+		rc = mirror_geoip(cfg, port, &sum, tty);
 	} else {
 		char *body;
 		size_t bl;
@@ -978,8 +1054,8 @@ int mirror_main(int argc, char **argv)
 		free(files.v);
 	}
 	pin_jobs(cfg, &jobs);
-	printf("mirror %s %s: fetched %d, already present %d, missing %d, failed %d, %.1f MB downloaded\n",
-	    kind, version, sum.fetched, sum.present, sum.missing, sum.failed, (double)sum.bytes / 1e6);
+	printf("mirror %s%s%s: fetched %d, already present %d, missing %d, failed %d, %.1f MB downloaded\n",
+	    kind, version[0] ? " " : "", version, sum.fetched, sum.present, sum.missing, sum.failed, (double)sum.bytes / 1e6);
 	if (sum.report != NULL)
 		fputs(sum.report, stdout); /* named here, on a terminal too: the progress bar hid them */
 	if (sum.failed)

@@ -60,6 +60,7 @@ struct fetch {
 	int parent, parent_tries;     /* upstream.parents: the one asked now, how many were tried */
 	struct uplink *uplink;
 	char *url;
+	char *fetch_url;          /* what is asked for, when not url (the record keeps url) */
 	int conditional, revalidating;
 	char *head;
 	size_t head_len;
@@ -310,6 +311,7 @@ static void fetch_free(struct fetch *x)
 	free(x->buf);
 	free(x->head);
 	free(x->url);
+	free(x->fetch_url);
 	if (x->f != NULL) {
 		x->f->fetch = NULL;
 		fill_release(x->f);
@@ -1365,7 +1367,7 @@ static int fetch_begin(struct fetch *x)
 		return -ENOMEM;
 	for (const struct curl_slist *p = x->req_hdrs; p != NULL; p = p->next)
 		h = curl_slist_append(h, p->data);
-	h = up_target(x->easy, srv.cfg, x->url, srv.cfg->nparents > 0 ? x->parent : -1, h);
+	h = up_target(x->easy, srv.cfg, x->fetch_url ? x->fetch_url : x->url, srv.cfg->nparents > 0 ? x->parent : -1, h);
 	curl_slist_free_all(x->att_hdrs);
 	x->att_hdrs = h;
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->att_hdrs);
@@ -1401,8 +1403,9 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	x->revalidating = p->revalidating;
 	x->content_length = -1;
 	x->url = strdup(p->url);
+	x->fetch_url = p->fetch_url ? strdup(p->fetch_url) : NULL;
 	x->fb_ev = evtimer_new(w->base, on_first_byte_timeout, x);
-	if (x->url == NULL || x->fb_ev == NULL)
+	if (x->url == NULL || x->fb_ev == NULL || (p->fetch_url && x->fetch_url == NULL))
 		goto err_fetch;
 	if (srv.cfg->nparents > 0)
 		x->parent = atomic_load(&parent_pref) % srv.cfg->nparents;
@@ -1447,6 +1450,7 @@ err_fetch:
 	if (x->fb_ev)
 		event_free(x->fb_ev);
 	free(x->url);
+	free(x->fetch_url);
 	free(x);
 err:
 	set_state(f, FILL_FAILED, FAIL_BROKEN, "out of memory");

@@ -76,6 +76,7 @@ struct fetch_params {
 	const char *if_modified_since;
 	int revalidating;            /* a stored copy exists: a 5xx may serve it instead */
 	const char *path;            /* for freshness rules, unused by the fetch itself */
+	const char *fetch_url;       /* fetched instead of url, which stays the record's (GeoIP's signed URLs); or NULL */
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "policy/access.h"
 #include "policy/freshness.h"
 #include "policy/hdr.h"
+#include "policy/geoip.h"
 #include "policy/range.h"
 #include "policy/route.h"
 #include "proxy/front/admin.h"
@@ -140,6 +141,7 @@ static void conn_free(struct conn *c)
 	if (c->head != c->small)
 		free(c->head);
 	free(c->url);
+	free(c->fetch_url);
 	free(c->icpt_host);
 	c->w->nconns--;
 	atomic_fetch_sub(&srv.clients, 1);
@@ -449,6 +451,9 @@ static void step_hit(struct conn *c, const struct al_record *rec, int64_t age)
 {
 	int first = evbuffer_get_length(conn_out(c)) == 0;
 
+	if (c->geoip_overview && rec->status == 200 && conn_geoip_answer(c) == 0)
+		return; /* its database urls lead to airlock (geoip.c) */
+
 	if (rec->last_used < (int64_t)time(NULL) - 60)
 		worker_touch(c->w, c->key); /* LRU, written in batches; hot entries cost nothing */
 	c->follow = 0;
@@ -630,6 +635,7 @@ static void step_fetch(struct conn *c, const char *inm, const char *ims)
 		p.user_agent = uabuf;
 	}
 	p.url = c->url;
+	p.fetch_url = c->fetch_url;
 	p.uplink = c->uplink;
 	p.if_none_match = inm;
 	p.if_modified_since = ims;
@@ -679,6 +685,18 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		 */
 		if (v.state == FILL_STREAM && v.content_length < 0 && http1_field(&c->req, "Range", &rl) != NULL)
 			return;
+		/* GeoIP's overview is served rewritten, from the store once it is there (geoip.c) */
+		if (c->geoip_overview && v.status == 200) {
+			if (v.state == FILL_STREAM)
+				return;
+			snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored", AL_NAME,
+			    c->history == H_REVALIDATING ? "stale" : "miss", v.status);
+			c->result = c->origin ? R_MISS : R_COLLAPSED;
+			if (conn_geoip_answer(c) == 0) {
+				detach_fill(c);
+				return;
+			}
+		}
 		snprintf(c->cstatus, sizeof(c->cstatus), "%s; fwd=%s; fwd-status=%d; stored%s", AL_NAME,
 		    c->history == H_REVALIDATING ? "stale" : "miss", v.status, c->origin ? "" : "; collapsed");
 		al_count(&c->w->stats.misses, 1);
@@ -848,6 +866,9 @@ int conn_set_url(struct conn *c, const char *base, const char *target, size_t tl
 	c->url[bl + tlen] = '\0';
 	c->base_len = bl;
 	c->registry = registry;
+	free(c->fetch_url);
+	c->fetch_url = NULL;
+	c->geoip_overview = al_geoip_is_overview(c->url, bl + tlen);
 	al_store_key(c->url, bl + tlen, c->key);
 	c->uplink = uplink_get(base);
 	c->attempts = 0;
@@ -997,6 +1018,7 @@ static void step_request(struct conn *c)
 		free(path);
 		if (rc != 0)
 			goto done;
+		conn_geoip_resolve(c);
 	}
 	conn_step_lookup(c);
 	return;

@@ -79,6 +79,8 @@ struct conn {
 	struct uplink *uplink;
 	char *url;
 	size_t url_cap;
+	char *fetch_url;         /* GeoIP: the signed URL a database is fetched from (url stays the key), or NULL */
+	int geoip_overview;      /* url is GeoIP's overview: served with its database urls leading here */
 	size_t base_len;         /* url[base_len] starts the path */
 	int registry;            /* the upstream is a package registry (offline answers) */
 	int denied;              /* client address outside clients.allow */
@@ -128,6 +130,11 @@ int conn_forward_registry(const char *host, int port);
 
 /* offline_registry.c: answer /search or /categories from cached package documents; -1 if not one. */
 int conn_registry_answer(struct conn *c);
+
+/* geoip.c: the database URL of a GeoIP database path, from the cached overview (sets fetch_url). */
+void conn_geoip_resolve(struct conn *c);
+/* geoip.c: the stored overview with its database urls rewritten; -1 when it cannot be (serve it as it is). */
+int conn_geoip_answer(struct conn *c);
 
 /* offline_listing.c: a known bucket's listing written from the cached objects; -1 if not one. */
 int conn_listing_answer(struct conn *c);

@@ -24,7 +24,7 @@ import http.server
 AIRLOCK = os.environ.get("AIRLOCK_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "airlock")
 HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co", "ml-models.elastic.co",
-         "kibana-knowledge-base-artifacts.elastic.co"]
+         "kibana-knowledge-base-artifacts.elastic.co", "geoip.elastic.co", "storage.googleapis.com"]
 
 
 def fail(msg):
