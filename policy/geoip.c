@@ -122,3 +122,20 @@ int al_geoip_source(const char *json, size_t len, const char *md5, const char *n
 	json_decref(list);
 	return rc;
 }
+
+static int hexv(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int al_geoip_key_md5(const char *url, unsigned char md5[16])
+{
+	size_t bl = strlen(AL_GEOIP_BASE);
+	char hex[33], name[256];
+
+	if (strncmp(url, AL_GEOIP_BASE, bl) != 0 || al_geoip_db_path(url + bl, hex, name, sizeof(name)) != 0)
+		return -EINVAL;
+	for (int i = 0; i < 16; i++)
+		md5[i] = (unsigned char)(hexv(hex[2 * i]) << 4 | hexv(hex[2 * i + 1]));
+	return 0;
+}

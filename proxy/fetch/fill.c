@@ -1,5 +1,6 @@
 #include "proxy/fetch/fill.h"
 #include "policy/freshness.h"
+#include "policy/geoip.h"
 #include "policy/models.h"
 #include "policy/hdr.h"
 #include "proxy/front/http1.h"
@@ -84,6 +85,8 @@ struct fetch {
 	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
 	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
 	int model_check;          /* a model file checked against its metadata (cache.verify_models) */
+	EVP_MD_CTX *md5;          /* a GeoIP database: checked against the md5_hash its key names */
+	unsigned char md5_want[16];
 	const struct al_pgp *pgp_keys; /* the configuration's that asked for the OpenPGP check */
 	struct pgp_job *pgp_job;  /* the OpenPGP check running on its own thread */
 	struct event *flush_ev, *fb_ev;
@@ -307,6 +310,7 @@ static void fetch_free(struct fetch *x)
 	curl_slist_free_all(x->att_hdrs);
 	EVP_MD_CTX_free(x->sha);
 	EVP_MD_CTX_free(x->sha512);
+	EVP_MD_CTX_free(x->md5);
 	store_io_free(x->io); /* waits for the writer: shutting down mid-transfer */
 	free(x->buf);
 	free(x->head);
@@ -585,6 +589,7 @@ static void publish_done(struct fetch *x)
 		al_count(&x->w->stats.bytes_from_upstream, x->off);
 		al_debug("fill", "stored %s (%llu bytes%s)", x->url, (unsigned long long)x->off,
 		    !(rec->flags & AL_REC_VERIFIED) ? "" : x->model_check ? ", SHA-256 and size verified against its metadata" :
+		    x->md5 != NULL ? ", MD5 verified against its md5_hash" :
 		    ", SHA-512 verified");
 		set_state(f, FILL_DONE, FAIL_NONE, NULL);
 	}
@@ -924,6 +929,16 @@ static void start_checks(struct fetch *x)
 {
 	char meta[4200];
 
+	if (x->md5 != NULL) {
+		/* a GeoIP database: Elasticsearch checks the same MD5 (GeoIpDownloader.indexChunks) */
+		unsigned char got[16];
+		if (!EVP_DigestFinal_ex(x->md5, got, NULL) || memcmp(got, x->md5_want, 16) != 0) {
+			al_err("integrity", "%s: body does not match the md5_hash it is named by; not admitted", x->url);
+			refuse(x, "MD5 mismatch against the database's md5_hash");
+			return;
+		}
+		x->check_flags |= AL_REC_VERIFIED;
+	}
 	if (x->model_check && al_model_metadata_url(x->url, meta, sizeof(meta)) == 0) {
 		sibling_at(x, meta, model_ready);
 		return;
@@ -996,7 +1011,7 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 			x->bad = "body shorter than Content-Length";
 			rc = -EPROTO;
 		}
-		if (rc == 0 && (x->sha512 != NULL || x->model_check || al_needs_pgp(srv.cfg, x->url) != NULL)) {
+		if (rc == 0 && (x->sha512 != NULL || x->model_check || x->md5 != NULL || al_needs_pgp(srv.cfg, x->url) != NULL)) {
 			start_checks(x);
 			return;
 		}
@@ -1167,6 +1182,9 @@ static int on_head(struct fetch *x)
 			x->sha = EVP_MD_CTX_new();
 			x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
 			x->model_check = x->status == 200 && al_needs_model_check(srv.cfg, x->url);
+			if (x->status == 200 && al_geoip_key_md5(x->url, x->md5_want) == 0 &&
+			    ((x->md5 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->md5, EVP_md5(), NULL)))
+				x->buf = (free(x->buf), NULL);
 			if (al_needs_sha512(srv.cfg, x->url) && x->status == 200 &&
 			    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
 				x->buf = (free(x->buf), NULL);
@@ -1315,6 +1333,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 	EVP_DigestUpdate(x->sha, data, len);
 	if (x->sha512 != NULL)
 		EVP_DigestUpdate(x->sha512, data, len);
+	if (x->md5 != NULL)
+		EVP_DigestUpdate(x->md5, data, len);
 	while (done < len) {
 		size_t take = len - done;
 		if (x->buf == NULL && (x->buf = store_buf_take(x->io)) == NULL) {

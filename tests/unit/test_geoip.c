@@ -78,7 +78,14 @@ static void test_source(void **state)
 
 static void test_overview(void **state)
 {
+	unsigned char md5[16];
+
 	(void)state;
+	assert_int_equal(al_geoip_key_md5("https://geoip.elastic.co/v1/db/" MD5A "/GeoLite2-ASN.tgz", md5), 0);
+	assert_int_equal(md5[0], 0x0a);
+	assert_int_equal(md5[15], 0x44);
+	assert_int_equal(al_geoip_key_md5("https://other.example/v1/db/" MD5A "/GeoLite2-ASN.tgz", md5), -EINVAL);
+	assert_int_equal(al_geoip_key_md5("https://geoip.elastic.co/v1/database", md5), -EINVAL);
 	assert_true(al_geoip_is_overview(T("https://geoip.elastic.co/v1/database?elastic_geoip_service_tos=agree")));
 	assert_true(al_geoip_is_overview(T("https://geoip.elastic.co/v1/database")));
 	assert_false(al_geoip_is_overview(T("https://geoip.elastic.co/v1/databases")));
