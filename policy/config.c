@@ -33,10 +33,21 @@ const char al_config_default_yaml[] =
 	"routes:\n"
 	"  - prefix: /downloads/endpoint/\n"
 	"    upstream: https://artifacts.security.elastic.co\n"
+	"  - prefix: /downloads/kibana/manifest/\n"
+	"    upstream: https://artifacts.security.elastic.co\n"
 	"  - prefix: /downloads/\n"
 	"    upstream: https://artifacts.elastic.co\n"
 	"  - prefix: /GPG-KEY-elastic-agent\n"
 	"    upstream: https://artifacts.elastic.co\n"
+	"  - prefix: /ml-models/\n"
+	"    upstream: https://ml-models.elastic.co\n"
+	"    strip_prefix: true\n"
+	"  - prefix: /geoip/\n"
+	"    upstream: https://geoip.elastic.co\n"
+	"    strip_prefix: true\n"
+	"  - prefix: /product-docs\n"
+	"    upstream: https://kibana-knowledge-base-artifacts.elastic.co\n"
+	"    strip_prefix: true\n"
 	"  - prefix: /\n"
 	"    upstream: https://epr.elastic.co\n"
 	"    registry: true\n";
@@ -545,6 +556,9 @@ static int route_pair(struct loader *l, void *item, const char *k, yaml_node_t *
 		if (parse_bool(v, &b))
 			return fail(l, vn, "routes: auth '%s' is not true or false", v);
 		r->auth = b ? AL_ROUTE_AUTH_REQUIRED : AL_ROUTE_AUTH_OPEN;
+	} else if (strcmp(k, "strip_prefix") == 0) {
+		if (parse_bool(v, &r->strip_prefix))
+			return fail(l, vn, "routes: strip_prefix '%s' is not true or false", v);
 	} else {
 		return 1;
 	}
@@ -560,7 +574,7 @@ static int route_done(struct loader *l, void *item, yaml_node_t *e)
 
 static int load_routes(struct loader *l, yaml_node_t *n)
 {
-	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry, auth",
+	const struct map_list ml = {"routes", "a route", "{prefix, upstream}", "prefix, upstream, registry, auth, strip_prefix",
 		AL_MAX_ROUTES, (char *)l->c->routes, sizeof(l->c->routes[0]), &l->c->nroutes, route_pair, route_done};
 
 	for (int i = 0; i < l->c->nroutes; i++) {
@@ -990,6 +1004,12 @@ static int load_verify(struct loader *l, yaml_node_t *n)
 	return load_strings(l, n, "cache.verify_sha512", "URL glob", l->c->verify_sha512, &l->c->nverify, AL_MAX_RULES);
 }
 
+static int load_verify_models(struct loader *l, yaml_node_t *n)
+{
+	return load_strings(l, n, "cache.verify_models", "URL glob", l->c->verify_models, &l->c->nverify_models,
+	    AL_MAX_RULES);
+}
+
 static int load_verify_pgp(struct loader *l, yaml_node_t *n)
 {
 	return load_strings(l, n, "cache.verify_pgp", "URL glob", l->c->verify_pgp, &l->c->nverify_pgp, AL_MAX_RULES);
@@ -1017,6 +1037,7 @@ static const struct list_key list_keys[] = {
 	{"cache.rules", load_rules},
 	{"cache.verify_sha512", load_verify},
 	{"cache.verify_pgp", load_verify_pgp},
+	{"cache.verify_models", load_verify_models},
 	{"upstream.pgp_keys", load_pgp_keys},
 	{"upstream.parents", load_parents},
 	{"import.trusted_keys", load_trusted},
@@ -1128,6 +1149,8 @@ static int apply_defaults(struct loader *l)
 		for (int i = 0; verify[i] != NULL; i++)
 			l->c->verify_sha512[l->c->nverify++] = strdup(verify[i]);
 	}
+	/* Elastic's trained models: the metadata names the .pt's sha256 and size (policy/models.c). */
+	l->c->verify_models[l->c->nverify_models++] = strdup("https://ml-models.elastic.co/*.pt");
 	{
 		/* Who may use airlock by default: loopback and private networks. */
 		static const char *const nets[] = {"127.0.0.0/8", "::1/128", "10.0.0.0/8",
@@ -1352,6 +1375,8 @@ void al_config_free(struct al_config *c)
 		free(c->trusted_keys[i]);
 	for (int i = 0; i < c->nverify_pgp; i++)
 		free(c->verify_pgp[i]);
+	for (int i = 0; i < c->nverify_models; i++)
+		free(c->verify_models[i]);
 	for (int i = 0; i < c->npgp_keys; i++)
 		free(c->pgp_keys[i]);
 	free(c->file);
@@ -1365,10 +1390,13 @@ void al_config_free(struct al_config *c)
  */
 static const struct al_key_doc list_key_docs[] = {
 	{"listen", "list of address:port or {address, tls: {cert, key, min_version}}", "127.0.0.1:8080"},
-	{"routes", "list of {prefix, upstream, registry, auth: true|false (clients.auth_required when absent)}", NULL},
+	{"routes", "list of {prefix, upstream, registry, auth: true|false (clients.auth_required when absent),\n"
+	    "strip_prefix}; longest prefix wins; default routes:", NULL},
 	{"cache.rules", "list of {match: glob, immutable: bool, ttl: duration}; first match decides,\n"
 	    "{match} alone: the upstream's headers decide.  Defaults:", NULL},
 	{"cache.verify_sha512", "URL globs checked against URL.sha512 before admission", NULL},
+	{"cache.verify_models", "URL globs of model files X.pt checked against X.metadata.json's sha256 and size before admission",
+	    "https://ml-models.elastic.co/*.pt"},
 	{"cache.verify_pgp", "URL globs admitted only with a valid URL.asc (URL.sig under /epr/)", "none"},
 	{"upstream.pgp_keys", "armored OpenPGP public keys those signatures must verify with", "none"},
 	{"upstream.resolve", "map \"host:port\": \"address:port\"", NULL},
@@ -1396,6 +1424,8 @@ void al_config_each_key(void (*fn)(void *arg, const struct al_key_doc *k), void 
 static void describe_key(void *stream, const struct al_key_doc *k)
 {
 	FILE *f = stream;
+	struct al_config *def;
+	char err[256];
 	const char *nl = strchr(k->help, '\n');
 
 	if (nl != NULL) /* a help text of two lines: the second under the first */
@@ -1403,6 +1433,12 @@ static void describe_key(void *stream, const struct al_key_doc *k)
 	else
 		fprintf(f, "  %-28s %s", k->name, k->help);
 	fprintf(f, k->def != NULL ? " [%s]\n" : "\n", k->def);
+	if (strcmp(k->name, "routes") == 0 && al_config_load(NULL, &def, err, sizeof(err)) == 0) {
+		for (int i = 0; i < def->nroutes; i++)
+			fprintf(f, "  %-28s   %-30s %s%s%s\n", "", def->routes[i].prefix, def->routes[i].upstream,
+			    def->routes[i].registry ? "  (registry)" : "", def->routes[i].strip_prefix ? "  (prefix stripped)" : "");
+		al_config_free(def);
+	}
 	if (strcmp(k->name, "cache.rules") == 0)
 		for (int i = 0; al_default_rules[i].match != NULL; i++)
 			fprintf(f, "  %-28s   %s%s\n  %-28s     (%s)\n", "", al_default_rules[i].match,

@@ -33,6 +33,7 @@ struct al_route {
 	int port;
 	int registry;     /* the upstream is a package registry (offline answers) */
 	int auth;         /* client credentials: AL_ROUTE_AUTH_* (clients.auth_required when unset) */
+	int strip_prefix; /* the upstream path is the request path less the prefix (its trailing '/' kept) */
 };
 
 enum { AL_ROUTE_AUTH_INHERIT, AL_ROUTE_AUTH_REQUIRED, AL_ROUTE_AUTH_OPEN };
@@ -101,6 +102,8 @@ struct al_config {
 	int nrules;
 	char *verify_sha512[AL_MAX_RULES];  /* URL globs whose body is checked against URL.sha512 */
 	int nverify;
+	char *verify_models[AL_MAX_RULES];  /* URL globs of model files (X.pt) checked against X.metadata.json */
+	int nverify_models;
 
 	char *ca_file;
 	int64_t connect_timeout_ms;

@@ -23,12 +23,24 @@
 const struct al_default_rule al_default_rules[] = {
 	{"/downloads/endpoint/manifest/*", 0,
 	    "Endpoint's manifest is republished in place: the upstream's Cache-Control and ETag decide"},
+	/*
+	 * Kibana's own telemetry manifest: Security Solution's artifact service
+	 * (elastic/kibana 437def57, x-pack/solutions/security/plugins/
+	 * security_solution/server/lib/telemetry/artifact.ts, Artifact.start and
+	 * getArtifact) builds <cdn>/downloads/kibana/manifest/artifacts-<version>.zip
+	 * and polls it with If-None-Match: the ETag it kept; a 304 means unchanged.
+	 * Republished in place like Endpoint's.
+	 */
+	{"/downloads/kibana/manifest/*", 0,
+	    "Kibana's telemetry manifest is republished in place and polled by ETag: the upstream's headers decide"},
 	{"*-SNAPSHOT*", 0, "snapshot builds are rebuilt under the same name: the upstream's headers decide"},
 	{"/downloads/endpoint/artifacts/*/" SHA256_HEX, 1, "an Endpoint artifact is named by the SHA-256 of its content"},
 	{AL_GLOB_AGENT_ARTIFACT, 1,
 	    "an agent or beat artifact (and its .sha512, .asc) is named by version and platform, never republished"},
 	{AL_GLOB_PACKAGE_ARCHIVE, 1,
 	    "a package archive (and its .sig) is named by package version, published once"},
+	/* airlock's own key for a GeoIP database (policy/geoip.c): the MD5 of its content is in it */
+	{"/v1/db/" HEX16 HEX16 "/*.tgz", 1, "a GeoIP database under airlock's key /v1/db/<md5_hash>/<name> is named by its content"},
 	{NULL, 0, NULL},
 };
 

@@ -69,16 +69,42 @@ int al_path_check(const char *t, size_t len)
 	return 0;
 }
 
+size_t al_route_skip(const struct al_route *r, const char *target, size_t tlen)
+{
+	size_t pl = strlen(r->prefix);
+
+	if (!r->strip_prefix || pl > tlen || memcmp(target, r->prefix, pl) != 0)
+		return 0;
+	/* keep a '/' to start the upstream path: the prefix's own trailing one, or none to keep */
+	if (pl > 0 && r->prefix[pl - 1] == '/')
+		return pl - 1;
+	return pl < tlen && (target[pl] == '/' || target[pl] == '?') ? pl : 0;
+}
+
+int al_route_path(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t cap)
+{
+	size_t skip = al_route_skip(r, target, tlen), n = tlen - skip, o = 0;
+
+	if (n + 2 > cap)
+		return -ENAMETOOLONG;
+	if (n == 0 || target[skip] != '/')
+		buf[o++] = '/';
+	memcpy(buf + o, target + skip, n);
+	buf[o + n] = '\0';
+	return (int)(o + n);
+}
+
 int al_route_url(const struct al_route *r, const char *target, size_t tlen, char *buf, size_t buflen)
 {
 	size_t ul = strlen(r->upstream);
+	int n;
 
-	if (ul + tlen + 1 > buflen)
+	if (ul + 1 > buflen)
 		return -ENAMETOOLONG;
 	memcpy(buf, r->upstream, ul);
-	memcpy(buf + ul, target, tlen);
-	buf[ul + tlen] = '\0';
-	return (int)(ul + tlen);
+	if ((n = al_route_path(r, target, tlen, buf + ul, buflen - ul)) < 0)
+		return n;
+	return (int)ul + n;
 }
 
 int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap)
@@ -93,6 +119,10 @@ int al_agent_version_of(const char *url, size_t len, char *buf, size_t cap)
 	if (p == NULL)
 		return -ENOENT;
 	v = p + sizeof(marker) - 1;
+	/* a FIPS build: elastic-agent's artifact.New (internal/pkg/agent/application/upgrade/
+	 * artifact/artifact.go at 137f0ac9) joins name, "fips", version and platform with '-' */
+	if ((size_t)(end - v) > 5 && memcmp(v, "fips-", 5) == 0)
+		v += 5;
 	/* digits.digits.digits, then an optional -SNAPSHOT / +build, up to the next '-' */
 	while (v + n < end && (isdigit((unsigned char)v[n]) || v[n] == '.'))
 		n++;

@@ -25,8 +25,12 @@ static const struct command_doc {
 	{"check-config [FILE]", "load a configuration and report its first error"},
 	{"default-config", "print the embedded default configuration"},
 	{"mirror artifacts --version V [--arch L] [--format L] [--only L]", "fill the cache for a Stack version"},
+	{"mirror artifacts --version V --only elastic-agent-fips", "the FIPS agent builds (linux tar.gz)"},
 	{"mirror endpoint --version V", "Endpoint's manifest and every artifact it lists"},
 	{"mirror packages --kibana-version V [--prerelease]", "the registry's packages for that Kibana"},
+	{"mirror models --id ID[,ID...]", "trained models (metadata, .pt, vocabulary) for Elasticsearch"},
+	{"mirror product-docs --version X.Y", "the AI Assistant's product documentation for a Stack minor"},
+	{"mirror geoip", "the GeoIP overview and every database it lists"},
 	{"mirror --plan PLAN.yml", "every step of a plan, one summary, one exit code"},
 	{"plan", "print the plan matching what the cache holds"},
 	{"export FILE [--match PATTERN]", "write entries to a bundle (for the air-gapped side)"},
@@ -47,6 +51,15 @@ static const struct command_doc {
 	{"man", "print this manual page (roff): airlock man | man -l -"},
 };
 
+/* What to set on each side of the Stack so that it asks airlock (A is airlock's URL). */
+static const struct stack_setting {
+	const char *where, *set;
+} stack_settings[] = {
+	{"kibana.yml", "xpack.fleet.registryUrl: A    xpack.productDocBase.artifactRepositoryUrl: A/product-docs"},
+	{"elasticsearch.yml", "xpack.ml.model_repository: A/ml-models    ingest.geoip.downloader.endpoint: A/geoip/v1/database"},
+	{"Fleet", "agent binary download A/downloads/; Endpoint policy advanced.artifacts.global.base_url: A"},
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f, "airlock %s: caching proxy for Elastic's package, artifact and endpoint hosts\n\n"
@@ -63,6 +76,9 @@ static void usage(FILE *f)
 		else
 			fprintf(f, "  airlock %s   %s\n", c->synopsis, c->what);
 	}
+	fprintf(f, "\nPointing the Stack at airlock (A = http://airlock.example:8080):\n");
+	for (size_t i = 0; i < sizeof(stack_settings) / sizeof(stack_settings[0]); i++)
+		fprintf(f, "  %-18s %s\n", stack_settings[i].where, stack_settings[i].set);
 	fprintf(f, "\nairlock's own endpoints live under /_airlock/ (health: /_airlock/health).\n\n");
 	al_config_describe(f);
 }
@@ -97,6 +113,8 @@ static void roff(FILE *f, const char *s)
 static void man_key(void *arg, const struct al_key_doc *k)
 {
 	FILE *f = arg;
+	struct al_config *def;
+	char err[256];
 
 	fputs(".TP\n.B ", f);
 	roff(f, k->name);
@@ -108,6 +126,18 @@ static void man_key(void *arg, const struct al_key_doc *k)
 		fputc('.', f);
 	}
 	fputc('\n', f);
+	if (strcmp(k->name, "routes") == 0 && al_config_load(NULL, &def, err, sizeof(err)) == 0) {
+		for (int i = 0; i < def->nroutes; i++) {
+			fputs(".RS\n.TP\n.B ", f);
+			roff(f, def->routes[i].prefix);
+			fputc('\n', f);
+			roff(f, def->routes[i].upstream);
+			fputs(def->routes[i].registry ? " (registry)" : "", f);
+			fputs(def->routes[i].strip_prefix ? " (prefix stripped)" : "", f);
+			fputs("\n.RE\n", f);
+		}
+		al_config_free(def);
+	}
 	if (strcmp(k->name, "cache.rules") == 0) {
 		for (int i = 0; al_default_rules[i].match != NULL; i++) {
 			fputs(".RS\n.TP\n.B ", f);
@@ -158,6 +188,15 @@ static void man(FILE *f)
 	    "AIRLOCK_ADDRESS, AIRLOCK_TLS_CERT, AIRLOCK_TLS_KEY and AIRLOCK_TLS_MIN_VERSION override the first "
 	    "listener.  The keys, with their defaults:\n", f);
 	al_config_each_key(man_key, f);
+	fputs(".SH POINTING THE STACK AT AIRLOCK\n"
+	    "With A the URL clients reach airlock at (for example http://airlock.example:8080):\n", f);
+	for (size_t i = 0; i < sizeof(stack_settings) / sizeof(stack_settings[0]); i++) {
+		fputs(".TP\n.B ", f);
+		roff(f, stack_settings[i].where);
+		fputc('\n', f);
+		roff(f, stack_settings[i].set);
+		fputc('\n', f);
+	}
 	fputs(".SH SIGNALS\n"
 	    ".TP\n.B SIGHUP\nreload the configuration file (listen, workers, cache.path, cache.max_size, "
 	    "upstream.offline and the forward CA need a restart); an invalid file is refused and the running "

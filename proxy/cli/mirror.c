@@ -2,7 +2,10 @@
 #include "proxy/cli/plan.h"
 #include "cache/store.h"
 #include "policy/config.h"
+#include "policy/geoip.h"
 #include "policy/manifest.h"
+#include "policy/pkgfiles.h"
+#include "policy/s3listing.h"
 #include "policy/route.h"
 #include "proxy/runtime/server.h"
 
@@ -35,6 +38,7 @@ struct job {
 	char why[240];            /* for OUT_FAILED */
 	char text[160];           /* the start of the body: airlock's own error says why */
 	size_t text_len;
+	int rewritten;            /* served changed from what is stored (GeoIP's overview): lengths differ */
 };
 
 enum { OUT_NONE, OUT_FETCHED, OUT_PRESENT, OUT_MISSING, OUT_FAILED };
@@ -126,7 +130,7 @@ static void judge(const struct al_config *cfg, struct job *j, CURLcode res, long
 		size_t tl = strcspn(j->text, "\r\n");
 		j->outcome = OUT_FAILED;
 		snprintf(j->why, sizeof(j->why), "HTTP %ld%s%.*s", code, tl ? ": " : "", (int)(tl > 180 ? 180 : tl), j->text);
-	} else if (!stored_200(cfg, j->path, sha, &len) || len != (uint64_t)j->bytes) {
+	} else if (!stored_200(cfg, j->path, sha, &len) || (len != (uint64_t)j->bytes && !j->rewritten)) {
 		j->outcome = OUT_FAILED;
 		snprintf(j->why, sizeof(j->why), "not stored in the cache (%s)",
 		    j->cache_status[0] ? j->cache_status : "no Cache-Status");
@@ -158,6 +162,20 @@ static const struct {
 } OTHERS[] = {
 	{"cloudbeat", "cloudbeat"}, {"endpoint-security", "endpoint-dev"}, {"fleet-server", "fleet-server"},
 	{"pf-host-agent", "prodfiler"}, {"pf-elastic-collector", "prodfiler"}, {"pf-elastic-symbolizer", "prodfiler"},
+	{NULL, NULL},
+};
+/*
+ * FIPS builds of the agent: elastic-agent's artifact.New (internal/pkg/agent/
+ * application/upgrade/artifact/artifact.go at 137f0ac9) names the file
+ * elastic-agent-fips-<version>-<packageArchMap suffix> in the agent's own
+ * directory, and dev-tools/packaging/packages.yml (at 0138a771, settings.fips)
+ * builds FIPS for linux x86_64 and arm64 only: so linux .tar.gz only, what an
+ * agent's upgrade downloads.  Mirrored when --only names it.
+ */
+static const struct {
+	const char *name, *dir;
+} FIPS[] = {
+	{"elastic-agent-fips", "beats/elastic-agent"},
 	{NULL, NULL},
 };
 static const char *const ARCHES = "linux-x86_64,linux-arm64,windows-x86_64,darwin-x86_64,darwin-aarch64";
@@ -414,13 +432,22 @@ static void add_images(struct joblist *l, json_t *arr, const char *name, const c
 
 /*
  * The files Kibana's Integrations pages ask the registry for, for a package
- * that is not installed: Fleet's UI builds image URLs with useLinks'
- * toPackageImage (x-pack/plugins/fleet/public/applications/integrations/
- * hooks/use_links.tsx: src under /package/<name>/<version>, else path) and
- * the server's file route fetches them with getFile (server/services/epm/
- * registry/index.ts: ${registryUrl}/package/<name>/<version>/<relPath>): the
- * icons, the screenshots, the policy templates' icons and screenshots, and
- * the documents the package document names (readme, notice, licensePath).
+ * that is not installed.  Read at elastic/kibana 027ff216 (use_links.tsx)
+ * and 1f564c50 (the detail screens) under x-pack/platform/plugins/shared/
+ * fleet/public/applications/integrations/: images go through useLinks'
+ * toPackageImage (hooks/use_links.tsx: src under /package/<name>/<version>,
+ * else path), files through the file route (sendGetFileByPath /
+ * useGetFileByPathQuery; the server's getFile fetches
+ * ${registryUrl}/package/<name>/<version>/<relPath>):
+ * - icons and screenshots, the policy templates' too;
+ * - readme (overview/readme.tsx, documentation/), and a policy template's
+ *   own readme when it has one (overview/overview.tsx reads
+ *   integrationInfo.readme before packageInfo.readme);
+ * - notice and licensePath (overview/details.tsx NoticeModal, LicenseModal);
+ * - changelog.yml, always (detail/hooks/use_change_log.ts useChangelog:
+ *   /package/<name>/<version>/changelog.yml, for the details' "View
+ *   Changelog" and the settings tab);
+ * - the images a README shows: readme_images below.
  */
 static void package_ui_files(struct joblist *l, json_t *doc)
 {
@@ -435,13 +462,68 @@ static void package_ui_files(struct joblist *l, json_t *doc)
 	add_images(l, json_object_get(doc, "icons"), name, ver);
 	add_images(l, json_object_get(doc, "screenshots"), name, ver);
 	json_array_foreach(json_object_get(doc, "policy_templates"), i, pt) {
+		const char *r = json_string_value(json_object_get(pt, "readme"));
 		add_images(l, json_object_get(pt, "icons"), name, ver);
 		add_images(l, json_object_get(pt, "screenshots"), name, ver);
+		if (r && strncmp(r, "/package/", 9) == 0 && !strstr(r, ".."))
+			add(l, "%s", r);
 	}
 	for (int k = 0; docs[k] != NULL; k++) {
 		const char *d = json_string_value(json_object_get(doc, docs[k]));
 		if (d && strncmp(d, "/package/", 9) == 0 && !strstr(d, ".."))
 			add(l, "%s", d);
+	}
+	add(l, "/package/%s/%s/changelog.yml", name, ver);
+}
+
+struct image_ctx {
+	struct joblist *l;
+	const struct joblist *done;   /* already fetched (an image that is also an icon) */
+	const char *name, *ver;
+};
+
+static void add_readme_image(const char *path, void *arg)
+{
+	struct image_ctx *c = arg;
+	char full[2048];
+
+	snprintf(full, sizeof(full), "/package/%s/%s%s", c->name, c->ver, path);
+	for (int i = 0; i < c->done->n; i++)
+		if (strcmp(c->done->v[i].path, full) == 0)
+			return;
+	add(c->l, "%s", full);
+}
+
+/*
+ * The images the package's READMEs (its own and its policy templates')
+ * show: overview/readme.tsx handleImageUri hands each image destination
+ * that does not start with http(s):// to toRelativeImage, which fetches
+ * /package/<name>/<version><new URL(uri, base).pathname> through the file
+ * route.  The READMEs must be in the cache already.
+ */
+static void readme_images(const struct al_config *cfg, struct joblist *l, const struct joblist *done, json_t *doc)
+{
+	struct image_ctx c = {l, done, json_string_value(json_object_get(doc, "name")),
+		json_string_value(json_object_get(doc, "version"))};
+	const char *paths[33];
+	int n = 0;
+	size_t i;
+	json_t *pt;
+
+	if (c.name == NULL || c.ver == NULL || strpbrk(c.name, "/?#") || strpbrk(c.ver, "/?#"))
+		return;
+	paths[n++] = json_string_value(json_object_get(doc, "readme"));
+	json_array_foreach(json_object_get(doc, "policy_templates"), i, pt)
+		if (n < 33)
+			paths[n++] = json_string_value(json_object_get(pt, "readme"));
+	for (int k = 0; k < n; k++) {
+		char *md;
+		size_t ml;
+		if (paths[k] == NULL || strncmp(paths[k], "/package/", 9) != 0 || strstr(paths[k], "..") ||
+		    (md = cached_body(cfg, paths[k], &ml)) == NULL)
+			continue;
+		al_readme_images(md, ml, add_readme_image, &c);
+		free(md);
 	}
 }
 
@@ -450,16 +532,280 @@ static void add_artifact(const char *rel, void *arg)
 	add(arg, "%s", rel);
 }
 
+/* Every name --only knows, comma-separated, into buf. */
+static void known_names(char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; BEATS[i]; i++)
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "", BEATS[i]);
+	for (int i = 0; OTHERS[i].name; i++)
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",%s", OTHERS[i].name);
+	for (int i = 0; FIPS[i].name; i++)
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",%s", FIPS[i].name);
+}
+
+/* 0 when every name in list is one mirror artifacts knows; else -ENOENT and the first unknown in bad. */
+static int check_only(const char *list, char *bad, size_t cap)
+{
+	char known[1024];
+
+	known_names(known, sizeof(known));
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		char one[128];
+		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), p);
+		if (len == 0 || len >= sizeof(one) || !in_list(known, one)) {
+			snprintf(bad, cap, "%.*s", (int)len, p);
+			return -ENOENT;
+		}
+		p = c ? c + 1 : NULL;
+	}
+	if (list[0] == '\0' || list[strlen(list) - 1] == ',') {
+		snprintf(bad, cap, "(an empty name)");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/*
+ * Trained models: for each id, <id>.metadata.json (always asked again: it is
+ * what pins the .pt), then <id>.pt and the vocabulary_file it names, the
+ * files Elasticsearch's ml-package-loader reads (TransportGetTrainedModel
+ * PackageConfigAction, ModelImporter at fb3ff2f3: <packaged_model_id>.pt,
+ * config.getVocabularyFile()), through the route that leads to
+ * https://ml-models.elastic.co.  The .pt is checked against the metadata on
+ * its way in (cache.verify_models).
+ */
+static int mirror_models(const struct al_config *cfg, int port, const char *ids, struct summary *sum, int tty)
+{
+	static const char host[] = "https://ml-models.elastic.co";
+	const char *prefix = NULL;
+	struct joblist meta = {0}, files = {0};
+	int rc = 0;
+
+	for (int i = 0; i < cfg->nroutes; i++) {
+		size_t pl = strlen(cfg->routes[i].prefix);
+		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix && pl > 0 &&
+		    cfg->routes[i].prefix[pl - 1] == '/')
+			prefix = cfg->routes[i].prefix;
+	}
+	if (prefix == NULL) {
+		fprintf(stderr, "airlock mirror models: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: /ml-models/, upstream: %s, strip_prefix: true})\n", host, cfg->file, host);
+		return 2;
+	}
+	for (const char *p = ids; *p;) {
+		size_t n = strcspn(p, ",");
+		add(&meta, "%s%.*s.metadata.json", prefix, (int)n, p);
+		p += n + (p[n] == ',');
+	}
+	for (int i = 0; i < meta.n; i++) {
+		uint8_t key[AL_KEY_LEN];
+		if (path_key(cfg, meta.v[i].path, key) == 0)
+			al_store_expire(srv.store, key);
+	}
+	run_jobs(cfg, port, &meta, sum, tty, "models");
+	for (int i = 0; i < meta.n; i++) {
+		char *body;
+		size_t bl;
+		json_t *doc;
+		const char *voc;
+		size_t pl = strlen(meta.v[i].path) - strlen(".metadata.json");
+		if (meta.v[i].outcome != OUT_FETCHED && meta.v[i].outcome != OUT_PRESENT)
+			continue;
+		add(&files, "%.*s.pt", (int)pl, meta.v[i].path);
+		if ((body = cached_body(cfg, meta.v[i].path, &bl)) == NULL)
+			continue;
+		if ((doc = json_loadb(body, bl, 0, NULL)) == NULL) {
+			fprintf(stderr, "airlock mirror models: %s is not JSON\n", meta.v[i].path);
+			rc = 1;
+		} else if ((voc = json_string_value(json_object_get(doc, "vocabulary_file"))) != NULL) {
+			/* resolvePackageLocation refuses a file outside the repository: so does mirror */
+			if (voc[0] == '\0' || strpbrk(voc, "/?#\\") || strstr(voc, ".."))
+				fprintf(stderr, "airlock mirror models: %s: vocabulary_file '%s' is not a file name\n",
+				    meta.v[i].path, voc), rc = 1;
+			else
+				add(&files, "%s%s", prefix, voc);
+		}
+		json_decref(doc);
+		free(body);
+	}
+	run_jobs(cfg, port, &files, sum, tty, "models");
+	pin_jobs(cfg, &meta);
+	pin_jobs(cfg, &files);
+	for (int i = 0; i < meta.n; i++)
+		free(meta.v[i].path);
+	for (int i = 0; i < files.n; i++)
+		free(files.v[i].path);
+	free(meta.v);
+	free(files.v);
+	return rc;
+}
+
+struct docs_pick {
+	struct joblist *l;
+	const char *prefix, *version;
+	int listed;
+};
+
+static void pick_doc(const char *key, void *arg)
+{
+	struct docs_pick *d = arg;
+	char v[32];
+
+	d->listed++;
+	if (al_product_doc_version(key, v, sizeof(v)) && strcmp(v, d->version) == 0 && !strpbrk(key, "/?#\\"))
+		add(d->l, "%s/%s", d->prefix, key);
+}
+
+/*
+ * The AI Assistant's product documentation for one Stack MAJOR.MINOR: the
+ * bucket's listing (asked again every run: new artifacts appear), then each
+ * artifact it lists whose name parseArtifactName reads with that version
+ * (policy/s3listing.c), through the route to the bucket.
+ */
+static int mirror_product_docs(const struct al_config *cfg, int port, const char *version, struct summary *sum, int tty)
+{
+	static const char host[] = "https://kibana-knowledge-base-artifacts.elastic.co";
+	char prefix[256] = "";
+	struct joblist list = {0}, files = {0};
+	struct docs_pick d = {&files, prefix, version, 0};
+	uint8_t key[AL_KEY_LEN];
+	char *xml;
+	size_t xl;
+	int rc = 0, n;
+
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix)
+			snprintf(prefix, sizeof(prefix), "%s", cfg->routes[i].prefix);
+	n = (int)strlen(prefix);
+	while (n > 0 && prefix[n - 1] == '/')
+		prefix[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "airlock mirror product-docs: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: /product-docs, upstream: %s, strip_prefix: true})\n", host, cfg->file, host);
+		return 2;
+	}
+	add(&list, "%s?max-keys=1000", prefix); /* fetchArtifactVersions' own request */
+	if (path_key(cfg, list.v[0].path, key) == 0)
+		al_store_expire(srv.store, key);
+	run_jobs(cfg, port, &list, sum, tty, "product-docs");
+	if (list.v[0].status != 200 || (xml = cached_body(cfg, list.v[0].path, &xl)) == NULL) {
+		fprintf(stderr, "airlock mirror product-docs: no listing (HTTP %d)\n", list.v[0].status);
+		rc = 1;
+	} else {
+		if (al_s3_keys(xml, xl, pick_doc, &d) < 0) {
+			fprintf(stderr, "airlock mirror product-docs: the listing is not a ListBucketResult\n");
+			rc = 1;
+		}
+		printf("product-docs listing: %d artifacts, %d for %s\n", d.listed, files.n, version);
+		if (files.n == 0 && rc == 0) {
+			fprintf(stderr, "airlock mirror product-docs: the listing names no artifact for %s\n", version);
+			rc = 1;
+		}
+		free(xml);
+	}
+	run_jobs(cfg, port, &files, sum, tty, "product-docs");
+	pin_jobs(cfg, &list);
+	pin_jobs(cfg, &files);
+	for (int i = 0; i < list.n; i++)
+		free(list.v[i].path);
+	for (int i = 0; i < files.n; i++)
+		free(files.v[i].path);
+	free(list.v);
+	free(files.v);
+	return rc;
+}
+
+/*
+ * GeoIP: the overview (asked again every run: new databases get a new
+ * md5_hash), then every .tgz database it lists, by the path the overview
+ * airlock serves leads to (db/<md5_hash>/<name>, proxy/front/geoip.c), so
+ * each is stored under its stable key, fetched from its signed URL.
+ */
+static int mirror_geoip(const struct al_config *cfg, int port, struct summary *sum, int tty)
+{
+	char prefix[256] = "";
+	struct joblist ov = {0}, dbs = {0};
+	uint8_t key[AL_KEY_LEN];
+	char *json;
+	size_t jl;
+	int rc = 0, n;
+
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].upstream, AL_GEOIP_BASE) == 0 && cfg->routes[i].strip_prefix)
+			snprintf(prefix, sizeof(prefix), "%s", cfg->routes[i].prefix);
+	n = (int)strlen(prefix);
+	while (n > 0 && prefix[n - 1] == '/')
+		prefix[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "airlock mirror geoip: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: /geoip/, upstream: %s, strip_prefix: true})\n", AL_GEOIP_BASE, cfg->file, AL_GEOIP_BASE);
+		return 2;
+	}
+	add(&ov, "%s/v1/database?elastic_geoip_service_tos=agree", prefix);
+	ov.v[0].rewritten = 1; /* served with its urls leading to airlock; stored as the upstream sent it */
+	if (path_key(cfg, ov.v[0].path, key) == 0)
+		al_store_expire(srv.store, key);
+	run_jobs(cfg, port, &ov, sum, tty, "geoip");
+	if (ov.v[0].status != 200 || (json = cached_body(cfg, ov.v[0].path, &jl)) == NULL) {
+		fprintf(stderr, "airlock mirror geoip: no overview (HTTP %d)\n", ov.v[0].status);
+		rc = 1;
+	} else {
+		json_t *list = json_loadb(json, jl, 0, NULL), *e;
+		size_t i;
+		json_array_foreach(list, i, e) {
+			const char *name = json_string_value(json_object_get(e, "name"));
+			const char *md5 = json_string_value(json_object_get(e, "md5_hash"));
+			char m[33], nm[256], path[300];
+			size_t l = name ? strlen(name) : 0;
+			/* updateDatabases takes the names that end in .tgz */
+			if (name == NULL || md5 == NULL || l < 4 || strcmp(name + l - 4, ".tgz") != 0)
+				continue;
+			snprintf(path, sizeof(path), "/v1/db/%s/%s", md5, name);
+			if (al_geoip_db_path(path, m, nm, sizeof(nm)) == 0)
+				add(&dbs, "%s%s", prefix, path);
+		}
+		if (!json_is_array(list)) {
+			fprintf(stderr, "airlock mirror geoip: the overview is not a JSON list\n");
+			rc = 1;
+		}
+		printf("geoip overview: %d databases\n", dbs.n);
+		json_decref(list);
+		free(json);
+	}
+	run_jobs(cfg, port, &dbs, sum, tty, "geoip");
+	pin_jobs(cfg, &ov);
+	pin_jobs(cfg, &dbs);
+	for (int i = 0; i < ov.n; i++)
+		free(ov.v[i].path);
+	for (int i = 0; i < dbs.n; i++)
+		free(dbs.v[i].path);
+	free(ov.v);
+	free(dbs.v);
+	return rc;
+}
+
 static int usage(void)
 {
+	char known[1024];
+
+	known_names(known, sizeof(known));
 	fprintf(stderr,
 	    "Usage:\n"
 	    "  airlock mirror artifacts --version V [--arch LIST] [--format LIST] [--only LIST] [--config FILE]\n"
-	    "      LIST is comma-separated; arches: %s; formats: %s\n"
+	    "      LIST is comma-separated; arches: %s; formats: %s;\n"
+	    "      --only names: %s (elastic-agent-fips only when named: linux tar.gz)\n"
 	    "  airlock mirror endpoint --version V [--config FILE]\n"
 	    "  airlock mirror packages --kibana-version V [--prerelease] [--config FILE]\n"
+	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n"
+	    "  airlock mirror product-docs --version MAJOR.MINOR [--config FILE]\n"
+	    "  airlock mirror geoip [--config FILE]\n"
 	    "  airlock mirror --plan PLAN.yml [--config FILE]   every step of a plan (airlock plan prints one)\n",
-	    ARCHES, FORMATS);
+	    ARCHES, FORMATS, known);
 	return 2;
 }
 
@@ -493,6 +839,8 @@ int mirror_main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if ((!strcmp(a, "--version") || !strcmp(a, "--kibana-version")) && v)
 			version = v, i++;
+		else if (!strcmp(a, "--id") && v && !strcmp(kind, "models"))
+			version = v, i++; /* the model ids stand where the others name a version */
 		else if (!strcmp(a, "--arch") && v)
 			arches = v, i++;
 		else if (!strcmp(a, "--format") && v)
@@ -506,9 +854,35 @@ int mirror_main(int argc, char **argv)
 		else
 			return usage();
 	}
-	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages")))
+	if (!strcmp(kind, "geoip") && version == NULL)
+		version = ""; /* one overview, whatever the Stack version */
+	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages") &&
+	    strcmp(kind, "models") && strcmp(kind, "product-docs") && strcmp(kind, "geoip")))
 		return usage();
-	for (const char *p = version; *p; p++)
+	if (!strcmp(kind, "product-docs")) {
+		size_t a = strspn(version, "0123456789"), b = a && version[a] == '.' ? strspn(version + a + 1, "0123456789") : 0;
+		if (a == 0 || b == 0 || version[a + 1 + b] != '\0')
+			return fprintf(stderr, "airlock mirror product-docs: '%s' is not MAJOR.MINOR\n", version), 2;
+	}
+	if (!strcmp(kind, "models")) {
+		for (const char *p = version; *p; p++)
+			if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_' || *p == ','))
+				return fprintf(stderr, "airlock mirror models: '%s' is not a list of model ids\n", version), 2;
+		if (version[0] == '\0' || version[0] == ',' || version[strlen(version) - 1] == ',' || strstr(version, ",,") ||
+		    strstr(version, ".."))
+			return fprintf(stderr, "airlock mirror models: '%s' is not a list of model ids\n", version), 2;
+	}
+	if (only != NULL) {
+		char bad[160], known[1024];
+		if (strcmp(kind, "artifacts") != 0)
+			return fprintf(stderr, "airlock mirror %s: --only applies to mirror artifacts\n", kind), 2;
+		if (check_only(only, bad, sizeof(bad)) != 0) {
+			known_names(known, sizeof(known));
+			fprintf(stderr, "airlock mirror artifacts: --only: unknown name '%s'; known names: %s\n", bad, known);
+			return 2;
+		}
+	}
+	for (const char *p = version; strcmp(kind, "models") && *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
 			return fprintf(stderr, "airlock mirror: '%s' is not a version\n", version), 2;
 	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
@@ -542,6 +916,13 @@ int mirror_main(int argc, char **argv)
 		for (int i = 0; OTHERS[i].name; i++)
 			if (only == NULL || in_list(only, OTHERS[i].name))
 				artifact_jobs(&jobs, OTHERS[i].dir, OTHERS[i].name, version, arches, formats);
+		for (int i = 0; FIPS[i].name; i++) {
+			char linux_arches[64];
+			snprintf(linux_arches, sizeof(linux_arches), "%s%s%s", in_list(arches, "linux-x86_64") ? "linux-x86_64" : "",
+			    in_list(arches, "linux-arm64") ? "," : "", in_list(arches, "linux-arm64") ? "linux-arm64" : "");
+			if (only != NULL && in_list(only, FIPS[i].name) && in_list(formats, "tar.gz"))
+				artifact_jobs(&jobs, FIPS[i].dir, FIPS[i].name, version, linux_arches, "tar.gz");
+		}
 		add(&jobs, "/GPG-KEY-elastic-agent");
 		run_jobs(cfg, port, &jobs, &sum, tty, "artifacts");
 	} else if (!strcmp(kind, "endpoint")) {
@@ -588,12 +969,18 @@ int mirror_main(int argc, char **argv)
 			free(arts_jobs.v);
 			free(zipdata);
 		}
+	} else if (!strcmp(kind, "models")) {
+		rc = mirror_models(cfg, port, version, &sum, tty);
+	} else if (!strcmp(kind, "product-docs")) {
+		rc = mirror_product_docs(cfg, port, version, &sum, tty);
+	} else if (!strcmp(kind, "geoip")) {
+		rc = mirror_geoip(cfg, port, &sum, tty);
 	} else {
 		char *body;
 		size_t bl;
 		json_t *list;
 		json_error_t je;
-		struct joblist pkgs = {0}, files = {0}, ui = {0};
+		struct joblist pkgs = {0}, files = {0}, ui = {0}, imgs = {0};
 
 		add(&jobs, "/search?kibana.version=%s&prerelease=%s", version, prerelease ? "true" : "false");
 		add(&jobs, "/categories?kibana.version=%s&prerelease=%s&include_policy_templates=true", version,
@@ -635,10 +1022,25 @@ int mirror_main(int argc, char **argv)
 			}
 			run_jobs(cfg, port, &files, &sum, tty, "packages");
 			run_jobs(cfg, port, &ui, &sum, tty, "packages");
-			printf("package files for Kibana's Integrations pages (icons, screenshots, docs): %d\n", ui.n);
+			/* the READMEs are in the cache now: the images they show */
+			for (int k = 0; k < pkgs.n; k++) {
+				char *info;
+				size_t il;
+				json_t *doc;
+				if (pkgs.v[k].status != 200 || (info = cached_body(cfg, pkgs.v[k].path, &il)) == NULL)
+					continue;
+				if ((doc = json_loadb(info, il, 0, &je)) != NULL) {
+					readme_images(cfg, &imgs, &ui, doc);
+					json_decref(doc);
+				}
+				free(info);
+			}
+			run_jobs(cfg, port, &imgs, &sum, tty, "packages");
+			printf("package files for Kibana's Integrations pages (icons, screenshots, docs): %d\n", ui.n + imgs.n);
 			pin_jobs(cfg, &pkgs);
 			pin_jobs(cfg, &files);
 			pin_jobs(cfg, &ui);
+			pin_jobs(cfg, &imgs);
 			json_decref(list);
 			free(body);
 		}
@@ -648,13 +1050,16 @@ int mirror_main(int argc, char **argv)
 			free(files.v[k].path);
 		for (int k = 0; k < ui.n; k++)
 			free(ui.v[k].path);
+		for (int k = 0; k < imgs.n; k++)
+			free(imgs.v[k].path);
 		free(ui.v);
+		free(imgs.v);
 		free(pkgs.v);
 		free(files.v);
 	}
 	pin_jobs(cfg, &jobs);
-	printf("mirror %s %s: fetched %d, already present %d, missing %d, failed %d, %.1f MB downloaded\n",
-	    kind, version, sum.fetched, sum.present, sum.missing, sum.failed, (double)sum.bytes / 1e6);
+	printf("mirror %s%s%s: fetched %d, already present %d, missing %d, failed %d, %.1f MB downloaded\n",
+	    kind, version[0] ? " " : "", version, sum.fetched, sum.present, sum.missing, sum.failed, (double)sum.bytes / 1e6);
 	if (sum.report != NULL)
 		fputs(sum.report, stdout); /* named here, on a terminal too: the progress bar hid them */
 	if (sum.failed)

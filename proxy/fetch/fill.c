@@ -1,5 +1,7 @@
 #include "proxy/fetch/fill.h"
 #include "policy/freshness.h"
+#include "policy/geoip.h"
+#include "policy/models.h"
 #include "policy/hdr.h"
 #include "proxy/runtime/log.h"
 #include "proxy/fetch/upstream.h"
@@ -71,6 +73,7 @@ struct fetch {
 	int parent, parent_tries;     /* upstream.parents: the one asked now, how many were tried */
 	struct uplink *uplink;
 	char *url;
+	char *fetch_url;          /* what is asked for, when not url (the record keeps url) */
 	int conditional, revalidating;
 	char *head;
 	size_t head_len;
@@ -97,6 +100,9 @@ struct fetch {
 	uint8_t sib_key[AL_KEY_LEN];
 	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
 	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
+	int model_check;          /* a model file checked against its metadata (cache.verify_models) */
+	EVP_MD_CTX *md5;          /* a GeoIP database: checked against the md5_hash its key names */
+	unsigned char md5_want[16];
 	const struct al_pgp *pgp_keys; /* the configuration's that asked for the OpenPGP check */
 	struct al_conf *conf;     /* pinned for the fetch's life: every decision of it reads this one */
 	struct pgp_job *pgp_job;  /* the OpenPGP check running on its own thread */
@@ -411,10 +417,12 @@ static void fetch_free(struct fetch *x)
 	curl_slist_free_all(x->att_hdrs);
 	EVP_MD_CTX_free(x->sha);
 	EVP_MD_CTX_free(x->sha512);
+	EVP_MD_CTX_free(x->md5);
 	store_io_free(x->io); /* waits for the writer: shutting down mid-transfer */
 	free(x->buf);
 	free(x->head);
 	free(x->url);
+	free(x->fetch_url);
 	if (x->f != NULL) {
 		x->f->fetch = NULL;
 		fill_release(x->f);
@@ -792,7 +800,9 @@ static void publish_done(struct fetch *x)
 		pthread_mutex_unlock(&f->mu);
 		al_count(&x->w->stats.bytes_from_upstream, x->off);
 		al_debug("fill", "stored %s (%llu bytes%s)", x->url, (unsigned long long)x->off,
-		    (rec->flags & AL_REC_VERIFIED) ? ", SHA-512 verified" : "");
+		    !(rec->flags & AL_REC_VERIFIED) ? "" : x->model_check ? ", SHA-256 and size verified against its metadata" :
+		    x->md5 != NULL ? ", MD5 verified against its md5_hash" :
+		    ", SHA-512 verified");
 		set_state(f, FILL_DONE, FAIL_NONE, NULL);
 	}
 	fetch_free(x);
@@ -966,7 +976,7 @@ static void after_sha(struct fetch *x, enum verdict v, const char *why)
 	}
 	if (v == SHA_UNKNOWN && x->sha512 != NULL)
 		al_info("integrity", "%s: not checked against .sha512 (%s)", x->url, why);
-	x->check_flags = v == SHA_MATCH ? AL_REC_VERIFIED : 0;
+	x->check_flags |= v == SHA_MATCH ? AL_REC_VERIFIED : 0;
 	if (pgp != NULL) {
 		sibling(x, pgp, pgp_ready);
 		return;
@@ -1022,14 +1032,23 @@ static void sib_wake(evutil_socket_t fd, short what, void *arg)
 	fn(x, key, v.state == FILL_DONE, err);
 }
 
+static void sibling_at(struct fetch *x, const char *url, sib_fn fn);
+
 static void sibling(struct fetch *x, const char *suffix, sib_fn fn)
 {
 	char url[4200];
+
+	snprintf(url, sizeof(url), "%s%s", x->url, suffix);
+	sibling_at(x, url, fn);
+}
+
+/* The sibling at url (fetched, joined or read from the cache), then fn. */
+static void sibling_at(struct fetch *x, const char *url, sib_fn fn)
+{
 	struct al_reader *rd;
 	struct al_record rec;
 	int created, cached = 0;
 
-	snprintf(url, sizeof(url), "%s%s", x->url, suffix);
 	al_store_key(url, strlen(url), x->sib_key);
 	if (al_reader_new(srv.store, &rd) == 0) {
 		cached = al_lookup(rd, x->sib_key, &rec) == 0 && rec.status == 200;
@@ -1059,8 +1078,8 @@ static void sibling(struct fetch *x, const char *suffix, sib_fn fn)
 	event_active(x->sib_ev, EV_READ, 0); /* it may have ended already */
 }
 
-/* The body is complete: the checks its URL asks for, then admission. */
-static void start_checks(struct fetch *x)
+/* After the model check (or without one): the .sha512 check, the OpenPGP check, admission. */
+static void start_sha512(struct fetch *x)
 {
 	if (x->sha512 != NULL) {
 		EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
@@ -1068,6 +1087,75 @@ static void start_checks(struct fetch *x)
 	} else {
 		after_sha(x, SHA_UNKNOWN, "no .sha512 check asked for"); /* never NULL: after_sha may print it */
 	}
+}
+
+/*
+ * The model's metadata is there (or not): its sha256 and size against the
+ * body (policy/models.c says why both).  The body's SHA-256 is the one the
+ * record will carry, taken from a copy of the running digest.
+ */
+static void model_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
+{
+	char *text = NULL;
+	size_t n = 0;
+	uint8_t want[32], got[32];
+	int has_sha = 0, rc = -ENOENT;
+	int64_t size = -1;
+	EVP_MD_CTX *copy;
+
+	if (fetched_ok && (rc = al_read_small(srv.store, key, 1u << 20, &text, &n)) == 0)
+		rc = al_model_metadata_parse(text, n, want, &has_sha, &size);
+	free(text);
+	if (rc != 0 || (!has_sha && size < 0)) {
+		al_info("integrity", "%s: not checked against its metadata (%s)", x->url,
+		    !fetched_ok ? why : rc == 0 ? "it names no sha256 or size" : "no readable metadata");
+		start_sha512(x);
+		return;
+	}
+	if (size >= 0 && (uint64_t)size != x->off) {
+		al_err("integrity", "%s: %llu bytes, its metadata says %lld; not admitted", x->url,
+		    (unsigned long long)x->off, (long long)size);
+		refuse(x, "size mismatch against the model's metadata");
+		return;
+	}
+	if (has_sha) {
+		if ((copy = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(copy, x->sha) ||
+		    !EVP_DigestFinal_ex(copy, got, NULL)) {
+			EVP_MD_CTX_free(copy);
+			refuse(x, "out of memory");
+			return;
+		}
+		EVP_MD_CTX_free(copy);
+		if (memcmp(want, got, 32) != 0) {
+			al_err("integrity", "%s: body does not match the sha256 of its metadata; not admitted", x->url);
+			refuse(x, "SHA-256 mismatch against the model's metadata");
+			return;
+		}
+		x->check_flags |= AL_REC_VERIFIED;
+	}
+	start_sha512(x);
+}
+
+/* The body is complete: the checks its URL asks for, then admission. */
+static void start_checks(struct fetch *x)
+{
+	char meta[4200];
+
+	if (x->md5 != NULL) {
+		/* a GeoIP database: Elasticsearch checks the same MD5 (GeoIpDownloader.indexChunks) */
+		unsigned char got[16];
+		if (!EVP_DigestFinal_ex(x->md5, got, NULL) || memcmp(got, x->md5_want, 16) != 0) {
+			al_err("integrity", "%s: body does not match the md5_hash it is named by; not admitted", x->url);
+			refuse(x, "MD5 mismatch against the database's md5_hash");
+			return;
+		}
+		x->check_flags |= AL_REC_VERIFIED;
+	}
+	if (x->model_check && al_model_metadata_url(x->url, meta, sizeof(meta)) == 0) {
+		sibling_at(x, meta, model_ready);
+		return;
+	}
+	start_sha512(x);
 }
 
 static int fetch_begin(struct fetch *x);
@@ -1153,7 +1241,8 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 			x->bad = "body shorter than Content-Length";
 			rc = -EPROTO;
 		}
-		if (rc == 0 && (x->sha512 != NULL || al_needs_pgp(x->conf->cfg, x->url) != NULL)) {
+		if (rc == 0 && (x->sha512 != NULL || x->model_check || x->md5 != NULL ||
+		    al_needs_pgp(x->conf->cfg, x->url) != NULL)) {
 			start_checks(x);
 			return;
 		}
@@ -1290,6 +1379,10 @@ static int head_store(struct fetch *x, char *copy, const char **why)
 	x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
 	x->sha = EVP_MD_CTX_new();
 	x->flush_ev = evtimer_new(x->w->base, on_flush_timer, x);
+	x->model_check = x->status == 200 && al_needs_model_check(x->conf->cfg, x->url);
+	if (x->status == 200 && al_geoip_key_md5(x->url, x->md5_want) == 0 &&
+	    ((x->md5 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->md5, EVP_md5(), NULL)))
+		x->buf = (free(x->buf), NULL);
 	if (al_needs_sha512(x->conf->cfg, x->url) && x->status == 200 &&
 	    ((x->sha512 = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(x->sha512, EVP_sha512(), NULL)))
 		x->buf = (free(x->buf), NULL);
@@ -1507,6 +1600,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 	EVP_DigestUpdate(x->sha, data, len);
 	if (x->sha512 != NULL)
 		EVP_DigestUpdate(x->sha512, data, len);
+	if (x->md5 != NULL)
+		EVP_DigestUpdate(x->md5, data, len);
 	while (done < len) {
 		size_t take = len - done;
 		if (x->buf == NULL && (x->buf = store_buf_take(x->io)) == NULL) {
@@ -1560,7 +1655,7 @@ static int fetch_begin(struct fetch *x)
 		return -ENOMEM;
 	for (const struct curl_slist *p = x->req_hdrs; p != NULL; p = p->next)
 		h = curl_slist_append(h, p->data);
-	h = up_target(x->easy, cfg, x->url, cfg->nparents > 0 ? x->parent : -1, h);
+	h = up_target(x->easy, cfg, x->fetch_url ? x->fetch_url : x->url, cfg->nparents > 0 ? x->parent : -1, h);
 	curl_slist_free_all(x->att_hdrs);
 	x->att_hdrs = h;
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->att_hdrs);
@@ -1597,8 +1692,9 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	x->revalidating = p->revalidating;
 	x->content_length = -1;
 	x->url = strdup(p->url);
+	x->fetch_url = p->fetch_url ? strdup(p->fetch_url) : NULL;
 	x->fb_ev = evtimer_new(w->base, on_first_byte_timeout, x);
-	if (x->url == NULL || x->fb_ev == NULL)
+	if (x->url == NULL || x->fb_ev == NULL || (p->fetch_url && x->fetch_url == NULL))
 		goto err_fetch;
 	if (x->conf->cfg->nparents > 0) /* the index is taken and used under this one configuration */
 		x->parent = atomic_load(&parent_pref) % x->conf->cfg->nparents;
@@ -1644,6 +1740,7 @@ err_fetch:
 		event_free(x->fb_ev);
 	free(x->url);
 	al_conf_release(x->conf);
+	free(x->fetch_url);
 	free(x);
 err:
 	set_state(f, FILL_FAILED, FAIL_BROKEN, "out of memory");

@@ -79,6 +79,7 @@ struct fetch_params {
 	int revalidating;            /* a stored copy exists: a 5xx may serve it instead */
 	const char *path;            /* for freshness rules, unused by the fetch itself */
 	struct al_conf *conf;        /* the requester's configuration: the fetch takes its own reference */
+	const char *fetch_url;       /* fetched instead of url, which stays the record's (GeoIP's signed URLs); or NULL */
 };
 
 /*

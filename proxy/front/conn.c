@@ -25,6 +25,7 @@
  */
 #include "policy/access.h"
 #include "policy/freshness.h"
+#include "policy/geoip.h"
 #include "policy/hdr.h"
 #include "policy/lookup.h"
 #include "policy/range.h"
@@ -151,6 +152,7 @@ static void conn_free(struct conn *c)
 	if (c->rq.head != c->rq.small)
 		free(c->rq.head);
 	free(c->rq.url);
+	free(c->rq.fetch_url);
 	free(c->icpt_host);
 	al_conf_release(c->rq.conf);
 	c->w->nconns--;
@@ -483,6 +485,10 @@ static enum req_step stp_hit(struct req *r)
 	}
 	if (r->rec.last_used < (int64_t)time(NULL) - 60)
 		worker_touch(c->w, r->key); /* LRU, written in batches; hot entries cost nothing */
+	if (r->geoip_overview && r->rec.status == 200 && conn_geoip_answer(r) == 0) {
+		al_reader_end(c->hold->rd);
+		return STP_DONE; /* its database urls lead to airlock (geoip.c) */
+	}
 	r->follow = 0;
 	r->obj_id = r->rec.obj_id;
 	if (begin_response(c, r->rec.status, r->rec.hdrs, r->rec.hdrs_len, (int64_t)r->rec.body_len, d->age) != 0) {
@@ -663,6 +669,7 @@ static enum req_step stp_fetch(struct req *r)
 		p.user_agent = uabuf;
 	}
 	p.url = r->url;
+	p.fetch_url = r->fetch_url;
 	p.uplink = r->uplink;
 	p.if_none_match = r->inm[0] ? r->inm : NULL;
 	p.if_modified_since = r->ims[0] ? r->ims : NULL;
@@ -699,10 +706,31 @@ static enum req_step stp_deliver(struct req *r)
 	return STP_PARK;
 }
 
+/*
+ * GeoIP's overview is served rewritten (geoip.c), from the store once the
+ * fill has committed it all; one that cannot be rewritten goes out as it is.
+ */
+static enum req_step geoip_overview_filled(struct req *r, const struct fill_view *v)
+{
+	struct conn *c = r->conn;
+
+	if (v->state == FILL_STREAM)
+		return STP_PARK;
+	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=%s; fwd-status=%d; stored", AL_NAME,
+	    r->history == H_REVALIDATING ? "stale" : "miss", v->status);
+	if (conn_geoip_answer(r) != 0)
+		return STP_DELIVER;
+	al_count(&c->w->stats.misses, 1);
+	r->result = r->origin ? R_MISS : R_COLLAPSED;
+	detach_fill(c);
+	return STP_DONE;
+}
+
 /* The fill moved (re-entered from on_wake): deliver, look again, refetch privately, or fail. */
 static enum req_step stp_wait(struct req *r)
 {
 	struct fill_view v;
+	size_t rl;
 
 	fill_view(r->fill, &v);
 	switch (v.state) {
@@ -710,6 +738,17 @@ static enum req_step stp_wait(struct req *r)
 		return STP_PARK;
 	case FILL_STREAM:
 	case FILL_DONE:
+		/*
+		 * A Range needs the length: on an object whose length is not known
+		 * yet (a chunked upstream) wait for the end rather than send the
+		 * whole body under a 200, which Elasticsearch's ranged model
+		 * download (ModelLoaderUtils.HttpStreamChunker, elasticsearch
+		 * 01195333) would index as its range's bytes.
+		 */
+		if (v.state == FILL_STREAM && v.content_length < 0 && http1_field(&r->http, "Range", &rl) != NULL)
+			return STP_PARK;
+		if (r->geoip_overview && v.status == 200)
+			return geoip_overview_filled(r, &v);
 		return STP_DELIVER;
 	case FILL_REFRESHED:
 		detach_fill(r->conn);
@@ -820,7 +859,7 @@ static enum req_step stp_lookup(struct req *r)
 	const char *cc, *path = r->url + r->base_len;
 	char pathbuf[2048];
 	size_t ccl;
-	int rc;
+	int rc, after_failure = r->history == H_UPSTREAM_DOWN;
 
 	q.history = hist[r->history];
 	r->history = H_FIRST;
@@ -828,6 +867,9 @@ static enum req_step stp_lookup(struct req *r)
 		conn_reply_error(c, 502, "the entry kept changing under this request");
 		return STP_DONE;
 	}
+	/* a bucket's listing while its upstream is offline names only what is cached (offline_listing.c) */
+	if ((after_failure || !u.online) && conn_listing_answer(r) == 0)
+		return STP_DONE;
 	cc = http1_field(&r->http, "Cache-Control", &ccl);
 	q.only_if_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
 	q.registry = r->registry;
@@ -877,6 +919,9 @@ int req_set_url(struct req *r, const char *base, const char *target, size_t tlen
 	r->url[bl + tlen] = '\0';
 	r->base_len = bl;
 	r->registry = registry;
+	free(r->fetch_url);
+	r->fetch_url = NULL;
+	r->geoip_overview = al_geoip_is_overview(r->url, bl + tlen);
 	al_store_key(r->url, bl + tlen, r->key);
 	r->uplink = uplink_get(base);
 	r->attempts = 0;
@@ -1001,7 +1046,8 @@ static enum req_step stp_route(struct req *r)
 	struct conn *c = r->conn;
 	const struct http_req *h = &r->http;
 	const struct al_route *route;
-	char base[300];
+	char base[300], *path;
+	int n, rc;
 
 	if (h->form != FORM_ORIGIN) {
 		conn_reply_error(c, 400, "bad request target");
@@ -1039,8 +1085,18 @@ static enum req_step stp_route(struct req *r)
 	}
 	if (conn_client_auth(r, route) != 0)
 		return STP_DONE;
-	if (req_set_url(r, route->upstream, h->target, h->target_len, route->registry) != 0)
+	/* a strip_prefix route changes the path (policy/route.h al_route_path) */
+	if ((path = malloc(h->target_len + 2)) == NULL ||
+	    (n = al_route_path(route, h->target, h->target_len, path, h->target_len + 2)) < 0) {
+		free(path);
+		conn_reply_error(c, 503, "out of memory");
 		return STP_DONE;
+	}
+	rc = req_set_url(r, route->upstream, path, (size_t)n, route->registry);
+	free(path);
+	if (rc != 0)
+		return STP_DONE;
+	conn_geoip_resolve(r);
 	return STP_LOOKUP;
 }
 

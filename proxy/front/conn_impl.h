@@ -1,7 +1,7 @@
 /*
  * Private to proxy/front/: the session and its request as conn.c (the request steps),
- * forward.c (CONNECT, interception, absolute-form requests) and
- * offline_registry.c share it.  Nothing outside proxy/ includes this.
+ * forward.c (CONNECT, interception, absolute-form requests), offline_registry.c,
+ * offline_listing.c and geoip.c share it.  Nothing outside proxy/ includes this.
  */
 #ifndef AIRLOCK_PROXY_CONN_IMPL_H
 #define AIRLOCK_PROXY_CONN_IMPL_H
@@ -103,6 +103,8 @@ struct req {
 	size_t url_cap;
 	size_t base_len;           /* url[base_len] starts the path */
 	int registry;              /* the upstream is a package registry (offline answers) */
+	char *fetch_url;           /* GeoIP: the signed URL a database is fetched from (url stays the key), or NULL */
+	int geoip_overview;        /* url is GeoIP's overview: served with its database urls leading here */
 	uint8_t key[AL_KEY_LEN];
 	int attempts;
 	enum conn_history history; /* what happened to this request before the current step */
@@ -210,5 +212,25 @@ int conn_client_auth(struct req *r, const struct al_route *route);
 int conn_registry_answer(struct req *r);
 /* offline_registry.c: end the query threads (the answers in flight are dropped); before the workers stop. */
 void conn_registry_stop(void);
+
+/*
+ * geoip.c, in STP_ROUTE: the signed URL a GeoIP database path is fetched
+ * from, read from the cached overview (sets r->fetch_url; the key stays
+ * the stable url).
+ */
+void conn_geoip_resolve(struct req *r);
+/*
+ * geoip.c, in STP_HIT / STP_WAIT: answer with the stored overview, its
+ * database urls rewritten to lead here (r->cstatus gets a detail); 0 when
+ * answered (C_DONE), -1 when it cannot be (serve it as it is).
+ */
+int conn_geoip_answer(struct req *r);
+
+/*
+ * offline_listing.c, in STP_LOOKUP while the upstream is offline: a known
+ * bucket's listing written from the cached objects; 0 when answered
+ * (C_DONE), -1 if not one.
+ */
+int conn_listing_answer(struct req *r);
 
 #endif

@@ -15,6 +15,9 @@
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
+#include "policy/models.h"
+#include "policy/pkgfiles.h"
+#include "policy/s3listing.h"
 #include "policy/range.h"
 #include "policy/registry.h"
 #include "policy/route.h"
@@ -182,6 +185,71 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nul == NULL || al_semver_parse(buf + (nul - (const char *)data) + 1, &v) != 0)
 		return 0;
 	al_semver_satisfies(buf, &v);
+	return 0;
+}
+#elif defined(FUZZ_README)
+/* A package README from the registry: the images it shows, each a path under the package. */
+static void readme_path(const char *path, void *arg)
+{
+	(void)arg;
+	if (path[0] != '/' || strstr(path, "/../") != NULL)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	al_readme_images((const char *)data, size, readme_path, NULL);
+	return 0;
+}
+#elif defined(FUZZ_S3LISTING)
+/* A bucket listing from upstream: its keys, and a listing written back from them that reads the same. */
+struct s3_fuzz {
+	struct al_s3_object objs[64];
+	char keys[64][1100];
+	int n, again;
+};
+
+static void s3_key(const char *key, void *arg)
+{
+	struct s3_fuzz *f = arg;
+
+	if (f->n < 64) {
+		snprintf(f->keys[f->n], sizeof(f->keys[0]), "%s", key);
+		f->objs[f->n].key = f->keys[f->n];
+		f->n++;
+	}
+}
+
+static void s3_count(const char *key, void *arg)
+{
+	(void)key;
+	((struct s3_fuzz *)arg)->again++;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct s3_fuzz f;
+	char *xml, v[32];
+
+	f.n = f.again = 0;
+	if (al_s3_keys((const char *)data, size, s3_key, &f) < 0)
+		return 0;
+	for (int i = 0; i < f.n; i++)
+		al_product_doc_version(f.keys[i], v, sizeof(v));
+	xml = al_s3_listing("bucket", f.objs, (size_t)f.n);
+	if (xml != NULL && al_s3_keys(xml, strlen(xml), s3_count, &f) != f.n)
+		abort(); /* every key written must read back */
+	free(xml);
+	return 0;
+}
+#elif defined(FUZZ_MODEL_METADATA)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t sha[32];
+	int has;
+	int64_t len;
+
+	al_model_metadata_parse((const char *)data, size, sha, &has, &len);
 	return 0;
 }
 #else

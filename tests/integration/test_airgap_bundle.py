@@ -59,6 +59,8 @@ def fixtures(up):
         up.add(f"/package/{n}/{v}/", json.dumps(doc), headers=[("Cache-Control", "max-age=600")])
         paths[f"/package/{n}/{v}/"] = (json.dumps(doc).encode(), None)
         put(f"/epr/{n}/{n}-{v}.zip", os.urandom(20000), f'"{n}-zip"')
+        # every package has one (package-spec); Fleet's detail page reads it (use_change_log.ts)
+        put(f"/package/{n}/{v}/changelog.yml", f'- version: "{v}"\n'.encode(), f'"{n}-changelog"')
         put(f"/epr/{n}/{n}-{v}.zip.sig", b"sig " + n.encode(), f'"{n}-sig"')
     return paths
 

@@ -15,7 +15,7 @@ a Kibana 8.13 browsing session, with node-fetch as Kibana's registry client
 - getFile for what the UI shows of a package that is not installed
   (public/.../hooks/use_links.tsx toPackageImage: src under
   /package/<name>/<version>, else path): icons, screenshots, policy template
-  icons, the readme;
+  icons, the readme, changelog.yml (detail/hooks/use_change_log.ts);
 - fetchArchiveBuffer: the document's download, and its .sig.
 Every response must be 200 with the mirrored bytes."""
 import hashlib, json, os, subprocess, sys, tempfile
@@ -62,6 +62,7 @@ def fixtures(up):
         put(f"{base}/img/{name}-overview.png", b"\x89PNG\r\n\x1a\n" + os.urandom(3000), "image/png")
         put(f"{base}/img/{name}-pt.svg", f"<svg>{name} template</svg>", "image/svg+xml")
         put(f"{base}/docs/README.md", f"# {name}\n\nThe {name} integration.\n", "text/markdown; charset=utf-8")
+        put(f"{base}/changelog.yml", f'- version: "{ver}"\n  changes: []\n', "text/yaml")
         put(f"/epr/{name}/{name}-{ver}.zip", b"PK" + os.urandom(20000), "application/zip")
         put(f"/epr/{name}/{name}-{ver}.zip.sig", b"-----BEGIN PGP SIGNATURE-----\n" + name.encode(), "text/plain")
         search.append({k: doc[k] for k in ("name", "version", "title", "type", "release", "download", "path",
@@ -80,9 +81,9 @@ def test():
         al.stop()
         files = fixtures(up)
         p = cli(al, "mirror", "packages", "--kibana-version", V)
-        if "package files for Kibana's Integrations pages (icons, screenshots, docs): 8" not in p.stdout \
+        if "package files for Kibana's Integrations pages (icons, screenshots, docs): 10" not in p.stdout \
                 or "failed 0" not in p.stdout:
-            fail(f"mirror packages should fetch 4 files per package:\n{p.stdout}\n{p.stderr}")
+            fail(f"mirror packages should fetch 5 files per package:\n{p.stdout}\n{p.stderr}")
         bundle = os.path.join(tmp, "packages.airlock")
         cli(al, "export", bundle)
 
@@ -105,6 +106,7 @@ def test():
                 session += [(f"{base}/", f"{base}/"), (base, f"{base}/"),
                             (f"{base}/img/logo_{name}.svg", None), (f"{base}/img/{name}-overview.png", None),
                             (f"{base}/img/{name}-pt.svg", None), (f"{base}/docs/README.md", None),
+                            (f"{base}/changelog.yml", None),
                             (f"/epr/{name}/{name}-{ver}.zip", None), (f"/epr/{name}/{name}-{ver}.zip.sig", None)]
             p = node_clients.run("kibana_fetch.js", ["-"] + [reg + u for u, _ in session], {}, timeout=90)
             if p.returncode != 0:

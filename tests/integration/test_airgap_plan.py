@@ -62,7 +62,9 @@ def fixtures(up):
     up.add("/package/nginx/1.20.0/", json.dumps(doc), headers=[("Cache-Control", "max-age=600")])
     up.add("/epr/nginx/nginx-1.20.0.zip", os.urandom(2000), headers=[("ETag", '"z"')])
     up.add("/epr/nginx/nginx-1.20.0.zip.sig", b"sig", headers=[("ETag", '"s"')])
-    n += 6
+    # every package has one (package-spec); mirror packages fetches it for Fleet's detail page (use_change_log.ts)
+    up.add("/package/nginx/1.20.0/changelog.yml", b'- version: "1.20.0"\n', headers=[("ETag", '"c"')])
+    n += 7
     return n
 
 

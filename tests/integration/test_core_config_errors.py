@@ -9,6 +9,8 @@ CASES = [
     ("cache:\n  max_size: lots\n", ":2:13: cache.max_size: 'lots' is not a size"),
     ("routes:\n  - prefix: downloads\n    upstream: https://x\n", ":2:13: routes: prefix 'downloads' must start with /"),
     ("routes:\n  - prefix: /\n    upstream: ftp://x\n", ":3:15: routes: upstream 'ftp://x' must be http(s)://host[:port]"),
+    ("routes:\n  - prefix: /m/\n    upstream: https://x\n    strip_prefix: maybe\n",
+     ":4:19: routes: strip_prefix 'maybe' is not true or false"),
     ("listen: [\"nowhere\"]\n", ":1:10: listen: 'nowhere' is not address:port"),
     ("cache: [1, 2\n", ":2:1: did not find expected ',' or ']'"),
     ("bogus: 1\n", ":1:1: unknown key 'bogus'"),
@@ -56,6 +58,10 @@ def test():
     listed = re.findall(r'^    - \{match: "([^"]+)"(, immutable: true)?\}', text.split("  rules:")[1].split("\n  # - ")[0], re.M)
     defaults = re.findall(r"^ {33}(\S+)(  immutable)?$", helptext.split("Defaults:")[1], re.M)
     eq([(m, bool(i)) for m, i in listed], [(m, bool(i)) for m, i in defaults], "dist/airlock.yml rules vs the defaults")
+    # Its routes are exactly the default routes `airlock help` prints, in order.
+    routes = re.findall(r"^  - prefix: (\S+).*\n    upstream: (\S+)", text.split("\nroutes:\n")[1].split("\n\n")[0], re.M)
+    helped = re.findall(r"^ {33}(/\S*) +(https?://\S+)", helptext.split("default routes:")[1].split("cache.rules")[0], re.M)
+    eq(routes, helped, "dist/airlock.yml routes vs the default routes")
 
 
 if __name__ == "__main__":

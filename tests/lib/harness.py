@@ -23,7 +23,8 @@ import http.server
 
 AIRLOCK = os.environ.get("AIRLOCK_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "airlock")
-HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co"]
+HOSTS = ["epr.elastic.co", "artifacts.elastic.co", "artifacts.security.elastic.co", "ml-models.elastic.co",
+         "kibana-knowledge-base-artifacts.elastic.co", "geoip.elastic.co", "storage.googleapis.com"]
 
 
 def fail(msg):
@@ -163,9 +164,13 @@ class FakeUpstream:
                 body = fx.body
                 if fx.chunked:
                     try:
-                        for i in range(0, len(body), 1 << 20):
-                            part = body[i:i + (1 << 20)]
+                        step = max(1, fx.rate // 20) if fx.rate else 1 << 20
+                        for i in range(0, len(body), step):
+                            part = body[i:i + step]
                             self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                            self.wfile.flush()
+                            if fx.rate:
+                                time.sleep(len(part) / fx.rate)
                         self.wfile.write(b"0\r\n\r\n")
                         self.wfile.flush()
                     except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
@@ -264,6 +269,22 @@ class FakeUpstream:
         self.start(self.port, self.tls_port)
 
 
+_DEFAULT_ROUTES = None
+
+
+def default_routes():
+    """The routes section of airlock's embedded default (`airlock default-config`): tests run
+    the routes an operator gets, so a default route that is missing or wrong fails a test."""
+    global _DEFAULT_ROUTES
+    if _DEFAULT_ROUTES is None:
+        text = subprocess.run([AIRLOCK, "default-config"], capture_output=True, text=True, timeout=10,
+                              check=True).stdout
+        _DEFAULT_ROUTES = "routes:\n" + text.split("\nroutes:\n", 1)[1]
+        if not _DEFAULT_ROUTES.endswith("\n"):
+            _DEFAULT_ROUTES += "\n"
+    return _DEFAULT_ROUTES
+
+
 class Airlock:
     """airlock started on a config written for the test, in its own directory."""
 
@@ -300,17 +321,7 @@ cache:
 {resolve}
 log:
   level: debug
-routes:
-  - prefix: /downloads/endpoint/
-    upstream: https://artifacts.security.elastic.co
-  - prefix: /downloads/
-    upstream: https://artifacts.elastic.co
-  - prefix: /GPG-KEY-elastic-agent
-    upstream: https://artifacts.elastic.co
-  - prefix: /
-    upstream: https://epr.elastic.co
-    registry: true
-{extra}""")
+{default_routes()}{extra}""")
         self.proc = None
         self.start()
 
@@ -660,3 +671,50 @@ def pgp_sign(home, body):
         sig = fh.read()
     shutil.rmtree(d, ignore_errors=True)
     return sig
+
+
+def cli(config, *args, ok=True, timeout=120):
+    """`airlock ARGS --config CONFIG`; fails the test on a non-zero exit unless ok=False."""
+    p = subprocess.run([AIRLOCK, *args, "--config", config], capture_output=True, text=True, timeout=timeout)
+    if ok and p.returncode != 0:
+        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+class AirGap:
+    """with AirGap(al, up) as gap: the whole air-gap path from a connected cache: a key pair
+    (airlock keygen), a signed export of al's cache, an import with --trust into a fresh cache,
+    and an airlock on it forced offline (upstream.offline: true), started.  The test then
+    drives its client against gap and checks up.count()/up.connections did not move."""
+
+    def __init__(self, al, up, **kw):
+        self.al, self.up, self.kw = al, up, kw
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="airlock-gap-")
+        keys = os.path.join(self.tmp, "keys")
+        subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, timeout=30, check=True)
+        bundle = os.path.join(self.tmp, "mirror.airlock")
+        out = cli(self.al.config, "export", bundle, "--sign", os.path.join(keys, "bundle.key")).stdout
+        if "exported" not in out:
+            fail(f"export: {out}")
+        self.gap = Airlock(self.tmp, self.up, offline=True, **self.kw)
+        self.gap.stop()
+        out = cli(self.gap.config, "import", bundle, "--trust", os.path.join(keys, "bundle.pub")).stdout
+        if "rejected 0" not in out:
+            fail(f"import: {out}")
+        self.gap.start()
+        self.count, self.conns = self.up.count(), self.up.connections
+        return self.gap
+
+    def __exit__(self, et, ev, tb):
+        self.gap.stop(strict=et is None)
+        if et is not None:
+            sys.stderr.write("---- air-gapped airlock log (tail) ----\n" + self.gap.logtext() + "\n")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def untouched(self):
+        """The upstream saw nothing since the import."""
+        eq(self.up.count(), self.count, "zero upstream requests on the air-gapped side")
+        eq(self.up.connections, self.conns, "zero upstream connections on the air-gapped side")

@@ -52,16 +52,31 @@ static void test_default(void **state)
 	char err[256];
 
 	assert_int_equal(al_config_load(NULL, &c, err, sizeof(err)), 0);
-	assert_int_equal(c->nroutes, 4);
+	assert_int_equal(c->nroutes, 8);
 	assert_string_equal(c->routes[0].prefix, "/downloads/endpoint/");
 	assert_string_equal(c->routes[0].host, "artifacts.security.elastic.co");
 	assert_int_equal(c->routes[0].port, 443);
-	assert_int_equal(c->routes[3].registry, 1);
+	/* Kibana's telemetry manifest is on the Endpoint host, not artifacts.elastic.co */
+	assert_string_equal(c->routes[1].prefix, "/downloads/kibana/manifest/");
+	assert_string_equal(c->routes[1].host, "artifacts.security.elastic.co");
+	/* Elasticsearch's xpack.ml.model_repository: /ml-models/<file> -> https://ml-models.elastic.co/<file> */
+	assert_string_equal(c->routes[4].prefix, "/ml-models/");
+	assert_string_equal(c->routes[4].host, "ml-models.elastic.co");
+	assert_int_equal(c->routes[4].strip_prefix, 1);
+	assert_int_equal(c->routes[3].strip_prefix, 0);
+	/* Elasticsearch's GeoIP downloader: /geoip/v1/database -> https://geoip.elastic.co/v1/database */
+	assert_string_equal(c->routes[5].prefix, "/geoip/");
+	assert_string_equal(c->routes[5].host, "geoip.elastic.co");
+	assert_int_equal(c->routes[5].strip_prefix, 1);
+	assert_string_equal(c->routes[6].prefix, "/product-docs");
+	assert_string_equal(c->routes[6].host, "kibana-knowledge-base-artifacts.elastic.co");
+	assert_int_equal(c->routes[6].strip_prefix, 1);
+	assert_int_equal(c->routes[7].registry, 1);
 	assert_string_equal(c->listen[0].host, "127.0.0.1");
 	assert_int_equal(c->listen[0].port, 8080);
 	assert_true(c->cache_max_size == 20ULL << 30);
 	assert_true(c->connect_timeout_ms == 5000);
-	assert_int_equal(c->nrules, 5); /* policy/freshness.c al_default_rules */
+	assert_int_equal(c->nrules, 7); /* policy/freshness.c al_default_rules */
 	al_config_free(c);
 }
 

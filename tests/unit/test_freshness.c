@@ -62,6 +62,9 @@ static void test_default_rules(void **state)
 		"/downloads/beats/elastic-agent/elastic-agent-8.13.4-windows-x86_64.msi",
 		"/downloads/fleet-server/fleet-server-8.13.4-linux-arm64.tar.gz",
 		"/downloads/endpoint-dev/endpoint-security-8.13.4-linux-x86_64.tar.gz.asc",
+		/* FIPS builds: artifact.New joins name, "fips", version, platform (elastic-agent 137f0ac9) */
+		"/downloads/beats/elastic-agent/elastic-agent-fips-9.1.0-linux-x86_64.tar.gz",
+		"/downloads/beats/elastic-agent/elastic-agent-fips-9.1.0-linux-arm64.tar.gz.sha512",
 		"/downloads/endpoint/artifacts/diagnostic-configuration-v1/"
 		    "0f6a6d86e0b7b7f7c7d2a4e9b0d2a1c3f1e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9",
 		"/epr/nginx/nginx-1.20.0.zip",
@@ -73,6 +76,8 @@ static void test_default_rules(void **state)
 	static const char *const follow[] = {
 		"/downloads/endpoint/manifest/artifacts-8.13.4.zip",
 		"/downloads/endpoint/manifest/artifacts-8.13.4.zip.sha512",
+		/* Kibana's telemetry manifest (Security Solution's artifact.ts), republished in place */
+		"/downloads/kibana/manifest/artifacts-8.13.4.zip",
 		"/downloads/beats/elastic-agent/elastic-agent-8.14.0-SNAPSHOT-linux-x86_64.tar.gz",
 		"/downloads/endpoint/artifacts/diagnostic-configuration-v1/latest",
 		"/GPG-KEY-elastic-agent",

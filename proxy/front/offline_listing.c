@@ -1,0 +1,100 @@
+/*
+ * An S3 bucket's listing, written offline from what the cache holds: the
+ * AI Assistant's product documentation (policy/s3listing.c says how Kibana
+ * reads it).  The upstream's own listing names every artifact Elastic
+ * publishes; served as it is offline, it would let Kibana choose one the
+ * cache lacks and install nothing.  So while the bucket's upstream is
+ * offline, the listing names exactly the objects cached at its root.
+ */
+#include "policy/hdr.h"
+#include "policy/s3listing.h"
+#include "proxy/front/conn_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct listing_ctx {
+	const char *base;         /* "https://host/" */
+	size_t blen;
+	struct al_s3_object *objs;
+	size_t n, cap;
+};
+
+/* Copies what it keeps: the record is valid only during the call. */
+static int collect_object(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct listing_ctx *l = arg;
+	const char *rest = r->url + l->blen, *v;
+	size_t rl, vl;
+	struct al_s3_object *o;
+
+	(void)key;
+	if (r->status != 200 || r->url_len <= l->blen || memcmp(r->url, l->base, l->blen) != 0)
+		return 0;
+	rl = r->url_len - l->blen;
+	if (memchr(rest, '/', rl) != NULL || memchr(rest, '?', rl) != NULL)
+		return 0;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		struct al_s3_object *no = realloc(l->objs, nc * sizeof(*no));
+		if (no == NULL)
+			return 0;
+		l->objs = no;
+		l->cap = nc;
+	}
+	o = &l->objs[l->n];
+	memset(o, 0, sizeof(*o));
+	if ((o->key = strndup(rest, rl)) == NULL)
+		return 0;
+	o->size = r->body_len;
+	if ((v = al_hdr_get(r->hdrs, r->hdrs_len, "ETag", &vl)) != NULL)
+		o->etag = strndup(v, vl);
+	if ((v = al_hdr_get(r->hdrs, r->hdrs_len, "Last-Modified", &vl)) != NULL) {
+		time_t t = al_http_date(v, vl);
+		struct tm tm;
+		char iso[40];
+		if (t > 0 && gmtime_r(&t, &tm) != NULL && strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S.000Z", &tm) > 0)
+			o->last_modified = strdup(iso);
+	}
+	l->n++;
+	return 0;
+}
+
+int conn_listing_answer(struct req *r)
+{
+	struct conn *c = r->conn;
+	const char *path = r->url + r->base_len;
+	const char *bucket = al_s3_bucket_of(r->url, r->base_len);
+	struct listing_ctx l = {0};
+	char base[400], hdrs[128], *body;
+
+	if (bucket == NULL || path[0] != '/' || (path[1] != '\0' && path[1] != '?') || r->base_len + 2 > sizeof(base))
+		return -1;
+	snprintf(base, sizeof(base), "%.*s/", (int)r->base_len, r->url);
+	l.base = base;
+	l.blen = strlen(base);
+	al_store_foreach(srv.store, collect_object, &l);
+	body = al_s3_listing(bucket, l.objs, l.n);
+	for (size_t i = 0; i < l.n; i++) {
+		free((char *)l.objs[i].key);
+		free((char *)l.objs[i].etag);
+		free((char *)l.objs[i].last_modified);
+	}
+	free(l.objs);
+	if (body == NULL)
+		return -1;
+	snprintf(r->cstatus, sizeof(r->cstatus),
+	    "%s; fwd=miss; detail=\"listing of the %zu cached objects, upstream offline\"", AL_NAME, l.n);
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/xml\r\n");
+	r->result = R_STALE;
+	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
+	if (!r->head_only) {
+		evbuffer_add(conn_out(c), body, strlen(body));
+		r->body_sent = strlen(body);
+	}
+	free(body);
+	c->state = C_DONE;
+	return 0;
+}
