@@ -743,25 +743,31 @@ static json_t *base_data_streams(json_t *dss)
  * registry does it over everything it indexes; here over every document
  * given, so an older cached version learns of a newer one's notice.
  */
+static void note_deprecated(json_t *by_name, json_t *d)
+{
+	json_t *dep = json_object_get(d, "deprecated"), *best;
+	const char *name = str(d, "name");
+	struct al_semver v, bv;
+
+	if (!json_is_object(dep) || name == NULL || version_of(d, &v) != 0)
+		return;
+	best = json_object_get(by_name, name);
+	if (best == NULL || (version_of(best, &bv) == 0 && al_semver_cmp(&v, &bv) > 0))
+		json_object_set(by_name, name, d);
+}
+
 static json_t *latest_deprecated(json_t *docs)
 {
 	json_t *by_name = json_object(), *d;
 	size_t i;
 
-	json_array_foreach(docs, i, d) {
-		json_t *dep = json_object_get(d, "deprecated"), *best;
-		const char *name = str(d, "name");
-		struct al_semver v, bv;
-		if (!json_is_object(dep) || name == NULL || version_of(d, &v) != 0)
-			continue;
-		best = json_object_get(by_name, name);
-		if (best == NULL || (version_of(best, &bv) == 0 && al_semver_cmp(&v, &bv) > 0))
-			json_object_set(by_name, name, d);
-	}
+	json_array_foreach(docs, i, d)
+		note_deprecated(by_name, d);
 	return by_name; /* name -> the document whose notice every version carries */
 }
 
-char *al_registry_search(json_t *docs, const struct al_registry_query *q)
+/* The /search answer for docs, each version carrying the notice of deprecated[its name] (see latest_deprecated). */
+static char *search_with(json_t *docs, const struct al_registry_query *q, json_t *deprecated)
 {
 	/* BasePackage (packages/package.go), in its field order */
 	static const char *const fields[] = {"name", "title", "version", "release", "source", "!description", "type",
@@ -769,7 +775,7 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 		"categories", "signature_path", "discovery", "data_streams", "deprecated", "requires", "group", NULL};
 	size_t n;
 	struct pick *v = apply(docs, q, q->category, &n);
-	json_t *out = json_array(), *deprecated = latest_deprecated(docs);
+	json_t *out = json_array();
 	char *s;
 
 	if (v != NULL)
@@ -812,9 +818,17 @@ char *al_registry_search(json_t *docs, const struct al_registry_query *q)
 		json_array_append_new(out, item);
 	}
 	free(v);
-	json_decref(deprecated);
 	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(out);
+	return s;
+}
+
+char *al_registry_search(json_t *docs, const struct al_registry_query *q)
+{
+	json_t *deprecated = latest_deprecated(docs);
+	char *s = search_with(docs, q, deprecated);
+
+	json_decref(deprecated);
 	return s;
 }
 
@@ -933,6 +947,7 @@ struct al_registry_run {
 	struct al_registry_query q;
 	int categories;
 	json_t *docs;
+	json_t *deprecated;      /* name -> its newest deprecated version seen (latest_deprecated) */
 	char name[256];          /* the name being fed */
 	int name_pre;            /* legacy: a prerelease of it is kept */
 	struct skel *skel;       /* all: the kept documents' skeletons */
@@ -944,7 +959,9 @@ struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, i
 {
 	struct al_registry_run *r = calloc(1, sizeof(*r));
 
-	if (r == NULL || (r->docs = json_array()) == NULL) {
+	if (r == NULL || (r->docs = json_array()) == NULL || (r->deprecated = json_object()) == NULL) {
+		if (r != NULL)
+			json_decref(r->docs);
 		free(r);
 		return NULL;
 	}
@@ -1003,7 +1020,10 @@ int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text
 	const char *name;
 	int pre;
 
-	if (!json_is_object(doc) || !first_phase(doc, &r->q))
+	if (!json_is_object(doc))
+		return 0;
+	note_deprecated(r->deprecated, doc);
+	if (!first_phase(doc, &r->q))
 		return 0;
 	name = str(doc, "name");
 	if (strcmp(name, r->name) != 0) {
@@ -1028,6 +1048,12 @@ int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text
 	json_array_append(r->docs, doc);
 	r->name_pre |= pre;
 	return !pre;
+}
+
+void al_registry_run_add_deprecated(struct al_registry_run *r, json_t *doc)
+{
+	if (json_is_object(doc))
+		note_deprecated(r->deprecated, doc);
 }
 
 /* Batches' answers, each a JSON array dumped with JSON_INDENT(2). */
@@ -1084,7 +1110,7 @@ static char *finish_in_batches(struct al_registry_run *r, const struct al_regist
 			if (d != NULL)
 				json_array_append_new(batch, d);
 		}
-		s = batch ? al_registry_search(batch, q) : NULL;
+		s = batch ? search_with(batch, q, r->deprecated) : NULL;
 		json_decref(batch);
 		rc = s ? add_piece(&ps, s) : -ENOMEM;
 	}
@@ -1135,11 +1161,12 @@ char *al_registry_run_finish(struct al_registry_run *r)
 	else if (r->nskel > 0)
 		body = finish_in_batches(r, &q);
 	else
-		body = r->categories ? al_registry_categories(r->docs, &q) : al_registry_search(r->docs, &q);
+		body = r->categories ? al_registry_categories(r->docs, &q) : search_with(r->docs, &q, r->deprecated);
 	for (size_t k = 0; k < r->nskel; k++)
 		json_decref(r->skel[k].p.doc);
 	free(r->skel);
 	json_decref(r->docs);
+	json_decref(r->deprecated);
 	free(r);
 	return body;
 }

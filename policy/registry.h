@@ -68,6 +68,15 @@ char *al_registry_categories(json_t *docs, const struct al_registry_query *q);
 struct al_registry_run;
 struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories);
 int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text, size_t len);
+/*
+ * Every version of a name carries the deprecation notice of the newest
+ * deprecated version of that name among all of them, qualifying or not
+ * (packages/deprecated.go PropagateLatestDeprecatedInfoToPackageList at
+ * AL_REGISTRY_COMMIT).  The run learns of the documents given to run_add;
+ * a caller that skips versions (or feeds skeletons) gives it each name's
+ * newest deprecated version here.  The run takes its own reference.
+ */
+void al_registry_run_add_deprecated(struct al_registry_run *r, json_t *doc);
 char *al_registry_run_finish(struct al_registry_run *r);
 /*
  * 1 when this run answers from skeletons (every version, current rules,

@@ -14,14 +14,15 @@
 
 /* Of each policy template: BasePolicyTemplate's fields (/search) and the categories the filters read. */
 static const char *const PT_KEEP[] = {"name", "title", "description", "icons", "categories", "deployment_modes",
-	"data_streams", NULL};
+	"data_streams", "deprecated", NULL};
+
+/* Of each data stream: BaseDataStream's fields (packages/datastream.go at AL_REGISTRY_COMMIT). */
+static const char *const DS_KEEP[] = {"type", "dataset", "title", "deprecated", NULL};
 
 /*
  * The summary's fields: a field of the document, kept whole (keep NULL) or,
  * for an array of objects, each trimmed to keep.  Adding a field is one row
- * here and a bump of AL_REGISTRY_SUMMARY_FORMAT.  (The data streams are not
- * kept: no rule reads them today.  Should a discovery filter read their
- * datasets, a row {"data_streams", DS_KEEP} with DS_KEEP = {"dataset"}.)
+ * here and a bump of AL_REGISTRY_SUMMARY_FORMAT.
  */
 static const struct summary_field {
 	const char *name;
@@ -31,7 +32,7 @@ static const struct summary_field {
 	{"type", NULL}, {"download", NULL}, {"path", NULL}, {"icons", NULL}, {"source", NULL}, {"owner", NULL},
 	{"categories", NULL}, {"conditions", NULL}, {"signature_path", NULL}, {"discovery", NULL},
 	{"deprecated", NULL}, {"format_version", NULL}, {"policy_templates", PT_KEEP},
-	{"policy_templates_behavior", NULL},
+	{"policy_templates_behavior", NULL}, {"data_streams", DS_KEEP}, {"requires", NULL}, {"group", NULL},
 	{NULL, NULL},
 };
 
@@ -118,6 +119,9 @@ char *al_registry_summary(const char *body, size_t len, size_t *out_len)
 		json_object_foreach(sum, k, v)
 			if (!json_is_object(v) && !json_is_array(v))
 				json_object_set(skel, k, v);
+		/* a deprecated version's notice goes to every version of its name: found without parsing summaries */
+		if (json_is_object(json_object_get(sum, "deprecated")))
+			json_object_set_new(skel, "deprecated", json_true());
 		a = json_dumps(skel, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(skel);
 	}

@@ -15,10 +15,13 @@
  * The summary's format: bump it with every change to the field table in
  * registry_summary.c, and every store rebuilds its index at the next start.
  */
-#define AL_REGISTRY_SUMMARY_FORMAT 2
+#define AL_REGISTRY_SUMMARY_FORMAT 3
 
 /* Longest index key (al_registry_index_key refuses longer URLs). */
 #define AL_REGISTRY_INDEX_KEY_MAX 511
+
+/* In a skeleton's compact JSON only as its own key (a quote in a string value is escaped). */
+#define AL_REGISTRY_SKEL_DEPRECATED "\"deprecated\":true"
 
 /*
  * url is <base>/package/<name>/<version> with an optional trailing slash
@@ -30,7 +33,9 @@ int al_registry_index_key(const char *url, size_t len, char key[AL_REGISTRY_INDE
 
 /*
  * The summary of a package document (body, len bytes): its skeleton (the
- * summary's scalar fields: what ordering reads), a newline, then the
+ * summary's scalar fields: what ordering reads; and "deprecated":true when
+ * the document carries a deprecation notice, AL_REGISTRY_SKEL_DEPRECATED
+ * in the compact text), a newline, then the
  * summary (the table's fields), both compact JSON.  NULL when body is not
  * a JSON object with a string name and version, or on ENOMEM.  Caller
  * frees.

@@ -20,6 +20,7 @@
  * (without all) one parsed summary per name.
  */
 #include "policy/registry.h"
+#include "policy/registry_summary.h"
 #include "policy/semver.h"
 #include "proxy/front/conn_impl.h"
 #include "proxy/runtime/log.h"
@@ -132,8 +133,8 @@ static void memo_clear(void)
 
 /* One name's index entries, gathered while scanning (pointers into the snapshot). */
 struct entry {
-	const char *summary;
-	size_t slen;
+	const char *skel, *summary;
+	size_t klen, slen;
 	struct al_semver v;
 	int parsed;
 };
@@ -157,13 +158,41 @@ static int newest_first(const void *a, const void *b)
 	return x->parsed ? -al_semver_cmp(&x->v, &y->v) : 0;
 }
 
-/* Offer the gathered name's versions newest first, parsing only until the rules have what they need. */
+static int skel_deprecated(const struct entry *e)
+{
+	return memmem(e->skel, e->klen, AL_REGISTRY_SKEL_DEPRECATED, strlen(AL_REGISTRY_SKEL_DEPRECATED)) != NULL;
+}
+
+/*
+ * Offer the gathered name's versions: first its newest deprecated one (its
+ * notice goes on every version, packages/deprecated.go), then newest
+ * first, parsing only until the rules have what they need; or, when the
+ * run answers from skeletons, every version's skeleton.
+ */
 static void flush_name(struct scan *sc)
 {
 	qsort(sc->e, sc->n, sizeof(*sc->e), newest_first);
+	for (size_t i = 0; i < sc->n && sc->e[i].parsed; i++) {
+		if (skel_deprecated(&sc->e[i])) {
+			json_t *doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
+			al_registry_run_add_deprecated(sc->run, doc);
+			json_decref(doc);
+			break;
+		}
+	}
 	for (size_t i = 0; i < sc->n; i++) {
-		json_t *doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
-		int enough = doc != NULL && al_registry_run_add(sc->run, doc, sc->e[i].summary, sc->e[i].slen) == 1;
+		json_t *doc;
+		int enough;
+		if (al_registry_run_skeletons(sc->run)) {
+			/* every version, in any order: the skeleton is enough until the run answers */
+			json_t *skel = json_loadb(sc->e[i].skel, sc->e[i].klen, 0, NULL);
+			if (skel != NULL)
+				al_registry_run_add_skeleton(sc->run, skel, sc->e[i].summary, sc->e[i].slen);
+			json_decref(skel);
+			continue;
+		}
+		doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
+		enough = doc != NULL && al_registry_run_add(sc->run, doc, sc->e[i].summary, sc->e[i].slen) == 1;
 		json_decref(doc);
 		if (enough)
 			break;
@@ -185,16 +214,6 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	if (nl == NULL)
 		return 0; /* not a summary of this format */
 	sc->total++;
-	if (al_registry_run_skeletons(sc->run)) {
-		/* every version, in any order: the skeleton is enough until the run answers */
-		json_t *skel = json_loadb(summary, (size_t)(nl - summary), 0, NULL);
-		if (skel != NULL)
-			al_registry_run_add_skeleton(sc->run, skel, nl + 1, slen - (size_t)(nl - summary) - 1);
-		json_decref(skel);
-		return 0;
-	}
-	slen -= (size_t)(nl + 1 - summary);
-	summary = nl + 1;
 	if (sc->n > 0 && (nlen != sc->nlen || memcmp(name, sc->name, nlen) != 0))
 		flush_name(sc);
 	if (sc->n == sc->cap) {
@@ -206,8 +225,10 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	sc->name = name;
 	sc->nlen = nlen;
 	e = &sc->e[sc->n++];
-	e->summary = summary;
-	e->slen = slen;
+	e->skel = summary;
+	e->klen = (size_t)(nl - summary);
+	e->summary = nl + 1;
+	e->slen = slen - e->klen - 1;
 	e->parsed = 0;
 	if (vlen < sizeof(v)) {
 		memcpy(v, version, vlen);
