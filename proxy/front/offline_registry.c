@@ -133,8 +133,7 @@ static void memo_clear(void)
 
 /* One name's index entries, gathered while scanning (pointers into the snapshot). */
 struct entry {
-	const char *skel, *summary;
-	size_t klen, slen;
+	struct al_registry_summary_parts p;
 	struct al_semver v;
 	int parsed;
 };
@@ -158,9 +157,10 @@ static int newest_first(const void *a, const void *b)
 	return x->parsed ? -al_semver_cmp(&x->v, &y->v) : 0;
 }
 
+/* Its own notice was rendered: it is deprecated (no scan of the skeleton needed). */
 static int skel_deprecated(const struct entry *e)
 {
-	return memmem(e->skel, e->klen, AL_REGISTRY_SKEL_DEPRECATED, strlen(AL_REGISTRY_SKEL_DEPRECATED)) != NULL;
+	return e->p.dlen > 0;
 }
 
 /*
@@ -171,28 +171,42 @@ static int skel_deprecated(const struct entry *e)
  */
 static void flush_name(struct scan *sc)
 {
+	int rendered = al_registry_run_rendered(sc->run);
+	const struct entry *dep = NULL;
+
 	qsort(sc->e, sc->n, sizeof(*sc->e), newest_first);
-	for (size_t i = 0; i < sc->n && sc->e[i].parsed; i++) {
-		if (skel_deprecated(&sc->e[i])) {
-			json_t *doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
-			al_registry_run_add_deprecated(sc->run, doc);
-			json_decref(doc);
-			break;
-		}
+	for (size_t i = 0; i < sc->n && sc->e[i].parsed && dep == NULL; i++)
+		if (skel_deprecated(&sc->e[i]))
+			dep = &sc->e[i];
+	if (dep != NULL && !rendered) {
+		json_t *doc = json_loadb(dep->p.summary, dep->p.slen, 0, NULL);
+		al_registry_run_add_deprecated(sc->run, doc);
+		json_decref(doc);
 	}
 	for (size_t i = 0; i < sc->n; i++) {
+		const struct al_registry_summary_parts *p = &sc->e[i].p;
 		json_t *doc;
 		int enough;
+		if (rendered) {
+			/* the filters read the skeleton; the answer joins the rendered entries */
+			json_t *skel = json_loadb(p->skel, p->klen, 0, NULL);
+			enough = skel != NULL && al_registry_run_add_rendered(sc->run, skel, p->entry, p->elen, p->hole,
+			    dep ? dep->p.dep : NULL, dep ? dep->p.dlen : 0) == 1;
+			json_decref(skel);
+			if (enough)
+				break;
+			continue;
+		}
 		if (al_registry_run_skeletons(sc->run)) {
 			/* every version, in any order: the skeleton is enough until the run answers */
-			json_t *skel = json_loadb(sc->e[i].skel, sc->e[i].klen, 0, NULL);
+			json_t *skel = json_loadb(p->skel, p->klen, 0, NULL);
 			if (skel != NULL)
-				al_registry_run_add_skeleton(sc->run, skel, sc->e[i].summary, sc->e[i].slen);
+				al_registry_run_add_skeleton(sc->run, skel, p->summary, p->slen);
 			json_decref(skel);
 			continue;
 		}
-		doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
-		enough = doc != NULL && al_registry_run_add(sc->run, doc, sc->e[i].summary, sc->e[i].slen) == 1;
+		doc = json_loadb(p->summary, p->slen, 0, NULL);
+		enough = doc != NULL && al_registry_run_add(sc->run, doc, p->summary, p->slen) == 1;
 		json_decref(doc);
 		if (enough)
 			break;
@@ -207,11 +221,11 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	struct entry *e;
 	char v[64];
 
-	const char *nl = memchr(summary, '\n', slen);
+	struct al_registry_summary_parts p;
 
 	if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
 		return -ECANCELED;
-	if (nl == NULL)
+	if (al_registry_summary_split(summary, slen, &p) != 0)
 		return 0; /* not a summary of this format */
 	sc->total++;
 	if (sc->n > 0 && (nlen != sc->nlen || memcmp(name, sc->name, nlen) != 0))
@@ -225,10 +239,7 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	sc->name = name;
 	sc->nlen = nlen;
 	e = &sc->e[sc->n++];
-	e->skel = summary;
-	e->klen = (size_t)(nl - summary);
-	e->summary = nl + 1;
-	e->slen = slen - e->klen - 1;
+	e->p = p;
 	e->parsed = 0;
 	if (vlen < sizeof(v)) {
 		memcpy(v, version, vlen);

@@ -35,8 +35,8 @@ static const char *const QUERIES[] = {
 };
 
 struct sum {
-	char *name, *version, *text;   /* text: skeleton "\n" summary, as the index holds it */
-	const char *full;
+	char *name, *version, *text;   /* text: as the index holds it */
+	struct al_registry_summary_parts p;
 	struct al_semver v;
 };
 
@@ -98,9 +98,7 @@ static struct sum *summaries(size_t *n)
 		char *text = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		s[i].text = al_registry_summary(text, strlen(text), &len);
 		assert_non_null(s[i].text);
-		assert_int_equal(len, strlen(s[i].text));
-		assert_non_null(strchr(s[i].text, '\n'));
-		s[i].full = strchr(s[i].text, '\n') + 1;
+				assert_int_equal(al_registry_summary_split(s[i].text, len, &s[i].p), 0);
 		s[i].name = strdup(json_string_value(json_object_get(d, "name")));
 		s[i].version = strdup(json_string_value(json_object_get(d, "version")));
 		assert_int_equal(al_semver_parse(s[i].version, &s[i].v), 0);
@@ -124,7 +122,8 @@ static char *direct(const struct al_registry_query *q, int categories)
 static char *streamed(const struct sum *s, size_t n, const struct al_registry_query *q, int categories, size_t batch)
 {
 	struct al_registry_run *r = al_registry_run_new(q, categories);
-	int skip = 0;
+	struct al_registry_summary_parts dep = {0};
+	int skip = 0, have_dep = 0;
 
 	assert_non_null(r);
 	if (batch)
@@ -134,26 +133,37 @@ static char *streamed(const struct sum *s, size_t n, const struct al_registry_qu
 		if (i == 0 || strcmp(s[i].name, s[i - 1].name) != 0) {
 			/* as the index's reader does: the name's newest deprecated version first, told by its skeleton */
 			skip = 0;
+			have_dep = 0;
 			for (size_t j = i; j < n && !strcmp(s[j].name, s[i].name); j++) {
-				if (memmem(s[j].text, (size_t)(s[j].full - 1 - s[j].text), AL_REGISTRY_SKEL_DEPRECATED,
-				        strlen(AL_REGISTRY_SKEL_DEPRECATED)) != NULL) {
-					doc = json_loads(s[j].full, 0, NULL);
-					al_registry_run_add_deprecated(r, doc);
-					json_decref(doc);
+				if (s[j].p.dlen > 0) {
+					dep = s[j].p;
+					have_dep = 1;
+					if (!al_registry_run_rendered(r)) {
+						doc = json_loadb(s[j].p.summary, s[j].p.slen, 0, NULL);
+						al_registry_run_add_deprecated(r, doc);
+						json_decref(doc);
+					}
 					break;
 				}
 			}
 		}
 		if (skip)
 			continue;
-		if (al_registry_run_skeletons(r)) {
-			json_t *skel = json_loadb(s[i].text, (size_t)(s[i].full - 1 - s[i].text), 0, NULL);
-			al_registry_run_add_skeleton(r, skel, s[i].full, strlen(s[i].full));
+		if (al_registry_run_rendered(r)) {
+			json_t *skel = json_loadb(s[i].p.skel, s[i].p.klen, 0, NULL);
+			skip = al_registry_run_add_rendered(r, skel, s[i].p.entry, s[i].p.elen, s[i].p.hole,
+			           have_dep ? dep.dep : NULL, have_dep ? dep.dlen : 0) == 1;
 			json_decref(skel);
 			continue;
 		}
-		doc = json_loads(s[i].full, 0, NULL);
-		skip = al_registry_run_add(r, doc, s[i].full, strlen(s[i].full)) == 1;
+		if (al_registry_run_skeletons(r)) {
+			json_t *skel = json_loadb(s[i].p.skel, s[i].p.klen, 0, NULL);
+			al_registry_run_add_skeleton(r, skel, s[i].p.summary, s[i].p.slen);
+			json_decref(skel);
+			continue;
+		}
+		doc = json_loadb(s[i].p.summary, s[i].p.slen, 0, NULL);
+		skip = al_registry_run_add(r, doc, s[i].p.summary, s[i].p.slen) == 1;
 		json_decref(doc);
 	}
 	return al_registry_run_finish(r);
