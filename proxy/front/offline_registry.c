@@ -16,8 +16,11 @@
  *
  * The job holds a reference on the connection's hold (conn_impl.h), which
  * outlives the connection: on_done finds hold->c NULL when the client went
- * away meanwhile, and drops the body.  Memory per query: the answer, and
- * (without all) one parsed summary per name.
+ * away meanwhile, and drops the body.  /search without category or legacy
+ * rules reads only skeletons and joins the entries rendered at admission
+ * (al_registry_run_rendered); the rest parses summaries.  Memory per
+ * query: the answer, and the kept skeletons or (without all) one parsed
+ * summary per name.
  */
 #include "policy/registry.h"
 #include "policy/registry_summary.h"
