@@ -743,79 +743,169 @@ static json_t *base_data_streams(json_t *dss)
  * registry does it over everything it indexes; here over every document
  * given, so an older cached version learns of a newer one's notice.
  */
+static void note_deprecated(json_t *by_name, json_t *d)
+{
+	json_t *dep = json_object_get(d, "deprecated"), *best;
+	const char *name = str(d, "name");
+	struct al_semver v, bv;
+
+	if (!json_is_object(dep) || name == NULL || version_of(d, &v) != 0)
+		return;
+	best = json_object_get(by_name, name);
+	if (best == NULL || (version_of(best, &bv) == 0 && al_semver_cmp(&v, &bv) > 0))
+		json_object_set(by_name, name, d);
+}
+
 static json_t *latest_deprecated(json_t *docs)
 {
 	json_t *by_name = json_object(), *d;
 	size_t i;
 
-	json_array_foreach(docs, i, d) {
-		json_t *dep = json_object_get(d, "deprecated"), *best;
-		const char *name = str(d, "name");
-		struct al_semver v, bv;
-		if (!json_is_object(dep) || name == NULL || version_of(d, &v) != 0)
-			continue;
-		best = json_object_get(by_name, name);
-		if (best == NULL || (version_of(best, &bv) == 0 && al_semver_cmp(&v, &bv) > 0))
-			json_object_set(by_name, name, d);
-	}
+	json_array_foreach(docs, i, d)
+		note_deprecated(by_name, d);
 	return by_name; /* name -> the document whose notice every version carries */
 }
 
-char *al_registry_search(json_t *docs, const struct al_registry_query *q)
+/* BasePackage (packages/package.go), in its field order */
+static const char *const BASE_FIELDS[] = {"name", "title", "version", "release", "source", "!description", "type",
+	"!download", "path", "icons", "policy_templates_behavior", "policy_templates", "conditions", "owner",
+	"categories", "signature_path", "discovery", "data_streams", "deprecated", "requires", "group", NULL};
+
+/* One /search entry for doc; notice: the deprecation notice it carries (its name's newest), or NULL. */
+static json_t *render_item(json_t *doc, const struct al_registry_query *q, json_t *notice)
 {
-	/* BasePackage (packages/package.go), in its field order */
-	static const char *const fields[] = {"name", "title", "version", "release", "source", "!description", "type",
-		"!download", "path", "icons", "policy_templates_behavior", "policy_templates", "conditions", "owner",
-		"categories", "signature_path", "discovery", "data_streams", "deprecated", "requires", "group", NULL};
+	const char *const *fields = BASE_FIELDS;
+	json_t *item = json_object();
+	const char *only = q->category[0] && !has_category(json_object_get(doc, "categories"), q->category) ?
+	    q->category : NULL;
+
+	for (int f = 0; fields[f]; f++) {
+		const char *k = fields[f] + (fields[f][0] == '!');
+		json_t *val = json_object_get(doc, k);
+		if (!strcmp(k, "policy_templates")) {
+			json_t *pts = json_array_size(val) > 0 ? base_policy_templates(val, only) : NULL;
+			if (json_array_size(pts) > 0)
+				json_object_set(item, k, pts);
+			json_decref(pts);
+		} else if (!strcmp(k, "data_streams")) {
+			if (json_array_size(val) > 0)
+				json_object_set_new(item, k, base_data_streams(val));
+		} else if (!strcmp(k, "discovery")) {
+			/* omitzero: Discovery.IsZero, no fields and no datasets */
+			if (json_array_size(json_object_get(val, "fields")) + json_array_size(json_object_get(val, "datasets")) > 0)
+				json_object_set(item, k, val);
+		} else if (!strcmp(k, "deprecated")) {
+			if (notice != NULL)
+				json_object_set(item, k, notice);
+		} else if (val != NULL) {
+			json_object_set(item, k, val);
+		} else if (fields[f][0] == '!') {
+			json_object_set_new(item, k, json_string(""));
+		} else if (!strcmp(k, "type")) {
+			json_object_set_new(item, "type", json_string("integration"));
+		} else if (!strcmp(k, "path")) {
+			char p[512];
+			snprintf(p, sizeof(p), "/package/%s/%s", str(doc, "name"), str(doc, "version"));
+			json_object_set_new(item, "path", json_string(p));
+		}
+	}
+	return item;
+}
+
+/* The /search answer for docs, each version carrying the notice of deprecated[its name] (see latest_deprecated). */
+static char *search_with(json_t *docs, const struct al_registry_query *q, json_t *deprecated)
+{
 	size_t n;
 	struct pick *v = apply(docs, q, q->category, &n);
-	json_t *out = json_array(), *deprecated = latest_deprecated(docs);
+	json_t *out = json_array();
 	char *s;
 
 	if (v != NULL)
 		qsort(v, n, sizeof(*v), by_registry_order);
 	for (size_t i = 0; v && i < n; i++) {
-		json_t *doc = v[i].doc, *item = json_object(), *dep;
-		const char *only = q->category[0] && !has_category(json_object_get(doc, "categories"), q->category) ?
-		    q->category : NULL;
-
-		for (int f = 0; fields[f]; f++) {
-			const char *k = fields[f] + (fields[f][0] == '!');
-			json_t *val = json_object_get(doc, k);
-			if (!strcmp(k, "policy_templates")) {
-				json_t *pts = json_array_size(val) > 0 ? base_policy_templates(val, only) : NULL;
-				if (json_array_size(pts) > 0)
-					json_object_set(item, k, pts);
-				json_decref(pts);
-			} else if (!strcmp(k, "data_streams")) {
-				if (json_array_size(val) > 0)
-					json_object_set_new(item, k, base_data_streams(val));
-			} else if (!strcmp(k, "discovery")) {
-				/* omitzero: Discovery.IsZero, no fields and no datasets */
-				if (json_array_size(json_object_get(val, "fields")) + json_array_size(json_object_get(val, "datasets")) > 0)
-					json_object_set(item, k, val);
-			} else if (!strcmp(k, "deprecated")) {
-				if ((dep = json_object_get(json_object_get(deprecated, str(doc, "name")), "deprecated")) != NULL)
-					json_object_set(item, k, dep);
-			} else if (val != NULL) {
-				json_object_set(item, k, val);
-			} else if (fields[f][0] == '!') {
-				json_object_set_new(item, k, json_string(""));
-			} else if (!strcmp(k, "type")) {
-				json_object_set_new(item, "type", json_string("integration"));
-			} else if (!strcmp(k, "path")) {
-				char p[512];
-				snprintf(p, sizeof(p), "/package/%s/%s", str(doc, "name"), str(doc, "version"));
-				json_object_set_new(item, "path", json_string(p));
-			}
-		}
-		json_array_append_new(out, item);
+		json_t *doc = v[i].doc;
+		json_t *notice = json_object_get(json_object_get(deprecated, str(doc, "name")), "deprecated");
+		json_array_append_new(out, render_item(doc, q, notice));
 	}
 	free(v);
-	json_decref(deprecated);
 	s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(out);
 	return s;
+}
+
+char *al_registry_search(json_t *docs, const struct al_registry_query *q)
+{
+	json_t *deprecated = latest_deprecated(docs);
+	char *s = search_with(docs, q, deprecated);
+
+	json_decref(deprecated);
+	return s;
+}
+
+/* doc's element as json_dumps writes it inside the answer's array (indented, no "[\n" or "\n]"); caller frees. */
+static char *dump_element(json_t *item, size_t *len)
+{
+	json_t *a = json_array();
+	char *s;
+	size_t l;
+
+	if (a == NULL || json_array_append(a, item) != 0 || (s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+		json_decref(a);
+		return NULL;
+	}
+	json_decref(a);
+	l = strlen(s);
+	if (l < 4) {
+		free(s);
+		return NULL;
+	}
+	memmove(s, s + 2, l - 4);
+	s[l - 4] = '\0';
+	*len = l - 4;
+	return s;
+}
+
+#define HOLE_MARK ",\n    \"deprecated\": \"\\u0001\""
+
+int al_registry_render(json_t *doc, struct al_registry_rendered *out)
+{
+	static const struct al_registry_query none; /* no category: every policy template listed */
+	json_t *mark = json_string("\x01"), *item, *notice = json_object_get(doc, "deprecated");
+	char *at;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(doc) || mark == NULL || (item = render_item(doc, &none, mark)) == NULL) {
+		json_decref(mark);
+		return -ENOMEM;
+	}
+	json_decref(mark);
+	out->entry = dump_element(item, &out->elen);
+	json_decref(item);
+	if (out->entry == NULL || (at = strstr(out->entry, HOLE_MARK)) == NULL) {
+		free(out->entry);
+		return -ENOMEM;
+	}
+	out->hole = (size_t)(at - out->entry);
+	memmove(at, at + strlen(HOLE_MARK), out->elen - out->hole - strlen(HOLE_MARK) + 1);
+	out->elen -= strlen(HOLE_MARK);
+	if (json_is_object(notice)) {
+		/* ",\n    \"deprecated\": {...}" as the hole wants it: from {"deprecated": notice}'s element */
+		json_t *o = json_object();
+		size_t l;
+		char *e;
+		json_object_set(o, "deprecated", notice);
+		e = dump_element(o, &l);
+		json_decref(o);
+		/* e is "  {\n    \"deprecated\": ...\n  }" */
+		if (e == NULL || l < 10 || (out->dep = malloc(l)) == NULL) {
+			free(e);
+			free(out->entry);
+			return -ENOMEM;
+		}
+		out->dlen = (size_t)sprintf(out->dep, ",\n%.*s", (int)(l - 4 - 4), e + 4);
+		free(e);
+	}
+	return 0;
 }
 
 static void count(json_t *counts, const char *c, int by)
@@ -929,10 +1019,26 @@ static int by_skel_order(const void *a, const void *b)
 	return by_registry_order(&((const struct skel *)a)->p, &((const struct skel *)b)->p);
 }
 
+/* A version kept by a run answered from rendered entries. */
+struct rent {
+	struct pick p;           /* p.doc: the skeleton (a reference) */
+	const char *entry, *dep; /* the caller's: valid until run_finish */
+	size_t elen, hole, dlen;
+};
+
+static int by_rent_order(const void *a, const void *b)
+{
+	return by_registry_order(&((const struct rent *)a)->p, &((const struct rent *)b)->p);
+}
+
 struct al_registry_run {
 	struct al_registry_query q;
+	struct rent *rent;
+	size_t nrent, caprent;
+	int fed_rendered;        /* run_add_rendered was called */
 	int categories;
 	json_t *docs;
+	json_t *deprecated;      /* name -> its newest deprecated version seen (latest_deprecated) */
 	char name[256];          /* the name being fed */
 	int name_pre;            /* legacy: a prerelease of it is kept */
 	struct skel *skel;       /* all: the kept documents' skeletons */
@@ -944,7 +1050,9 @@ struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, i
 {
 	struct al_registry_run *r = calloc(1, sizeof(*r));
 
-	if (r == NULL || (r->docs = json_array()) == NULL) {
+	if (r == NULL || (r->docs = json_array()) == NULL || (r->deprecated = json_object()) == NULL) {
+		if (r != NULL)
+			json_decref(r->docs);
 		free(r);
 		return NULL;
 	}
@@ -1003,7 +1111,10 @@ int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text
 	const char *name;
 	int pre;
 
-	if (!json_is_object(doc) || !first_phase(doc, &r->q))
+	if (!json_is_object(doc))
+		return 0;
+	note_deprecated(r->deprecated, doc);
+	if (!first_phase(doc, &r->q))
 		return 0;
 	name = str(doc, "name");
 	if (strcmp(name, r->name) != 0) {
@@ -1028,6 +1139,83 @@ int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text
 	json_array_append(r->docs, doc);
 	r->name_pre |= pre;
 	return !pre;
+}
+
+void al_registry_run_add_deprecated(struct al_registry_run *r, json_t *doc)
+{
+	if (json_is_object(doc))
+		note_deprecated(r->deprecated, doc);
+}
+
+int al_registry_run_rendered(const struct al_registry_run *r)
+{
+	return !r->categories && !r->q.experimental && !r->q.category[0];
+}
+
+int al_registry_run_add_rendered(struct al_registry_run *r, json_t *skel, const char *entry, size_t elen,
+    size_t hole, const char *dep, size_t dlen)
+{
+	struct rent *e;
+
+	r->fed_rendered = 1;
+	if (!json_is_object(skel) || hole > elen || !first_phase(skel, &r->q))
+		return 0;
+	if (r->nrent == r->caprent) {
+		size_t cap = r->caprent ? r->caprent * 2 : 1024;
+		struct rent *nr = realloc(r->rent, cap * sizeof(*nr));
+		if (nr == NULL) {
+			r->failed = 1;
+			return 0;
+		}
+		r->rent = nr;
+		r->caprent = cap;
+	}
+	e = &r->rent[r->nrent];
+	if (version_of(skel, &e->p.v) != 0)
+		return 0; /* apply() skips it too */
+	e->p.doc = json_incref(skel);
+	e->entry = entry;
+	e->elen = elen;
+	e->hole = hole;
+	e->dep = dep;
+	e->dlen = dep != NULL ? dlen : 0;
+	r->nrent++;
+	return !r->q.all; /* Filter.Apply: the newest that qualifies (fed newest first) */
+}
+
+/* The rendered entries in the registry's order, joined as json_dumps joins an array's elements. */
+static char *finish_rendered(struct al_registry_run *r)
+{
+	size_t total = 3, k;
+	char *body, *o;
+
+	if (r->nrent == 0)
+		return strdup("[]");
+	qsort(r->rent, r->nrent, sizeof(*r->rent), by_rent_order);
+	for (k = 0; k < r->nrent; k++)
+		total += r->rent[k].elen + r->rent[k].dlen + 2;
+	if ((body = malloc(total)) == NULL)
+		return NULL;
+	o = body;
+	*o++ = '[';
+	for (k = 0; k < r->nrent; k++) {
+		const struct rent *e = &r->rent[k];
+		if (k > 0)
+			*o++ = ',';
+		*o++ = '\n';
+		memcpy(o, e->entry, e->hole);
+		o += e->hole;
+		if (e->dlen > 0) {
+			memcpy(o, e->dep, e->dlen);
+			o += e->dlen;
+		}
+		memcpy(o, e->entry + e->hole, e->elen - e->hole);
+		o += e->elen - e->hole;
+	}
+	*o++ = '\n';
+	*o++ = ']';
+	*o = '\0';
+	return body;
 }
 
 /* Batches' answers, each a JSON array dumped with JSON_INDENT(2). */
@@ -1084,7 +1272,7 @@ static char *finish_in_batches(struct al_registry_run *r, const struct al_regist
 			if (d != NULL)
 				json_array_append_new(batch, d);
 		}
-		s = batch ? al_registry_search(batch, q) : NULL;
+		s = batch ? search_with(batch, q, r->deprecated) : NULL;
 		json_decref(batch);
 		rc = s ? add_piece(&ps, s) : -ENOMEM;
 	}
@@ -1132,14 +1320,20 @@ char *al_registry_run_finish(struct al_registry_run *r)
 		q.all = 1;
 	if (r->failed)
 		body = NULL;
+	else if (r->fed_rendered)
+		body = finish_rendered(r);
 	else if (r->nskel > 0)
 		body = finish_in_batches(r, &q);
 	else
-		body = r->categories ? al_registry_categories(r->docs, &q) : al_registry_search(r->docs, &q);
+		body = r->categories ? al_registry_categories(r->docs, &q) : search_with(r->docs, &q, r->deprecated);
 	for (size_t k = 0; k < r->nskel; k++)
 		json_decref(r->skel[k].p.doc);
 	free(r->skel);
+	for (size_t k = 0; k < r->nrent; k++)
+		json_decref(r->rent[k].p.doc);
+	free(r->rent);
 	json_decref(r->docs);
+	json_decref(r->deprecated);
 	free(r);
 	return body;
 }

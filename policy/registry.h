@@ -68,6 +68,15 @@ char *al_registry_categories(json_t *docs, const struct al_registry_query *q);
 struct al_registry_run;
 struct al_registry_run *al_registry_run_new(const struct al_registry_query *q, int categories);
 int al_registry_run_add(struct al_registry_run *r, json_t *doc, const char *text, size_t len);
+/*
+ * Every version of a name carries the deprecation notice of the newest
+ * deprecated version of that name among all of them, qualifying or not
+ * (packages/deprecated.go PropagateLatestDeprecatedInfoToPackageList at
+ * AL_REGISTRY_COMMIT).  The run learns of the documents given to run_add;
+ * a caller that skips versions (or feeds skeletons) gives it each name's
+ * newest deprecated version here.  The run takes its own reference.
+ */
+void al_registry_run_add_deprecated(struct al_registry_run *r, json_t *doc);
 char *al_registry_run_finish(struct al_registry_run *r);
 /*
  * 1 when this run answers from skeletons (every version, current rules,
@@ -78,6 +87,33 @@ char *al_registry_run_finish(struct al_registry_run *r);
  */
 int al_registry_run_skeletons(const struct al_registry_run *r);
 void al_registry_run_add_skeleton(struct al_registry_run *r, json_t *skel, const char *text, size_t len);
+/*
+ * A package document's /search entry rendered once, when it is admitted:
+ * entry (elen bytes) is its element of the answer's array as
+ * al_registry_search writes it (no category asked, no deprecation
+ * notice), hole the offset where a notice goes, and dep (dlen bytes, NULL
+ * when doc is not deprecated) its own notice as the hole takes it.  A
+ * query then joins entries instead of parsing and dumping documents.
+ * 0 or -ENOMEM; the caller frees entry and dep.
+ */
+struct al_registry_rendered {
+	char *entry, *dep;
+	size_t elen, hole, dlen;
+};
+int al_registry_render(json_t *doc, struct al_registry_rendered *out);
+/*
+ * 1 when this run answers from rendered entries (/search, current rules,
+ * no category): then feed each name's versions newest first with
+ * run_add_rendered: skel holds what the filters read (name, version,
+ * release, type, format_version, conditions, discovery), entry and hole
+ * as al_registry_render gave them, dep/dlen the notice of the name's
+ * newest deprecated version (NULL if none).  Returns 1 when the name is
+ * settled, as run_add.  The texts must stay valid until run_finish; the
+ * run takes a reference to skel.
+ */
+int al_registry_run_rendered(const struct al_registry_run *r);
+int al_registry_run_add_rendered(struct al_registry_run *r, json_t *skel, const char *entry, size_t elen,
+    size_t hole, const char *dep, size_t dlen);
 /* Documents per batch when answering from skeletons (tests make it small). */
 void al_registry_run_set_batch(struct al_registry_run *r, size_t n);
 

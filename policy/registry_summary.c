@@ -6,22 +6,25 @@
  * registry.c read and every field /search answers with.
  */
 #include "policy/registry_summary.h"
+#include "policy/registry.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Of each policy template: BasePolicyTemplate's fields (/search) and the categories the filters read. */
 static const char *const PT_KEEP[] = {"name", "title", "description", "icons", "categories", "deployment_modes",
-	"data_streams", NULL};
+	"data_streams", "deprecated", NULL};
+
+/* Of each data stream: BaseDataStream's fields (packages/datastream.go at AL_REGISTRY_COMMIT). */
+static const char *const DS_KEEP[] = {"type", "dataset", "title", "deprecated", NULL};
 
 /*
  * The summary's fields: a field of the document, kept whole (keep NULL) or,
  * for an array of objects, each trimmed to keep.  Adding a field is one row
- * here and a bump of AL_REGISTRY_SUMMARY_FORMAT.  (The data streams are not
- * kept: no rule reads them today.  Should a discovery filter read their
- * datasets, a row {"data_streams", DS_KEEP} with DS_KEEP = {"dataset"}.)
+ * here and a bump of AL_REGISTRY_SUMMARY_FORMAT.
  */
 static const struct summary_field {
 	const char *name;
@@ -31,7 +34,7 @@ static const struct summary_field {
 	{"type", NULL}, {"download", NULL}, {"path", NULL}, {"icons", NULL}, {"source", NULL}, {"owner", NULL},
 	{"categories", NULL}, {"conditions", NULL}, {"signature_path", NULL}, {"discovery", NULL},
 	{"deprecated", NULL}, {"format_version", NULL}, {"policy_templates", PT_KEEP},
-	{"policy_templates_behavior", NULL},
+	{"policy_templates_behavior", NULL}, {"data_streams", DS_KEEP}, {"requires", NULL}, {"group", NULL},
 	{NULL, NULL},
 };
 
@@ -94,11 +97,19 @@ static json_t *trimmed(json_t *arr, const char *const *keep)
 	return out;
 }
 
+/*
+ * What the filters read (policy/registry.c first_phase) and the order
+ * (name, then version): a query parses this, never the summary, unless
+ * it asks for a category, /categories or the legacy rules.
+ */
+static const char *const SKELETON[] = {"name", "version", "release", "type", "format_version", "conditions",
+	"discovery", NULL};
+
 char *al_registry_summary(const char *body, size_t len, size_t *out_len)
 {
-	json_t *doc = json_loadb(body, len, 0, NULL), *sum, *skel, *v;
+	json_t *doc = json_loadb(body, len, 0, NULL), *sum, *skel;
+	struct al_registry_rendered rd = {0};
 	char *s = NULL, *a = NULL, *b = NULL;
-	const char *k;
 
 	if (doc == NULL || !json_is_object(doc) || !json_is_string(json_object_get(doc, "name")) ||
 	    !json_is_string(json_object_get(doc, "version")) || (sum = json_object()) == NULL) {
@@ -115,20 +126,74 @@ char *al_registry_summary(const char *body, size_t len, size_t *out_len)
 			json_object_set(sum, SUMMARY[f].name, val);
 	}
 	if ((skel = json_object()) != NULL) {
-		json_object_foreach(sum, k, v)
-			if (!json_is_object(v) && !json_is_array(v))
-				json_object_set(skel, k, v);
+		for (int f = 0; SKELETON[f]; f++)
+			if (json_object_get(sum, SKELETON[f]) != NULL)
+				json_object_set(skel, SKELETON[f], json_object_get(sum, SKELETON[f]));
 		a = json_dumps(skel, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(skel);
 	}
 	b = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (a != NULL && b != NULL && (s = malloc(strlen(a) + 1 + strlen(b) + 1)) != NULL) {
-		/* compact JSON has no raw newline: it separates the two */
-		*out_len = (size_t)sprintf(s, "%s\n%s", a, b);
+	if (a != NULL && b != NULL && al_registry_render(sum, &rd) == 0) {
+		/* the parts' lengths first: a reader finds each part without scanning 20,000 summaries */
+		size_t kl = strlen(a), sl = strlen(b), n;
+		char head[96];
+		int hl = snprintf(head, sizeof(head), "%zu %zu %zu %zu\n", kl, sl, rd.hole, rd.dlen);
+		n = (size_t)hl + kl + sl + rd.elen + rd.dlen;
+		if ((s = malloc(n + 1)) != NULL) {
+			char *o = s;
+			memcpy(o, head, (size_t)hl);
+			o += hl;
+			memcpy(o, a, kl);
+			o += kl;
+			memcpy(o, b, sl);
+			o += sl;
+			memcpy(o, rd.entry, rd.elen);
+			o += rd.elen;
+			if (rd.dlen > 0)
+				memcpy(o, rd.dep, rd.dlen);
+			s[n] = '\0';
+			*out_len = n;
+		}
 	}
+	free(rd.entry);
+	free(rd.dep);
 	free(a);
 	free(b);
 	json_decref(sum);
 	json_decref(doc);
 	return s;
+}
+
+int al_registry_summary_split(const char *text, size_t len, struct al_registry_summary_parts *p)
+{
+	const char *nl = memchr(text, '\n', len < 96 ? len : 96);
+	unsigned long long v[4];
+	char head[96], *e = head;
+
+	if (nl == NULL)
+		return -EINVAL;
+	memcpy(head, text, (size_t)(nl - text));
+	head[nl - text] = '\0';
+	for (int i = 0; i < 4; i++) {
+		if (*e < '0' || *e > '9')
+			return -EINVAL;
+		v[i] = strtoull(e, &e, 10);
+		if (*e != (i < 3 ? ' ' : '\0'))
+			return -EINVAL;
+		e++;
+	}
+	len -= (size_t)(nl + 1 - text);
+	/* skeleton, summary and notice within the rest, the hole within the entry */
+	if (v[0] > len || v[1] > len - v[0] || v[3] > len - v[0] - v[1] || v[2] > len - v[0] - v[1] - v[3])
+		return -EINVAL;
+	p->skel = nl + 1;
+	p->klen = v[0];
+	p->summary = p->skel + v[0];
+	p->slen = v[1];
+	p->entry = p->summary + v[1];
+	p->elen = len - v[0] - v[1] - v[3];
+	p->hole = v[2];
+	p->dlen = v[3];
+	p->dep = v[3] ? p->entry + p->elen : NULL;
+	return 0;
 }

@@ -16,10 +16,14 @@
  *
  * The job holds a reference on the connection's hold (conn_impl.h), which
  * outlives the connection: on_done finds hold->c NULL when the client went
- * away meanwhile, and drops the body.  Memory per query: the answer, and
- * (without all) one parsed summary per name.
+ * away meanwhile, and drops the body.  /search without category or legacy
+ * rules reads only skeletons and joins the entries rendered at admission
+ * (al_registry_run_rendered); the rest parses summaries.  Memory per
+ * query: the answer, and the kept skeletons or (without all) one parsed
+ * summary per name.
  */
 #include "policy/registry.h"
+#include "policy/registry_summary.h"
 #include "policy/semver.h"
 #include "proxy/front/conn_impl.h"
 #include "proxy/runtime/log.h"
@@ -132,8 +136,7 @@ static void memo_clear(void)
 
 /* One name's index entries, gathered while scanning (pointers into the snapshot). */
 struct entry {
-	const char *summary;
-	size_t slen;
+	struct al_registry_summary_parts p;
 	struct al_semver v;
 	int parsed;
 };
@@ -157,13 +160,56 @@ static int newest_first(const void *a, const void *b)
 	return x->parsed ? -al_semver_cmp(&x->v, &y->v) : 0;
 }
 
-/* Offer the gathered name's versions newest first, parsing only until the rules have what they need. */
+/* Its own notice was rendered: it is deprecated (no scan of the skeleton needed). */
+static int skel_deprecated(const struct entry *e)
+{
+	return e->p.dlen > 0;
+}
+
+/*
+ * Offer the gathered name's versions: first its newest deprecated one (its
+ * notice goes on every version, packages/deprecated.go), then newest
+ * first, parsing only until the rules have what they need; or, when the
+ * run answers from skeletons, every version's skeleton.
+ */
 static void flush_name(struct scan *sc)
 {
+	int rendered = al_registry_run_rendered(sc->run);
+	const struct entry *dep = NULL;
+
 	qsort(sc->e, sc->n, sizeof(*sc->e), newest_first);
+	for (size_t i = 0; i < sc->n && sc->e[i].parsed && dep == NULL; i++)
+		if (skel_deprecated(&sc->e[i]))
+			dep = &sc->e[i];
+	if (dep != NULL && !rendered) {
+		json_t *doc = json_loadb(dep->p.summary, dep->p.slen, 0, NULL);
+		al_registry_run_add_deprecated(sc->run, doc);
+		json_decref(doc);
+	}
 	for (size_t i = 0; i < sc->n; i++) {
-		json_t *doc = json_loadb(sc->e[i].summary, sc->e[i].slen, 0, NULL);
-		int enough = doc != NULL && al_registry_run_add(sc->run, doc, sc->e[i].summary, sc->e[i].slen) == 1;
+		const struct al_registry_summary_parts *p = &sc->e[i].p;
+		json_t *doc;
+		int enough;
+		if (rendered) {
+			/* the filters read the skeleton; the answer joins the rendered entries */
+			json_t *skel = json_loadb(p->skel, p->klen, 0, NULL);
+			enough = skel != NULL && al_registry_run_add_rendered(sc->run, skel, p->entry, p->elen, p->hole,
+			    dep ? dep->p.dep : NULL, dep ? dep->p.dlen : 0) == 1;
+			json_decref(skel);
+			if (enough)
+				break;
+			continue;
+		}
+		if (al_registry_run_skeletons(sc->run)) {
+			/* every version, in any order: the skeleton is enough until the run answers */
+			json_t *skel = json_loadb(p->skel, p->klen, 0, NULL);
+			if (skel != NULL)
+				al_registry_run_add_skeleton(sc->run, skel, p->summary, p->slen);
+			json_decref(skel);
+			continue;
+		}
+		doc = json_loadb(p->summary, p->slen, 0, NULL);
+		enough = doc != NULL && al_registry_run_add(sc->run, doc, p->summary, p->slen) == 1;
 		json_decref(doc);
 		if (enough)
 			break;
@@ -178,23 +224,13 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	struct entry *e;
 	char v[64];
 
-	const char *nl = memchr(summary, '\n', slen);
+	struct al_registry_summary_parts p;
 
 	if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
 		return -ECANCELED;
-	if (nl == NULL)
+	if (al_registry_summary_split(summary, slen, &p) != 0)
 		return 0; /* not a summary of this format */
 	sc->total++;
-	if (al_registry_run_skeletons(sc->run)) {
-		/* every version, in any order: the skeleton is enough until the run answers */
-		json_t *skel = json_loadb(summary, (size_t)(nl - summary), 0, NULL);
-		if (skel != NULL)
-			al_registry_run_add_skeleton(sc->run, skel, nl + 1, slen - (size_t)(nl - summary) - 1);
-		json_decref(skel);
-		return 0;
-	}
-	slen -= (size_t)(nl + 1 - summary);
-	summary = nl + 1;
 	if (sc->n > 0 && (nlen != sc->nlen || memcmp(name, sc->name, nlen) != 0))
 		flush_name(sc);
 	if (sc->n == sc->cap) {
@@ -206,8 +242,7 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 	sc->name = name;
 	sc->nlen = nlen;
 	e = &sc->e[sc->n++];
-	e->summary = summary;
-	e->slen = slen;
+	e->p = p;
 	e->parsed = 0;
 	if (vlen < sizeof(v)) {
 		memcpy(v, version, vlen);

@@ -25,7 +25,9 @@ def doc(i):
 
 def big_query(port, out):
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
-    s.sendall(b"GET /search?all=true&prerelease=true HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    # category=: the slowest way the index answers (summaries parsed, the answer built and dumped);
+    # without it the answer is joined from entries rendered at admission, too quick to count hits in
+    s.sendall(b"GET /search?all=true&prerelease=true&category=observability HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     sent = time.time()
     first = s.recv(65536)
     t_first = time.time()
@@ -79,7 +81,7 @@ def test():
         print(f"hits answered while each big query was computed: {inside}; "
               f"query times {[round(f - s, 3) for s, f, _ in results]}s")
         if min(inside) < 5:
-            fail(f"the loop answered {inside} hits while the big queries ran: the query blocks the worker")
+            fail(f"the loop answered {inside} hits (query times {[round(f - s, 3) for s, f, _ in results]}s) while the big queries ran: the query blocks the worker")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ static const char *const QUERIES[] = {
 };
 
 struct sum {
-	char *name, *version, *text;   /* text: skeleton "\n" summary, as the index holds it */
-	const char *full;
+	char *name, *version, *text;   /* text: as the index holds it */
+	struct al_registry_summary_parts p;
 	struct al_semver v;
 };
 
@@ -48,24 +48,57 @@ static int by_name_newest(const void *a, const void *b)
 	return c != 0 ? c : -al_semver_cmp(&x->v, &y->v);
 }
 
-/* The summaries of registry_docs.json, as the index holds them: by name, then newest first. */
-static struct sum *summaries(size_t *n)
+/*
+ * registry_docs.json (test_registry.c's), three versions of notice_later
+ * (the one listed is not deprecated, newer ones that do not qualify are)
+ * and two of notice_older (the newest is listed, an older one is
+ * deprecated): the newest deprecated version's notice goes on every
+ * version (packages/deprecated.go UpdateLatestDeprecatedPackagesMapByName
+ * and PropagateLatestDeprecatedInfoToPackageList at AL_REGISTRY_COMMIT),
+ * though the reader stops at the listed version.
+ */
+static json_t *load_docs(void)
 {
+	static const char *const NOTICE_LATER[] = {
+		"{\"name\":\"notice_later\",\"version\":\"1.0.0\",\"title\":\"notice_later\",\"format_version\":\"3.0.0\","
+		"\"categories\":[\"custom\"],\"conditions\":{\"kibana\":{\"version\":\"^8.0.0\"}},"
+		"\"data_streams\":[{\"type\":\"logs\",\"dataset\":\"notice_later.log\",\"title\":\"log\"}]}",
+		"{\"name\":\"notice_later\",\"version\":\"1.1.0\",\"title\":\"notice_later\",\"format_version\":\"3.0.0\","
+		"\"categories\":[\"custom\"],\"conditions\":{\"kibana\":{\"version\":\"^9.0.0\"}},"
+		"\"deprecated\":{\"description\":\"older notice\",\"since\":\"1.1.0\"}}",
+		"{\"name\":\"notice_later\",\"version\":\"2.0.0-beta1\",\"title\":\"notice_later\",\"format_version\":\"3.0.0\","
+		"\"categories\":[\"custom\"],\"conditions\":{\"kibana\":{\"version\":\"^9.0.0\"}},"
+		"\"deprecated\":{\"description\":\"newest notice\",\"since\":\"2.0.0-beta1\","
+		"\"replaced_by\":{\"package\":\"custom_logs\"}}}",
+		"{\"name\":\"notice_older\",\"version\":\"2.0.0\",\"title\":\"notice_older\",\"format_version\":\"3.0.0\","
+		"\"categories\":[\"custom\"],\"conditions\":{\"kibana\":{\"version\":\"^8.0.0\"}}}",
+		"{\"name\":\"notice_older\",\"version\":\"1.5.0\",\"title\":\"notice_older\",\"format_version\":\"3.0.0\","
+		"\"categories\":[\"custom\"],\"conditions\":{\"kibana\":{\"version\":\"^8.0.0\"}},"
+		"\"deprecated\":{\"description\":\"older but the only notice\",\"since\":\"1.5.0\"}}",
+	};
 	json_error_t e;
-	json_t *docs = json_load_file(REGISTRY_DOCS, 0, &e), *d;
-	struct sum *s;
-	size_t i, len;
+	json_t *docs = json_load_file(REGISTRY_DOCS, 0, &e);
 
 	if (docs == NULL)
 		fail_msg("%s: %s", REGISTRY_DOCS, e.text);
+	for (size_t i = 0; i < sizeof(NOTICE_LATER) / sizeof(NOTICE_LATER[0]); i++)
+		json_array_append_new(docs, json_loads(NOTICE_LATER[i], 0, NULL));
+	return docs;
+}
+
+/* The summaries of registry_docs.json, as the index holds them: by name, then newest first. */
+static struct sum *summaries(size_t *n)
+{
+	json_t *docs = load_docs(), *d;
+	struct sum *s;
+	size_t i, len;
+
 	s = calloc(json_array_size(docs), sizeof(*s));
 	json_array_foreach(docs, i, d) {
 		char *text = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		s[i].text = al_registry_summary(text, strlen(text), &len);
 		assert_non_null(s[i].text);
-		assert_int_equal(len, strlen(s[i].text));
-		assert_non_null(strchr(s[i].text, '\n'));
-		s[i].full = strchr(s[i].text, '\n') + 1;
+				assert_int_equal(al_registry_summary_split(s[i].text, len, &s[i].p), 0);
 		s[i].name = strdup(json_string_value(json_object_get(d, "name")));
 		s[i].version = strdup(json_string_value(json_object_get(d, "version")));
 		assert_int_equal(al_semver_parse(s[i].version, &s[i].v), 0);
@@ -79,7 +112,7 @@ static struct sum *summaries(size_t *n)
 
 static char *direct(const struct al_registry_query *q, int categories)
 {
-	json_t *docs = json_load_file(REGISTRY_DOCS, 0, NULL);
+	json_t *docs = load_docs();
 	char *out = categories ? al_registry_categories(docs, q) : al_registry_search(docs, q);
 
 	json_decref(docs);
@@ -89,25 +122,48 @@ static char *direct(const struct al_registry_query *q, int categories)
 static char *streamed(const struct sum *s, size_t n, const struct al_registry_query *q, int categories, size_t batch)
 {
 	struct al_registry_run *r = al_registry_run_new(q, categories);
-	int skip = 0;
+	struct al_registry_summary_parts dep = {0};
+	int skip = 0, have_dep = 0;
 
 	assert_non_null(r);
 	if (batch)
 		al_registry_run_set_batch(r, batch);
 	for (size_t i = 0; i < n; i++) {
 		json_t *doc;
-		if (i > 0 && strcmp(s[i].name, s[i - 1].name) != 0)
+		if (i == 0 || strcmp(s[i].name, s[i - 1].name) != 0) {
+			/* as the index's reader does: the name's newest deprecated version first, told by its skeleton */
 			skip = 0;
+			have_dep = 0;
+			for (size_t j = i; j < n && !strcmp(s[j].name, s[i].name); j++) {
+				if (s[j].p.dlen > 0) {
+					dep = s[j].p;
+					have_dep = 1;
+					if (!al_registry_run_rendered(r)) {
+						doc = json_loadb(s[j].p.summary, s[j].p.slen, 0, NULL);
+						al_registry_run_add_deprecated(r, doc);
+						json_decref(doc);
+					}
+					break;
+				}
+			}
+		}
 		if (skip)
 			continue;
-		if (al_registry_run_skeletons(r)) {
-			json_t *skel = json_loadb(s[i].text, (size_t)(s[i].full - 1 - s[i].text), 0, NULL);
-			al_registry_run_add_skeleton(r, skel, s[i].full, strlen(s[i].full));
+		if (al_registry_run_rendered(r)) {
+			json_t *skel = json_loadb(s[i].p.skel, s[i].p.klen, 0, NULL);
+			skip = al_registry_run_add_rendered(r, skel, s[i].p.entry, s[i].p.elen, s[i].p.hole,
+			           have_dep ? dep.dep : NULL, have_dep ? dep.dlen : 0) == 1;
 			json_decref(skel);
 			continue;
 		}
-		doc = json_loads(s[i].full, 0, NULL);
-		skip = al_registry_run_add(r, doc, s[i].full, strlen(s[i].full)) == 1;
+		if (al_registry_run_skeletons(r)) {
+			json_t *skel = json_loadb(s[i].p.skel, s[i].p.klen, 0, NULL);
+			al_registry_run_add_skeleton(r, skel, s[i].p.summary, s[i].p.slen);
+			json_decref(skel);
+			continue;
+		}
+		doc = json_loadb(s[i].p.summary, s[i].p.slen, 0, NULL);
+		skip = al_registry_run_add(r, doc, s[i].p.summary, s[i].p.slen) == 1;
 		json_decref(doc);
 	}
 	return al_registry_run_finish(r);
