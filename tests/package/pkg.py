@@ -5,8 +5,39 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import fail, wait_for
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CACHE = os.environ.get("AIRLOCK_PKG_CACHE", os.path.expanduser("~/.cache/airlock-package-test"))
-MIRROR = os.environ.get("AIRLOCK_PKG_MIRROR", "http://deb.debian.org/debian")
+# Debian 12 as a local apt repository, downloaded by .ci/deps (.ci/debian-cache): the tests'
+# roots are made from it alone and reach no mirror.
+REPO = os.path.join(os.environ.get("AIRLOCK_CI_CACHE", "/var/cache/airlock-ci"), "debian12")
+MIRROR = f"deb [trusted=yes] file://{REPO} ./"
+# Makes the repository's directory visible inside the root while mmdebstrap's hooks run apt there.
+AUTOMOUNT = "--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount"
+
+
+def repo_packages():
+    """The package names in the cached repository; fails, telling the operator what to run, without it."""
+    index = os.path.join(REPO, "Packages")
+    if not os.path.isfile(index):
+        fail(f"no Debian 12 cache at {REPO}: run .ci/deps (as root) first; "
+             "the package tests download nothing themselves")
+    return {l.split(":", 1)[1].strip() for l in open(index) if l.startswith("Package:")}
+
+
+def in_repo(names, available):
+    """Fails naming the packages the cached repository lacks (a dependency new since the list)."""
+    missing = sorted(set(names) - available)
+    if missing:
+        fail(f"{', '.join(missing)} not in the Debian cache {REPO}: "
+             "add them to tests/package/debian12.list and run .ci/deps")
+
+
+def deps_of(deb, recommends=True):
+    """Package names from the .deb's Depends and Recommends (first alternative, no versions)."""
+    names = []
+    for field in ("Depends", "Recommends") if recommends else ("Depends",):
+        value = run(["dpkg-deb", "-f", deb, field], "dpkg-deb -f").strip()
+        for dep in filter(None, (d.strip() for d in value.split(","))):
+            names.append(dep.split("|")[0].split("(")[0].strip())
+    return names
 
 
 def run(cmd, what, timeout=300, **kw):

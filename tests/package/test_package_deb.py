@@ -2,32 +2,25 @@
 tree, lintian-clean, installed with `apt-get install ./airlock_*.deb` into a fresh Debian 12 root
 made by mmdebstrap, run there the packaged way, upgraded, removed and purged.
 
-Label `package` (not in the integration run): it builds the package (~30 s), and mmdebstrap
-fetches Debian 12 from deb.debian.org the first time (~2 min; the .debs are kept in
-$AIRLOCK_PKG_CACHE, default ~/.cache/airlock-package-test, so a rerun only reads the package
-lists).  Needs root (mmdebstrap's root mode, chroot, unshare), which CI has.
+Label `package` (not in the integration run): it builds the package (~30 s) and makes the root
+(~45 s).  The root comes from the Debian 12 repository .ci/deps downloaded once
+(/var/cache/airlock-ci/debian12, see .ci/debian-cache): the test reaches no mirror, and without
+that cache it fails at once saying to run .ci/deps.  Needs root (mmdebstrap's root mode, chroot,
+unshare), which CI has.
 
 The root gets airlock's dependencies from mmdebstrap (read from the built package's Depends and
-Recommends) plus systemd and man-db (so `systemd-analyze verify` runs inside it against what is
-installed there, the unit's man:airlock(1) included); airlock itself arrives with apt, which would fetch anything the list missed.
+Recommends; each must be in the cache, or the test names it) plus systemd and man-db (so
+`systemd-analyze verify` runs inside it against what is installed there, the unit's
+man:airlock(1) included); airlock itself arrives with apt, its dependencies already there.
 """
 import os, shutil, signal, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import eq, fail, free_port, wait_for
-from pkg import CACHE, MIRROR, airlock_pids, answers, build_deb, health, in_root, main, run, stop
+from pkg import (AUTOMOUNT, MIRROR, airlock_pids, answers, build_deb, deps_of, health, in_repo, in_root, main,
+                 repo_packages, run, stop)
 
 BOUND = 540  # seconds; ctest's TIMEOUT is 600
-
-
-def deps_of(deb):
-    """Package names from the .deb's Depends and Recommends (first alternative, no versions)."""
-    names = []
-    for field in ("Depends", "Recommends"):
-        value = run(["dpkg-deb", "-f", deb, field], "dpkg-deb -f").strip()
-        for dep in filter(None, (d.strip() for d in value.split(","))):
-            names.append(dep.split("|")[0].split("(")[0].strip())
-    return names
 
 
 def snapshot(root):
@@ -62,6 +55,7 @@ def serve(root, port):
 
 
 def test(tmp):
+    available = repo_packages()  # before anything slow: no cache, no test
     src, version, deb = build_deb(tmp)
     changes = deb[:-len(".deb")] + ".changes"
     # lintian, pedantic and info tags included, silent (its overrides: debian/airlock.lintian-overrides).
@@ -70,15 +64,12 @@ def test(tmp):
     tags = [l for l in lint.stdout.splitlines() if l.strip()]
     eq((lint.returncode, tags), (0, []), "lintian")
 
-    # A fresh Debian 12 root with the package's dependencies, from Debian's mirror (cached .debs).
+    # A fresh Debian 12 root with the package's dependencies, from the cached repository alone.
     root = os.path.join(tmp, "root")
-    os.makedirs(CACHE, exist_ok=True)
-    include = ",".join(["systemd", "man-db"] + deps_of(deb))  # verify looks up Documentation=man:
-    run(["mmdebstrap", "--variant=apt", "--mode=root", f"--include={include}",
-         "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
-         f"--setup-hook=sync-in {CACHE} /var/cache/apt/archives/",
-         f"--customize-hook=sync-out /var/cache/apt/archives {CACHE}",
-         "--skip=download/empty", "--skip=essential/unlink", "bookworm", root, MIRROR], "mmdebstrap", timeout=400)
+    include = ["systemd", "man-db"] + deps_of(deb)  # verify looks up Documentation=man:
+    in_repo(include, available)
+    run(["mmdebstrap", "--variant=apt", "--mode=root", f"--include={','.join(include)}", AUTOMOUNT,
+         "--skip=essential/unlink", "bookworm", root, MIRROR], "mmdebstrap", timeout=400)
     before = snapshot(root)
 
     shutil.copy(deb, os.path.join(root, "tmp"))
