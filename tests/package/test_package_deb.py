@@ -14,6 +14,7 @@ Recommends; each must be in the cache, or the test names it) plus systemd and ma
 man:airlock(1) included); airlock itself arrives with apt, its dependencies already there.
 """
 import os, shutil, signal, subprocess, sys
+import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import eq, fail, free_port, wait_for
@@ -95,7 +96,10 @@ def test(tmp):
             fail(f"the man page does not describe {key}")
 
     out = in_root(root, ["airlock", "check-config", "/etc/airlock/airlock.yml"], "check-config")
-    eq(out.strip(), "/etc/airlock/airlock.yml: ok (4 routes, 1 listeners)", "check-config")
+    # as many routes as the packaged file lists (dist/airlock.yml's: the default routes grow with the hosts)
+    with open(os.path.join(root, "etc/airlock/airlock.yml")) as f:
+        nroutes = len(yaml.safe_load(f)["routes"])
+    eq(out.strip(), f"/etc/airlock/airlock.yml: ok ({nroutes} routes, 1 listeners)", "check-config")
     # The unit as installed, with the systemd installed in the root.
     out = in_root(root, ["systemd-analyze", "verify", "airlock.service"], "systemd-analyze verify")
     eq(out.strip(), "", "systemd-analyze verify")
