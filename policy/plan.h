@@ -40,5 +40,7 @@ void al_plan_free(struct al_plan *p);
 void al_plan_print(FILE *f, const struct al_plan *p);
 /* MAJOR.MINOR.PATCH[-pre][+build]: the shape artifact names are built from. */
 int al_plan_version_ok(const char *v);
+/* 1 when item is one of the comma-separated names in list (exactly, not a prefix); NULL list holds nothing. */
+int al_plan_in_list(const char *list, const char *item);
 
 #endif

@@ -20,6 +20,7 @@
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/manifest.h"
+#include "policy/plan.h"
 #include "policy/registry.h"
 #include "policy/route.h"
 #include "proxy/cli/tools.h"
@@ -133,20 +134,6 @@ static void need(struct doctor *d, const char *path, const char *kind, const cha
 		snprintf(url, sizeof(url), "%s (no route)", path);
 	json_array_append_new(d->missing, json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "kind", kind, "what", what,
 	    "client", FAILS[i].client ? FAILS[i].client : "", "failure", FAILS[i].how ? FAILS[i].how : ""));
-}
-
-static int in_list(const char *list, const char *item)
-{
-	size_t n = strlen(item);
-
-	for (const char *p = list; p && *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, item, n) == 0)
-			return 1;
-		p = c ? c + 1 : NULL;
-	}
-	return 0;
 }
 
 /*
@@ -428,7 +415,7 @@ int doctor_main(int argc, char **argv)
 		char plat[64];
 		size_t len = c ? (size_t)(c - p) : strlen(p);
 		snprintf(plat, sizeof(plat), "%.*s", (int)(len < 63 ? len : 63), p);
-		if (!in_list(PLATFORMS, plat)) {
+		if (!al_plan_in_list(PLATFORMS, plat)) {
 			fprintf(stderr, "airlock doctor: --platforms: '%s' is not one of %s\n", plat, PLATFORMS);
 			return 2;
 		}

@@ -4,6 +4,7 @@
 #include "policy/config.h"
 #include "policy/geoip.h"
 #include "policy/manifest.h"
+#include "policy/plan.h"
 #include "policy/pkgfiles.h"
 #include "policy/s3listing.h"
 #include "policy/route.h"
@@ -201,20 +202,6 @@ static void add(struct joblist *l, const char *fmt, ...)
 	l->v[l->n++].path = strdup(buf);
 }
 
-static int in_list(const char *list, const char *item)
-{
-	size_t n = strlen(item);
-
-	for (const char *p = list; p && *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, item, n) == 0)
-			return 1;
-		p = c ? c + 1 : NULL;
-	}
-	return 0;
-}
-
 /*
  * The artifact registry's names: <name>-<version>-<os>-<arch>.tar.gz (zip on
  * Windows), <name>-<version>-amd64|arm64.deb, <name>-<version>-x86_64|aarch64.rpm.
@@ -228,21 +215,21 @@ static void artifact_jobs(struct joblist *l, const char *dir, const char *name, 
 		const char *a = all[i];
 		char file[512];
 		int linux_ = strncmp(a, "linux", 5) == 0, arm = strstr(a, "arm64") || strstr(a, "aarch64");
-		if (!in_list(arches, a))
+		if (!al_plan_in_list(arches, a))
 			continue;
 		file[0] = '\0';
 		if (strncmp(a, "windows", 7) == 0) {
-			if (in_list(formats, "zip"))
+			if (al_plan_in_list(formats, "zip"))
 				snprintf(file, sizeof(file), "%s-%s-%s.zip", name, ver, a);
-		} else if (in_list(formats, "tar.gz")) {
+		} else if (al_plan_in_list(formats, "tar.gz")) {
 			snprintf(file, sizeof(file), "%s-%s-%s.tar.gz", name, ver, a);
 		}
 		for (int k = 0; k < 3; k++) {
 			const char *f = k == 0 ? file : NULL;
 			char pkg[512];
-			if (k == 1 && linux_ && in_list(formats, "deb"))
+			if (k == 1 && linux_ && al_plan_in_list(formats, "deb"))
 				snprintf(pkg, sizeof(pkg), "%s-%s-%s.deb", name, ver, arm ? "arm64" : "amd64"), f = pkg;
-			if (k == 2 && linux_ && in_list(formats, "rpm"))
+			if (k == 2 && linux_ && al_plan_in_list(formats, "rpm"))
 				snprintf(pkg, sizeof(pkg), "%s-%s-%s.rpm", name, ver, arm ? "aarch64" : "x86_64"), f = pkg;
 			if (f == NULL || !f[0])
 				continue;
@@ -557,7 +544,7 @@ static int check_only(const char *list, char *bad, size_t cap)
 		size_t len = c ? (size_t)(c - p) : strlen(p);
 		char one[128];
 		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), p);
-		if (len == 0 || len >= sizeof(one) || !in_list(known, one)) {
+		if (len == 0 || len >= sizeof(one) || !al_plan_in_list(known, one)) {
 			snprintf(bad, cap, "%.*s", (int)len, p);
 			return -ENOENT;
 		}
@@ -910,17 +897,17 @@ int mirror_main(int argc, char **argv)
 		for (int i = 0; BEATS[i]; i++) {
 			char dir[128];
 			snprintf(dir, sizeof(dir), "beats/%s", BEATS[i]);
-			if (only == NULL || in_list(only, BEATS[i]))
+			if (only == NULL || al_plan_in_list(only, BEATS[i]))
 				artifact_jobs(&jobs, dir, BEATS[i], version, arches, formats);
 		}
 		for (int i = 0; OTHERS[i].name; i++)
-			if (only == NULL || in_list(only, OTHERS[i].name))
+			if (only == NULL || al_plan_in_list(only, OTHERS[i].name))
 				artifact_jobs(&jobs, OTHERS[i].dir, OTHERS[i].name, version, arches, formats);
 		for (int i = 0; FIPS[i].name; i++) {
 			char linux_arches[64];
-			snprintf(linux_arches, sizeof(linux_arches), "%s%s%s", in_list(arches, "linux-x86_64") ? "linux-x86_64" : "",
-			    in_list(arches, "linux-arm64") ? "," : "", in_list(arches, "linux-arm64") ? "linux-arm64" : "");
-			if (only != NULL && in_list(only, FIPS[i].name) && in_list(formats, "tar.gz"))
+			snprintf(linux_arches, sizeof(linux_arches), "%s%s%s", al_plan_in_list(arches, "linux-x86_64") ? "linux-x86_64" : "",
+			    al_plan_in_list(arches, "linux-arm64") ? "," : "", al_plan_in_list(arches, "linux-arm64") ? "linux-arm64" : "");
+			if (only != NULL && al_plan_in_list(only, FIPS[i].name) && al_plan_in_list(formats, "tar.gz"))
 				artifact_jobs(&jobs, FIPS[i].dir, FIPS[i].name, version, linux_arches, "tar.gz");
 		}
 		add(&jobs, "/GPG-KEY-elastic-agent");
