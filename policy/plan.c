@@ -30,7 +30,7 @@ static int bad(struct ld *l, const yaml_node_t *n, const char *fmt, ...)
 	return -EINVAL;
 }
 
-int al_plan_version_ok(const char *v)
+int al_plan_version_shape(const char *v)
 {
 	const char *p = v;
 
@@ -49,7 +49,12 @@ int al_plan_version_ok(const char *v)
 	for (; *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
 			return 0;
-	return strlen(v) < 64;
+	return 1;
+}
+
+int al_plan_version_ok(const char *v)
+{
+	return al_plan_version_shape(v) && strlen(v) < 64;
 }
 
 int al_plan_in_list(const char *list, const char *item)

@@ -353,27 +353,6 @@ static int usage(void)
 	return 2;
 }
 
-/* MAJOR.MINOR.PATCH[-pre][+build]: the shape of the artifact names built from it */
-static int version_ok(const char *v)
-{
-	const char *p = v;
-
-	for (int part = 0; p != NULL && part < 3; part++) {
-		if (!isdigit((unsigned char)*p))
-			return 0;
-		while (isdigit((unsigned char)*p))
-			p++;
-		if (part < 2 && *p++ != '.')
-			return 0;
-	}
-	if (p == NULL || (*p && *p != '-' && *p != '+'))
-		return 0;
-	for (; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
-			return 0;
-	return 1;
-}
-
 int doctor_main(int argc, char **argv)
 {
 	const char *stack = NULL, *platforms = PLATFORMS, *kibana = NULL, *ep = NULL, *config = NULL;
@@ -403,11 +382,11 @@ int doctor_main(int argc, char **argv)
 	}
 	kibana = kibana ? kibana : stack;
 	ep = ep ? ep : stack;
-	if (!version_ok(stack) || !version_ok(kibana) || !version_ok(ep)) {
+	if (!al_plan_version_shape(stack) || !al_plan_version_shape(kibana) || !al_plan_version_shape(ep)) {
 		if (stack == NULL)
 			return usage();
 		fprintf(stderr, "airlock doctor: '%s' is not a version\n",
-		    !version_ok(stack) ? stack : !version_ok(kibana) ? kibana : ep);
+		    !al_plan_version_shape(stack) ? stack : !al_plan_version_shape(kibana) ? kibana : ep);
 		return 2;
 	}
 	for (const char *p = platforms; *p;) {
