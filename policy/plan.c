@@ -30,7 +30,7 @@ static int bad(struct ld *l, const yaml_node_t *n, const char *fmt, ...)
 	return -EINVAL;
 }
 
-int al_plan_version_ok(const char *v)
+int al_plan_version_shape(const char *v)
 {
 	const char *p = v;
 
@@ -49,10 +49,15 @@ int al_plan_version_ok(const char *v)
 	for (; *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
 			return 0;
-	return strlen(v) < 64;
+	return 1;
 }
 
-static int in_list(const char *list, const char *item)
+int al_plan_version_ok(const char *v)
+{
+	return al_plan_version_shape(v) && strlen(v) < 64;
+}
+
+int al_plan_in_list(const char *list, const char *item)
 {
 	size_t n = strlen(item);
 
@@ -103,9 +108,9 @@ static int items(struct ld *l, yaml_node_t *v, int what, const char *key, char *
 		s = (const char *)e->data.scalar.value;
 		if (what == VERSIONS && !al_plan_version_ok(s))
 			return bad(l, e, "%s: '%s' is not a version (MAJOR.MINOR.PATCH, as 8.13.4)", key, s);
-		if (what == PLATFORMS && !in_list(AL_PLAN_PLATFORMS, s))
+		if (what == PLATFORMS && !al_plan_in_list(AL_PLAN_PLATFORMS, s))
 			return bad(l, e, "%s: '%s' is not one of %s", key, s, AL_PLAN_PLATFORMS);
-		if (what == FORMATS && !in_list(AL_PLAN_FORMATS, s))
+		if (what == FORMATS && !al_plan_in_list(AL_PLAN_FORMATS, s))
 			return bad(l, e, "%s: '%s' is not one of %s", key, s, AL_PLAN_FORMATS);
 		if (what == PRODUCTS && !product_ok(s))
 			return bad(l, e, "%s: '%s' is not an artifact name (as elastic-agent, fleet-server)", key, s);
@@ -119,7 +124,7 @@ static int items(struct ld *l, yaml_node_t *v, int what, const char *key, char *
 				return bad(l, e, "%s: more than %d versions", key, AL_PLAN_MAX);
 			if ((list[(*n)++] = strdup(s)) == NULL)
 				return -ENOMEM;
-		} else if (comma != NULL && !in_list(comma, s)) { /* callers give list or comma */
+		} else if (comma != NULL && !al_plan_in_list(comma, s)) { /* callers give list or comma */
 			if (strlen(comma) + strlen(s) + 2 > cap)
 				return bad(l, e, "%s: too many items", key);
 			if (*comma)

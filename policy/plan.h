@@ -38,7 +38,11 @@ int al_plan_load(const char *path, struct al_plan **out, char *err, size_t errle
 void al_plan_free(struct al_plan *p);
 /* Write p as a plan file that al_plan_load reads back the same. */
 void al_plan_print(FILE *f, const struct al_plan *p);
-/* MAJOR.MINOR.PATCH[-pre][+build]: the shape artifact names are built from. */
+/* MAJOR.MINOR.PATCH[-pre][+build]: the shape artifact names are built from (0 for NULL), of any length. */
+int al_plan_version_shape(const char *v);
+/* al_plan_version_shape, and under 64 characters: what a plan may hold. */
 int al_plan_version_ok(const char *v);
+/* 1 when item is one of the comma-separated names in list (exactly, not a prefix); NULL list holds nothing. */
+int al_plan_in_list(const char *list, const char *item);
 
 #endif

@@ -20,6 +20,7 @@
 #include "cache/store.h"
 #include "policy/config.h"
 #include "policy/manifest.h"
+#include "policy/plan.h"
 #include "policy/registry.h"
 #include "policy/route.h"
 #include "proxy/cli/tools.h"
@@ -133,20 +134,6 @@ static void need(struct doctor *d, const char *path, const char *kind, const cha
 		snprintf(url, sizeof(url), "%s (no route)", path);
 	json_array_append_new(d->missing, json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "kind", kind, "what", what,
 	    "client", FAILS[i].client ? FAILS[i].client : "", "failure", FAILS[i].how ? FAILS[i].how : ""));
-}
-
-static int in_list(const char *list, const char *item)
-{
-	size_t n = strlen(item);
-
-	for (const char *p = list; p && *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, item, n) == 0)
-			return 1;
-		p = c ? c + 1 : NULL;
-	}
-	return 0;
 }
 
 /*
@@ -366,27 +353,6 @@ static int usage(void)
 	return 2;
 }
 
-/* MAJOR.MINOR.PATCH[-pre][+build]: the shape of the artifact names built from it */
-static int version_ok(const char *v)
-{
-	const char *p = v;
-
-	for (int part = 0; p != NULL && part < 3; part++) {
-		if (!isdigit((unsigned char)*p))
-			return 0;
-		while (isdigit((unsigned char)*p))
-			p++;
-		if (part < 2 && *p++ != '.')
-			return 0;
-	}
-	if (p == NULL || (*p && *p != '-' && *p != '+'))
-		return 0;
-	for (; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+'))
-			return 0;
-	return 1;
-}
-
 int doctor_main(int argc, char **argv)
 {
 	const char *stack = NULL, *platforms = PLATFORMS, *kibana = NULL, *ep = NULL, *config = NULL;
@@ -416,11 +382,11 @@ int doctor_main(int argc, char **argv)
 	}
 	kibana = kibana ? kibana : stack;
 	ep = ep ? ep : stack;
-	if (!version_ok(stack) || !version_ok(kibana) || !version_ok(ep)) {
+	if (!al_plan_version_shape(stack) || !al_plan_version_shape(kibana) || !al_plan_version_shape(ep)) {
 		if (stack == NULL)
 			return usage();
 		fprintf(stderr, "airlock doctor: '%s' is not a version\n",
-		    !version_ok(stack) ? stack : !version_ok(kibana) ? kibana : ep);
+		    !al_plan_version_shape(stack) ? stack : !al_plan_version_shape(kibana) ? kibana : ep);
 		return 2;
 	}
 	for (const char *p = platforms; *p;) {
@@ -428,7 +394,7 @@ int doctor_main(int argc, char **argv)
 		char plat[64];
 		size_t len = c ? (size_t)(c - p) : strlen(p);
 		snprintf(plat, sizeof(plat), "%.*s", (int)(len < 63 ? len : 63), p);
-		if (!in_list(PLATFORMS, plat)) {
+		if (!al_plan_in_list(PLATFORMS, plat)) {
 			fprintf(stderr, "airlock doctor: --platforms: '%s' is not one of %s\n", plat, PLATFORMS);
 			return 2;
 		}

@@ -4,6 +4,7 @@
 #include "policy/config.h"
 #include "policy/geoip.h"
 #include "policy/manifest.h"
+#include "policy/plan.h"
 #include "policy/pkgfiles.h"
 #include "policy/s3listing.h"
 #include "policy/route.h"
@@ -201,20 +202,6 @@ static void add(struct joblist *l, const char *fmt, ...)
 	l->v[l->n++].path = strdup(buf);
 }
 
-static int in_list(const char *list, const char *item)
-{
-	size_t n = strlen(item);
-
-	for (const char *p = list; p && *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, item, n) == 0)
-			return 1;
-		p = c ? c + 1 : NULL;
-	}
-	return 0;
-}
-
 /*
  * The artifact registry's names: <name>-<version>-<os>-<arch>.tar.gz (zip on
  * Windows), <name>-<version>-amd64|arm64.deb, <name>-<version>-x86_64|aarch64.rpm.
@@ -228,21 +215,21 @@ static void artifact_jobs(struct joblist *l, const char *dir, const char *name, 
 		const char *a = all[i];
 		char file[512];
 		int linux_ = strncmp(a, "linux", 5) == 0, arm = strstr(a, "arm64") || strstr(a, "aarch64");
-		if (!in_list(arches, a))
+		if (!al_plan_in_list(arches, a))
 			continue;
 		file[0] = '\0';
 		if (strncmp(a, "windows", 7) == 0) {
-			if (in_list(formats, "zip"))
+			if (al_plan_in_list(formats, "zip"))
 				snprintf(file, sizeof(file), "%s-%s-%s.zip", name, ver, a);
-		} else if (in_list(formats, "tar.gz")) {
+		} else if (al_plan_in_list(formats, "tar.gz")) {
 			snprintf(file, sizeof(file), "%s-%s-%s.tar.gz", name, ver, a);
 		}
 		for (int k = 0; k < 3; k++) {
 			const char *f = k == 0 ? file : NULL;
 			char pkg[512];
-			if (k == 1 && linux_ && in_list(formats, "deb"))
+			if (k == 1 && linux_ && al_plan_in_list(formats, "deb"))
 				snprintf(pkg, sizeof(pkg), "%s-%s-%s.deb", name, ver, arm ? "arm64" : "amd64"), f = pkg;
-			if (k == 2 && linux_ && in_list(formats, "rpm"))
+			if (k == 2 && linux_ && al_plan_in_list(formats, "rpm"))
 				snprintf(pkg, sizeof(pkg), "%s-%s-%s.rpm", name, ver, arm ? "aarch64" : "x86_64"), f = pkg;
 			if (f == NULL || !f[0])
 				continue;
@@ -557,7 +544,7 @@ static int check_only(const char *list, char *bad, size_t cap)
 		size_t len = c ? (size_t)(c - p) : strlen(p);
 		char one[128];
 		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), p);
-		if (len == 0 || len >= sizeof(one) || !in_list(known, one)) {
+		if (len == 0 || len >= sizeof(one) || !al_plan_in_list(known, one)) {
 			snprintf(bad, cap, "%.*s", (int)len, p);
 			return -ENOENT;
 		}
@@ -568,6 +555,103 @@ static int check_only(const char *list, char *bad, size_t cap)
 		return -ENOENT;
 	}
 	return 0;
+}
+
+/*
+ * The prefix of the route to host that strips it (the last one, as the route
+ * table reads them), for the mirror commands that build upstream paths under
+ * it; with slash, only a prefix that ends in '/' and kept so, else without its
+ * trailing '/'.  0, or -ENOENT after saying which route to add.
+ */
+static int route_prefix(const struct al_config *cfg, const char *kind, const char *host, const char *dflt, int slash,
+    char *out, size_t cap)
+{
+	int n;
+
+	out[0] = '\0';
+	for (int i = 0; i < cfg->nroutes; i++) {
+		size_t pl = strlen(cfg->routes[i].prefix);
+		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix &&
+		    (!slash || (pl > 0 && cfg->routes[i].prefix[pl - 1] == '/')))
+			snprintf(out, cap, "%s", cfg->routes[i].prefix);
+	}
+	n = (int)strlen(out);
+	while (!slash && n > 0 && out[n - 1] == '/')
+		out[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "airlock mirror %s: no route to %s with strip_prefix in %s (the default is "
+		    "{prefix: %s, upstream: %s, strip_prefix: true})\n", kind, host, cfg->file, dflt, host);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Reads the index documents just fetched and adds the files they name; 0, or 1 after saying what is wrong. */
+typedef int (*index_pick_fn)(const struct al_config *cfg, struct joblist *index, struct joblist *files, void *arg);
+
+/*
+ * What models, product-docs and geoip share: the index documents (asked
+ * again every run: they are what names the files, and new files appear),
+ * then the files pick finds in them; both pinned.  Takes index's paths and
+ * frees them.  The exit code: pick's.
+ */
+static int mirror_indexed(const struct al_config *cfg, int port, const char *kind, struct joblist *index,
+    index_pick_fn pick, void *arg, struct summary *sum, int tty)
+{
+	struct joblist files = {0};
+	int rc;
+
+	for (int i = 0; i < index->n; i++) {
+		uint8_t key[AL_KEY_LEN];
+		if (path_key(cfg, index->v[i].path, key) == 0)
+			al_store_expire(srv.store, key);
+	}
+	run_jobs(cfg, port, index, sum, tty, kind);
+	rc = pick(cfg, index, &files, arg);
+	run_jobs(cfg, port, &files, sum, tty, kind);
+	pin_jobs(cfg, index);
+	pin_jobs(cfg, &files);
+	for (int i = 0; i < index->n; i++)
+		free(index->v[i].path);
+	for (int i = 0; i < files.n; i++)
+		free(files.v[i].path);
+	free(index->v);
+	free(files.v);
+	return rc;
+}
+
+/* Each model's .pt, and the vocabulary_file its metadata names (under prefix, arg). */
+static int pick_model_files(const struct al_config *cfg, struct joblist *meta, struct joblist *files, void *arg)
+{
+	const char *prefix = arg;
+	int rc = 0;
+
+	for (int i = 0; i < meta->n; i++) {
+		char *body;
+		size_t bl;
+		json_t *doc;
+		const char *voc;
+		size_t pl = strlen(meta->v[i].path) - strlen(".metadata.json");
+		if (meta->v[i].outcome != OUT_FETCHED && meta->v[i].outcome != OUT_PRESENT)
+			continue;
+		add(files, "%.*s.pt", (int)pl, meta->v[i].path);
+		if ((body = cached_body(cfg, meta->v[i].path, &bl)) == NULL)
+			continue;
+		if ((doc = json_loadb(body, bl, 0, NULL)) == NULL) {
+			fprintf(stderr, "airlock mirror models: %s is not JSON\n", meta->v[i].path);
+			rc = 1;
+		} else if ((voc = json_string_value(json_object_get(doc, "vocabulary_file"))) != NULL) {
+			/* resolvePackageLocation refuses a file outside the repository: so does mirror */
+			if (voc[0] == '\0' || strpbrk(voc, "/?#\\") || strstr(voc, ".."))
+				fprintf(stderr, "airlock mirror models: %s: vocabulary_file '%s' is not a file name\n",
+				    meta->v[i].path, voc), rc = 1;
+			else
+				add(files, "%s%s", prefix, voc);
+		}
+		json_decref(doc);
+		free(body);
+	}
+	return rc;
 }
 
 /*
@@ -582,67 +666,17 @@ static int check_only(const char *list, char *bad, size_t cap)
 static int mirror_models(const struct al_config *cfg, int port, const char *ids, struct summary *sum, int tty)
 {
 	static const char host[] = "https://ml-models.elastic.co";
-	const char *prefix = NULL;
-	struct joblist meta = {0}, files = {0};
-	int rc = 0;
+	char prefix[2048]; /* add()'s bound: the route's prefix was used whole before route_prefix */
+	struct joblist meta = {0};
 
-	for (int i = 0; i < cfg->nroutes; i++) {
-		size_t pl = strlen(cfg->routes[i].prefix);
-		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix && pl > 0 &&
-		    cfg->routes[i].prefix[pl - 1] == '/')
-			prefix = cfg->routes[i].prefix;
-	}
-	if (prefix == NULL) {
-		fprintf(stderr, "airlock mirror models: no route to %s with strip_prefix in %s (the default is "
-		    "{prefix: /ml-models/, upstream: %s, strip_prefix: true})\n", host, cfg->file, host);
+	if (route_prefix(cfg, "models", host, "/ml-models/", 1, prefix, sizeof(prefix)) < 0)
 		return 2;
-	}
 	for (const char *p = ids; *p;) {
 		size_t n = strcspn(p, ",");
 		add(&meta, "%s%.*s.metadata.json", prefix, (int)n, p);
 		p += n + (p[n] == ',');
 	}
-	for (int i = 0; i < meta.n; i++) {
-		uint8_t key[AL_KEY_LEN];
-		if (path_key(cfg, meta.v[i].path, key) == 0)
-			al_store_expire(srv.store, key);
-	}
-	run_jobs(cfg, port, &meta, sum, tty, "models");
-	for (int i = 0; i < meta.n; i++) {
-		char *body;
-		size_t bl;
-		json_t *doc;
-		const char *voc;
-		size_t pl = strlen(meta.v[i].path) - strlen(".metadata.json");
-		if (meta.v[i].outcome != OUT_FETCHED && meta.v[i].outcome != OUT_PRESENT)
-			continue;
-		add(&files, "%.*s.pt", (int)pl, meta.v[i].path);
-		if ((body = cached_body(cfg, meta.v[i].path, &bl)) == NULL)
-			continue;
-		if ((doc = json_loadb(body, bl, 0, NULL)) == NULL) {
-			fprintf(stderr, "airlock mirror models: %s is not JSON\n", meta.v[i].path);
-			rc = 1;
-		} else if ((voc = json_string_value(json_object_get(doc, "vocabulary_file"))) != NULL) {
-			/* resolvePackageLocation refuses a file outside the repository: so does mirror */
-			if (voc[0] == '\0' || strpbrk(voc, "/?#\\") || strstr(voc, ".."))
-				fprintf(stderr, "airlock mirror models: %s: vocabulary_file '%s' is not a file name\n",
-				    meta.v[i].path, voc), rc = 1;
-			else
-				add(&files, "%s%s", prefix, voc);
-		}
-		json_decref(doc);
-		free(body);
-	}
-	run_jobs(cfg, port, &files, sum, tty, "models");
-	pin_jobs(cfg, &meta);
-	pin_jobs(cfg, &files);
-	for (int i = 0; i < meta.n; i++)
-		free(meta.v[i].path);
-	for (int i = 0; i < files.n; i++)
-		free(files.v[i].path);
-	free(meta.v);
-	free(files.v);
-	return rc;
+	return mirror_indexed(cfg, port, "models", &meta, pick_model_files, prefix, sum, tty);
 }
 
 struct docs_pick {
@@ -661,6 +695,32 @@ static void pick_doc(const char *key, void *arg)
 		add(d->l, "%s/%s", d->prefix, key);
 }
 
+/* The artifacts the bucket's listing names for the version (arg, a struct docs_pick). */
+static int pick_doc_files(const struct al_config *cfg, struct joblist *list, struct joblist *files, void *arg)
+{
+	struct docs_pick *d = arg;
+	char *xml;
+	size_t xl;
+	int rc = 0;
+
+	d->l = files;
+	if (list->v[0].status != 200 || (xml = cached_body(cfg, list->v[0].path, &xl)) == NULL) {
+		fprintf(stderr, "airlock mirror product-docs: no listing (HTTP %d)\n", list->v[0].status);
+		return 1;
+	}
+	if (al_s3_keys(xml, xl, pick_doc, d) < 0) {
+		fprintf(stderr, "airlock mirror product-docs: the listing is not a ListBucketResult\n");
+		rc = 1;
+	}
+	printf("product-docs listing: %d artifacts, %d for %s\n", d->listed, files->n, d->version);
+	if (files->n == 0 && rc == 0) {
+		fprintf(stderr, "airlock mirror product-docs: the listing names no artifact for %s\n", d->version);
+		rc = 1;
+	}
+	free(xml);
+	return rc;
+}
+
 /*
  * The AI Assistant's product documentation for one Stack MAJOR.MINOR: the
  * bucket's listing (asked again every run: new artifacts appear), then each
@@ -670,53 +730,49 @@ static void pick_doc(const char *key, void *arg)
 static int mirror_product_docs(const struct al_config *cfg, int port, const char *version, struct summary *sum, int tty)
 {
 	static const char host[] = "https://kibana-knowledge-base-artifacts.elastic.co";
-	char prefix[256] = "";
-	struct joblist list = {0}, files = {0};
-	struct docs_pick d = {&files, prefix, version, 0};
-	uint8_t key[AL_KEY_LEN];
-	char *xml;
-	size_t xl;
-	int rc = 0, n;
+	char prefix[256];
+	struct joblist list = {0};
+	struct docs_pick d = {NULL, prefix, version, 0};
 
-	for (int i = 0; i < cfg->nroutes; i++)
-		if (strcmp(cfg->routes[i].upstream, host) == 0 && cfg->routes[i].strip_prefix)
-			snprintf(prefix, sizeof(prefix), "%s", cfg->routes[i].prefix);
-	n = (int)strlen(prefix);
-	while (n > 0 && prefix[n - 1] == '/')
-		prefix[--n] = '\0';
-	if (n == 0) {
-		fprintf(stderr, "airlock mirror product-docs: no route to %s with strip_prefix in %s (the default is "
-		    "{prefix: /product-docs, upstream: %s, strip_prefix: true})\n", host, cfg->file, host);
+	if (route_prefix(cfg, "product-docs", host, "/product-docs", 0, prefix, sizeof(prefix)) < 0)
 		return 2;
-	}
 	add(&list, "%s?max-keys=1000", prefix); /* fetchArtifactVersions' own request */
-	if (path_key(cfg, list.v[0].path, key) == 0)
-		al_store_expire(srv.store, key);
-	run_jobs(cfg, port, &list, sum, tty, "product-docs");
-	if (list.v[0].status != 200 || (xml = cached_body(cfg, list.v[0].path, &xl)) == NULL) {
-		fprintf(stderr, "airlock mirror product-docs: no listing (HTTP %d)\n", list.v[0].status);
-		rc = 1;
-	} else {
-		if (al_s3_keys(xml, xl, pick_doc, &d) < 0) {
-			fprintf(stderr, "airlock mirror product-docs: the listing is not a ListBucketResult\n");
-			rc = 1;
-		}
-		printf("product-docs listing: %d artifacts, %d for %s\n", d.listed, files.n, version);
-		if (files.n == 0 && rc == 0) {
-			fprintf(stderr, "airlock mirror product-docs: the listing names no artifact for %s\n", version);
-			rc = 1;
-		}
-		free(xml);
+	return mirror_indexed(cfg, port, "product-docs", &list, pick_doc_files, &d, sum, tty);
+}
+
+/* Every .tgz database the overview lists, under prefix (arg). */
+static int pick_geoip_dbs(const struct al_config *cfg, struct joblist *ov, struct joblist *dbs, void *arg)
+{
+	const char *prefix = arg;
+	json_t *list, *e;
+	char *json;
+	size_t jl, i;
+	int rc = 0;
+
+	if (ov->v[0].status != 200 || (json = cached_body(cfg, ov->v[0].path, &jl)) == NULL) {
+		fprintf(stderr, "airlock mirror geoip: no overview (HTTP %d)\n", ov->v[0].status);
+		return 1;
 	}
-	run_jobs(cfg, port, &files, sum, tty, "product-docs");
-	pin_jobs(cfg, &list);
-	pin_jobs(cfg, &files);
-	for (int i = 0; i < list.n; i++)
-		free(list.v[i].path);
-	for (int i = 0; i < files.n; i++)
-		free(files.v[i].path);
-	free(list.v);
-	free(files.v);
+	list = json_loadb(json, jl, 0, NULL);
+	json_array_foreach(list, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *md5 = json_string_value(json_object_get(e, "md5_hash"));
+		char m[33], nm[256], path[300];
+		size_t l = name ? strlen(name) : 0;
+		/* updateDatabases takes the names that end in .tgz */
+		if (name == NULL || md5 == NULL || l < 4 || strcmp(name + l - 4, ".tgz") != 0)
+			continue;
+		snprintf(path, sizeof(path), "/v1/db/%s/%s", md5, name);
+		if (al_geoip_db_path(path, m, nm, sizeof(nm)) == 0)
+			add(dbs, "%s%s", prefix, path);
+	}
+	if (!json_is_array(list)) {
+		fprintf(stderr, "airlock mirror geoip: the overview is not a JSON list\n");
+		rc = 1;
+	}
+	printf("geoip overview: %d databases\n", dbs->n);
+	json_decref(list);
+	free(json);
 	return rc;
 }
 
@@ -728,65 +784,14 @@ static int mirror_product_docs(const struct al_config *cfg, int port, const char
  */
 static int mirror_geoip(const struct al_config *cfg, int port, struct summary *sum, int tty)
 {
-	char prefix[256] = "";
-	struct joblist ov = {0}, dbs = {0};
-	uint8_t key[AL_KEY_LEN];
-	char *json;
-	size_t jl;
-	int rc = 0, n;
+	char prefix[256];
+	struct joblist ov = {0};
 
-	for (int i = 0; i < cfg->nroutes; i++)
-		if (strcmp(cfg->routes[i].upstream, AL_GEOIP_BASE) == 0 && cfg->routes[i].strip_prefix)
-			snprintf(prefix, sizeof(prefix), "%s", cfg->routes[i].prefix);
-	n = (int)strlen(prefix);
-	while (n > 0 && prefix[n - 1] == '/')
-		prefix[--n] = '\0';
-	if (n == 0) {
-		fprintf(stderr, "airlock mirror geoip: no route to %s with strip_prefix in %s (the default is "
-		    "{prefix: /geoip/, upstream: %s, strip_prefix: true})\n", AL_GEOIP_BASE, cfg->file, AL_GEOIP_BASE);
+	if (route_prefix(cfg, "geoip", AL_GEOIP_BASE, "/geoip/", 0, prefix, sizeof(prefix)) < 0)
 		return 2;
-	}
 	add(&ov, "%s/v1/database?elastic_geoip_service_tos=agree", prefix);
 	ov.v[0].rewritten = 1; /* served with its urls leading to airlock; stored as the upstream sent it */
-	if (path_key(cfg, ov.v[0].path, key) == 0)
-		al_store_expire(srv.store, key);
-	run_jobs(cfg, port, &ov, sum, tty, "geoip");
-	if (ov.v[0].status != 200 || (json = cached_body(cfg, ov.v[0].path, &jl)) == NULL) {
-		fprintf(stderr, "airlock mirror geoip: no overview (HTTP %d)\n", ov.v[0].status);
-		rc = 1;
-	} else {
-		json_t *list = json_loadb(json, jl, 0, NULL), *e;
-		size_t i;
-		json_array_foreach(list, i, e) {
-			const char *name = json_string_value(json_object_get(e, "name"));
-			const char *md5 = json_string_value(json_object_get(e, "md5_hash"));
-			char m[33], nm[256], path[300];
-			size_t l = name ? strlen(name) : 0;
-			/* updateDatabases takes the names that end in .tgz */
-			if (name == NULL || md5 == NULL || l < 4 || strcmp(name + l - 4, ".tgz") != 0)
-				continue;
-			snprintf(path, sizeof(path), "/v1/db/%s/%s", md5, name);
-			if (al_geoip_db_path(path, m, nm, sizeof(nm)) == 0)
-				add(&dbs, "%s%s", prefix, path);
-		}
-		if (!json_is_array(list)) {
-			fprintf(stderr, "airlock mirror geoip: the overview is not a JSON list\n");
-			rc = 1;
-		}
-		printf("geoip overview: %d databases\n", dbs.n);
-		json_decref(list);
-		free(json);
-	}
-	run_jobs(cfg, port, &dbs, sum, tty, "geoip");
-	pin_jobs(cfg, &ov);
-	pin_jobs(cfg, &dbs);
-	for (int i = 0; i < ov.n; i++)
-		free(ov.v[i].path);
-	for (int i = 0; i < dbs.n; i++)
-		free(dbs.v[i].path);
-	free(ov.v);
-	free(dbs.v);
-	return rc;
+	return mirror_indexed(cfg, port, "geoip", &ov, pick_geoip_dbs, prefix, sum, tty);
 }
 
 static int usage(void)
@@ -910,17 +915,17 @@ int mirror_main(int argc, char **argv)
 		for (int i = 0; BEATS[i]; i++) {
 			char dir[128];
 			snprintf(dir, sizeof(dir), "beats/%s", BEATS[i]);
-			if (only == NULL || in_list(only, BEATS[i]))
+			if (only == NULL || al_plan_in_list(only, BEATS[i]))
 				artifact_jobs(&jobs, dir, BEATS[i], version, arches, formats);
 		}
 		for (int i = 0; OTHERS[i].name; i++)
-			if (only == NULL || in_list(only, OTHERS[i].name))
+			if (only == NULL || al_plan_in_list(only, OTHERS[i].name))
 				artifact_jobs(&jobs, OTHERS[i].dir, OTHERS[i].name, version, arches, formats);
 		for (int i = 0; FIPS[i].name; i++) {
 			char linux_arches[64];
-			snprintf(linux_arches, sizeof(linux_arches), "%s%s%s", in_list(arches, "linux-x86_64") ? "linux-x86_64" : "",
-			    in_list(arches, "linux-arm64") ? "," : "", in_list(arches, "linux-arm64") ? "linux-arm64" : "");
-			if (only != NULL && in_list(only, FIPS[i].name) && in_list(formats, "tar.gz"))
+			snprintf(linux_arches, sizeof(linux_arches), "%s%s%s", al_plan_in_list(arches, "linux-x86_64") ? "linux-x86_64" : "",
+			    al_plan_in_list(arches, "linux-arm64") ? "," : "", al_plan_in_list(arches, "linux-arm64") ? "linux-arm64" : "");
+			if (only != NULL && al_plan_in_list(only, FIPS[i].name) && al_plan_in_list(formats, "tar.gz"))
 				artifact_jobs(&jobs, FIPS[i].dir, FIPS[i].name, version, linux_arches, "tar.gz");
 		}
 		add(&jobs, "/GPG-KEY-elastic-agent");

@@ -141,20 +141,6 @@ void uplink_succeeded(struct uplink *u)
 	}
 }
 
-static void json_str(struct evbuffer *b, const char *s)
-{
-	evbuffer_add(b, "\"", 1);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			evbuffer_add_printf(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", *s);
-		else
-			evbuffer_add(b, s, 1);
-	}
-	evbuffer_add(b, "\"", 1);
-}
-
 void uplink_count_fetch(struct uplink *u)
 {
 	if (u)
@@ -229,10 +215,10 @@ void uplink_json(struct evbuffer *b)
 		gmtime_r(&u->since, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		evbuffer_add_printf(b, "%s{\"upstream\":", i ? "," : "");
-		json_str(b, u->name);
+		al_json_str(b, u->name);
 		evbuffer_add_printf(b, ",\"state\":\"%s\",\"forced\":%s,\"since\":\"%s\",\"last_error\":",
 		    atomic_load(&u->online) ? "online" : "offline", u->forced ? "true" : "false", since);
-		json_str(b, u->last_error);
+		al_json_str(b, u->last_error);
 		evbuffer_add_printf(b, "}");
 		pthread_mutex_unlock(&u->mu);
 	}

@@ -3,6 +3,7 @@
 #include "policy/manifest.h"
 #include "policy/route.h"
 #include "policy/units.h"
+#include "proxy/runtime/log.h"
 #include "proxy/runtime/server.h"
 #include "proxy/fetch/fill.h"
 #include "proxy/fetch/uplink.h"
@@ -27,21 +28,6 @@ static int is(const char *path, size_t len, const char *name)
 static unsigned long long ld(const atomic_uint_fast64_t *v)
 {
 	return (unsigned long long)atomic_load(v);
-}
-
-/* s as a JSON string (quotes and control characters escaped). */
-static void json_str(struct evbuffer *b, const char *s)
-{
-	evbuffer_add(b, "\"", 1);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			evbuffer_add_printf(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", (unsigned char)*s);
-		else
-			evbuffer_add(b, s, 1);
-	}
-	evbuffer_add(b, "\"", 1);
 }
 
 /*
@@ -78,7 +64,7 @@ static int health(const struct al_config *cfg, struct evbuffer *b)
 	evbuffer_add_printf(b, "{\"status\":\"%s\",%s", why[0] ? (degraded ? "degraded" : "unhealthy") : "ok",
 	    why[0] ? "\"reason\":" : "");
 	if (why[0]) {
-		json_str(b, why);
+		al_json_str(b, why);
 		evbuffer_add_printf(b, ",");
 	}
 	evbuffer_add_printf(b, "\"version\":\"%s\",\"uptime_s\":%lld,\"upstreams\":",
@@ -96,7 +82,7 @@ static int health(const struct al_config *cfg, struct evbuffer *b)
 		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&since, &tm));
 		evbuffer_add_printf(b, ",\"refusing_since\":\"%s\",\"last_refusal_s_ago\":%lld,\"error\":",
 		    t, (long long)(now - sh.last));
-		json_str(b, strerror(-sh.rc));
+		al_json_str(b, strerror(-sh.rc));
 	}
 	evbuffer_add_printf(b, "}");
 	evbuffer_add_printf(b, ",\"requests\":{\"total\":%llu,\"hits\":%llu,\"misses\":%llu,"

@@ -284,6 +284,21 @@ void conn_reply_simple(struct conn *c, int status, const char *ctype, const char
 	c->state = C_DONE;
 }
 
+void conn_reply_body(struct req *r, const char *ctype, const char *body)
+{
+	struct conn *c = r->conn;
+	char hdrs[160];
+	size_t len = strlen(body);
+
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\n", ctype);
+	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)len, -1, NULL);
+	if (!r->head_only) {
+		evbuffer_add(conn_out(c), body, len);
+		r->body_sent = len;
+	}
+	c->state = C_DONE;
+}
+
 void conn_reply_error(struct conn *c, int status, const char *why)
 {
 	if (status >= 400 && status < 500 && status != 404 && status != 405)

@@ -178,6 +178,8 @@ void conn_add_head(struct conn *c, int status, const char *hdrs, size_t hlen, in
 void conn_reply_simple(struct conn *c, int status, const char *ctype, const char *extra, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void conn_reply_error(struct conn *c, int status, const char *why);
+/* A 200 whose whole body the caller built (and still owns): Content-Type ctype, no body on HEAD; the response is done. */
+void conn_reply_body(struct req *r, const char *ctype, const char *body);
 /* url = base + target; sets the key, the uplink and the registry flag.  Replies and returns -1 on failure. */
 int req_set_url(struct req *r, const char *base, const char *target, size_t tlen, int registry);
 void conn_access_log(struct conn *c);

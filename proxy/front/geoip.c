@@ -37,8 +37,7 @@ void conn_geoip_resolve(struct req *r)
 
 int conn_geoip_answer(struct req *r)
 {
-	struct conn *c = r->conn;
-	char *json, *body, hdrs[64];
+	char *json, *body;
 	size_t cl;
 	size_t len;
 
@@ -51,13 +50,7 @@ int conn_geoip_answer(struct req *r)
 	cl = strlen(r->cstatus);
 	if (cl < sizeof(r->cstatus))
 		snprintf(r->cstatus + cl, sizeof(r->cstatus) - cl, "; detail=\"database urls lead to airlock\"");
-	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json\r\n");
-	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
-	if (!r->head_only) {
-		evbuffer_add(conn_out(c), body, strlen(body));
-		r->body_sent = strlen(body);
-	}
+	conn_reply_body(r, "application/json", body);
 	free(body);
-	c->state = C_DONE;
 	return 0;
 }

@@ -68,7 +68,7 @@ int conn_listing_answer(struct req *r)
 	const char *path = r->url + r->base_len;
 	const char *bucket = al_s3_bucket_of(r->url, r->base_len);
 	struct listing_ctx l = {0};
-	char base[400], hdrs[128], *body;
+	char base[400], *body;
 
 	if (bucket == NULL || path[0] != '/' || (path[1] != '\0' && path[1] != '?') || r->base_len + 2 > sizeof(base))
 		return -1;
@@ -87,14 +87,8 @@ int conn_listing_answer(struct req *r)
 		return -1;
 	snprintf(r->cstatus, sizeof(r->cstatus),
 	    "%s; fwd=miss; detail=\"listing of the %zu cached objects, upstream offline\"", AL_NAME, l.n);
-	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/xml\r\n");
 	r->result = R_STALE;
-	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)strlen(body), -1, NULL);
-	if (!r->head_only) {
-		evbuffer_add(conn_out(c), body, strlen(body));
-		r->body_sent = strlen(body);
-	}
+	conn_reply_body(r, "application/xml", body);
 	free(body);
-	c->state = C_DONE;
 	return 0;
 }

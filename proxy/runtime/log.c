@@ -1,5 +1,6 @@
 #include "proxy/runtime/log.h"
 
+#include <event2/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,4 +120,18 @@ void al_access_close(void)
 		close(old);
 	free(access_path);
 	access_path = NULL;
+}
+
+void al_json_str(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", (unsigned char)*s);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
 }

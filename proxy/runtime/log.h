@@ -24,4 +24,8 @@ int al_access_enabled(void);
 void al_access_write(const char *line, size_t len);
 void al_access_close(void);
 
+struct evbuffer;
+/* s as a JSON string into b: quoted, quotes, backslashes and control characters escaped (health and status JSON). */
+void al_json_str(struct evbuffer *b, const char *s);
+
 #endif

@@ -3,18 +3,11 @@ connected cache; export a bundle; import it into a fresh cache; serve that
 with upstream.offline: true and fetch everything with curl: same bytes, same
 ETags, zero upstream requests.  A tampered or truncated bundle is rejected
 and leaves the target cache as it was."""
-import io, json, os, shutil, subprocess, sys, tempfile, zipfile
+import io, json, os, shutil, sys, tempfile, zipfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, main, sha512_line
+from harness import Airlock, Case, cli, curl, eq, fail, main, sha512_line
 
 V = "8.13.4"
-
-
-def cli(al, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", al.config], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def fixtures(up):

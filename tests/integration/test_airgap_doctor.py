@@ -18,22 +18,15 @@ kibana ^8.13.0 (with archive and .sig).  Checked, all by the exact URLs:
   package document that the cached /search answer still names: exactly
   those four are missing, each of its kind; exit 1;
 - nothing is fetched from the upstream by doctor."""
-import email.utils, io, json, os, subprocess, sys, tempfile, time, zipfile
+import email.utils, io, json, os, sys, tempfile, time, zipfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Case, eq, fail, main, sha512_line
+from harness import Case, cli, eq, fail, main, sha512_line
 
 V = "8.13.4"
 AE = "https://artifacts.elastic.co"
 SEC = "https://artifacts.security.elastic.co"
 EPR = "https://epr.elastic.co"
 PLATS = ("linux-x86_64", "windows-x86_64")
-
-
-def cli(cfg, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def doctor(cfg, *extra):

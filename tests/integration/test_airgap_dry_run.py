@@ -5,25 +5,11 @@ again.  `export NEW --dry-run --since OLD` creates no file (the directory is
 the same before and after) and lists exactly the entries, and counts exactly
 the added / changed / unchanged, that the real `export NEW --since OLD` then
 writes (read back with inspect), in text, JSON and CSV."""
-import csv, hashlib, io, json, os, subprocess, sys
+import csv, hashlib, io, json, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Case, eq, fail, main, sha512_line
+from harness import Case, beat_artifact, cli, eq, fail, main
 
 V = "8.13.4"
-
-
-def cli(cfg, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def artifact(up, name, body, etag):
-    path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
-    up.add(path, body, headers=[("ETag", etag)])
-    up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", etag + "-sha")])
-    return "https://artifacts.elastic.co" + path
 
 
 def mirror(cfg, *names):
@@ -37,8 +23,8 @@ def test():
         cfg = al.config
         out = os.path.join(tmp, "out")
         os.mkdir(out)
-        fb = artifact(up, "filebeat", os.urandom(50000), '"fb-1"')
-        mb = artifact(up, "metricbeat", os.urandom(40000), '"mb-1"')
+        fb = beat_artifact(up, "filebeat", os.urandom(50000), '"fb-1"', V)
+        mb = beat_artifact(up, "metricbeat", os.urandom(40000), '"mb-1"', V)
         mirror(cfg, "filebeat", "metricbeat")
         old = os.path.join(out, "old.airlock")
         # a full dry run first: everything is "added", nothing is written
@@ -51,9 +37,9 @@ def test():
            "the full dry run's count is the full export's")
 
         # Later: a new artifact, and metricbeat republished (new body, new ETag).
-        hb = artifact(up, "heartbeat", os.urandom(30000), '"hb-1"')
+        hb = beat_artifact(up, "heartbeat", os.urandom(30000), '"hb-1"', V)
         mb_body = os.urandom(41000)
-        artifact(up, "metricbeat", mb_body, '"mb-2"')
+        beat_artifact(up, "metricbeat", mb_body, '"mb-2"', V)
         cli(cfg, "purge", mb + "*")
         mirror(cfg, "metricbeat", "heartbeat")
 

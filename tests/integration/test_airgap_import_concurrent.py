@@ -14,23 +14,9 @@ go on (SIGCONT): it admits everything, sound.  Then the same with the import
 killed while stopped: the next opener is alone and drops its bodies."""
 import os, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+from harness import AIRLOCK, Airlock, BUNDLE_HOOK, Case, cli, entries, eq, fail, main, mirrored_beats
 
 V = "8.13.4"
-HOOK = os.environ.get("AL_BUNDLE_HOOK") or os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "tests",
-                                                       "libal_bundle_hook.so")
-
-
-def cli(cfg, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def entries(cfg):
-    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
-    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
 
 
 def state(pid):
@@ -39,19 +25,11 @@ def state(pid):
 
 
 def test():
-    if not os.path.exists(HOOK):
-        fail(f"the test hook {HOOK} is not built")
+    if not os.path.exists(BUNDLE_HOOK):
+        fail(f"the test hook {BUNDLE_HOOK} is not built")
     with Case() as (up, al, tmp):
         al.stop()
-        bodies = []
-        for name in ("filebeat", "metricbeat", "auditbeat"):
-            body = os.urandom(300 * 1024)
-            path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
-            up.add(path, body, headers=[("ETag", f'"{name}"')])
-            up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", f'"{name}-s"')])
-            bodies.append(body)
-        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
-            "--only", "filebeat,metricbeat,auditbeat")
+        bodies = list(mirrored_beats(up, al.config, V, ("filebeat", "metricbeat", "auditbeat"), 300 * 1024).values())
         want = entries(al.config)
         bundle = os.path.join(tmp, "stack.airlock")
         cli(al.config, "export", bundle)
@@ -61,7 +39,7 @@ def test():
         try:
             gap = Airlock(tmp2, up, offline=True)
             gap.stop()
-            env = dict(os.environ, LD_PRELOAD=HOOK, AL_HOOK_FILE=bundle, AL_HOOK_AT=str(offs[1] + 150 * 1024),
+            env = dict(os.environ, LD_PRELOAD=BUNDLE_HOOK, AL_HOOK_FILE=bundle, AL_HOOK_AT=str(offs[1] + 150 * 1024),
                        AL_HOOK_PASS="1", AL_HOOK_ACTION="stop", AL_HOOK_LOG=os.path.join(tmp2, "hook.log"),
                        ASAN_OPTIONS="verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", ""))
             imp = subprocess.Popen([AIRLOCK, "import", bundle, "--config", gap.config], stdout=subprocess.PIPE,

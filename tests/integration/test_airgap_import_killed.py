@@ -17,34 +17,12 @@ exact point, found by byte offset, not by time:
    publishing is all or nothing: a kill after three entries' commits inside
    the batch publishes none of them; the rerun adds every entry once, and
    the bundle is noted once (the ledger holds one admitted import)."""
-import json, os, shutil, subprocess, sys, tempfile
+import json, os, shutil, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+from harness import Airlock, BUNDLE_HOOK, Case, cli, entries, eq, fail, hooked, main, mirrored_beats
 
 V = "8.13.4"
-HOOK = os.environ.get("AL_BUNDLE_HOOK") or os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "tests",
-                                                       "libal_bundle_hook.so")
 NAMES = ("filebeat", "metricbeat", "auditbeat", "packetbeat", "heartbeat", "osquerybeat")
-
-
-def cli(cfg, *args, ok=True, env=None):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, **(env or {})))
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def entries(cfg):
-    """(status, size, etag, url) of every cached entry"""
-    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
-    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
-
-
-def hooked(bundle, at, passno, action, log):
-    return {"LD_PRELOAD": HOOK, "AL_HOOK_FILE": bundle, "AL_HOOK_AT": str(at), "AL_HOOK_PASS": str(passno),
-            "AL_HOOK_ACTION": action, "AL_HOOK_LOG": log, "ASAN_OPTIONS": "verify_asan_link_order=0:" +
-            os.environ.get("ASAN_OPTIONS", "")}
 
 
 def crossings(cfg, bundle, at, log):
@@ -67,19 +45,11 @@ def gap_cache(up, prefix):
 
 
 def test():
-    if not os.path.exists(HOOK):
-        fail(f"the test hook {HOOK} is not built")
+    if not os.path.exists(BUNDLE_HOOK):
+        fail(f"the test hook {BUNDLE_HOOK} is not built")
     with Case() as (up, al, tmp):
         al.stop()
-        bodies = []
-        for name in NAMES:
-            body = os.urandom(300 * 1024)
-            path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
-            up.add(path, body, headers=[("ETag", f'"{name}"')])
-            up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", f'"{name}-s"')])
-            bodies.append(body)
-        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
-            "--only", ",".join(NAMES))
+        bodies = list(mirrored_beats(up, al.config, V, NAMES, 300 * 1024).values())
         want = entries(al.config)
         media = os.path.join(tmp, "media")
         os.mkdir(media)

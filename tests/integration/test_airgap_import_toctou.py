@@ -21,47 +21,17 @@ imports whole, with another key it is refused (the signature is checked at
 the end, before anything is published) and nothing is admitted."""
 import os, shutil, subprocess, sys, tempfile, threading
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+from harness import AIRLOCK, Airlock, BUNDLE_HOOK, Case, cli, entries, eq, fail, hooked, main, mirrored_beats
 
 V = "8.13.4"
-HOOK = os.environ.get("AL_BUNDLE_HOOK") or os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "tests",
-                                                       "libal_bundle_hook.so")
-
-
-def cli(cfg, *args, ok=True, env=None):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, **(env or {})))
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def entries(cfg):
-    """(status, size, etag, url) of every cached entry"""
-    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
-    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
-
-
-def hooked(bundle, at, passno, action, log):
-    return {"LD_PRELOAD": HOOK, "AL_HOOK_FILE": bundle, "AL_HOOK_AT": str(at), "AL_HOOK_PASS": str(passno),
-            "AL_HOOK_ACTION": action, "AL_HOOK_LOG": log, "ASAN_OPTIONS": "verify_asan_link_order=0:" +
-            os.environ.get("ASAN_OPTIONS", "")}
 
 
 def test():
-    if not os.path.exists(HOOK):
-        fail(f"the test hook {HOOK} is not built")
+    if not os.path.exists(BUNDLE_HOOK):
+        fail(f"the test hook {BUNDLE_HOOK} is not built")
     with Case() as (up, al, tmp):
         al.stop()
-        bodies = {}
-        for name in ("filebeat", "metricbeat", "auditbeat"):
-            body = os.urandom(300 * 1024)
-            path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
-            up.add(path, body, headers=[("ETag", f'"{name}"')])
-            up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", f'"{name}-s"')])
-            bodies[name] = body
-        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
-            "--only", "filebeat,metricbeat,auditbeat")
+        bodies = mirrored_beats(up, al.config, V, ("filebeat", "metricbeat", "auditbeat"), 300 * 1024)
         want = entries(al.config)
         keys = os.path.join(tmp, "keys")
         subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, timeout=30, check=True)

@@ -18,19 +18,12 @@ a Kibana 8.13 browsing session, with node-fetch as Kibana's registry client
   icons, the readme, changelog.yml (detail/hooks/use_change_log.ts);
 - fetchArchiveBuffer: the document's download, and its .sig.
 Every response must be 200 with the mirrored bytes."""
-import hashlib, json, os, subprocess, sys, tempfile
+import hashlib, json, os, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main
+from harness import Airlock, Case, cli, eq, fail, main
 import node_clients
 
 V = "8.13.4"
-
-
-def cli(al, *args):
-    p = subprocess.run([AIRLOCK, *args, "--config", al.config], capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def fixtures(up):

@@ -16,22 +16,9 @@ is caught; a record deleted is caught where it was.  A broken ledger refuses the
 it was."""
 import hashlib, json, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+from harness import AIRLOCK, Airlock, Case, beat_artifact, cli, entries, eq, fail, main
 
 V = "8.13.4"
-
-
-def cli(cfg, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def artifact(up, name, body, etag):
-    path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
-    up.add(path, body, headers=[("ETag", etag)])
-    up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", etag + "-sha")])
 
 
 def file_digest(path):
@@ -43,12 +30,6 @@ def file_digest(path):
     eq(data[t:t + 1], b"T", "trailer")
     eq(hashlib.sha256(data[:t + 9]).digest(), data[t + 9:t + 41], "trailer digest")
     return data[t + 9:t + 41].hex()
-
-
-def entries(cfg):
-    """(status, size, pinned, etag, url) of every cached entry (ls without its age column)"""
-    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
-    return sorted(tuple(l.split()[i] for i in (0, 1, 3, 4, 5)) for l in lines)
 
 
 def ledger(cfg, ok=True):
@@ -68,7 +49,7 @@ def test():
         al.stop()
         keys = os.path.join(tmp, "keys")
         kid = subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, text=True, timeout=30).stdout.split()[1].rstrip(":")
-        artifact(up, "filebeat", os.urandom(30000), '"fb-1"')
+        beat_artifact(up, "filebeat", os.urandom(30000), '"fb-1"', V)
         cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
             "--only", "filebeat")
         eq(ledger(al.config)[0]["records"], [], "no ledger before the first export")
@@ -76,7 +57,7 @@ def test():
         out = cli(al.config, "export", full, "--sign", os.path.join(keys, "bundle.key")).stdout
         if "ledger of custody: record" not in out:
             fail(f"export says it recorded: {out}")
-        artifact(up, "metricbeat", os.urandom(20000), '"mb-1"')
+        beat_artifact(up, "metricbeat", os.urandom(20000), '"mb-1"', V)
         cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
             "--only", "metricbeat")
         cli(al.config, "export", delta, "--since", full, "--sign", os.path.join(keys, "bundle.key"))
@@ -188,11 +169,11 @@ def test():
             eq(j["first_bad"], 3, "a deleted record is caught where it was")
             # A broken ledger refuses the next import; nothing is admitted.
             cli(gap.config, "purge", "*metricbeat*")
-            before = entries(gap.config)
+            before = entries(gap.config, cols=(0, 1, 3, 4, 5))
             p = cli(gap.config, "import", delta, ok=False)
             if p.returncode != 1 or "ledger of custody" not in p.stderr or "is broken" not in p.stderr:
                 fail(f"import over a broken ledger: {p.stdout}{p.stderr}")
-            eq(entries(gap.config), before, "nothing admitted over a broken ledger")
+            eq(entries(gap.config, cols=(0, 1, 3, 4, 5)), before, "nothing admitted over a broken ledger")
             eq(open(lp).read(), "".join(lines[:2] + lines[3:]), "the broken ledger is left as it was")
         finally:
             shutil.rmtree(d2, ignore_errors=True)

@@ -17,22 +17,9 @@ Closed side, with the signer's public key trusted (import.trusted_keys):
 - without trusted keys, import works and says the origin was not checked."""
 import hashlib, json, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, curl, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
+from harness import AIRLOCK, Airlock, Case, cli, curl, entries, eq, fail, gpg, main, pgp_keyring, pgp_sign, sha512_line
 
 V = "8.13.4"
-
-
-def cli(cfg, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def entries(cfg):
-    """(status, size, etag, url) of every entry: what must be equal between two caches."""
-    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
-    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
 
 
 def artifact(up, name, body, etag, signer, signed_body=None):

@@ -12,35 +12,16 @@ admits the same entries as the connected cache holds, and the ledger
 records it.  A second split export onto existing parts is refused."""
 import hashlib, json, os, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import AIRLOCK, Airlock, Case, eq, fail, main, sha512_line
+from harness import AIRLOCK, Airlock, Case, cli, entries, eq, fail, main, mirrored_beats
 
 V = "8.13.4"
 PART = 64 * 1024
 
 
-def cli(cfg, *args, ok=True):
-    p = subprocess.run([AIRLOCK, *args, "--config", cfg], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def entries(cfg):
-    """(status, size, etag, url) of every cached entry"""
-    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
-    return sorted((l.split()[0], l.split()[1], l.split()[4], l.split()[5]) for l in lines)
-
-
 def test():
     with Case() as (up, al, tmp):
         al.stop()
-        for name in ("filebeat", "metricbeat", "auditbeat"):
-            body = os.urandom(90000)
-            path = f"/downloads/beats/{name}/{name}-{V}-linux-x86_64.tar.gz"
-            up.add(path, body, headers=[("ETag", f'"{name}"')])
-            up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", f'"{name}-s"')])
-        cli(al.config, "mirror", "artifacts", "--version", V, "--arch", "linux-x86_64", "--format", "tar.gz",
-            "--only", "filebeat,metricbeat,auditbeat")
+        mirrored_beats(up, al.config, V, ("filebeat", "metricbeat", "auditbeat"), 90000)
         keys = os.path.join(tmp, "keys")
         subprocess.run([AIRLOCK, "keygen", keys], capture_output=True, timeout=30, check=True)
         out = os.path.join(tmp, "media")

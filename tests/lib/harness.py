@@ -673,12 +673,59 @@ def pgp_sign(home, body):
     return sig
 
 
-def cli(config, *args, ok=True, timeout=120):
-    """`airlock ARGS --config CONFIG`; fails the test on a non-zero exit unless ok=False."""
-    p = subprocess.run([AIRLOCK, *args, "--config", config], capture_output=True, text=True, timeout=timeout)
+def cli(cfg, *args, ok=True, env=None, timeout=120):
+    """`airlock ARGS --config CFG` (CFG a config file, or an Airlock: its config), with env's variables added
+    to the environment; fails the test on a non-zero exit unless ok=False."""
+    config = getattr(cfg, "config", cfg)
+    p = subprocess.run([AIRLOCK, *args, "--config", config], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **env) if env else None)
     if ok and p.returncode != 0:
         fail(f"airlock {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def entries(cfg, cols=(0, 1, 4, 5)):
+    """Every cached entry as `airlock ls` lists it, sorted, each the tuple of its columns cols: by default
+    (status, size, etag, url), what two caches holding the same must agree on (2 is the age, 3 pinned)."""
+    lines = cli(cfg, "ls").stdout.strip().splitlines()[:-1]
+    return sorted(tuple(l.split()[i] for i in cols) for l in lines)
+
+
+def beat_artifact(up, name, body, etag, version):
+    """Publish a Beat's linux-x86_64 tar.gz on up with ETag etag, and its .sha512 (ETag etag + "-sha");
+    returns its URL at artifacts.elastic.co."""
+    path = f"/downloads/beats/{name}/{name}-{version}-linux-x86_64.tar.gz"
+    up.add(path, body, headers=[("ETag", etag)])
+    up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", etag + "-sha")])
+    return "https://artifacts.elastic.co" + path
+
+
+def mirrored_beats(up, cfg, version, names, size):
+    """Publish each Beat of names (linux-x86_64 tar.gz of size random bytes, ETag "NAME", its .sha512 ETag
+    "NAME-s") on up and `airlock mirror artifacts --only` them into cfg's cache; returns {name: body}."""
+    bodies = {}
+    for name in names:
+        body = os.urandom(size)
+        path = f"/downloads/beats/{name}/{name}-{version}-linux-x86_64.tar.gz"
+        up.add(path, body, headers=[("ETag", f'"{name}"')])
+        up.add(path + ".sha512", sha512_line(body, os.path.basename(path)), headers=[("ETag", f'"{name}-s"')])
+        bodies[name] = body
+    cli(cfg, "mirror", "artifacts", "--version", version, "--arch", "linux-x86_64", "--format", "tar.gz",
+        "--only", ",".join(names))
+    return bodies
+
+
+# The LD_PRELOAD hook (tests/lib/bundle_hook.c) the import tests stop or kill `airlock import` with.
+BUNDLE_HOOK = os.environ.get("AL_BUNDLE_HOOK") or os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "tests",
+                                                              "libal_bundle_hook.so")
+
+
+def hooked(bundle, at, passno, action, log):
+    """The environment that makes the hook take action when import's read of bundle passes offset at on
+    pass passno, logging to log."""
+    return {"LD_PRELOAD": BUNDLE_HOOK, "AL_HOOK_FILE": bundle, "AL_HOOK_AT": str(at), "AL_HOOK_PASS": str(passno),
+            "AL_HOOK_ACTION": action, "AL_HOOK_LOG": log, "ASAN_OPTIONS": "verify_asan_link_order=0:" +
+            os.environ.get("ASAN_OPTIONS", "")}
 
 
 class AirGap:
