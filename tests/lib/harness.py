@@ -354,10 +354,13 @@ log:
                     fail("airlock did not stop within 10s of SIGTERM")
         self.logf.close()
 
-    def logtext(self):
+    def logtext(self, tail=6000):
+        """The log's last tail characters (for failure messages), or all of it with tail=None
+        (for a test that reads lines: a cut tail starts mid-line)."""
         try:
             with open(self.log) as f:
-                return f.read()[-6000:]
+                text = f.read()
+            return text if tail is None else text[-tail:]
         except OSError:
             return ""
 
