@@ -1,4 +1,5 @@
 #include "policy/freshness.h"
+#include "policy/units.h"
 #include "policy/artifact.h"
 #include "policy/hdr.h"
 
@@ -192,17 +193,6 @@ int al_needs_sha512(const struct al_config *c, const char *url)
 	return 0;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 int al_parse_sha512_file(const char *t, size_t len, unsigned char out[64])
 {
 	size_t i = 0;
@@ -212,7 +202,7 @@ int al_parse_sha512_file(const char *t, size_t len, unsigned char out[64])
 	if (len - i < 128)
 		return -EINVAL;
 	for (int k = 0; k < 64; k++) {
-		int hi = hexval(t[i + 2 * k]), lo = hexval(t[i + 2 * k + 1]);
+		int hi = al_hex_digit(t[i + 2 * k]), lo = al_hex_digit(t[i + 2 * k + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		out[k] = (unsigned char)(hi << 4 | lo);

@@ -9,6 +9,7 @@
  * length would be indexed: airlock checks both before it admits the file.
  */
 #include "policy/models.h"
+#include "policy/units.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -37,17 +38,6 @@ int al_model_metadata_url(const char *url, char *buf, size_t cap)
 	return 0;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 int al_model_metadata_parse(const char *text, size_t len, uint8_t sha[32], int *has_sha, int64_t *size)
 {
 	json_t *doc = json_loadb(text, len, 0, NULL), *v;
@@ -65,7 +55,7 @@ int al_model_metadata_parse(const char *text, size_t len, uint8_t sha[32], int *
 			rc = -EINVAL;
 		} else {
 			for (int k = 0; k < 32 && rc == 0; k++) {
-				int hi = hexval(h[2 * k]), lo = hexval(h[2 * k + 1]);
+				int hi = al_hex_digit(h[2 * k]), lo = al_hex_digit(h[2 * k + 1]);
 				if (hi < 0 || lo < 0)
 					rc = -EINVAL;
 				else

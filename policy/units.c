@@ -66,6 +66,17 @@ int al_parse_duration_ms(const char *s, int64_t *out)
 	return rc;
 }
 
+int al_hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
 void al_hex(const uint8_t *d, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

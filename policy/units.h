@@ -11,6 +11,8 @@ int al_parse_duration_ms(const char *s, int64_t *out);
 
 /* n bytes as 2n lowercase hex digits and a NUL into out (2n + 1 bytes). */
 void al_hex(const uint8_t *d, size_t n, char *out);
+/* One hex digit's value (either case), or -1. */
+int al_hex_digit(char ch);
 
 /* 4000 -> "1 h 6 min": ages and durations for people. */
 void al_human_age(int64_t seconds, char *buf, size_t len);
