@@ -883,8 +883,8 @@ static enum req_step stp_lookup(struct req *r)
 		return STP_DONE;
 	}
 	/* a bucket's listing while its upstream is offline names only what is cached (offline_listing.c) */
-	if ((after_failure || !u.online) && conn_listing_answer(r) == 0)
-		return STP_DONE;
+	if ((after_failure || !u.online) && conn_listing_answer(r) == 1)
+		return STP_PARK; /* computed on a query thread: on_done (offline_registry.c) answers it */
 	cc = http1_field(&r->http, "Cache-Control", &ccl);
 	q.only_if_cached = cc != NULL && al_list_has_token(cc, ccl, "only-if-cached");
 	q.registry = r->registry;

@@ -230,9 +230,18 @@ int conn_geoip_answer(struct req *r);
 
 /*
  * offline_listing.c, in STP_LOOKUP while the upstream is offline: a known
- * bucket's listing written from the cached objects; 0 when answered
- * (C_DONE), -1 if not one.
+ * bucket's listing written from the cached objects, on the query threads
+ * (it reads the whole store): 1 when the request waits for it, -1 if not one.
  */
 int conn_listing_answer(struct req *r);
+/*
+ * offline_registry.c: compute an answer on the query threads, off the
+ * worker's loop; compute(arg, &n) returns a malloc'ed body (NULL: 503) and
+ * n for the Cache-Status detail (a format with one %zu).  Takes arg (and
+ * frees it with free_arg, also on failure).  1: the request waits (C_WAIT)
+ * and is answered from the worker's loop; -1: could not start.
+ */
+int conn_offload_answer(struct req *r, char *(*compute)(void *arg, size_t *n), void *arg,
+    void (*free_arg)(void *arg), const char *ctype, const char *detail);
 
 #endif

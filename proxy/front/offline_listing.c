@@ -62,33 +62,52 @@ static int collect_object(const uint8_t *key, const struct al_record *r, void *a
 	return 0;
 }
 
-int conn_listing_answer(struct req *r)
-{
-	struct conn *c = r->conn;
-	const char *path = r->url + r->base_len;
-	const char *bucket = al_s3_bucket_of(r->url, r->base_len);
-	struct listing_ctx l = {0};
-	char base[400], *body;
+struct listing_job {
+	char base[400];           /* "https://host/" */
+	char *bucket;
+};
 
-	if (bucket == NULL || path[0] != '/' || (path[1] != '\0' && path[1] != '?') || r->base_len + 2 > sizeof(base))
-		return -1;
-	snprintf(base, sizeof(base), "%.*s/", (int)r->base_len, r->url);
-	l.base = base;
-	l.blen = strlen(base);
+static void listing_free(void *arg)
+{
+	struct listing_job *lj = arg;
+
+	free(lj->bucket);
+	free(lj);
+}
+
+/* On a query thread (offline_registry.c): the whole store is read, so never on the worker's loop. */
+static char *listing_compute(void *arg, size_t *n)
+{
+	struct listing_job *lj = arg;
+	struct listing_ctx l = {lj->base, strlen(lj->base), NULL, 0, 0};
+	char *body;
+
 	al_store_foreach(srv.store, collect_object, &l);
-	body = al_s3_listing(bucket, l.objs, l.n);
+	body = al_s3_listing(lj->bucket, l.objs, l.n);
 	for (size_t i = 0; i < l.n; i++) {
 		free((char *)l.objs[i].key);
 		free((char *)l.objs[i].etag);
 		free((char *)l.objs[i].last_modified);
 	}
 	free(l.objs);
-	if (body == NULL)
+	*n = l.n;
+	return body;
+}
+
+int conn_listing_answer(struct req *r)
+{
+	const char *path = r->url + r->base_len;
+	const char *bucket = al_s3_bucket_of(r->url, r->base_len);
+	struct listing_job *lj;
+
+	if (bucket == NULL || path[0] != '/' || (path[1] != '\0' && path[1] != '?') ||
+	    r->base_len + 2 > sizeof(lj->base))
 		return -1;
-	snprintf(r->cstatus, sizeof(r->cstatus),
-	    "%s; fwd=miss; detail=\"listing of the %zu cached objects, upstream offline\"", AL_NAME, l.n);
-	r->result = R_STALE;
-	conn_reply_body(r, "application/xml", body);
-	free(body);
-	return 0;
+	if ((lj = calloc(1, sizeof(*lj))) == NULL || (lj->bucket = strdup(bucket)) == NULL) {
+		free(lj);
+		return -1;
+	}
+	snprintf(lj->base, sizeof(lj->base), "%.*s/", (int)r->base_len, r->url);
+	return conn_offload_answer(r, listing_compute, lj, listing_free, "application/xml",
+	    "listing of the %zu cached objects, upstream offline");
 }

@@ -47,6 +47,12 @@ struct job {
 	char *memo_key;          /* base, endpoint and query string, as asked */
 	int search;
 	struct al_registry_query q;
+	/* or another answer computed off the loop (conn_offload_answer): compute, not run_query */
+	char *(*compute)(void *arg, size_t *n);
+	void *arg;
+	void (*free_arg)(void *arg);
+	const char *ctype;       /* the answer's Content-Type */
+	const char *detail;      /* Cache-Status detail, with one %zu: n */
 	/* results, written by the query thread before it activates done */
 	char *body;
 	size_t ndocs;
@@ -304,10 +310,14 @@ static void *query_main(void *arg)
 		if ((head = j->next) == NULL)
 			tail = &head;
 		pthread_mutex_unlock(&mu);
-		if (rd == NULL && al_reader_new(srv.store, &rd) != 0)
-			rd = NULL;
-		if (rd != NULL)
-			run_query(j, rd);
+		if (j->compute != NULL) {
+			j->body = j->compute(j->arg, &j->ndocs);
+		} else {
+			if (rd == NULL && al_reader_new(srv.store, &rd) != 0)
+				rd = NULL;
+			if (rd != NULL)
+				run_query(j, rd);
+		}
 		event_active(j->done, EV_READ, 0);
 		pthread_mutex_lock(&mu);
 	}
@@ -370,10 +380,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 			conn_reply_error(c, 503, "the offline registry could not answer");
 		} else {
 			size_t len = strlen(j->body);
-			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus),
-			    "%s; fwd=miss; detail=\"computed from %zu cached package documents, registry offline\"", AL_NAME,
-			    j->ndocs);
-			snprintf(hdrs, sizeof(hdrs), "Content-Type: application/json; charset=utf-8\r\n");
+			char detail[160];
+			snprintf(detail, sizeof(detail), j->detail, j->ndocs);
+			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=miss; detail=\"%s\"", AL_NAME, detail);
+			snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\n", j->ctype);
 			c->rq.result = R_STALE;
 			conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)len, -1, NULL);
 			if (!c->rq.head_only && evbuffer_add_reference(conn_out(c), j->body, len, body_free, NULL) == 0) {
@@ -389,6 +399,8 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 		free(h);
 	}
 	event_free(j->done);
+	if (j->free_arg != NULL)
+		j->free_arg(j->arg);
 	free(j->body);
 	free(j->base);
 	free(j->memo_key);
@@ -431,6 +443,21 @@ static int package_slash_redirect(struct req *r, const char *path)
 	conn_reply_simple(c, 301, "text/html; charset=utf-8", loc, "<a href=\"%.2000s/\">Moved Permanently</a>.\n", path);
 	event_active(c->wake, EV_READ, 0);
 	return 0;
+}
+
+/* Hand j to the query threads; the request waits (C_WAIT, no fill) for on_done. */
+static void enqueue(struct req *r, struct job *j)
+{
+	struct conn *c = r->conn;
+
+	j->hold = c->hold;
+	c->hold->refs++;
+	c->state = C_WAIT; /* with no fill: on_wake leaves it to on_done */
+	pthread_mutex_lock(&mu);
+	*tail = j;
+	tail = &j->next;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
 }
 
 /*
@@ -483,13 +510,29 @@ int conn_registry_answer(struct req *r)
 	}
 	memcpy(j->base, r->url, r->base_len);
 	j->base[r->base_len] = '\0';
-	j->hold = c->hold;
-	c->hold->refs++;
-	c->state = C_WAIT; /* with no fill: on_wake leaves it to on_done */
-	pthread_mutex_lock(&mu);
-	*tail = j;
-	tail = &j->next;
-	pthread_cond_signal(&cv);
-	pthread_mutex_unlock(&mu);
+	j->ctype = "application/json; charset=utf-8";
+	j->detail = "computed from %zu cached package documents, registry offline";
+	enqueue(r, j);
+	return 1;
+}
+
+int conn_offload_answer(struct req *r, char *(*compute)(void *arg, size_t *n), void *arg,
+    void (*free_arg)(void *arg), const char *ctype, const char *detail)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->done = event_new(r->conn->w->base, -1, 0, on_done, j)) == NULL || pool_start() != 0) {
+		if (j != NULL && j->done != NULL)
+			event_free(j->done);
+		free(j);
+		free_arg(arg);
+		return -1;
+	}
+	j->compute = compute;
+	j->arg = arg;
+	j->free_arg = free_arg;
+	j->ctype = ctype;
+	j->detail = detail;
+	enqueue(r, j);
 	return 1;
 }
