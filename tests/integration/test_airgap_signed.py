@@ -108,7 +108,7 @@ def test():
         a1 = artifact(up, "filebeat", os.urandom(200000), '"fb-1"', elastic)
         a2 = artifact(up, "metricbeat", os.urandom(150000), '"mb-1"', elastic)
         genuine = os.urandom(120000)
-        forged = genuine[:-1] + b"!"
+        forged = genuine[:-1] + bytes([genuine[-1] ^ 1])  # flipped: a replaced byte can equal the old one
         bad = artifact(up, "auditbeat", forged, '"ab-1"', elastic, signed_body=genuine)
         up.add("/GPG-KEY-elastic-agent", open(gpgkey, "rb").read(), headers=[("ETag", '"gpg"')])
         p = mirror(al, "filebeat", "metricbeat", "auditbeat")
