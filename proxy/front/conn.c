@@ -517,6 +517,49 @@ static enum req_step stp_hit(struct req *r)
 }
 
 /*
+ * How far a request that follows a fill (c->rq.follow) may send now: the
+ * bytes the fill has committed, within the body's end once that is known,
+ * never the last byte before the fill is done, and at first no more than
+ * FIRST_QUANTUM.  Sets *avail; returns -1 (the response aborted) when the
+ * fill failed.
+ */
+static int follow_avail(struct conn *c, uint64_t *avail)
+{
+	struct fill_view v;
+
+	fill_view(c->rq.fill, &v);
+	if (v.state == FILL_FAILED) {
+		al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->rq.url, v.error);
+		conn_close_soon(c); /* never a short response that looks complete */
+		return -1;
+	}
+	*avail = v.committed;
+	if (!c->rq.end_known && v.state == FILL_DONE) {
+		c->rq.end = (uint64_t)v.content_length;
+		c->rq.end_known = 1;
+	}
+	if (c->rq.end_known && *avail > c->rq.end)
+		*avail = c->rq.end;
+	/*
+	 * The last byte waits for the commit: a client never receives a
+	 * complete body for an object that was not admitted (length or
+	 * SHA-512 check failed); it sees the transfer abort instead.
+	 */
+	if (v.state != FILL_DONE && c->rq.end_known && c->rq.end > 0 && *avail >= c->rq.end &&
+	    (uint64_t)v.content_length == c->rq.end)
+		*avail = c->rq.end - 1;
+	/*
+	 * A follower's first pass takes a small share: with hundreds
+	 * joining one fill, each one's first bytes go out before any one
+	 * is handed half a megabyte (pump then goes on next turn, after
+	 * the others woken with it).
+	 */
+	if (c->rq.body_sent == 0 && *avail > c->rq.pos + FIRST_QUANTUM)
+		*avail = c->rq.pos + FIRST_QUANTUM;
+	return 0;
+}
+
+/*
  * Move cached bytes into the output by reference until OUT_HIGH is queued,
  * the stored part runs out (a fill: wait for the next commit) or the body
  * ends.
@@ -524,41 +567,11 @@ static enum req_step stp_hit(struct req *r)
 static void pump(struct conn *c)
 {
 	struct evbuffer *o = conn_out(c);
-	struct fill_view v;
 	uint64_t avail = c->rq.end;
 	int renewed = 0;
 
-	if (c->rq.follow) {
-		fill_view(c->rq.fill, &v);
-		if (v.state == FILL_FAILED) {
-			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->rq.url, v.error);
-			conn_close_soon(c); /* never a short response that looks complete */
-			return;
-		}
-		avail = v.committed;
-		if (!c->rq.end_known && v.state == FILL_DONE) {
-			c->rq.end = (uint64_t)v.content_length;
-			c->rq.end_known = 1;
-		}
-		if (c->rq.end_known && avail > c->rq.end)
-			avail = c->rq.end;
-		/*
-		 * The last byte waits for the commit: a client never receives a
-		 * complete body for an object that was not admitted (length or
-		 * SHA-512 check failed); it sees the transfer abort instead.
-		 */
-		if (v.state != FILL_DONE && c->rq.end_known && c->rq.end > 0 && avail >= c->rq.end &&
-		    (uint64_t)v.content_length == c->rq.end)
-			avail = c->rq.end - 1;
-		/*
-		 * A follower's first pass takes a small share: with hundreds
-		 * joining one fill, each one's first bytes go out before any one
-		 * is handed half a megabyte (pump then goes on next turn, after
-		 * the others woken with it).
-		 */
-		if (c->rq.body_sent == 0 && avail > c->rq.pos + FIRST_QUANTUM)
-			avail = c->rq.pos + FIRST_QUANTUM;
-	}
+	if (c->rq.follow && follow_avail(c, &avail) != 0)
+		return;
 	while (evbuffer_get_length(o) < OUT_HIGH && c->rq.pos < avail) {
 		const void *p;
 		size_t n;
