@@ -4,7 +4,9 @@
  * the next (conn_impl.h enum req_step):
  *
  *   try_parse -> RECV -+-> ADMIN ---------------------------------------------+
- *                      +-> FORWARD -+-> (tunnel / interception: the session)   |
+ *                      +-> FORWARD -+-> TUNNEL: a relay takes the session      |
+ *                      |            +-> PROVE ... PROVED -> INTERCEPT: the     |
+ *                      |            |   session reads the requests in TLS      |
  *                      |            +------------+                            +-> DONE -> finish
  *                      +-> ROUTE ----------------+-> LOOKUP -+-> HIT -> pump --+
  *                                                  ^         +-> REGISTRY ----+
@@ -14,7 +16,9 @@
  * LOOKUP gathers the facts and policy/lookup.h decides: fresh hit, stale
  * hit (uplink offline), revalidation, miss, or 504/502.  Misses and
  * revalidations join a fill (proxy/fetch/fill.h); on_wake re-enters the
- * request at WAIT as the fill progresses.
+ * request at WAIT as the fill progresses.  A CONNECT that will be
+ * intercepted proves its upstream first (PROVE); the handshake's end
+ * re-enters it at PROVED (forward.c).
  *
  * Bodies of hits and fills go out by reference from LMDB's memory map
  * (evbuffer_add_reference): no copy into user space.  The references pin
@@ -60,7 +64,6 @@
 
 static void pump(struct conn *c);
 static void finish(struct conn *c);
-static void req_run(struct req *r, enum req_step s);
 
 static int64_t now_us(void)
 {
@@ -1140,17 +1143,19 @@ typedef enum req_step req_step_fn(struct req *r);
 static req_step_fn *const steps[STP_PARK] = {
 	[STP_RECV] = stp_recv, [STP_ROUTE] = stp_route, [STP_LOOKUP] = stp_lookup, [STP_HIT] = stp_hit,
 	[STP_FETCH] = stp_fetch, [STP_WAIT] = stp_wait, [STP_DELIVER] = stp_deliver, [STP_FORWARD] = stp_forward,
+	[STP_TUNNEL] = stp_tunnel, [STP_PROVE] = stp_prove, [STP_PROVED] = stp_proved, [STP_INTERCEPT] = stp_intercept,
 	[STP_REGISTRY] = stp_registry, [STP_ADMIN] = stp_admin, [STP_DONE] = stp_done,
 };
 
 /*
  * Run r from step s until a step parks it (Varnish's CNT_Request).  Entered
  * when a head is complete (STP_RECV) and again when its fill moves
- * (STP_WAIT).  A step that hands the connection on (pump, which may finish
- * this request and start the next) returns STP_PARK at once: after it, r
- * may be the next request's.
+ * (STP_WAIT) or a CONNECT's proof ends (STP_PROVED, forward.c).  A step
+ * that hands the connection on (pump, which may finish this request and
+ * start the next) returns STP_PARK at once: after it, r may be the next
+ * request's.
  */
-static void req_run(struct req *r, enum req_step s)
+void req_run(struct req *r, enum req_step s)
 {
 	while (s != STP_PARK) {
 		r->step = s;
