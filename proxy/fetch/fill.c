@@ -36,6 +36,59 @@
 #define HEAD_MAX (64 * 1024)      /* upstream response head limit */
 #define NBUCKETS 1024
 
+/*
+ * A fill's fetch (struct fetch, on the worker that started it) as steps,
+ * in the manner of Varnish's cache_fetch.c vbf_stp_*: each step is a
+ * function that returns the next, fetch_run runs them, and curl's
+ * callbacks, the store writer, a sibling fill's end and the OpenPGP
+ * thread re-enter it where it parked (enum fetch_step):
+ *
+ *   fill_start -> START
+ *     ..header_cb.. HEAD -+-> REFRESH, STORE or PASS  (write_cb carries the body: into the
+ *                         |                            store writer's chunks, or to the sink)
+ *                         +-> (stop: a 5xx for the stale copy, no sink, out of memory)
+ *     ..fetch_done.. ENDED ..store_done.. FINISH -+-> REFRESHED -> DONE
+ *                                                 +-> VERIFY -> MODEL ..sib_wake.. MODEL_READY
+ *                                                 |   -> SHA512 ..sib_wake.. SHA512_READY
+ *                                                 |   -> PGP ..sib_wake.. PGP_READY ..pgp_done.. PGP_VERDICT
+ *                                                 |   -> COMMIT ..store_done.. COMMITTED -> DONE
+ *                                                 +-> DONE  (passed, or ended on purpose after the head)
+ *                                                 +-> FAILED -+-> RETRY (the next parent) ..header_cb.. HEAD
+ *                                                             +-> DONE
+ *   A check that fails: REFUSED -> DONE.  REFRESHED, VERIFY and COMMITTED may end in FAILED too.
+ *
+ * "..x.." is a park: the step returned FSTP_PARK and the callback x
+ * re-enters.  A check that is not asked for passes straight on to the next.
+ */
+enum fetch_step {
+	FSTP_START,        /* the first transfer: the URL, or the parent preferred now */
+	FSTP_HEAD,         /* the head is complete: refresh, fail for the stale copy, store or pass */
+	FSTP_REFRESH,      /* a 304: the stored record takes its head, on the store writer */
+	FSTP_STORE,        /* storable: the pending entry, the body into chunks */
+	FSTP_PASS,         /* not storable: the head and body go to the client's sink */
+	FSTP_ENDED,        /* the transfer is over: the last chunk to the writer, wait for it */
+	FSTP_FINISH,       /* the writer has it all: what the transfer became */
+	FSTP_REFRESHED,    /* the refresh committed (or not) */
+	FSTP_FAILED,       /* the transfer failed: the next parent, or the fill fails */
+	FSTP_RETRY,        /* upstream.parents: a new transfer to the next parent */
+	FSTP_VERIFY,       /* Content-Length; a GeoIP database's MD5 */
+	FSTP_MODEL,        /* a model's metadata (sibling) */
+	FSTP_MODEL_READY,  /* its sha256 and size against the body */
+	FSTP_SHA512,       /* URL.sha512 (sibling) */
+	FSTP_SHA512_READY, /* the body's SHA-512 against it */
+	FSTP_PGP,          /* URL.asc or URL.sig (sibling) */
+	FSTP_PGP_READY,    /* the signature checked on a thread */
+	FSTP_PGP_VERDICT,  /* its verdict */
+	FSTP_COMMIT,       /* the entry to the store writer */
+	FSTP_COMMITTED,    /* committed: the fill is DONE, or the entry was refused */
+	FSTP_REFUSED,      /* a check failed: nothing stays */
+	FSTP_DONE,         /* the fetch ends (fetch_free) */
+	FSTP_PARK,
+};
+
+struct fetch;
+static void fetch_run(struct fetch *x, enum fetch_step s);
+
 struct waiter {
 	struct event *ev;
 	struct waiter *next;
@@ -98,7 +151,10 @@ struct fetch {
 	struct fill *sib;         /* the sibling fill (URL.sha512, URL.asc) this body waits for */
 	struct event *sib_ev;
 	uint8_t sib_key[AL_KEY_LEN];
-	void (*sib_fn)(struct fetch *, const uint8_t *, int, const char *);
+	enum fetch_step sib_step; /* where the sibling's end re-enters (sib_wake) */
+	int sib_ok;               /* the sibling is stored as a 200 */
+	const char *sib_why;      /* if not, why (NULL when it is) */
+	char sib_err[160];
 	uint32_t check_flags;     /* what the checks so far proved (AL_REC_VERIFIED) */
 	int model_check;          /* a model file checked against its metadata (cache.verify_models) */
 	EVP_MD_CTX *md5;          /* a GeoIP database: checked against the md5_hash its key names */
@@ -106,6 +162,13 @@ struct fetch {
 	const struct al_pgp *pgp_keys; /* the configuration's that asked for the OpenPGP check */
 	struct al_conf *conf;     /* pinned for the fetch's life: every decision of it reads this one */
 	struct pgp_job *pgp_job;  /* the OpenPGP check running on its own thread */
+	int pgp_rc;               /* its verdict (PGP_VERDICT): 0 verified */
+	int64_t pgp_ms;
+	char pgp_err[300];
+	char why[400];            /* REFUSED: why the body is not admitted */
+	enum fetch_step step;     /* the last step run (fetch_run) */
+	int halt;                 /* HEAD: stop the transfer (header_cb returns 0 to curl) */
+	const char *pass_why;     /* HEAD -> PASS: why the response is not stored */
 	struct event *flush_ev, *fb_ev;
 	int64_t req_time, resp_time;
 	struct pass_sink sink;
@@ -516,7 +579,7 @@ static void commit_done(struct al_writer_job *job, int rc)
  * more on a busy disk); on the worker's loop it held up every client of the
  * worker on each revalidation.  The fill stays FILL_WAIT until the batch
  * holding it committed: its waiters see FILL_REFRESHED (and read the new
- * head) only once it is in the cache, as before (fetch_finish says so).
+ * head) only once it is in the cache, as before (FINISH, then REFRESHED).
  */
 static void refresh_write(struct al_writer_job *job)
 {
@@ -754,13 +817,17 @@ static int is_unreachable(CURLcode res)
 	}
 }
 
-/* Commit the stored body as the entry for the key, on the store writer; publish_done follows. */
-static void publish(struct fetch *x, uint32_t flags)
+/*
+ * COMMIT: the stored body becomes the entry for the key, on the store
+ * writer (commit_job, with x->check_flags: what the checks proved);
+ * store_done re-enters at COMMITTED once the writer's batch has run.
+ */
+static enum fetch_step fstp_commit(struct fetch *x)
 {
 	struct al_record *rec = &x->io->rec;
 
 	memset(rec, 0, sizeof(*rec));
-	rec->flags = flags;
+	rec->flags = x->check_flags;
 	rec->status = x->status;
 	rec->obj_id = x->f->obj_id;
 	rec->body_len = x->off;
@@ -775,12 +842,25 @@ static void publish(struct fetch *x, uint32_t flags)
 	rec->hdrs_len = x->head_len;
 	x->committing = 1;
 	store_post(x->io, &x->io->commit_job, commit_write, commit_done);
+	return FSTP_PARK;
 }
 
-static void fail_stream(struct fetch *x, enum fill_failure why, const char *err);
+/* Give up on the fill: nothing of it stays in the cache. */
+static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
+{
+	struct fill *f = x->f;
 
-/* The commit has run: DONE, or nothing of it stays.  The fetch ends here. */
-static void publish_done(struct fetch *x)
+	al_count(&x->w->stats.upstream_errors, 1);
+	uplink_count_error(x->uplink);
+	if (f->state == FILL_STREAM)
+		store_abort(f->obj_id); /* after the fetch's own jobs, which have all run by now */
+	if (f->state == FILL_PASS && x->has_sink)
+		x->sink.end(x->sink.arg, 0);
+	set_state(f, FILL_FAILED, why, err);
+}
+
+/* COMMITTED: the commit has run: the fill is DONE, or nothing of it stays. */
+static enum fetch_step fstp_committed(struct fetch *x)
 {
 	struct fill *f = x->f;
 	const struct al_record *rec = &x->io->rec;
@@ -805,49 +885,25 @@ static void publish_done(struct fetch *x)
 		    ", SHA-512 verified");
 		set_state(f, FILL_DONE, FAIL_NONE, NULL);
 	}
-	fetch_free(x);
+	return FSTP_DONE;
 }
 
-/* Give up on the fill: nothing of it stays in the cache. */
-static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
+/* REFUSED: a check failed (x->why): counted, and nothing of the body stays. */
+static enum fetch_step fstp_refused(struct fetch *x)
 {
-	struct fill *f = x->f;
+	al_count(&x->w->stats.integrity_refused, 1);
+	fail_stream(x, FAIL_BROKEN, x->why);
+	return FSTP_DONE;
+}
 
-	al_count(&x->w->stats.upstream_errors, 1);
-	uplink_count_error(x->uplink);
-	if (f->state == FILL_STREAM)
-		store_abort(f->obj_id); /* after the fetch's own jobs, which have all run by now */
-	if (f->state == FILL_PASS && x->has_sink)
-		x->sink.end(x->sink.arg, 0);
-	set_state(f, FILL_FAILED, why, err);
+/* x->why = what, and the step that says so. */
+static enum fetch_step refuse(struct fetch *x, const char *what)
+{
+	snprintf(x->why, sizeof(x->why), "%s", what);
+	return FSTP_REFUSED;
 }
 
 enum verdict { SHA_MATCH, SHA_MISMATCH, SHA_UNKNOWN };
-
-/*
- * After the body is complete, before it is admitted: the checks that need
- * a sibling URL (URL.sha512, then URL.asc or URL.sig), each fetched as an
- * ordinary fill of its own key (joined if a client is fetching it now, so
- * what a check fetches is stored and the client's own request for it is a
- * hit), or read from the cache when it is there.  Followers hold back the
- * last byte until the commit, so a refused body never reaches anyone as
- * complete.
- */
-typedef void (*sib_fn)(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why);
-
-static void sibling(struct fetch *x, const char *suffix, sib_fn fn);
-
-static void admit(struct fetch *x, uint32_t flags)
-{
-	publish(x, flags); /* publish_done ends the fetch */
-}
-
-static void refuse(struct fetch *x, const char *what)
-{
-	al_count(&x->w->stats.integrity_refused, 1);
-	fail_stream(x, FAIL_BROKEN, what);
-	fetch_free(x);
-}
 
 /*
  * The OpenPGP check reads and hashes the whole body: a 500 MB agent binary
@@ -899,37 +955,42 @@ static void *pgp_run(void *arg)
 	return NULL;
 }
 
-static void pgp_verdict(struct fetch *x, int rc, const char *err, int64_t ms)
+/* PGP_VERDICT: the signature verified with a pinned key (x->pgp_rc 0): COMMIT, signed; else REFUSED. */
+static enum fetch_step fstp_pgp_verdict(struct fetch *x)
 {
 	char what[400];
 
-	if (rc == 0) {
+	if (x->pgp_rc == 0) {
 		al_info("integrity", "%s: OpenPGP signature verified with a pinned key (%llu bytes in %lld ms)",
-		    x->url, (unsigned long long)x->off, (long long)ms);
-		admit(x, x->check_flags | AL_REC_SIGNED);
-		return;
+		    x->url, (unsigned long long)x->off, (long long)x->pgp_ms);
+		x->check_flags |= AL_REC_SIGNED;
+		return FSTP_COMMIT;
 	}
-	al_err("integrity", "%s: OpenPGP check failed: %s; not admitted", x->url, err);
-	snprintf(what, sizeof(what), "OpenPGP signature check failed: %s", err);
-	refuse(x, what);
+	al_err("integrity", "%s: OpenPGP check failed: %s; not admitted", x->url, x->pgp_err);
+	snprintf(what, sizeof(what), "OpenPGP signature check failed: %s", x->pgp_err);
+	return refuse(x, what);
 }
 
+/* The check's thread is done (on the worker's loop): its verdict re-enters at PGP_VERDICT. */
 static void pgp_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *x = arg;
 	struct pgp_job *job = x->pgp_job;
-	char err[300];
-	int rc = job->rc;
-	int64_t ms = job->ms;
 
-	snprintf(err, sizeof(err), "%s", job->err);
+	x->pgp_rc = job->rc;
+	x->pgp_ms = job->ms;
+	snprintf(x->pgp_err, sizeof(x->pgp_err), "%s", job->err);
 	x->pgp_job = NULL;
 	pgp_job_free(job);
-	pgp_verdict(x, rc, err, ms);
+	fetch_run(x, FSTP_PGP_VERDICT);
 }
 
-/* The signature sibling is there (or not): verify with the pinned keys, off the loop. */
-static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
+/*
+ * PGP_READY: the signature sibling is there (or not): verified with the
+ * pinned keys on a thread of its own, off the loop (pgp_done re-enters at
+ * PGP_VERDICT); no signature, or no thread, is a failed check.
+ */
+static enum fetch_step fstp_pgp_ready(struct fetch *x)
 {
 	struct pgp_job *job = NULL;
 	char *sig = NULL, err[300] = "";
@@ -937,8 +998,8 @@ static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetche
 
 	if (x->pgp_keys == NULL) /* cache.verify_pgp without keys cannot pass check-config; fail closed anyway */
 		snprintf(err, sizeof(err), "no pinned keys loaded");
-	else if (al_read_small(srv.store, key, 65536, &sig, &siglen) != 0)
-		snprintf(err, sizeof(err), "no signature published (%s)", fetched_ok ? "not a 200" : why);
+	else if (al_read_small(srv.store, x->sib_key, 65536, &sig, &siglen) != 0)
+		snprintf(err, sizeof(err), "no signature published (%s)", x->sib_ok ? "not a 200" : x->sib_why);
 	else if ((job = calloc(1, sizeof(*job))) == NULL ||
 	    (job->done = event_new(x->w->base, -1, 0, pgp_done, x)) == NULL)
 		snprintf(err, sizeof(err), "out of memory");
@@ -950,7 +1011,7 @@ static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetche
 		job->siglen = siglen;
 		if (pthread_create(&job->thread, NULL, pgp_run, job) == 0) {
 			x->pgp_job = job;
-			return;
+			return FSTP_PARK;
 		}
 		job->sig = NULL;
 		snprintf(err, sizeof(err), "no thread for the check");
@@ -959,29 +1020,10 @@ static void pgp_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetche
 		event_free(job->done);
 	free(job);
 	free(sig);
-	pgp_verdict(x, -EBADMSG, err, 0);
-}
-
-/* After the .sha512 check (or without one): the OpenPGP check, when asked for, then admission. */
-static void after_sha(struct fetch *x, enum verdict v, const char *why)
-{
-	const char *pgp = al_needs_pgp(x->conf->cfg, x->url);
-
-	x->pgp_keys = x->conf->pgp; /* the keys of the rule that asks for the check */
-	if (v == SHA_MISMATCH) {
-		al_err("integrity", "%s: body does not match %s.sha512; not admitted, the next request refetches",
-		    x->url, x->url);
-		refuse(x, "SHA-512 mismatch against the published .sha512");
-		return;
-	}
-	if (v == SHA_UNKNOWN && x->sha512 != NULL)
-		al_info("integrity", "%s: not checked against .sha512 (%s)", x->url, why);
-	x->check_flags |= v == SHA_MATCH ? AL_REC_VERIFIED : 0;
-	if (pgp != NULL) {
-		sibling(x, pgp, pgp_ready);
-		return;
-	}
-	admit(x, x->check_flags);
+	x->pgp_rc = -EBADMSG;
+	x->pgp_ms = 0;
+	snprintf(x->pgp_err, sizeof(x->pgp_err), "%s", err);
+	return FSTP_PGP_VERDICT;
 }
 
 static enum verdict compare512(struct fetch *x, const char *text, size_t len)
@@ -993,57 +1035,41 @@ static enum verdict compare512(struct fetch *x, const char *text, size_t len)
 	return memcmp(want, x->digest512, 64) == 0 ? SHA_MATCH : SHA_MISMATCH;
 }
 
-/* The .sha512 sibling is there (or not): compare. */
-static void sha_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
-{
-	char *text = NULL;
-	size_t n = 0;
-	enum verdict v = SHA_UNKNOWN;
-	int rc;
+/*
+ * The checks that need a sibling URL (URL.sha512, a model's metadata, then
+ * URL.asc or URL.sig), after the body is complete and before it is
+ * admitted: each sibling is fetched as an ordinary fill of its own key
+ * (joined if a client is fetching it now, so what a check fetches is stored
+ * and the client's own request for it is a hit), or read from the cache
+ * when it is there.  Followers hold back the last byte until the commit, so
+ * a refused body never reaches anyone as complete.
+ */
 
-	if (!fetched_ok) {
-		after_sha(x, SHA_UNKNOWN, why);
-		return;
-	}
-	rc = al_read_small(srv.store, key, 1024, &text, &n); /* a .sha512 file is a line */
-	if (rc == 0)
-		v = compare512(x, text, n);
-	free(text);
-	after_sha(x, v, rc == 0 ? "not a .sha512 line" : rc == -ENOENT ? "no .sha512 published" : "unreadable .sha512");
-}
-
-/* The sibling fill moved on: call back once it has ended. */
+/* The sibling fill moved on: once it has ended, the fetch goes on at x->sib_step. */
 static void sib_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *x = arg;
 	struct fill_view v;
-	uint8_t key[AL_KEY_LEN];
-	char err[160];
-	sib_fn fn = x->sib_fn;
 
 	fill_view(x->sib, &v);
 	if (v.state == FILL_WAIT || v.state == FILL_STREAM)
 		return;
-	snprintf(err, sizeof(err), "%s", v.state == FILL_FAILED ? v.error : "could not be stored");
+	snprintf(x->sib_err, sizeof(x->sib_err), "%s", v.state == FILL_FAILED ? v.error : "could not be stored");
 	fill_unwatch(x->sib, x->sib_ev);
 	fill_release(x->sib);
 	x->sib = NULL;
-	memcpy(key, x->sib_key, AL_KEY_LEN);
-	fn(x, key, v.state == FILL_DONE, err);
+	x->sib_ok = v.state == FILL_DONE;
+	x->sib_why = x->sib_err;
+	fetch_run(x, x->sib_step);
 }
 
-static void sibling_at(struct fetch *x, const char *url, sib_fn fn);
-
-static void sibling(struct fetch *x, const char *suffix, sib_fn fn)
-{
-	char url[4200];
-
-	snprintf(url, sizeof(url), "%s%s", x->url, suffix);
-	sibling_at(x, url, fn);
-}
-
-/* The sibling at url (fetched, joined or read from the cache), then fn. */
-static void sibling_at(struct fetch *x, const char *url, sib_fn fn)
+/*
+ * The sibling at url (its key in x->sib_key), fetched, joined or read from
+ * the cache; then the step next, with x->sib_ok (stored as a 200) and
+ * x->sib_why (why not).  Returns next when that is known now, else FSTP_PARK
+ * (sib_wake re-enters at next).
+ */
+static enum fetch_step sibling_at(struct fetch *x, const char *url, enum fetch_step next)
 {
 	struct al_reader *rd;
 	struct al_record rec;
@@ -1055,16 +1081,18 @@ static void sibling_at(struct fetch *x, const char *url, sib_fn fn)
 		al_reader_free(rd);
 	}
 	if (cached) {
-		fn(x, x->sib_key, 1, NULL);
-		return;
+		x->sib_ok = 1;
+		x->sib_why = NULL;
+		return next;
 	}
-	x->sib_fn = fn;
+	x->sib_step = next;
 	if (x->sib_ev == NULL)
 		x->sib_ev = event_new(x->w->base, -1, 0, sib_wake, x);
 	x->sib = x->sib_ev ? fill_acquire(x->sib_key, 0, &created) : NULL;
 	if (x->sib == NULL) {
-		fn(x, x->sib_key, 0, "out of memory");
-		return;
+		x->sib_ok = 0;
+		x->sib_why = "out of memory";
+		return next;
 	}
 	fill_watch(x->sib, x->sib_ev);
 	if (created) {
@@ -1076,25 +1104,87 @@ static void sibling_at(struct fetch *x, const char *url, sib_fn fn)
 		fill_start(x->sib, x->w, &p, NULL); /* on failure the fill is FAILED and sib_wake says so */
 	}
 	event_active(x->sib_ev, EV_READ, 0); /* it may have ended already */
+	return FSTP_PARK;
 }
 
-/* After the model check (or without one): the .sha512 check, the OpenPGP check, admission. */
-static void start_sha512(struct fetch *x)
+/* The sibling x->url + suffix. */
+static enum fetch_step sibling(struct fetch *x, const char *suffix, enum fetch_step next)
 {
-	if (x->sha512 != NULL) {
-		EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
-		sibling(x, ".sha512", sha_ready);
-	} else {
-		after_sha(x, SHA_UNKNOWN, "no .sha512 check asked for"); /* never NULL: after_sha may print it */
-	}
+	char url[4200];
+
+	snprintf(url, sizeof(url), "%s%s", x->url, suffix);
+	return sibling_at(x, url, next);
+}
+
+/* PGP: the OpenPGP check when the configuration asks for it (its signature, a sibling: PGP_READY); else COMMIT. */
+static enum fetch_step fstp_pgp(struct fetch *x)
+{
+	const char *pgp = al_needs_pgp(x->conf->cfg, x->url);
+
+	x->pgp_keys = x->conf->pgp; /* the keys of the rule that asks for the check */
+	if (pgp != NULL)
+		return sibling(x, pgp, FSTP_PGP_READY);
+	return FSTP_COMMIT;
+}
+
+/* SHA512: the body against the sibling URL.sha512 when asked for (SHA512_READY); else PGP. */
+static enum fetch_step fstp_sha512(struct fetch *x)
+{
+	if (x->sha512 == NULL)
+		return FSTP_PGP;
+	EVP_DigestFinal_ex(x->sha512, x->digest512, NULL);
+	return sibling(x, ".sha512", FSTP_SHA512_READY);
 }
 
 /*
- * The model's metadata is there (or not): its sha256 and size against the
- * body (policy/models.c says why both).  The body's SHA-256 is the one the
- * record will carry, taken from a copy of the running digest.
+ * SHA512_READY: the .sha512 sibling is there (or not): a mismatch is
+ * REFUSED; no published or readable line leaves the body unchecked (said in
+ * the log); a match marks it verified.  Then PGP.
  */
-static void model_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetched_ok, const char *why)
+static enum fetch_step fstp_sha512_ready(struct fetch *x)
+{
+	char *text = NULL;
+	size_t n = 0;
+	enum verdict v = SHA_UNKNOWN;
+	const char *why = x->sib_why;
+	int rc;
+
+	if (x->sib_ok) {
+		rc = al_read_small(srv.store, x->sib_key, 1024, &text, &n); /* a .sha512 file is a line */
+		if (rc == 0)
+			v = compare512(x, text, n);
+		free(text);
+		why = rc == 0 ? "not a .sha512 line" : rc == -ENOENT ? "no .sha512 published" : "unreadable .sha512";
+	}
+	if (v == SHA_MISMATCH) {
+		al_err("integrity", "%s: body does not match %s.sha512; not admitted, the next request refetches",
+		    x->url, x->url);
+		return refuse(x, "SHA-512 mismatch against the published .sha512");
+	}
+	if (v == SHA_UNKNOWN)
+		al_info("integrity", "%s: not checked against .sha512 (%s)", x->url, why);
+	x->check_flags |= v == SHA_MATCH ? AL_REC_VERIFIED : 0;
+	return FSTP_PGP;
+}
+
+/* MODEL: a model file (cache.verify_models) against its metadata, a sibling (MODEL_READY); else SHA512. */
+static enum fetch_step fstp_model(struct fetch *x)
+{
+	char meta[4200];
+
+	if (x->model_check && al_model_metadata_url(x->url, meta, sizeof(meta)) == 0)
+		return sibling_at(x, meta, FSTP_MODEL_READY);
+	return FSTP_SHA512;
+}
+
+/*
+ * MODEL_READY: the model's metadata is there (or not): its sha256 and size
+ * against the body (policy/models.c says why both); a mismatch is REFUSED,
+ * no readable metadata leaves the body unchecked.  The body's SHA-256 is
+ * the one the record will carry, taken from a copy of the running digest.
+ * Then SHA512.
+ */
+static enum fetch_step fstp_model_ready(struct fetch *x)
 {
 	char *text = NULL;
 	size_t n = 0;
@@ -1103,89 +1193,79 @@ static void model_ready(struct fetch *x, const uint8_t key[AL_KEY_LEN], int fetc
 	int64_t size = -1;
 	EVP_MD_CTX *copy;
 
-	if (fetched_ok && (rc = al_read_small(srv.store, key, 1u << 20, &text, &n)) == 0)
+	if (x->sib_ok && (rc = al_read_small(srv.store, x->sib_key, 1u << 20, &text, &n)) == 0)
 		rc = al_model_metadata_parse(text, n, want, &has_sha, &size);
 	free(text);
 	if (rc != 0 || (!has_sha && size < 0)) {
 		al_info("integrity", "%s: not checked against its metadata (%s)", x->url,
-		    !fetched_ok ? why : rc == 0 ? "it names no sha256 or size" : "no readable metadata");
-		start_sha512(x);
-		return;
+		    !x->sib_ok ? x->sib_why : rc == 0 ? "it names no sha256 or size" : "no readable metadata");
+		return FSTP_SHA512;
 	}
 	if (size >= 0 && (uint64_t)size != x->off) {
 		al_err("integrity", "%s: %llu bytes, its metadata says %lld; not admitted", x->url,
 		    (unsigned long long)x->off, (long long)size);
-		refuse(x, "size mismatch against the model's metadata");
-		return;
+		return refuse(x, "size mismatch against the model's metadata");
 	}
 	if (has_sha) {
 		if ((copy = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(copy, x->sha) ||
 		    !EVP_DigestFinal_ex(copy, got, NULL)) {
 			EVP_MD_CTX_free(copy);
-			refuse(x, "out of memory");
-			return;
+			return refuse(x, "out of memory");
 		}
 		EVP_MD_CTX_free(copy);
 		if (memcmp(want, got, 32) != 0) {
 			al_err("integrity", "%s: body does not match the sha256 of its metadata; not admitted", x->url);
-			refuse(x, "SHA-256 mismatch against the model's metadata");
-			return;
+			return refuse(x, "SHA-256 mismatch against the model's metadata");
 		}
 		x->check_flags |= AL_REC_VERIFIED;
 	}
-	start_sha512(x);
+	return FSTP_SHA512;
 }
 
-/* The body is complete: the checks its URL asks for, then admission. */
-static void start_checks(struct fetch *x)
+/*
+ * VERIFY: the body is complete and every chunk written: as long as its
+ * Content-Length said (else FAILED, like a broken transfer), and for a GeoIP
+ * database the MD5 its key names (Elasticsearch checks the same,
+ * GeoIpDownloader.indexChunks; a mismatch is REFUSED).  Then MODEL.
+ */
+static enum fetch_step fstp_verify(struct fetch *x)
 {
-	char meta[4200];
-
+	if (x->content_length >= 0 && (int64_t)x->off != x->content_length) {
+		x->bad = "body shorter than Content-Length";
+		return FSTP_FAILED;
+	}
 	if (x->md5 != NULL) {
-		/* a GeoIP database: Elasticsearch checks the same MD5 (GeoIpDownloader.indexChunks) */
 		unsigned char got[16];
 		if (!EVP_DigestFinal_ex(x->md5, got, NULL) || memcmp(got, x->md5_want, 16) != 0) {
 			al_err("integrity", "%s: body does not match the md5_hash it is named by; not admitted", x->url);
-			refuse(x, "MD5 mismatch against the database's md5_hash");
-			return;
+			return refuse(x, "MD5 mismatch against the database's md5_hash");
 		}
 		x->check_flags |= AL_REC_VERIFIED;
 	}
-	if (x->model_check && al_model_metadata_url(x->url, meta, sizeof(meta)) == 0) {
-		sibling_at(x, meta, model_ready);
-		return;
-	}
-	start_sha512(x);
+	return FSTP_MODEL;
 }
 
 static int fetch_begin(struct fetch *x);
 
-static void fetch_finish(struct fetch *x, CURLcode res);
-
+/* curl ended the transfer (res), or it was cut short: the fetch goes on at ENDED. */
 static void fetch_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct fetch *x = arg;
-	int busy = 0, rc;
 
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
 	x->easy = NULL;
 	x->store_paused = 0;
 	curl_easy_cleanup(easy);
-	if (res == CURLE_OK && x->bad == NULL && x->f->state == FILL_STREAM && (rc = flush_chunk(x)) != 0)
-		cache_refused(x, rc, "the body");
-	/* What follows (checks and admission, or the abort) comes after the last chunk is written. */
-	if (x->io != NULL)
-		store_rc(x->io, &busy);
-	if (busy) {
-		x->finishing = 1;
-		x->finish_res = res;
-		return;
-	}
-	fetch_finish(x, res);
+	x->finish_res = res;
+	fetch_run(x, FSTP_ENDED);
 }
 
-/* A chunk was written, or refused: resume a paused transfer, or finish an ended one. */
+/*
+ * The store writer ran a job of this fetch's: a refusal is said; a commit
+ * that has run re-enters at COMMITTED, an ended transfer whose chunks are
+ * all written at FINISH; else a transfer paused for want of buffers goes on.
+ */
 static void store_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *x = arg;
@@ -1195,13 +1275,13 @@ static void store_done(evutil_socket_t fd, short what, void *arg)
 		cache_refused(x, rc, "the body");
 	if (x->committing) {
 		if (!busy)
-			publish_done(x);
+			fetch_run(x, FSTP_COMMITTED);
 		return;
 	}
 	if (x->finishing) {
 		if (!busy) {
 			x->finishing = 0;
-			fetch_finish(x, x->finish_res);
+			fetch_run(x, FSTP_FINISH);
 		}
 		return;
 	}
@@ -1211,70 +1291,97 @@ static void store_done(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void fetch_finish(struct fetch *x, CURLcode res)
+/*
+ * ENDED: the transfer is over (x->finish_res): the last part of a stored
+ * body goes to the writer; what follows (checks and admission, or the
+ * abort) comes after the writer has written it all (store_done re-enters
+ * at FINISH).
+ */
+static enum fetch_step fstp_ended(struct fetch *x)
 {
-	const struct al_config *cfg = x->conf->cfg;
-	struct fill *f = x->f;
-	char err[160];
+	int busy = 0, rc;
 
-	if (x->refreshing) { /* the transfer ended and the refresh is committed (or failed) */
-		int rc;
-
-		x->refreshing = 0;
-		pthread_mutex_lock(&x->io->mu);
-		rc = x->io->commit_rc;
-		pthread_mutex_unlock(&x->io->mu);
-		if (rc == 0) {
-			al_count(&x->w->stats.revalidated, 1);
-			set_state(f, FILL_REFRESHED, FAIL_NONE, NULL);
-			goto out; /* the 304's end does not matter once the record is refreshed */
-		}
-		if (x->bad == NULL)
-			x->bad = rc == -ENOENT ? "304 for an entry that is gone" : "the cache refused the refresh";
-		if (rc != -ENOENT)
-			cache_refused(x, rc, "the refresh");
+	if (x->finish_res == CURLE_OK && x->bad == NULL && x->f->state == FILL_STREAM && (rc = flush_chunk(x)) != 0)
+		cache_refused(x, rc, "the body");
+	if (x->io != NULL)
+		store_rc(x->io, &busy);
+	if (busy) {
+		x->finishing = 1;
+		return FSTP_PARK;
 	}
+	return FSTP_FINISH;
+}
+
+/*
+ * FINISH: the transfer is over and the writer has all of it: what it
+ * became.  A 304's refresh: REFRESHED; a stored body the writer took whole:
+ * VERIFY; a passed response that ended well: its client told, DONE; one
+ * that ended on purpose after its head (a 5xx for the stale copy): DONE;
+ * anything else: FAILED.
+ */
+static enum fetch_step fstp_finish(struct fetch *x)
+{
+	struct fill *f = x->f;
+	CURLcode res = x->finish_res;
+
+	if (x->refreshing) /* the transfer ended and the refresh is committed (or failed) */
+		return FSTP_REFRESHED;
 	if (res == CURLE_OK && x->bad == NULL && f->state == FILL_STREAM) {
 		int rc = store_rc(x->io, NULL);
 
-		if (rc == 0 && x->content_length >= 0 && (int64_t)x->off != x->content_length) {
-			x->bad = "body shorter than Content-Length";
-			rc = -EPROTO;
-		}
-		if (rc == 0 && (x->sha512 != NULL || x->model_check || x->md5 != NULL ||
-		    al_needs_pgp(x->conf->cfg, x->url) != NULL)) {
-			start_checks(x);
-			return;
-		}
-		if (rc == 0) {
-			publish(x, 0); /* publish_done ends the fetch */
-			return;
-		}
-		if (rc != -EPROTO)
-			cache_refused(x, rc, "the body");
+		if (rc == 0)
+			return FSTP_VERIFY;
+		cache_refused(x, rc, "the body");
 	}
 	if (res == CURLE_OK && x->bad == NULL && (f->state == FILL_REFRESHED || f->state == FILL_PASS)) {
 		if (f->state == FILL_PASS && x->has_sink)
 			x->sink.end(x->sink.arg, 1);
-		goto out;
+		return FSTP_DONE;
 	}
 	if (f->state == FILL_REFRESHED || (f->state == FILL_FAILED && f->failure == FAIL_UPSTREAM_5XX))
-		goto out; /* ended on purpose after the head */
+		return FSTP_DONE; /* ended on purpose after the head */
+	return FSTP_FAILED;
+}
 
-	/* Failure from here on. */
-	if (x->bad != NULL)
-		snprintf(err, sizeof(err), "%s", x->bad);
-	else
-		snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
-	if (!x->head_done && x->bad == NULL && is_unreachable(res) && ++x->parent_tries < cfg->nparents) {
-		/* upstream.parents: this one is unreachable; ask the next (all of them down = offline) */
-		int from = x->parent;
-		x->parent = (x->parent + 1) % cfg->nparents;
-		al_warn("fill", "%s: parent %s unreachable (%s); asking %s", x->url, cfg->parents[from].base, err,
-		    cfg->parents[x->parent].base);
-		if (fetch_begin(x) == 0)
-			return;
+/* REFRESHED: a 304's refresh has run: the waiters look again (DONE), or the refresh failed (FAILED). */
+static enum fetch_step fstp_refreshed(struct fetch *x)
+{
+	int rc;
+
+	x->refreshing = 0;
+	pthread_mutex_lock(&x->io->mu);
+	rc = x->io->commit_rc;
+	pthread_mutex_unlock(&x->io->mu);
+	if (rc == 0) {
+		al_count(&x->w->stats.revalidated, 1);
+		set_state(x->f, FILL_REFRESHED, FAIL_NONE, NULL);
+		return FSTP_DONE; /* the 304's end does not matter once the record is refreshed */
 	}
+	if (x->bad == NULL)
+		x->bad = rc == -ENOENT ? "304 for an entry that is gone" : "the cache refused the refresh";
+	if (rc != -ENOENT)
+		cache_refused(x, rc, "the refresh");
+	return FSTP_FAILED;
+}
+
+/* Why the transfer failed: x->bad, or curl's word for x->finish_res. */
+static void fetch_error(const struct fetch *x, char *err, size_t cap)
+{
+	if (x->bad != NULL)
+		snprintf(err, cap, "%s", x->bad);
+	else
+		snprintf(err, cap, "%s", curl_easy_strerror(x->finish_res));
+}
+
+/*
+ * The fill fails: an upstream unreachable before its head is marked offline
+ * (its waiters then serve stale copies); a timeout later marks it too; the
+ * rest is a broken (or refused) transfer.
+ */
+static void give_up(struct fetch *x, const char *err)
+{
+	CURLcode res = x->finish_res;
+
 	if (!x->head_done && x->bad == NULL && is_unreachable(res)) {
 		uplink_failed(x->uplink, err);
 		al_warn("fill", "%s: upstream unreachable: %s", x->url, err);
@@ -1285,8 +1392,47 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 		al_warn("fill", "%s: not stored: %s", x->url, err);
 		fail_stream(x, x->refused ? FAIL_STORE : FAIL_BROKEN, err);
 	}
-out:
+}
+
+/*
+ * FAILED: the transfer failed.  upstream.parents: a parent unreachable
+ * before its head, and parents left untried: RETRY.  Else the fill fails
+ * (give_up), DONE.
+ */
+static enum fetch_step fstp_failed(struct fetch *x)
+{
+	char err[160];
+
+	fetch_error(x, err, sizeof(err));
+	if (!x->head_done && x->bad == NULL && is_unreachable(x->finish_res) &&
+	    ++x->parent_tries < x->conf->cfg->nparents)
+		return FSTP_RETRY;
+	give_up(x, err);
+	return FSTP_DONE;
+}
+
+/* RETRY: the next parent, asked with a new transfer (as START); all of them down = offline. */
+static enum fetch_step fstp_retry(struct fetch *x)
+{
+	const struct al_config *cfg = x->conf->cfg;
+	int from = x->parent;
+	char err[160];
+
+	fetch_error(x, err, sizeof(err));
+	x->parent = (x->parent + 1) % cfg->nparents;
+	al_warn("fill", "%s: parent %s unreachable (%s); asking %s", x->url, cfg->parents[from].base, err,
+	    cfg->parents[x->parent].base);
+	if (fetch_begin(x) == 0)
+		return FSTP_PARK;
+	give_up(x, err);
+	return FSTP_DONE;
+}
+
+/* DONE: the fetch ends; the fill keeps the state its waiters read. */
+static enum fetch_step fstp_done(struct fetch *x)
+{
 	fetch_free(x);
+	return FSTP_PARK;
 }
 
 static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
@@ -1361,20 +1507,39 @@ static void head_fields(struct fetch *x)
 	}
 }
 
+/* A copy of the head for the fill (its waiters read it), or NULL with x->halt. */
+static char *head_copy(struct fetch *x)
+{
+	char *copy = malloc(x->head_len + 1);
+
+	if (copy == NULL) {
+		x->bad = "out of memory";
+		x->halt = 1;
+		return NULL;
+	}
+	memcpy(copy, x->head, x->head_len);
+	copy[x->head_len] = '\0';
+	return copy;
+}
+
 /*
- * A storable response: its pending entry goes to the store writer and the
- * waiters follow the body (FILL_STREAM; the fill takes copy).  0, -1 with
- * x->bad, or 1 when it cannot be stored after all (*why says so).
+ * STORE: a storable response: its pending entry goes to the store writer
+ * and the waiters follow the body (FILL_STREAM).  The body then flows
+ * through write_cb into chunks for the writer until curl ends the transfer
+ * (fetch_done: ENDED).  No object id: PASS after all.
  */
-static int head_store(struct fetch *x, char *copy, const char **why)
+static enum fetch_step fstp_store(struct fetch *x)
 {
 	struct fill *f = x->f;
 	uint64_t id;
+	char *copy;
 
 	if (al_fill_new_id(&id) != 0) {
-		*why = "cache-unavailable";
-		return 1;
+		x->pass_why = "cache-unavailable";
+		return FSTP_PASS;
 	}
+	if ((copy = head_copy(x)) == NULL)
+		return FSTP_PARK;
 	x->io = store_io_new(x, id, f->key);
 	x->buf = x->io != NULL ? store_buf_take(x->io) : NULL;
 	x->sha = EVP_MD_CTX_new();
@@ -1390,7 +1555,8 @@ static int head_store(struct fetch *x, char *copy, const char **why)
 	    !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
 		free(copy);
 		x->bad = "out of memory";
-		return -1;
+		x->halt = 1;
+		return FSTP_PARK;
 	}
 	store_post(x->io, &x->io->begin_job, begin_write, begin_done); /* the pending entry, on the writer */
 	pthread_mutex_lock(&f->mu);
@@ -1403,15 +1569,22 @@ static int head_store(struct fetch *x, char *copy, const char **why)
 	f->state = FILL_STREAM;
 	notify_locked(f);
 	pthread_mutex_unlock(&f->mu);
-	return 0;
+	return FSTP_PARK;
 }
 
-/* A response that may not be stored goes to the originating client's sink (the fill takes copy). */
-static int head_pass(struct fetch *x, char *copy, const char *why)
+/*
+ * PASS: a response that may not be stored (x->pass_why) goes to the
+ * originating client's sink; write_cb carries its body there.  No sink (its
+ * client went away): the transfer stops.
+ */
+static enum fetch_step fstp_pass(struct fetch *x)
 {
 	struct fill *f = x->f;
+	char *copy = head_copy(x);
 
-	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, why);
+	if (copy == NULL)
+		return FSTP_PARK;
+	al_debug("fill", "%s: passing %d through (%s)", x->url, x->status, x->pass_why);
 	al_count(&x->w->stats.passes, 1);
 	pthread_mutex_lock(&f->mu);
 	f->status = x->status;
@@ -1419,28 +1592,52 @@ static int head_pass(struct fetch *x, char *copy, const char *why)
 	f->hdrs_len = x->head_len;
 	f->content_length = x->content_length;
 	f->age = x->age_line;
-	snprintf(f->error, sizeof(f->error), "%s", why);
+	snprintf(f->error, sizeof(f->error), "%s", x->pass_why);
 	pthread_mutex_unlock(&f->mu);
 	set_state(f, FILL_PASS, FAIL_NONE, NULL);
-	if (!x->has_sink)
-		return -1;
+	if (!x->has_sink) {
+		x->halt = 1;
+		return FSTP_PARK;
+	}
 	x->sink.head(x->sink.arg, x->status, x->head, x->head_len, x->content_length, x->age_line);
-	return 0;
+	return FSTP_PARK;
 }
 
-/* The response head is complete: decide what this fill becomes (refreshed, failed for the stale copy, stored or passed). */
-static int on_head(struct fetch *x)
+/*
+ * REFRESH: a 304 to a revalidation: the stored record takes its head, on
+ * the store writer (refresh_write); the transfer runs to its end and FINISH
+ * then goes to REFRESHED once the refresh is committed.
+ */
+static enum fetch_step fstp_refresh(struct fetch *x)
+{
+	if ((x->io = store_io_new(x, 0, x->f->key)) == NULL) {
+		x->bad = "out of memory";
+		x->halt = 1;
+		return FSTP_PARK;
+	}
+	x->refreshing = 1;
+	store_post(x->io, &x->io->refresh_job, refresh_write, refresh_done);
+	return FSTP_PARK;
+}
+
+/*
+ * HEAD: the response head is complete (header_cb): the upstream is
+ * reachable; decide what this fill becomes: REFRESH (a 304 to a
+ * revalidation), failed for the stale copy (a 5xx to a revalidation, with
+ * upstream.stale_on_5xx: the transfer stops), STORE, or PASS (not storable,
+ * too large, or a key the cache lately had no room for).
+ */
+static enum fetch_step fstp_head(struct fetch *x)
 {
 	struct fill *f = x->f;
 	const char *why;
-	char *copy;
-	int rc;
 
 	x->head_done = 1;
 	x->resp_time = time(NULL);
 	if (x->head == NULL && (x->head = malloc(HEAD_MAX)) == NULL) {
 		x->bad = "out of memory";
-		return -1;
+		x->halt = 1;
+		return FSTP_PARK;
 	}
 	head_fields(x);
 	if (x->fb_ev)
@@ -1448,28 +1645,15 @@ static int on_head(struct fetch *x)
 	uplink_succeeded(x->uplink);
 	if (x->conf->cfg->nparents > 0)
 		atomic_store(&parent_pref, x->parent);
-	if (x->conditional && x->status == 304) {
-		/* the refresh goes to the store writer; fetch_finish ends the fill once it is committed */
-		if ((x->io = store_io_new(x, 0, f->key)) == NULL) {
-			x->bad = "out of memory";
-			return -1;
-		}
-		x->refreshing = 1;
-		store_post(x->io, &x->io->refresh_job, refresh_write, refresh_done);
-		return 0;
-	}
+	if (x->conditional && x->status == 304)
+		return FSTP_REFRESH;
 	if (x->revalidating && x->status >= 500 && x->conf->cfg->stale_on_5xx) {
 		char e[64];
 		snprintf(e, sizeof(e), "upstream answered %d", x->status);
 		set_state(f, FILL_FAILED, FAIL_UPSTREAM_5XX, e);
-		return -1; /* stop the transfer; waiters serve the stale copy */
+		x->halt = 1; /* stop the transfer; waiters serve the stale copy */
+		return FSTP_PARK;
 	}
-	if ((copy = malloc(x->head_len + 1)) == NULL) {
-		x->bad = "out of memory";
-		return -1;
-	}
-	memcpy(copy, x->head, x->head_len);
-	copy[x->head_len] = '\0';
 	why = al_uncacheable_reason(x->status, x->head, x->head_len);
 	/* Known to be too large to keep: pass it through rather than fail it half-way. */
 	if (why == NULL && x->content_length > 0 &&
@@ -1479,9 +1663,8 @@ static int on_head(struct fetch *x)
 	/* The cache refused this key for want of room lately: its client gets it passed through. */
 	if (why == NULL && backoff_active(f->key))
 		why = "cache-full";
-	if (why == NULL && (rc = head_store(x, copy, &why)) <= 0)
-		return rc;
-	return head_pass(x, copy, why);
+	x->pass_why = why;
+	return why == NULL ? FSTP_STORE : FSTP_PASS;
 }
 
 /* One raw line of the upstream's head (curl hands them over unchanged). */
@@ -1508,7 +1691,9 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 	case RESP_END:
 		if (x->status >= 100 && x->status < 200)
 			return len; /* interim response; the real one follows */
-		return on_head(x) == 0 ? len : 0;
+		x->halt = 0;
+		fetch_run(x, FSTP_HEAD);
+		return x->halt ? 0 : len;
 	case RESP_BAD:
 		x->bad = why;
 		return 0;
@@ -1679,10 +1864,55 @@ static int fetch_begin(struct fetch *x)
 	return 0;
 }
 
+/*
+ * START: the first transfer for the fill (fetch_begin), counted; curl's
+ * callbacks take it on from here (header_cb: HEAD; fetch_done: ENDED).  A
+ * transfer that cannot start fails the fill.
+ */
+static enum fetch_step fstp_start(struct fetch *x)
+{
+	if (fetch_begin(x) != 0) {
+		set_state(x->f, FILL_FAILED, FAIL_BROKEN, "cannot start the transfer");
+		return FSTP_DONE;
+	}
+	al_count(&x->w->stats.upstream_fetches, 1);
+	uplink_count_fetch(x->uplink);
+	return FSTP_PARK;
+}
+
+typedef enum fetch_step fetch_step_fn(struct fetch *x);
+
+static fetch_step_fn *const fetch_steps[FSTP_PARK] = {
+	[FSTP_START] = fstp_start, [FSTP_HEAD] = fstp_head, [FSTP_REFRESH] = fstp_refresh, [FSTP_STORE] = fstp_store,
+	[FSTP_PASS] = fstp_pass, [FSTP_ENDED] = fstp_ended, [FSTP_FINISH] = fstp_finish,
+	[FSTP_REFRESHED] = fstp_refreshed, [FSTP_FAILED] = fstp_failed, [FSTP_RETRY] = fstp_retry,
+	[FSTP_VERIFY] = fstp_verify, [FSTP_MODEL] = fstp_model, [FSTP_MODEL_READY] = fstp_model_ready,
+	[FSTP_SHA512] = fstp_sha512, [FSTP_SHA512_READY] = fstp_sha512_ready, [FSTP_PGP] = fstp_pgp,
+	[FSTP_PGP_READY] = fstp_pgp_ready, [FSTP_PGP_VERDICT] = fstp_pgp_verdict, [FSTP_COMMIT] = fstp_commit,
+	[FSTP_COMMITTED] = fstp_committed, [FSTP_REFUSED] = fstp_refused, [FSTP_DONE] = fstp_done,
+};
+
+/*
+ * Run x from step s until a step parks it (Varnish's vbf_fetch_thread loop,
+ * here on the worker's loop).  Entered by fill_start (START) and again by
+ * curl's callbacks (header_cb: HEAD; fetch_done: ENDED), the store writer
+ * (store_done: FINISH, COMMITTED), a sibling's end (sib_wake) and the
+ * OpenPGP thread (pgp_done: PGP_VERDICT).  DONE frees x: after a run that
+ * reached it, x is gone.
+ */
+static void fetch_run(struct fetch *x, enum fetch_step s)
+{
+	while (s != FSTP_PARK) {
+		x->step = s;
+		s = fetch_steps[s](x);
+	}
+}
+
 int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, const struct pass_sink *sink)
 {
 	struct fetch *x = calloc(1, sizeof(*x));
 	char hdr[1024];
+	int started;
 
 	if (x == NULL)
 		goto err;
@@ -1726,14 +1956,11 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 	if (w->fetches)
 		w->fetches->prev = x;
 	w->fetches = x;
-	if (fetch_begin(x) != 0) {
-		set_state(f, FILL_FAILED, FAIL_BROKEN, "cannot start the transfer");
-		fetch_free(x);
-		return -EIO;
-	}
-	al_count(&w->stats.upstream_fetches, 1);
-	uplink_count_fetch(x->uplink);
-	return 0;
+	fetch_run(x, FSTP_START);
+	pthread_mutex_lock(&f->mu); /* the caller's reference keeps f */
+	started = f->state != FILL_FAILED;
+	pthread_mutex_unlock(&f->mu);
+	return started ? 0 : -EIO;
 
 err_fetch:
 	if (x->fb_ev)
@@ -1784,13 +2011,13 @@ void fill_worker_shutdown(struct worker *w)
 		x->has_sink = 0;
 		if (x->committing) { /* admitted; the commit is with the writer */
 			store_io_wait(x->io);
-			publish_done(x);
+			fetch_run(x, FSTP_COMMITTED);
 			continue;
 		}
 		if (x->finishing) { /* the transfer ended; its chunks are still being written */
 			store_io_wait(x->io);
 			x->finishing = 0;
-			fetch_finish(x, x->finish_res);
+			fetch_run(x, FSTP_FINISH);
 			continue;
 		}
 		if (x->easy == NULL) { /* waiting on the .sha512: the body is not admitted */

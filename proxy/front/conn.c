@@ -4,7 +4,9 @@
  * the next (conn_impl.h enum req_step):
  *
  *   try_parse -> RECV -+-> ADMIN ---------------------------------------------+
- *                      +-> FORWARD -+-> (tunnel / interception: the session)   |
+ *                      +-> FORWARD -+-> TUNNEL: a relay takes the session      |
+ *                      |            +-> PROVE ... PROVED -> INTERCEPT: the     |
+ *                      |            |   session reads the requests in TLS      |
  *                      |            +------------+                            +-> DONE -> finish
  *                      +-> ROUTE ----------------+-> LOOKUP -+-> HIT -> pump --+
  *                                                  ^         +-> REGISTRY ----+
@@ -14,7 +16,9 @@
  * LOOKUP gathers the facts and policy/lookup.h decides: fresh hit, stale
  * hit (uplink offline), revalidation, miss, or 504/502.  Misses and
  * revalidations join a fill (proxy/fetch/fill.h); on_wake re-enters the
- * request at WAIT as the fill progresses.
+ * request at WAIT as the fill progresses.  A CONNECT that will be
+ * intercepted proves its upstream first (PROVE); the handshake's end
+ * re-enters it at PROVED (forward.c).
  *
  * Bodies of hits and fills go out by reference from LMDB's memory map
  * (evbuffer_add_reference): no copy into user space.  The references pin
@@ -60,7 +64,6 @@
 
 static void pump(struct conn *c);
 static void finish(struct conn *c);
-static void req_run(struct req *r, enum req_step s);
 
 static int64_t now_us(void)
 {
@@ -517,6 +520,49 @@ static enum req_step stp_hit(struct req *r)
 }
 
 /*
+ * How far a request that follows a fill (c->rq.follow) may send now: the
+ * bytes the fill has committed, within the body's end once that is known,
+ * never the last byte before the fill is done, and at first no more than
+ * FIRST_QUANTUM.  Sets *avail; returns -1 (the response aborted) when the
+ * fill failed.
+ */
+static int follow_avail(struct conn *c, uint64_t *avail)
+{
+	struct fill_view v;
+
+	fill_view(c->rq.fill, &v);
+	if (v.state == FILL_FAILED) {
+		al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->rq.url, v.error);
+		conn_close_soon(c); /* never a short response that looks complete */
+		return -1;
+	}
+	*avail = v.committed;
+	if (!c->rq.end_known && v.state == FILL_DONE) {
+		c->rq.end = (uint64_t)v.content_length;
+		c->rq.end_known = 1;
+	}
+	if (c->rq.end_known && *avail > c->rq.end)
+		*avail = c->rq.end;
+	/*
+	 * The last byte waits for the commit: a client never receives a
+	 * complete body for an object that was not admitted (length or
+	 * SHA-512 check failed); it sees the transfer abort instead.
+	 */
+	if (v.state != FILL_DONE && c->rq.end_known && c->rq.end > 0 && *avail >= c->rq.end &&
+	    (uint64_t)v.content_length == c->rq.end)
+		*avail = c->rq.end - 1;
+	/*
+	 * A follower's first pass takes a small share: with hundreds
+	 * joining one fill, each one's first bytes go out before any one
+	 * is handed half a megabyte (pump then goes on next turn, after
+	 * the others woken with it).
+	 */
+	if (c->rq.body_sent == 0 && *avail > c->rq.pos + FIRST_QUANTUM)
+		*avail = c->rq.pos + FIRST_QUANTUM;
+	return 0;
+}
+
+/*
  * Move cached bytes into the output by reference until OUT_HIGH is queued,
  * the stored part runs out (a fill: wait for the next commit) or the body
  * ends.
@@ -524,41 +570,11 @@ static enum req_step stp_hit(struct req *r)
 static void pump(struct conn *c)
 {
 	struct evbuffer *o = conn_out(c);
-	struct fill_view v;
 	uint64_t avail = c->rq.end;
 	int renewed = 0;
 
-	if (c->rq.follow) {
-		fill_view(c->rq.fill, &v);
-		if (v.state == FILL_FAILED) {
-			al_warn("conn", "%s: fill failed mid-body (%s); aborting the response", c->rq.url, v.error);
-			conn_close_soon(c); /* never a short response that looks complete */
-			return;
-		}
-		avail = v.committed;
-		if (!c->rq.end_known && v.state == FILL_DONE) {
-			c->rq.end = (uint64_t)v.content_length;
-			c->rq.end_known = 1;
-		}
-		if (c->rq.end_known && avail > c->rq.end)
-			avail = c->rq.end;
-		/*
-		 * The last byte waits for the commit: a client never receives a
-		 * complete body for an object that was not admitted (length or
-		 * SHA-512 check failed); it sees the transfer abort instead.
-		 */
-		if (v.state != FILL_DONE && c->rq.end_known && c->rq.end > 0 && avail >= c->rq.end &&
-		    (uint64_t)v.content_length == c->rq.end)
-			avail = c->rq.end - 1;
-		/*
-		 * A follower's first pass takes a small share: with hundreds
-		 * joining one fill, each one's first bytes go out before any one
-		 * is handed half a megabyte (pump then goes on next turn, after
-		 * the others woken with it).
-		 */
-		if (c->rq.body_sent == 0 && avail > c->rq.pos + FIRST_QUANTUM)
-			avail = c->rq.pos + FIRST_QUANTUM;
-	}
+	if (c->rq.follow && follow_avail(c, &avail) != 0)
+		return;
 	while (evbuffer_get_length(o) < OUT_HIGH && c->rq.pos < avail) {
 		const void *p;
 		size_t n;
@@ -1127,17 +1143,19 @@ typedef enum req_step req_step_fn(struct req *r);
 static req_step_fn *const steps[STP_PARK] = {
 	[STP_RECV] = stp_recv, [STP_ROUTE] = stp_route, [STP_LOOKUP] = stp_lookup, [STP_HIT] = stp_hit,
 	[STP_FETCH] = stp_fetch, [STP_WAIT] = stp_wait, [STP_DELIVER] = stp_deliver, [STP_FORWARD] = stp_forward,
+	[STP_TUNNEL] = stp_tunnel, [STP_PROVE] = stp_prove, [STP_PROVED] = stp_proved, [STP_INTERCEPT] = stp_intercept,
 	[STP_REGISTRY] = stp_registry, [STP_ADMIN] = stp_admin, [STP_DONE] = stp_done,
 };
 
 /*
  * Run r from step s until a step parks it (Varnish's CNT_Request).  Entered
  * when a head is complete (STP_RECV) and again when its fill moves
- * (STP_WAIT).  A step that hands the connection on (pump, which may finish
- * this request and start the next) returns STP_PARK at once: after it, r
- * may be the next request's.
+ * (STP_WAIT) or a CONNECT's proof ends (STP_PROVED, forward.c).  A step
+ * that hands the connection on (pump, which may finish this request and
+ * start the next) returns STP_PARK at once: after it, r may be the next
+ * request's.
  */
-static void req_run(struct req *r, enum req_step s)
+void req_run(struct req *r, enum req_step s)
 {
 	while (s != STP_PARK) {
 		r->step = s;

@@ -68,7 +68,11 @@ enum req_step {
 	STP_FETCH,     /* join or start the fill: a miss or a revalidation */
 	STP_WAIT,      /* the fill moved: deliver, look again, refetch or fail */
 	STP_DELIVER,   /* stream the fill's body from the cache as it is committed */
-	STP_FORWARD,   /* CONNECT or absolute-form (forward.c) */
+	STP_FORWARD,   /* CONNECT or absolute-form: authentication and the allow-list (forward.c) */
+	STP_TUNNEL,    /* CONNECT, tunnel mode: the socket goes to a blind relay (forward.c) */
+	STP_PROVE,     /* CONNECT, interception: a verified handshake with the upstream first (forward.c) */
+	STP_PROVED,    /* the handshake ended: proven, refused, or the upstream unreachable (forward.c) */
+	STP_INTERCEPT, /* CONNECT answered, the client's TLS terminated with a minted certificate (forward.c) */
 	STP_REGISTRY,  /* nothing cached and the registry offline: a computed answer (offline_registry.c) */
 	STP_ADMIN,     /* /_airlock/ endpoints (admin.c) */
 	STP_DONE,      /* the response is queued: the connection writes it and finishes */
@@ -114,9 +118,10 @@ struct req {
 	struct al_record rec;      /* the stored record: valid while the snapshot is open */
 	char inm[512], ims[64];    /* a revalidation's validators ("" for none) */
 
-	/* a CONNECT proving its upstream before interception (forward.c) */
+	/* a CONNECT's target between its steps, and its upstream's proof before interception (forward.c) */
 	CURL *proof;
-	char proof_user[64];
+	CURLcode proof_res;        /* how the proof ended, for STP_PROVED */
+	char proof_user[64];       /* who opened an intercepted tunnel: the requests inside are theirs */
 	char proof_host[256];
 	int proof_port;
 
@@ -188,11 +193,23 @@ void conn_on_write(struct bufferevent *bev, void *arg);
 void conn_on_event(struct bufferevent *bev, short what, void *arg);
 
 /*
- * forward.c, the step STP_FORWARD: a CONNECT (tunnel or interception: the
- * connection is taken over, STP_PARK) or an absolute-form request (served
- * through the cache: STP_LOOKUP); STP_DONE when it answered itself.
+ * conn.c: run r from step s until a step parks it; the steps' own code
+ * re-enters a parked request with it (a fill's progress at STP_WAIT, a
+ * CONNECT's proof at STP_PROVED).  r may be the next request's after it.
+ */
+void req_run(struct req *r, enum req_step s);
+
+/*
+ * forward.c, the step STP_FORWARD: a CONNECT (STP_TUNNEL, STP_PROVE or
+ * STP_INTERCEPT) or an absolute-form request (served through the cache:
+ * STP_LOOKUP); STP_DONE when it answered itself.
  */
 enum req_step stp_forward(struct req *r);
+/* forward.c, the CONNECT's steps (see enum req_step); the session is taken over or the request answered. */
+enum req_step stp_tunnel(struct req *r);
+enum req_step stp_prove(struct req *r);
+enum req_step stp_proved(struct req *r);
+enum req_step stp_intercept(struct req *r);
 /* forward.c: inside intercepted TLS, the rule (for its registry flag) of the CONNECT's host. */
 int conn_forward_registry(const struct al_config *cfg, const char *host, int port);
 

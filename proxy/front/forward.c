@@ -4,7 +4,14 @@
  * proxy authentication first, then the allow-list decides: intercept (TLS
  * with a minted certificate once the upstream proved its name; the inner
  * requests go through conn.c's steps, keyed https://host/path), tunnel
- * (blind relay, tunnel.c) or 403.
+ * (blind relay, tunnel.c) or 403.  Each stage is a step run by conn.c's
+ * req_run:
+ *
+ *   FORWARD -+-> TUNNEL                             (the relay owns the socket)
+ *            +-> PROVE ... proof_done -> PROVED -+-> INTERCEPT  (the session reads TLS)
+ *            +-----------------------------------+   (or DONE: 502, 503)
+ *            +-> LOOKUP                          (absolute form: served like a route)
+ *            +-> DONE                            (407, 403, 400, 405)
  */
 #include "policy/access.h"
 #include "policy/route.h"
@@ -19,9 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int start_interception(struct conn *c, const char *host, int port);
-static int prove_upstream(struct conn *c, const char *host, int port);
 
 int conn_forward_registry(const struct al_config *cfg, const char *host, int port)
 {
@@ -73,23 +77,28 @@ static int split_authority(const char *a, size_t n, int defport, char *host, siz
 }
 
 /*
- * Answer the CONNECT and terminate the client's TLS with a certificate for
- * host (policy: intercept).  Returns 0 (the connection now speaks TLS).
+ * The step STP_INTERCEPT: answer the CONNECT and terminate the client's TLS
+ * with a certificate minted for its host (policy: intercept).  The CONNECT
+ * is logged here; the session then reads the requests inside the TLS, which
+ * go through the steps keyed https://host/path (STP_ROUTE).  STP_DONE when
+ * no certificate can be made (502).
  */
-static int start_interception(struct conn *c, const char *host, int port)
+enum req_step stp_intercept(struct req *r)
 {
+	struct conn *c = r->conn;
+	const char *host = r->proof_host;
+	int port = r->proof_port;
 	struct bufferevent *tls;
 	SSL *ssl = tls_intercept_ssl(host);
 
 	if (ssl == NULL) {
 		conn_reply_error(c, 502, "cannot make an interception certificate for this host");
-		event_active(c->wake, EV_READ, 0);
-		return 0;
+		return STP_DONE;
 	}
-	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, c->rq.proof_user[0] ? " user " : "",
-	    c->rq.proof_user, host, port);
-	c->rq.result = R_INTERCEPT;
-	c->rq.status = 200;
+	al_debug("access", "%s%s%s: CONNECT %s:%d intercepted", c->peer, r->proof_user[0] ? " user " : "",
+	    r->proof_user, host, port);
+	r->result = R_INTERCEPT;
+	r->status = 200;
 	conn_access_log(c);
 	evbuffer_add_printf(conn_out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
@@ -97,7 +106,7 @@ static int start_interception(struct conn *c, const char *host, int port)
 	if (tls == NULL) {
 		SSL_free(ssl);
 		conn_close_soon(c);
-		return 0;
+		return STP_PARK;
 	}
 	c->bev = tls;
 	c->tls = 1;
@@ -106,77 +115,95 @@ static int start_interception(struct conn *c, const char *host, int port)
 	c->icpt_port = port;
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, c->rq.conf->cfg->client_max_header_bytes + 4096);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, r->conf->cfg->client_max_header_bytes + 4096);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = C_HEAD;
-	c->rq.keepalive = 1;
-	conn_set_head_timeout(c, c->rq.conf->cfg->client_header_timeout_ms);
-	return 0;
+	r->keepalive = 1;
+	conn_set_head_timeout(c, r->conf->cfg->client_header_timeout_ms);
+	return STP_PARK;
 }
 
+/* curl ended the handshake STP_PROVE started: the request goes on at STP_PROVED. */
 static void proof_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct conn *c = arg;
-	const char *h = c->rq.proof_host;
-	int port = c->rq.proof_port;
 
 	c->rq.proof = NULL;
 	curl_easy_cleanup(easy);
+	c->rq.proof_res = res;
+	req_run(&c->rq, STP_PROVED);
+}
+
+/*
+ * The step STP_PROVED: what the handshake with the upstream showed.  Its
+ * certificate verified: the host is remembered as proven (tls.c), and
+ * STP_INTERCEPT.  It did not verify: 502, and no certificate is minted for
+ * a host that could not prove its name.  Anything else means the upstream
+ * is out of reach: it is marked offline and the CONNECT intercepted all the
+ * same, so that the cache answers the requests inside.
+ */
+enum req_step stp_proved(struct req *r)
+{
+	CURLcode res = r->proof_res;
+	const char *h = r->proof_host;
+	int port = r->proof_port;
+	char base[300], why[200];
+	struct uplink *u;
+
 	if (res == CURLE_OK) {
 		tls_upstream_prove(h, port);
-		start_interception(c, h, port);
-		return;
+		return STP_INTERCEPT;
 	}
 	if (res == CURLE_PEER_FAILED_VERIFICATION || res == CURLE_SSL_CACERT_BADFILE ||
 	    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_ISSUER_ERROR || res == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
 		al_warn("tls", "%s:%d did not prove its identity (%s): CONNECT refused, no certificate minted",
 		    h, port, curl_easy_strerror(res));
-		c->rq.keepalive = 0;
-		conn_reply_error(c, 502, "the upstream could not prove it is this host (TLS verification failed)");
-		event_active(c->wake, EV_READ, 0);
-		return;
+		r->keepalive = 0;
+		conn_reply_error(r->conn, 502, "the upstream could not prove it is this host (TLS verification failed)");
+		return STP_DONE;
 	}
-	/* Unreachable: the uplink is down; intercept so that the cache can answer. */
-	{
-		char base[300], why[200];
-		struct uplink *u;
-		snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", h, port);
-		snprintf(why, sizeof(why), "CONNECT proof: %s", curl_easy_strerror(res));
-		if ((u = uplink_get(base)) != NULL)
-			uplink_failed(u, why);
-	}
-	start_interception(c, h, port);
+	snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", h, port);
+	snprintf(why, sizeof(why), "CONNECT proof: %s", curl_easy_strerror(res));
+	if ((u = uplink_get(base)) != NULL)
+		uplink_failed(u, why);
+	return STP_INTERCEPT;
 }
 
-/* A verified TLS handshake with the upstream, before a certificate for its name is minted. */
-static int prove_upstream(struct conn *c, const char *host, int port)
+/*
+ * The step STP_PROVE: a verified TLS handshake with the upstream, before a
+ * certificate for its name is minted; the request parks and proof_done
+ * re-enters it at STP_PROVED.  An upstream already offline is not tried,
+ * nor one whose handshake cannot be started: STP_INTERCEPT, so that the
+ * cache answers.
+ */
+enum req_step stp_prove(struct req *r)
 {
+	struct conn *c = r->conn;
+	const char *host = r->proof_host;
+	int port = r->proof_port;
 	char url[320], base[300];
 	struct uplink *u;
 
 	snprintf(base, sizeof(base), port == 443 ? "https://%s" : "https://%s:%d", host, port);
 	u = uplink_get(base);
 	if (u != NULL && !uplink_online(u))
-		return start_interception(c, host, port); /* offline: the cache answers */
+		return STP_INTERCEPT; /* offline: the cache answers */
 	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d/" : "https://%s:%d/", host, port);
-	snprintf(c->rq.proof_host, sizeof(c->rq.proof_host), "%s", host);
-	c->rq.proof_port = port;
-	c->rq.proof = up_easy_new(c->rq.conf->cfg, &c->rq.conf->connect_to);
-	if (c->rq.proof == NULL) {
+	r->proof = up_easy_new(r->conf->cfg, &r->conf->connect_to);
+	if (r->proof == NULL) {
 		conn_reply_error(c, 503, "out of memory");
-		event_active(c->wake, EV_READ, 0);
-		return 0;
+		return STP_DONE;
 	}
-	curl_easy_setopt(c->rq.proof, CURLOPT_URL, url);
-	curl_easy_setopt(c->rq.proof, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->rq.proof, CURLOPT_TIMEOUT_MS, (long)c->rq.conf->cfg->first_byte_timeout_ms);
-	if (up_start(c->w->multi, c->rq.proof, proof_done, c) != 0) {
-		curl_easy_cleanup(c->rq.proof);
-		c->rq.proof = NULL;
-		return start_interception(c, host, port);
+	curl_easy_setopt(r->proof, CURLOPT_URL, url);
+	curl_easy_setopt(r->proof, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(r->proof, CURLOPT_TIMEOUT_MS, (long)r->conf->cfg->first_byte_timeout_ms);
+	if (up_start(c->w->multi, r->proof, proof_done, c) != 0) {
+		curl_easy_cleanup(r->proof);
+		r->proof = NULL;
+		return STP_INTERCEPT;
 	}
 	c->state = C_WAIT;
-	return 0;
+	return STP_PARK;
 }
 
 /* The route whose upstream is scheme://host[:port], or NULL. */
@@ -232,31 +259,43 @@ static const struct al_forward_rule *forward_rule(const struct req *r, int https
 	return rule;
 }
 
-/* CONNECT to an allowed host: a blind tunnel, or interception (after proving the upstream). */
-static enum req_step forward_connect(struct req *r, const struct al_forward_rule *rule, const char *user,
-    const char *host, int port)
+/*
+ * The step STP_TUNNEL: a CONNECT to a host the allow-list tunnels: the
+ * socket goes to a blind relay (tunnel.c), whose end logs the request and
+ * closes the session (tunnel_closed).
+ */
+enum req_step stp_tunnel(struct req *r)
 {
 	struct conn *c = r->conn;
+	struct bufferevent *bev = c->bev;
 
-	if (rule->mode == AL_FWD_TUNNEL) {
-		struct bufferevent *bev = c->bev;
-		al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, user[0] ? " user " : "", user, host, port);
-		r->result = R_TUNNEL;
-		c->state = C_TUNNEL;
-		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-		c->bev = NULL;
-		c->tunnel = tunnel_start(c->w, r->conf->cfg, bev, host, port, tunnel_closed, c);
-		if (c->tunnel == NULL)
-			conn_close_soon(c);
-		return STP_PARK;
-	}
-	snprintf(r->proof_user, sizeof(r->proof_user), "%s", user);
+	al_info("access", "%s%s%s: CONNECT %s:%d tunnel", c->peer, r->user[0] ? " user " : "", r->user,
+	    r->proof_host, r->proof_port);
+	r->result = R_TUNNEL;
+	c->state = C_TUNNEL;
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	c->bev = NULL;
+	c->tunnel = tunnel_start(c->w, r->conf->cfg, bev, r->proof_host, r->proof_port, tunnel_closed, c);
+	if (c->tunnel == NULL)
+		conn_close_soon(c);
+	return STP_PARK;
+}
+
+/*
+ * A CONNECT to an allowed host: a blind tunnel, or interception, after
+ * proving the upstream unless that is known or not ours to do.
+ */
+static enum req_step forward_connect(struct req *r, const struct al_forward_rule *rule, const char *host, int port)
+{
+	snprintf(r->proof_host, sizeof(r->proof_host), "%s", host);
+	r->proof_port = port;
+	if (rule->mode == AL_FWD_TUNNEL)
+		return STP_TUNNEL;
+	snprintf(r->proof_user, sizeof(r->proof_user), "%s", r->user);
 	/* a child reaches upstreams only through its parents, which verify them */
 	if (r->conf->cfg->offline || r->conf->cfg->nparents > 0 || tls_upstream_proven(host, port))
-		start_interception(c, host, port);
-	else
-		prove_upstream(c, host, port);
-	return STP_PARK; /* both answer on their own when they fail */
+		return STP_INTERCEPT;
+	return STP_PROVE;
 }
 
 /* Absolute form: served through the same cache as reverse routes. */
@@ -342,6 +381,6 @@ enum req_step stp_forward(struct req *r)
 		return STP_DONE;
 	}
 	if (h->method == HTTP_CONNECT)
-		return forward_connect(r, rule, user, host, port);
+		return forward_connect(r, rule, host, port);
 	return forward_absolute(r, rule, https, host, port, authority + authority_len);
 }

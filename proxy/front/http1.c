@@ -150,21 +150,17 @@ static enum http_method method_of(const char *m, size_t n)
 	return HTTP_OTHER;
 }
 
-int http1_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_req *r)
+/*
+ * The request line p[0..le) (RFC 9112 §3): method, target and version, and
+ * the target's form, which decides whether the request is the origin's
+ * (origin-form), the forward proxy's (absolute-form, CONNECT's
+ * authority-form) or refused.  Returns 0, -400, or -505 for a version other
+ * than HTTP/1.0 and 1.1.
+ */
+static int parse_request_line(const char *p, long le, struct http_req *r)
 {
-	const char *p = buf, *sp1, *sp2;
-	size_t avail = len > lim->max_head ? lim->max_head : len;
-	long le;
+	const char *sp1, *sp2;
 
-	memset(r, 0, offsetof(struct http_req, fields)); /* 6 KiB of fields: set as they are read */
-	/* Tolerate (RFC 9112 §2.2) empty lines before the request line. */
-	while ((size_t)(p - buf) + 2 <= avail && p[0] == '\r' && p[1] == '\n')
-		p += 2;
-	le = line_end(p, avail - (size_t)(p - buf));
-	if (le == -2)
-		return -400;
-	if (le == -1)
-		return len >= lim->max_head ? -414 : 0;
 	sp1 = memchr(p, ' ', le);
 	if (sp1 == NULL || sp1 == p)
 		return -400;
@@ -199,48 +195,86 @@ int http1_parse_request(const char *buf, size_t len, const struct http_limits *l
 		return -400;
 	if (r->method == HTTP_CONNECT && r->form != FORM_AUTHORITY)
 		return -400;
+	return 0;
+}
+
+/*
+ * One field line p[0..le) (RFC 9112 §5): whether it is well formed (no
+ * obs-fold, a token name with nothing before the colon, field bytes only)
+ * and whether there is room for it (-431 past lim->max_fields).  The value
+ * is kept without its surrounding whitespace.  Returns 0, -400 or -431.
+ */
+static int parse_field_line(const char *p, long le, const struct http_limits *lim, struct http_req *r)
+{
+	const char *colon, *v, *ve;
+	struct http_field *f;
+
+	if (p[0] == ' ' || p[0] == '\t')
+		return -400; /* obs-fold */
+	colon = memchr(p, ':', le);
+	if (colon == NULL || colon == p)
+		return -400;
+	for (const char *q = p; q < colon; q++)
+		if (!is_tchar((unsigned char)*q))
+			return -400; /* includes whitespace before the colon */
+	v = colon + 1;
+	ve = p + le;
+	for (const char *q = v; q < ve; q++)
+		if (!is_field_byte((unsigned char)*q))
+			return -400;
+	while (v < ve && (*v == ' ' || *v == '\t'))
+		v++;
+	while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+		ve--;
+	if (r->nfields >= lim->max_fields || r->nfields >= HTTP1_MAX_HEADERS)
+		return -431;
+	f = &r->fields[r->nfields++];
+	f->name = p;
+	f->name_len = colon - p;
+	f->value = v;
+	f->value_len = ve - v;
+	return 0;
+}
+
+/*
+ * The head as lines: where each line ends, and whether the bytes so far are
+ * enough (0: read more; -414 or -431 when the head would pass
+ * lim->max_head first).  Each line goes to its parser above; the empty line
+ * ends the head and the fields' meaning is checked as a whole.
+ */
+int http1_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_req *r)
+{
+	const char *p = buf;
+	size_t avail = len > lim->max_head ? lim->max_head : len;
+	long le;
+	int rc;
+
+	memset(r, 0, offsetof(struct http_req, fields)); /* 6 KiB of fields: set as they are read */
+	/* Tolerate (RFC 9112 §2.2) empty lines before the request line. */
+	while ((size_t)(p - buf) + 2 <= avail && p[0] == '\r' && p[1] == '\n')
+		p += 2;
+	le = line_end(p, avail - (size_t)(p - buf));
+	if (le == -2)
+		return -400;
+	if (le == -1)
+		return len >= lim->max_head ? -414 : 0;
+	if ((rc = parse_request_line(p, le, r)) != 0)
+		return rc;
 	p += le + 2;
 	for (;;) {
-		size_t left = avail - (size_t)(p - buf);
-		const char *colon, *v, *ve;
-		struct http_field *f;
-
-		le = line_end(p, left);
+		le = line_end(p, avail - (size_t)(p - buf));
 		if (le == -2)
 			return -400;
 		if (le == -1)
 			return len >= lim->max_head ? -431 : 0;
 		if (le == 0) {
-			int rc;
 			p += 2;
 			if ((rc = parse_fields_semantics(r)) != 0)
 				return rc;
 			return (int)(p - buf);
 		}
-		if (p[0] == ' ' || p[0] == '\t')
-			return -400; /* obs-fold */
-		colon = memchr(p, ':', le);
-		if (colon == NULL || colon == p)
-			return -400;
-		for (const char *q = p; q < colon; q++)
-			if (!is_tchar((unsigned char)*q))
-				return -400; /* includes whitespace before the colon */
-		v = colon + 1;
-		ve = p + le;
-		for (const char *q = v; q < ve; q++)
-			if (!is_field_byte((unsigned char)*q))
-				return -400;
-		while (v < ve && (*v == ' ' || *v == '\t'))
-			v++;
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-			ve--;
-		if (r->nfields >= lim->max_fields || r->nfields >= HTTP1_MAX_HEADERS)
-			return -431;
-		f = &r->fields[r->nfields++];
-		f->name = p;
-		f->name_len = colon - p;
-		f->value = v;
-		f->value_len = ve - v;
+		if ((rc = parse_field_line(p, le, lim, r)) != 0)
+			return rc;
 		p += le + 2;
 	}
 }
