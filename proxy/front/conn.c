@@ -1003,6 +1003,7 @@ static enum req_step stp_recv(struct req *r)
 	r->conf = al_conf_hold(worker_conf(c->w));
 	r->t0_us = now_us();
 	r->user[0] = '\0';
+	r->login = 0;
 	r->keepalive = !h->close;
 	r->head_only = h->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
@@ -1098,8 +1099,8 @@ static enum req_step stp_route(struct req *r)
 		conn_reply_error(c, 404, "no route for this path");
 		return STP_DONE;
 	}
-	if (conn_client_auth(r, route) != 0)
-		return STP_DONE;
+	if ((rc = conn_client_auth(r, route)) != 0)
+		return rc > 0 ? STP_PARK : STP_DONE; /* parked: the login thread runs this step again */
 	/* a strip_prefix route changes the path (policy/route.h al_route_path) */
 	if ((path = malloc(h->target_len + 2)) == NULL ||
 	    (n = al_route_path(route, h->target, h->target_len, path, h->target_len + 2)) < 0) {
@@ -1143,6 +1144,11 @@ static void req_run(struct req *r, enum req_step s)
 		r->step = s;
 		s = steps[s](r);
 	}
+}
+
+void conn_req_resume(struct req *r, enum req_step s)
+{
+	req_run(r, s);
 }
 
 /* JSON string body (no quotes) of s[0..n) into o. */
