@@ -1045,6 +1045,13 @@ static enum req_step stp_admin(struct req *r)
 	authz = http1_field(h, "Authorization", &al);
 	status = admin_handle(r->conf->cfg, h->target, h->target_len, post,
 	    al_admin_allowed(r->conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+	if (status == ADMIN_PURGE) { /* on the store writer; purge.c answers when it is committed */
+		evbuffer_free(body);
+		if (conn_purge(r) > 0)
+			return STP_PARK;
+		conn_reply_error(c, 503, "out of memory");
+		return STP_DONE;
+	}
 	snprintf(hd, sizeof(hd), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
 	    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
 	conn_add_head(c, status, hd, strlen(hd), (int64_t)evbuffer_get_length(body), -1, NULL);

@@ -219,6 +219,12 @@ int conn_login_check(struct req *r, const struct al_login *l);
 void conn_login_busy(struct req *r);
 /* login.c: end the login thread (checks in flight are dropped); before the workers stop. */
 void conn_login_stop(void);
+/*
+ * purge.c, in STP_ADMIN: an allowed POST /_airlock/purge?pattern=GLOB run by
+ * the store writer; 1: r waits (C_WAIT) and is answered from its loop once
+ * the purge is committed; -1: it could not start.
+ */
+int conn_purge(struct req *r);
 /* conn.c: run r again from step s (a parked request whose off-loop work is done). */
 void conn_req_resume(struct req *r, enum req_step s);
 
