@@ -126,6 +126,8 @@ struct req {
 	/* the response */
 	enum al_result result;
 	int status;
+	int logged;                /* its access-log line is written (conn_access_log) */
+	const char *closed_by;     /* the connection went mid-response: "client" (hung up) or NULL (airlock cut it) */
 	char cstatus[192];         /* Cache-Status value */
 	uint64_t body_sent;
 	uint64_t req_body_bytes;   /* a tunnel's bytes from the client (access log) */
