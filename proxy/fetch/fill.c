@@ -75,6 +75,7 @@ struct fetch {
 	char *url;
 	char *fetch_url;          /* what is asked for, when not url (the record keeps url) */
 	int conditional, revalidating;
+	char *inm, *ims;          /* the validators sent (the stored response's), or NULL: which 304 selects it */
 	char *head;
 	size_t head_len;
 	int status, head_done;
@@ -423,6 +424,8 @@ static void fetch_free(struct fetch *x)
 	free(x->head);
 	free(x->url);
 	free(x->fetch_url);
+	free(x->inm);
+	free(x->ims);
 	if (x->f != NULL) {
 		x->f->fetch = NULL;
 		fill_release(x->f);
@@ -1258,7 +1261,8 @@ static void fetch_finish(struct fetch *x, CURLcode res)
 			x->sink.end(x->sink.arg, 1);
 		goto out;
 	}
-	if (f->state == FILL_REFRESHED || (f->state == FILL_FAILED && f->failure == FAIL_UPSTREAM_5XX))
+	if (f->state == FILL_REFRESHED || (f->state == FILL_FAILED &&
+	    (f->failure == FAIL_UPSTREAM_5XX || f->failure == FAIL_UNSELECTED)))
 		goto out; /* ended on purpose after the head */
 
 	/* Failure from here on. */
@@ -1448,6 +1452,15 @@ static int on_head(struct fetch *x)
 	uplink_succeeded(x->uplink);
 	if (x->conf->cfg->nparents > 0)
 		atomic_store(&parent_pref, x->parent);
+	if (x->conditional && x->status == 304 && !al_304_selects(x->inm, x->ims, x->head, x->head_len)) {
+		size_t el = 0;
+		const char *e = al_hdr_get(x->head, x->head_len, "ETag", &el);
+		al_info("fill", "%s: the upstream's 304 (ETag %.*s) does not select the stored response (ETag %s): "
+		    "fetched again in full", x->url, e ? (int)(el < 80 ? el : 80) : 6, e ? e : "(none)",
+		    x->inm ? x->inm : "(none)");
+		set_state(f, FILL_FAILED, FAIL_UNSELECTED, "a 304 for another representation");
+		return -1; /* stop the transfer; waiters fetch again without validators */
+	}
 	if (x->conditional && x->status == 304) {
 		/* the refresh goes to the store writer; fetch_finish ends the fill once it is committed */
 		if ((x->io = store_io_new(x, 0, f->key)) == NULL) {
@@ -1710,11 +1723,13 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", p->if_none_match);
 		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 		x->conditional = 1;
+		x->inm = strdup(p->if_none_match);
 	}
 	if (p->if_modified_since != NULL) {
 		snprintf(hdr, sizeof(hdr), "If-Modified-Since: %s", p->if_modified_since);
 		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 		x->conditional = 1;
+		x->ims = strdup(p->if_modified_since);
 	}
 	x->req_time = time(NULL);
 	x->f = f;
@@ -1741,6 +1756,8 @@ err_fetch:
 	free(x->url);
 	al_conf_release(x->conf);
 	free(x->fetch_url);
+	free(x->inm);
+	free(x->ims);
 	free(x);
 err:
 	set_state(f, FILL_FAILED, FAIL_BROKEN, "out of memory");

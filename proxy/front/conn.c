@@ -801,6 +801,12 @@ static enum req_step stp_wait(struct req *r)
 		return STP_FETCH; /* a private fill of our own */
 	case FILL_FAILED:
 		detach_fill(r->conn);
+		if (v.failure == FAIL_UNSELECTED) {
+			/* the 304 named another representation (policy/freshness.h al_304_selects): all of it again */
+			r->inm[0] = r->ims[0] = '\0';
+			r->history = H_FIRST;
+			return STP_FETCH;
+		}
 		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
 			r->history = H_UPSTREAM_DOWN;
 			return STP_LOOKUP; /* serves the stale copy, if there is one */
