@@ -1,4 +1,5 @@
 #include "cache/store.h"
+#include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/registry_summary.h"
 #include "policy/units.h"
@@ -1305,9 +1306,7 @@ int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *h3
 			if (nl < sizeof(name)) {
 				memcpy(name, n, nl);
 				name[nl] = '\0';
-				replaced = al_hdr_get(h304, len, name, &vl) != NULL &&
-				    strcasecmp(name, "Content-Length") != 0 &&
-				    strcasecmp(name, "Content-Encoding") != 0;
+				replaced = al_hdr_get(h304, len, name, &vl) != NULL && !al_304_keeps_stored(name, nl);
 			}
 		}
 		if (!replaced) {
@@ -1322,9 +1321,7 @@ int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *h3
 		const char *line = it.p, *eol = memchr(it.p, '\n', it.end - it.p);
 		size_t ll = eol ? (size_t)(eol + 1 - line) : (size_t)(it.end - line);
 		struct al_hdr_iter one = {line, line + ll};
-		if (al_hdr_next(&one, &n, &nl, &val, &vl) &&
-		    !(nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) &&
-		    !(nl == 16 && strncasecmp(n, "Content-Encoding", 16) == 0)) {
+		if (al_hdr_next(&one, &n, &nl, &val, &vl) && !al_304_keeps_stored(n, nl)) {
 			memcpy(merged + mlen, line, ll);
 			mlen += ll;
 		}

@@ -109,8 +109,10 @@ int al_fill_commit(struct al_store *s, const uint8_t key[AL_KEY_LEN], const stru
 int al_fill_abort(struct al_store *s, uint64_t obj_id);
 
 /*
- * A 304 arrived for key: replace stored fields named in hdrs304 (RFC 9111
- * §4.3.4), set the new times.  -ENOENT if the entry went away meanwhile.
+ * A 304 that selects the stored response arrived for key
+ * (policy/freshness.h al_304_selects): replace stored fields named in
+ * hdrs304 but those al_304_keeps_stored names (RFC 9111 §3.2, §4.3.4),
+ * set the new times.  -ENOENT if the entry went away meanwhile.
  */
 int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *hdrs304,
     size_t len, int64_t request_time, int64_t response_time, int64_t age_value);

@@ -158,7 +158,6 @@ int al_password_verify(const char *pw, const char *hash)
  * the new.
  */
 #define AUTH_CACHE 16
-#define AL_PASSWORD_HASH_MAX 192 /* "pbkdf2-sha256$" iterations "$" <= 64 hex "$" 64 hex */
 static struct {
 	uint8_t digest[32];
 	time_t until;
@@ -177,20 +176,24 @@ static int user_has_hash(const struct al_user *users, int n, const char *user, c
 }
 
 /*
- * "Basic base64(user:pass)" against a list of users (forward.users or
- * clients.users): 1 and *user when it names one with that password.
+ * The cheap part of "Basic base64(user:pass)" against a list of users
+ * (forward.users or clients.users), never PBKDF2: 1 and *user when the
+ * login is remembered and still valid, 0 when it cannot be right
+ * (malformed, unknown user), AL_LOGIN_CHECK with *user and *pending filled
+ * when the password must be checked (al_login_check).
  */
-static int basic_ok(const struct al_user *users, int nusers, const char *v, size_t len, char *user, size_t ulen)
+static int basic_begin(const struct al_user *users, int nusers, const char *v, size_t len, char *user,
+    size_t ulen, struct al_login *pending)
 {
 	uint8_t d[32], dec[512];
 	unsigned dl = 32;
-	int n, ok = 0;
-	const char *hash = NULL;
+	int n, rc = 0;
 	time_t now = time(NULL);
 	char *colon;
 
 	user[0] = '\0';
-	if (v == NULL || len < 7 || strncasecmp(v, "Basic ", 6) != 0 || len - 6 > 600)
+	if (v == NULL || len < 7 || strncasecmp(v, "Basic ", 6) != 0 || len - 6 > 600 ||
+	    len >= sizeof(pending->value))
 		return 0;
 	EVP_Digest(v, len, d, &dl, EVP_sha256(), NULL);
 	pthread_mutex_lock(&auth_mu);
@@ -217,30 +220,84 @@ static int basic_ok(const struct al_user *users, int nusers, const char *v, size
 	dec[n] = '\0';
 	colon = strchr((char *)dec, ':');
 	if (colon == NULL)
-		return 0;
+		goto out;
 	*colon = '\0';
 	for (int i = 0; i < nusers; i++) {
-		if (strcmp(users[i].name, (char *)dec) == 0 && al_password_verify(colon + 1, users[i].hash)) {
-			ok = 1;
-			hash = users[i].hash;
-			snprintf(user, ulen, "%s", users[i].name);
+		if (strcmp(users[i].name, (char *)dec) != 0)
+			continue;
+		if (strlen(users[i].name) >= sizeof(pending->user) || strlen(users[i].hash) >= sizeof(pending->hash))
 			break;
-		}
+		snprintf(pending->user, sizeof(pending->user), "%s", users[i].name);
+		snprintf(pending->hash, sizeof(pending->hash), "%s", users[i].hash);
+		memcpy(pending->value, v, len);
+		pending->value[len] = '\0';
+		pending->len = len;
+		snprintf(user, ulen, "%s", users[i].name);
+		rc = AL_LOGIN_CHECK;
+		break;
 	}
+out:
 	OPENSSL_cleanse(dec, sizeof(dec));
-	if (ok && strlen(user) < sizeof(auth_cache[0].user) && strlen(hash) < sizeof(auth_cache[0].hash)) {
-		pthread_mutex_lock(&auth_mu);
+	return rc;
+}
+
+int al_login_check(const struct al_login *l)
+{
+	uint8_t d[32], dec[512];
+	unsigned dl = 32;
+	int n, ok;
+	char *colon;
+
+	n = EVP_DecodeBlock(dec, (const unsigned char *)l->value + 6, (int)(l->len - 6));
+	for (size_t i = l->len; i > 6 && l->value[i - 1] == '='; i--)
+		n--;
+	if (n <= 0)
+		return 0;
+	dec[n] = '\0';
+	if ((colon = strchr((char *)dec, ':')) == NULL) {
+		OPENSSL_cleanse(dec, sizeof(dec));
+		return 0;
+	}
+	ok = al_password_verify(colon + 1, l->hash);
+	OPENSSL_cleanse(dec, sizeof(dec));
+	if (ok) {
+		time_t now = time(NULL);
 		int slot = 0;
+		EVP_Digest(l->value, l->len, d, &dl, EVP_sha256(), NULL);
+		pthread_mutex_lock(&auth_mu);
 		for (int i = 1; i < AUTH_CACHE; i++)
 			if (auth_cache[i].until < auth_cache[slot].until)
 				slot = i;
 		memcpy(auth_cache[slot].digest, d, 32);
 		auth_cache[slot].until = now + 300;
-		snprintf(auth_cache[slot].user, sizeof(auth_cache[slot].user), "%s", user);
-		snprintf(auth_cache[slot].hash, sizeof(auth_cache[slot].hash), "%s", hash);
+		snprintf(auth_cache[slot].user, sizeof(auth_cache[slot].user), "%s", l->user);
+		snprintf(auth_cache[slot].hash, sizeof(auth_cache[slot].hash), "%s", l->hash);
 		pthread_mutex_unlock(&auth_mu);
 	}
 	return ok;
+}
+
+/* The blocking form (tests and tools): the cheap part, then the check at once. */
+static int basic_ok(const struct al_user *users, int nusers, const char *v, size_t len, char *user, size_t ulen)
+{
+	struct al_login l;
+	int rc = basic_begin(users, nusers, v, len, user, ulen, &l);
+
+	if (rc == AL_LOGIN_CHECK)
+		rc = al_login_check(&l);
+	if (!rc)
+		user[0] = '\0';
+	OPENSSL_cleanse(&l, sizeof(l));
+	return rc;
+}
+
+int al_proxy_auth_begin(const struct al_config *c, const char *v, size_t len, char *user, size_t ulen,
+    struct al_login *pending)
+{
+	user[0] = '\0';
+	if (c->nusers == 0)
+		return 1;
+	return basic_begin(c->users, c->nusers, v, len, user, ulen, pending);
 }
 
 int al_proxy_auth_ok(const struct al_config *c, const char *v, size_t len, char *user, size_t ulen)
@@ -285,8 +342,8 @@ static int api_key_ok(const struct al_config *c, const char *key, size_t len, ch
 	return 1;
 }
 
-enum al_client_verdict al_client_auth(const struct al_config *c, const struct al_route *route,
-    const char *v, size_t len, char *user, size_t ulen)
+enum al_client_verdict al_client_auth_begin(const struct al_config *c, const struct al_route *route,
+    const char *v, size_t len, char *user, size_t ulen, struct al_login *pending)
 {
 	int need = c->client_auth_required;
 
@@ -300,7 +357,28 @@ enum al_client_verdict al_client_auth(const struct al_config *c, const struct al
 	/* RFC 9110 11.1: the scheme is case-insensitive, one space before the credentials */
 	if (len > 7 && strncasecmp(v, "ApiKey ", 7) == 0)
 		return api_key_ok(c, v + 7, len - 7, user, ulen) ? AL_CLIENT_OK : AL_CLIENT_REFUSED;
-	if (c->nclient_users > 0 && basic_ok(c->client_users, c->nclient_users, v, len, user, ulen))
-		return AL_CLIENT_OK;
+	if (c->nclient_users > 0) {
+		switch (basic_begin(c->client_users, c->nclient_users, v, len, user, ulen, pending)) {
+		case 1:
+			return AL_CLIENT_OK;
+		case AL_LOGIN_CHECK:
+			return AL_CLIENT_CHECK;
+		}
+	}
 	return AL_CLIENT_REFUSED;
+}
+
+enum al_client_verdict al_client_auth(const struct al_config *c, const struct al_route *route,
+    const char *v, size_t len, char *user, size_t ulen)
+{
+	struct al_login l;
+	enum al_client_verdict rc = al_client_auth_begin(c, route, v, len, user, ulen, &l);
+
+	if (rc == AL_CLIENT_CHECK) {
+		rc = al_login_check(&l) ? AL_CLIENT_OK : AL_CLIENT_REFUSED;
+		if (rc == AL_CLIENT_REFUSED)
+			user[0] = '\0';
+		OPENSSL_cleanse(&l, sizeof(l));
+	}
+	return rc;
 }

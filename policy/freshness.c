@@ -7,6 +7,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* 64 lower-case hex digits: a SHA-256 in a path segment. */
 #define HEX "[0-9a-f]"
@@ -211,5 +212,27 @@ int al_parse_sha512_file(const char *t, size_t len, unsigned char out[64])
 	/* the digest must end there: a space, a line end, or the end of the file */
 	if (i < len && t[i] != ' ' && t[i] != '\t' && t[i] != '\r' && t[i] != '\n')
 		return -EINVAL;
+	return 0;
+}
+
+int al_304_selects(const char *etag, const char *last_modified, const char *h304, size_t len)
+{
+	size_t el = etag ? strlen(etag) : 0, ll = last_modified ? strlen(last_modified) : 0, vl;
+	const char *v = al_hdr_get(h304, len, "ETag", &vl);
+
+	if (v != NULL)
+		return el > 0 && vl == el && memcmp(v, etag, el) == 0;
+	if ((v = al_hdr_get(h304, len, "Last-Modified", &vl)) != NULL)
+		return ll > 0 && vl == ll && memcmp(v, last_modified, ll) == 0;
+	return 1;
+}
+
+int al_304_keeps_stored(const char *name, size_t nl)
+{
+	static const char *const kept[] = {"Content-Length", "Content-Encoding", "ETag", "Content-MD5", "Content-Range"};
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (nl == strlen(kept[i]) && strncasecmp(name, kept[i], nl) == 0)
+			return 1;
 	return 0;
 }

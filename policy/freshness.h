@@ -25,6 +25,36 @@ struct al_default_rule {
 };
 extern const struct al_default_rule al_default_rules[];
 
+/*
+ * Does a 304 select the stored response it answers (RFC 9111 §4.3.4)?
+ * etag and last_modified are the stored response's validators as airlock
+ * sent them in If-None-Match / If-Modified-Since (NULL or "" for none),
+ * h304 the 304's header block.  1: it may refresh the stored response; 0:
+ * it must not (the caller fetches in full instead).
+ *
+ * - A 304 with an ETag selects only a stored response with that very tag,
+ *   byte for byte: a strong "x" only "x" (§4.3.4's first rule); a weak
+ *   W/"x" only a stored W/"x".  A weak W/"x" does not select a stored
+ *   strong "x", though §4.3.4's second rule would let a weak match update
+ *   it: airlock serves stored bytes under their strong tag (Ranges,
+ *   If-Range need one, RFC 9110 §13.1.5) and Elastic Endpoint decides
+ *   whether to download again by the ETag it stored, so a body the origin
+ *   vouches for only weakly is fetched again rather than kept as strong.
+ * - A 304 with no ETag but a Last-Modified selects a stored response with
+ *   that same Last-Modified.
+ * - A 304 with neither selects (the answer to airlock's own conditional
+ *   request; §4.3.4's third rule, kept as airlock always did).
+ */
+int al_304_selects(const char *etag, const char *last_modified, const char *h304, size_t len);
+
+/*
+ * Fields of a stored response a selecting 304 does not replace (RFC 9111
+ * §3.2): Content-Length and Content-Encoding (the stored body's), and the
+ * stored validators and body facts airlock keeps byte for byte: ETag,
+ * Content-MD5, Content-Range.  name is nl bytes, any case.
+ */
+int al_304_keeps_stored(const char *name, size_t nl);
+
 /* Why a response is not stored (for logs and Cache-Status detail); NULL if storable. */
 const char *al_uncacheable_reason(int status, const char *hdrs, size_t len);
 

@@ -128,6 +128,7 @@ struct fetch {
 	char *url;
 	char *fetch_url;          /* what is asked for, when not url (the record keeps url) */
 	int conditional, revalidating;
+	char *inm, *ims;          /* the validators sent (the stored response's), or NULL: which 304 selects it */
 	char *head;
 	size_t head_len;
 	int status, head_done;
@@ -486,6 +487,8 @@ static void fetch_free(struct fetch *x)
 	free(x->head);
 	free(x->url);
 	free(x->fetch_url);
+	free(x->inm);
+	free(x->ims);
 	if (x->f != NULL) {
 		x->f->fetch = NULL;
 		fill_release(x->f);
@@ -1338,7 +1341,8 @@ static enum fetch_step fstp_finish(struct fetch *x)
 			x->sink.end(x->sink.arg, 1);
 		return FSTP_DONE;
 	}
-	if (f->state == FILL_REFRESHED || (f->state == FILL_FAILED && f->failure == FAIL_UPSTREAM_5XX))
+	if (f->state == FILL_REFRESHED || (f->state == FILL_FAILED &&
+	    (f->failure == FAIL_UPSTREAM_5XX || f->failure == FAIL_UNSELECTED)))
 		return FSTP_DONE; /* ended on purpose after the head */
 	return FSTP_FAILED;
 }
@@ -1621,9 +1625,30 @@ static enum fetch_step fstp_refresh(struct fetch *x)
 }
 
 /*
+ * Whether a 304 selects the stored response the revalidation sent the
+ * validators of (policy/freshness.c al_304_selects: RFC 9111 4.3.4, strong
+ * ETags only); logged when it does not, for the fill then fails on purpose
+ * and its waiters fetch again without validators.
+ */
+static int selected_by_304(const struct fetch *x)
+{
+	size_t el = 0;
+	const char *e;
+
+	if (al_304_selects(x->inm, x->ims, x->head, x->head_len))
+		return 1;
+	e = al_hdr_get(x->head, x->head_len, "ETag", &el);
+	al_info("fill", "%s: the upstream's 304 (ETag %.*s) does not select the stored response (ETag %s): "
+	    "fetched again in full", x->url, e ? (int)(el < 80 ? el : 80) : 6, e ? e : "(none)",
+	    x->inm ? x->inm : "(none)");
+	return 0;
+}
+
+/*
  * HEAD: the response head is complete (header_cb): the upstream is
  * reachable; decide what this fill becomes: REFRESH (a 304 to a
- * revalidation), failed for the stale copy (a 5xx to a revalidation, with
+ * revalidation that selects the stored response; failed on purpose for
+ * one that does not), failed for the stale copy (a 5xx to a revalidation, with
  * upstream.stale_on_5xx: the transfer stops), STORE, or PASS (not storable,
  * too large, or a key the cache lately had no room for).
  */
@@ -1645,6 +1670,11 @@ static enum fetch_step fstp_head(struct fetch *x)
 	uplink_succeeded(x->uplink);
 	if (x->conf->cfg->nparents > 0)
 		atomic_store(&parent_pref, x->parent);
+	if (x->conditional && x->status == 304 && !selected_by_304(x)) {
+		set_state(f, FILL_FAILED, FAIL_UNSELECTED, "a 304 for another representation");
+		x->halt = 1; /* stop the transfer; waiters fetch again without validators */
+		return FSTP_PARK;
+	}
 	if (x->conditional && x->status == 304)
 		return FSTP_REFRESH;
 	if (x->revalidating && x->status >= 500 && x->conf->cfg->stale_on_5xx) {
@@ -1940,11 +1970,13 @@ int fill_start(struct fill *f, struct worker *w, const struct fetch_params *p, c
 		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", p->if_none_match);
 		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 		x->conditional = 1;
+		x->inm = strdup(p->if_none_match);
 	}
 	if (p->if_modified_since != NULL) {
 		snprintf(hdr, sizeof(hdr), "If-Modified-Since: %s", p->if_modified_since);
 		x->req_hdrs = curl_slist_append(x->req_hdrs, hdr);
 		x->conditional = 1;
+		x->ims = strdup(p->if_modified_since);
 	}
 	x->req_time = time(NULL);
 	x->f = f;
@@ -1968,6 +2000,8 @@ err_fetch:
 	free(x->url);
 	al_conf_release(x->conf);
 	free(x->fetch_url);
+	free(x->inm);
+	free(x->ims);
 	free(x);
 err:
 	set_state(f, FILL_FAILED, FAIL_BROKEN, "out of memory");

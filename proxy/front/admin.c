@@ -427,6 +427,40 @@ static int query_param(const char *target, size_t len, const char *name, char *o
 	return -1;
 }
 
+static void purge_run(struct al_writer_job *job)
+{
+	struct admin_purge *ap = (struct admin_purge *)job;
+	struct purge_ctx p = {ap->pattern, NULL, 0, 0};
+
+	/* a read snapshot beside the writer's batch (MDB_NOTLS allows both on one thread) */
+	if ((ap->rc = al_store_foreach(srv.store, purge_collect, &p)) > 0)
+		ap->rc = -ENOMEM;
+	for (int i = 0; i < p.n; i++)
+		if (al_store_delete(srv.store, p.keys[i]) == 0)
+			ap->n++;
+	free(p.keys);
+}
+
+static void purge_done(struct al_writer_job *job, int rc)
+{
+	struct admin_purge *ap = (struct admin_purge *)job;
+
+	if (ap->rc == 0)
+		ap->rc = rc;
+	ap->finished(ap);
+}
+
+int admin_purge_post(struct admin_purge *ap, const char *target, size_t len)
+{
+	if (query_param(target, len, "pattern", ap->pattern, sizeof(ap->pattern)) != 0)
+		return -EINVAL;
+	ap->n = ap->rc = 0;
+	ap->job.run = purge_run;
+	ap->job.done = purge_done;
+	al_writer_post(&ap->job);
+	return 0;
+}
+
 int admin_handle(const struct al_config *cfg, const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype)
 {
 	*ctype = "text/plain; charset=utf-8";
@@ -454,27 +488,11 @@ int admin_handle(const struct al_config *cfg, const char *target, size_t len, in
 	}
 	if (is(target, len, "purge") && post) {
 		char pattern[2048];
-		struct purge_ctx p = {pattern, NULL, 0, 0};
 		if (query_param(target, len, "pattern", pattern, sizeof(pattern)) != 0) {
 			evbuffer_add_printf(body, "purge needs ?pattern=<URL glob>\n");
 			return 400;
 		}
-		al_store_foreach(srv.store, purge_collect, &p);
-		{
-			/* one durable commit (an fdatasync) for the whole purge, not one per entry */
-			int batched = al_store_batch_begin(srv.store) == 0;
-			for (int i = 0; i < p.n; i++)
-				al_store_delete(srv.store, p.keys[i]);
-			if (batched && al_store_batch_end(srv.store) != 0) {
-				free(p.keys);
-				evbuffer_add_printf(body, "the cache could not commit the purge\n");
-				return 500;
-			}
-		}
-		free(p.keys);
-		*ctype = "application/json";
-		evbuffer_add_printf(body, "{\"purged\":%d}\n", p.n);
-		return 200;
+		return ADMIN_PURGE; /* the caller runs it with admin_purge_post, off its loop */
 	}
 	evbuffer_add_printf(body, "use GET for health, metrics and status, POST for purge\n");
 	return 405;

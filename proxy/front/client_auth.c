@@ -18,12 +18,27 @@
  * requests itself and copies no client header but the User-Agent
  * (proxy/fetch/upstream.c).  /_airlock/ endpoints are answered before
  * routing, under admin.allow/admin.token, so health stays open.
+ *
+ * A password not remembered is checked on the login thread (login.c):
+ * the request parks and this step runs again with r->login set.
  */
 #include "policy/access.h"
 #include "proxy/front/conn_impl.h"
 #include "proxy/front/http1.h"
 #include "proxy/runtime/log.h"
 #include "proxy/runtime/server.h"
+
+#include <openssl/crypto.h>
+
+/* The login queue is full: a flood of password checks is refused, not queued without end. */
+void conn_login_busy(struct req *r)
+{
+	al_warn("access", "%s: too many password checks queued, refused %.*s", r->conn->peer,
+	    (int)r->http.target_len, r->http.target);
+	r->user[0] = '\0';
+	conn_reply_simple(r->conn, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n",
+	    "503 Service Unavailable: too many password checks in progress, retry\n");
+}
 
 int conn_client_auth(struct req *r, const struct al_route *route)
 {
@@ -32,15 +47,30 @@ int conn_client_auth(struct req *r, const struct al_route *route)
 	size_t alen = 0;
 	const char *authz = http1_field(&r->http, "Authorization", &alen);
 	char hdrs[160];
+	struct al_login login;
+	enum al_client_verdict v;
 
-	switch (al_client_auth(cfg, route, authz, authz ? alen : 0, r->user, sizeof(r->user))) {
+	if (r->login != 0) /* checked on the login thread; this step runs again */
+		v = r->login > 0 ? AL_CLIENT_OK : AL_CLIENT_REFUSED;
+	else
+		v = al_client_auth_begin(cfg, route, authz, authz ? alen : 0, r->user, sizeof(r->user), &login);
+	switch (v) {
 	case AL_CLIENT_OPEN:
 	case AL_CLIENT_OK:
 		return 0;
+	case AL_CLIENT_CHECK:
+		if (conn_login_check(r, &login) > 0) {
+			OPENSSL_cleanse(&login, sizeof(login));
+			return 1;
+		}
+		OPENSSL_cleanse(&login, sizeof(login));
+		conn_login_busy(r);
+		return -1;
 	case AL_CLIENT_MISSING:
 	case AL_CLIENT_REFUSED:
 		break;
 	}
+	r->user[0] = '\0';
 	al_warn("access", "%s: client authentication %s for %.*s", c->peer, authz ? "failed" : "missing",
 	    (int)r->http.target_len, r->http.target);
 	snprintf(hdrs, sizeof(hdrs), "WWW-Authenticate: Basic realm=\"airlock\", charset=\"UTF-8\"\r\n%s",

@@ -99,6 +99,7 @@ void conn_write_now(struct conn *c)
 	evbuffer_freeze(o, 1);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		al_debug("conn", "%s: write: %s", c->peer, strerror(errno));
+		c->rq.closed_by = "client";
 		conn_close_soon(c);
 		return;
 	}
@@ -127,6 +128,26 @@ static void detach_fill(struct conn *c)
 	c->rq.origin = 0;
 }
 
+/*
+ * The connection goes while a request is in progress (waiting for a fill,
+ * mid-body, or its response not all written): still its access-log line,
+ * as nginx logs 499.  The status is the one sent, or 499 when the client
+ * hung up before the head went out; the body bytes are those handed to the
+ * socket (queued but unwritten ones taken off); airlock.closed_by says who
+ * ended it: "client", or "airlock" (an upstream cut mid-body, a shutdown).
+ */
+static void log_cut(struct conn *c)
+{
+	uint64_t unsent = c->bev != NULL ? evbuffer_get_length(conn_out(c)) : 0;
+
+	if (c->rq.closed_by == NULL)
+		c->rq.closed_by = "airlock";
+	if (c->rq.status == 0 && strcmp(c->rq.closed_by, "client") == 0)
+		c->rq.status = 499;
+	c->rq.body_sent = c->rq.body_sent > unsent ? c->rq.body_sent - unsent : 0;
+	conn_access_log(c);
+}
+
 static void conn_free(struct conn *c)
 {
 	if (c->magic != CONN_MAGIC)
@@ -137,6 +158,8 @@ static void conn_free(struct conn *c)
 		c->w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->rq.conf != NULL && !c->rq.logged && c->state != C_HEAD && c->state != C_LINGER && c->state != C_TUNNEL)
+		log_cut(c);
 	detach_fill(c);
 	if (c->tunnel != NULL)
 		tunnel_abort(c->tunnel); /* frees the client socket too */
@@ -794,6 +817,12 @@ static enum req_step stp_wait(struct req *r)
 		return STP_FETCH; /* a private fill of our own */
 	case FILL_FAILED:
 		detach_fill(r->conn);
+		if (v.failure == FAIL_UNSELECTED) {
+			/* the 304 named another representation (policy/freshness.h al_304_selects): all of it again */
+			r->inm[0] = r->ims[0] = '\0';
+			r->history = H_FIRST;
+			return STP_FETCH;
+		}
 		if (v.failure == FAIL_UNREACHABLE || v.failure == FAIL_UPSTREAM_5XX) {
 			r->history = H_UPSTREAM_DOWN;
 			return STP_LOOKUP; /* serves the stale copy, if there is one */
@@ -1019,6 +1048,10 @@ static enum req_step stp_recv(struct req *r)
 	r->conf = al_conf_hold(worker_conf(c->w));
 	r->t0_us = now_us();
 	r->user[0] = '\0';
+	r->login = 0;
+	r->logged = 0;
+	r->closed_by = NULL;
+	r->result = R_MISS; /* until a step says otherwise (a client may leave before one does) */
 	r->keepalive = !h->close;
 	r->head_only = h->method == HTTP_HEAD;
 	if (request_body_policy(c) != 0)
@@ -1060,6 +1093,13 @@ static enum req_step stp_admin(struct req *r)
 	authz = http1_field(h, "Authorization", &al);
 	status = admin_handle(r->conf->cfg, h->target, h->target_len, post,
 	    al_admin_allowed(r->conf->cfg, (struct sockaddr *)&c->sa, authz, authz ? al : 0), body, &ctype);
+	if (status == ADMIN_PURGE) { /* on the store writer; purge.c answers when it is committed */
+		evbuffer_free(body);
+		if (conn_purge(r) > 0)
+			return STP_PARK;
+		conn_reply_error(c, 503, "out of memory");
+		return STP_DONE;
+	}
 	snprintf(hd, sizeof(hd), "Content-Type: %s\r\nCache-Control: no-store\r\n%s", ctype,
 	    status == 401 ? "WWW-Authenticate: Bearer realm=\"airlock\"\r\n" : "");
 	conn_add_head(c, status, hd, strlen(hd), (int64_t)evbuffer_get_length(body), -1, NULL);
@@ -1114,8 +1154,8 @@ static enum req_step stp_route(struct req *r)
 		conn_reply_error(c, 404, "no route for this path");
 		return STP_DONE;
 	}
-	if (conn_client_auth(r, route) != 0)
-		return STP_DONE;
+	if ((rc = conn_client_auth(r, route)) != 0)
+		return rc > 0 ? STP_PARK : STP_DONE; /* parked: the login thread runs this step again */
 	/* a strip_prefix route changes the path (policy/route.h al_route_path) */
 	if ((path = malloc(h->target_len + 2)) == NULL ||
 	    (n = al_route_path(route, h->target, h->target_len, path, h->target_len + 2)) < 0) {
@@ -1163,6 +1203,11 @@ void req_run(struct req *r, enum req_step s)
 	}
 }
 
+void conn_req_resume(struct req *r, enum req_step s)
+{
+	req_run(r, s);
+}
+
 /* JSON string body (no quotes) of s[0..n) into o. */
 static void json_escaped(struct evbuffer *o, const char *s, size_t n)
 {
@@ -1188,6 +1233,7 @@ void conn_access_log(struct conn *c)
 	struct al_recent rr;
 	int st = c->rq.status;
 
+	c->rq.logged = 1;
 	al_count(&c->w->stats.by_status[st >= 100 && st < 600 ? st : 0], 1);
 	al_count(&c->w->stats.by_result[c->rq.result], 1);
 	memset(&rr, 0, sizeof(rr));
@@ -1234,8 +1280,9 @@ void conn_access_log(struct conn *c)
 		}
 		evbuffer_add_printf(o, "\"},\"airlock\":{\"cache_status\":\"");
 		json_escaped(o, c->rq.cstatus, strlen(c->rq.cstatus));
-		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"}}\n", al_result_names[c->rq.result],
-		    c->rq.uplink ? uplink_name(c->rq.uplink) : "");
+		evbuffer_add_printf(o, "\",\"result\":\"%s\",\"upstream\":\"%s\"%s%s%s}}\n", al_result_names[c->rq.result],
+		    c->rq.uplink ? uplink_name(c->rq.uplink) : "", c->rq.closed_by ? ",\"closed_by\":\"" : "",
+		    c->rq.closed_by ? c->rq.closed_by : "", c->rq.closed_by ? "\"" : "");
 		len = evbuffer_get_length(o);
 		line = (char *)evbuffer_pullup(o, -1);
 		al_access_write(line, len);
@@ -1417,8 +1464,9 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && c->state != C_HEAD && !(what & BEV_EVENT_WRITING)) {
-		/* Half-close after a request: finish the response, then close. */
+		/* Half-close after a request: finish the response, then close (its log line says the client closed). */
 		c->rq.keepalive = 0;
+		c->rq.closed_by = "client";
 		bufferevent_disable(bev, EV_READ);
 		return;
 	}
@@ -1432,6 +1480,7 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 		event_active(c->wake, EV_READ, 0);
 		return;
 	}
+	c->rq.closed_by = "client"; /* if a request is in progress, its client hung up (conn_free logs it) */
 	conn_free(c);
 }
 

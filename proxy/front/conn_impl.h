@@ -126,10 +126,13 @@ struct req {
 	int proof_port;
 
 	char user[64];             /* who this request's credentials named (client_auth.c, forward.c), for the access log */
+	int login;                 /* a password checked on the login thread (login.c): 1 right, -1 wrong, 0 not yet */
 
 	/* the response */
 	enum al_result result;
 	int status;
+	int logged;                /* its access-log line is written (conn_access_log) */
+	const char *closed_by;     /* the connection went mid-response: "client" (hung up) or NULL (airlock cut it) */
 	char cstatus[192];         /* Cache-Status value */
 	uint64_t body_sent;
 	uint64_t req_body_bytes;   /* a tunnel's bytes from the client (access log) */
@@ -215,11 +218,34 @@ int conn_forward_registry(const struct al_config *cfg, const char *host, int por
 
 /*
  * client_auth.c: a reverse-proxy request on route needs client credentials
- * (policy/access.h al_client_auth)?  0: go on (r->user names who, or is
+ * (policy/access.h al_client_auth)?  1: parked while the login thread
+ * checks the password (the step runs again, r->login set); 0: go on (r->user names who, or is
  * empty for an open route); -1: it was answered 401 and logged.
  */
 struct al_route;
 int conn_client_auth(struct req *r, const struct al_route *route);
+
+/*
+ * login.c: check l's password on the login thread (PBKDF2 stays off the
+ * worker's loop).  1: r is parked (C_WAIT); when the check is done, r->login
+ * is 1 (right) or -1 (wrong) and r runs again from the step that parked it
+ * (r->step), which must then read r->login instead of asking again.  -1:
+ * the login queue is full or the thread could not start (answer 503).
+ */
+struct al_login;
+int conn_login_check(struct req *r, const struct al_login *l);
+/* client_auth.c: answer 503 (Retry-After) when conn_login_check refused for a full queue. */
+void conn_login_busy(struct req *r);
+/* login.c: end the login thread (checks in flight are dropped); before the workers stop. */
+void conn_login_stop(void);
+/*
+ * purge.c, in STP_ADMIN: an allowed POST /_airlock/purge?pattern=GLOB run by
+ * the store writer; 1: r waits (C_WAIT) and is answered from its loop once
+ * the purge is committed; -1: it could not start.
+ */
+int conn_purge(struct req *r);
+/* conn.c: run r again from step s (a parked request whose off-loop work is done). */
+void conn_req_resume(struct req *r, enum req_step s);
 
 /*
  * offline_registry.c, behind the step STP_REGISTRY: answer /search or

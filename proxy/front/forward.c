@@ -1,7 +1,8 @@
 /*
  * The forward proxy: CONNECT and absolute-form requests (Kibana's
  * registryProxyUrl, agent.download.proxy_url, HTTPS_PROXY).  Client and
- * proxy authentication first, then the allow-list decides: intercept (TLS
+ * proxy authentication first (a password not remembered is checked on the
+ * login thread, login.c, and this step runs again), then the allow-list decides: intercept (TLS
  * with a minted certificate once the upstream proved its name; the inner
  * requests go through conn.c's steps, keyed https://host/path), tunnel
  * (blind relay, tunnel.c) or 403.  Each stage is a step run by conn.c's
@@ -22,6 +23,7 @@
 #include "proxy/fetch/upstream.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <event2/bufferevent_ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,7 +337,8 @@ static enum req_step forward_absolute(struct req *r, const struct al_forward_rul
 
 /*
  * The step STP_FORWARD: CONNECT and absolute-form requests.  Client and
- * proxy authentication first, then the allow-list decides: intercept (TLS
+ * proxy authentication first (a password not remembered is checked on the
+ * login thread, login.c, and this step runs again), then the allow-list decides: intercept (TLS
  * with a minted certificate, inner requests served through the cache),
  * tunnel (blind relay), or 403.
  */
@@ -348,10 +351,25 @@ enum req_step stp_forward(struct req *r)
 	const char *why, *auth, *authority = h->target;
 	size_t alen, authority_len = h->target_len;
 	char host[256], user[64];
-	int port, https = 0;
+	struct al_login login;
+	int port, https = 0, ok;
 
 	auth = http1_field(h, "Proxy-Authorization", &alen);
-	if (!al_proxy_auth_ok(r->conf->cfg, auth, auth ? alen : 0, user, sizeof(user))) {
+	if (r->login != 0) { /* checked on the login thread (login.c); this step runs again */
+		ok = r->login > 0;
+		snprintf(user, sizeof(user), "%s", ok ? r->user : "");
+	} else if ((ok = al_proxy_auth_begin(r->conf->cfg, auth, auth ? alen : 0, user, sizeof(user), &login)) ==
+	    AL_LOGIN_CHECK) {
+		snprintf(r->user, sizeof(r->user), "%s", user);
+		ok = conn_login_check(r, &login);
+		OPENSSL_cleanse(&login, sizeof(login));
+		if (ok > 0)
+			return STP_PARK;
+		conn_login_busy(r);
+		return STP_DONE;
+	}
+	if (!ok) {
+		r->user[0] = '\0';
 		al_warn("access", "%s: proxy authentication %s for %.*s", c->peer, auth ? "failed" : "missing",
 		    (int)h->target_len, h->target);
 		conn_reply_simple(c, 407, "text/plain; charset=utf-8",

@@ -116,6 +116,13 @@ static void serve_touch(const uint8_t (*keys)[AL_KEY_LEN], int n)
 	al_writer_post(&t->job);
 }
 
+/* Before the workers stop: the threads that wake worker loops. */
+static void serve_quiesce(void)
+{
+	conn_registry_stop();
+	conn_login_stop();
+}
+
 const struct al_server_parts al_serve_parts = {
 	.preflight = tls_check_files,
 	.start = serve_start,
@@ -123,7 +130,7 @@ const struct al_server_parts al_serve_parts = {
 	.worker_init = serve_worker_init,
 	.worker_fini = serve_worker_fini,
 	.run = serve_run,
-	.quiesce = conn_registry_stop,
+	.quiesce = serve_quiesce,
 	.stop = serve_stop,
 	.accept = conn_accept,
 	.drain = conn_drain,

@@ -80,6 +80,22 @@ static void test_proxy_login_follows_reload(void **state)
 	/* a reload that keeps her as she was keeps her login */
 	assert_int_equal(al_proxy_auth_ok(v1again, a, al, user, sizeof(user)), 1);
 	assert_string_equal(user, "alice");
+	/* the split form a server uses (PBKDF2 off its loop): not remembered -> a check to run */
+	{
+		struct al_login l;
+		basic("bob", "bob-pw", b, sizeof(b));
+		assert_int_equal(al_proxy_auth_begin(v1, b, strlen(b), user, sizeof(user), &l), AL_LOGIN_CHECK);
+		assert_string_equal(user, "bob");
+		assert_string_equal(l.hash, hb);
+		assert_int_equal(al_login_check(&l), 1);
+		assert_int_equal(al_proxy_auth_begin(v1, b, strlen(b), user, sizeof(user), &l), 1); /* remembered */
+		basic("bob", "wrong", b, sizeof(b));
+		assert_int_equal(al_proxy_auth_begin(v1, b, strlen(b), user, sizeof(user), &l), AL_LOGIN_CHECK);
+		assert_int_equal(al_login_check(&l), 0);
+		assert_int_equal(al_proxy_auth_begin(v1, b, strlen(b), user, sizeof(user), &l), AL_LOGIN_CHECK);
+		basic("carol", "x", b, sizeof(b));
+		assert_int_equal(al_proxy_auth_begin(v1, b, strlen(b), user, sizeof(user), &l), 0); /* no check needed */
+	}
 	/* wrong password, unknown user, no users configured */
 	basic("alice", "nope", b, sizeof(b));
 	assert_int_equal(al_proxy_auth_ok(v1, b, strlen(b), user, sizeof(user)), 0);

@@ -309,6 +309,30 @@ static void test_expires_invalid(void **state)
 	al_config_free(c);
 }
 
+/* Which 304 refreshes the stored response (RFC 9111 4.3.4, airlock's byte-for-byte validators). */
+static void test_304_selects(void **state)
+{
+	const char *lm = "Wed, 01 Jan 2020 00:00:00 GMT";
+
+	(void)state;
+	assert_int_equal(al_304_selects("\"x\"", NULL, H("ETag: \"x\"\r\n")), 1);
+	assert_int_equal(al_304_selects("\"x\"", NULL, H("ETag: W/\"x\"\r\n")), 0); /* weak for strong */
+	assert_int_equal(al_304_selects("W/\"x\"", NULL, H("ETag: W/\"x\"\r\n")), 1);
+	assert_int_equal(al_304_selects("W/\"x\"", NULL, H("ETag: \"x\"\r\n")), 0);
+	assert_int_equal(al_304_selects("\"x\"", NULL, H("ETag: \"z\"\r\n")), 0);
+	assert_int_equal(al_304_selects(NULL, lm, H("ETag: \"x\"\r\n")), 0); /* the stored one had no tag */
+	assert_int_equal(al_304_selects("\"x\"", lm, H("Date: Thu, 02 Jan 2020 00:00:00 GMT\r\n")), 1); /* no validator */
+	assert_int_equal(al_304_selects(NULL, lm, H("Last-Modified: Wed, 01 Jan 2020 00:00:00 GMT\r\n")), 1);
+	assert_int_equal(al_304_selects(NULL, lm, H("Last-Modified: Thu, 02 Jan 2020 00:00:00 GMT\r\n")), 0);
+	assert_int_equal(al_304_selects("\"x\"", NULL, H("Last-Modified: Wed, 01 Jan 2020 00:00:00 GMT\r\n")), 0);
+	assert_int_equal(al_304_keeps_stored("etag", 4), 1);
+	assert_int_equal(al_304_keeps_stored("Content-MD5", 11), 1);
+	assert_int_equal(al_304_keeps_stored("content-range", 13), 1);
+	assert_int_equal(al_304_keeps_stored("Content-Length", 14), 1);
+	assert_int_equal(al_304_keeps_stored("Content-Type", 12), 0);
+	assert_int_equal(al_304_keeps_stored("Cache-Control", 13), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_etags),
 		cmocka_unit_test(test_hdr_fields),
 		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_304_selects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,164 @@
+/*
+ * Passwords checked off the worker's loop.  A password hash is PBKDF2
+ * (policy/access.c, ~5 ms by design); on the loop, a flood of wrong
+ * passwords (never remembered) stalled every hit on that worker.  So a
+ * login that is not remembered goes to the login thread:
+ *
+ *   worker loop                         login thread (one)
+ *   conn_client_auth / stp_forward
+ *     conn_login_check --queue------->  al_login_check (PBKDF2)
+ *     (request parked, C_WAIT)
+ *   on_checked <---event_active(done)--
+ *     r->login = 1 or -1, the request runs again from the step that
+ *     parked it, which reads r->login instead of checking again
+ *
+ * One thread: a flood then takes at most one core from the workers, and a
+ * right password waits at most LOGIN_QUEUE checks.  The queue is bounded
+ * (LOGIN_QUEUE, all workers together): beyond it the caller answers 503
+ * with Retry-After, and no memory grows with the flood.  Remembered logins
+ * (policy/access.c) never come here.
+ *
+ * A job holds a reference on the connection's hold (conn_impl.h), which
+ * outlives the connection: on_checked finds hold->c NULL when the client
+ * went away meanwhile and drops the job.  It copies what the check reads
+ * (struct al_login), so it needs no configuration.
+ */
+#include "policy/access.h"
+#include "proxy/front/conn_impl.h"
+#include "proxy/runtime/log.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#define LOGIN_QUEUE 64
+
+struct login_job {
+	struct login_job *next;
+	struct hold *hold;         /* a reference: hold->c is the connection, NULL once it is gone */
+	struct event *done;        /* on the connection's worker loop */
+	struct al_login login;
+	int ok;                    /* written by the login thread before it activates done */
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct login_job *head, **tail = &head;
+static int queued, started, stopping;
+static pthread_t thread;
+
+static void job_free(struct login_job *j)
+{
+	struct hold *h = j->hold;
+
+	if (h != NULL && --h->refs == 0 && h->c == NULL) {
+		al_reader_free(h->rd);
+		free(h);
+	}
+	if (j->done != NULL)
+		event_free(j->done);
+	OPENSSL_cleanse(&j->login, sizeof(j->login));
+	free(j);
+}
+
+static void *login_main(void *arg)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the main loop's */
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		struct login_job *j;
+
+		while (head == NULL && !stopping)
+			pthread_cond_wait(&cv, &mu);
+		if (stopping || (j = head) == NULL)
+			break;
+		if ((head = j->next) == NULL)
+			tail = &head;
+		pthread_mutex_unlock(&mu);
+		j->ok = al_login_check(&j->login);
+		OPENSSL_cleanse(&j->login.value, sizeof(j->login.value));
+		pthread_mutex_lock(&mu);
+		queued--; /* under mu, before done: the worker may free j at once */
+		event_active(j->done, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&mu);
+	return arg;
+}
+
+/* Back on the worker's loop: the request goes on from the step that parked it. */
+static void on_checked(evutil_socket_t fd, short what, void *arg)
+{
+	struct login_job *j = arg;
+	struct conn *c = j->hold->c;
+
+	(void)fd;
+	(void)what;
+	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT && c->rq.login == 0) {
+		c->rq.login = j->ok ? 1 : -1;
+		job_free(j); /* before the request runs on: it may end the connection */
+		conn_req_resume(&c->rq, c->rq.step); /* the step that parked it */
+		return;
+	}
+	job_free(j);
+}
+
+int conn_login_check(struct req *r, const struct al_login *l)
+{
+	struct conn *c = r->conn;
+	struct login_job *j;
+	int rc = 0;
+
+	pthread_mutex_lock(&mu);
+	if (!started && !stopping) {
+		if (pthread_create(&thread, NULL, login_main, NULL) == 0)
+			started = 1;
+		else
+			al_err("access", "cannot start the login thread");
+	}
+	if (!started || stopping || queued >= LOGIN_QUEUE)
+		rc = -1;
+	else
+		queued++;
+	pthread_mutex_unlock(&mu);
+	if (rc != 0)
+		return -1;
+	if ((j = calloc(1, sizeof(*j))) == NULL || (j->done = event_new(c->w->base, -1, 0, on_checked, j)) == NULL) {
+		free(j);
+		pthread_mutex_lock(&mu);
+		queued--;
+		pthread_mutex_unlock(&mu);
+		return -1;
+	}
+	j->login = *l;
+	j->hold = c->hold;
+	c->hold->refs++;
+	r->login = 0;
+	c->state = C_WAIT; /* with no fill: on_wake leaves it to on_checked */
+	pthread_mutex_lock(&mu);
+	*tail = j;
+	tail = &j->next;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	return 1;
+}
+
+void conn_login_stop(void)
+{
+	int was;
+
+	pthread_mutex_lock(&mu);
+	stopping = 1;
+	pthread_cond_broadcast(&cv);
+	was = started;
+	pthread_mutex_unlock(&mu);
+	if (was)
+		pthread_join(thread, NULL);
+	pthread_mutex_lock(&mu);
+	started = 0;
+	stopping = 0;
+	pthread_mutex_unlock(&mu);
+}

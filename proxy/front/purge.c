@@ -1,0 +1,85 @@
+/*
+ * POST /_airlock/purge from a worker: the request parks while the store
+ * writer finds and deletes the entries and commits (admin.h
+ * admin_purge_post), and is answered on its worker's loop once the commit
+ * is done.  Before, the scan and the commit's flush ran on the loop and
+ * held up every client of that worker.
+ *
+ * The job holds a reference on the connection's hold (conn_impl.h), which
+ * outlives the connection: on_purged finds hold->c NULL when the client
+ * went away meanwhile (the purge itself still happens).
+ */
+#include "proxy/front/admin.h"
+#include "proxy/front/conn_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct purge_job {
+	struct admin_purge ap;     /* first: finished gets it */
+	struct hold *hold;
+	struct event *done;        /* on the connection's worker loop */
+};
+
+/* On the writer's thread, after the commit. */
+static void purge_finished(struct admin_purge *ap)
+{
+	event_active(((struct purge_job *)ap)->done, EV_READ, 0);
+}
+
+static void on_purged(evutil_socket_t fd, short what, void *arg)
+{
+	struct purge_job *j = arg;
+	struct hold *h = j->hold;
+	struct conn *c = h->c;
+	struct evbuffer *body;
+	char hd[96];
+	int status = j->ap.rc == 0 ? 200 : 500;
+
+	(void)fd;
+	(void)what;
+	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT && (body = evbuffer_new()) != NULL) {
+		if (status == 200)
+			evbuffer_add_printf(body, "{\"purged\":%d}\n", j->ap.n);
+		else
+			evbuffer_add_printf(body, "the cache could not commit the purge: %s\n", strerror(-j->ap.rc));
+		snprintf(hd, sizeof(hd), "Content-Type: %s\r\nCache-Control: no-store\r\n",
+		    status == 200 ? "application/json" : "text/plain; charset=utf-8");
+		conn_add_head(c, status, hd, strlen(hd), (int64_t)evbuffer_get_length(body), -1, NULL);
+		c->rq.body_sent = evbuffer_get_length(body);
+		if (!c->rq.head_only)
+			evbuffer_add_buffer(conn_out(c), body);
+		evbuffer_free(body);
+		c->state = C_DONE;
+		event_active(c->wake, EV_READ, 0);
+	}
+	if (--h->refs == 0 && h->c == NULL) {
+		al_reader_free(h->rd);
+		free(h);
+	}
+	event_free(j->done);
+	free(j);
+}
+
+int conn_purge(struct req *r)
+{
+	struct conn *c = r->conn;
+	struct purge_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->done = event_new(c->w->base, -1, 0, on_purged, j)) == NULL) {
+		free(j);
+		return -1;
+	}
+	j->ap.finished = purge_finished;
+	j->hold = c->hold;
+	c->hold->refs++;
+	c->state = C_WAIT; /* with no fill: on_wake leaves it to on_purged */
+	if (admin_purge_post(&j->ap, r->http.target, r->http.target_len) != 0) {
+		c->hold->refs--;
+		event_free(j->done);
+		free(j);
+		return -1;
+	}
+	return 1;
+}
