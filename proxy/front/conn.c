@@ -1267,18 +1267,22 @@ static void finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	if (!c->rq.keepalive && tls_close_notify(c->bev) == 0) {
+	if (!c->rq.keepalive && c->icpt_host == NULL && tls_close_notify(c->bev) == 0) {
 		linger(c); /* HTTPS listener: close_notify is out, shut as over TCP (issue 33) */
 		return;
 	}
 	if (!c->rq.keepalive) {
 		/*
-		 * TLS interception (or a close_notify that did not fit the socket
-		 * buffer): a raw shutdown would cut the encrypted reply still
-		 * queued below the TLS layer.  Parse nothing
-		 * more (what follows may be an unread body), drain, and wait for
-		 * the client to close, at most the linger time.
+		 * TLS interception: close_notify goes after the encrypted reply
+		 * still queued below the TLS layer, and tls.c shuts the socket's
+		 * write side once it is written (a raw shutdown now would cut
+		 * the reply).  So too for a close_notify that did not fit the
+		 * socket buffer, without the shutdown.  Parse nothing more (what
+		 * follows may be an unread body), drain, and wait for the client
+		 * to close, at most the linger time.
 		 */
+		if (c->icpt_host != NULL)
+			tls_close_notify(c->bev);
 		struct timeval tv = {2, 0};
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		c->state = C_LINGER;

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,19 +429,45 @@ out:
 	return rc;
 }
 
+/* The last bytes below an intercepted CONNECT's TLS (its close_notify) reached the socket: shut its write side. */
+static void shut_when_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
+		return;
+	shutdown((int)(intptr_t)arg, SHUT_WR);
+	evbuffer_remove_cb(buf, shut_when_drained, arg);
+}
+
 int tls_close_notify(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	evutil_socket_t fd = bufferevent_getfd(bev);
+	struct bufferevent *below = bufferevent_get_underlying(bev);
+	evutil_socket_t fd = bufferevent_getfd(below != NULL ? below : bev);
 	int rc;
 
-	if (ssl == NULL || bufferevent_get_underlying(bev) != NULL || fd < 0)
+	if (ssl == NULL || fd < 0)
 		return -ENOTSUP;
 	ERR_clear_error();
-	rc = SSL_shutdown(ssl); /* 0: our close_notify is sent; 1: both were */
+	rc = SSL_shutdown(ssl); /* 0: our close_notify is sent (or queued below); 1: both were */
 	if (rc < 0) {
 		ERR_clear_error();
 		return -EAGAIN;
+	}
+	if (below != NULL) {
+		/*
+		 * A filter's records (the response, then the alert) sit in the
+		 * socket bufferevent below until it writes them: shut the
+		 * socket's write side once that buffer drains, not before.
+		 */
+		struct evbuffer *out = bufferevent_get_output(below);
+
+		if (evbuffer_get_length(out) == 0) {
+			shutdown(fd, SHUT_WR);
+			return 0;
+		}
+		if (evbuffer_add_cb(out, shut_when_drained, (void *)(intptr_t)fd) == NULL)
+			return -ENOMEM;
+		return -EINPROGRESS;
 	}
 	shutdown(fd, SHUT_WR);
 	return 0;

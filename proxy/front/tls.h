@@ -41,14 +41,17 @@ SSL_CTX *tls_listener_ctx(const struct al_listen *ls, char *err, size_t errlen);
  * End a TLS connection from our side once its last response is written:
  * send close_notify (RFC 8446 6.1: before closing the write side; there is
  * no need to wait for the peer's) and shut the socket's write side, so a
- * client reading to EOF gets it with the response.  Only for a TLS layer
- * writing straight to its socket (the HTTPS listener), where an empty
- * output buffer means every record is already in the kernel.  0 when
- * done; -EAGAIN when the alert did not fit the socket buffer now, -ENOTSUP
- * for a filter (interception, whose records may still be queued below):
- * then the caller keeps the connection until the peer closes.  The caller
- * still owns bev and frees it (after draining what the peer sends, so
- * that unread input does not turn the close into a reset).
+ * client reading to EOF gets it with the response.  The caller's output
+ * buffer must be empty.  On the HTTPS listener every record is then in
+ * the kernel: the alert is written and the socket shut now, 0.  Inside an
+ * intercepted CONNECT (a filter over the client's socket bufferevent) the
+ * records may still be queued below: the alert goes after them and the
+ * socket is shut once they are written, -EINPROGRESS (0 if nothing was
+ * queued).  -EAGAIN when the alert did not fit the socket buffer now,
+ * -ENOTSUP when bev is not TLS: the caller then keeps the connection until
+ * the peer closes.  In every case the caller still owns bev and frees it
+ * (after draining what the peer sends, so that unread input does not turn
+ * the close into a reset).
  */
 struct bufferevent;
 int tls_close_notify(struct bufferevent *bev);
