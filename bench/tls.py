@@ -6,7 +6,8 @@ every contestant caches them and answers hits:
   - airlock: one process with a plain listener and an HTTPS listener (AIRLOCK_BIN, build/airlock)
   - airlock-base: the same with another binary (AIRLOCK_BASE, optional: before/after on one machine)
   - nginx: TLS + proxy_cache tuned as its users tune it: worker_processes 2, keepalive_requests
-    100000, ssl_session_cache shared, sendfile, tcp_nodelay, reuseport
+    100000, ssl_session_cache shared, sendfile, tcp_nodelay, reuseport, ssl_protocols TLSv1.2 TLSv1.3
+    (1.22's default stops at TLS 1.2; airlock's OpenSSL default goes to 1.3)
 Both serve the same ECDSA P-256 certificate; the TLS version and cipher each one negotiates are
 printed.  `wrk -t2 -c64` over keep-alive, DURATION seconds per run, ROUNDS interleaved rounds (every
 contestant and size once per round), medians printed: req/s, CPU per hit counting the server and wrk
@@ -87,6 +88,7 @@ def start_nginx(w, crt, key):
 events {{ worker_connections 4096; }}
 http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
   ssl_session_cache shared:SSL:10m; ssl_certificate {crt}; ssl_certificate_key {key};
+  ssl_protocols TLSv1.2 TLSv1.3;
   proxy_cache_path {d}/cache levels=1:2 keys_zone=c:64m max_size=1g inactive=1h use_temp_path=off;
   upstream origin {{ server 127.0.0.1:{R.PORTS['origin']}; keepalive 32; }}
   server {{ listen 127.0.0.1:{PORTS['nginx'][1]} ssl reuseport;
@@ -145,6 +147,7 @@ def main():
     origin = R.start_origin(w, www)
     running = {}
     runs = {}  # (name, scheme, kb) -> [results]
+    seen = {}  # name -> negotiated TLS version and cipher
     try:
         if not R.wait_port(R.PORTS["origin"]) and not warm(f"http://127.0.0.1:{R.PORTS['origin']}{name_of(SIZES[0])}"):
             sys.exit("origin did not start")
@@ -163,11 +166,16 @@ def main():
                     p.kill()
                 continue
             running[name] = (procs, schemes)
-            print(f"{name}: {negotiated(name)}", flush=True)
+            seen[name] = negotiated(name)
+            print(f"{name}: {seen[name]}", flush=True)
+        if len(set(seen.values())) > 1:
+            print("WARNING: the contestants negotiated different TLS versions or ciphers", flush=True)
         for rnd in range(ROUNDS):
             for kb in SIZES:
                 for name, (procs, schemes) in running.items():
                     for s in schemes:
+                        if any(p.poll() is not None for p in procs):
+                            sys.exit(f"{name} died (exit {[p.poll() for p in procs]})")
                         r = wrk(url(name, kb, s), R.all_pids(procs))
                         runs.setdefault((name, s, kb), []).append(r)
                         print(f"round {rnd + 1}/{ROUNDS} {name:13s} {s:5s} {kb:5d} KiB: {r['rps']:8.0f} req/s "
