@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -471,4 +472,129 @@ int tls_close_notify(struct bufferevent *bev)
 	}
 	shutdown(fd, SHUT_WR);
 	return 0;
+}
+
+/* One TLS record's worth of plaintext (RFC 8446 5.1), what nginx's ssl_buffer_size defaults to. */
+#define TLS_RECORD 16384
+
+struct tls_writer {
+	struct event_base *base;
+	SSL *ssl;
+	evutil_socket_t fd;
+	struct evbuffer *buf;
+	struct event *ev;        /* the socket's readiness while SSL_write would block */
+	struct timeval idle;
+	size_t low;
+	void (*cb)(void *arg, short what);
+	void *arg;
+};
+
+static void tls_writer_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_writer *tw = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		tw->cb(tw->arg, EV_TIMEOUT);
+		return;
+	}
+	if (tls_writer_flush(tw, &tw->idle) != 0) {
+		tw->cb(tw->arg, 0);
+		return;
+	}
+	if (evbuffer_get_length(tw->buf) <= tw->low)
+		tw->cb(tw->arg, EV_WRITE);
+}
+
+struct tls_writer *tls_writer_new(struct bufferevent *bev, size_t low, void (*cb)(void *arg, short what), void *arg)
+{
+	struct tls_writer *tw = calloc(1, sizeof(*tw));
+
+	if (tw == NULL)
+		return NULL;
+	tw->base = bufferevent_get_base(bev);
+	tw->ssl = bufferevent_openssl_get_ssl(bev);
+	tw->fd = bufferevent_getfd(bev);
+	tw->buf = evbuffer_new();
+	tw->low = low;
+	tw->cb = cb;
+	tw->arg = arg;
+	if (tw->ssl == NULL || tw->fd < 0 || tw->buf == NULL) {
+		tls_writer_free(tw);
+		return NULL;
+	}
+	SSL_set_mode(tw->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return tw;
+}
+
+struct evbuffer *tls_writer_buf(struct tls_writer *tw)
+{
+	return tw->buf;
+}
+
+/* The socket is full (or OpenSSL needs to read first): go on when it is ready, within the idle timeout. */
+static int tls_writer_wait(struct tls_writer *tw, short what)
+{
+	if (tw->ev != NULL && (event_get_events(tw->ev) & (EV_READ | EV_WRITE)) != what) {
+		event_free(tw->ev);
+		tw->ev = NULL;
+	}
+	if (tw->ev == NULL && (tw->ev = event_new(tw->base, tw->fd, what, tls_writer_ready, tw)) == NULL)
+		return -EIO;
+	if (event_add(tw->ev, tw->idle.tv_sec || tw->idle.tv_usec ? &tw->idle : NULL) != 0)
+		return -EIO;
+	return 0;
+}
+
+int tls_writer_flush(struct tls_writer *tw, const struct timeval *idle)
+{
+	size_t len;
+
+	if (idle != NULL)
+		tw->idle = *idle;
+	while ((len = evbuffer_get_length(tw->buf)) > 0) {
+		size_t n = len < TLS_RECORD ? len : TLS_RECORD;
+		struct evbuffer_iovec v;
+		int r, err;
+
+		if (evbuffer_peek(tw->buf, -1, NULL, &v, 1) < 1)
+			return -EIO;
+		/*
+		 * A record from several pieces (a head, then a body by
+		 * reference) is made contiguous first: one SSL_write, one record,
+		 * one write(2).  A piece of a record or more goes as it lies.
+		 * After a blocked SSL_write the same bytes (or more) come back
+		 * here, as OpenSSL requires (moving buffer allowed).
+		 */
+		if (v.iov_len < n) {
+			if (evbuffer_pullup(tw->buf, (ev_ssize_t)n) == NULL)
+				return -EIO;
+			evbuffer_peek(tw->buf, -1, NULL, &v, 1);
+		}
+		ERR_clear_error();
+		r = SSL_write(tw->ssl, v.iov_base, (int)n);
+		if (r > 0) {
+			evbuffer_drain(tw->buf, (size_t)r);
+			continue;
+		}
+		err = SSL_get_error(tw->ssl, r);
+		if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+			return tls_writer_wait(tw, err == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
+		ERR_clear_error();
+		return -EIO;
+	}
+	if (tw->ev != NULL)
+		event_del(tw->ev);
+	return 0;
+}
+
+void tls_writer_free(struct tls_writer *tw)
+{
+	if (tw == NULL)
+		return;
+	if (tw->ev != NULL)
+		event_free(tw->ev);
+	if (tw->buf != NULL)
+		evbuffer_free(tw->buf); /* releases queued references (their cleanups run now) */
+	free(tw);
 }
