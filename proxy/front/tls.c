@@ -476,6 +476,8 @@ int tls_close_notify(struct bufferevent *bev)
 
 /* One TLS record's worth of plaintext (RFC 8446 5.1), what nginx's ssl_buffer_size defaults to. */
 #define TLS_RECORD 16384
+/* The most one SSL_write is given (OpenSSL cuts it into records). */
+#define TLS_WRITE_MAX (256 * 1024)
 
 struct tls_writer {
 	struct event_base *base;
@@ -523,7 +525,7 @@ struct tls_writer *tls_writer_new(struct bufferevent *bev, size_t low, void (*cb
 		tls_writer_free(tw);
 		return NULL;
 	}
-	SSL_set_mode(tw->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_mode(tw->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
 	return tw;
 }
 
@@ -548,31 +550,45 @@ static int tls_writer_wait(struct tls_writer *tw, short what)
 
 int tls_writer_flush(struct tls_writer *tw, const struct timeval *idle)
 {
-	size_t len;
-
 	if (idle != NULL)
 		tw->idle = *idle;
-	while ((len = evbuffer_get_length(tw->buf)) > 0) {
-		size_t n = len < TLS_RECORD ? len : TLS_RECORD;
-		struct evbuffer_iovec v;
-		int r, err;
+	while (evbuffer_get_length(tw->buf) > 0) {
+		struct evbuffer_iovec v[8];
+		int nv = evbuffer_peek(tw->buf, TLS_RECORD, NULL, v, 8), r, err;
+		size_t n;
 
-		if (evbuffer_peek(tw->buf, -1, NULL, &v, 1) < 1)
+		if (nv < 1)
 			return -EIO;
 		/*
-		 * A record from several pieces (a head, then a body by
-		 * reference) is made contiguous first: one SSL_write, one record,
-		 * one write(2).  A piece of a record or more goes as it lies.
-		 * After a blocked SSL_write the same bytes (or more) come back
-		 * here, as OpenSSL requires (moving buffer allowed).
+		 * Pieces that fit one record whole (a head, a small body by
+		 * reference, or a body stored in small pieces) are made
+		 * contiguous first: one SSL_write, one record, one write(2).  A
+		 * piece is never split to fill a record, which would shift every
+		 * later record across the pieces and copy the whole body; the
+		 * head of a large body goes alone.  A large piece goes as it lies
+		 * in one SSL_write (partial writes on: it returns after the
+		 * records the socket took).  After a blocked SSL_write the same
+		 * bytes (or more) come back here, as OpenSSL requires (moving
+		 * buffer allowed).
 		 */
-		if (v.iov_len < n) {
-			if (evbuffer_pullup(tw->buf, (ev_ssize_t)n) == NULL)
-				return -EIO;
-			evbuffer_peek(tw->buf, -1, NULL, &v, 1);
+		n = v[0].iov_len;
+		if (n < TLS_RECORD && nv > 1) {
+			size_t sum = 0;
+			int i;
+
+			for (i = 0; i < nv && i < 8 && sum + v[i].iov_len <= TLS_RECORD; i++)
+				sum += v[i].iov_len;
+			if (i > 1) {
+				if (evbuffer_pullup(tw->buf, (ev_ssize_t)sum) == NULL)
+					return -EIO;
+				evbuffer_peek(tw->buf, -1, NULL, v, 1);
+				n = sum;
+			}
 		}
+		if (n > TLS_WRITE_MAX)
+			n = TLS_WRITE_MAX;
 		ERR_clear_error();
-		r = SSL_write(tw->ssl, v.iov_base, (int)n);
+		r = SSL_write(tw->ssl, v[0].iov_base, (int)n);
 		if (r > 0) {
 			evbuffer_drain(tw->buf, (size_t)r);
 			continue;
