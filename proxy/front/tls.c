@@ -484,7 +484,7 @@ struct tls_writer {
 	SSL *ssl;
 	evutil_socket_t fd;
 	struct evbuffer *buf;
-	struct event *ev;        /* the socket's readiness while SSL_write would block */
+	struct event *ev;        /* the socket's writability while SSL_write would block */
 	struct timeval idle;
 	size_t low;
 	void (*cb)(void *arg, short what);
@@ -534,15 +534,19 @@ struct evbuffer *tls_writer_buf(struct tls_writer *tw)
 	return tw->buf;
 }
 
-/* The socket is full (or OpenSSL needs to read first): go on when it is ready, within the idle timeout. */
-static int tls_writer_wait(struct tls_writer *tw, short what)
+/*
+ * The socket is full: go on when it takes more, within the idle timeout.
+ * The event stays while a large body streams (persistent: no epoll_ctl per
+ * wait; its timeout restarts each time it fires) and goes when the buffer
+ * is empty.
+ */
+static int tls_writer_wait(struct tls_writer *tw)
 {
-	if (tw->ev != NULL && (event_get_events(tw->ev) & (EV_READ | EV_WRITE)) != what) {
-		event_free(tw->ev);
-		tw->ev = NULL;
-	}
-	if (tw->ev == NULL && (tw->ev = event_new(tw->base, tw->fd, what, tls_writer_ready, tw)) == NULL)
+	if (tw->ev == NULL &&
+	    (tw->ev = event_new(tw->base, tw->fd, EV_WRITE | EV_PERSIST, tls_writer_ready, tw)) == NULL)
 		return -EIO;
+	if (event_pending(tw->ev, EV_WRITE, NULL))
+		return 0;
 	if (event_add(tw->ev, tw->idle.tv_sec || tw->idle.tv_usec ? &tw->idle : NULL) != 0)
 		return -EIO;
 	return 0;
@@ -594,8 +598,15 @@ int tls_writer_flush(struct tls_writer *tw, const struct timeval *idle)
 			continue;
 		}
 		err = SSL_get_error(tw->ssl, r);
-		if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
-			return tls_writer_wait(tw, err == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
+		if (err == SSL_ERROR_WANT_WRITE)
+			return tls_writer_wait(tw);
+		/*
+		 * Anything else ends the connection, SSL_ERROR_WANT_READ too:
+		 * after the handshake OpenSSL reads before writing only for a
+		 * renegotiation, which the listener refuses
+		 * (SSL_OP_NO_RENEGOTIATION); waiting for input libevent may not
+		 * read would spin.
+		 */
 		ERR_clear_error();
 		return -EIO;
 	}

@@ -60,17 +60,17 @@ int tls_close_notify(struct bufferevent *bev);
  * The writing half of an HTTPS listener's connection, driven as nginx
  * drives it (issue 33): the caller queues its response in tls_writer_buf
  * and calls tls_writer_flush, which SSL_writes it at once, from the
- * caller's own turn of the loop, in records of up to 16 KiB: a head and a
- * small body leave as one record in one write(2), a large body in 16 KiB
- * records taken where they lie (by reference: bodies from the map are not
- * copied but for the first record).  libevent's bufferevent_openssl still
- * does the handshake and the reading; its own output buffer stays empty,
- * so it never registers for writability per response.  Only when the
- * socket is full does the writer wait for it (one event, the idle timeout
- * given); then cb(arg, EV_WRITE) when the queue fell to `low` bytes or
- * fewer, or cb(arg, EV_TIMEOUT) / cb(arg, 0) (error) instead.  The caller
- * owns the writer and frees it before the bufferevent (which owns the SSL
- * and the socket); freeing it releases what is still queued.
+ * caller's own turn of the loop: a head and a small body leave as one
+ * record in one write(2), a large body as it lies in the cache's map (by
+ * reference, not copied).  libevent's bufferevent_openssl still does the
+ * handshake and the reading; its own output buffer stays empty, so it
+ * never registers for writability per response.  Only when the socket is
+ * full does the writer wait for it (one event, kept while a body streams,
+ * with the idle timeout given); then cb(arg, EV_WRITE) when the queue fell
+ * to `low` bytes or fewer, or cb(arg, EV_TIMEOUT) / cb(arg, 0) (error)
+ * instead.  The caller owns the writer and frees it before the
+ * bufferevent (which owns the SSL and the socket); freeing it releases
+ * what is still queued.
  */
 struct tls_writer;
 struct tls_writer *tls_writer_new(struct bufferevent *bev, size_t low, void (*cb)(void *arg, short what), void *arg);

@@ -10,13 +10,18 @@ that path must keep doing:
     queued, cost nothing but their connection: airlock stays up and
     answers the next client;
   - a response that closes the connection still ends with close_notify
-    right after the last byte of a large body."""
+    right after the last byte of a large body;
+  - a client that stops reading for good is dropped after client.idle_timeout
+    (the writer's wait has the bound libevent's write timeout had), and
+    airlock goes on serving others."""
 import os, shutil, socket, ssl, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import Airlock, Case, eq, fail, main
 
 BIG = "/downloads/beats/filebeat/filebeat-8.13.4-linux-x86_64.tar.gz"
 BIG_BODY = os.urandom(4 * 1024 * 1024 + 4321)
+HUGE = "/downloads/beats/metricbeat/metricbeat-8.13.4-linux-x86_64.tar.gz"
+HUGE_BODY = os.urandom(24 * 1024 * 1024 + 5)  # more than loopback's socket buffers hold
 SMALL = BIG + ".sha512"
 SMALL_BODY = b"abc  filebeat-8.13.4-linux-x86_64.tar.gz\n"
 
@@ -64,6 +69,7 @@ def test():
         shutil.copy(up.pki.key, key)
         os.chmod(key, 0o600)
         up.add(BIG, BIG_BODY, headers=[("ETag", '"b"'), ("Cache-Control", "max-age=600")])
+        up.add(HUGE, HUGE_BODY, headers=[("ETag", '"h"'), ("Cache-Control", "max-age=600")])
         up.add(SMALL, SMALL_BODY, headers=[("ETag", '"s"'), ("Cache-Control", "max-age=600")])
         al = Airlock(tmp, up, listen_tls=(up.pki.crt, key, "1.2"))
         ca = up.pki.ca_crt
@@ -117,6 +123,32 @@ def test():
             s.close()
             if al.proc.poll() is not None:
                 fail(f"airlock died: {al.proc.returncode}")
+        finally:
+            al.stop()
+
+        # a reader that stops for good: dropped after the idle timeout, mid-body
+        al = Airlock(tmp, up, listen_tls=(up.pki.crt, key, "1.2"), extra="client:\n  idle_timeout: 1s\n")
+        try:
+            s = connect(al, ca)
+            s.sendall(get(HUGE))
+            time.sleep(4)  # never reads: airlock's socket stays full
+            got, ended = 0, None
+            try:
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        ended = "close_notify"
+                        break
+                    got += len(b)
+            except (ssl.SSLError, OSError) as e:
+                ended = type(e).__name__
+            if got >= len(HUGE_BODY):
+                fail(f"the whole body arrived ({got} bytes): the socket never stayed full")
+            print(f"a stalled reader: {got} bytes, then {ended}", flush=True)
+            eq(up.count(HUGE), 1, "one upstream fetch")
+            r = Reader(connect(al, ca))
+            r.s.sendall(get(SMALL))
+            eq(r.response()[::2], ("200", SMALL_BODY), "the next client is answered")
         finally:
             al.stop()
 
