@@ -75,21 +75,32 @@ static int64_t now_us(void)
 
 struct evbuffer * conn_out(struct conn *c)
 {
-	return bufferevent_get_output(c->bev);
+	return c->tw != NULL ? tls_writer_buf(c->tw) : bufferevent_get_output(c->bev);
 }
 
 /*
  * Write what is queued at once, as nginx does, instead of registering for
  * writability and waiting a loop turn: a hit that fits the socket buffer
  * costs one writev and no epoll_ctl.  Only when bytes remain does libevent
- * get the write event (on_write turns it off again once drained).  TLS
- * connections leave it all to their bufferevent.
+ * get the write event (on_write turns it off again once drained).  The
+ * HTTPS listener's connections write the same way through their TLS writer
+ * (tls.h); intercepted CONNECTs leave it to their bufferevent filter.
  */
 void conn_write_now(struct conn *c)
 {
 	struct evbuffer *o = conn_out(c);
 	int n;
 
+	if (c->tw != NULL && evbuffer_get_length(o) > 0) {
+		int64_t idle = worker_conf(c->w)->cfg->client_idle_timeout_ms;
+		struct timeval tv = {idle / 1000, (idle % 1000) * 1000};
+
+		if (tls_writer_flush(c->tw, &tv) != 0) {
+			al_debug("conn", "%s: TLS write failed", c->peer);
+			conn_close_soon(c);
+		}
+		return;
+	}
 	if (c->tls || evbuffer_get_length(o) == 0)
 		return;
 	/* bufferevent_socket freezes the start of its output so only it drains it; we own it here. */
@@ -168,12 +179,13 @@ static void conn_free(struct conn *c)
 		curl_easy_cleanup(c->rq.proof);
 	}
 	c->hold->c = NULL;
-	if (c->bev != NULL)
-		bufferevent_free(c->bev); /* may run hold_cleanup for queued references */
 	if (c->hold->refs == 0) {
 		al_reader_free(c->hold->rd);
 		free(c->hold);
-	}
+	} /* else the last hold_cleanup frees it: now (the TLS writer's buffer) or later (the bufferevent's) */
+	tls_writer_free(c->tw); /* before the bufferevent: it owns the SSL and the socket */
+	if (c->bev != NULL)
+		bufferevent_free(c->bev); /* its buffers go later, from the loop */
 	event_free(c->wake);
 	if (c->rq.head != c->rq.small)
 		free(c->rq.head);
@@ -1332,18 +1344,22 @@ static void finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	if (!c->rq.keepalive && tls_close_notify(c->bev) == 0) {
+	if (!c->rq.keepalive && c->icpt_host == NULL && tls_close_notify(c->bev) == 0) {
 		linger(c); /* HTTPS listener: close_notify is out, shut as over TCP (issue 33) */
 		return;
 	}
 	if (!c->rq.keepalive) {
 		/*
-		 * TLS interception (or a close_notify that did not fit the socket
-		 * buffer): a raw shutdown would cut the encrypted reply still
-		 * queued below the TLS layer.  Parse nothing
-		 * more (what follows may be an unread body), drain, and wait for
-		 * the client to close, at most the linger time.
+		 * TLS interception: close_notify goes after the encrypted reply
+		 * still queued below the TLS layer, and tls.c shuts the socket's
+		 * write side once it is written (a raw shutdown now would cut
+		 * the reply).  So too for a close_notify that did not fit the
+		 * socket buffer, without the shutdown.  Parse nothing more (what
+		 * follows may be an unread body), drain, and wait for the client
+		 * to close, at most the linger time.
 		 */
+		if (c->icpt_host != NULL)
+			tls_close_notify(c->bev);
 		struct timeval tv = {2, 0};
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		c->state = C_LINGER;
@@ -1484,6 +1500,17 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
+/* The TLS writer waited for the socket: as libevent's write and event callbacks would be called. */
+static void on_tls_writer(void *arg, short what)
+{
+	struct conn *c = arg;
+
+	if (what & EV_WRITE)
+		conn_on_write(c->bev, c);
+	else
+		conn_on_event(c->bev, BEV_EVENT_WRITING | (what & EV_TIMEOUT ? BEV_EVENT_TIMEOUT : BEV_EVENT_ERROR), c);
+}
+
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen, void *ssl)
 {
 	const struct al_config *cfg = worker_conf(w)->cfg;
@@ -1507,12 +1534,16 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 	if (ssl != NULL) {
 		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		c->tls = 1;
+		if (c->bev != NULL)
+			c->tw = tls_writer_new(c->bev, OUT_LOW, on_tls_writer, c);
 	} else {
 		c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	c->wake = event_new(w->base, -1, 0, on_wake, c);
-	if (c->hold == NULL || c->bev == NULL || c->wake == NULL || al_reader_new(srv.store, &c->hold->rd) != 0) {
+	if (c->hold == NULL || c->bev == NULL || (c->tls && c->tw == NULL) || c->wake == NULL ||
+	    al_reader_new(srv.store, &c->hold->rd) != 0) {
 		al_warn("conn", "cannot set up a client connection (out of memory or LMDB readers)");
+		tls_writer_free(c->tw);
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else

@@ -142,13 +142,16 @@ struct req {
 	int origin;                /* this request started the fill (its pass sink) */
 };
 
+struct tls_writer;
+
 /* The session: a client connection, over which its requests come one at a time. */
 struct conn {
 	unsigned magic;
 	struct conn *next, *prev;  /* the worker's list */
 	struct worker *w;
 	struct sockaddr_storage sa;
-	int tls;                 /* TLS below (listener or interception): bufferevent does the writing */
+	int tls;                 /* TLS below (listener or interception) */
+	struct tls_writer *tw;   /* the HTTPS listener's: writes conn_out (tls.h); NULL for the rest */
 	struct tunnel *tunnel;     /* C_TUNNEL: the relay, which calls back when it ends */
 	struct bufferevent *bev;
 	char peer[64];

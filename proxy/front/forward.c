@@ -102,6 +102,11 @@ enum req_step stp_intercept(struct req *r)
 	r->result = R_INTERCEPT;
 	r->status = 200;
 	conn_access_log(c);
+	if (c->tw != NULL) {
+		/* a CONNECT to the HTTPS listener: the inner TLS writes through the outer bufferevent (tw is empty) */
+		tls_writer_free(c->tw);
+		c->tw = NULL;
+	}
 	evbuffer_add_printf(conn_out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
 	tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);

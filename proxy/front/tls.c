@@ -4,7 +4,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -13,6 +15,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,20 +430,198 @@ out:
 	return rc;
 }
 
+/* The last bytes below an intercepted CONNECT's TLS (its close_notify) reached the socket: shut its write side. */
+static void shut_when_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
+		return;
+	shutdown((int)(intptr_t)arg, SHUT_WR);
+	evbuffer_remove_cb(buf, shut_when_drained, arg);
+}
+
 int tls_close_notify(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	evutil_socket_t fd = bufferevent_getfd(bev);
+	struct bufferevent *below = bufferevent_get_underlying(bev);
+	evutil_socket_t fd = bufferevent_getfd(below != NULL ? below : bev);
 	int rc;
 
-	if (ssl == NULL || bufferevent_get_underlying(bev) != NULL || fd < 0)
+	if (ssl == NULL || fd < 0)
 		return -ENOTSUP;
 	ERR_clear_error();
-	rc = SSL_shutdown(ssl); /* 0: our close_notify is sent; 1: both were */
+	rc = SSL_shutdown(ssl); /* 0: our close_notify is sent (or queued below); 1: both were */
 	if (rc < 0) {
 		ERR_clear_error();
 		return -EAGAIN;
 	}
+	if (below != NULL) {
+		/*
+		 * A filter's records (the response, then the alert) sit in the
+		 * socket bufferevent below until it writes them: shut the
+		 * socket's write side once that buffer drains, not before.
+		 */
+		struct evbuffer *out = bufferevent_get_output(below);
+
+		if (evbuffer_get_length(out) == 0) {
+			shutdown(fd, SHUT_WR);
+			return 0;
+		}
+		if (evbuffer_add_cb(out, shut_when_drained, (void *)(intptr_t)fd) == NULL)
+			return -ENOMEM;
+		return -EINPROGRESS;
+	}
 	shutdown(fd, SHUT_WR);
 	return 0;
+}
+
+/* One TLS record's worth of plaintext (RFC 8446 5.1), what nginx's ssl_buffer_size defaults to. */
+#define TLS_RECORD 16384
+/* The most one SSL_write is given (OpenSSL cuts it into records). */
+#define TLS_WRITE_MAX (256 * 1024)
+
+struct tls_writer {
+	struct event_base *base;
+	SSL *ssl;
+	evutil_socket_t fd;
+	struct evbuffer *buf;
+	struct event *ev;        /* the socket's writability while SSL_write would block */
+	struct timeval idle;
+	size_t low;
+	void (*cb)(void *arg, short what);
+	void *arg;
+};
+
+static void tls_writer_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_writer *tw = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		tw->cb(tw->arg, EV_TIMEOUT);
+		return;
+	}
+	if (tls_writer_flush(tw, &tw->idle) != 0) {
+		tw->cb(tw->arg, 0);
+		return;
+	}
+	if (evbuffer_get_length(tw->buf) <= tw->low)
+		tw->cb(tw->arg, EV_WRITE);
+}
+
+struct tls_writer *tls_writer_new(struct bufferevent *bev, size_t low, void (*cb)(void *arg, short what), void *arg)
+{
+	struct tls_writer *tw = calloc(1, sizeof(*tw));
+
+	if (tw == NULL)
+		return NULL;
+	tw->base = bufferevent_get_base(bev);
+	tw->ssl = bufferevent_openssl_get_ssl(bev);
+	tw->fd = bufferevent_getfd(bev);
+	tw->buf = evbuffer_new();
+	tw->low = low;
+	tw->cb = cb;
+	tw->arg = arg;
+	if (tw->ssl == NULL || tw->fd < 0 || tw->buf == NULL) {
+		tls_writer_free(tw);
+		return NULL;
+	}
+	SSL_set_mode(tw->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+	return tw;
+}
+
+struct evbuffer *tls_writer_buf(struct tls_writer *tw)
+{
+	return tw->buf;
+}
+
+/*
+ * The socket is full: go on when it takes more, within the idle timeout.
+ * The event stays while a large body streams (persistent: no epoll_ctl per
+ * wait; its timeout restarts each time it fires) and goes when the buffer
+ * is empty.
+ */
+static int tls_writer_wait(struct tls_writer *tw)
+{
+	if (tw->ev == NULL &&
+	    (tw->ev = event_new(tw->base, tw->fd, EV_WRITE | EV_PERSIST, tls_writer_ready, tw)) == NULL)
+		return -EIO;
+	if (event_pending(tw->ev, EV_WRITE, NULL))
+		return 0;
+	if (event_add(tw->ev, tw->idle.tv_sec || tw->idle.tv_usec ? &tw->idle : NULL) != 0)
+		return -EIO;
+	return 0;
+}
+
+int tls_writer_flush(struct tls_writer *tw, const struct timeval *idle)
+{
+	if (idle != NULL)
+		tw->idle = *idle;
+	while (evbuffer_get_length(tw->buf) > 0) {
+		struct evbuffer_iovec v[8];
+		int nv = evbuffer_peek(tw->buf, TLS_RECORD, NULL, v, 8), r, err;
+		size_t n;
+
+		if (nv < 1)
+			return -EIO;
+		/*
+		 * Pieces that fit one record whole (a head, a small body by
+		 * reference, or a body stored in small pieces) are made
+		 * contiguous first: one SSL_write, one record, one write(2).  A
+		 * piece is never split to fill a record, which would shift every
+		 * later record across the pieces and copy the whole body; the
+		 * head of a large body goes alone.  A large piece goes as it lies
+		 * in one SSL_write (partial writes on: it returns after the
+		 * records the socket took).  After a blocked SSL_write the same
+		 * bytes (or more) come back here, as OpenSSL requires (moving
+		 * buffer allowed).
+		 */
+		n = v[0].iov_len;
+		if (n < TLS_RECORD && nv > 1) {
+			size_t sum = 0;
+			int i;
+
+			for (i = 0; i < nv && i < 8 && sum + v[i].iov_len <= TLS_RECORD; i++)
+				sum += v[i].iov_len;
+			if (i > 1) {
+				if (evbuffer_pullup(tw->buf, (ev_ssize_t)sum) == NULL)
+					return -EIO;
+				evbuffer_peek(tw->buf, -1, NULL, v, 1);
+				n = sum;
+			}
+		}
+		if (n > TLS_WRITE_MAX)
+			n = TLS_WRITE_MAX;
+		ERR_clear_error();
+		r = SSL_write(tw->ssl, v[0].iov_base, (int)n);
+		if (r > 0) {
+			evbuffer_drain(tw->buf, (size_t)r);
+			continue;
+		}
+		err = SSL_get_error(tw->ssl, r);
+		if (err == SSL_ERROR_WANT_WRITE)
+			return tls_writer_wait(tw);
+		/*
+		 * Anything else ends the connection, SSL_ERROR_WANT_READ too:
+		 * after the handshake OpenSSL reads before writing only for a
+		 * renegotiation, which the listener refuses
+		 * (SSL_OP_NO_RENEGOTIATION); waiting for input libevent may not
+		 * read would spin.
+		 */
+		ERR_clear_error();
+		return -EIO;
+	}
+	if (tw->ev != NULL)
+		event_del(tw->ev);
+	return 0;
+}
+
+void tls_writer_free(struct tls_writer *tw)
+{
+	if (tw == NULL)
+		return;
+	if (tw->ev != NULL)
+		event_free(tw->ev);
+	if (tw->buf != NULL)
+		evbuffer_free(tw->buf); /* releases queued references (their cleanups run now) */
+	free(tw);
 }

@@ -41,17 +41,43 @@ SSL_CTX *tls_listener_ctx(const struct al_listen *ls, char *err, size_t errlen);
  * End a TLS connection from our side once its last response is written:
  * send close_notify (RFC 8446 6.1: before closing the write side; there is
  * no need to wait for the peer's) and shut the socket's write side, so a
- * client reading to EOF gets it with the response.  Only for a TLS layer
- * writing straight to its socket (the HTTPS listener), where an empty
- * output buffer means every record is already in the kernel.  0 when
- * done; -EAGAIN when the alert did not fit the socket buffer now, -ENOTSUP
- * for a filter (interception, whose records may still be queued below):
- * then the caller keeps the connection until the peer closes.  The caller
- * still owns bev and frees it (after draining what the peer sends, so
- * that unread input does not turn the close into a reset).
+ * client reading to EOF gets it with the response.  The caller's output
+ * buffer must be empty.  On the HTTPS listener every record is then in
+ * the kernel: the alert is written and the socket shut now, 0.  Inside an
+ * intercepted CONNECT (a filter over the client's socket bufferevent) the
+ * records may still be queued below: the alert goes after them and the
+ * socket is shut once they are written, -EINPROGRESS (0 if nothing was
+ * queued).  -EAGAIN when the alert did not fit the socket buffer now,
+ * -ENOTSUP when bev is not TLS: the caller then keeps the connection until
+ * the peer closes.  In every case the caller still owns bev and frees it
+ * (after draining what the peer sends, so that unread input does not turn
+ * the close into a reset).
  */
 struct bufferevent;
 int tls_close_notify(struct bufferevent *bev);
+
+/*
+ * The writing half of an HTTPS listener's connection, driven as nginx
+ * drives it (issue 33): the caller queues its response in tls_writer_buf
+ * and calls tls_writer_flush, which SSL_writes it at once, from the
+ * caller's own turn of the loop: a head and a small body leave as one
+ * record in one write(2), a large body as it lies in the cache's map (by
+ * reference, not copied).  libevent's bufferevent_openssl still does the
+ * handshake and the reading; its own output buffer stays empty, so it
+ * never registers for writability per response.  Only when the socket is
+ * full does the writer wait for it (one event, kept while a body streams,
+ * with the idle timeout given); then cb(arg, EV_WRITE) when the queue fell
+ * to `low` bytes or fewer, or cb(arg, EV_TIMEOUT) / cb(arg, 0) (error)
+ * instead.  The caller owns the writer and frees it before the
+ * bufferevent (which owns the SSL and the socket); freeing it releases
+ * what is still queued.
+ */
+struct tls_writer;
+struct tls_writer *tls_writer_new(struct bufferevent *bev, size_t low, void (*cb)(void *arg, short what), void *arg);
+struct evbuffer *tls_writer_buf(struct tls_writer *tw);
+/* 0: written, or the rest waits for the socket; -EIO: the connection is broken (the caller closes it). */
+int tls_writer_flush(struct tls_writer *tw, const struct timeval *idle);
+void tls_writer_free(struct tls_writer *tw);
 
 /* `airlock ca init DIR`: write ca.key (0600) and ca.crt. 0 or -errno. */
 int tls_ca_init(const char *dir, char *err, size_t errlen);
