@@ -5,6 +5,7 @@
 #include "proxy/cli/tools.h"
 #include "proxy/cli/listing.h"
 #include "proxy/cli/split.h"
+#include "cache/readiness.h"
 #include "proxy/front/admin.h"
 #include "cache/bundle.h"
 #include "cache/ledger.h"

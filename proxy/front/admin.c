@@ -1,4 +1,5 @@
 #include "proxy/front/admin.h"
+#include "cache/readiness.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
 #include "policy/route.h"
@@ -176,37 +177,6 @@ static void human_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%llu B", (unsigned long long)n);
 	else
 		snprintf(buf, len, "%.1f %s", v, unit[u]);
-}
-
-/* The store and the manifest parser together: see admin.h. */
-int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published)
-{
-	uint8_t key[AL_KEY_LEN];
-	struct al_record rec;
-	char *buf = NULL, err[256];
-	const char *lm;
-	size_t lml;
-	int rc = -ENOENT;
-
-	al_store_key(url, strlen(url), key);
-	if (al_reader_begin(r) != 0 || al_lookup(r, key, &rec) != 0 || rec.status != 200)
-		goto out;
-	*published = (time_t)rec.response_time;
-	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
-		*published = al_http_date(lm, lml);
-	rc = -EINVAL;
-	if (al_body_read(r, &rec, 64u << 20, &buf) != 0) {
-		snprintf(mv, mvlen, "(unreadable: body)");
-		goto out;
-	}
-	if (al_endpoint_manifest(buf, rec.body_len, mv, mvlen, NULL, NULL, err, sizeof(err)) < 0)
-		snprintf(mv, mvlen, "(unreadable: %s)", err);
-	else
-		rc = 0;
-out:
-	al_reader_end(r);
-	free(buf);
-	return rc;
 }
 
 /* <span title="exact">human</span>, with an id */
