@@ -1,5 +1,6 @@
 #include "proxy/front/admin.h"
 #include "cache/readiness.h"
+#include "proxy/front/readiness.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
 #include "policy/route.h"
@@ -149,6 +150,7 @@ static void metrics(const struct al_config *cfg, struct evbuffer *b)
 	    ld(&cnt.hot_rotations));
 	metric(b, "airlock_hot_bytes", "gauge", "Bytes taken in hot memory now.", ld(&cnt.hot_bytes));
 	uplink_metrics(b);
+	readiness_metrics(b);
 }
 
 static void html_text(struct evbuffer *b, const char *s)
@@ -341,6 +343,7 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	    ld(&cnt.misses), ld(&cnt.collapsed));
 
 	status_mirrored(b, &mi);
+	readiness_html(b);
 	status_recent(b, rec, n);
 	evbuffer_add_printf(b, "</table></div></body></html>\n");
 }
