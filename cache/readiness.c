@@ -16,10 +16,17 @@
  *                            the packages a cached upstream /search answer named; for each, its
  *                            document, its archive ("download") and signature ("signature_path")
  *
+ * and, when asked (struct al_readiness_more): FIPS agent builds, trained
+ * models (metadata, .pt, vocabulary), GeoIP (the overview and each
+ * database it lists) and the AI Assistant's product documentation (each
+ * product's artifact of a MAJOR.MINOR), by their upstream URLs, which are
+ * their cache keys whatever route prefix leads to them;
+ *
  * and says, for each thing missing, which client fails and how.  It reads
  * many records (every package document): never on a worker's loop.
  */
 #include "cache/readiness.h"
+#include "policy/geoip.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
 #include "policy/registry.h"
@@ -71,6 +78,47 @@ static const struct {
 	{"package-list", "Kibana (Fleet)",
 	 "no package document for this Kibana version: the Integrations page is empty offline, and Fleet cannot "
 	 "install the packages it needs (system, elastic_agent, fleet_server...)"},
+	/* FIPS builds: the same agent code (artifact.New at 137f0ac9 names them elastic-agent-fips-...) */
+	{"fips-agent-artifact", "Elastic Agent, FIPS build (upgrade from Fleet)",
+	 "the download of the FIPS package fails (airlock answers 504 offline); the upgrade is reported failed"},
+	{"fips-agent-artifact-sha512", "Elastic Agent, FIPS build (upgrade from Fleet)",
+	 "the download is refused: the .sha512 sidecar cannot be fetched (verify.go VerifySHA512Hash)"},
+	{"fips-agent-artifact-signature", "Elastic Agent, FIPS build (upgrade from Fleet)",
+	 "the download is refused: the .asc signature cannot be fetched (verify.go FetchPGPSignature)"},
+	/*
+	 * Trained models: Elasticsearch's ml-package-loader reads <id>.metadata.json,
+	 * then <id>.pt and the metadata's vocabulary_file, from xpack.ml.model_repository
+	 * (ModelLoaderUtils at 01195333, ModelImporter at fb3ff2f3).
+	 */
+	{"model-metadata", "Elasticsearch (trained model download)",
+	 "PUT _ml/trained_models/ID for this packaged model fails: its metadata cannot be read from the model "
+	 "repository"},
+	{"model-file", "Elasticsearch (trained model download)",
+	 "the model's download fails: its definition (.pt) cannot be fetched, so the model cannot be deployed"},
+	{"model-vocabulary", "Elasticsearch (trained model download)",
+	 "the model's download fails: the vocabulary file its metadata names cannot be fetched"},
+	/*
+	 * GeoIP: GeoIpDownloader (at 612651a0) reads the overview, then each database;
+	 * a geoip processor without its database tags documents
+	 * _geoip_database_unavailable_<name> (GeoIpProcessor at 5a828567).
+	 */
+	{"geoip-overview", "Elasticsearch (GeoIP downloader)",
+	 "the database list cannot be fetched: no database is downloaded or updated, and geoip processors without "
+	 "one tag documents _geoip_database_unavailable_NAME instead of enriching them"},
+	{"geoip-database", "Elasticsearch (GeoIP downloader)",
+	 "the overview names a database the cache lacks: its download fails, and geoip processors that use it tag "
+	 "documents _geoip_database_unavailable_NAME"},
+	/*
+	 * Product documentation: Kibana's PackageInstaller.installAll (kibana e5117132,
+	 * product_doc_base/server/services/package_installer/package_installer.ts)
+	 * installs, for each product, the listed version matching Kibana's
+	 * MAJOR.MINOR, else the latest listed, else none ("No version found for
+	 * product"); offline, airlock lists what its cache holds.
+	 */
+	{"product-doc", "Kibana (AI Assistant product documentation)",
+	 "not listed offline: installing the documentation takes another version of this product if the cache "
+	 "holds one, else skips the product ('No version found for product'), and the AI Assistant answers without "
+	 "its documentation"},
 	{NULL, NULL, NULL},
 };
 
@@ -108,17 +156,13 @@ static int path_url(const struct al_config *cfg, const char *path, char *url, si
 	return n;
 }
 
-/* Is a 200 for path stored?  1 yes (and *rec, valid until al_reader_end), 0 no. */
-static int have(struct doctor *d, const char *path, struct al_record *rec)
+/* Is a 200 for url stored?  1 yes (and *rec, valid until al_reader_end), 0 no. */
+static int have_url(struct doctor *d, const char *url, struct al_record *rec)
 {
-	char url[4096];
 	uint8_t key[AL_KEY_LEN];
 	struct al_record r;
-	int n;
 
-	if ((n = path_url(d->cfg, path, url, sizeof(url))) < 0)
-		return 0;
-	al_store_key(url, (size_t)n, key);
+	al_store_key(url, strlen(url), key);
 	al_reader_begin(d->rd);
 	if (al_lookup(d->rd, key, &r) != 0 || r.status != 200)
 		return 0;
@@ -127,22 +171,37 @@ static int have(struct doctor *d, const char *path, struct al_record *rec)
 	return 1;
 }
 
-static void need(struct doctor *d, const char *path, const char *kind, const char *what)
+/* The same for path, through the reverse routes. */
+static int have(struct doctor *d, const char *path, struct al_record *rec)
 {
 	char url[4096];
+
+	return path_url(d->cfg, path, url, sizeof(url)) >= 0 && have_url(d, url, rec);
+}
+
+/* Count url as checked; present, or missing with the client that fails and how. */
+static void need_url(struct doctor *d, const char *url, const char *kind, const char *what)
+{
 	int i;
 
 	d->checked++;
-	if (have(d, path, NULL)) {
+	if (have_url(d, url, NULL)) {
 		d->present++;
 		return;
 	}
 	for (i = 0; FAILS[i].kind && strcmp(FAILS[i].kind, kind); i++)
 		;
-	if (path_url(d->cfg, path, url, sizeof(url)) < 0)
-		snprintf(url, sizeof(url), "%s (no route)", path);
 	json_array_append_new(d->missing, json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "kind", kind, "what", what,
 	    "client", FAILS[i].client ? FAILS[i].client : "", "failure", FAILS[i].how ? FAILS[i].how : ""));
+}
+
+static void need(struct doctor *d, const char *path, const char *kind, const char *what)
+{
+	char url[4096];
+
+	if (path_url(d->cfg, path, url, sizeof(url)) < 0)
+		snprintf(url, sizeof(url), "%s (no route)", path);
+	need_url(d, url, kind, what);
 }
 
 /*
@@ -360,6 +419,106 @@ static int packages(struct al_readiness *rd, struct doctor *d, const char *k, js
 
 
 
+/* elastic-agent-fips-V-P.tar.gz, .sha512, .asc: packages.yml builds FIPS for Linux only (mirror.c's FIPS[]). */
+static void fips(struct doctor *d, const char *v, const char *platforms)
+{
+	for (const char *p = platforms; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char plat[64], path[512], what[200];
+		if (len > 6 && len < sizeof(plat) && strncmp(p, "linux-", 6) == 0) {
+			snprintf(plat, sizeof(plat), "%.*s", (int)len, p);
+			snprintf(path, sizeof(path), "/downloads/beats/elastic-agent/elastic-agent-fips-%s-%s.tar.gz", v, plat);
+			snprintf(what, sizeof(what), "Elastic Agent %s FIPS build for %s", v, plat);
+			need(d, path, "fips-agent-artifact", what);
+			strcat(path, ".sha512");
+			need(d, path, "fips-agent-artifact-sha512", what);
+			strcpy(path + strlen(path) - 7, ".asc");
+			need(d, path, "fips-agent-artifact-signature", what);
+		}
+		p = p[len] ? p + len + 1 : NULL;
+	}
+}
+
+/* Each model's metadata, its .pt and the vocabulary_file the metadata names (mirror models' files). */
+static void models(struct doctor *d, const char *ids)
+{
+	for (const char *p = ids; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char id[128], url[600], what[300];
+		struct al_record rec;
+		char *body = NULL;
+		json_t *meta = NULL;
+		const char *voc;
+		if (len == 0 || len >= sizeof(id))
+			goto next;
+		snprintf(id, sizeof(id), "%.*s", (int)len, p);
+		snprintf(what, sizeof(what), "trained model %s", id);
+		snprintf(url, sizeof(url), "%s%s.metadata.json", AL_MODELS_BASE, id);
+		need_url(d, url, "model-metadata", what);
+		snprintf(url, sizeof(url), "%s%s.pt", AL_MODELS_BASE, id);
+		need_url(d, url, "model-file", what);
+		snprintf(url, sizeof(url), "%s%s.metadata.json", AL_MODELS_BASE, id);
+		if (have_url(d, url, &rec) && al_body_read(d->rd, &rec, 8u << 20, &body) == 0)
+			meta = json_loadb(body, rec.body_len, 0, NULL);
+		al_reader_end(d->rd);
+		voc = json_string_value(json_object_get(meta, "vocabulary_file"));
+		if (voc != NULL && voc[0] && !strpbrk(voc, "/?#\\") && !strstr(voc, "..")) {
+			snprintf(url, sizeof(url), "%s%s", AL_MODELS_BASE, voc);
+			need_url(d, url, "model-vocabulary", what);
+		}
+		json_decref(meta);
+		free(body);
+	next:
+		p = p[len] ? p + len + 1 : NULL;
+	}
+}
+
+/* The overview (as GeoIpDownloader asks it) and every .tgz database it lists, under its stable key. */
+static void geoip(struct doctor *d)
+{
+	struct al_record rec;
+	char *body = NULL;
+	json_t *list = NULL, *e;
+	size_t i;
+
+	need_url(d, AL_GEOIP_OVERVIEW, "geoip-overview", "the GeoIP database list");
+	if (have_url(d, AL_GEOIP_OVERVIEW, &rec) && al_body_read(d->rd, &rec, 8u << 20, &body) == 0)
+		list = json_loadb(body, rec.body_len, 0, NULL);
+	al_reader_end(d->rd);
+	json_array_foreach(list, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *md5 = json_string_value(json_object_get(e, "md5_hash"));
+		char path[400], url[600], m[33], nm[256], what[300];
+		size_t l = name ? strlen(name) : 0;
+		if (name == NULL || md5 == NULL || l < 4 || strcmp(name + l - 4, ".tgz") != 0)
+			continue; /* updateDatabases takes the names that end in .tgz */
+		snprintf(path, sizeof(path), "/v1/db/%s/%s", md5, name);
+		if (al_geoip_db_path(path, m, nm, sizeof(nm)) != 0)
+			continue;
+		snprintf(url, sizeof(url), "%s%s", AL_GEOIP_BASE, path);
+		snprintf(what, sizeof(what), "GeoIP database %s", name);
+		need_url(d, url, "geoip-database", what);
+	}
+	json_decref(list);
+	free(body);
+}
+
+/* kb-product-doc-<product>-<MAJOR.MINOR>.zip for each documentation product (getArtifactName). */
+static void product_docs(struct doctor *d, const char *versions)
+{
+	for (const char *p = versions; p && *p;) {
+		size_t len = strcspn(p, ",");
+		for (int i = 0; len > 0 && len < 16 && AL_PRODUCT_DOC_PRODUCTS[i]; i++) {
+			char url[300], what[200];
+			snprintf(url, sizeof(url), "%skb-product-doc-%s-%.*s.zip", AL_PRODUCT_DOCS_BASE, AL_PRODUCT_DOC_PRODUCTS[i],
+			    (int)len, p);
+			snprintf(what, sizeof(what), "%s product documentation %.*s", AL_PRODUCT_DOC_PRODUCTS[i], (int)len, p);
+			need_url(d, url, "product-doc", what);
+		}
+		p = p[len] ? p + len + 1 : NULL;
+	}
+}
+
 int al_readiness_new(struct al_store *s, const struct al_config *cfg, struct al_readiness **out)
 {
 	struct al_readiness *r = calloc(1, sizeof(*r));
@@ -384,13 +543,21 @@ void al_readiness_free(struct al_readiness *r)
 }
 
 json_t *al_readiness_check(struct al_readiness *r, const char *stack, const char *platforms, const char *kibana,
-    const char *ep, char *err, size_t errlen)
+    const char *ep, const struct al_readiness_more *more, char *err, size_t errlen)
 {
 	struct doctor d = {r->cfg, r->s, r->rd, json_array(), 0, 0};
 	json_t *manifest = NULL, *pkgs = NULL, *out;
 	int rc;
 
 	agent(&d, stack, platforms);
+	if (more != NULL && more->fips)
+		fips(&d, stack, platforms);
+	if (more != NULL && more->models != NULL)
+		models(&d, more->models);
+	if (more != NULL && more->geoip)
+		geoip(&d);
+	if (more != NULL && more->product_docs != NULL)
+		product_docs(&d, more->product_docs);
 	endpoint(&d, ep, &manifest);
 	if ((rc = packages(r, &d, kibana, &pkgs, err, errlen)) == -EINVAL) {
 		json_decref(d.missing);

@@ -26,6 +26,20 @@ struct al_readiness;
 int al_readiness_new(struct al_store *s, const struct al_config *cfg, struct al_readiness **out);
 void al_readiness_free(struct al_readiness *r);
 
+/* Where mirror models and mirror product-docs fetch from: the cache keys of what they hold. */
+#define AL_MODELS_BASE "https://ml-models.elastic.co/"
+#define AL_PRODUCT_DOCS_BASE "https://kibana-knowledge-base-artifacts.elastic.co/"
+/* Kibana's DocumentationProduct (product-doc-common/src/product.ts), as policy/s3listing.c reads names */
+#define AL_PRODUCT_DOC_PRODUCTS ((const char *const[]){"kibana", "elasticsearch", "observability", "security", NULL})
+
+/* The newer downloads, checked only when asked (NULL or 0: not checked). */
+struct al_readiness_more {
+	const char *models;          /* comma list of trained model ids */
+	const char *product_docs;    /* comma list of MAJOR.MINOR */
+	int geoip;                   /* the GeoIP overview and every database it lists */
+	int fips;                    /* FIPS agent builds for the Linux platforms asked */
+};
+
 /*
  * What a Stack of version stack would miss: agents for the comma list
  * platforms, Endpoint manifest ep, Kibana kibana's packages.  A new object
@@ -33,10 +47,11 @@ void al_readiness_free(struct al_readiness *r);
  * missing: [{url, kind, what, client, failure}], endpoint_manifest: {url,
  * manifest_version, published, age_days} or null, endpoint_manifest_old,
  * packages: [{name, version}]}, or NULL with err (a Kibana version the
- * registry's rules cannot read).
+ * registry's rules cannot read).  more (may be NULL) adds the newer
+ * downloads to what is checked.
  */
 json_t *al_readiness_check(struct al_readiness *r, const char *stack, const char *platforms, const char *kibana,
-    const char *ep, char *err, size_t errlen);
+    const char *ep, const struct al_readiness_more *more, char *err, size_t errlen);
 
 /*
  * The Stack versions s holds Elastic Agent packages for (at most max,

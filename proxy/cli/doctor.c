@@ -1,6 +1,7 @@
 /*
- * airlock doctor: is this cache enough for an air-gapped Stack?  What is
- * checked, and how, is cache/readiness.c's (the status page and metrics
+ * airlock doctor: is this cache enough for an air-gapped Stack (and, when
+ * asked, its FIPS agents, trained models, product documentation, GeoIP
+ * databases)?  What is checked, and how, is cache/readiness.c's (the status page and metrics
  * show the same); this is the command: its arguments, the store opened
  * read-only, the words.  Exit 0 only when nothing is missing; 1 otherwise;
  * 2 for a usage or config error.
@@ -21,13 +22,31 @@
 
 #define PLATFORMS AL_PLAN_PLATFORMS
 
+/* Is any item of the comma list not ok?  Then say so (1). */
+static int bad_list(const char *list, int (*ok)(const char *), const char *flag, const char *what)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char item[160];
+		snprintf(item, sizeof(item), "%.*s", (int)(len < 159 ? len : 159), p);
+		if (len >= sizeof(item) || !ok(item)) {
+			fprintf(stderr, "airlock doctor: %s: '%s' is not %s\n", flag, item, what);
+			return 1;
+		}
+		p = p[len] ? p + len + 1 : NULL;
+	}
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "Usage:\n"
-	    "  airlock doctor --stack VERSION [--platforms LIST] [--kibana VERSION] [--endpoint VERSION] [--json]"
-	    " [--config FILE]\n"
+	    "  airlock doctor --stack VERSION [--platforms LIST] [--kibana VERSION] [--endpoint VERSION]\n"
+	    "                 [--fips] [--models ID,...] [--product-docs MAJOR.MINOR,...] [--geoip] [--json] [--config FILE]\n"
 	    "      LIST is comma-separated (default %s);\n"
-	    "      --kibana and --endpoint default to the Stack version.  Exit 0 only when nothing is missing.\n",
+	    "      --kibana and --endpoint default to the Stack version; --fips adds the FIPS agent builds (Linux),\n"
+	    "      --models trained models, --product-docs the AI Assistant's documentation, --geoip the GeoIP\n"
+	    "      databases.  Exit 0 only when nothing is missing.\n",
 	    PLATFORMS);
 	return 2;
 }
@@ -35,6 +54,7 @@ static int usage(void)
 int doctor_main(int argc, char **argv)
 {
 	const char *stack = NULL, *platforms = PLATFORMS, *kibana = NULL, *ep = NULL, *config = NULL;
+	struct al_readiness_more more = {0};
 	struct al_readiness *rd = NULL;
 	struct al_store *s = NULL;
 	struct al_config *cfg;
@@ -55,6 +75,14 @@ int doctor_main(int argc, char **argv)
 			ep = v, k++;
 		else if (!strcmp(a, "--config") && v)
 			config = v, k++;
+		else if (!strcmp(a, "--models") && v)
+			more.models = v, k++;
+		else if (!strcmp(a, "--product-docs") && v)
+			more.product_docs = v, k++;
+		else if (!strcmp(a, "--geoip"))
+			more.geoip = 1;
+		else if (!strcmp(a, "--fips"))
+			more.fips = 1;
 		else if (!strcmp(a, "--json"))
 			json = 1;
 		else
@@ -80,6 +108,9 @@ int doctor_main(int argc, char **argv)
 		}
 		p = c ? c + 1 : p + len;
 	}
+	if (bad_list(more.models, al_plan_model_id_ok, "--models", "a model id (as elser_model_2_linux-x86_64)") ||
+	    bad_list(more.product_docs, al_plan_major_minor_ok, "--product-docs", "MAJOR.MINOR (as 8.15)"))
+		return 2;
 	if (al_config_load(config, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
 		return 2;
@@ -91,7 +122,7 @@ int doctor_main(int argc, char **argv)
 		al_config_free(cfg);
 		return 2;
 	}
-	if ((out = al_readiness_check(rd, stack, platforms, kibana, ep, err, sizeof(err))) == NULL) {
+	if ((out = al_readiness_check(rd, stack, platforms, kibana, ep, &more, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "airlock doctor: %s\n", err);
 		al_readiness_free(rd);
 		al_store_close(s);

@@ -47,7 +47,7 @@ static json_t *compute(void)
 
 	if (n > 0 && al_readiness_new(srv.store, c->cfg, &rd) == 0) {
 		for (int i = 0; i < n; i++) {
-			json_t *one = al_readiness_check(rd, v[i], plats, v[i], v[i], err, sizeof(err));
+			json_t *one = al_readiness_check(rd, v[i], plats, v[i], v[i], NULL, err, sizeof(err));
 			if (one != NULL)
 				json_array_append_new(out, one);
 		}
