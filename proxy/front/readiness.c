@@ -1,11 +1,15 @@
 /*
- * The readiness thread (see readiness.h).  When to compute: at start, then
- * whenever the store has changed (LMDB's last transaction id, which any
- * process's write moves: a fill, an import, a mirror run beside the
- * server), but not sooner than MIN_GAP_S after the last computation nor
- * sooner than 20 times its duration after it, so that a busy cache (whose
- * last-use times are written every few seconds) spends at most about 5% of
- * one core on it.  Ages are computed when shown, from the publication time.
+ * The readiness thread (see readiness.h).  When to compute: only while
+ * someone looks (the status page or the metrics were asked for in the last
+ * WATCH_S: a Prometheus scrape keeps it going; `airlock mirror`'s own
+ * in-process proxy, which nobody asks, never computes it): at the first
+ * ask, then whenever the store has changed (LMDB's last transaction id,
+ * which any process's write moves: a fill, an import, a mirror run beside
+ * the server), but not sooner than MIN_GAP_S after the last computation
+ * nor sooner than 20 times its duration after it, so that a busy cache
+ * (whose last-use times are written every few seconds) spends at most
+ * about 5% of one core on it.  Ages are computed when shown, from the
+ * publication time.
  *
  * Which versions: those the cache holds Elastic Agent packages for
  * (al_readiness_versions, at most MAX_VERSIONS, newest first), each
@@ -28,6 +32,7 @@
 #include <time.h>
 
 #define MIN_GAP_S 5
+#define WATCH_S 600
 #define MAX_VERSIONS 16
 
 static pthread_t thread;
@@ -36,6 +41,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int running, stopping;
 static json_t *result;          /* [{doctor's object}], under mu; replaced whole, never edited */
 static int64_t computed_at;     /* under mu; 0 before the first */
+static int64_t asked_at;        /* under mu: when the pages last asked for it, 0 never */
 
 static json_t *compute(void)
 {
@@ -68,9 +74,10 @@ static void *readiness_main(void *arg)
 	while (!stopping) {
 		struct al_store_stats st = {0};
 		int64_t now = (int64_t)time(NULL);
+		int watched = asked_at != 0 && now - asked_at < WATCH_S;
 		struct timespec until;
 		pthread_mutex_unlock(&mu);
-		if (al_store_stats(srv.store, &st) == 0 &&
+		if (watched && al_store_stats(srv.store, &st) == 0 &&
 		    (first || (st.last_txnid != seen && now - last >= MIN_GAP_S && now - last >= 20 * took))) {
 			json_t *r = compute(), *old;
 			int64_t done = (int64_t)time(NULL);
@@ -118,17 +125,21 @@ void readiness_stop(void)
 	running = 0;
 	json_decref(result);
 	result = NULL;
-	computed_at = 0;
+	computed_at = asked_at = 0;
 }
 
-/* The last result, referenced for the caller (json_decref), and when it was computed. */
+/* The last result, referenced for the caller (json_decref), and when it was computed; the thread is woken if idle. */
 static json_t *last_result(int64_t *at)
 {
 	json_t *r;
+	int64_t now = (int64_t)time(NULL);
 
 	pthread_mutex_lock(&mu);
 	r = json_incref(result);
 	*at = computed_at;
+	if (asked_at == 0 || now - asked_at >= WATCH_S)
+		pthread_cond_signal(&cv); /* it was idle: compute now, not at its next wake */
+	asked_at = now;
 	pthread_mutex_unlock(&mu);
 	return r;
 }

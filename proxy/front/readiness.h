@@ -3,7 +3,8 @@
  * version the cache holds Elastic Agent packages for, what `airlock doctor
  * --stack V` says (cache/readiness.c), and the age of its Endpoint manifest.
  * It reads every package document, so it is computed on a thread of its
- * own, never on a worker's loop; the pages show its last result.
+ * own, never on a worker's loop, and only while the pages are asked for;
+ * they show its last result.
  */
 #ifndef AIRLOCK_PROXY_READINESS_H
 #define AIRLOCK_PROXY_READINESS_H

@@ -5,8 +5,9 @@ Agent 8.13.4 for two platforms with .sha512 and .asc, the agent GPG key, an
 Endpoint manifest published 40 days and an hour ago listing two artifacts,
 and two packages for Kibana ^8.13.0.  A running airlock:
 
-- on an empty cache, the readiness is computed (its time is in the
-  metrics) and shows no Stack version: the cache holds no agent package;
+- on an empty cache, the readiness is computed once the metrics are asked
+  for (its time is in the metrics) and shows no Stack version: the cache
+  holds no agent package;
 - one agent package (linux-x86_64) fetched through airlock (which fetches
   its .sha512 to check it): version 8.13.4 appears, checked for that
   platform: 6 things checked (package, .sha512, .asc, GPG key, Endpoint
