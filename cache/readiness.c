@@ -209,25 +209,33 @@ static void need(struct doctor *d, const char *path, const char *kind, const cha
  * (artifact.go at 07adab5bc3d2) joins name, version and a packageArchMap
  * suffix: "-windows-x86_64.zip" on Windows, "-<os>-<arch>.tar.gz" elsewhere.
  */
+static void agent_files(struct doctor *d, const char *name, const char *v, const char *plat, const char *kind,
+    const char *what)
+{
+	char path[512], k[64];
+
+	snprintf(path, sizeof(path), "/downloads/beats/elastic-agent/%s-%s-%s.%s", name, v, plat,
+	    strncmp(plat, "windows", 7) == 0 ? "zip" : "tar.gz");
+	need(d, path, kind, what);
+	strcat(path, ".sha512");
+	snprintf(k, sizeof(k), "%s-sha512", kind);
+	need(d, path, k, what);
+	strcpy(path + strlen(path) - 7, ".asc");
+	snprintf(k, sizeof(k), "%s-signature", kind);
+	need(d, path, k, what);
+}
+
 static void agent(struct doctor *d, const char *v, const char *platforms)
 {
 	for (const char *p = platforms; p && *p;) {
-		const char *c = strchr(p, ',');
-		char plat[64], path[512], what[200];
-		size_t len = c ? (size_t)(c - p) : strlen(p);
+		size_t len = strcspn(p, ",");
+		char plat[64], what[200];
 		if (len > 0 && len < sizeof(plat)) {
-			memcpy(plat, p, len);
-			plat[len] = '\0';
-			snprintf(path, sizeof(path), "/downloads/beats/elastic-agent/elastic-agent-%s-%s.%s", v, plat,
-			    strncmp(plat, "windows", 7) == 0 ? "zip" : "tar.gz");
+			snprintf(plat, sizeof(plat), "%.*s", (int)len, p);
 			snprintf(what, sizeof(what), "Elastic Agent %s for %s", v, plat);
-			need(d, path, "agent-artifact", what);
-			strcat(path, ".sha512");
-			need(d, path, "agent-artifact-sha512", what);
-			strcpy(path + strlen(path) - 7, ".asc");
-			need(d, path, "agent-artifact-signature", what);
+			agent_files(d, "elastic-agent", v, plat, "agent-artifact", what);
 		}
-		p = c ? c + 1 : NULL;
+		p = p[len] ? p + len + 1 : NULL;
 	}
 	need(d, "/GPG-KEY-elastic-agent", "gpg-key", "Elastic's agent signing key");
 }
@@ -424,16 +432,11 @@ static void fips(struct doctor *d, const char *v, const char *platforms)
 {
 	for (const char *p = platforms; p && *p;) {
 		size_t len = strcspn(p, ",");
-		char plat[64], path[512], what[200];
+		char plat[64], what[200];
 		if (len > 6 && len < sizeof(plat) && strncmp(p, "linux-", 6) == 0) {
 			snprintf(plat, sizeof(plat), "%.*s", (int)len, p);
-			snprintf(path, sizeof(path), "/downloads/beats/elastic-agent/elastic-agent-fips-%s-%s.tar.gz", v, plat);
 			snprintf(what, sizeof(what), "Elastic Agent %s FIPS build for %s", v, plat);
-			need(d, path, "fips-agent-artifact", what);
-			strcat(path, ".sha512");
-			need(d, path, "fips-agent-artifact-sha512", what);
-			strcpy(path + strlen(path) - 7, ".asc");
-			need(d, path, "fips-agent-artifact-signature", what);
+			agent_files(d, "elastic-agent-fips", v, plat, "fips-agent-artifact", what);
 		}
 		p = p[len] ? p + len + 1 : NULL;
 	}

@@ -364,14 +364,15 @@ static int unhex(const char *h, uint8_t *out, size_t n)
 	return 0;
 }
 
-static void named_bad(const struct split_reader *r, int i, char *err, size_t errlen)
+/* Part i (of total) is not the one the index names: its digest and the index's. */
+static void named_bad(const struct split_reader *r, int i, size_t total, char *err, size_t errlen)
 {
 	char dh[65], wh[65];
 
 	al_hex(r->v[i].sha256, 32, dh);
 	al_hex(r->want[i], 32, wh);
 	snprintf(err, errlen, "part %d of %d, %s, is not the part the index names (SHA-256 %.16s..., the index says "
-	    "%.16s...): altered, or a part of another bundle", i + 1, r->n, r->v[i].name, dh, wh);
+	    "%.16s...): altered, or a part of another bundle", i + 1, (int)total, r->v[i].name, dh, wh);
 }
 
 int split_read_check(struct split_reader *r, char *err, size_t errlen)
@@ -404,7 +405,7 @@ int split_read_check(struct split_reader *r, char *err, size_t errlen)
 			}
 		}
 		if (memcmp(r->v[i].sha256, r->want[i], 32) != 0) {
-			named_bad(r, i, err, errlen);
+			named_bad(r, i, (size_t)r->n, err, errlen);
 			return -EBADMSG;
 		}
 	}
@@ -470,35 +471,17 @@ int split_open_read(const char *path, FILE **out, struct split_reader **sr, char
 		if (sr != NULL) {
 			/* the sizes now, the digests as import reads (split_read_check): each part read once */
 			struct stat st;
-			if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
-				snprintf(err, errlen, "part %zu of %zu, %s, is missing (%s)", i + 1, json_array_size(parts), full,
-				    strerror(errno ? errno : EINVAL));
-				rc = -ENOENT;
-				goto fail;
-			}
-			got = (uint64_t)st.st_size;
-			rc = -EBADMSG;
-			if (got != want) {
-				snprintf(err, errlen, "part %zu of %zu, %s, is %s: %llu bytes where the index says %llu", i + 1,
-				    json_array_size(parts), full, got < want ? "short" : "too long", (unsigned long long)got,
-				    (unsigned long long)want);
-				goto fail;
-			}
-			if ((r->md[i] = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(r->md[i], EVP_sha256(), NULL) != 1) {
-				rc = -ENOMEM;
-				goto fail;
-			}
-			r->v[i].bytes = got;
-			r->total += got;
-			continue;
+			rc = stat(full, &st) != 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+			got = rc == 0 ? (uint64_t)st.st_size : 0;
+		} else {
+			rc = file_sha256(full, &got, d);
 		}
-		if ((rc = file_sha256(full, &got, d)) != 0) {
+		if (rc != 0) {
 			snprintf(err, errlen, "part %zu of %zu, %s, is missing (%s)", i + 1, json_array_size(parts), full,
 			    strerror(-rc));
 			rc = -ENOENT;
 			goto fail;
 		}
-		al_hex(d, 32, dh);
 		rc = -EBADMSG;
 		if (got != want) {
 			snprintf(err, errlen, "part %zu of %zu, %s, is %s: %llu bytes where the index says %llu", i + 1,
@@ -506,10 +489,14 @@ int split_open_read(const char *path, FILE **out, struct split_reader **sr, char
 			    (unsigned long long)want);
 			goto fail;
 		}
-		if (strcmp(dh, h) != 0) {
-			snprintf(err, errlen, "part %zu of %zu, %s, is not the part the index names (SHA-256 %.16s..., "
-			    "the index says %.16s...): altered, or a part of another bundle", i + 1, json_array_size(parts), full,
-			    dh, h);
+		if (sr != NULL) {
+			if ((r->md[i] = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(r->md[i], EVP_sha256(), NULL) != 1) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+		} else if (al_hex(d, 32, dh), strcmp(dh, h) != 0) {
+			memcpy(r->v[i].sha256, d, 32);
+			named_bad(r, (int)i, json_array_size(parts), err, errlen);
 			goto fail;
 		}
 		r->v[i].bytes = got;

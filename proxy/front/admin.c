@@ -153,9 +153,9 @@ static void metrics(const struct al_config *cfg, struct evbuffer *b)
 	readiness_metrics(b);
 }
 
-static void html_text(struct evbuffer *b, const char *s)
+void admin_html_text(struct evbuffer *b, const char *s)
 {
-	for (; *s; s++) {
+	for (; s && *s; s++) {
 		switch (*s) {
 		case '<': evbuffer_add(b, "&lt;", 4); break;
 		case '>': evbuffer_add(b, "&gt;", 4); break;
@@ -243,9 +243,9 @@ static void status_mirrored(struct evbuffer *b, const struct mirrored *m)
 					continue;
 				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
 				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
-				html_text(b, base ? base + 1 : m->manifests[i]);
+				admin_html_text(b, base ? base + 1 : m->manifests[i]);
 				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
-				html_text(b, mv);
+				admin_html_text(b, mv);
 				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
 				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
 			}
@@ -268,9 +268,9 @@ static void status_recent(struct evbuffer *b, const struct al_recent *rec, int n
 		strftime(t, sizeof(t), "%H:%M:%S", &tm);
 		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
 		    (int)(rec[i].t_us % 1000000 / 1000));
-		html_text(b, rec[i].method);
+		admin_html_text(b, rec[i].method);
 		evbuffer_add_printf(b, "</td><td>");
-		html_text(b, rec[i].url);
+		admin_html_text(b, rec[i].url);
 		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
 	}
 }

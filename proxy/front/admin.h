@@ -16,6 +16,9 @@
 struct al_config;
 struct al_reader;
 
+/* s (NULL: nothing) into b as HTML text: <, >, & and " escaped. */
+void admin_html_text(struct evbuffer *b, const char *s);
+
 /* Answer into body from the request's configuration cfg; returns the status and sets *ctype. */
 int admin_handle(const struct al_config *cfg, const char *target, size_t len, int post, int allowed, struct evbuffer *body, const char **ctype);
 

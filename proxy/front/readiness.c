@@ -19,6 +19,7 @@
  * nothing for is `airlock doctor --stack V`'s to answer.
  */
 #include "proxy/front/readiness.h"
+#include "proxy/front/admin.h"
 #include "cache/readiness.h"
 #include "proxy/runtime/conf.h"
 #include "proxy/runtime/log.h"
@@ -187,19 +188,6 @@ void readiness_metrics(struct evbuffer *b)
 	json_decref(r);
 }
 
-static void text(struct evbuffer *b, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '<': evbuffer_add(b, "&lt;", 4); break;
-		case '>': evbuffer_add(b, "&gt;", 4); break;
-		case '&': evbuffer_add(b, "&amp;", 5); break;
-		case '"': evbuffer_add(b, "&quot;", 6); break;
-		default: evbuffer_add(b, s, 1);
-		}
-	}
-}
-
 void readiness_html(struct evbuffer *b)
 {
 	int64_t at;
@@ -223,11 +211,11 @@ void readiness_html(struct evbuffer *b)
 		long long miss = (long long)json_integer_value(json_object_get(one, "missing_count"));
 		int64_t age = manifest_age(one);
 		evbuffer_add_printf(b, "<tr class=\"coverage\" data-version=\"");
-		text(b, v);
+		admin_html_text(b, v);
 		evbuffer_add_printf(b, "\" data-checked=\"%lld\" data-present=\"%lld\" data-missing=\"%lld\"><td>",
 		    (long long)json_integer_value(json_object_get(one, "checked")),
 		    (long long)json_integer_value(json_object_get(one, "present")), miss);
-		text(b, v);
+		admin_html_text(b, v);
 		evbuffer_add_printf(b, "</td><td>%lld of %lld</td><td%s>", (long long)json_integer_value(json_object_get(one,
 		    "present")), (long long)json_integer_value(json_object_get(one, "checked")), miss ? " class=\"warn\"" : "");
 		json_array_foreach(json_object_get(one, "missing"), j, m) {
@@ -236,9 +224,9 @@ void readiness_html(struct evbuffer *b)
 				break;
 			}
 			evbuffer_add_printf(b, "%s<span class=\"missing\" title=\"", j ? ", " : "");
-			text(b, json_string_value(json_object_get(m, "url")));
+			admin_html_text(b, json_string_value(json_object_get(m, "url")));
 			evbuffer_add_printf(b, "\">");
-			text(b, json_string_value(json_object_get(m, "kind")));
+			admin_html_text(b, json_string_value(json_object_get(m, "kind")));
 			evbuffer_add_printf(b, "</span>");
 		}
 		if (miss == 0)
