@@ -27,7 +27,7 @@ import hashlib, json, os, sys
 import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Case, cli, eq, fail, main, sha512_line
+from harness import Case, bad_plan, cli, eq, fail, main, sha512_line
 import es_models
 from test_airgap_geoip import publish as geoip_publish
 from test_airgap_product_docs import listing
@@ -143,12 +143,7 @@ def test():
                            ("product_docs: [8]\n", ":1:16: product_docs: '8' is not MAJOR.MINOR"),
                            ("geoip: maybe\n", ":1:8: geoip: true or false"),
                            ("geoip: false\n", "the plan names nothing to mirror")):
-            bad = os.path.join(tmp, "bad.yml")
-            open(bad, "w").write(text)
-            p = cli(al.config, "mirror", "--plan", bad, ok=False)
-            eq(p.returncode, 2, f"a bad plan {text!r}: {p.stderr}")
-            if want not in p.stderr or (want.startswith(":") and bad + want not in p.stderr):
-                fail(f"plan {text!r}: want {want!r} in {p.stderr!r}")
+            bad_plan(al.config, tmp, text, want)
         for args, want in ((("--models", "a/b"), "--models: 'a/b' is not a model id"),
                            (("--product-docs", "8.15.1"), "--product-docs: '8.15.1' is not MAJOR.MINOR")):
             p = cli(al.config, "doctor", "--stack", V, *args, ok=False)
