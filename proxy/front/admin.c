@@ -1,5 +1,4 @@
 #include "proxy/front/admin.h"
-#include "cache/readiness.h"
 #include "proxy/front/readiness.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
@@ -191,70 +190,6 @@ static void bytes_span(struct evbuffer *b, const char *id, uint64_t n)
 	    (unsigned long long)n, (unsigned long long)n, h);
 }
 
-/* What is mirrored: agent versions, Endpoint manifests, package documents. */
-struct mirrored {
-	char v[32][32];
-	int n, pinned, packages;
-	char manifests[8][256];
-	int nmanifests;
-};
-
-static int collect_mirrored(const uint8_t *key, const struct al_record *r, void *arg)
-{
-	struct mirrored *m = arg;
-	char url[1024], v[32];
-	size_t ul = r->url_len < sizeof(url) - 1 ? r->url_len : sizeof(url) - 1;
-	int k;
-
-	memcpy(url, r->url, ul);
-	url[ul] = '\0';
-	if (r->status == 200 && strstr(url, "/package/") != NULL && ul > 0 && url[ul - 1] == '/')
-		m->packages++;
-	if (r->status == 200 && strstr(url, "/downloads/endpoint/manifest/artifacts-") != NULL && m->nmanifests < 8)
-		snprintf(m->manifests[m->nmanifests++], sizeof(m->manifests[0]), "%.255s", url);
-	if (!(r->flags & AL_REC_PINNED))
-		return 0;
-	m->pinned++;
-	if (r->status != 200 || al_agent_version_of(r->url, r->url_len, v, sizeof(v)) != 0)
-		return 0;
-	for (k = 0; k < m->n && strcmp(m->v[k], v); k++)
-		;
-	if (k == m->n && m->n < 32)
-		memcpy(m->v[m->n++], v, sizeof(v));
-	return 0;
-}
-
-/* The status page's Mirrored card: agent versions, package documents, Endpoint manifests. */
-static void status_mirrored(struct evbuffer *b, const struct mirrored *m)
-{
-	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
-	for (int i = 0; i < m->n; i++)
-		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", m->v[i]);
-	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
-	    m->n ? "" : " none", m->packages, m->pinned);
-	if (m->nmanifests) {
-		struct al_reader *rd;
-		if (al_reader_new(srv.store, &rd) == 0) {
-			for (int i = 0; i < m->nmanifests; i++) {
-				char mv[200], age[32];
-				const char *base = strrchr(m->manifests[i], '/');
-				time_t when = 0;
-				if (al_manifest_info(rd, m->manifests[i], mv, sizeof(mv), &when) == -ENOENT)
-					continue;
-				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
-				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
-				admin_html_text(b, base ? base + 1 : m->manifests[i]);
-				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
-				admin_html_text(b, mv);
-				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
-				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
-			}
-			al_reader_free(rd);
-		}
-	}
-	evbuffer_add_printf(b, "</div></div>");
-}
-
 /* The status page's Recent requests table, newest first. */
 static void status_recent(struct evbuffer *b, const struct al_recent *rec, int n)
 {
@@ -288,14 +223,12 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	struct al_store_stats st = {0};
 	struct al_recent rec[AL_RECENT];
 	int n = al_recent_get(rec);
-	struct mirrored mi = {0};
 	uint64_t r5, h5, r15, h15;
 	char up[32];
 	double used;
 
 	al_counters_sum(&cnt);
 	al_store_stats(srv.store, &st);
-	al_store_foreach(srv.store, collect_mirrored, &mi);
 	al_minutes(5, &r5, &h5);
 	al_minutes(15, &r15, &h15);
 	used = cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)cfg->cache_max_size : 0;
@@ -342,7 +275,9 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	    (unsigned long long)r15, ld(&cnt.hits), ld(&cnt.stale), ld(&cnt.revalidated),
 	    ld(&cnt.misses), ld(&cnt.collapsed));
 
-	status_mirrored(b, &mi);
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>");
+	readiness_mirrored_html(b); /* what the cache holds is read off the loop (proxy/front/readiness.c) */
+	evbuffer_add_printf(b, "</div></div>");
 	readiness_html(b);
 	status_recent(b, rec, n);
 	evbuffer_add_printf(b, "</table></div></body></html>\n");

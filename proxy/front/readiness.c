@@ -24,6 +24,7 @@
 #include "proxy/runtime/conf.h"
 #include "proxy/runtime/log.h"
 #include "proxy/runtime/server.h"
+#include "policy/route.h"
 #include "policy/units.h"
 
 #include <errno.h>
@@ -43,6 +44,68 @@ static int running, stopping;
 static json_t *result;          /* [{doctor's object}], under mu; replaced whole, never edited */
 static int64_t computed_at;     /* under mu; 0 before the first */
 static int64_t asked_at;        /* under mu: when the pages last asked for it, 0 never */
+
+/* The status page's Mirrored card: pinned agent versions, package documents, Endpoint manifests. */
+struct mirrored {
+	char v[32][32];
+	int n, pinned, packages;
+	char manifests[8][256];
+	int nmanifests;
+	char mv[8][200];           /* each manifest's manifest_version, or why it is unreadable */
+	time_t published[8];
+};
+
+static struct mirrored *mirrored_last; /* under mu; replaced whole */
+
+static int collect_mirrored(const uint8_t *key, const struct al_record *r, void *arg)
+{
+	struct mirrored *m = arg;
+	char url[1024], v[32];
+	size_t ul = r->url_len < sizeof(url) - 1 ? r->url_len : sizeof(url) - 1;
+	int k;
+
+	(void)key;
+	memcpy(url, r->url, ul);
+	url[ul] = '\0';
+	if (r->status == 200 && strstr(url, "/package/") != NULL && ul > 0 && url[ul - 1] == '/')
+		m->packages++;
+	if (r->status == 200 && strstr(url, "/downloads/endpoint/manifest/artifacts-") != NULL && m->nmanifests < 8)
+		snprintf(m->manifests[m->nmanifests++], sizeof(m->manifests[0]), "%.255s", url);
+	if (!(r->flags & AL_REC_PINNED))
+		return 0;
+	m->pinned++;
+	if (r->status != 200 || al_agent_version_of(r->url, r->url_len, v, sizeof(v)) != 0)
+		return 0;
+	for (k = 0; k < m->n && strcmp(m->v[k], v); k++)
+		;
+	if (k == m->n && m->n < 32)
+		memcpy(m->v[m->n++], v, sizeof(v));
+	return 0;
+}
+
+static struct mirrored *compute_mirrored(void)
+{
+	struct mirrored *m = calloc(1, sizeof(*m));
+	struct al_reader *rd;
+	int n = 0;
+
+	if (m == NULL)
+		return NULL;
+	al_store_foreach(srv.store, collect_mirrored, m);
+	if (al_reader_new(srv.store, &rd) == 0) {
+		for (int i = 0; i < m->nmanifests; i++) {
+			/* a manifest gone since the scan is left out */
+			if (al_manifest_info(rd, m->manifests[i], m->mv[n], sizeof(m->mv[n]), &m->published[n]) == -ENOENT)
+				continue;
+			if (n != i)
+				memcpy(m->manifests[n], m->manifests[i], sizeof(m->manifests[0]));
+			n++;
+		}
+		al_reader_free(rd);
+	}
+	m->nmanifests = n;
+	return m;
+}
 
 static json_t *compute(void)
 {
@@ -80,6 +143,7 @@ static void *readiness_main(void *arg)
 		pthread_mutex_unlock(&mu);
 		if (watched && al_store_stats(srv.store, &st) == 0 &&
 		    (first || (st.last_txnid != seen && now - last >= MIN_GAP_S && now - last >= 20 * took))) {
+			struct mirrored *mi = compute_mirrored(), *old_mi;
 			json_t *r = compute(), *old;
 			int64_t done = (int64_t)time(NULL);
 			took = done - now;
@@ -89,9 +153,12 @@ static void *readiness_main(void *arg)
 			pthread_mutex_lock(&mu);
 			old = result;
 			result = r;
+			old_mi = mirrored_last;
+			mirrored_last = mi;
 			computed_at = done;
 			pthread_mutex_unlock(&mu);
 			json_decref(old);
+			free(old_mi);
 		}
 		pthread_mutex_lock(&mu);
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -126,6 +193,8 @@ void readiness_stop(void)
 	running = 0;
 	json_decref(result);
 	result = NULL;
+	free(mirrored_last);
+	mirrored_last = NULL;
 	computed_at = asked_at = 0;
 }
 
@@ -246,4 +315,41 @@ void readiness_html(struct evbuffer *b)
 	evbuffer_add_printf(b, "<span class=\"err\">computed %lld s ago, off the request path</span></div>",
 	    (long long)((int64_t)time(NULL) - at));
 	json_decref(r);
+}
+
+void readiness_mirrored_html(struct evbuffer *b)
+{
+	struct mirrored *m = malloc(sizeof(*m));
+	int64_t at;
+
+	json_decref(last_result(&at)); /* an ask, as the readiness card's */
+	pthread_mutex_lock(&mu);
+	if (m != NULL && mirrored_last != NULL)
+		memcpy(m, mirrored_last, sizeof(*m));
+	else if (m != NULL)
+		m->n = -1;
+	pthread_mutex_unlock(&mu);
+	if (m == NULL || m->n < 0) {
+		evbuffer_add_printf(b, "being computed");
+		free(m);
+		return;
+	}
+	evbuffer_add_printf(b, "Elastic Agent versions:");
+	for (int i = 0; i < m->n; i++)
+		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", m->v[i]);
+	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
+	    m->n ? "" : " none", m->packages, m->pinned);
+	for (int i = 0; i < m->nmanifests; i++) {
+		char age[32];
+		const char *base = strrchr(m->manifests[i], '/');
+		int64_t old = (int64_t)time(NULL) - (int64_t)m->published[i];
+		al_human_age(old, age, sizeof(age));
+		evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
+		admin_html_text(b, base ? base + 1 : m->manifests[i]);
+		evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
+		admin_html_text(b, m->mv[i]);
+		evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
+		    old > AL_MANIFEST_MAX_AGE ? "warn" : "age", age);
+	}
+	free(m);
 }
