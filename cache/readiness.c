@@ -305,8 +305,22 @@ static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
 		return 0;
 	if (al_body_read(d->rd, r, 8u << 20, &buf) != 0)
 		return 0;
-	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j))
-		json_array_append(d->v, j);
+	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j)) {
+		/*
+		 * Only what Kibana's list is decided by (the filters and the order read
+		 * the index's skeleton fields: policy/registry_summary.c) and what is
+		 * checked of each package: at catalogue scale the whole documents'
+		 * JSON would be held at once, which a server's readiness thread must not.
+		 */
+		static const char *const KEEP[] = {"name", "version", "release", "type", "format_version", "conditions",
+		    "discovery", "deprecated", "download", "signature_path", NULL};
+		json_t *keep = json_object();
+		for (int k = 0; keep != NULL && KEEP[k]; k++)
+			if (json_object_get(j, KEEP[k]) != NULL)
+				json_object_set(keep, KEEP[k], json_object_get(j, KEEP[k]));
+		if (keep != NULL)
+			json_array_append_new(d->v, keep);
+	}
 	json_decref(j);
 	free(buf);
 	return 0;
