@@ -127,27 +127,36 @@ static json_t *compute(void)
 	return out;
 }
 
+/* Milliseconds on a clock that does not jump. */
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void *readiness_main(void *arg)
 {
 	uint64_t seen = 0;
-	int64_t last = 0, took = 0;
+	int64_t last = 0, took = 0; /* ms, mono_ms() */
 	int first = 1;
 
 	(void)arg;
 	pthread_mutex_lock(&mu);
 	while (!stopping) {
 		struct al_store_stats st = {0};
-		int64_t now = (int64_t)time(NULL);
-		int watched = asked_at != 0 && now - asked_at < WATCH_S;
+		int64_t now = mono_ms();
+		int watched = asked_at != 0 && (int64_t)time(NULL) - asked_at < WATCH_S;
 		struct timespec until;
 		pthread_mutex_unlock(&mu);
 		if (watched && al_store_stats(srv.store, &st) == 0 &&
-		    (first || (st.last_txnid != seen && now - last >= MIN_GAP_S && now - last >= 20 * took))) {
+		    (first || (st.last_txnid != seen && now - last >= MIN_GAP_S * 1000 && now - last >= 20 * took))) {
 			struct mirrored *mi = compute_mirrored(), *old_mi;
 			json_t *r = compute(), *old;
 			int64_t done = (int64_t)time(NULL);
-			took = done - now;
-			last = done;
+			last = mono_ms();
+			took = last - now;
 			seen = st.last_txnid;
 			first = 0;
 			pthread_mutex_lock(&mu);
