@@ -104,6 +104,15 @@ def test():
             r = json.loads(cli(gap.config, "ledger", "--json").stdout)["records"][-1]
             eq((r["command"], r["result"], r["bundle_digest"]), ("import", "admitted", ix["bundle_digest"]),
                "the ledger names the split bundle by its digest")
+            # An index that lists an empty part (no byte of the bundle in it) still reads: its digest is the
+            # empty one's, checked without a read.
+            ix2 = dict(ix, parts=ix["parts"] + [{"name": "stack.airlock.empty", "bytes": 0,
+                                                 "sha256": hashlib.sha256(b"").hexdigest()}])
+            open(os.path.join(out, "stack.airlock.empty"), "wb").close()
+            json.dump(ix2, open(b + ".index", "w"))
+            p = cli(gap.config, "import", b + ".index")
+            if f"skipped {len(entries(al.config))} " not in p.stdout:
+                fail(f"the same bundle again, with an empty part listed: {p.stdout}")
         finally:
             shutil.rmtree(d2, ignore_errors=True)
 
