@@ -1421,6 +1421,8 @@ int al_bundle_import(struct al_store *s, FILE *f, const struct al_import_opts *o
 		*outcome = AL_IMPORT_UNTRUSTED;
 		goto out;
 	}
+	if (o->source_ok != NULL && (rc = o->source_ok(o->source_arg, err, errlen)) != 0)
+		goto out;
 	*outcome = AL_IMPORT_FAILED;
 	if ((rc = admit_commit(&ad, st, err, errlen)) != 0)
 		goto out;

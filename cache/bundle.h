@@ -149,6 +149,13 @@ struct al_import_stats {
 struct al_import_opts {
 	EVP_PKEY *const *trusted;    /* a valid signature by one of these is required; none: not checked */
 	int ntrusted;
+	/*
+	 * May be NULL.  Called once the whole bundle checked out, before anything
+	 * is published: the source's own say (a split bundle: every part is the
+	 * one its index names).  0 publishes; -errno refuses, with err.
+	 */
+	int (*source_ok)(void *arg, char *err, size_t errlen);
+	void *source_arg;
 };
 
 /* How an import ended, for the caller's words and the ledger. */

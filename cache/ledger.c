@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define MAX_LEDGER (256u << 20)
+#define HEAD_FILE AL_LEDGER_HEAD_FILE
 #define DIGEST_KEY ",\"digest\":\""
 #define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -97,8 +98,9 @@ bad:
 	return -EBADMSG;
 }
 
+/* at_seq (0: none): at_digest gets that record's digest, when the chain reaches it. */
 static int walk(const char *buf, size_t len, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad, char head[65],
-    char *err, size_t errlen)
+    uint64_t at_seq, char at_digest[65], char *err, size_t errlen)
 {
 	const char *p = buf, *end = buf + len;
 	char prev[65] = ZERO64, why[300];
@@ -120,6 +122,8 @@ static int walk(const char *buf, size_t len, al_ledger_fn fn, void *arg, uint64_
 			snprintf(err, errlen, "record %llu: %s", (unsigned long long)seq, why);
 			return rc;
 		}
+		if (seq == at_seq)
+			memcpy(at_digest, prev, 65);
 		rc = fn ? fn(j, arg) : 0;
 		json_decref(j);
 		if (rc != 0)
@@ -137,10 +141,107 @@ static void ledger_path(const char *dir, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", dir, AL_LEDGER_FILE);
 }
 
+/*
+ * The head anchor (ledger.h): {"seq":N,"digest":"..."} in ledger.head.
+ * 1 and *seq/digest when there is one, 0 when there is none (a ledger an
+ * airlock before the anchor wrote, or none yet), -EBADMSG when unreadable.
+ */
+static int anchor_read(const char *dir, uint64_t *seq, char digest[65])
+{
+	char path[4096];
+	json_t *j;
+	const char *d;
+	int rc = -EBADMSG;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, HEAD_FILE);
+	if ((j = json_load_file(path, 0, NULL)) == NULL)
+		return access(path, F_OK) == 0 ? -EBADMSG : 0;
+	d = json_string_value(json_object_get(j, "digest"));
+	if (json_integer_value(json_object_get(j, "seq")) > 0 && d != NULL && strlen(d) == 64) {
+		*seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+		memcpy(digest, d, 65);
+		rc = 1;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/*
+ * Written after the record is durable, under the ledger's lock: a new file
+ * renamed over the old, so a crash leaves the old anchor or the new one.
+ * An anchor one record behind (a crash between the two) is what the reader
+ * accepts; one ahead is what it reports as a cut.
+ */
+static int anchor_write(const char *dir, uint64_t seq, const char digest[65])
+{
+	char path[4096], tmp[4200], line[128];
+	int fd, n, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, HEAD_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	n = snprintf(line, sizeof(line), "{\"seq\":%llu,\"digest\":\"%s\"}\n", (unsigned long long)seq, digest);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return -errno;
+	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
+		rc = -errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* Hold the chain walked (n records, all good) to the anchor; -EBADMSG with err and *bad when records were cut. */
+static int anchor_check(const char *dir, uint64_t n, uint64_t at_seq, const char at_digest[65], uint64_t *bad,
+    char *err, size_t errlen)
+{
+	uint64_t seq = 0;
+	char want[65];
+	int rc = anchor_read(dir, &seq, want);
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		snprintf(err, errlen, "%s/%s, the anchor of the ledger's head, is unreadable", dir, HEAD_FILE);
+		*bad = n + 1;
+		return -EBADMSG;
+	}
+	if (seq != at_seq) {
+		/* read again under the lock by the caller; only a torn write could differ */
+		snprintf(err, errlen, "%s/%s changed while the ledger was read", dir, HEAD_FILE);
+		*bad = n + 1;
+		return -EBADMSG;
+	}
+	if (n < seq) {
+		*bad = n + 1;
+		if (n + 1 == seq)
+			snprintf(err, errlen, "record %llu: cut from the end of the ledger (%s names it as the head, digest "
+			    "%.16s...)", (unsigned long long)seq, HEAD_FILE, want);
+		else
+			snprintf(err, errlen, "records %llu to %llu: cut from the end of the ledger (%s names record %llu as "
+			    "the head, digest %.16s...)", (unsigned long long)(n + 1), (unsigned long long)seq, HEAD_FILE,
+			    (unsigned long long)seq, want);
+		return -EBADMSG;
+	}
+	if (strcmp(at_digest, want) != 0) {
+		*bad = seq;
+		snprintf(err, errlen, "record %llu: not the record %s names as the head (digest %.16s..., the anchor says "
+		    "%.16s...): the ledger was cut and written again", (unsigned long long)seq, HEAD_FILE, at_digest, want);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad, char head[65],
     char *err, size_t errlen)
 {
-	char path[4096], *buf = NULL;
+	char path[4096], *buf = NULL, at_digest[65] = "", dummy[65];
+	uint64_t at_seq = 0;
 	size_t len;
 	int fd, rc;
 
@@ -148,19 +249,26 @@ int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uin
 	memcpy(head, ZERO64, 65);
 	*n = *bad = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return 0;
+		if (errno == ENOENT) /* the whole file gone: the anchor, if any, says how many records were */
+			return anchor_check(dir, 0, anchor_read(dir, &at_seq, dummy) > 0 ? at_seq : 0, at_digest, bad,
+			    err, errlen);
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
+	/* the anchor and the file under one lock: an append moves both while holding it exclusively */
 	flock(fd, LOCK_SH);
+	if (anchor_read(dir, &at_seq, dummy) < 0)
+		at_seq = 0;
 	rc = slurp(fd, &buf, &len);
-	close(fd);
 	if (rc != 0) {
+		close(fd);
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = walk(buf, len, fn, arg, n, bad, head, err, errlen);
+	rc = walk(buf, len, fn, arg, n, bad, head, at_seq, at_digest, err, errlen);
+	if (rc == 0)
+		rc = anchor_check(dir, *n, at_seq, at_digest, bad, err, errlen);
+	close(fd);
 	free(buf);
 	return rc;
 }
@@ -206,9 +314,17 @@ int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **l
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		goto out;
 	}
-	if ((rc = walk(buf, len, NULL, NULL, &n, &bad, head, why, sizeof(why))) != 0) {
-		snprintf(err, errlen, "%s is broken (%s); not appending to it: airlock ledger --verify", path, why);
-		goto out;
+	{
+		uint64_t at_seq = 0;
+		char at_digest[65] = "", dummy[65];
+		if (anchor_read(dir, &at_seq, dummy) < 0)
+			at_seq = 0;
+		if ((rc = walk(buf, len, NULL, NULL, &n, &bad, head, at_seq, at_digest, why, sizeof(why))) == 0)
+			rc = anchor_check(dir, n, at_seq, at_digest, &bad, why, sizeof(why));
+		if (rc != 0) {
+			snprintf(err, errlen, "%s is broken (%s); not appending to it: airlock ledger --verify", path, why);
+			goto out;
+		}
 	}
 	gethostname(host, sizeof(host) - 1);
 	gmtime_r(&now, &tm);
@@ -236,6 +352,8 @@ int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **l
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	/* the record is durable; a failed anchor only leaves it one behind, which reads as intact */
+	anchor_write(dir, n + 1, dg);
 	if (digest_out != NULL)
 		memcpy(digest_out, dg, 65);
 	if (line_out != NULL) {

@@ -8,10 +8,18 @@
  *
  * A record edited by hand no longer matches its own digest; one whose
  * digest was recomputed breaks the next record's "prev"; a record removed
- * or inserted breaks "seq" and "prev".  The chain cannot tell that records
- * were cut from the end: `airlock ledger --verify` prints the head's digest
- * so it can be noted elsewhere (the other side, a paper log).  Appends are
- * serialized with flock(2), so two imports at once still chain.
+ * or inserted breaks "seq" and "prev".  The chain alone cannot tell that
+ * records were cut from its end, so each append also writes the head's seq
+ * and digest to a second file, ledger.head (a new file renamed over the old,
+ * after the record is durable): a ledger shorter than its anchor, or whose
+ * record at the anchor's seq has another digest, is reported as cut, naming
+ * the records.  The anchor is written after the record, so it may be one
+ * record behind (a crash between the two), never ahead.  A ledger without
+ * an anchor (written by an airlock before it) still reads; what the anchor
+ * cannot catch is both files cut together, so `airlock ledger --verify`
+ * still prints the head's digest to note elsewhere (the other side, a paper
+ * log).  Appends are serialized with flock(2), so two imports at once still
+ * chain, and the reader holds the lock while it reads both files.
  *
  * Across the gap: an export appends a "started" record before it writes
  * the bundle, and the bundle's header carries that record's line (under
@@ -28,6 +36,7 @@
 #include <stdint.h>
 
 #define AL_LEDGER_FILE "ledger.jsonl"
+#define AL_LEDGER_HEAD_FILE "ledger.head"
 
 /*
  * Append rec (borrowed; its members follow seq, time, host, airlock; prev

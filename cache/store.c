@@ -834,6 +834,7 @@ int al_store_stats(struct al_store *s, struct al_store_stats *st)
 	mdb_txn_abort(txn);
 	mdb_env_info(s->env, &ei);
 	st->map_size = ei.me_mapsize;
+	st->last_txnid = (uint64_t)ei.me_last_txnid;
 	st->evictions = atomic_load(&s->evictions);
 	return 0;
 }

@@ -44,6 +44,7 @@ struct al_store_stats {
 	uint64_t bytes;
 	uint64_t evictions;     /* since open */
 	uint64_t map_size;
+	uint64_t last_txnid;    /* LMDB's last committed write, by any process: changes when anything was written */
 };
 
 /*

@@ -71,6 +71,33 @@ int al_plan_in_list(const char *list, const char *item)
 	return 0;
 }
 
+int al_plan_model_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n >= 128 || id[0] == '.')
+		return 0;
+	for (; *id; id++)
+		if (!(isalnum((unsigned char)*id) || *id == '_' || *id == '.' || *id == '-'))
+			return 0;
+	return 1;
+}
+
+int al_plan_major_minor_ok(const char *v)
+{
+	const char *p = v;
+
+	for (int part = 0; part < 2; part++) {
+		if (p == NULL || !isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+		if (part == 0 && *p++ != '.')
+			return 0;
+	}
+	return *p == '\0' && p - v < 16;
+}
+
 static int product_ok(const char *s)
 {
 	if (!*s || strlen(s) > 64)
@@ -81,7 +108,7 @@ static int product_ok(const char *s)
 	return 1;
 }
 
-enum { VERSIONS, PLATFORMS, FORMATS, PRODUCTS };
+enum { VERSIONS, PLATFORMS, FORMATS, PRODUCTS, MODELS, MAJOR_MINOR };
 
 /* A scalar or a sequence of scalars, each checked for what it is, into a list or a comma list. */
 static int items(struct ld *l, yaml_node_t *v, int what, const char *key, char **list, int *n, char *comma,
@@ -112,6 +139,10 @@ static int items(struct ld *l, yaml_node_t *v, int what, const char *key, char *
 			return bad(l, e, "%s: '%s' is not one of %s", key, s, AL_PLAN_PLATFORMS);
 		if (what == FORMATS && !al_plan_in_list(AL_PLAN_FORMATS, s))
 			return bad(l, e, "%s: '%s' is not one of %s", key, s, AL_PLAN_FORMATS);
+		if (what == MODELS && !al_plan_model_id_ok(s))
+			return bad(l, e, "%s: '%s' is not a model id (as elser_model_2_linux-x86_64)", key, s);
+		if (what == MAJOR_MINOR && !al_plan_major_minor_ok(s))
+			return bad(l, e, "%s: '%s' is not MAJOR.MINOR (as 8.15; quote it in YAML)", key, s);
 		if (what == PRODUCTS && !product_ok(s))
 			return bad(l, e, "%s: '%s' is not an artifact name (as elastic-agent, fleet-server)", key, s);
 		if (list != NULL) {
@@ -166,7 +197,8 @@ static int mapping(struct ld *l, yaml_node_t *m, const char *where, const char *
 
 static int load(struct ld *l, yaml_node_t *root, struct al_plan *p)
 {
-	static const char *const top[] = {"stack", "agents", "endpoint", "kibana", "prerelease", NULL};
+	static const char *const top[] = {"stack", "agents", "endpoint", "kibana", "prerelease", "models", "product_docs",
+	    "geoip", NULL};
 	static const char *const agents[] = {"platforms", "formats", "products", NULL};
 	int rc;
 
@@ -181,11 +213,15 @@ static int load(struct ld *l, yaml_node_t *root, struct al_plan *p)
 			rc = items(l, v, VERSIONS, "endpoint", p->endpoint, &p->nendpoint, NULL, 0);
 		else if (!strcmp(key, "kibana"))
 			rc = items(l, v, VERSIONS, "kibana", p->kibana, &p->nkibana, NULL, 0);
-		else if (!strcmp(key, "prerelease")) {
+		else if (!strcmp(key, "models"))
+			rc = items(l, v, MODELS, "models", p->models, &p->nmodels, NULL, 0);
+		else if (!strcmp(key, "product_docs"))
+			rc = items(l, v, MAJOR_MINOR, "product_docs", p->product_docs, &p->nproduct_docs, NULL, 0);
+		else if (!strcmp(key, "prerelease") || !strcmp(key, "geoip")) {
 			const char *s = v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : "";
 			if (strcmp(s, "true") && strcmp(s, "false"))
-				return bad(l, v, "prerelease: true or false");
-			p->prerelease = !strcmp(s, "true");
+				return bad(l, v, "%s: true or false", key);
+			*(!strcmp(key, "geoip") ? &p->geoip : &p->prerelease) = !strcmp(s, "true");
 		} else {
 			if ((rc = mapping(l, v, "agents", agents)) != 0)
 				return rc;
@@ -205,8 +241,10 @@ static int load(struct ld *l, yaml_node_t *root, struct al_plan *p)
 	}
 	if (p->nstack == 0 && (p->platforms[0] || p->formats[0] || p->products[0]))
 		return bad(l, root, "agents: given without stack versions to mirror them for");
-	if (p->nstack == 0 && p->nendpoint == 0 && p->nkibana == 0)
-		return bad(l, root, "the plan names nothing to mirror: give stack, endpoint or kibana versions");
+	if (p->nstack == 0 && p->nendpoint == 0 && p->nkibana == 0 && p->nmodels == 0 && p->nproduct_docs == 0 &&
+	    !p->geoip)
+		return bad(l, root, "the plan names nothing to mirror: give stack, endpoint or kibana versions, models, "
+		    "product_docs or geoip");
 	return 0;
 }
 
@@ -240,7 +278,8 @@ int al_plan_load(const char *path, struct al_plan **out, char *err, size_t errle
 		return -EINVAL;
 	}
 	if ((root = yaml_document_get_root_node(&doc)) == NULL) {
-		snprintf(err, errlen, "%s: empty plan: give stack, endpoint or kibana versions", path);
+		snprintf(err, errlen, "%s: empty plan: give stack, endpoint or kibana versions, models, product_docs or geoip",
+		    path);
 		rc = -EINVAL;
 	} else {
 		rc = load(&l, root, p);
@@ -266,6 +305,10 @@ void al_plan_free(struct al_plan *p)
 		free(p->endpoint[i]);
 	for (int i = 0; i < p->nkibana; i++)
 		free(p->kibana[i]);
+	for (int i = 0; i < p->nmodels; i++)
+		free(p->models[i]);
+	for (int i = 0; i < p->nproduct_docs; i++)
+		free(p->product_docs[i]);
 	free(p);
 }
 
@@ -301,4 +344,10 @@ void al_plan_print(FILE *f, const struct al_plan *p)
 	list(f, "endpoint", p->endpoint, p->nendpoint);
 	list(f, "kibana", p->kibana, p->nkibana);
 	fprintf(f, "prerelease: %s\n", p->prerelease ? "true" : "false");
+	list(f, "models", p->models, p->nmodels);
+	fprintf(f, "product_docs: [");
+	for (int i = 0; i < p->nproduct_docs; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : "", p->product_docs[i]); /* quoted: 8.10 is not the number 8.1 */
+	fprintf(f, "]\n");
+	fprintf(f, "geoip: %s\n", p->geoip ? "true" : "false");
 }

@@ -10,7 +10,12 @@
  *   endpoint: [8.13.4]               Endpoint manifests (and every artifact each lists)
  *   kibana: [8.13.4]                 the registry's packages for these Kibana versions
  *   prerelease: false
+ *   models: [elser_model_2_linux-x86_64]   trained models by id (mirror models --id)
+ *   product_docs: ["8.15"]           the AI Assistant's product documentation, by MAJOR.MINOR
+ *   geoip: true                      Elasticsearch's GeoIP databases (mirror geoip)
  *
+ * FIPS agent builds are a product like any other: agents.products:
+ * [elastic-agent-fips] (linux .tar.gz only: mirror artifacts --only).
  * Every key is optional; a scalar stands for a list of one.  Errors say
  * file:line:column: what, as configuration errors do.  Pure: reads the
  * file, does no network I/O.
@@ -27,6 +32,9 @@
 struct al_plan {
 	char *stack[AL_PLAN_MAX], *endpoint[AL_PLAN_MAX], *kibana[AL_PLAN_MAX];
 	int nstack, nendpoint, nkibana;
+	char *models[AL_PLAN_MAX], *product_docs[AL_PLAN_MAX];
+	int nmodels, nproduct_docs;
+	int geoip;
 	char platforms[512];   /* comma lists, "" when not given (mirror's defaults) */
 	char formats[128];
 	char products[1024];
@@ -42,6 +50,10 @@ void al_plan_print(FILE *f, const struct al_plan *p);
 int al_plan_version_shape(const char *v);
 /* al_plan_version_shape, and under 64 characters: what a plan may hold. */
 int al_plan_version_ok(const char *v);
+/* A trained model's id as ml-models.elastic.co names its files: [A-Za-z0-9_.-], not starting with '.', under 128. */
+int al_plan_model_id_ok(const char *id);
+/* MAJOR.MINOR, as the product documentation artifacts are versioned. */
+int al_plan_major_minor_ok(const char *v);
 /* 1 when item is one of the comma-separated names in list (exactly, not a prefix); NULL list holds nothing. */
 int al_plan_in_list(const char *list, const char *item);
 

@@ -99,7 +99,7 @@ int inspect_main(int argc, char **argv)
 		return 2;
 	}
 	memset(&st, 0, sizeof(st));
-	if ((rc = split_open_read(path, &f, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
+	if ((rc = split_open_read(path, &f, NULL, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
 		fprintf(stderr, "airlock inspect: %s: BROKEN: %s\n", path, err);
 		al_pgp_free(keys);
 		al_config_free(cfg);

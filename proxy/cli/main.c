@@ -41,6 +41,7 @@ static const struct command_doc {
 	{"ledger [--json] [--verify]", "every export and import of this cache, hash-chained; checked"},
 	{"doctor --stack V [--platforms L] [--kibana V] [--endpoint V] [--json]",
 	    "(what an air-gapped Stack would miss, from the cache alone)"},
+	{"doctor ... [--fips] [--models IDS] [--product-docs V,...] [--geoip]", "the newer downloads too"},
 	{"ls [PATTERN] | purge PATTERN | verify | status", "(each takes --config FILE; mirror too)"},
 	{"ca init [DIR]", "create the TLS interception CA (default DIR: .)"},
 	{"keygen DIR", "an Ed25519 key pair for signing bundles"},

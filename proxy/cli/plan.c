@@ -3,7 +3,8 @@
  *
  * `airlock mirror --plan PLAN.yml` runs one mirror step per line of the
  * plan (artifacts per Stack version, endpoint per Endpoint version,
- * packages per Kibana version), each as `airlock mirror KIND ...` would, in
+ * packages per Kibana version, one models step for every id, product-docs
+ * per MAJOR.MINOR, geoip), each as `airlock mirror KIND ...` would, in
  * a child process of its own: a step starts and stops mirror's in-process
  * proxy, and a child keeps each step's state (the proxy's globals, a
  * crash) apart from the next.  The children's counts come back through a
@@ -11,14 +12,20 @@
  *
  * `airlock plan` reads the cache (one store, no network) and prints the
  * plan that matches what it holds: the Stack versions, platforms, formats
- * and products of its agent artifacts, its Endpoint manifests' versions,
- * and the Kibana versions its cached /search answers were asked for.
+ * and products of its agent artifacts (FIPS builds are the product
+ * elastic-agent-fips), its Endpoint manifests' versions, the Kibana
+ * versions its cached /search answers were asked for, the trained models
+ * whose metadata it holds, the product documentation versions of the
+ * artifacts it holds, and whether it holds GeoIP databases.
  */
 #include "proxy/cli/plan.h"
+#include "cache/readiness.h"
 #include "cache/store.h"
 #include "policy/artifact.h"
 #include "policy/config.h"
+#include "policy/geoip.h"
 #include "policy/plan.h"
+#include "policy/s3listing.h"
 #include "proxy/cli/mirror.h"
 
 #include <errno.h>
@@ -93,7 +100,7 @@ int plan_mirror(int argc, char **argv)
 	struct al_plan *p;
 	struct step *steps;
 	struct mirror_totals t = {0};
-	char err[1024], failed[2048] = "";
+	char err[1024], failed[2048] = "", ids[AL_PLAN_MAX * 130] = "";
 	int n = 0, nfailed = 0, rc = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -112,7 +119,8 @@ int plan_mirror(int argc, char **argv)
 		fprintf(stderr, "airlock mirror: plan error: %s\n", err);
 		return 2;
 	}
-	if ((steps = calloc((size_t)(p->nstack + p->nendpoint + p->nkibana), sizeof(*steps))) == NULL) {
+	if ((steps = calloc((size_t)(p->nstack + p->nendpoint + p->nkibana + 2 + p->nproduct_docs), sizeof(*steps))) ==
+	    NULL) {
 		al_plan_free(p);
 		return 1;
 	}
@@ -138,6 +146,23 @@ int plan_mirror(int argc, char **argv)
 		if (p->prerelease)
 			arg(s, "--prerelease");
 		snprintf(s->name, sizeof(s->name), "packages %s", p->kibana[i]);
+	}
+	if (p->nmodels > 0) {
+		struct step *s = &steps[n++];
+		for (int i = 0; i < p->nmodels; i++)
+			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s", i ? "," : "", p->models[i]);
+		arg(s, "mirror"), arg(s, "models"), arg(s, "--id"), arg(s, ids);
+		snprintf(s->name, sizeof(s->name), "models (%d)", p->nmodels);
+	}
+	for (int i = 0; i < p->nproduct_docs; i++, n++) {
+		struct step *s = &steps[n];
+		arg(s, "mirror"), arg(s, "product-docs"), arg(s, "--version"), arg(s, p->product_docs[i]);
+		snprintf(s->name, sizeof(s->name), "product-docs %s", p->product_docs[i]);
+	}
+	if (p->geoip) {
+		struct step *s = &steps[n++];
+		arg(s, "mirror"), arg(s, "geoip");
+		snprintf(s->name, sizeof(s->name), "geoip");
 	}
 	for (int i = 0; i < n; i++) {
 		int src;
@@ -172,6 +197,15 @@ static void add_version(char **v, int *n, const char *s)
 		if (!strcmp(v[i], s))
 			return;
 	if (*n < AL_PLAN_MAX && al_plan_version_ok(s) && (v[*n] = strdup(s)) != NULL)
+		(*n)++;
+}
+
+static void add_name(char **v, int *n, const char *s)
+{
+	for (int i = 0; i < *n; i++)
+		if (!strcmp(v[i], s))
+			return;
+	if (*n < AL_PLAN_MAX && (v[*n] = strdup(s)) != NULL)
 		(*n)++;
 }
 
@@ -230,6 +264,23 @@ static int scan_one(const uint8_t *key, const struct al_record *rec, void *arg)
 		add_item(p->products, sizeof(p->products), a.product);
 	} else if (!strcmp(a.kind, "endpoint-manifest")) {
 		add_version(p->endpoint, &p->nendpoint, a.version);
+	} else if (!strncmp(url, AL_MODELS_BASE, strlen(AL_MODELS_BASE))) {
+		/* a model's metadata: what mirror models --id asks first, and what names its other files */
+		const char *id = url + strlen(AL_MODELS_BASE);
+		size_t il = strlen(id), ml = strlen(".metadata.json");
+		char v[128];
+		if (il > ml && il - ml < sizeof(v) && !strcmp(id + il - ml, ".metadata.json")) {
+			snprintf(v, sizeof(v), "%.*s", (int)(il - ml), id);
+			if (al_plan_model_id_ok(v))
+				add_name(p->models, &p->nmodels, v);
+		}
+	} else if (!strncmp(url, AL_PRODUCT_DOCS_BASE, strlen(AL_PRODUCT_DOCS_BASE))) {
+		char v[32];
+		if (!strchr(url + strlen(AL_PRODUCT_DOCS_BASE), '?') && al_product_doc_version(url + strlen(AL_PRODUCT_DOCS_BASE), v, sizeof(v)) &&
+		    al_plan_major_minor_ok(v))
+			add_name(p->product_docs, &p->nproduct_docs, v);
+	} else if (!strncmp(url, AL_GEOIP_BASE "/v1/db/", strlen(AL_GEOIP_BASE "/v1/db/"))) {
+		p->geoip = 1;
 	} else if (!strcmp(a.kind, "registry-query") && strstr(url, "/search?") != NULL) {
 		const char *k = strstr(url, "kibana.version=");
 		char v[64];
@@ -284,10 +335,12 @@ int plan_main(int argc, char **argv)
 	qsort(sc.p->stack, (size_t)sc.p->nstack, sizeof(char *), by_str);
 	qsort(sc.p->endpoint, (size_t)sc.p->nendpoint, sizeof(char *), by_str);
 	qsort(sc.p->kibana, (size_t)sc.p->nkibana, sizeof(char *), by_str);
+	qsort(sc.p->models, (size_t)sc.p->nmodels, sizeof(char *), by_str);
+	qsort(sc.p->product_docs, (size_t)sc.p->nproduct_docs, sizeof(char *), by_str);
 	al_plan_print(stdout, sc.p);
-	if (sc.p->nstack + sc.p->nendpoint + sc.p->nkibana == 0)
-		fprintf(stderr, "airlock plan: the cache %s holds no agent artifact, Endpoint manifest or package list: an "
-		    "empty plan\n", cfg->cache_path);
+	if (sc.p->nstack + sc.p->nendpoint + sc.p->nkibana + sc.p->nmodels + sc.p->nproduct_docs == 0 && !sc.p->geoip)
+		fprintf(stderr, "airlock plan: the cache %s holds no agent artifact, Endpoint manifest, package list, model, "
+		    "product documentation or GeoIP database: an empty plan\n", cfg->cache_path);
 	al_plan_free(sc.p);
 	al_store_close(s);
 	al_config_free(cfg);

@@ -197,13 +197,51 @@ void split_write_free(struct split_writer *w)
 
 /* ---- reading ---- */
 
+/*
+ * Reading: with split_open_read's sr, each part's SHA-256 is taken from the
+ * bytes the bundle reader is handed, in order (the part's "frontier"), and
+ * compared when its last byte is read: a part that is not the one the
+ * index names fails that read, so the bundle reader stops before its end
+ * and import publishes nothing.  Bytes read elsewhere (the signature
+ * peeked at the file's end) are not digested then; import holds them to
+ * the signature met in order anyway.
+ */
 struct split_reader {
 	struct part *v;
 	int n;
 	uint64_t total, pos;
 	FILE *cur;
 	int cur_i;
+	int digest_on_read;        /* the parts' digests are checked while reading */
+	EVP_MD_CTX **md;           /* per part, while its frontier is short of its end */
+	uint64_t *front;           /* per part: bytes digested, in order */
+	uint8_t (*want)[32];       /* per part: the index's SHA-256 */
+	int bad;                   /* the first part found not to be the index's (1-based), 0 none */
 };
+
+/* Part i's bytes [off, off+n) were read: digest them when they are its frontier; -1 when the part ends wrong. */
+static int r_digest(struct split_reader *r, int i, uint64_t off, const char *buf, size_t n)
+{
+	uint8_t d[32];
+	unsigned dl = 32;
+
+	if (!r->digest_on_read || r->md[i] == NULL || off != r->front[i])
+		return 0;
+	EVP_DigestUpdate(r->md[i], buf, n);
+	r->front[i] += n;
+	if (r->front[i] < r->v[i].bytes)
+		return 0;
+	EVP_DigestFinal_ex(r->md[i], d, &dl);
+	EVP_MD_CTX_free(r->md[i]);
+	r->md[i] = NULL;
+	memcpy(r->v[i].sha256, d, 32);
+	if (memcmp(d, r->want[i], 32) != 0) {
+		if (!r->bad)
+			r->bad = i + 1;
+		return -1;
+	}
+	return 0;
+}
 
 static int r_at(struct split_reader *r, uint64_t pos)
 {
@@ -231,12 +269,23 @@ static ssize_t r_read(void *cookie, char *buf, size_t size)
 	size_t done = 0;
 
 	while (done < size && r->pos < r->total) {
-		size_t n;
+		uint64_t start = 0, off;
+		size_t n, want = size - done;
+		int i;
 		if (r_at(r, r->pos) != 0)
 			return done ? (ssize_t)done : -1;
-		n = fread(buf + done, 1, size - done, r->cur);
+		for (i = 0; i < r->cur_i; i++)
+			start += r->v[i].bytes;
+		off = r->pos - start;
+		if (want > r->v[i].bytes - off)
+			want = (size_t)(r->v[i].bytes - off); /* never past the part's end: a grown file is not read on */
+		n = fread(buf + done, 1, want, r->cur);
 		if (n == 0)
 			return done ? (ssize_t)done : -1; /* shorter than checked: changed under us */
+		if (r_digest(r, i, off, buf + done, n) != 0) {
+			errno = EBADMSG;
+			return -1; /* not a byte more of a bundle whose part is not the index's */
+		}
 		done += n;
 		r->pos += n;
 	}
@@ -263,9 +312,15 @@ static int r_close(void *cookie)
 
 	if (r->cur)
 		fclose(r->cur);
-	for (int i = 0; i < r->n; i++)
+	for (int i = 0; i < r->n; i++) {
 		free(r->v[i].name);
+		if (r->md)
+			EVP_MD_CTX_free(r->md[i]);
+	}
 	free(r->v);
+	free(r->md);
+	free(r->front);
+	free(r->want);
 	free(r);
 	return 0;
 }
@@ -297,7 +352,68 @@ static int file_sha256(const char *path, uint64_t *size, uint8_t d[32])
 	return 0;
 }
 
-int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, char *err, size_t errlen)
+/* 2n hex digits into n bytes; 0 or -1. */
+static int unhex(const char *h, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int a = al_hex_digit(h[2 * i]), b = a < 0 ? -1 : al_hex_digit(h[2 * i + 1]);
+		if (b < 0)
+			return -1;
+		out[i] = (uint8_t)(a << 4 | b);
+	}
+	return 0;
+}
+
+/* Part i (of total) is not the one the index names: its digest and the index's. */
+static void named_bad(const struct split_reader *r, int i, size_t total, char *err, size_t errlen)
+{
+	char dh[65], wh[65];
+
+	al_hex(r->v[i].sha256, 32, dh);
+	al_hex(r->want[i], 32, wh);
+	snprintf(err, errlen, "part %d of %d, %s, is not the part the index names (SHA-256 %.16s..., the index says "
+	    "%.16s...): altered, or a part of another bundle", i + 1, (int)total, r->v[i].name, dh, wh);
+}
+
+int split_read_check(struct split_reader *r, char *err, size_t errlen)
+{
+	char buf[65536];
+
+	for (int i = 0; i < r->n; i++) {
+		FILE *f;
+		if (r->md[i] != NULL) {
+			/* the rest of a part the stream did not read in order (a refusal stopped it): only those bytes */
+			if ((f = fopen(r->v[i].name, "rb")) == NULL || fseeko(f, (off_t)r->front[i], SEEK_SET) != 0) {
+				snprintf(err, errlen, "part %d of %d, %s, is missing (%s)", i + 1, r->n, r->v[i].name, strerror(errno));
+				if (f)
+					fclose(f);
+				return -ENOENT;
+			}
+			while (r->md[i] != NULL) {
+				size_t want = sizeof(buf), n;
+				if (want > r->v[i].bytes - r->front[i])
+					want = (size_t)(r->v[i].bytes - r->front[i]);
+				if ((n = fread(buf, 1, want, f)) == 0)
+					break;
+						r_digest(r, i, r->front[i], buf, n);
+			}
+			fclose(f);
+			if (r->md[i] != NULL) {
+				snprintf(err, errlen, "part %d of %d, %s, is short: %llu bytes where the index says %llu", i + 1,
+				    r->n, r->v[i].name, (unsigned long long)r->front[i], (unsigned long long)r->v[i].bytes);
+				return -EBADMSG;
+			}
+		}
+		if (memcmp(r->v[i].sha256, r->want[i], 32) != 0) {
+			named_bad(r, i, (size_t)r->n, err, errlen);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int split_open_read(const char *path, FILE **out, struct split_reader **sr, char *index_path, size_t cap, char *err,
+    size_t errlen)
 {
 	size_t len = strlen(path);
 	char dir[4200] = "", full[4400];
@@ -326,11 +442,15 @@ int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, 
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - index_path + 1), index_path);
 	parts = json_object_get(ix, "parts");
 	if (!json_is_array(parts) || json_array_size(parts) == 0 || json_array_size(parts) > MAX_PARTS ||
-	    (r = calloc(1, sizeof(*r))) == NULL || (r->v = calloc(json_array_size(parts), sizeof(r->v[0]))) == NULL) {
+	    (r = calloc(1, sizeof(*r))) == NULL || (r->v = calloc(json_array_size(parts), sizeof(r->v[0]))) == NULL ||
+	    (r->md = calloc(json_array_size(parts), sizeof(r->md[0]))) == NULL ||
+	    (r->front = calloc(json_array_size(parts), sizeof(r->front[0]))) == NULL ||
+	    (r->want = calloc(json_array_size(parts), sizeof(r->want[0]))) == NULL) {
 		snprintf(err, errlen, "%s: no parts listed", index_path);
 		goto fail;
 	}
 	r->cur_i = -1;
+	r->digest_on_read = sr != NULL;
 	/* every part, before anything is read as a bundle: there, whole, and the one the index names */
 	json_array_foreach(parts, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
@@ -338,7 +458,7 @@ int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, 
 		uint64_t want = (uint64_t)json_integer_value(json_object_get(e, "bytes")), got;
 		uint8_t d[32];
 		char dh[65];
-		if (name == NULL || h == NULL || strchr(name, '/') != NULL) {
+		if (name == NULL || h == NULL || strchr(name, '/') != NULL || strlen(h) != 64 || unhex(h, r->want[i], 32) != 0) {
 			snprintf(err, errlen, "%s: part %zu unreadable in the index", index_path, i + 1);
 			goto fail;
 		}
@@ -348,13 +468,20 @@ int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, 
 			goto fail;
 		}
 		r->n = (int)i + 1;
-		if ((rc = file_sha256(full, &got, d)) != 0) {
+		if (sr != NULL) {
+			/* the sizes now, the digests as import reads (split_read_check): each part read once */
+			struct stat st;
+			rc = stat(full, &st) != 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+			got = rc == 0 ? (uint64_t)st.st_size : 0;
+		} else {
+			rc = file_sha256(full, &got, d);
+		}
+		if (rc != 0) {
 			snprintf(err, errlen, "part %zu of %zu, %s, is missing (%s)", i + 1, json_array_size(parts), full,
 			    strerror(-rc));
 			rc = -ENOENT;
 			goto fail;
 		}
-		al_hex(d, 32, dh);
 		rc = -EBADMSG;
 		if (got != want) {
 			snprintf(err, errlen, "part %zu of %zu, %s, is %s: %llu bytes where the index says %llu", i + 1,
@@ -362,10 +489,17 @@ int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, 
 			    (unsigned long long)want);
 			goto fail;
 		}
-		if (strcmp(dh, h) != 0) {
-			snprintf(err, errlen, "part %zu of %zu, %s, is not the part the index names (SHA-256 %.16s..., "
-			    "the index says %.16s...): altered, or a part of another bundle", i + 1, json_array_size(parts), full,
-			    dh, h);
+		if (sr != NULL) {
+			if ((r->md[i] = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(r->md[i], EVP_sha256(), NULL) != 1) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			r->v[i].bytes = got;
+			if (got == 0)
+				r_digest(r, (int)i, 0, "", 0); /* no byte will be read: its digest is the empty one's, now */
+		} else if (al_hex(d, 32, dh), strcmp(dh, h) != 0) {
+			memcpy(r->v[i].sha256, d, 32);
+			named_bad(r, (int)i, json_array_size(parts), err, errlen);
 			goto fail;
 		}
 		r->v[i].bytes = got;
@@ -377,6 +511,8 @@ int split_open_read(const char *path, FILE **out, char *index_path, size_t cap, 
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	if (sr != NULL)
+		*sr = r;
 	return 1;
 fail:
 	json_decref(ix);

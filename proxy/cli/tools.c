@@ -5,6 +5,7 @@
 #include "proxy/cli/tools.h"
 #include "proxy/cli/listing.h"
 #include "proxy/cli/split.h"
+#include "cache/readiness.h"
 #include "proxy/front/admin.h"
 #include "cache/bundle.h"
 #include "cache/ledger.h"
@@ -400,6 +401,12 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 	return rc ? 1 : 0;
 }
 
+/* import's source_ok for a split bundle: every part read is the one its index names. */
+static int split_ok(void *arg, char *err, size_t errlen)
+{
+	return split_read_check(arg, err, errlen);
+}
+
 /*
  * One read of the bundle verifies and admits it (al_bundle_import): trusted
  * keys (config and --trust) mean a valid signature by one of them is
@@ -418,6 +425,7 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 	int nt = 0, rc = 0, verified = 0, custody_bad = 0, outcome;
 	json_t *rec;
 	FILE *f;
+	struct split_reader *sr = NULL;
 
 	memset(&info, 0, sizeof(info));
 	if (!ledger_ok("import", cfg->cache_path))
@@ -431,7 +439,7 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		}
 		nt++;
 	}
-	if ((rc = split_open_read(path, &f, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
+	if ((rc = split_open_read(path, &f, &sr, ixp, sizeof(ixp), err, sizeof(err))) < 0) {
 		/* a split bundle with a part missing, short or altered: named, nothing read */
 		fprintf(stderr, "airlock import: rejected %s: %s; the cache was not changed\n", path, err);
 		rc = 1;
@@ -446,7 +454,15 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 	rc = 0;
 	io.trusted = trusted;
 	io.ntrusted = nt;
+	io.source_ok = sr != NULL ? split_ok : NULL;
+	io.source_arg = sr;
 	al_bundle_import(c->s, f, &io, &info, &is, &outcome, err, sizeof(err));
+	if (sr != NULL && outcome == AL_IMPORT_REFUSED) {
+		/* a part not the index's may have stopped the read anywhere in it: name the part, not the bytes it broke */
+		char perr[1024];
+		if (split_read_check(sr, perr, sizeof(perr)) != 0)
+			snprintf(err, sizeof(err), "%s", perr);
+	}
 	fclose(f);
 	verified = outcome == AL_IMPORT_ADMITTED || outcome == AL_IMPORT_UNTRUSTED || outcome == AL_IMPORT_NO_BASE ||
 	    outcome == AL_IMPORT_FAILED;

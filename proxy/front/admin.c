@@ -1,4 +1,5 @@
 #include "proxy/front/admin.h"
+#include "proxy/front/readiness.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
 #include "policy/route.h"
@@ -148,11 +149,12 @@ static void metrics(const struct al_config *cfg, struct evbuffer *b)
 	    ld(&cnt.hot_rotations));
 	metric(b, "airlock_hot_bytes", "gauge", "Bytes taken in hot memory now.", ld(&cnt.hot_bytes));
 	uplink_metrics(b);
+	readiness_metrics(b);
 }
 
-static void html_text(struct evbuffer *b, const char *s)
+void admin_html_text(struct evbuffer *b, const char *s)
 {
-	for (; *s; s++) {
+	for (; s && *s; s++) {
 		switch (*s) {
 		case '<': evbuffer_add(b, "&lt;", 4); break;
 		case '>': evbuffer_add(b, "&gt;", 4); break;
@@ -178,37 +180,6 @@ static void human_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, unit[u]);
 }
 
-/* The store and the manifest parser together: see admin.h. */
-int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published)
-{
-	uint8_t key[AL_KEY_LEN];
-	struct al_record rec;
-	char *buf = NULL, err[256];
-	const char *lm;
-	size_t lml;
-	int rc = -ENOENT;
-
-	al_store_key(url, strlen(url), key);
-	if (al_reader_begin(r) != 0 || al_lookup(r, key, &rec) != 0 || rec.status != 200)
-		goto out;
-	*published = (time_t)rec.response_time;
-	if ((lm = al_hdr_get(rec.hdrs, rec.hdrs_len, "Last-Modified", &lml)) != NULL && al_http_date(lm, lml) > 0)
-		*published = al_http_date(lm, lml);
-	rc = -EINVAL;
-	if (al_body_read(r, &rec, 64u << 20, &buf) != 0) {
-		snprintf(mv, mvlen, "(unreadable: body)");
-		goto out;
-	}
-	if (al_endpoint_manifest(buf, rec.body_len, mv, mvlen, NULL, NULL, err, sizeof(err)) < 0)
-		snprintf(mv, mvlen, "(unreadable: %s)", err);
-	else
-		rc = 0;
-out:
-	al_reader_end(r);
-	free(buf);
-	return rc;
-}
-
 /* <span title="exact">human</span>, with an id */
 static void bytes_span(struct evbuffer *b, const char *id, uint64_t n)
 {
@@ -217,70 +188,6 @@ static void bytes_span(struct evbuffer *b, const char *id, uint64_t n)
 	human_bytes(n, h, sizeof(h));
 	evbuffer_add_printf(b, "<span id=\"%s\" data-bytes=\"%llu\" title=\"%llu bytes\">%s</span>", id,
 	    (unsigned long long)n, (unsigned long long)n, h);
-}
-
-/* What is mirrored: agent versions, Endpoint manifests, package documents. */
-struct mirrored {
-	char v[32][32];
-	int n, pinned, packages;
-	char manifests[8][256];
-	int nmanifests;
-};
-
-static int collect_mirrored(const uint8_t *key, const struct al_record *r, void *arg)
-{
-	struct mirrored *m = arg;
-	char url[1024], v[32];
-	size_t ul = r->url_len < sizeof(url) - 1 ? r->url_len : sizeof(url) - 1;
-	int k;
-
-	memcpy(url, r->url, ul);
-	url[ul] = '\0';
-	if (r->status == 200 && strstr(url, "/package/") != NULL && ul > 0 && url[ul - 1] == '/')
-		m->packages++;
-	if (r->status == 200 && strstr(url, "/downloads/endpoint/manifest/artifacts-") != NULL && m->nmanifests < 8)
-		snprintf(m->manifests[m->nmanifests++], sizeof(m->manifests[0]), "%.255s", url);
-	if (!(r->flags & AL_REC_PINNED))
-		return 0;
-	m->pinned++;
-	if (r->status != 200 || al_agent_version_of(r->url, r->url_len, v, sizeof(v)) != 0)
-		return 0;
-	for (k = 0; k < m->n && strcmp(m->v[k], v); k++)
-		;
-	if (k == m->n && m->n < 32)
-		memcpy(m->v[m->n++], v, sizeof(v));
-	return 0;
-}
-
-/* The status page's Mirrored card: agent versions, package documents, Endpoint manifests. */
-static void status_mirrored(struct evbuffer *b, const struct mirrored *m)
-{
-	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>Elastic Agent versions:");
-	for (int i = 0; i < m->n; i++)
-		evbuffer_add_printf(b, " <span class=\"version\">%s</span>", m->v[i]);
-	evbuffer_add_printf(b, "%s<br>Package documents: <span id=\"packages\">%d</span>; pinned entries: %d",
-	    m->n ? "" : " none", m->packages, m->pinned);
-	if (m->nmanifests) {
-		struct al_reader *rd;
-		if (al_reader_new(srv.store, &rd) == 0) {
-			for (int i = 0; i < m->nmanifests; i++) {
-				char mv[200], age[32];
-				const char *base = strrchr(m->manifests[i], '/');
-				time_t when = 0;
-				if (al_manifest_info(rd, m->manifests[i], mv, sizeof(mv), &when) == -ENOENT)
-					continue;
-				al_human_age((int64_t)(time(NULL) - when), age, sizeof(age));
-				evbuffer_add_printf(b, "<br>Endpoint <span class=\"manifest\">");
-				html_text(b, base ? base + 1 : m->manifests[i]);
-				evbuffer_add_printf(b, "</span>: manifest_version <span class=\"manifest-version\">");
-				html_text(b, mv);
-				evbuffer_add_printf(b, "</span>, published <span class=\"%s\">%s ago</span>",
-				    time(NULL) - when > 30 * 86400 ? "warn" : "age", age);
-			}
-			al_reader_free(rd);
-		}
-	}
-	evbuffer_add_printf(b, "</div></div>");
 }
 
 /* The status page's Recent requests table, newest first. */
@@ -296,9 +203,9 @@ static void status_recent(struct evbuffer *b, const struct al_recent *rec, int n
 		strftime(t, sizeof(t), "%H:%M:%S", &tm);
 		evbuffer_add_printf(b, "<tr data-t=\"%lld\"><td>%s.%03d</td><td>", (long long)rec[i].t_us, t,
 		    (int)(rec[i].t_us % 1000000 / 1000));
-		html_text(b, rec[i].method);
+		admin_html_text(b, rec[i].method);
 		evbuffer_add_printf(b, "</td><td>");
-		html_text(b, rec[i].url);
+		admin_html_text(b, rec[i].url);
 		evbuffer_add_printf(b, "</td><td>%d</td><td>%s</td></tr>\n", rec[i].status, al_result_names[rec[i].result]);
 	}
 }
@@ -316,14 +223,12 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	struct al_store_stats st = {0};
 	struct al_recent rec[AL_RECENT];
 	int n = al_recent_get(rec);
-	struct mirrored mi = {0};
 	uint64_t r5, h5, r15, h15;
 	char up[32];
 	double used;
 
 	al_counters_sum(&cnt);
 	al_store_stats(srv.store, &st);
-	al_store_foreach(srv.store, collect_mirrored, &mi);
 	al_minutes(5, &r5, &h5);
 	al_minutes(15, &r15, &h15);
 	used = cfg->cache_max_size ? 100.0 * (double)st.bytes / (double)cfg->cache_max_size : 0;
@@ -370,7 +275,10 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	    (unsigned long long)r15, ld(&cnt.hits), ld(&cnt.stale), ld(&cnt.revalidated),
 	    ld(&cnt.misses), ld(&cnt.collapsed));
 
-	status_mirrored(b, &mi);
+	evbuffer_add_printf(b, "<div class=\"card\" id=\"mirrored\"><h2>Mirrored</h2>");
+	readiness_mirrored_html(b); /* what the cache holds is read off the loop (proxy/front/readiness.c) */
+	evbuffer_add_printf(b, "</div></div>");
+	readiness_html(b);
 	status_recent(b, rec, n);
 	evbuffer_add_printf(b, "</table></div></body></html>\n");
 }

@@ -17,13 +17,8 @@
 struct al_config;
 struct al_reader;
 
-/*
- * The cached Endpoint manifest at url: its manifest_version into mv and when
- * it was published (Last-Modified, else when airlock fetched it).  0, or
- * -ENOENT when not cached, -EINVAL when unreadable (mv says why).  Uses and
- * ends r's snapshot.  For the status page and `airlock status`.
- */
-int al_manifest_info(struct al_reader *r, const char *url, char *mv, size_t mvlen, time_t *published);
+/* s (NULL: nothing) into b as HTML text: <, >, & and " escaped. */
+void admin_html_text(struct evbuffer *b, const char *s);
 
 /*
  * Answer into body from the request's configuration cfg; returns the status

@@ -5,6 +5,7 @@
 #include "proxy/fetch/upstream.h"
 #include "proxy/fetch/writer.h"
 #include "proxy/front/hot.h"
+#include "proxy/front/readiness.h"
 #include "proxy/front/tls.h"
 #include "proxy/runtime/log.h"
 
@@ -65,13 +66,14 @@ static void serve_worker_fini(struct worker *w)
 
 static int serve_run(struct event_base *main_base, const struct al_config *cfg)
 {
-	if (uplink_start_probes(main_base, cfg) != 0 || al_writer_start(srv.store) != 0)
+	if (uplink_start_probes(main_base, cfg) != 0 || al_writer_start(srv.store) != 0 || readiness_start() != 0)
 		return -EIO;
 	return 0;
 }
 
 static void serve_stop(void)
 {
+	readiness_stop(); /* it reads the store: before the store closes */
 	al_writer_stop(); /* after the workers: what they handed it is written before the store closes */
 	uplink_shutdown();
 	tls_shutdown();

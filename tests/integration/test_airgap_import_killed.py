@@ -96,8 +96,8 @@ def test():
             if size > clean_size + (512 << 10):  # the killed run had written about 1 MiB of bodies
                 fail(f"the cache file is {size} bytes after kill and rerun, {clean_size} after one clean import: "
                      "the killed run's bodies were kept")
-            eq(files(media, g1.cache), sorted(before + [os.path.join(g1.cache, "ledger.jsonl")]),
-               "no other file than the ledger the finished import began")
+            eq(files(media, g1.cache), sorted(before + [os.path.join(g1.cache, n) for n in ("ledger.jsonl", "ledger.head")]),
+               "no other file than the ledger the finished import began, and its head's anchor")
             print(f"cache file: {size} bytes after kill and rerun, {clean_size} after one clean import; "
                   f"body 4 read {n_mid} time(s), the last byte {n_end} time(s)")
 

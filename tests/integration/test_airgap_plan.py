@@ -13,7 +13,7 @@ are refused with file:line:column: what, exit 2, before anything is fetched."""
 import io, json, os, shutil, sys, tempfile, zipfile
 import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Airlock, Case, cli, entries, eq, fail, main, sha512_line
+from harness import Airlock, Case, bad_plan, cli, entries, eq, fail, main, sha512_line
 
 VS = ("8.13.4", "8.14.0")
 PLATS = ("linux-x86_64", "windows-x86_64")
@@ -134,12 +134,7 @@ def test():
                 ("agents:\n  platforms: [linux-x86_64]\n", "agents: given without stack versions"),
                 ("stack: [8.13.4\n", "did not find expected"),
                 ("", "empty plan")):
-            bad = os.path.join(tmp, "bad.yml")
-            open(bad, "w").write(text)
-            p = cli(al.config, "mirror", "--plan", bad, ok=False)
-            eq(p.returncode, 2, f"a bad plan {text!r}: {p.stderr}")
-            if want not in p.stderr or (want.startswith(":") and bad + want not in p.stderr):
-                fail(f"plan {text!r}: want {want!r} in {p.stderr!r}")
+            bad_plan(al.config, tmp, text, want)
         eq(up.count(), count, "nothing asked for a bad plan")
 
 

@@ -7,7 +7,9 @@ trailer of the parts put together).  inspect reads the parts as one bundle.
 On the closed side, import of the first part or the index: a missing part, a
 short one, one with a byte flipped, and one swapped for the same part of
 another bundle are each named (part number and file) before anything is
-admitted, and the cache stays empty; with every part in place the import
+admitted, and the cache stays empty; so is the last part with its last byte
+(the signature's) flipped, which only the part's digest shows when no key
+is trusted; with every part in place the import
 admits the same entries as the connected cache holds, and the ledger
 records it.  A second split export onto existing parts is refused."""
 import hashlib, json, os, shutil, subprocess, sys, tempfile
@@ -84,8 +86,15 @@ def test():
             shutil.copy(os.path.join(other, "stack.airlock.002"), p2)
             attempt(b + ".001", "a part of another bundle", "another bundle's part")
             open(p2, "wb").write(good2)
+            # The signature's last byte, in the last part: the bundle reads as sound without trusted keys, and
+            # each part's digest is taken in the one admitting read; the part is still named, nothing admitted.
+            pn = os.path.join(out, f"stack.airlock.{n:03d}")
+            goodn = open(pn, "rb").read()
+            open(pn, "wb").write(goodn[:-1] + bytes([goodn[-1] ^ 1]))
+            attempt(b + ".index", f"part {n} of {n}, {pn}, is not the part the index names", "the last byte")
+            open(pn, "wb").write(goodn)
             refused = json.loads(cli(gap.config, "ledger", "--json").stdout)["records"]
-            eq([r["result"] for r in refused], ["refused"] * 4, "each refusal is in the ledger")
+            eq([r["result"] for r in refused], ["refused"] * 5, "each refusal is in the ledger")
             if "is missing" not in refused[0]["reason"]:
                 fail(refused[0])
             p = cli(gap.config, "import", b + ".001", "--trust", os.path.join(keys, "bundle.pub"))
@@ -95,6 +104,15 @@ def test():
             r = json.loads(cli(gap.config, "ledger", "--json").stdout)["records"][-1]
             eq((r["command"], r["result"], r["bundle_digest"]), ("import", "admitted", ix["bundle_digest"]),
                "the ledger names the split bundle by its digest")
+            # An index that lists an empty part (no byte of the bundle in it) still reads: its digest is the
+            # empty one's, checked without a read.
+            ix2 = dict(ix, parts=ix["parts"] + [{"name": "stack.airlock.empty", "bytes": 0,
+                                                 "sha256": hashlib.sha256(b"").hexdigest()}])
+            open(os.path.join(out, "stack.airlock.empty"), "wb").close()
+            json.dump(ix2, open(b + ".index", "w"))
+            p = cli(gap.config, "import", b + ".index")
+            if f"skipped {len(entries(al.config))} " not in p.stdout:
+                fail(f"the same bundle again, with an empty part listed: {p.stdout}")
         finally:
             shutil.rmtree(d2, ignore_errors=True)
 

@@ -1,14 +1,15 @@
 """The status page, loaded in headless Chromium: the DOM shows each
 upstream's state, the cache's use against its limit in human units (exact
 bytes in a title), the hit ratio of the last minutes, what is mirrored
-(agent versions, the Endpoint manifest's version and age, package count) and
+(agent versions, the Endpoint manifest's version and age, package count:
+read off the worker's loop, so the test waits for the first reading) and
 recent requests in true order across workers.  At 1366x768 (playwright-core
 driving Debian's chromium) the four summary cards are visible without
 scrolling; the browser's favicon request never reaches the registry route.
 A screenshot is kept as a test artefact (build/test-artifacts/status.png)."""
 import io, json, os, re, subprocess, sys, tempfile, zipfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Case, curl, eq, fail, main
+from harness import Case, curl, eq, fail, main, wait_for
 import node_clients
 
 P = "/downloads/beats/osquerybeat/osquerybeat-8.13.4-linux-x86_64.tar.gz"
@@ -42,6 +43,9 @@ def test():
         up.stop()
         curl(al, "/package/never-cached/1.0.0/")  # the registry upstream goes offline
         url = al.url("/_airlock/status")
+        # what the cache holds is read off the worker's loop, once the page is asked for: wait for that reading
+        wait_for(lambda: 'class="manifest-version">1.0.1622<' in curl(al, "/_airlock/status").body.decode(), 30,
+                 "the Mirrored card read from the cache")
         p = chromium(url, "--dump-dom")
         dom = p.stdout
         if "<title>airlock status</title>" not in dom:

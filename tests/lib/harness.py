@@ -687,6 +687,17 @@ def cli(cfg, *args, ok=True, env=None, timeout=120):
     return p
 
 
+def bad_plan(cfg, tmp, text, want):
+    """`airlock mirror --plan` of a plan file holding text: refused with exit 2 and want in its error (a want that
+    starts with ':' follows the file's path: file:line:column)."""
+    bad = os.path.join(tmp, "bad.yml")
+    open(bad, "w").write(text)
+    p = cli(cfg, "mirror", "--plan", bad, ok=False)
+    eq(p.returncode, 2, f"a bad plan {text!r}: {p.stderr}")
+    if want not in p.stderr or (want.startswith(":") and bad + want not in p.stderr):
+        fail(f"plan {text!r}: want {want!r} in {p.stderr!r}")
+
+
 def entries(cfg, cols=(0, 1, 4, 5)):
     """Every cached entry as `airlock ls` lists it, sorted, each the tuple of its columns cols: by default
     (status, size, etag, url), what two caches holding the same must agree on (2 is the age, 3 pinned)."""

@@ -103,12 +103,53 @@ static void test_plan_versions(void **state)
 	assert_false(al_plan_version_ok(NULL));
 }
 
+/* The newer downloads: models, product_docs and geoip read, printed and read back the same. */
+static void test_plan_newer(void **state)
+{
+	struct al_plan *p, *q;
+	char err[512];
+	FILE *f;
+
+	(void)state;
+	write_plan("models: [elser_model_2_linux-x86_64, rerank-v1]\nproduct_docs: [\"8.10\", 8.15]\ngeoip: true\n");
+	assert_int_equal(al_plan_load(path, &p, err, sizeof(err)), 0);
+	assert_int_equal(p->nmodels, 2);
+	assert_string_equal(p->models[1], "rerank-v1");
+	assert_int_equal(p->nproduct_docs, 2);
+	assert_string_equal(p->product_docs[0], "8.10");
+	assert_int_equal(p->geoip, 1);
+	assert_int_equal(p->nstack, 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	al_plan_print(f, p);
+	fclose(f);
+	assert_int_equal(al_plan_load(path, &q, err, sizeof(err)), 0);
+	assert_int_equal(q->nmodels, 2);
+	assert_string_equal(q->models[0], "elser_model_2_linux-x86_64");
+	assert_string_equal(q->product_docs[1], "8.15");
+	assert_int_equal(q->geoip, 1);
+	al_plan_free(q);
+	al_plan_free(p);
+	unlink(path);
+	bad("models: [.hidden]\n", ":1:10: models: '.hidden' is not a model id");
+	bad("models: [a b]\n", ":1:10: models: 'a b' is not a model id");
+	bad("product_docs: [8.15.0]\n", ":1:16: product_docs: '8.15.0' is not MAJOR.MINOR");
+	bad("geoip: yes\n", ":1:8: geoip: true or false");
+	bad("geoip: false\nprerelease: true\n", "the plan names nothing to mirror");
+	assert_true(al_plan_major_minor_ok("10.0"));
+	assert_false(al_plan_major_minor_ok("8."));
+	assert_false(al_plan_major_minor_ok(".8"));
+	assert_false(al_plan_model_id_ok(""));
+	assert_false(al_plan_model_id_ok("a/b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_reads),
 		cmocka_unit_test(test_plan_errors),
 		cmocka_unit_test(test_plan_versions),
+		cmocka_unit_test(test_plan_newer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
