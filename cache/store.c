@@ -1,6 +1,7 @@
 #include "cache/store.h"
 #include "policy/hdr.h"
 #include "policy/registry_summary.h"
+#include "policy/semver.h"
 #include "policy/units.h"
 
 #include <errno.h>
@@ -295,6 +296,10 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
  * is the document's meta key (32 bytes) then the summary: when the same
  * document is stored under two URLs (with and without the trailing slash)
  * the last one admitted owns the entry, and dropping the other leaves it.
+ * Beside them, from format 5, a name with a deprecated version has a
+ * per-name record under "<base>\0<name>" (no mkey: the record is the
+ * store's, kept in the same transactions, regidx_name_update), so that a
+ * list reads one record per name, not every version's summary.
  * REGIDX_FORMAT_KEY holds the summary format the entries were built with.
  */
 #define REGIDX_FORMAT_KEY "\0format"
@@ -373,6 +378,128 @@ int al_store_index_gen(struct al_reader *r, uint64_t *gen)
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 }
 
+/*
+ * The per-name record (policy/registry_summary.h) under "<base>\0<name>",
+ * the first nkl bytes of an index key: rewritten from the name's versions
+ * (the newest deprecated one by al_registry_index_version_cmp, read from
+ * each version's parts head), or deleted when none is deprecated.  Called
+ * only when the version the record names goes or stops being deprecated,
+ * so an admission costs one record read, not a read of every version.
+ */
+static int regidx_name_recompute(struct al_store *s, MDB_txn *txn, const char *ik, size_t nkl)
+{
+	MDB_cursor *c;
+	MDB_val k = {nkl + 1, (void *)ik}, v, nk = {nkl, (void *)ik};
+	struct al_semver best_v, cv;
+	char *best = NULL, *rec = NULL;
+	size_t best_vl = 0, best_dl = 0, rl = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->regidx, &c)) != 0)
+		return lmdb_error(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct al_registry_summary_parts p;
+		const char *ver = (const char *)k.mv_data + nkl + 1;
+		size_t vl;
+		if (k.mv_size <= nkl + 1 || memcmp(k.mv_data, ik, nkl + 1) != 0)
+			break;
+		vl = k.mv_size - nkl - 1;
+		if (v.mv_size < AL_KEY_LEN || memchr(ver, '\0', vl) != NULL ||
+		    al_registry_summary_split((const char *)v.mv_data + AL_KEY_LEN, v.mv_size - AL_KEY_LEN, &p) != 0 ||
+		    p.dlen == 0 || al_registry_index_version(ver, vl, &cv) != 0)
+			continue;
+		if (best != NULL && al_registry_index_version_cmp(&cv, ver, vl, &best_v, best, best_vl) <= 0)
+			continue;
+		/* a copy: the map's pages may move once this transaction writes */
+		free(best);
+		if ((best = malloc(vl + p.dlen)) == NULL) {
+			mdb_cursor_close(c);
+			return -ENOMEM;
+		}
+		memcpy(best, ver, vl);
+		memcpy(best + vl, p.dep, p.dlen);
+		best_vl = vl;
+		best_dl = p.dlen;
+		best_v = cv;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		free(best);
+		return lmdb_error(rc);
+	}
+	if (best == NULL) {
+		rc = mdb_del(txn, s->regidx, &nk, NULL);
+		return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+	}
+	rec = al_registry_name_record(best, best_vl, best + best_vl, best_dl, &rl);
+	free(best);
+	if (rec == NULL)
+		return -ENOMEM;
+	v.mv_size = rl;
+	v.mv_data = rec;
+	rc = mdb_put(txn, s->regidx, &nk, &v, 0);
+	free(rec);
+	return lmdb_error(rc);
+}
+
+/*
+ * The version at index key ik (kl bytes) was just put with the parts p
+ * (NULL: it was dropped): keep its name's record right.  A deprecated
+ * version at least as new as the record's takes its place; the record's
+ * own version dropped or no longer deprecated makes it recomputed.
+ */
+static int regidx_name_update(struct al_store *s, MDB_txn *txn, const char *ik, size_t kl,
+    const struct al_registry_summary_parts *p)
+{
+	const char *z = memchr(ik, '\0', kl), *ver;
+	size_t nkl, vl;
+	MDB_val nk, v;
+	struct al_registry_name_parts np;
+	struct al_semver a, b;
+	int has, rc;
+
+	if (z == NULL || z == ik || (z = memchr(z + 1, '\0', kl - (size_t)(z + 1 - ik))) == NULL)
+		return 0;
+	nkl = (size_t)(z - ik);
+	ver = z + 1;
+	vl = kl - nkl - 1;
+	nk.mv_size = nkl;
+	nk.mv_data = (void *)ik;
+	if ((rc = mdb_get(txn, s->regidx, &nk, &v)) != 0 && rc != MDB_NOTFOUND)
+		return lmdb_error(rc);
+	has = rc == 0 && al_registry_name_record_split(v.mv_data, v.mv_size, &np) == 0;
+	if (p != NULL && p->dlen > 0 && al_registry_index_version(ver, vl, &a) == 0) {
+		char *rec;
+		size_t rl;
+		if (has && al_registry_index_version(np.version, np.vlen, &b) == 0 &&
+		    al_registry_index_version_cmp(&a, ver, vl, &b, np.version, np.vlen) < 0)
+			return 0; /* a newer version's notice stays */
+		if ((rec = al_registry_name_record(ver, vl, p->dep, p->dlen, &rl)) == NULL)
+			return -ENOMEM;
+		v.mv_size = rl;
+		v.mv_data = rec;
+		rc = mdb_put(txn, s->regidx, &nk, &v, 0);
+		free(rec);
+		return lmdb_error(rc);
+	}
+	if (rc == MDB_NOTFOUND || (has && (np.vlen != vl || memcmp(np.version, ver, vl) != 0)))
+		return 0; /* the record names another version (or there is none): it stays right */
+	return regidx_name_recompute(s, txn, ik, nkl);
+}
+
+int al_store_index_format(struct al_reader *r, uint32_t *format)
+{
+	MDB_val k = {sizeof(REGIDX_FORMAT_KEY) - 1, REGIDX_FORMAT_KEY}, v;
+	int rc;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	*format = 0;
+	if ((rc = mdb_get(r->txn, r->s->regidx, &k, &v)) == 0 && v.mv_size == sizeof(*format))
+		memcpy(format, v.mv_data, sizeof(*format));
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
 /* Drop the index entry of the document at url when mkey owns it. */
 static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const char *url, size_t len)
 {
@@ -387,8 +514,8 @@ static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey
 		return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 	if (v.mv_size < AL_KEY_LEN || memcmp(v.mv_data, mkey, AL_KEY_LEN) != 0)
 		return 0;
-	if ((rc = mdb_del(txn, s->regidx, &k, NULL)) != 0)
-		return lmdb_error(rc);
+	if ((rc = mdb_del(txn, s->regidx, &k, NULL)) != 0 || (rc = regidx_name_update(s, txn, ik, (size_t)kl, NULL)) != 0)
+		return rc > 0 ? lmdb_error(rc) : rc;
 	return regidx_bump(s, txn);
 }
 
@@ -424,11 +551,15 @@ static int regidx_put(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, con
 		return regidx_drop_url(s, txn, mkey, rec->url, rec->url_len);
 	v.mv_size = AL_KEY_LEN + sl;
 	if ((rc = mdb_put(txn, s->regidx, &k, &v, MDB_RESERVE)) == 0) {
+		struct al_registry_summary_parts p;
 		memcpy(v.mv_data, mkey, AL_KEY_LEN);
 		memcpy((char *)v.mv_data + AL_KEY_LEN, sum, sl);
+		rc = al_registry_summary_split(sum, sl, &p) == 0 ? regidx_name_update(s, txn, ik, (size_t)kl, &p) : -EINVAL;
+	} else {
+		rc = lmdb_error(rc);
 	}
 	free(sum);
-	return rc != 0 ? lmdb_error(rc) : regidx_bump(s, txn);
+	return rc != 0 ? rc : regidx_bump(s, txn);
 }
 
 /*
@@ -534,7 +665,13 @@ int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_i
 		if (k.mv_size <= blen + 1 || memcmp(key, seek, blen + 1) != 0)
 			break;
 		name = key + blen + 1;
-		if ((z = memchr(name, '\0', k.mv_size - blen - 1)) == NULL || v.mv_size < AL_KEY_LEN)
+		if ((z = memchr(name, '\0', k.mv_size - blen - 1)) == NULL) {
+			/* the name's record: it sorts just before the name's versions */
+			if ((out = fn(name, k.mv_size - blen - 1, NULL, 0, v.mv_data, v.mv_size, arg)) != 0)
+				break;
+			continue;
+		}
+		if (v.mv_size < AL_KEY_LEN)
 			continue;
 		nl = (size_t)(z - name);
 		ver = z + 1;
