@@ -89,10 +89,43 @@ static int wtxn_begin(struct al_store *s, MDB_txn **txn)
 	return mdb_txn_begin(s->env, in_batch(s) ? tl_batch : NULL, 0, txn);
 }
 
+static _Thread_local int tl_batch_dirty;        /* a nested transaction committed into the batch */
+static int regidx_stamp(struct al_store *s, MDB_txn *txn);
+
+/*
+ * Commit a write transaction begun with wtxn_begin: a top-level one
+ * stamps the registry index first (regidx_stamp: every commit of this
+ * airlock says so).  An LMDB code, as mdb_txn_commit's.
+ */
+static int wtxn_commit(struct al_store *s, MDB_txn *txn)
+{
+	int rc;
+
+	if (in_batch(s) && txn != tl_batch) {
+		if ((rc = mdb_txn_commit(txn)) == 0)
+			tl_batch_dirty = 1;
+		return rc;
+	}
+	if ((rc = regidx_stamp(s, txn)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
 /* Commit what the batch holds so far (durably) and go on in a new one; the batch's first failure is kept. */
 static int batch_cut(struct al_store *s, int reopen)
 {
-	int rc = lmdb_error(mdb_txn_commit(tl_batch));
+	int rc = tl_batch_dirty ? regidx_stamp(s, tl_batch) : 0;
+
+	/* an empty batch commits nothing (LMDB writes no transaction for it): it is not stamped either */
+	if (rc != 0) {
+		mdb_txn_abort(tl_batch);
+		rc = lmdb_error(rc);
+	} else {
+		rc = lmdb_error(mdb_txn_commit(tl_batch));
+	}
+	tl_batch_dirty = 0;
 
 	tl_batch = NULL;
 	if (rc != 0 && tl_batch_rc == 0)
@@ -112,6 +145,7 @@ int al_store_batch_begin(struct al_store *s)
 	if (tl_batch != NULL)
 		return -EBUSY;
 	tl_batch_rc = 0;
+	tl_batch_dirty = 0;
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &tl_batch)) != 0) {
 		tl_batch = NULL;
 		return lmdb_error(rc);
@@ -300,11 +334,50 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
  * per-name record under "<base>\0<name>" (no mkey: the record is the
  * store's, kept in the same transactions, regidx_name_update), so that a
  * list reads one record per name, not every version's summary.
- * REGIDX_FORMAT_KEY holds the summary format the entries were built with.
+ * REGIDX_FORMAT_KEY holds the summary format the entries were built with
+ * (u32) and, from format 5, the id of the last transaction this airlock
+ * committed (u64, regidx_stamp).
  */
 #define REGIDX_FORMAT_KEY "\0format"
 #define REGIDX_GEN_KEY "\0gen"
 #define REGIDX_MAX_DOC (8u << 20)
+
+/*
+ * Who wrote last.  An airlock that keeps no index (before issue 26), or
+ * one of an older format (no per-name records), can write into a cache
+ * whose index it does not keep up to date; neither can be changed now.
+ * So this airlock vouches for the index in every transaction it commits:
+ * the format value carries the transaction's own id.  At an exclusive
+ * open, an id other than the environment's last transaction means that
+ * something else committed since (an older airlock, lmdb tools): the
+ * index is rebuilt (regidx_rebuild).  While this airlock runs beside
+ * such a writer, the next commit of its own finds the id short of its
+ * own by more than one and takes the format away: queries stop trusting
+ * the per-name records at once and the next exclusive open rebuilds.
+ * An LMDB code; no format (a rebuild under way) or another one is left
+ * as it is.
+ */
+static int regidx_stamp(struct al_store *s, MDB_txn *txn)
+{
+	MDB_val k = {sizeof(REGIDX_FORMAT_KEY) - 1, REGIDX_FORMAT_KEY}, v;
+	uint32_t fmt = AL_REGISTRY_SUMMARY_FORMAT;
+	uint64_t id = (uint64_t)mdb_txn_id(txn), last;
+	uint8_t val[12];
+	int rc;
+
+	if ((rc = mdb_get(txn, s->regidx, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size != sizeof(val) || memcmp(v.mv_data, &fmt, sizeof(fmt)) != 0)
+		return 0;
+	memcpy(&last, (uint8_t *)v.mv_data + sizeof(fmt), sizeof(last));
+	if (last + 1 != id)
+		return mdb_del(txn, s->regidx, &k, NULL);
+	memcpy(val, &fmt, sizeof(fmt));
+	memcpy(val + sizeof(fmt), &id, sizeof(id));
+	v.mv_size = sizeof(val);
+	v.mv_data = val;
+	return mdb_put(txn, s->regidx, &k, &v, 0);
+}
 
 /* obj_id's body (len bytes) read inside txn into a new buffer; 0 or -errno. */
 static int body_in_txn(struct al_store *s, MDB_txn *txn, uint64_t id, uint64_t len, char **out)
@@ -495,7 +568,7 @@ int al_store_index_format(struct al_reader *r, uint32_t *format)
 	if ((rc = al_reader_begin(r)) != 0)
 		return rc;
 	*format = 0;
-	if ((rc = mdb_get(r->txn, r->s->regidx, &k, &v)) == 0 && v.mv_size == sizeof(*format))
+	if ((rc = mdb_get(r->txn, r->s->regidx, &k, &v)) == 0 && v.mv_size >= sizeof(*format))
 		memcpy(format, v.mv_data, sizeof(*format));
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 }
@@ -583,7 +656,10 @@ static int regidx_rebuild(struct al_store *s, size_t *indexed)
 
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(rc);
-	if (mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) && memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
+	/* this format, vouched for by the last transaction committed (regidx_stamp) */
+	if (mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) + sizeof(uint64_t) &&
+	    memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0 &&
+	    memcmp((uint8_t *)v.mv_data + sizeof(fmt), &(uint64_t){(uint64_t)mdb_txn_id(txn)}, sizeof(uint64_t)) == 0) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
@@ -626,8 +702,12 @@ static int regidx_rebuild(struct al_store *s, size_t *indexed)
 			rc = regidx_put(s, txn, keys[j], &rec);
 		}
 		if (rc == 0 && i + REGIDX_BATCH > n) {
-			v.mv_size = sizeof(fmt);
-			v.mv_data = &fmt;
+			uint8_t val[sizeof(fmt) + sizeof(uint64_t)];
+			uint64_t id = (uint64_t)mdb_txn_id(txn);
+			memcpy(val, &fmt, sizeof(fmt));
+			memcpy(val + sizeof(fmt), &id, sizeof(id));
+			v.mv_size = sizeof(val);
+			v.mv_data = val;
 			rc = lmdb_error(mdb_put(txn, s->regidx, &fk, &v, 0));
 		}
 		if (rc != 0)
@@ -1102,7 +1182,7 @@ int al_fill_pending(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t 
 		mdb_txn_abort(txn);
 		return lmdb_error(rc);
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id)
@@ -1233,7 +1313,7 @@ static int unlink_victim(struct al_store *s, const struct victim *v)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 /*
@@ -1285,7 +1365,7 @@ again:
 		return lmdb_error(rc);
 	rc = mdb_put(txn, s->body, &k, &v, 0);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		rc = wtxn_commit(s, txn);
 	else
 		mdb_txn_abort(txn);
 	if (rc == MDB_MAP_FULL && tries++ == 0) {
@@ -1337,7 +1417,7 @@ int al_fill_abort(struct al_store *s, uint64_t id)
 		}
 		if (!more)
 			mdb_del(txn, s->pending, &k, NULL);
-		rc = lmdb_error(mdb_txn_commit(txn));
+		rc = lmdb_error(wtxn_commit(s, txn));
 	} while (rc == 0 && more);
 	return rc;
 }
@@ -1378,7 +1458,7 @@ static int commit_once(struct al_store *s, const uint8_t key[AL_KEY_LEN], const 
 	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0)
 		goto err;
 	mdb_del(txn, s->pending, &pk, NULL);
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 err:
 	mdb_txn_abort(txn);
 	return rc;
@@ -1478,7 +1558,7 @@ int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *h3
 		goto err;
 	free(merged);
 	free(url);
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 err:
 	free(merged);
 	free(url);
@@ -1510,7 +1590,7 @@ int al_store_touch(struct al_store *s, const uint8_t (*keys)[AL_KEY_LEN], int n,
 			free(copy);
 		}
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
@@ -1535,7 +1615,7 @@ int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg)
@@ -1597,7 +1677,7 @@ static int set_flag(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint8_t f
 		mdb_txn_abort(txn);
 		return lmdb_error(rc);
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 /* "bundle:<hex digest>" in the info database */
@@ -1620,7 +1700,7 @@ int al_store_note_bundle(struct al_store *s, const uint8_t digest[32])
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *when)
