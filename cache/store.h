@@ -14,7 +14,9 @@
  *            (policy/registry_summary.h);
  *            "<base>\0<name>" -> the name's record (its newest deprecated
  *            version and notice), when one of its versions is deprecated;
- *            "\0format" -> the summary format (u32) the entries follow;
+ *            "\0format" -> the summary format (u32) the entries follow and
+ *            the id of the last transaction this airlock committed (u64:
+ *            another writer since makes the index rebuilt at open);
  *            "\0gen" -> u64 changed by every change to the entries.
  *            Written and dropped in the transaction that commits, evicts or
  *            deletes the document; rebuilt at open when its format differs.
