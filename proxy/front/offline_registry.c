@@ -32,6 +32,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,7 @@ static void arena_free(void *p)
 	const struct arena *a = &tl_arena;
 
 	for (int i = 0; i < a->n; i++)
-		if ((char *)p >= a->blk[i] && (char *)p < a->blk[i] + ARENA_BLOCK)
+		if ((uintptr_t)p - (uintptr_t)a->blk[i] < ARENA_BLOCK)
 			return;
 	free(p);
 }
