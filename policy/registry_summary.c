@@ -199,10 +199,38 @@ int al_registry_summary_split(const char *text, size_t len, struct al_registry_s
 	return 0;
 }
 
+/*
+ * "major.minor.patch", each 1 to 9 digits and nothing else, as
+ * al_semver_parse reads it (strtol of at most 9 digits, the rest zero):
+ * nearly every package version, and a list parses every cached one.  1
+ * when it is of that form (*v set), else 0.
+ */
+static int plain_version(const char *ver, size_t vlen, struct al_semver *v)
+{
+	long part[3] = {0, 0, 0};
+	size_t i = 0;
+
+	for (int k = 0; k < 3; k++) {
+		size_t start = i;
+		for (; i < vlen && ver[i] >= '0' && ver[i] <= '9'; i++)
+			part[k] = part[k] * 10 + (ver[i] - '0');
+		if (i == start || i - start > 9 || (k < 2 ? i >= vlen || ver[i] != '.' : i != vlen))
+			return 0;
+		i++;
+	}
+	memset(v, 0, sizeof(*v));
+	v->major = part[0];
+	v->minor = part[1];
+	v->patch = part[2];
+	return 1;
+}
+
 int al_registry_index_version(const char *ver, size_t vlen, struct al_semver *v)
 {
 	char b[64];
 
+	if (plain_version(ver, vlen, v))
+		return 0;
 	if (vlen >= sizeof(b) || memchr(ver, '\0', vlen) != NULL)
 		return -EINVAL;
 	memcpy(b, ver, vlen);
