@@ -2,6 +2,7 @@
 #include "policy/freshness.h"
 #include "policy/hdr.h"
 #include "policy/registry_summary.h"
+#include "policy/semver.h"
 #include "policy/units.h"
 
 #include <errno.h>
@@ -89,10 +90,43 @@ static int wtxn_begin(struct al_store *s, MDB_txn **txn)
 	return mdb_txn_begin(s->env, in_batch(s) ? tl_batch : NULL, 0, txn);
 }
 
+static _Thread_local int tl_batch_dirty;        /* a nested transaction committed into the batch */
+static int regidx_stamp(struct al_store *s, MDB_txn *txn);
+
+/*
+ * Commit a write transaction begun with wtxn_begin: a top-level one
+ * stamps the registry index first (regidx_stamp: every commit of this
+ * airlock says so).  An LMDB code, as mdb_txn_commit's.
+ */
+static int wtxn_commit(struct al_store *s, MDB_txn *txn)
+{
+	int rc;
+
+	if (in_batch(s) && txn != tl_batch) {
+		if ((rc = mdb_txn_commit(txn)) == 0)
+			tl_batch_dirty = 1;
+		return rc;
+	}
+	if ((rc = regidx_stamp(s, txn)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
 /* Commit what the batch holds so far (durably) and go on in a new one; the batch's first failure is kept. */
 static int batch_cut(struct al_store *s, int reopen)
 {
-	int rc = lmdb_error(mdb_txn_commit(tl_batch));
+	int rc = tl_batch_dirty ? regidx_stamp(s, tl_batch) : 0;
+
+	/* an empty batch commits nothing (LMDB writes no transaction for it): it is not stamped either */
+	if (rc != 0) {
+		mdb_txn_abort(tl_batch);
+		rc = lmdb_error(rc);
+	} else {
+		rc = lmdb_error(mdb_txn_commit(tl_batch));
+	}
+	tl_batch_dirty = 0;
 
 	tl_batch = NULL;
 	if (rc != 0 && tl_batch_rc == 0)
@@ -112,6 +146,7 @@ int al_store_batch_begin(struct al_store *s)
 	if (tl_batch != NULL)
 		return -EBUSY;
 	tl_batch_rc = 0;
+	tl_batch_dirty = 0;
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &tl_batch)) != 0) {
 		tl_batch = NULL;
 		return lmdb_error(rc);
@@ -296,11 +331,54 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
  * is the document's meta key (32 bytes) then the summary: when the same
  * document is stored under two URLs (with and without the trailing slash)
  * the last one admitted owns the entry, and dropping the other leaves it.
- * REGIDX_FORMAT_KEY holds the summary format the entries were built with.
+ * Beside them, from format 5, a name with a deprecated version has a
+ * per-name record under "<base>\0<name>" (no mkey: the record is the
+ * store's, kept in the same transactions, regidx_name_update), so that a
+ * list reads one record per name, not every version's summary.
+ * REGIDX_FORMAT_KEY holds the summary format the entries were built with
+ * (u32) and, from format 5, the id of the last transaction this airlock
+ * committed (u64, regidx_stamp).
  */
 #define REGIDX_FORMAT_KEY "\0format"
 #define REGIDX_GEN_KEY "\0gen"
 #define REGIDX_MAX_DOC (8u << 20)
+
+/*
+ * Who wrote last.  An airlock that keeps no index (before issue 26), or
+ * one of an older format (no per-name records), can write into a cache
+ * whose index it does not keep up to date; neither can be changed now.
+ * So this airlock vouches for the index in every transaction it commits:
+ * the format value carries the transaction's own id.  At an exclusive
+ * open, an id other than the environment's last transaction means that
+ * something else committed since (an older airlock, lmdb tools): the
+ * index is rebuilt (regidx_rebuild).  While this airlock runs beside
+ * such a writer, the next commit of its own finds the id short of its
+ * own by more than one and takes the format away: queries stop trusting
+ * the per-name records at once and the next exclusive open rebuilds.
+ * An LMDB code; no format (a rebuild under way) or another one is left
+ * as it is.
+ */
+static int regidx_stamp(struct al_store *s, MDB_txn *txn)
+{
+	MDB_val k = {sizeof(REGIDX_FORMAT_KEY) - 1, REGIDX_FORMAT_KEY}, v;
+	uint32_t fmt = AL_REGISTRY_SUMMARY_FORMAT;
+	uint64_t id = (uint64_t)mdb_txn_id(txn), last;
+	uint8_t val[12];
+	int rc;
+
+	if ((rc = mdb_get(txn, s->regidx, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size != sizeof(val) || memcmp(v.mv_data, &fmt, sizeof(fmt)) != 0)
+		return 0;
+	memcpy(&last, (uint8_t *)v.mv_data + sizeof(fmt), sizeof(last));
+	if (last + 1 != id)
+		return mdb_del(txn, s->regidx, &k, NULL);
+	memcpy(val, &fmt, sizeof(fmt));
+	memcpy(val + sizeof(fmt), &id, sizeof(id));
+	v.mv_size = sizeof(val);
+	v.mv_data = val;
+	return mdb_put(txn, s->regidx, &k, &v, 0);
+}
 
 /* obj_id's body (len bytes) read inside txn into a new buffer; 0 or -errno. */
 static int body_in_txn(struct al_store *s, MDB_txn *txn, uint64_t id, uint64_t len, char **out)
@@ -374,6 +452,128 @@ int al_store_index_gen(struct al_reader *r, uint64_t *gen)
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 }
 
+/*
+ * The per-name record (policy/registry_summary.h) under "<base>\0<name>",
+ * the first nkl bytes of an index key: rewritten from the name's versions
+ * (the newest deprecated one by al_registry_index_version_cmp, read from
+ * each version's parts head), or deleted when none is deprecated.  Called
+ * only when the version the record names goes or stops being deprecated,
+ * so an admission costs one record read, not a read of every version.
+ */
+static int regidx_name_recompute(struct al_store *s, MDB_txn *txn, const char *ik, size_t nkl)
+{
+	MDB_cursor *c;
+	MDB_val k = {nkl + 1, (void *)ik}, v, nk = {nkl, (void *)ik};
+	struct al_semver best_v, cv;
+	char *best = NULL, *rec = NULL;
+	size_t best_vl = 0, best_dl = 0, rl = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->regidx, &c)) != 0)
+		return lmdb_error(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct al_registry_summary_parts p;
+		const char *ver = (const char *)k.mv_data + nkl + 1;
+		size_t vl;
+		if (k.mv_size <= nkl + 1 || memcmp(k.mv_data, ik, nkl + 1) != 0)
+			break;
+		vl = k.mv_size - nkl - 1;
+		if (v.mv_size < AL_KEY_LEN || memchr(ver, '\0', vl) != NULL ||
+		    al_registry_summary_split((const char *)v.mv_data + AL_KEY_LEN, v.mv_size - AL_KEY_LEN, &p) != 0 ||
+		    p.dlen == 0 || al_registry_index_version(ver, vl, &cv) != 0)
+			continue;
+		if (best != NULL && al_registry_index_version_cmp(&cv, ver, vl, &best_v, best, best_vl) <= 0)
+			continue;
+		/* a copy: the map's pages may move once this transaction writes */
+		free(best);
+		if ((best = malloc(vl + p.dlen)) == NULL) {
+			mdb_cursor_close(c);
+			return -ENOMEM;
+		}
+		memcpy(best, ver, vl);
+		memcpy(best + vl, p.dep, p.dlen);
+		best_vl = vl;
+		best_dl = p.dlen;
+		best_v = cv;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		free(best);
+		return lmdb_error(rc);
+	}
+	if (best == NULL) {
+		rc = mdb_del(txn, s->regidx, &nk, NULL);
+		return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+	}
+	rec = al_registry_name_record(best, best_vl, best + best_vl, best_dl, &rl);
+	free(best);
+	if (rec == NULL)
+		return -ENOMEM;
+	v.mv_size = rl;
+	v.mv_data = rec;
+	rc = mdb_put(txn, s->regidx, &nk, &v, 0);
+	free(rec);
+	return lmdb_error(rc);
+}
+
+/*
+ * The version at index key ik (kl bytes) was just put with the parts p
+ * (NULL: it was dropped): keep its name's record right.  A deprecated
+ * version at least as new as the record's takes its place; the record's
+ * own version dropped or no longer deprecated makes it recomputed.
+ */
+static int regidx_name_update(struct al_store *s, MDB_txn *txn, const char *ik, size_t kl,
+    const struct al_registry_summary_parts *p)
+{
+	const char *z = memchr(ik, '\0', kl), *ver;
+	size_t nkl, vl;
+	MDB_val nk, v;
+	struct al_registry_name_parts np;
+	struct al_semver a, b;
+	int has, rc;
+
+	if (z == NULL || z == ik || (z = memchr(z + 1, '\0', kl - (size_t)(z + 1 - ik))) == NULL)
+		return 0;
+	nkl = (size_t)(z - ik);
+	ver = z + 1;
+	vl = kl - nkl - 1;
+	nk.mv_size = nkl;
+	nk.mv_data = (void *)ik;
+	if ((rc = mdb_get(txn, s->regidx, &nk, &v)) != 0 && rc != MDB_NOTFOUND)
+		return lmdb_error(rc);
+	has = rc == 0 && al_registry_name_record_split(v.mv_data, v.mv_size, &np) == 0;
+	if (p != NULL && p->dlen > 0 && al_registry_index_version(ver, vl, &a) == 0) {
+		char *rec;
+		size_t rl;
+		if (has && al_registry_index_version(np.version, np.vlen, &b) == 0 &&
+		    al_registry_index_version_cmp(&a, ver, vl, &b, np.version, np.vlen) < 0)
+			return 0; /* a newer version's notice stays */
+		if ((rec = al_registry_name_record(ver, vl, p->dep, p->dlen, &rl)) == NULL)
+			return -ENOMEM;
+		v.mv_size = rl;
+		v.mv_data = rec;
+		rc = mdb_put(txn, s->regidx, &nk, &v, 0);
+		free(rec);
+		return lmdb_error(rc);
+	}
+	if (rc == MDB_NOTFOUND || (has && (np.vlen != vl || memcmp(np.version, ver, vl) != 0)))
+		return 0; /* the record names another version (or there is none): it stays right */
+	return regidx_name_recompute(s, txn, ik, nkl);
+}
+
+int al_store_index_format(struct al_reader *r, uint32_t *format)
+{
+	MDB_val k = {sizeof(REGIDX_FORMAT_KEY) - 1, REGIDX_FORMAT_KEY}, v;
+	int rc;
+
+	if ((rc = al_reader_begin(r)) != 0)
+		return rc;
+	*format = 0;
+	if ((rc = mdb_get(r->txn, r->s->regidx, &k, &v)) == 0 && v.mv_size >= sizeof(*format))
+		memcpy(format, v.mv_data, sizeof(*format));
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
 /* Drop the index entry of the document at url when mkey owns it. */
 static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const char *url, size_t len)
 {
@@ -388,8 +588,8 @@ static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey
 		return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 	if (v.mv_size < AL_KEY_LEN || memcmp(v.mv_data, mkey, AL_KEY_LEN) != 0)
 		return 0;
-	if ((rc = mdb_del(txn, s->regidx, &k, NULL)) != 0)
-		return lmdb_error(rc);
+	if ((rc = mdb_del(txn, s->regidx, &k, NULL)) != 0 || (rc = regidx_name_update(s, txn, ik, (size_t)kl, NULL)) != 0)
+		return rc > 0 ? lmdb_error(rc) : rc;
 	return regidx_bump(s, txn);
 }
 
@@ -425,11 +625,15 @@ static int regidx_put(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, con
 		return regidx_drop_url(s, txn, mkey, rec->url, rec->url_len);
 	v.mv_size = AL_KEY_LEN + sl;
 	if ((rc = mdb_put(txn, s->regidx, &k, &v, MDB_RESERVE)) == 0) {
+		struct al_registry_summary_parts p;
 		memcpy(v.mv_data, mkey, AL_KEY_LEN);
 		memcpy((char *)v.mv_data + AL_KEY_LEN, sum, sl);
+		rc = al_registry_summary_split(sum, sl, &p) == 0 ? regidx_name_update(s, txn, ik, (size_t)kl, &p) : -EINVAL;
+	} else {
+		rc = lmdb_error(rc);
 	}
 	free(sum);
-	return rc != 0 ? lmdb_error(rc) : regidx_bump(s, txn);
+	return rc != 0 ? rc : regidx_bump(s, txn);
 }
 
 /*
@@ -453,7 +657,10 @@ static int regidx_rebuild(struct al_store *s, size_t *indexed)
 
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(rc);
-	if (mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) && memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
+	/* this format, vouched for by the last transaction committed (regidx_stamp) */
+	if (mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) + sizeof(uint64_t) &&
+	    memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0 &&
+	    memcmp((uint8_t *)v.mv_data + sizeof(fmt), &(uint64_t){(uint64_t)mdb_txn_id(txn)}, sizeof(uint64_t)) == 0) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
@@ -496,8 +703,12 @@ static int regidx_rebuild(struct al_store *s, size_t *indexed)
 			rc = regidx_put(s, txn, keys[j], &rec);
 		}
 		if (rc == 0 && i + REGIDX_BATCH > n) {
-			v.mv_size = sizeof(fmt);
-			v.mv_data = &fmt;
+			uint8_t val[sizeof(fmt) + sizeof(uint64_t)];
+			uint64_t id = (uint64_t)mdb_txn_id(txn);
+			memcpy(val, &fmt, sizeof(fmt));
+			memcpy(val + sizeof(fmt), &id, sizeof(id));
+			v.mv_size = sizeof(val);
+			v.mv_data = val;
 			rc = lmdb_error(mdb_put(txn, s->regidx, &fk, &v, 0));
 		}
 		if (rc != 0)
@@ -535,7 +746,13 @@ int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_i
 		if (k.mv_size <= blen + 1 || memcmp(key, seek, blen + 1) != 0)
 			break;
 		name = key + blen + 1;
-		if ((z = memchr(name, '\0', k.mv_size - blen - 1)) == NULL || v.mv_size < AL_KEY_LEN)
+		if ((z = memchr(name, '\0', k.mv_size - blen - 1)) == NULL) {
+			/* the name's record: it sorts just before the name's versions */
+			if ((out = fn(name, k.mv_size - blen - 1, NULL, 0, v.mv_data, v.mv_size, arg)) != 0)
+				break;
+			continue;
+		}
+		if (v.mv_size < AL_KEY_LEN)
 			continue;
 		nl = (size_t)(z - name);
 		ver = z + 1;
@@ -967,7 +1184,7 @@ int al_fill_pending(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t 
 		mdb_txn_abort(txn);
 		return lmdb_error(rc);
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_fill_begin(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint64_t *obj_id)
@@ -1098,7 +1315,7 @@ static int unlink_victim(struct al_store *s, const struct victim *v)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 /*
@@ -1150,7 +1367,7 @@ again:
 		return lmdb_error(rc);
 	rc = mdb_put(txn, s->body, &k, &v, 0);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		rc = wtxn_commit(s, txn);
 	else
 		mdb_txn_abort(txn);
 	if (rc == MDB_MAP_FULL && tries++ == 0) {
@@ -1202,7 +1419,7 @@ int al_fill_abort(struct al_store *s, uint64_t id)
 		}
 		if (!more)
 			mdb_del(txn, s->pending, &k, NULL);
-		rc = lmdb_error(mdb_txn_commit(txn));
+		rc = lmdb_error(wtxn_commit(s, txn));
 	} while (rc == 0 && more);
 	return rc;
 }
@@ -1243,7 +1460,7 @@ static int commit_once(struct al_store *s, const uint8_t key[AL_KEY_LEN], const 
 	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0)
 		goto err;
 	mdb_del(txn, s->pending, &pk, NULL);
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 err:
 	mdb_txn_abort(txn);
 	return rc;
@@ -1339,7 +1556,7 @@ int al_refresh(struct al_store *s, const uint8_t key[AL_KEY_LEN], const char *h3
 		goto err;
 	free(merged);
 	free(url);
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 err:
 	free(merged);
 	free(url);
@@ -1371,7 +1588,7 @@ int al_store_touch(struct al_store *s, const uint8_t (*keys)[AL_KEY_LEN], int n,
 			free(copy);
 		}
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
@@ -1396,7 +1613,7 @@ int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg)
@@ -1458,7 +1675,7 @@ static int set_flag(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint8_t f
 		mdb_txn_abort(txn);
 		return lmdb_error(rc);
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 /* "bundle:<hex digest>" in the info database */
@@ -1481,7 +1698,7 @@ int al_store_note_bundle(struct al_store *s, const uint8_t digest[32])
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return lmdb_error(mdb_txn_commit(txn));
+	return lmdb_error(wtxn_commit(s, txn));
 }
 
 int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *when)

@@ -12,7 +12,11 @@
  *            meta key (32 bytes) | skeleton "\n" summary of the package
  *            document stored at <base>/package/<name>/<version>/
  *            (policy/registry_summary.h);
- *            "\0format" -> the summary format (u32) the entries follow;
+ *            "<base>\0<name>" -> the name's record (its newest deprecated
+ *            version and notice), when one of its versions is deprecated;
+ *            "\0format" -> the summary format (u32) the entries follow and
+ *            the id of the last transaction this airlock committed (u64:
+ *            another writer since makes the index rebuilt at open);
  *            "\0gen" -> u64 changed by every change to the entries.
  *            Written and dropped in the transaction that commits, evicts or
  *            deletes the document; rebuilt at open when its format differs.
@@ -170,8 +174,11 @@ int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *
 /*
  * The registry index's entries under base (the URL before /package/), in
  * key order: one name's versions one after another (in byte order, not
- * semver's).  Reads through r's snapshot (begun if needed): name, version
- * and summary point into the map and stay valid until al_reader_end(r).
+ * semver's), each name's record first when it has one (version NULL,
+ * vlen 0, summary the record: al_registry_name_record_split).  Reads
+ * through r's snapshot (begun if needed): name, version and summary point
+ * into the map and stay valid until al_reader_end(r); the scan itself
+ * reads no summary (a caller that reads few of them touches few pages).
  * fn returns 0 to go on.  Returns 0, fn's non-zero value, or -errno.
  */
 typedef int (*al_index_fn)(const char *name, size_t nlen, const char *version, size_t vlen, const char *summary,
@@ -179,6 +186,8 @@ typedef int (*al_index_fn)(const char *name, size_t nlen, const char *version, s
 int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_index_fn fn, void *arg);
 /* The index's generation in r's snapshot (begun if needed): equal generations, equal entries. */
 int al_store_index_gen(struct al_reader *r, uint64_t *gen);
+/* The index's format in r's snapshot (0 when unstamped): a query trusts name records only at the current one. */
+int al_store_index_format(struct al_reader *r, uint32_t *format);
 
 /* Delete one entry; -ENOENT if absent. */
 int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN]);

@@ -7,6 +7,7 @@
  */
 #include "policy/registry_summary.h"
 #include "policy/registry.h"
+#include "policy/semver.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -195,5 +196,100 @@ int al_registry_summary_split(const char *text, size_t len, struct al_registry_s
 	p->hole = v[2];
 	p->dlen = v[3];
 	p->dep = v[3] ? p->entry + p->elen : NULL;
+	return 0;
+}
+
+/*
+ * "major.minor.patch", each 1 to 9 digits and nothing else, as
+ * al_semver_parse reads it (strtol of at most 9 digits, the rest zero):
+ * nearly every package version, and a list parses every cached one.  1
+ * when it is of that form (*v set), else 0.
+ */
+static int plain_version(const char *ver, size_t vlen, struct al_semver *v)
+{
+	long part[3] = {0, 0, 0};
+	size_t i = 0;
+
+	for (int k = 0; k < 3; k++) {
+		size_t start = i;
+		for (; i < vlen && ver[i] >= '0' && ver[i] <= '9'; i++)
+			part[k] = part[k] * 10 + (ver[i] - '0');
+		if (i == start || i - start > 9 || (k < 2 ? i >= vlen || ver[i] != '.' : i != vlen))
+			return 0;
+		i++;
+	}
+	memset(v, 0, sizeof(*v));
+	v->major = part[0];
+	v->minor = part[1];
+	v->patch = part[2];
+	return 1;
+}
+
+int al_registry_index_version(const char *ver, size_t vlen, struct al_semver *v)
+{
+	char b[64];
+
+	if (plain_version(ver, vlen, v))
+		return 0;
+	if (vlen >= sizeof(b) || memchr(ver, '\0', vlen) != NULL)
+		return -EINVAL;
+	memcpy(b, ver, vlen);
+	b[vlen] = '\0';
+	return al_semver_parse(b, v) == 0 ? 0 : -EINVAL;
+}
+
+int al_registry_index_version_cmp(const struct al_semver *a, const char *as, size_t al, const struct al_semver *b,
+    const char *bs, size_t bl)
+{
+	int c = al_semver_cmp(a, b);
+
+	if (c != 0)
+		return c;
+	c = memcmp(as, bs, al < bl ? al : bl);
+	return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+char *al_registry_name_record(const char *version, size_t vlen, const char *dep, size_t dlen, size_t *out_len)
+{
+	char head[48];
+	int hl = snprintf(head, sizeof(head), "%zu %zu\n", vlen, dlen);
+	char *s = malloc((size_t)hl + vlen + dlen + 1);
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s, head, (size_t)hl);
+	memcpy(s + hl, version, vlen);
+	if (dlen > 0)
+		memcpy(s + hl + vlen, dep, dlen);
+	s[hl + vlen + dlen] = '\0';
+	*out_len = (size_t)hl + vlen + dlen;
+	return s;
+}
+
+int al_registry_name_record_split(const char *text, size_t len, struct al_registry_name_parts *p)
+{
+	const char *nl = memchr(text, '\n', len < 48 ? len : 48);
+	unsigned long long v[2];
+	char head[48], *e = head;
+
+	if (nl == NULL)
+		return -EINVAL;
+	memcpy(head, text, (size_t)(nl - text));
+	head[nl - text] = '\0';
+	for (int i = 0; i < 2; i++) {
+		if (*e < '0' || *e > '9')
+			return -EINVAL;
+		v[i] = strtoull(e, &e, 10);
+		if (*e != (i < 1 ? ' ' : '\0'))
+			return -EINVAL;
+		e++;
+	}
+	len -= (size_t)(nl + 1 - text);
+	if (v[0] == 0 || v[0] > len || v[1] != len - v[0])
+		return -EINVAL;
+	p->version = nl + 1;
+	p->vlen = v[0];
+	p->dep = p->version + v[0];
+	p->dlen = v[1];
 	return 0;
 }

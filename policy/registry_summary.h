@@ -15,7 +15,7 @@
  * The summary's format: bump it with every change to the field table in
  * registry_summary.c, and every store rebuilds its index at the next start.
  */
-#define AL_REGISTRY_SUMMARY_FORMAT 4
+#define AL_REGISTRY_SUMMARY_FORMAT 5
 
 /* Longest index key (al_registry_index_key refuses longer URLs). */
 #define AL_REGISTRY_INDEX_KEY_MAX 511
@@ -49,5 +49,38 @@ struct al_registry_summary_parts {
 	size_t klen, slen, elen, hole, dlen;
 };
 int al_registry_summary_split(const char *text, size_t len, struct al_registry_summary_parts *p);
+
+/*
+ * A version as the index orders a name's versions (its key's, not the
+ * document's): 0 and *v when it parses as semver in under 64 bytes, else
+ * -EINVAL (such a version sorts last and is never a name's newest
+ * deprecated one).  cmp: >0 when a is newer than b, by semver then by
+ * bytes, so that two spellings of one semver ("1.0.0", "1.0.0+b") keep one
+ * order in the store and in a query.
+ */
+struct al_semver;
+int al_registry_index_version(const char *ver, size_t vlen, struct al_semver *v);
+int al_registry_index_version_cmp(const struct al_semver *a, const char *as, size_t al, const struct al_semver *b,
+    const char *bs, size_t bl);
+
+/*
+ * The per-name record (format 5): what a list needs of a name's versions
+ * besides the newest qualifying one, so that a query reads one record per
+ * name instead of every version's summary: the name's newest deprecated
+ * version (al_registry_index_version_cmp's order) and its notice as the
+ * hole of a rendered entry takes it (packages/deprecated.go
+ * PropagateLatestDeprecatedInfoToPackageList at AL_REGISTRY_COMMIT: every
+ * version carries it).  Text: "<vlen> <dlen>\n" then the version and the
+ * notice.  cache/store.c keeps it under "<base>\0<name>" (so it sorts just
+ * before the name's versions) when at least one version is deprecated.
+ */
+struct al_registry_name_parts {
+	const char *version, *dep;
+	size_t vlen, dlen;
+};
+/* The record's text for version (vlen bytes) and notice (dlen bytes); caller frees; NULL on ENOMEM. */
+char *al_registry_name_record(const char *version, size_t vlen, const char *dep, size_t dlen, size_t *out_len);
+/* Its parts (pointers into text); -EINVAL when text is not such a record. */
+int al_registry_name_record_split(const char *text, size_t len, struct al_registry_name_parts *p);
 
 #endif

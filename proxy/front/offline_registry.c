@@ -32,6 +32,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,80 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct job *head, **tail = &head;
 static pthread_t threads[QUERY_THREADS];
 static int nthreads, stopping;
+
+/*
+ * jansson's memory on a query thread while it answers a list: bumped out
+ * of this thread's blocks and given back all at once when the answer is
+ * made.  A list at 20,000 versions parses ~3,000 skeletons of ~30
+ * allocations each and keeps one per name until it answers: malloc and
+ * free (with the consolidation a large free triggers) were a third of its
+ * CPU.  Everywhere else, and on this thread outside a list, jansson's
+ * calls are malloc and free: free tells an arena pointer by its block
+ * (blocks stay allocated, so even a late free of one is harmless), and an
+ * allocation that does not fit falls back to malloc.  Installed before
+ * main (arena_install), so that no thread sees the hooks change.
+ */
+#define ARENA_BLOCKS 16
+#define ARENA_BLOCK (1u << 20)
+#define ARENA_BIG (ARENA_BLOCK / 8) /* larger requests go to malloc */
+
+static _Thread_local struct arena {
+	char *blk[ARENA_BLOCKS];
+	int n, cur, on;
+	size_t used;          /* in blk[cur] */
+} tl_arena;
+
+static void *arena_malloc(size_t size)
+{
+	struct arena *a = &tl_arena;
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (!a->on || size == 0 || size > ARENA_BIG)
+		return malloc(size);
+	while (a->cur < a->n && ARENA_BLOCK - a->used < need) {
+		a->cur++;
+		a->used = 0;
+	}
+	if (a->cur == a->n) {
+		if (a->n == ARENA_BLOCKS || (a->blk[a->n] = malloc(ARENA_BLOCK)) == NULL)
+			return malloc(size);
+		a->n++;
+		a->used = 0;
+	}
+	a->used += need;
+	return a->blk[a->cur] + a->used - need;
+}
+
+static void arena_free(void *p)
+{
+	const struct arena *a = &tl_arena;
+
+	for (int i = 0; i < a->n; i++)
+		if ((uintptr_t)p - (uintptr_t)a->blk[i] < ARENA_BLOCK)
+			return;
+	free(p);
+}
+
+/* From now until arena_end, this thread's jansson allocations come from its blocks. */
+static void arena_begin(void)
+{
+	tl_arena.on = 1;
+}
+
+/* Every object made since arena_begin is gone: its blocks serve the next list. */
+static void arena_end(void)
+{
+	struct arena *a = &tl_arena;
+
+	a->on = 0;
+	a->cur = 0;
+	a->used = 0;
+}
+
+__attribute__((constructor)) static void arena_install(void)
+{
+	json_set_alloc_funcs(arena_malloc, arena_free);
+}
 
 /*
  * Answers already computed, by the index generation they were computed
@@ -142,34 +217,67 @@ static void memo_clear(void)
 
 /* One name's index entries, gathered while scanning (pointers into the snapshot). */
 struct entry {
+	const char *ver, *raw;   /* the key's version; the value (its parts split only when read) */
+	size_t vlen, rlen;
 	struct al_registry_summary_parts p;
 	struct al_semver v;
-	int parsed;
+	int parsed;              /* v holds the version */
+	int split;               /* 0: not yet, 1: p holds the parts, -1: not a summary of this format */
 };
 
 struct scan {
 	struct al_registry_run *run;
+	int names;               /* the index is of the current format: its name records are right */
 	const char *name;        /* the name being gathered */
 	size_t nlen;
 	struct entry *e;
 	size_t n, cap;
 	size_t total;
+	/* the last name record seen (it comes just before its name's versions) */
+	const char *rname;
+	size_t rnlen;
+	struct al_registry_name_parts rec;
+	int has_rec;
 };
 
-/* Newest first by semver; versions that do not parse go last. */
+/* Newest first (the index's order of versions, the store's too); versions that do not parse go last. */
 static int newest_first(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
 
 	if (x->parsed != y->parsed)
 		return y->parsed - x->parsed;
-	return x->parsed ? -al_semver_cmp(&x->v, &y->v) : 0;
+	return x->parsed ? -al_registry_index_version_cmp(&x->v, x->ver, x->vlen, &y->v, y->ver, y->vlen) : 0;
 }
 
-/* Its own notice was rendered: it is deprecated (no scan of the skeleton needed). */
-static int skel_deprecated(const struct entry *e)
+/* e's parts, split the first time they are needed (its pages are read then); 1 when e is a summary. */
+static int parts(struct entry *e)
 {
-	return e->p.dlen > 0;
+	if (e->split == 0)
+		e->split = al_registry_summary_split(e->raw, e->rlen, &e->p) == 0 ? 1 : -1;
+	return e->split == 1;
+}
+
+/*
+ * The gathered name's newest deprecated version (its notice goes on every
+ * version, packages/deprecated.go), or NULL: from the name's record in an
+ * index of the current format, so no other version's summary is read;
+ * else by reading each version's parts head, as before format 5.
+ */
+static struct entry *newest_deprecated(struct scan *sc)
+{
+	if (sc->names) {
+		if (!sc->has_rec || sc->rnlen != sc->nlen || memcmp(sc->rname, sc->name, sc->nlen) != 0)
+			return NULL;
+		for (size_t i = 0; i < sc->n && sc->e[i].parsed; i++)
+			if (sc->e[i].vlen == sc->rec.vlen && memcmp(sc->e[i].ver, sc->rec.version, sc->rec.vlen) == 0)
+				return parts(&sc->e[i]) && sc->e[i].p.dlen > 0 ? &sc->e[i] : NULL;
+		return NULL;
+	}
+	for (size_t i = 0; i < sc->n && sc->e[i].parsed; i++)
+		if (parts(&sc->e[i]) && sc->e[i].p.dlen > 0)
+			return &sc->e[i];
+	return NULL;
 }
 
 /*
@@ -181,26 +289,38 @@ static int skel_deprecated(const struct entry *e)
 static void flush_name(struct scan *sc)
 {
 	int rendered = al_registry_run_rendered(sc->run);
-	const struct entry *dep = NULL;
+	const char *dtext = NULL;
+	size_t dlen = 0;
 
 	qsort(sc->e, sc->n, sizeof(*sc->e), newest_first);
-	for (size_t i = 0; i < sc->n && sc->e[i].parsed && dep == NULL; i++)
-		if (skel_deprecated(&sc->e[i]))
-			dep = &sc->e[i];
-	if (dep != NULL && !rendered) {
-		json_t *doc = json_loadb(dep->p.summary, dep->p.slen, 0, NULL);
-		al_registry_run_add_deprecated(sc->run, doc);
-		json_decref(doc);
+	if (rendered && sc->names) {
+		/* the record holds the notice itself: the deprecated version's summary is not read */
+		if (sc->has_rec && sc->rnlen == sc->nlen && memcmp(sc->rname, sc->name, sc->nlen) == 0) {
+			dtext = sc->rec.dep;
+			dlen = sc->rec.dlen;
+		}
+	} else {
+		struct entry *dep = newest_deprecated(sc);
+		if (dep != NULL && rendered) {
+			dtext = dep->p.dep;
+			dlen = dep->p.dlen;
+		} else if (dep != NULL) {
+			json_t *doc = json_loadb(dep->p.summary, dep->p.slen, 0, NULL);
+			al_registry_run_add_deprecated(sc->run, doc);
+			json_decref(doc);
+		}
 	}
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct al_registry_summary_parts *p = &sc->e[i].p;
 		json_t *doc;
 		int enough;
+		if (!parts(&sc->e[i]))
+			continue;
 		if (rendered) {
 			/* the filters read the skeleton; the answer joins the rendered entries */
 			json_t *skel = json_loadb(p->skel, p->klen, 0, NULL);
 			enough = skel != NULL && al_registry_run_add_rendered(sc->run, skel, p->entry, p->elen, p->hole,
-			    dep ? dep->p.dep : NULL, dep ? dep->p.dlen : 0) == 1;
+			    dtext, dlen) == 1;
 			json_decref(skel);
 			if (enough)
 				break;
@@ -221,6 +341,7 @@ static void flush_name(struct scan *sc)
 			break;
 	}
 	sc->n = 0;
+	sc->has_rec = 0;
 }
 
 static int on_entry(const char *name, size_t nlen, const char *version, size_t vlen, const char *summary,
@@ -228,33 +349,38 @@ static int on_entry(const char *name, size_t nlen, const char *version, size_t v
 {
 	struct scan *sc = arg;
 	struct entry *e;
-	char v[64];
-
-	struct al_registry_summary_parts p;
 
 	if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
 		return -ECANCELED;
-	if (al_registry_summary_split(summary, slen, &p) != 0)
-		return 0; /* not a summary of this format */
-	sc->total++;
 	if (sc->n > 0 && (nlen != sc->nlen || memcmp(name, sc->name, nlen) != 0))
 		flush_name(sc);
+	if (version == NULL) {
+		/* the name's record, before its versions */
+		sc->has_rec = al_registry_name_record_split(summary, slen, &sc->rec) == 0;
+		sc->rname = name;
+		sc->rnlen = nlen;
+		return 0;
+	}
 	if (sc->n == sc->cap) {
 		struct entry *more = realloc(sc->e, (sc->cap = sc->cap ? sc->cap * 2 : 64) * sizeof(*more));
 		if (more == NULL)
 			return -ENOMEM;
 		sc->e = more;
 	}
+	e = &sc->e[sc->n];
+	e->raw = summary;
+	e->rlen = slen;
+	e->ver = version;
+	e->vlen = vlen;
+	/* before format 5 a value that is not a summary of this format was skipped here (and not counted) */
+	e->split = 0;
+	if (!sc->names && !parts(e))
+		return 0;
+	sc->n++;
+	sc->total++;
 	sc->name = name;
 	sc->nlen = nlen;
-	e = &sc->e[sc->n++];
-	e->p = p;
-	e->parsed = 0;
-	if (vlen < sizeof(v)) {
-		memcpy(v, version, vlen);
-		v[vlen] = '\0';
-		e->parsed = al_semver_parse(v, &e->v) == 0;
-	}
+	e->parsed = al_registry_index_version(version, vlen, &e->v) == 0;
 	return 0;
 }
 
@@ -263,7 +389,7 @@ static void run_query(struct job *j, struct al_reader *rd)
 {
 	struct scan sc = {0};
 	uint64_t gen;
-	int rc;
+	int rc, small;
 
 	if ((rc = al_store_index_gen(rd, &gen)) == 0 && (j->body = memo_get(j->memo_key, gen, &j->ndocs)) != NULL) {
 		al_reader_end(rd);
@@ -273,12 +399,22 @@ static void run_query(struct job *j, struct al_reader *rd)
 		al_reader_end(rd);
 		return;
 	}
+	{
+		uint32_t fmt = 0;
+		sc.names = al_store_index_format(rd, &fmt) == 0 && fmt == AL_REGISTRY_SUMMARY_FORMAT;
+	}
+	/* Kibana's list (rendered entries, the newest of each name) keeps little: see the trim below */
+	small = al_registry_run_rendered(sc.run) && !j->q.all;
+	if (small)
+		arena_begin();
 	rc = al_store_index_scan(rd, j->base, j->blen, on_entry, &sc);
 	if (rc == 0 && sc.n > 0)
 		flush_name(&sc);
 	free(sc.e);
 	j->ndocs = sc.total;
 	j->body = al_registry_run_finish(sc.run); /* reads summaries of the snapshot: before it ends */
+	if (small)
+		arena_end(); /* the run's jansson objects are gone with it; the body is malloc's */
 	al_reader_end(rd);
 	if (rc != 0) {
 		al_warn("registry", "offline %s: reading the registry index failed: %s", j->search ? "/search" : "/categories",
@@ -288,8 +424,15 @@ static void run_query(struct job *j, struct al_reader *rd)
 	} else if (j->body != NULL) {
 		memo_put(j->memo_key, gen, j->body, j->ndocs);
 	}
-	/* a query's thousands of small blocks are free again: give the pages back */
-	malloc_trim(0);
+	/*
+	 * A query's thousands of small blocks are free again: give the pages
+	 * back after a query that held a skeleton or summary per document
+	 * (all=true: tens of MB).  Not after a list: it holds a few MB (one
+	 * skeleton per name, the body), and trimming them made the next list
+	 * fault every page in again (a tenth of its CPU at 20,000 versions).
+	 */
+	if (!small)
+		malloc_trim(0);
 }
 
 static void *query_main(void *arg)

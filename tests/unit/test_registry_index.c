@@ -223,11 +223,53 @@ static void test_index_key(void **state)
 	assert_null(al_registry_summary("{\"name\":\"x\"}", 12, &(size_t){0}));
 }
 
+/* One version as the index reads it and as al_semver_parse reads it: the same verdict, the same value. */
+static void same_reading(const char *s)
+{
+	struct al_semver a, b;
+	int ra = al_registry_index_version(s, strlen(s), &a);
+	int rb = strlen(s) < 64 && al_semver_parse(s, &b) == 0 ? 0 : -22;
+
+	if (ra != rb)
+		fail_msg("\"%s\": index %d, al_semver_parse %d", s, ra, rb);
+	if (ra == 0 && (a.major != b.major || a.minor != b.minor || a.patch != b.patch || strcmp(a.pre, b.pre) != 0))
+		fail_msg("\"%s\": index %ld.%ld.%ld-%s, al_semver_parse %ld.%ld.%ld-%s", s, a.major, a.minor, a.patch,
+		    a.pre, b.major, b.minor, b.patch, b.pre);
+}
+
+/*
+ * al_registry_index_version reads "major.minor.patch" itself (a list
+ * parses every cached version) and leaves every other form to
+ * al_semver_parse: both must agree on every string, plain or not.
+ */
+static void test_index_version_reads_as_semver(void **state)
+{
+	static const char *const cases[] = {"1.2.3", "0.0.0", "01.2.3", "1.02.003", "999999999.1.2", "1000000000.1.2",
+		"0000000001.1.1", "123456789.123456789.123456789", "1.2", "1", "1.2.3.4", "1.2.3-beta1", "1.2.3+b",
+		"v1.2.3", "V1.2.3", " 1.2.3", "1.2.3 ", "1..3", ".1.2", "1.2.", "", "1.2.x", "1.2.*", "a.b.c",
+		"1.2.3-", "8.13.4-SNAPSHOT", "1.-2.3", "+1.2.3", NULL};
+	const char alphabet[] = "0123456789.-+vx ";
+	unsigned seed = 26;
+	char s[16];
+
+	(void)state;
+	for (int i = 0; cases[i]; i++)
+		same_reading(cases[i]);
+	for (int n = 0; n < 200000; n++) {
+		int len = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 14;
+		for (int k = 0; k < len; k++)
+			s[k] = alphabet[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof(alphabet) - 1)];
+		s[len] = '\0';
+		same_reading(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_index_answers_equal_direct),
 		cmocka_unit_test(test_index_key),
+		cmocka_unit_test(test_index_version_reads_as_semver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
