@@ -9,6 +9,7 @@
  */
 #include "policy/geoip.h"
 #include "proxy/front/conn_impl.h"
+#include "proxy/runtime/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,10 @@ void conn_geoip_resolve(struct req *r)
 	al_store_key(AL_GEOIP_OVERVIEW, strlen(AL_GEOIP_OVERVIEW), key);
 	if (al_read_small(srv.store, key, OVERVIEW_MAX, &json, &len) != 0)
 		return; /* no overview: a cached copy of the database still answers */
-	if (al_geoip_source(json, len, md5, name, src, sizeof(src)) == 0)
+	if (al_geoip_source(json, len, md5, name, src, sizeof(src)) == 0) {
 		r->fetch_url = strdup(src);
+		al_debug("geoip", "%s %s: read from the cached overview: fetched from %s", name, md5, src);
+	}
 	free(json);
 }
 
