@@ -677,6 +677,9 @@ static enum req_step stp_fetch(struct req *r)
 	if (!created)
 		return STP_PARK;
 	r->origin = 1;
+	/* only the request that goes upstream reads where a GeoIP database comes from: hits never do */
+	if (r->fetch_url == NULL)
+		conn_geoip_resolve(r);
 	ua = http1_field(&r->http, "User-Agent", &ual);
 	if (ua != NULL && ual < sizeof(uabuf)) {
 		memcpy(uabuf, ua, ual);
@@ -1111,7 +1114,6 @@ static enum req_step stp_route(struct req *r)
 	free(path);
 	if (rc != 0)
 		return STP_DONE;
-	conn_geoip_resolve(r);
 	return STP_LOOKUP;
 }
 

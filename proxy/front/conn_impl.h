@@ -216,9 +216,12 @@ int conn_registry_answer(struct req *r);
 void conn_registry_stop(void);
 
 /*
- * geoip.c, in STP_ROUTE: the signed URL a GeoIP database path is fetched
- * from, read from the cached overview (sets r->fetch_url; the key stays
- * the stable url).
+ * geoip.c, in STP_FETCH, by the request that starts the upstream fetch
+ * only (a hit or a request joining the fill never reads the overview): the
+ * signed URL a GeoIP database path is fetched from, read from the cached
+ * overview (sets r->fetch_url; the key stays the stable url).  One small
+ * record read per upstream fetch of a database, which happens once per
+ * md5_hash.
  */
 void conn_geoip_resolve(struct req *r);
 /*
