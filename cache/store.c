@@ -22,7 +22,7 @@
 
 struct al_store {
 	MDB_env *env;
-	MDB_dbi meta, body, pending, info, regidx;
+	MDB_dbi meta, body, pending, info, regidx, rootidx;
 	uint64_t max_size;
 	atomic_uint_fast64_t evictions;
 	atomic_uint_fast64_t synced_txnid; /* the last transaction al_store_sync() made durable */
@@ -392,17 +392,6 @@ static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey
 	return regidx_bump(s, txn);
 }
 
-/* Before meta's entry at mkey goes: its index entry goes. */
-static int regidx_drop(struct al_store *s, MDB_txn *txn, const uint8_t *mkey)
-{
-	MDB_val k = {AL_KEY_LEN, (void *)mkey}, v;
-	struct al_record rec;
-
-	if (mdb_get(txn, s->meta, &k, &v) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
-		return 0;
-	return regidx_drop_url(s, txn, mkey, rec.url, rec.url_len);
-}
-
 /*
  * rec was just put under mkey: index it if it is a package document, or
  * drop the entry a document at the same URL had.  A body that is not a
@@ -550,6 +539,187 @@ int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_i
 }
 
 /*
+ * The root index (rootidx): the URL of every entry stored at the root of
+ * its host, "<scheme>://<authority>/<leaf>" with a leaf that has no '/',
+ * '?' or '#' (an S3 bucket's objects: proxy/front/offline_listing.c), as a
+ * key with an empty value, written and dropped in the transaction that
+ * admits or drops the entry.  meta is keyed by the URL's digest, so it has
+ * no order to range over; this small database has: a listing reads the
+ * entries under its bucket's prefix only, however large the cache.
+ * ROOTIDX_FORMAT_KEY says the index covers meta (written last by
+ * rootidx_rebuild); without it a scan reads meta whole.
+ */
+#define ROOTIDX_FORMAT_KEY "\0format"
+#define ROOTIDX_FORMAT 1u
+
+/* The length of "<scheme>://<authority>/" when url is a root entry, else 0. */
+static size_t root_prefix_len(const char *url, size_t len)
+{
+	const char *a = len > 3 ? memmem(url, len, "://", 3) : NULL, *slash, *leaf;
+
+	if (a == NULL || (slash = memchr(a + 3, '/', len - (size_t)(a + 3 - url))) == NULL)
+		return 0;
+	leaf = slash + 1;
+	if (leaf == url + len || memchr(a + 3, '?', (size_t)(slash - a - 3)) != NULL)
+		return 0;
+	for (const char *p = leaf; p < url + len; p++)
+		if (*p == '/' || *p == '?' || *p == '#')
+			return 0;
+	return (size_t)(leaf - url);
+}
+
+static int rootidx_put(struct al_store *s, MDB_txn *txn, const char *url, size_t len)
+{
+	MDB_val k = {len, (void *)url}, v = {0, ""};
+
+	if (root_prefix_len(url, len) == 0 || len > 511) /* LMDB's default key limit */
+		return 0;
+	return lmdb_error(mdb_put(txn, s->rootidx, &k, &v, 0));
+}
+
+static int rootidx_del(struct al_store *s, MDB_txn *txn, const char *url, size_t len)
+{
+	MDB_val k = {len, (void *)url};
+	int rc;
+
+	if (root_prefix_len(url, len) == 0 || len > 511)
+		return 0;
+	rc = mdb_del(txn, s->rootidx, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
+/* Both indexes' entries for the entry at mkey (url), before it goes. */
+static int index_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const char *url, size_t len)
+{
+	int rc = regidx_drop_url(s, txn, mkey, url, len);
+
+	return rc != 0 ? rc : rootidx_del(s, txn, url, len);
+}
+
+static int index_drop(struct al_store *s, MDB_txn *txn, const uint8_t *mkey)
+{
+	MDB_val k = {AL_KEY_LEN, (void *)mkey}, v;
+	struct al_record rec;
+
+	if (mdb_get(txn, s->meta, &k, &v) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+		return 0;
+	return index_drop_url(s, txn, mkey, rec.url, rec.url_len);
+}
+
+/*
+ * At open, when the root index lacks its format: every root entry of meta,
+ * a batch per transaction, the format last (a crash midway: no format, a
+ * scan reads meta whole, the next start begins again).
+ */
+static int rootidx_rebuild(struct al_store *s)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v, fk = {sizeof(ROOTIDX_FORMAT_KEY) - 1, ROOTIDX_FORMAT_KEY};
+	char **urls = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t fmt = ROOTIDX_FORMAT;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if (mdb_get(txn, s->rootidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) && memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(txn, s->meta, &c)) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct al_record rec;
+			if (k.mv_size != AL_KEY_LEN || al_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+			    root_prefix_len(rec.url, rec.url_len) == 0)
+				continue;
+			if (n == cap) {
+				void *more = realloc(urls, (cap = cap ? cap * 2 : 64) * sizeof(*urls));
+				if (more == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				urls = more;
+			}
+			if ((urls[n] = strndup(rec.url, rec.url_len)) == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			n++;
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = rc == ENOMEM ? -ENOMEM : lmdb_error(rc);
+	for (size_t i = 0; rc == 0 && i <= n; i += REGIDX_BATCH) {
+		if ((rc = lmdb_error(mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+			break;
+		if (i == 0)
+			rc = lmdb_error(mdb_drop(txn, s->rootidx, 0));
+		for (size_t j = i; rc == 0 && j < n && j < i + REGIDX_BATCH; j++)
+			rc = rootidx_put(s, txn, urls[j], strlen(urls[j]));
+		if (rc == 0 && i + REGIDX_BATCH > n) {
+			v.mv_size = sizeof(fmt);
+			v.mv_data = &fmt;
+			rc = lmdb_error(mdb_put(txn, s->rootidx, &fk, &v, 0));
+		}
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = lmdb_error(mdb_txn_commit(txn));
+	}
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+	return rc;
+}
+
+int al_store_root_scan(struct al_store *s, const char *base, size_t blen, al_entry_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = {blen, (void *)base}, v, fk = {sizeof(ROOTIDX_FORMAT_KEY) - 1, ROOTIDX_FORMAT_KEY};
+	uint32_t fmt = ROOTIDX_FORMAT;
+	int rc, out = 0;
+
+	if (blen == 0 || base[blen - 1] != '/')
+		return -EINVAL;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if (mdb_get(txn, s->rootidx, &fk, &v) != 0 || v.mv_size != sizeof(fmt) || memcmp(v.mv_data, &fmt, sizeof(fmt)) != 0) {
+		/* not built yet (another process opened the cache first): the whole of meta */
+		mdb_txn_abort(txn);
+		return al_store_foreach(s, fn, arg);
+	}
+	if ((rc = mdb_cursor_open(txn, s->rootidx, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint8_t mkey[AL_KEY_LEN];
+		MDB_val mk = {AL_KEY_LEN, mkey}, mv;
+		struct al_record rec;
+		if (k.mv_size <= blen || memcmp(k.mv_data, base, blen) != 0)
+			break;
+		if (root_prefix_len(k.mv_data, k.mv_size) != blen)
+			continue;
+		al_store_key(k.mv_data, k.mv_size, mkey);
+		if (mdb_get(txn, s->meta, &mk, &mv) != 0 || al_record_decode(mv.mv_data, mv.mv_size, &rec) != 0)
+			continue;
+		if ((out = fn(mkey, &rec, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (out != 0)
+		return out;
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : lmdb_error(rc);
+}
+
+/*
  * Crash recovery: chunks of fills that never committed.  Each goes the way
  * of an abort, a few chunks per transaction: one transaction for all of
  * them could not commit in a map a crashed fill had filled, and the store
@@ -681,8 +851,8 @@ static int lock_cache(struct al_store *s, const char *dir, char *err, size_t err
  */
 static int open_dbis(struct al_store *s)
 {
-	static const char *const names[] = {"meta", "body", "pending", "info", "regidx"};
-	MDB_dbi *const dbis[] = {&s->meta, &s->body, &s->pending, &s->info, &s->regidx};
+	static const char *const names[] = {"meta", "body", "pending", "info", "regidx", "rootidx"};
+	MDB_dbi *const dbis[] = {&s->meta, &s->body, &s->pending, &s->info, &s->regidx, &s->rootidx};
 	MDB_txn *txn;
 	int rc = 0;
 
@@ -761,6 +931,11 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 	}
 	if (alone && (rc = regidx_rebuild(s, NULL)) != 0) {
 		snprintf(err, errlen, "cache %s: rebuilding the registry index: %s", dir, strerror(-rc));
+		rc = -rc;
+		goto err_env;
+	}
+	if (alone && (rc = rootidx_rebuild(s)) != 0) {
+		snprintf(err, errlen, "cache %s: rebuilding the root index: %s", dir, strerror(-rc));
 		rc = -rc;
 		goto err_env;
 	}
@@ -1050,7 +1225,7 @@ static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t 
 		return rc;
 	for (i = 0, rc = 0; i < n && total + need > target; i++) {
 		MDB_val vk = {AL_KEY_LEN, v[i].key};
-		if ((rc = regidx_drop(s, txn, v[i].key)) != 0 ||
+		if ((rc = index_drop(s, txn, v[i].key)) != 0 ||
 		    (rc = drop_chunks(txn, s->body, v[i].obj_id, NULL)) != 0 ||
 		    (rc = lmdb_error(mdb_del(txn, s->meta, &vk, NULL))) != 0)
 			break;
@@ -1084,7 +1259,7 @@ static int unlink_victim(struct al_store *s, const struct victim *v)
 	total = info_get(txn, s->info, "bytes");
 	val.mv_size = AL_KEY_LEN;
 	val.mv_data = (void *)v->key;
-	if ((rc = regidx_drop_url(s, txn, v->key, rec.url, rec.url_len)) != 0) {
+	if ((rc = index_drop_url(s, txn, v->key, rec.url, rec.url_len)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -1238,7 +1413,8 @@ static int commit_once(struct al_store *s, const uint8_t key[AL_KEY_LEN], const 
 		goto err;
 	if ((rc = evict(s, txn, 0, key)) != 0 && rc != -ENOSPC)
 		goto err;
-	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0)
+	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0 ||
+	    (rc = rootidx_put(s, txn, rec->url, rec->url_len)) != 0)
 		goto err;
 	mdb_del(txn, s->pending, &pk, NULL);
 	return lmdb_error(mdb_txn_commit(txn));
@@ -1391,7 +1567,7 @@ int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 		return rc ? lmdb_error(rc) : -EBADMSG;
 	}
 	total = info_get(txn, s->info, "bytes");
-	if ((rc = regidx_drop_url(s, txn, key, rec.url, rec.url_len)) != 0 ||
+	if ((rc = index_drop_url(s, txn, key, rec.url, rec.url_len)) != 0 ||
 	    (rc = drop_chunks(txn, s->body, rec.obj_id, NULL)) != 0 ||
 	    (rc = lmdb_error(mdb_del(txn, s->meta, &k, NULL))) != 0 ||
 	    (rc = info_put(txn, s->info, "bytes", total > rec.body_len ? total - rec.body_len : 0)) != 0) {

@@ -78,14 +78,18 @@ static void listing_free(void *arg)
 	free(lj);
 }
 
-/* On a query thread (offline_registry.c): the whole store is read, so never on the worker's loop. */
+/*
+ * On a query thread (offline_registry.c): a read snapshot and a record per
+ * object at the bucket's root (the store's root index, al_store_root_scan),
+ * so never on the worker's loop, and as long as the bucket, not the cache.
+ */
 static char *listing_compute(void *arg, size_t *n)
 {
 	struct listing_job *lj = arg;
 	struct listing_ctx l = {lj->base, strlen(lj->base), NULL, 0, 0, 0};
 	char *body;
 
-	al_store_foreach(srv.store, collect_object, &l);
+	al_store_root_scan(srv.store, l.base, l.blen, collect_object, &l);
 	al_debug("listing", "%s: %zu objects listed from %zu records read", lj->base, l.n, l.read);
 	body = al_s3_listing(lj->bucket, l.objs, l.n);
 	for (size_t i = 0; i < l.n; i++) {
