@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lmdb.h>
+
 #include "cache/store.h"
 #include "policy/hdr.h"
 
@@ -456,6 +458,30 @@ static void test_root_scan_reads_the_bucket_only(void **state)
 	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
 	assert_int_equal(sn.n, 1);
 	assert_string_equal(sn.urls[0], "https://b.example/c.zip");
+	al_store_close(s);
+
+	/* a cache written before the index existed: rebuilt at the next open */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		assert_int_equal(mdb_env_create(&env), 0);
+		mdb_env_set_maxdbs(env, 8);
+		assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
+		assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+		assert_int_equal(mdb_dbi_open(txn, "rootidx", 0, &dbi), 0);
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+		assert_int_equal(mdb_txn_commit(txn), 0);
+		mdb_env_close(env);
+	}
+	s = open_store(64 << 20);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
+	assert_int_equal(sn.n, 1);
+	assert_string_equal(sn.urls[0], "https://b.example/c.zip");
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://other.example/", 22, note_url, &sn), 0);
+	assert_int_equal(sn.n, 1);
 	al_store_close(s);
 }
 
