@@ -86,6 +86,10 @@ static int path_key(const struct al_config *cfg, const char *path, uint8_t key[A
 	char url[4096];
 	int n;
 
+	if (strncmp(path, "https://", 8) == 0) { /* a job asked in absolute form (mirror kibana-artifacts) */
+		al_store_key(path, strlen(path), key);
+		return 0;
+	}
 	if (r == NULL || (n = al_route_url(r, path, strlen(path), url, sizeof(url))) < 0)
 		return -ENOENT;
 	al_store_key(url, (size_t)n, key);
@@ -311,7 +315,14 @@ static int run_jobs(const struct al_config *cfg, int port, struct joblist *l, st
 				j->text[0] = '\0';
 				j->status = -1; /* in flight */
 				running[s].easy = curl_easy_init();
-				snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, j->path);
+				if (strncmp(j->path, "https://", 8) == 0) {
+					/* absolute form: the in-process proxy serves it under that very URL (forward.c
+					 * forward_rule: a host a route leads to), whichever route its path would take */
+					snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+					curl_easy_setopt(running[s].easy, CURLOPT_REQUEST_TARGET, j->path);
+				} else {
+					snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, j->path);
+				}
 				curl_easy_setopt(running[s].easy, CURLOPT_URL, url);
 				curl_easy_setopt(running[s].easy, CURLOPT_PROXY, "");
 				curl_easy_setopt(running[s].easy, CURLOPT_WRITEFUNCTION, discard);
@@ -794,6 +805,55 @@ static int mirror_geoip(const struct al_config *cfg, int port, struct summary *s
 	return mirror_indexed(cfg, port, "geoip", &ov, pick_geoip_dbs, prefix, sum, tty);
 }
 
+/*
+ * Kibana's own telemetry artifacts (Security Solution: elastic/kibana
+ * 437def57, x-pack/solutions/security/plugins/security_solution/server/lib/
+ * telemetry/artifact.ts).  Artifact.start names the manifest
+ * https://artifacts.security.elastic.co/downloads/kibana/manifest/
+ * artifacts-<version>.zip, <version> being Elasticsearch's version up to its
+ * first '-'; getArtifact(name) reads it (getManifest: manifest.json and
+ * manifest.sig) and GETs the cdn URL followed by artifacts[name].relative_url.
+ * The manifest is asked again every run (republished in place, by ETag),
+ * then every artifact it lists, asked in absolute form so each is stored
+ * under the URL Kibana asks for through the forward proxy, whatever route
+ * its path would take (a path under /downloads/ leads to artifacts.elastic.co).
+ */
+static void add_kibana_artifact(const char *rel, void *arg)
+{
+	add(arg, "https://artifacts.security.elastic.co%s", rel);
+}
+
+static int mirror_kibana_artifacts(const struct al_config *cfg, int port, const char *version, struct joblist *jobs,
+    struct summary *sum, int tty)
+{
+	struct joblist arts = {0};
+	uint8_t mkey[AL_KEY_LEN];
+	char *zip, mv[128], err[512];
+	size_t zl;
+	int n, rc = 0;
+
+	add(jobs, "/downloads/kibana/manifest/artifacts-%.*s.zip", (int)strcspn(version, "-"), version);
+	if (path_key(cfg, jobs->v[0].path, mkey) == 0)
+		al_store_expire(srv.store, mkey);
+	run_jobs(cfg, port, jobs, sum, tty, "kibana-artifacts");
+	if (jobs->v[0].status != 200 || (zip = cached_body(cfg, jobs->v[0].path, &zl)) == NULL) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: no manifest for %s (HTTP %d)\n", version, jobs->v[0].status);
+		return 1;
+	}
+	if ((n = al_kibana_manifest(zip, zl, mv, sizeof(mv), add_kibana_artifact, &arts, err, sizeof(err))) < 0) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: %s: %s (Kibana refuses it too)\n", jobs->v[0].path, err);
+		rc = 1;
+	}
+	printf("kibana telemetry manifest %s: %d artifacts\n", n < 0 ? "(unreadable)" : mv, arts.n);
+	run_jobs(cfg, port, &arts, sum, tty, "kibana-artifacts");
+	pin_jobs(cfg, &arts);
+	for (int i = 0; i < arts.n; i++)
+		free(arts.v[i].path);
+	free(arts.v);
+	free(zip);
+	return rc;
+}
+
 static int usage(void)
 {
 	char known[1024];
@@ -809,6 +869,7 @@ static int usage(void)
 	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n"
 	    "  airlock mirror product-docs --version MAJOR.MINOR [--config FILE]\n"
 	    "  airlock mirror geoip [--config FILE]\n"
+	    "  airlock mirror kibana-artifacts --version V [--config FILE]   (Kibana's telemetry manifest and artifacts)\n"
 	    "  airlock mirror --plan PLAN.yml [--config FILE]   every step of a plan (airlock plan prints one)\n",
 	    ARCHES, FORMATS, known);
 	return 2;
@@ -862,7 +923,8 @@ int mirror_main(int argc, char **argv)
 	if (!strcmp(kind, "geoip") && version == NULL)
 		version = ""; /* one overview, whatever the Stack version */
 	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages") &&
-	    strcmp(kind, "models") && strcmp(kind, "product-docs") && strcmp(kind, "geoip")))
+	    strcmp(kind, "models") && strcmp(kind, "product-docs") && strcmp(kind, "geoip") &&
+	    strcmp(kind, "kibana-artifacts")))
 		return usage();
 	if (!strcmp(kind, "product-docs")) {
 		size_t a = strspn(version, "0123456789"), b = a && version[a] == '.' ? strspn(version + a + 1, "0123456789") : 0;
@@ -980,6 +1042,8 @@ int mirror_main(int argc, char **argv)
 		rc = mirror_product_docs(cfg, port, version, &sum, tty);
 	} else if (!strcmp(kind, "geoip")) {
 		rc = mirror_geoip(cfg, port, &sum, tty);
+	} else if (!strcmp(kind, "kibana-artifacts")) {
+		rc = mirror_kibana_artifacts(cfg, port, version, &jobs, &sum, tty);
 	} else {
 		char *body;
 		size_t bl;
