@@ -939,7 +939,12 @@ int req_set_url(struct req *r, const char *base, const char *target, size_t tlen
 	r->registry = registry;
 	free(r->fetch_url);
 	r->fetch_url = NULL;
-	r->geoip_overview = al_geoip_is_overview(r->url, bl + tlen);
+	/*
+	 * Rewritten for clients that came by a route (Elasticsearch); as it is in
+	 * absolute form: a child airlock or a caching proxy then sees the signed
+	 * URLs, which any parent can fetch (conn_geoip_signed).
+	 */
+	r->geoip_overview = al_geoip_is_overview(r->url, bl + tlen) && r->http.form != FORM_ABSOLUTE;
 	al_store_key(r->url, bl + tlen, r->key);
 	r->uplink = uplink_get(base);
 	r->attempts = 0;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* An overview is a few KB; a bigger one is not what this code reads. */
 #define OVERVIEW_MAX (4u << 20)
@@ -36,6 +37,37 @@ void conn_geoip_resolve(struct req *r)
 		al_debug("geoip", "%s %s: read from the cached overview: fetched from %s", name, md5, src);
 	}
 	free(json);
+}
+
+int conn_geoip_signed(struct req *r)
+{
+	const struct http_req *h = &r->http;
+	char md5[33], name[256], path[300], *url, *json;
+	uint8_t key[AL_KEY_LEN];
+	size_t len;
+	int rc;
+
+	if (h->form != FORM_ABSOLUTE || h->target_len < 9 || strncasecmp(h->target, "https://", 8) != 0 ||
+	    (h->method != HTTP_GET && h->method != HTTP_HEAD) || h->content_length > 0 || h->chunked)
+		return -1;
+	al_store_key(AL_GEOIP_OVERVIEW, strlen(AL_GEOIP_OVERVIEW), key);
+	if (al_read_small(srv.store, key, OVERVIEW_MAX, &json, &len) != 0)
+		return -1;
+	if ((url = strndup(h->target, h->target_len)) == NULL) {
+		free(json);
+		return -1;
+	}
+	rc = al_geoip_by_url(json, len, url, md5, name, sizeof(name));
+	free(json);
+	snprintf(path, sizeof(path), "/v1/db/%s/%s", md5, name);
+	if (rc != 0 || req_set_url(r, AL_GEOIP_BASE, path, strlen(path), 0) != 0) {
+		free(url);
+		return rc != 0 ? -1 : 1; /* 1: req_set_url replied */
+	}
+	r->fetch_url = url;
+	al_debug("geoip", "%s %s: asked by its signed URL (a child airlock or a caching proxy): kept under %s%s", name,
+	    md5, AL_GEOIP_BASE, path);
+	return 0;
 }
 
 int conn_geoip_answer(struct req *r)
