@@ -5,7 +5,16 @@
  * upstream's own overview gives for that name and md5_hash (a signed URL
  * that expires), while it is stored under the stable
  * https://geoip.elastic.co/v1/db/<md5_hash>/<name>.  Offline both are
- * answered from the cache.
+ * answered from the cache.  Only the request that starts that fetch reads
+ * the overview (conn_geoip_resolve, from STP_FETCH): hits read nothing.
+ *
+ * Behind upstream.parents the stable key is no URL a parent can fetch
+ * unless it is an airlock of this version, so a child must ask for the
+ * signed URL: requests in absolute form (a child, a caching proxy) get the
+ * overview as the upstream sent it, the child resolves the signed URL and
+ * asks its parent for it (fill.c up_target), and an airlock parent asked
+ * for a signed URL its own overview names keeps that database under the
+ * stable key too (conn_geoip_signed).
  */
 #include "policy/geoip.h"
 #include "proxy/front/conn_impl.h"
