@@ -542,15 +542,19 @@ int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_i
  * The root index (rootidx): the URL of every entry stored at the root of
  * its host, "<scheme>://<authority>/<leaf>" with a leaf that has no '/',
  * '?' or '#' (an S3 bucket's objects: proxy/front/offline_listing.c), as a
- * key with an empty value, written and dropped in the transaction that
- * admits or drops the entry.  meta is keyed by the URL's digest, so it has
+ * key whose value is the entry's meta key, written and dropped in the
+ * transaction that admits or drops the entry.  A URL longer than LMDB's
+ * key limit is keyed by its first ROOTIDX_HEAD bytes and its digest (still
+ * in its base's range, still unique).  meta is keyed by the URL's digest, so it has
  * no order to range over; this small database has: a listing reads the
  * entries under its bucket's prefix only, however large the cache.
  * ROOTIDX_FORMAT_KEY says the index covers meta (written last by
  * rootidx_rebuild); without it a scan reads meta whole.
  */
 #define ROOTIDX_FORMAT_KEY "\0format"
-#define ROOTIDX_FORMAT 1u
+#define ROOTIDX_FORMAT 2u
+#define ROOTIDX_KEY_MAX 511 /* mdb_env_get_maxkeysize() of the default build */
+#define ROOTIDX_HEAD (ROOTIDX_KEY_MAX - AL_KEY_LEN)
 
 /* The length of "<scheme>://<authority>/" when url is a root entry, else 0. */
 static size_t root_prefix_len(const char *url, size_t len)
@@ -568,22 +572,43 @@ static size_t root_prefix_len(const char *url, size_t len)
 	return (size_t)(leaf - url);
 }
 
+/* url's index key into buf (ROOTIDX_KEY_MAX bytes) and its meta key; the key's length. */
+static size_t rootidx_key(const char *url, size_t len, char *buf, uint8_t mkey[AL_KEY_LEN])
+{
+	al_store_key(url, len, mkey);
+	if (len <= ROOTIDX_KEY_MAX) {
+		memcpy(buf, url, len);
+		return len;
+	}
+	memcpy(buf, url, ROOTIDX_HEAD);
+	memcpy(buf + ROOTIDX_HEAD, mkey, AL_KEY_LEN);
+	return ROOTIDX_KEY_MAX;
+}
+
 static int rootidx_put(struct al_store *s, MDB_txn *txn, const char *url, size_t len)
 {
-	MDB_val k = {len, (void *)url}, v = {0, ""};
+	char kb[ROOTIDX_KEY_MAX];
+	uint8_t mkey[AL_KEY_LEN];
+	MDB_val k, v = {AL_KEY_LEN, mkey};
 
-	if (root_prefix_len(url, len) == 0 || len > 511) /* LMDB's default key limit */
+	if (root_prefix_len(url, len) == 0)
 		return 0;
+	k.mv_size = rootidx_key(url, len, kb, mkey);
+	k.mv_data = kb;
 	return lmdb_error(mdb_put(txn, s->rootidx, &k, &v, 0));
 }
 
 static int rootidx_del(struct al_store *s, MDB_txn *txn, const char *url, size_t len)
 {
-	MDB_val k = {len, (void *)url};
+	char kb[ROOTIDX_KEY_MAX];
+	uint8_t mkey[AL_KEY_LEN];
+	MDB_val k;
 	int rc;
 
-	if (root_prefix_len(url, len) == 0 || len > 511)
+	if (root_prefix_len(url, len) == 0)
 		return 0;
+	k.mv_size = rootidx_key(url, len, kb, mkey);
+	k.mv_data = kb;
 	rc = mdb_del(txn, s->rootidx, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 }
@@ -699,17 +724,16 @@ int al_store_root_scan(struct al_store *s, const char *base, size_t blen, al_ent
 		return lmdb_error(rc);
 	}
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		uint8_t mkey[AL_KEY_LEN];
-		MDB_val mk = {AL_KEY_LEN, mkey}, mv;
+		MDB_val mk = {AL_KEY_LEN, v.mv_data}, mv;
 		struct al_record rec;
 		if (k.mv_size <= blen || memcmp(k.mv_data, base, blen) != 0)
 			break;
-		if (root_prefix_len(k.mv_data, k.mv_size) != blen)
+		/* the entry's own URL decides (a long one's key is cut) */
+		if (v.mv_size != AL_KEY_LEN || mdb_get(txn, s->meta, &mk, &mv) != 0 ||
+		    al_record_decode(mv.mv_data, mv.mv_size, &rec) != 0 || rec.url_len <= blen ||
+		    memcmp(rec.url, base, blen) != 0 || root_prefix_len(rec.url, rec.url_len) != blen)
 			continue;
-		al_store_key(k.mv_data, k.mv_size, mkey);
-		if (mdb_get(txn, s->meta, &mk, &mv) != 0 || al_record_decode(mv.mv_data, mv.mv_size, &rec) != 0)
-			continue;
-		if ((out = fn(mkey, &rec, arg)) != 0)
+		if ((out = fn(mk.mv_data, &rec, arg)) != 0)
 			break;
 	}
 	mdb_cursor_close(c);

@@ -16,11 +16,13 @@
  *            "\0gen" -> u64 changed by every change to the entries.
  *            Written and dropped in the transaction that commits, evicts or
  *            deletes the document; rebuilt at open when its format differs.
- *   rootidx  "<scheme>://<authority>/<leaf>" -> "" for every entry stored at
- *            its host's root (a leaf without '/', '?' or '#'): an S3
- *            bucket's objects, in URL order, which meta's digest keys do
- *            not give; "\0format" once it covers meta.  Written and dropped
- *            with the entry; rebuilt at open when its format is missing.
+ *   rootidx  "<scheme>://<authority>/<leaf>" -> meta key (32 bytes) for
+ *            every entry stored at its host's root (a leaf without '/',
+ *            '?' or '#'): an S3 bucket's objects, in URL order, which
+ *            meta's digest keys do not give (a URL over LMDB's key limit:
+ *            its first 479 bytes and its digest); "\0format" once it
+ *            covers meta.  Written and dropped with the entry; rebuilt at
+ *            open when its format is missing or another.
  *
  * A fill writes chunks under a fresh obj_id while readers keep seeing the
  * old object (if any); al_fill_commit() switches the record to the new id

@@ -440,13 +440,23 @@ static void test_root_scan_reads_the_bucket_only(void **state)
 	struct al_store *s = open_store(64 << 20);
 	struct seen sn = {0};
 	uint8_t key[AL_KEY_LEN];
+	char longurl[700];
 
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
 		commit_object(s, urls[i], "", "body", 4, 0, 1);
+	/* longer than LMDB's key limit: indexed all the same */
+	snprintf(longurl, sizeof(longurl), "https://b.example/z%0600d.zip", 0);
+	commit_object(s, longurl, "", "body", 4, 0, 1);
 	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
-	assert_int_equal(sn.n, 2);
+	assert_int_equal(sn.n, 3);
 	assert_string_equal(sn.urls[0], "https://b.example/a.zip");
 	assert_string_equal(sn.urls[1], "https://b.example/c.zip");
+	assert_memory_equal(sn.urls[2], longurl, 63); /* note_url keeps 63 bytes */
+	al_store_key(longurl, strlen(longurl), key);
+	assert_int_equal(al_store_delete(s, key), 0);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
+	assert_int_equal(sn.n, 2);
 	assert_int_equal(al_store_root_scan(s, "https://b.example", 17, note_url, &sn), -EINVAL);
 
 	al_store_key("https://b.example/a.zip", 23, key);
