@@ -86,10 +86,6 @@ static int path_key(const struct al_config *cfg, const char *path, uint8_t key[A
 	char url[4096];
 	int n;
 
-	if (strncmp(path, "https://", 8) == 0) { /* a job asked in absolute form (mirror kibana-artifacts) */
-		al_store_key(path, strlen(path), key);
-		return 0;
-	}
 	if (r == NULL || (n = al_route_url(r, path, strlen(path), url, sizeof(url))) < 0)
 		return -ENOENT;
 	al_store_key(url, (size_t)n, key);
@@ -315,14 +311,7 @@ static int run_jobs(const struct al_config *cfg, int port, struct joblist *l, st
 				j->text[0] = '\0';
 				j->status = -1; /* in flight */
 				running[s].easy = curl_easy_init();
-				if (strncmp(j->path, "https://", 8) == 0) {
-					/* absolute form: the in-process proxy serves it under that very URL (forward.c
-					 * forward_rule: a host a route leads to), whichever route its path would take */
-					snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
-					curl_easy_setopt(running[s].easy, CURLOPT_REQUEST_TARGET, j->path);
-				} else {
-					snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, j->path);
-				}
+				snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, j->path);
 				curl_easy_setopt(running[s].easy, CURLOPT_URL, url);
 				curl_easy_setopt(running[s].easy, CURLOPT_PROXY, "");
 				curl_easy_setopt(running[s].easy, CURLOPT_WRITEFUNCTION, discard);
@@ -814,13 +803,59 @@ static int mirror_geoip(const struct al_config *cfg, int port, struct summary *s
  * first '-'; getArtifact(name) reads it (getManifest: manifest.json and
  * manifest.sig) and GETs the cdn URL followed by artifacts[name].relative_url.
  * The manifest is asked again every run (republished in place, by ETag),
- * then every artifact it lists, asked in absolute form so each is stored
- * under the URL Kibana asks for through the forward proxy, whatever route
- * its path would take (a path under /downloads/ leads to artifacts.elastic.co).
+ * then every artifact it lists, each stored under the URL Kibana asks for
+ * through the forward proxy.  Their paths are under /downloads/, which the
+ * operator's routes lead to artifacts.elastic.co: so they are asked through
+ * a route of the mirror's own (KIBANA_ARTS_PREFIX, prefix stripped, to
+ * Kibana's CDN host), added to the in-process proxy's configuration only.
  */
+#define KIBANA_CDN "https://artifacts.security.elastic.co"
+#define KIBANA_ARTS_PREFIX "/.airlock-mirror/kibana-artifacts/"
+
 static void add_kibana_artifact(const char *rel, void *arg)
 {
-	add(arg, "https://artifacts.security.elastic.co%s", rel);
+	add(arg, "%.*s%s", (int)strlen(KIBANA_ARTS_PREFIX) - 1, KIBANA_ARTS_PREFIX, rel);
+}
+
+/*
+ * The mirror's route to Kibana's CDN host, open (no client credentials: the
+ * in-process proxy listens on loopback for this run only), beside a route
+ * of the operator's to that host: 0, or 2 after saying what is missing.
+ */
+static int kibana_route(struct al_config *cfg)
+{
+	const struct al_route *to = NULL;
+	struct al_route *r;
+
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].upstream, KIBANA_CDN) == 0)
+			to = &cfg->routes[i];
+	if (to == NULL) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: no route to %s in %s (the default is {prefix: "
+		    "/downloads/kibana/manifest/, upstream: %s})\n", KIBANA_CDN, cfg->file, KIBANA_CDN);
+		return 2;
+	}
+	if (cfg->nroutes == AL_MAX_ROUTES) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: %s has %d routes, the most there can be; one is needed "
+		    "for this run\n", cfg->file, AL_MAX_ROUTES);
+		return 2;
+	}
+	r = &cfg->routes[cfg->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->prefix = strdup(KIBANA_ARTS_PREFIX);
+	r->upstream = strdup(KIBANA_CDN);
+	r->host = strdup(to->host);
+	if (r->prefix == NULL || r->upstream == NULL || r->host == NULL) {
+		free(r->prefix);
+		free(r->upstream);
+		free(r->host);
+		return 2;
+	}
+	r->port = to->port;
+	r->auth = AL_ROUTE_AUTH_OPEN;
+	r->strip_prefix = 1;
+	cfg->nroutes++;
+	return 0;
 }
 
 static int mirror_kibana_artifacts(const struct al_config *cfg, int port, const char *version, struct joblist *jobs,
@@ -960,6 +995,10 @@ int mirror_main(int argc, char **argv)
 		fprintf(stderr, "airlock mirror: upstream.offline is set in %s; mirroring needs the uplink\n", cfg->file);
 		al_config_free(cfg);
 		return 2;
+	}
+	if (!strcmp(kind, "kibana-artifacts") && (rc = kibana_route(cfg)) != 0) {
+		al_config_free(cfg);
+		return rc;
 	}
 	/* The in-process proxy: loopback only, on a free port, one worker. */
 	port = free_port();

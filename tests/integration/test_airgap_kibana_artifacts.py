@@ -14,7 +14,9 @@ cdn.url + manifest.artifacts[name].relative_url.
   artifacts-8.13.4.zip, then every artifact it lists, from
   artifacts.security.elastic.co (their paths are under /downloads/, which
   the reverse routes send to artifacts.elastic.co: the host is checked);
-  summary and exit 0; a second run finds them present;
+  summary and exit 0; a second run finds them present; the forward proxy
+  asks its clients for credentials (forward.users), which mirror does not
+  need;
 - a manifest without manifest.sig is refused as Kibana refuses it: exit 1;
   a version that is not one: exit 2;
 - air-gapped (signed export, import, upstream.offline, the forward proxy
@@ -47,7 +49,7 @@ def via_proxy(al, ca, url, etag=None):
     """GET url through airlock's forward proxy as Kibana's axios does: (status, headers, body)."""
     d = tempfile.mkdtemp()
     try:
-        cmd = ["curl", "-sS", "-x", f"http://127.0.0.1:{al.port}", "--cacert", f"{ca}/ca.crt",
+        cmd = ["curl", "-sS", "-x", f"http://127.0.0.1:{al.port}", "--proxy-user", "kibana:s3cret", "--cacert", f"{ca}/ca.crt",
                "-o", f"{d}/b", "-D", f"{d}/h", "--max-time", "15"]
         if etag:
             cmd += ["-H", f"If-None-Match: {etag}"]
@@ -78,7 +80,7 @@ def get_artifact(al, ca, name):
 def test():
     with Case() as (up, al0, tmp):
         al0.stop()
-        fwd, ca = forward_section(tmp, ["artifacts.security.elastic.co"])
+        fwd, ca = forward_section(tmp, ["artifacts.security.elastic.co"], users={"kibana": "s3cret"})
         al = Airlock(tmp, up, extra=fwd)
         al.stop()
         up.add(MAN, manifest_zip(), headers=[("ETag", '"k-7"'), ("Cache-Control", "max-age=0"),
