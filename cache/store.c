@@ -24,7 +24,7 @@
 
 struct al_store {
 	MDB_env *env;
-	MDB_dbi meta, body, pending, info, regidx;
+	MDB_dbi meta, body, pending, info, regidx, rootidx;
 	uint64_t max_size;
 	atomic_uint_fast64_t evictions;
 	atomic_uint_fast64_t synced_txnid; /* the last transaction al_store_sync() made durable */
@@ -593,17 +593,6 @@ static int regidx_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey
 	return regidx_bump(s, txn);
 }
 
-/* Before meta's entry at mkey goes: its index entry goes. */
-static int regidx_drop(struct al_store *s, MDB_txn *txn, const uint8_t *mkey)
-{
-	MDB_val k = {AL_KEY_LEN, (void *)mkey}, v;
-	struct al_record rec;
-
-	if (mdb_get(txn, s->meta, &k, &v) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
-		return 0;
-	return regidx_drop_url(s, txn, mkey, rec.url, rec.url_len);
-}
-
 /*
  * rec was just put under mkey: index it if it is a package document, or
  * drop the entry a document at the same URL had.  A body that is not a
@@ -768,6 +757,211 @@ int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_i
 }
 
 /*
+ * The root index (rootidx): the URL of every entry stored at the root of
+ * its host, "<scheme>://<authority>/<leaf>" with a leaf that has no '/',
+ * '?' or '#' (an S3 bucket's objects: proxy/front/offline_listing.c), as a
+ * key whose value is the entry's meta key, written and dropped in the
+ * transaction that admits or drops the entry.  A URL longer than LMDB's
+ * key limit is keyed by its first ROOTIDX_HEAD bytes and its digest (still
+ * in its base's range, still unique).  meta is keyed by the URL's digest, so it has
+ * no order to range over; this small database has: a listing reads the
+ * entries under its bucket's prefix only, however large the cache.
+ * ROOTIDX_FORMAT_KEY says the index covers meta (written last by
+ * rootidx_rebuild); without it a scan reads meta whole.
+ */
+#define ROOTIDX_FORMAT_KEY "\0format"
+#define ROOTIDX_FORMAT 2u
+#define ROOTIDX_KEY_MAX 511 /* mdb_env_get_maxkeysize() of the default build */
+#define ROOTIDX_HEAD (ROOTIDX_KEY_MAX - AL_KEY_LEN)
+
+/* The length of "<scheme>://<authority>/" when url is a root entry, else 0. */
+static size_t root_prefix_len(const char *url, size_t len)
+{
+	const char *a = len > 3 ? memmem(url, len, "://", 3) : NULL, *slash, *leaf;
+
+	if (a == NULL || (slash = memchr(a + 3, '/', len - (size_t)(a + 3 - url))) == NULL)
+		return 0;
+	leaf = slash + 1;
+	if (leaf == url + len || memchr(a + 3, '?', (size_t)(slash - a - 3)) != NULL)
+		return 0;
+	for (const char *p = leaf; p < url + len; p++)
+		if (*p == '/' || *p == '?' || *p == '#')
+			return 0;
+	return (size_t)(leaf - url);
+}
+
+/* url's index key into buf (ROOTIDX_KEY_MAX bytes) and its meta key; the key's length. */
+static size_t rootidx_key(const char *url, size_t len, char *buf, uint8_t mkey[AL_KEY_LEN])
+{
+	al_store_key(url, len, mkey);
+	if (len <= ROOTIDX_KEY_MAX) {
+		memcpy(buf, url, len);
+		return len;
+	}
+	memcpy(buf, url, ROOTIDX_HEAD);
+	memcpy(buf + ROOTIDX_HEAD, mkey, AL_KEY_LEN);
+	return ROOTIDX_KEY_MAX;
+}
+
+static int rootidx_put(struct al_store *s, MDB_txn *txn, const char *url, size_t len)
+{
+	char kb[ROOTIDX_KEY_MAX];
+	uint8_t mkey[AL_KEY_LEN];
+	MDB_val k, v = {AL_KEY_LEN, mkey};
+
+	if (root_prefix_len(url, len) == 0)
+		return 0;
+	k.mv_size = rootidx_key(url, len, kb, mkey);
+	k.mv_data = kb;
+	return lmdb_error(mdb_put(txn, s->rootidx, &k, &v, 0));
+}
+
+static int rootidx_del(struct al_store *s, MDB_txn *txn, const char *url, size_t len)
+{
+	char kb[ROOTIDX_KEY_MAX];
+	uint8_t mkey[AL_KEY_LEN];
+	MDB_val k;
+	int rc;
+
+	if (root_prefix_len(url, len) == 0)
+		return 0;
+	k.mv_size = rootidx_key(url, len, kb, mkey);
+	k.mv_data = kb;
+	rc = mdb_del(txn, s->rootidx, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+}
+
+/* Both indexes' entries for the entry at mkey (url), before it goes. */
+static int index_drop_url(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, const char *url, size_t len)
+{
+	int rc = regidx_drop_url(s, txn, mkey, url, len);
+
+	return rc != 0 ? rc : rootidx_del(s, txn, url, len);
+}
+
+static int index_drop(struct al_store *s, MDB_txn *txn, const uint8_t *mkey)
+{
+	MDB_val k = {AL_KEY_LEN, (void *)mkey}, v;
+	struct al_record rec;
+
+	if (mdb_get(txn, s->meta, &k, &v) != 0 || al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+		return 0;
+	return index_drop_url(s, txn, mkey, rec.url, rec.url_len);
+}
+
+/*
+ * At open, when the root index lacks its format: every root entry of meta,
+ * a batch per transaction, the format last (a crash midway: no format, a
+ * scan reads meta whole, the next start begins again).
+ */
+static int rootidx_rebuild(struct al_store *s)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v, fk = {sizeof(ROOTIDX_FORMAT_KEY) - 1, ROOTIDX_FORMAT_KEY};
+	char **urls = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t fmt = ROOTIDX_FORMAT;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if (mdb_get(txn, s->rootidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) && memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(txn, s->meta, &c)) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct al_record rec;
+			if (k.mv_size != AL_KEY_LEN || al_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+			    root_prefix_len(rec.url, rec.url_len) == 0)
+				continue;
+			if (n == cap) {
+				void *more = realloc(urls, (cap = cap ? cap * 2 : 64) * sizeof(*urls));
+				if (more == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				urls = more;
+			}
+			if ((urls[n] = strndup(rec.url, rec.url_len)) == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			n++;
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = rc == ENOMEM ? -ENOMEM : lmdb_error(rc);
+	for (size_t i = 0; rc == 0 && i <= n; i += REGIDX_BATCH) {
+		if ((rc = lmdb_error(mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+			break;
+		if (i == 0)
+			rc = lmdb_error(mdb_drop(txn, s->rootidx, 0));
+		for (size_t j = i; rc == 0 && j < n && j < i + REGIDX_BATCH; j++)
+			rc = rootidx_put(s, txn, urls[j], strlen(urls[j]));
+		if (rc == 0 && i + REGIDX_BATCH > n) {
+			v.mv_size = sizeof(fmt);
+			v.mv_data = &fmt;
+			rc = lmdb_error(mdb_put(txn, s->rootidx, &fk, &v, 0));
+		}
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = lmdb_error(mdb_txn_commit(txn));
+	}
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+	return rc;
+}
+
+int al_store_root_scan(struct al_store *s, const char *base, size_t blen, al_entry_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = {blen, (void *)base}, v, fk = {sizeof(ROOTIDX_FORMAT_KEY) - 1, ROOTIDX_FORMAT_KEY};
+	uint32_t fmt = ROOTIDX_FORMAT;
+	int rc, out = 0;
+
+	if (blen == 0 || base[blen - 1] != '/')
+		return -EINVAL;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if (mdb_get(txn, s->rootidx, &fk, &v) != 0 || v.mv_size != sizeof(fmt) || memcmp(v.mv_data, &fmt, sizeof(fmt)) != 0) {
+		/* not built yet (another process opened the cache first): the whole of meta */
+		mdb_txn_abort(txn);
+		return al_store_foreach(s, fn, arg);
+	}
+	if ((rc = mdb_cursor_open(txn, s->rootidx, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val mk = {AL_KEY_LEN, v.mv_data}, mv;
+		struct al_record rec;
+		if (k.mv_size <= blen || memcmp(k.mv_data, base, blen) != 0)
+			break;
+		/* the entry's own URL decides (a long one's key is cut) */
+		if (v.mv_size != AL_KEY_LEN || mdb_get(txn, s->meta, &mk, &mv) != 0 ||
+		    al_record_decode(mv.mv_data, mv.mv_size, &rec) != 0 || rec.url_len <= blen ||
+		    memcmp(rec.url, base, blen) != 0 || root_prefix_len(rec.url, rec.url_len) != blen)
+			continue;
+		if ((out = fn(mk.mv_data, &rec, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (out != 0)
+		return out;
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : lmdb_error(rc);
+}
+
+/*
  * Crash recovery: chunks of fills that never committed.  Each goes the way
  * of an abort, a few chunks per transaction: one transaction for all of
  * them could not commit in a map a crashed fill had filled, and the store
@@ -899,8 +1093,8 @@ static int lock_cache(struct al_store *s, const char *dir, char *err, size_t err
  */
 static int open_dbis(struct al_store *s)
 {
-	static const char *const names[] = {"meta", "body", "pending", "info", "regidx"};
-	MDB_dbi *const dbis[] = {&s->meta, &s->body, &s->pending, &s->info, &s->regidx};
+	static const char *const names[] = {"meta", "body", "pending", "info", "regidx", "rootidx"};
+	MDB_dbi *const dbis[] = {&s->meta, &s->body, &s->pending, &s->info, &s->regidx, &s->rootidx};
 	MDB_txn *txn;
 	int rc = 0;
 
@@ -979,6 +1173,11 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 	}
 	if (alone && (rc = regidx_rebuild(s, NULL)) != 0) {
 		snprintf(err, errlen, "cache %s: rebuilding the registry index: %s", dir, strerror(-rc));
+		rc = -rc;
+		goto err_env;
+	}
+	if (alone && (rc = rootidx_rebuild(s)) != 0) {
+		snprintf(err, errlen, "cache %s: rebuilding the root index: %s", dir, strerror(-rc));
 		rc = -rc;
 		goto err_env;
 	}
@@ -1269,7 +1468,7 @@ static int evict(struct al_store *s, MDB_txn *txn, uint64_t need, const uint8_t 
 		return rc;
 	for (i = 0, rc = 0; i < n && total + need > target; i++) {
 		MDB_val vk = {AL_KEY_LEN, v[i].key};
-		if ((rc = regidx_drop(s, txn, v[i].key)) != 0 ||
+		if ((rc = index_drop(s, txn, v[i].key)) != 0 ||
 		    (rc = drop_chunks(txn, s->body, v[i].obj_id, NULL)) != 0 ||
 		    (rc = lmdb_error(mdb_del(txn, s->meta, &vk, NULL))) != 0)
 			break;
@@ -1303,7 +1502,7 @@ static int unlink_victim(struct al_store *s, const struct victim *v)
 	total = info_get(txn, s->info, "bytes");
 	val.mv_size = AL_KEY_LEN;
 	val.mv_data = (void *)v->key;
-	if ((rc = regidx_drop_url(s, txn, v->key, rec.url, rec.url_len)) != 0) {
+	if ((rc = index_drop_url(s, txn, v->key, rec.url, rec.url_len)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -1457,7 +1656,8 @@ static int commit_once(struct al_store *s, const uint8_t key[AL_KEY_LEN], const 
 		goto err;
 	if ((rc = evict(s, txn, 0, key)) != 0 && rc != -ENOSPC)
 		goto err;
-	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0)
+	if ((rc = put_record(s, txn, key, rec)) != 0 || (rc = regidx_put(s, txn, key, rec)) != 0 ||
+	    (rc = rootidx_put(s, txn, rec->url, rec->url_len)) != 0)
 		goto err;
 	mdb_del(txn, s->pending, &pk, NULL);
 	return lmdb_error(wtxn_commit(s, txn));
@@ -1606,7 +1806,7 @@ int al_store_delete(struct al_store *s, const uint8_t key[AL_KEY_LEN])
 		return rc ? lmdb_error(rc) : -EBADMSG;
 	}
 	total = info_get(txn, s->info, "bytes");
-	if ((rc = regidx_drop_url(s, txn, key, rec.url, rec.url_len)) != 0 ||
+	if ((rc = index_drop_url(s, txn, key, rec.url, rec.url_len)) != 0 ||
 	    (rc = drop_chunks(txn, s->body, rec.obj_id, NULL)) != 0 ||
 	    (rc = lmdb_error(mdb_del(txn, s->meta, &k, NULL))) != 0 ||
 	    (rc = info_put(txn, s->info, "bytes", total > rec.body_len ? total - rec.body_len : 0)) != 0) {

@@ -1,7 +1,7 @@
 /*
  * The cache store: one LMDB environment shared by every worker thread.
  *
- * Layout (five named databases):
+ * Layout (six named databases):
  *   meta     sha256(url) -> record (cache/record.h); present only for
  *            complete objects
  *   body     obj_id:be64 | offset:be64 -> bytes, variable-sized chunks
@@ -20,6 +20,13 @@
  *            "\0gen" -> u64 changed by every change to the entries.
  *            Written and dropped in the transaction that commits, evicts or
  *            deletes the document; rebuilt at open when its format differs.
+ *   rootidx  "<scheme>://<authority>/<leaf>" -> meta key (32 bytes) for
+ *            every entry stored at its host's root (a leaf without '/',
+ *            '?' or '#'): an S3 bucket's objects, in URL order, which
+ *            meta's digest keys do not give (a URL over LMDB's key limit:
+ *            its first 479 bytes and its digest); "\0format" once it
+ *            covers meta.  Written and dropped with the entry; rebuilt at
+ *            open when its format is missing or another.
  *
  * A fill writes chunks under a fresh obj_id while readers keep seeing the
  * old object (if any); al_fill_commit() switches the record to the new id
@@ -132,6 +139,17 @@ int al_store_touch(struct al_store *s, const uint8_t (*keys)[AL_KEY_LEN], int n,
  */
 typedef int (*al_entry_fn)(const uint8_t key[AL_KEY_LEN], const struct al_record *rec, void *arg);
 int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg);
+
+/*
+ * al_store_foreach for the entries stored at the root of base only
+ * ("<scheme>://<authority>/", with its slash: urls base + a leaf without
+ * '/', '?' or '#'), in URL order, from one snapshot: it reads those
+ * entries and no others, through the root index (while the index is not
+ * built yet, at the first open of an older cache by a process not alone
+ * on it, every entry: fn still filters).  -EINVAL when base does not end
+ * with '/'.
+ */
+int al_store_root_scan(struct al_store *s, const char *base, size_t blen, al_entry_fn fn, void *arg);
 
 /* Set or clear AL_REC_PINNED on an entry. -ENOENT if absent. */
 int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned);

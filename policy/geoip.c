@@ -95,6 +95,18 @@ int al_geoip_db_path(const char *path, char *md5, char *name, size_t cap)
 	return name_ok(name) ? 0 : -EINVAL;
 }
 
+/* An overview's url as processDatabase resolves it (a relative one after the endpoint's last slash). */
+static int resolve_url(const char *u, char *out, size_t cap)
+{
+	int w;
+
+	if (strncmp(u, "http", 4) == 0)
+		w = snprintf(out, cap, "%s", u);
+	else
+		w = snprintf(out, cap, "%s/v1/%s", AL_GEOIP_BASE, u);
+	return w > 0 && (size_t)w < cap && strpbrk(out, " \r\n") == NULL ? 0 : -EINVAL;
+}
+
 int al_geoip_source(const char *json, size_t len, const char *md5, const char *name, char *out, size_t cap)
 {
 	json_t *list = json_loadb(json, len, 0, NULL), *e;
@@ -109,14 +121,36 @@ int al_geoip_source(const char *json, size_t len, const char *md5, const char *n
 		const char *n = json_string_value(json_object_get(e, "name"));
 		const char *m = json_string_value(json_object_get(e, "md5_hash"));
 		const char *u = json_string_value(json_object_get(e, "url"));
-		int w;
 		if (n == NULL || m == NULL || u == NULL || strcmp(n, name) != 0 || strcasecmp(m, md5) != 0)
 			continue;
-		if (strncmp(u, "http", 4) == 0)
-			w = snprintf(out, cap, "%s", u);
-		else /* processDatabase: after the endpoint's last slash */
-			w = snprintf(out, cap, "%s/v1/%s", AL_GEOIP_BASE, u);
-		rc = w > 0 && (size_t)w < cap && strpbrk(out, " \r\n") == NULL ? 0 : -EINVAL;
+		rc = resolve_url(u, out, cap);
+		break;
+	}
+	json_decref(list);
+	return rc;
+}
+
+int al_geoip_by_url(const char *json, size_t len, const char *url, char *md5, char *name, size_t cap)
+{
+	json_t *list = json_loadb(json, len, 0, NULL), *e;
+	size_t i;
+	int rc = -ENOENT;
+
+	if (list == NULL || !json_is_array(list)) {
+		json_decref(list);
+		return -EINVAL;
+	}
+	json_array_foreach(list, i, e) {
+		const char *n = json_string_value(json_object_get(e, "name"));
+		const char *m = json_string_value(json_object_get(e, "md5_hash"));
+		const char *u = json_string_value(json_object_get(e, "url"));
+		char src[4096];
+		if (!name_ok(n) || !md5_ok(m) || u == NULL || strlen(n) >= cap || resolve_url(u, src, sizeof(src)) != 0 ||
+		    strcmp(src, url) != 0)
+			continue;
+		snprintf(md5, 33, "%s", m);
+		snprintf(name, cap, "%s", n);
+		rc = 0;
 		break;
 	}
 	json_decref(list);

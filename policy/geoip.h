@@ -39,6 +39,13 @@ int al_geoip_db_path(const char *path, char *md5, char *name, size_t cap);
  */
 int al_geoip_source(const char *json, size_t len, const char *md5, const char *name, char *out, size_t cap);
 
+/*
+ * The other way: which database the overview's url (resolved as
+ * al_geoip_source resolves it) equal to url is.  md5 (33 bytes) and name
+ * (cap bytes) filled when found: 0, -ENOENT, or -EINVAL (not a JSON list).
+ */
+int al_geoip_by_url(const char *json, size_t len, const char *url, char *md5, char *name, size_t cap);
+
 /* A database's cache key URL (AL_GEOIP_BASE "/v1/db/<md5>/<name>"): its MD5, the 16 bytes. 0 or -EINVAL. */
 int al_geoip_key_md5(const char *url, unsigned char md5[16]);
 

@@ -9,9 +9,13 @@
 
 #define MAX_JSON (16u << 20)
 
-/* manifest.json (or the first *.json) of the zip, parsed. */
-static json_t *manifest_json(const void *data, size_t len, char *err, size_t errlen)
+/*
+ * manifest.json (or, unless exact, the first *.json) of the zip, parsed.
+ * need_sig: also fail when the zip has no manifest.sig.
+ */
+static json_t *manifest_json(const void *data, size_t len, int exact, int need_sig, char *err, size_t errlen)
 {
+	int has_sig = 0;
 	zip_error_t ze;
 	zip_source_t *src;
 	zip_t *z;
@@ -26,7 +30,7 @@ static json_t *manifest_json(const void *data, size_t len, char *err, size_t err
 		zip_error_fini(&ze);
 		return NULL;
 	}
-	for (zip_int64_t i = 0; i < zip_get_num_entries(z, 0) && j == NULL; i++) {
+	for (zip_int64_t i = 0; i < zip_get_num_entries(z, 0) && (j == NULL || (need_sig && !has_sig)); i++) {
 		struct zip_stat st;
 		zip_file_t *f;
 		char *buf;
@@ -35,9 +39,11 @@ static json_t *manifest_json(const void *data, size_t len, char *err, size_t err
 		    !(st.valid & ZIP_STAT_NAME) || st.size > MAX_JSON)
 			continue;
 		nl = strlen(st.name);
-		if (strcmp(st.name, "manifest.json") != 0 && (nl < 5 || strcmp(st.name + nl - 5, ".json") != 0))
+		if (strcmp(st.name, "manifest.sig") == 0)
+			has_sig = 1;
+		if (strcmp(st.name, "manifest.json") != 0 && (exact || nl < 5 || strcmp(st.name + nl - 5, ".json") != 0))
 			continue;
-		if ((f = zip_fopen_index(z, (zip_uint64_t)i, 0)) == NULL)
+		if (j != NULL || (f = zip_fopen_index(z, (zip_uint64_t)i, 0)) == NULL)
 			continue;
 		buf = malloc(st.size + 1);
 		if (buf && zip_fread(f, buf, st.size) == (zip_int64_t)st.size) {
@@ -53,10 +59,15 @@ static json_t *manifest_json(const void *data, size_t len, char *err, size_t err
 	zip_error_fini(&ze);
 	if (j == NULL && err[0] == '\0')
 		snprintf(err, errlen, "no manifest.json in the zip");
+	if (j != NULL && need_sig && !has_sig) {
+		snprintf(err, errlen, "no manifest.sig in the zip");
+		json_decref(j);
+		j = NULL;
+	}
 	return j;
 }
 
-int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap,
+static int read_manifest(const void *zip, size_t len, int kibana, char *version, size_t vcap,
     al_artifact_fn fn, void *arg, char *err, size_t errlen)
 {
 	json_t *man, *arts, *v;
@@ -64,7 +75,7 @@ int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap
 	int n = 0;
 
 	err[0] = '\0';
-	if ((man = manifest_json(zip, len, err, errlen)) == NULL)
+	if ((man = manifest_json(zip, len, kibana, kibana, err, errlen)) == NULL)
 		return -EINVAL;
 	if (!json_is_object(man)) {
 		snprintf(err, errlen, "manifest.json is not an object");
@@ -78,11 +89,22 @@ int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap
 		const char *ru = json_string_value(json_object_get(v, "relative_url"));
 		if (ru == NULL || ru[0] != '/' || strstr(ru, "..") != NULL || strpbrk(ru, "\r\n\t ?#\\") != NULL)
 			continue;
-		if (fn)
-			if (fn != NULL)
-				fn(ru, arg);
+		if (fn != NULL)
+			fn(ru, arg);
 		n++;
 	}
 	json_decref(man);
 	return n;
+}
+
+int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap,
+    al_artifact_fn fn, void *arg, char *err, size_t errlen)
+{
+	return read_manifest(zip, len, 0, version, vcap, fn, arg, err, errlen);
+}
+
+int al_kibana_manifest(const void *zip, size_t len, char *version, size_t vcap,
+    al_artifact_fn fn, void *arg, char *err, size_t errlen)
+{
+	return read_manifest(zip, len, 1, version, vcap, fn, arg, err, errlen);
 }

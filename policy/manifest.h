@@ -19,4 +19,17 @@ typedef void (*al_artifact_fn)(const char *relative_url, void *arg);
 int al_endpoint_manifest(const void *zip, size_t len, char *version, size_t vcap,
     al_artifact_fn fn, void *arg, char *err, size_t errlen);
 
+/*
+ * Kibana's telemetry manifest (downloads/kibana/manifest/artifacts-<version>.zip),
+ * read as Security Solution's Artifact.getManifest reads it (elastic/kibana
+ * 437def57, x-pack/solutions/security/plugins/security_solution/server/lib/
+ * telemetry/artifact.ts): the entry named manifest.json exactly, a
+ * manifest.sig beside it (Kibana refuses a zip without one; the signature
+ * itself is Kibana's to check), and artifacts.<name>.relative_url, which
+ * Kibana appends to https://artifacts.security.elastic.co.  Otherwise as
+ * al_endpoint_manifest.
+ */
+int al_kibana_manifest(const void *zip, size_t len, char *version, size_t vcap,
+    al_artifact_fn fn, void *arg, char *err, size_t errlen);
+
 #endif

@@ -31,6 +31,7 @@ static const struct command_doc {
 	{"mirror models --id ID[,ID...]", "trained models (metadata, .pt, vocabulary) for Elasticsearch"},
 	{"mirror product-docs --version X.Y", "the AI Assistant's product documentation for a Stack minor"},
 	{"mirror geoip", "the GeoIP overview and every database it lists"},
+	{"mirror kibana-artifacts --version V", "Kibana's telemetry manifest and every artifact it lists"},
 	{"mirror --plan PLAN.yml", "every step of a plan, one summary, one exit code"},
 	{"plan", "print the plan matching what the cache holds"},
 	{"export FILE [--match PATTERN]", "write entries to a bundle (for the air-gapped side)"},

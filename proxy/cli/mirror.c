@@ -794,6 +794,101 @@ static int mirror_geoip(const struct al_config *cfg, int port, struct summary *s
 	return mirror_indexed(cfg, port, "geoip", &ov, pick_geoip_dbs, prefix, sum, tty);
 }
 
+/*
+ * Kibana's own telemetry artifacts (Security Solution: elastic/kibana
+ * 437def57, x-pack/solutions/security/plugins/security_solution/server/lib/
+ * telemetry/artifact.ts).  Artifact.start names the manifest
+ * https://artifacts.security.elastic.co/downloads/kibana/manifest/
+ * artifacts-<version>.zip, <version> being Elasticsearch's version up to its
+ * first '-'; getArtifact(name) reads it (getManifest: manifest.json and
+ * manifest.sig) and GETs the cdn URL followed by artifacts[name].relative_url.
+ * The manifest is asked again every run (republished in place, by ETag),
+ * then every artifact it lists, each stored under the URL Kibana asks for
+ * through the forward proxy.  Their paths are under /downloads/, which the
+ * operator's routes lead to artifacts.elastic.co: so they are asked through
+ * a route of the mirror's own (KIBANA_ARTS_PREFIX, prefix stripped, to
+ * Kibana's CDN host), added to the in-process proxy's configuration only.
+ */
+#define KIBANA_CDN "https://artifacts.security.elastic.co"
+#define KIBANA_ARTS_PREFIX "/.airlock-mirror/kibana-artifacts/"
+
+static void add_kibana_artifact(const char *rel, void *arg)
+{
+	add(arg, "%.*s%s", (int)strlen(KIBANA_ARTS_PREFIX) - 1, KIBANA_ARTS_PREFIX, rel);
+}
+
+/*
+ * The mirror's route to Kibana's CDN host, open (no client credentials: the
+ * in-process proxy listens on loopback for this run only), beside a route
+ * of the operator's to that host: 0, or 2 after saying what is missing.
+ */
+static int kibana_route(struct al_config *cfg)
+{
+	const struct al_route *to = NULL;
+	struct al_route *r;
+
+	for (int i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].upstream, KIBANA_CDN) == 0)
+			to = &cfg->routes[i];
+	if (to == NULL) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: no route to %s in %s (the default is {prefix: "
+		    "/downloads/kibana/manifest/, upstream: %s})\n", KIBANA_CDN, cfg->file, KIBANA_CDN);
+		return 2;
+	}
+	if (cfg->nroutes == AL_MAX_ROUTES) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: %s has %d routes, the most there can be; one is needed "
+		    "for this run\n", cfg->file, AL_MAX_ROUTES);
+		return 2;
+	}
+	r = &cfg->routes[cfg->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->prefix = strdup(KIBANA_ARTS_PREFIX);
+	r->upstream = strdup(KIBANA_CDN);
+	r->host = strdup(to->host);
+	if (r->prefix == NULL || r->upstream == NULL || r->host == NULL) {
+		free(r->prefix);
+		free(r->upstream);
+		free(r->host);
+		return 2;
+	}
+	r->port = to->port;
+	r->auth = AL_ROUTE_AUTH_OPEN;
+	r->strip_prefix = 1;
+	cfg->nroutes++;
+	return 0;
+}
+
+static int mirror_kibana_artifacts(const struct al_config *cfg, int port, const char *version, struct joblist *jobs,
+    struct summary *sum, int tty)
+{
+	struct joblist arts = {0};
+	uint8_t mkey[AL_KEY_LEN];
+	char *zip, mv[128], err[512];
+	size_t zl;
+	int n, rc = 0;
+
+	add(jobs, "/downloads/kibana/manifest/artifacts-%.*s.zip", (int)strcspn(version, "-"), version);
+	if (path_key(cfg, jobs->v[0].path, mkey) == 0)
+		al_store_expire(srv.store, mkey);
+	run_jobs(cfg, port, jobs, sum, tty, "kibana-artifacts");
+	if (jobs->v[0].status != 200 || (zip = cached_body(cfg, jobs->v[0].path, &zl)) == NULL) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: no manifest for %s (HTTP %d)\n", version, jobs->v[0].status);
+		return 1;
+	}
+	if ((n = al_kibana_manifest(zip, zl, mv, sizeof(mv), add_kibana_artifact, &arts, err, sizeof(err))) < 0) {
+		fprintf(stderr, "airlock mirror kibana-artifacts: %s: %s (Kibana refuses it too)\n", jobs->v[0].path, err);
+		rc = 1;
+	}
+	printf("kibana telemetry manifest %s: %d artifacts\n", n < 0 ? "(unreadable)" : mv, arts.n);
+	run_jobs(cfg, port, &arts, sum, tty, "kibana-artifacts");
+	pin_jobs(cfg, &arts);
+	for (int i = 0; i < arts.n; i++)
+		free(arts.v[i].path);
+	free(arts.v);
+	free(zip);
+	return rc;
+}
+
 static int usage(void)
 {
 	char known[1024];
@@ -809,6 +904,7 @@ static int usage(void)
 	    "  airlock mirror models --id ID[,ID...] [--config FILE]   (e.g. elser_model_2_linux-x86_64)\n"
 	    "  airlock mirror product-docs --version MAJOR.MINOR [--config FILE]\n"
 	    "  airlock mirror geoip [--config FILE]\n"
+	    "  airlock mirror kibana-artifacts --version V [--config FILE]   (Kibana's telemetry manifest and artifacts)\n"
 	    "  airlock mirror --plan PLAN.yml [--config FILE]   every step of a plan (airlock plan prints one)\n",
 	    ARCHES, FORMATS, known);
 	return 2;
@@ -862,7 +958,8 @@ int mirror_main(int argc, char **argv)
 	if (!strcmp(kind, "geoip") && version == NULL)
 		version = ""; /* one overview, whatever the Stack version */
 	if (version == NULL || (strcmp(kind, "artifacts") && strcmp(kind, "endpoint") && strcmp(kind, "packages") &&
-	    strcmp(kind, "models") && strcmp(kind, "product-docs") && strcmp(kind, "geoip")))
+	    strcmp(kind, "models") && strcmp(kind, "product-docs") && strcmp(kind, "geoip") &&
+	    strcmp(kind, "kibana-artifacts")))
 		return usage();
 	if (!strcmp(kind, "product-docs")) {
 		size_t a = strspn(version, "0123456789"), b = a && version[a] == '.' ? strspn(version + a + 1, "0123456789") : 0;
@@ -898,6 +995,10 @@ int mirror_main(int argc, char **argv)
 		fprintf(stderr, "airlock mirror: upstream.offline is set in %s; mirroring needs the uplink\n", cfg->file);
 		al_config_free(cfg);
 		return 2;
+	}
+	if (!strcmp(kind, "kibana-artifacts") && (rc = kibana_route(cfg)) != 0) {
+		al_config_free(cfg);
+		return rc;
 	}
 	/* The in-process proxy: loopback only, on a free port, one worker. */
 	port = free_port();
@@ -980,6 +1081,8 @@ int mirror_main(int argc, char **argv)
 		rc = mirror_product_docs(cfg, port, version, &sum, tty);
 	} else if (!strcmp(kind, "geoip")) {
 		rc = mirror_geoip(cfg, port, &sum, tty);
+	} else if (!strcmp(kind, "kibana-artifacts")) {
+		rc = mirror_kibana_artifacts(cfg, port, version, &jobs, &sum, tty);
 	} else {
 		char *body;
 		size_t bl;

@@ -728,6 +728,9 @@ static enum req_step stp_fetch(struct req *r)
 	if (!created)
 		return STP_PARK;
 	r->origin = 1;
+	/* only the request that goes upstream reads where a GeoIP database comes from: hits never do */
+	if (r->fetch_url == NULL)
+		conn_geoip_resolve(r);
 	ua = http1_field(&r->http, "User-Agent", &ual);
 	if (ua != NULL && ual < sizeof(uabuf)) {
 		memcpy(uabuf, ua, ual);
@@ -993,7 +996,12 @@ int req_set_url(struct req *r, const char *base, const char *target, size_t tlen
 	r->registry = registry;
 	free(r->fetch_url);
 	r->fetch_url = NULL;
-	r->geoip_overview = al_geoip_is_overview(r->url, bl + tlen);
+	/*
+	 * Rewritten for clients that came by a route (Elasticsearch); as it is in
+	 * absolute form: a child airlock or a caching proxy then sees the signed
+	 * URLs, which any parent can fetch (conn_geoip_signed).
+	 */
+	r->geoip_overview = al_geoip_is_overview(r->url, bl + tlen) && r->http.form != FORM_ABSOLUTE;
 	al_store_key(r->url, bl + tlen, r->key);
 	r->uplink = uplink_get(base);
 	r->attempts = 0;
@@ -1179,7 +1187,6 @@ static enum req_step stp_route(struct req *r)
 	free(path);
 	if (rc != 0)
 		return STP_DONE;
-	conn_geoip_resolve(r);
 	return STP_LOOKUP;
 }
 

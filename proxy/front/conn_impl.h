@@ -262,11 +262,26 @@ int conn_registry_answer(struct req *r);
 void conn_registry_stop(void);
 
 /*
- * geoip.c, in STP_ROUTE: the signed URL a GeoIP database path is fetched
- * from, read from the cached overview (sets r->fetch_url; the key stays
- * the stable url).
+ * geoip.c, in STP_FETCH, by the request that starts the upstream fetch
+ * only (a hit or a request joining the fill never reads the overview): the
+ * signed URL a GeoIP database path is fetched from, read from the cached
+ * overview (sets r->fetch_url; the key stays the stable url).  One small
+ * record read per upstream fetch of a database, which happens once per
+ * md5_hash.
  */
 void conn_geoip_resolve(struct req *r);
+/*
+ * geoip.c, in STP_FORWARD, for an absolute-form GET that no rule allows:
+ * a child airlock (upstream.parents) or a caching proxy asks for a
+ * database by the signed URL the upstream's overview names (which a child
+ * sees: absolute-form requests get the overview as it is, conn.c
+ * req_set_url).  When the cached overview names that URL, r is set to the
+ * database's stable key, fetched from that URL (r->fetch_url): 0, go to
+ * STP_LOOKUP; 1, a reply is queued (out of memory): STP_DONE.  -1: not
+ * such a request, deny it as before.  Reads the overview: only
+ * requests otherwise denied pay for it.
+ */
+int conn_geoip_signed(struct req *r);
 /*
  * geoip.c, in STP_HIT / STP_WAIT: answer with the stored overview, its
  * database urls rewritten to lead here (r->cstatus gets a detail); 0 when

@@ -395,7 +395,14 @@ enum req_step stp_forward(struct req *r)
 		conn_reply_error(c, 400, "bad host in the request target");
 		return STP_DONE;
 	}
-	if ((rule = forward_rule(r, https, host, port, &scratch, &why)) == NULL) {
+	rule = forward_rule(r, https, host, port, &scratch, &why);
+	if (rule == NULL && https && h->method != HTTP_CONNECT) {
+		/* a GeoIP database by its signed URL (a child airlock): served under its stable key */
+		int g = conn_geoip_signed(r);
+		if (g >= 0)
+			return g == 0 ? STP_LOOKUP : STP_DONE;
+	}
+	if (rule == NULL) {
 		al_warn("access", "%s%s%s: denied %s %s:%d (%s)", c->peer, user[0] ? " user " : "", user,
 		    h->method == HTTP_CONNECT ? "CONNECT" : "request for", host, port, why);
 		r->keepalive = 0;

@@ -9,6 +9,7 @@
 #include "policy/hdr.h"
 #include "policy/s3listing.h"
 #include "proxy/front/conn_impl.h"
+#include "proxy/runtime/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct listing_ctx {
 	size_t blen;
 	struct al_s3_object *objs;
 	size_t n, cap;
+	size_t read;              /* records looked at */
 };
 
 /* Copies what it keeps: the record is valid only during the call. */
@@ -31,6 +33,7 @@ static int collect_object(const uint8_t *key, const struct al_record *r, void *a
 	struct al_s3_object *o;
 
 	(void)key;
+	l->read++;
 	if (r->status != 200 || r->url_len <= l->blen || memcmp(r->url, l->base, l->blen) != 0)
 		return 0;
 	rl = r->url_len - l->blen;
@@ -75,14 +78,19 @@ static void listing_free(void *arg)
 	free(lj);
 }
 
-/* On a query thread (offline_registry.c): the whole store is read, so never on the worker's loop. */
+/*
+ * On a query thread (offline_registry.c): a read snapshot and a record per
+ * object at the bucket's root (the store's root index, al_store_root_scan),
+ * so never on the worker's loop, and as long as the bucket, not the cache.
+ */
 static char *listing_compute(void *arg, size_t *n)
 {
 	struct listing_job *lj = arg;
-	struct listing_ctx l = {lj->base, strlen(lj->base), NULL, 0, 0};
+	struct listing_ctx l = {lj->base, strlen(lj->base), NULL, 0, 0, 0};
 	char *body;
 
-	al_store_foreach(srv.store, collect_object, &l);
+	al_store_root_scan(srv.store, l.base, l.blen, collect_object, &l);
+	al_debug("listing", "%s: %zu objects listed from %zu records read", lj->base, l.n, l.read);
 	body = al_s3_listing(lj->bucket, l.objs, l.n);
 	for (size_t i = 0; i < l.n; i++) {
 		free((char *)l.objs[i].key);

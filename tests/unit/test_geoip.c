@@ -76,6 +76,24 @@ static void test_source(void **state)
 	assert_int_equal(al_geoip_source(T(overview), MD5A, "GeoLite2-ASN.tgz", out, 10), -EINVAL);
 }
 
+/* A child airlock asks by the signed URL: which database that is, by its own overview. */
+static void test_by_url(void **state)
+{
+	char md5[33], name[256];
+
+	(void)state;
+	assert_int_equal(al_geoip_by_url(T(overview), "https://storage.googleapis.com/b/GeoLite2-ASN.tgz?X-Goog-Signature=s",
+	    md5, name, sizeof(name)), 0);
+	assert_string_equal(md5, MD5A);
+	assert_string_equal(name, "GeoLite2-ASN.tgz");
+	assert_int_equal(al_geoip_by_url(T(overview), "https://geoip.elastic.co/v1/City.tgz", md5, name, sizeof(name)), 0);
+	assert_string_equal(name, "GeoLite2-City.tgz");
+	/* another signature, another object: not one the overview names */
+	assert_int_equal(al_geoip_by_url(T(overview), "https://storage.googleapis.com/b/GeoLite2-ASN.tgz?X-Goog-Signature=t",
+	    md5, name, sizeof(name)), -ENOENT);
+	assert_int_equal(al_geoip_by_url(T("{}"), "https://x/", md5, name, sizeof(name)), -EINVAL);
+}
+
 static void test_overview(void **state)
 {
 	unsigned char md5[16];
@@ -98,6 +116,7 @@ int main(void)
 		cmocka_unit_test(test_rewrite),
 		cmocka_unit_test(test_db_path),
 		cmocka_unit_test(test_source),
+		cmocka_unit_test(test_by_url),
 		cmocka_unit_test(test_overview),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

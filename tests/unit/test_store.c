@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lmdb.h>
+
 #include "cache/store.h"
 #include "policy/hdr.h"
 
@@ -412,6 +414,87 @@ static void test_key_is_sha256_in_every_thread(void **state)
 	}
 }
 
+struct seen {
+	char urls[8][64];
+	int n;
+};
+
+static int note_url(const uint8_t key[AL_KEY_LEN], const struct al_record *rec, void *arg)
+{
+	struct seen *sn = arg;
+	uint8_t want[AL_KEY_LEN];
+
+	al_store_key(rec->url, rec->url_len, want);
+	assert_memory_equal(key, want, AL_KEY_LEN);
+	assert_true(sn->n < 8);
+	snprintf(sn->urls[sn->n++], 64, "%.*s", (int)rec->url_len, rec->url);
+	return 0;
+}
+
+/* The root index: a bucket's root entries in URL order, and nothing else, as entries come and go. */
+static void test_root_scan_reads_the_bucket_only(void **state)
+{
+	static const char *const urls[] = {"https://b.example/c.zip", "https://b.example/a.zip",
+	    "https://b.example/sub/x.zip", "https://b.example/?max-keys=1000", "https://b.examplex/z.zip",
+	    "https://b.example:8443/a.zip", "https://other.example/a.zip", "https://b.example/"};
+	struct al_store *s = open_store(64 << 20);
+	struct seen sn = {0};
+	uint8_t key[AL_KEY_LEN];
+	char longurl[700];
+
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+		commit_object(s, urls[i], "", "body", 4, 0, 1);
+	/* longer than LMDB's key limit: indexed all the same */
+	snprintf(longurl, sizeof(longurl), "https://b.example/z%0600d.zip", 0);
+	commit_object(s, longurl, "", "body", 4, 0, 1);
+	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
+	assert_int_equal(sn.n, 3);
+	assert_string_equal(sn.urls[0], "https://b.example/a.zip");
+	assert_string_equal(sn.urls[1], "https://b.example/c.zip");
+	assert_memory_equal(sn.urls[2], longurl, 63); /* note_url keeps 63 bytes */
+	al_store_key(longurl, strlen(longurl), key);
+	assert_int_equal(al_store_delete(s, key), 0);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
+	assert_int_equal(sn.n, 2);
+	assert_int_equal(al_store_root_scan(s, "https://b.example", 17, note_url, &sn), -EINVAL);
+
+	al_store_key("https://b.example/a.zip", 23, key);
+	assert_int_equal(al_store_delete(s, key), 0);
+	commit_object(s, "https://b.example/c.zip", "", "newer", 5, 0, 2); /* replaced: still once */
+	al_store_close(s);
+	s = open_store(64 << 20);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
+	assert_int_equal(sn.n, 1);
+	assert_string_equal(sn.urls[0], "https://b.example/c.zip");
+	al_store_close(s);
+
+	/* a cache written before the index existed: rebuilt at the next open */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		assert_int_equal(mdb_env_create(&env), 0);
+		mdb_env_set_maxdbs(env, 8);
+		assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
+		assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+		assert_int_equal(mdb_dbi_open(txn, "rootidx", 0, &dbi), 0);
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+		assert_int_equal(mdb_txn_commit(txn), 0);
+		mdb_env_close(env);
+	}
+	s = open_store(64 << 20);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://b.example/", 18, note_url, &sn), 0);
+	assert_int_equal(sn.n, 1);
+	assert_string_equal(sn.urls[0], "https://b.example/c.zip");
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(al_store_root_scan(s, "https://other.example/", 22, note_url, &sn), 0);
+	assert_int_equal(sn.n, 1);
+	al_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_after_a_crash_with_the_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_map_evicts_in_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_takes_every_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_scan_reads_the_bucket_only, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
