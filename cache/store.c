@@ -911,8 +911,8 @@ static int rootidx_rebuild(struct al_store *s)
 		}
 		if (rc != 0)
 			mdb_txn_abort(txn);
-		else
-			rc = lmdb_error(mdb_txn_commit(txn));
+		else /* stamped as every commit of this airlock, or the registry index would read as another writer's */
+			rc = lmdb_error(wtxn_commit(s, txn));
 	}
 	for (size_t i = 0; i < n; i++)
 		free(urls[i]);
