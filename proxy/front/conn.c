@@ -910,7 +910,7 @@ static enum req_step stp_registry(struct req *r)
 	case 0:
 		return STP_DONE;
 	case 1:
-		return STP_PARK; /* on a query thread; its answer wakes the connection (offline_registry.c on_done) */
+		return STP_PARK; /* on a query thread; its answer comes back at STP_ANSWERED (offline_registry.c on_done) */
 	default:
 		return lookup_absent(r);
 	}
@@ -1191,6 +1191,19 @@ static enum req_step stp_route(struct req *r)
 }
 
 /* The response is queued: the connection writes it and finishes the request from its loop. */
+/*
+ * ANSWERED: what a thread computed for a parked request (the offline
+ * registry's query threads, the store writer's purge) is back on this loop;
+ * the module that parked it queues the answer in a step of its own.
+ */
+static enum req_step stp_answered(struct req *r)
+{
+	enum req_step (*answered)(struct req *, void *) = r->answered;
+
+	r->answered = NULL;
+	return answered(r, r->answer);
+}
+
 static enum req_step stp_done(struct req *r)
 {
 	event_active(r->conn->wake, EV_READ, 0);
@@ -1203,7 +1216,8 @@ static req_step_fn *const steps[STP_PARK] = {
 	[STP_RECV] = stp_recv, [STP_ROUTE] = stp_route, [STP_LOOKUP] = stp_lookup, [STP_HIT] = stp_hit,
 	[STP_FETCH] = stp_fetch, [STP_WAIT] = stp_wait, [STP_DELIVER] = stp_deliver, [STP_FORWARD] = stp_forward,
 	[STP_TUNNEL] = stp_tunnel, [STP_PROVE] = stp_prove, [STP_PROVED] = stp_proved, [STP_INTERCEPT] = stp_intercept,
-	[STP_REGISTRY] = stp_registry, [STP_ADMIN] = stp_admin, [STP_DONE] = stp_done,
+	[STP_REGISTRY] = stp_registry, [STP_ADMIN] = stp_admin,
+	[STP_ANSWERED] = stp_answered, [STP_DONE] = stp_done,
 };
 
 /*
@@ -1220,11 +1234,6 @@ void req_run(struct req *r, enum req_step s)
 		r->step = s;
 		s = steps[s](r);
 	}
-}
-
-void conn_req_resume(struct req *r, enum req_step s)
-{
-	req_run(r, s);
 }
 
 /* JSON string body (no quotes) of s[0..n) into o. */

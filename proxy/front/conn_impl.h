@@ -75,6 +75,7 @@ enum req_step {
 	STP_INTERCEPT, /* CONNECT answered, the client's TLS terminated with a minted certificate (forward.c) */
 	STP_REGISTRY,  /* nothing cached and the registry offline: a computed answer (offline_registry.c) */
 	STP_ADMIN,     /* /_airlock/ endpoints (admin.c) */
+	STP_ANSWERED,  /* an answer computed off the loop is back: its module queues it (r->answered) */
 	STP_DONE,      /* the response is queued: the connection writes it and finishes */
 	STP_PARK,
 };
@@ -127,6 +128,9 @@ struct req {
 
 	char user[64];             /* who this request's credentials named (client_auth.c, forward.c), for the access log */
 	int login;                 /* a password checked on the login thread (login.c): 1 right, -1 wrong, 0 not yet */
+	/* STP_ANSWERED: the parking module's step that queues its thread's answer, and that answer (offline_registry.c, purge.c) */
+	enum req_step (*answered)(struct req *r, void *answer);
+	void *answer;
 
 	/* the response */
 	enum al_result result;
@@ -201,7 +205,9 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg);
 /*
  * conn.c: run r from step s until a step parks it; the steps' own code
  * re-enters a parked request with it (a fill's progress at STP_WAIT, a
- * CONNECT's proof at STP_PROVED).  r may be the next request's after it.
+ * CONNECT's proof at STP_PROVED, a thread's answer at STP_ANSWERED, a
+ * checked password at the step that asked).  r may be the next request's
+ * after it.
  */
 void req_run(struct req *r, enum req_step s);
 
@@ -247,8 +253,6 @@ void conn_login_stop(void);
  * the purge is committed; -1: it could not start.
  */
 int conn_purge(struct req *r);
-/* conn.c: run r again from step s (a parked request whose off-loop work is done). */
-void conn_req_resume(struct req *r, enum req_step s);
 
 /*
  * offline_registry.c, behind the step STP_REGISTRY: answer /search or

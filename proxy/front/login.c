@@ -100,7 +100,7 @@ static void on_checked(evutil_socket_t fd, short what, void *arg)
 	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT && c->rq.login == 0) {
 		c->rq.login = j->ok ? 1 : -1;
 		job_free(j); /* before the request runs on: it may end the connection */
-		conn_req_resume(&c->rq, c->rq.step); /* the step that parked it */
+		req_run(&c->rq, c->rq.step); /* the step that parked it */
 		return;
 	}
 	job_free(j);

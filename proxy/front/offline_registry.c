@@ -508,34 +508,45 @@ static void body_free(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-/* Back on the worker's loop: send the answer, unless the client went away. */
+/* STP_ANSWERED: queue the query thread's answer (the body passes to the output). */
+static enum req_step registry_answered(struct req *r, void *answer)
+{
+	struct job *j = answer;
+	struct conn *c = r->conn;
+	char hdrs[128], detail[160];
+	size_t len;
+
+	if (j->body == NULL) {
+		conn_reply_error(c, 503, "the offline registry could not answer");
+		return STP_DONE;
+	}
+	len = strlen(j->body);
+	snprintf(detail, sizeof(detail), j->detail, j->ndocs);
+	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=miss; detail=\"%s\"", AL_NAME, detail);
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\n", j->ctype);
+	r->result = R_STALE;
+	conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)len, -1, NULL);
+	if (!r->head_only && evbuffer_add_reference(conn_out(c), j->body, len, body_free, NULL) == 0) {
+		r->body_sent = len;
+		j->body = NULL;
+	}
+	c->state = C_DONE;
+	return STP_DONE;
+}
+
+/* Back on the worker's loop: the request goes on at STP_ANSWERED, unless the client went away. */
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
 	struct hold *h = j->hold;
 	struct conn *c = h->c;
-	char hdrs[128];
 
 	(void)fd;
 	(void)what;
 	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT) { /* not closing meanwhile */
-		if (j->body == NULL) {
-			conn_reply_error(c, 503, "the offline registry could not answer");
-		} else {
-			size_t len = strlen(j->body);
-			char detail[160];
-			snprintf(detail, sizeof(detail), j->detail, j->ndocs);
-			snprintf(c->rq.cstatus, sizeof(c->rq.cstatus), "%s; fwd=miss; detail=\"%s\"", AL_NAME, detail);
-			snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\n", j->ctype);
-			c->rq.result = R_STALE;
-			conn_add_head(c, 200, hdrs, strlen(hdrs), (int64_t)len, -1, NULL);
-			if (!c->rq.head_only && evbuffer_add_reference(conn_out(c), j->body, len, body_free, NULL) == 0) {
-				c->rq.body_sent = len;
-				j->body = NULL;
-			}
-			c->state = C_DONE;
-		}
-		event_active(c->wake, EV_READ, 0);
+		c->rq.answered = registry_answered;
+		c->rq.answer = j;
+		req_run(&c->rq, STP_ANSWERED); /* ends at STP_DONE: the connection writes it on its next turn */
 	}
 	if (--h->refs == 0 && h->c == NULL) {
 		al_reader_free(h->rd);

@@ -28,31 +28,32 @@ static void purge_finished(struct admin_purge *ap)
 	event_active(((struct purge_job *)ap)->done, EV_READ, 0);
 }
 
+/* STP_ANSWERED: the purge's count, or why the cache could not commit it. */
+static enum req_step purge_answered(struct req *r, void *answer)
+{
+	struct purge_job *j = answer;
+
+	if (j->ap.rc == 0)
+		conn_reply_simple(r->conn, 200, "application/json", NULL, "{\"purged\":%d}\n", j->ap.n);
+	else
+		conn_reply_simple(r->conn, 500, "text/plain; charset=utf-8", NULL,
+		    "the cache could not commit the purge: %s\n", strerror(-j->ap.rc));
+	return STP_DONE;
+}
+
+/* Back on the worker's loop: the request goes on at STP_ANSWERED, unless the client went away. */
 static void on_purged(evutil_socket_t fd, short what, void *arg)
 {
 	struct purge_job *j = arg;
 	struct hold *h = j->hold;
 	struct conn *c = h->c;
-	struct evbuffer *body;
-	char hd[96];
-	int status = j->ap.rc == 0 ? 200 : 500;
 
 	(void)fd;
 	(void)what;
-	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT && (body = evbuffer_new()) != NULL) {
-		if (status == 200)
-			evbuffer_add_printf(body, "{\"purged\":%d}\n", j->ap.n);
-		else
-			evbuffer_add_printf(body, "the cache could not commit the purge: %s\n", strerror(-j->ap.rc));
-		snprintf(hd, sizeof(hd), "Content-Type: %s\r\nCache-Control: no-store\r\n",
-		    status == 200 ? "application/json" : "text/plain; charset=utf-8");
-		conn_add_head(c, status, hd, strlen(hd), (int64_t)evbuffer_get_length(body), -1, NULL);
-		c->rq.body_sent = evbuffer_get_length(body);
-		if (!c->rq.head_only)
-			evbuffer_add_buffer(conn_out(c), body);
-		evbuffer_free(body);
-		c->state = C_DONE;
-		event_active(c->wake, EV_READ, 0);
+	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT) {
+		c->rq.answered = purge_answered;
+		c->rq.answer = j;
+		req_run(&c->rq, STP_ANSWERED);
 	}
 	if (--h->refs == 0 && h->c == NULL) {
 		al_reader_free(h->rd);
