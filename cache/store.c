@@ -1957,6 +1957,60 @@ int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *
 	return t != 0;
 }
 
+#define LEDGER_HEAD_KEY "ledger_head"
+
+int al_store_ledger_head_put(struct al_store *s, uint64_t seq, const char digest[65])
+{
+	MDB_val k = {sizeof(LEDGER_HEAD_KEY) - 1, LEDGER_HEAD_KEY}, v;
+	uint8_t val[sizeof(seq) + 64];
+	MDB_txn *txn;
+	int rc;
+
+	if (seq != 0 && strlen(digest) != 64)
+		return -EINVAL;
+	if ((rc = wtxn_begin(s, &txn)) != 0)
+		return lmdb_error(rc);
+	if (seq == 0) {
+		rc = mdb_del(txn, s->info, &k, NULL);
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+	} else {
+		memcpy(val, &seq, sizeof(seq));
+		memcpy(val + sizeof(seq), digest, 64);
+		v.mv_size = sizeof(val);
+		v.mv_data = val;
+		rc = mdb_put(txn, s->info, &k, &v, 0);
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	return lmdb_error(wtxn_commit(s, txn));
+}
+
+int al_store_ledger_head_get(struct al_store *s, uint64_t *seq, char digest[65])
+{
+	MDB_val k = {sizeof(LEDGER_HEAD_KEY) - 1, LEDGER_HEAD_KEY}, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_get(txn, s->info, &k, &v)) == 0) {
+		if (v.mv_size != sizeof(*seq) + 64) {
+			rc = -EBADMSG;
+		} else {
+			memcpy(seq, v.mv_data, sizeof(*seq));
+			memcpy(digest, (uint8_t *)v.mv_data + sizeof(*seq), 64);
+			digest[64] = '\0';
+			rc = *seq > 0 ? 1 : -EBADMSG;
+		}
+	} else {
+		rc = rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)
 {
 	return set_flag(s, key, AL_REC_PINNED, pinned);
