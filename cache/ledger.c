@@ -1,4 +1,5 @@
 #include "cache/ledger.h"
+#include "cache/store.h"
 #include "policy/units.h"
 
 #include <errno.h>
@@ -98,9 +99,24 @@ bad:
 	return -EBADMSG;
 }
 
-/* at_seq (0: none): at_digest gets that record's digest, when the chain reaches it. */
+/*
+ * An anchor of the ledger's head: ledger.head beside it, and the cache's
+ * LMDB (al_store_ledger_head_get), which the files' owner cannot cut along
+ * with them.  have: 1 read (seq, want), 0 none, < 0 unreadable; at: the
+ * digest the chain has at seq, when it reaches it (walk).
+ */
+enum { A_FILE, A_CACHE, N_ANCHORS };
+
+struct anchor {
+	const char *where;
+	int have;
+	uint64_t seq;
+	char want[65], at[65];
+};
+
+/* Records whose seq an anchor names leave their digest in its at. */
 static int walk(const char *buf, size_t len, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad, char head[65],
-    uint64_t at_seq, char at_digest[65], char *err, size_t errlen)
+    struct anchor *a, char *err, size_t errlen)
 {
 	const char *p = buf, *end = buf + len;
 	char prev[65] = ZERO64, why[300];
@@ -122,8 +138,9 @@ static int walk(const char *buf, size_t len, al_ledger_fn fn, void *arg, uint64_
 			snprintf(err, errlen, "record %llu: %s", (unsigned long long)seq, why);
 			return rc;
 		}
-		if (seq == at_seq)
-			memcpy(at_digest, prev, 65);
+		for (int i = 0; i < N_ANCHORS; i++)
+			if (a[i].have > 0 && seq == a[i].seq)
+				memcpy(a[i].at, prev, 65);
 		rc = fn ? fn(j, arg) : 0;
 		json_decref(j);
 		if (rc != 0)
@@ -196,52 +213,64 @@ static int anchor_write(const char *dir, uint64_t seq, const char digest[65])
 	return rc;
 }
 
-/* Hold the chain walked (n records, all good) to the anchor; -EBADMSG with err and *bad when records were cut. */
-static int anchor_check(const char *dir, uint64_t n, uint64_t at_seq, const char at_digest[65], uint64_t *bad,
-    char *err, size_t errlen)
+/* Both anchors, read under the ledger's lock (s may be NULL: the file's only). */
+static void anchors_read(const char *dir, struct al_store *s, struct anchor a[N_ANCHORS])
 {
-	uint64_t seq = 0;
-	char want[65];
-	int rc = anchor_read(dir, &seq, want);
+	memset(a, 0, N_ANCHORS * sizeof(*a));
+	a[A_FILE].where = HEAD_FILE;
+	a[A_FILE].have = anchor_read(dir, &a[A_FILE].seq, a[A_FILE].want);
+	a[A_CACHE].where = "the cache's LMDB";
+	a[A_CACHE].have = s != NULL ? al_store_ledger_head_get(s, &a[A_CACHE].seq, a[A_CACHE].want) : 0;
+}
 
-	if (rc == 0)
+/* Hold the chain walked (n records, all good) to one anchor; -EBADMSG with err and *bad when records were cut. */
+static int anchor_check(const char *dir, uint64_t n, const struct anchor *a, uint64_t *bad, char *err, size_t errlen)
+{
+	if (a->have == 0)
 		return 0;
-	if (rc < 0) {
-		snprintf(err, errlen, "%s/%s, the anchor of the ledger's head, is unreadable", dir, HEAD_FILE);
+	if (a->have < 0) {
+		if (strcmp(a->where, HEAD_FILE) == 0)
+			snprintf(err, errlen, "%s/%s, the anchor of the ledger's head, is unreadable", dir, HEAD_FILE);
+		else
+			snprintf(err, errlen, "the anchor of the ledger's head in %s is unreadable", a->where);
 		*bad = n + 1;
 		return -EBADMSG;
 	}
-	if (seq != at_seq) {
-		/* read again under the lock by the caller; only a torn write could differ */
-		snprintf(err, errlen, "%s/%s changed while the ledger was read", dir, HEAD_FILE);
+	if (n < a->seq) {
 		*bad = n + 1;
-		return -EBADMSG;
-	}
-	if (n < seq) {
-		*bad = n + 1;
-		if (n + 1 == seq)
+		if (n + 1 == a->seq)
 			snprintf(err, errlen, "record %llu: cut from the end of the ledger (%s names it as the head, digest "
-			    "%.16s...)", (unsigned long long)seq, HEAD_FILE, want);
+			    "%.16s...)", (unsigned long long)a->seq, a->where, a->want);
 		else
 			snprintf(err, errlen, "records %llu to %llu: cut from the end of the ledger (%s names record %llu as "
-			    "the head, digest %.16s...)", (unsigned long long)(n + 1), (unsigned long long)seq, HEAD_FILE,
-			    (unsigned long long)seq, want);
+			    "the head, digest %.16s...)", (unsigned long long)(n + 1), (unsigned long long)a->seq, a->where,
+			    (unsigned long long)a->seq, a->want);
 		return -EBADMSG;
 	}
-	if (strcmp(at_digest, want) != 0) {
-		*bad = seq;
+	if (strcmp(a->at, a->want) != 0) {
+		*bad = a->seq;
 		snprintf(err, errlen, "record %llu: not the record %s names as the head (digest %.16s..., the anchor says "
-		    "%.16s...): the ledger was cut and written again", (unsigned long long)seq, HEAD_FILE, at_digest, want);
+		    "%.16s...): the ledger was cut and written again", (unsigned long long)a->seq, a->where, a->at, a->want);
 		return -EBADMSG;
 	}
 	return 0;
 }
 
-int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad, char head[65],
-    char *err, size_t errlen)
+static int anchors_check(const char *dir, uint64_t n, const struct anchor a[N_ANCHORS], uint64_t *bad, char *err,
+    size_t errlen)
 {
-	char path[4096], *buf = NULL, at_digest[65] = "", dummy[65];
-	uint64_t at_seq = 0;
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < N_ANCHORS; i++)
+		rc = anchor_check(dir, n, &a[i], bad, err, errlen);
+	return rc;
+}
+
+int al_ledger_read(const char *dir, struct al_store *s, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad,
+    char head[65], char *err, size_t errlen)
+{
+	char path[4096], *buf = NULL;
+	struct anchor a[N_ANCHORS];
 	size_t len;
 	int fd, rc;
 
@@ -249,25 +278,25 @@ int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uin
 	memcpy(head, ZERO64, 65);
 	*n = *bad = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT) /* the whole file gone: the anchor, if any, says how many records were */
-			return anchor_check(dir, 0, anchor_read(dir, &at_seq, dummy) > 0 ? at_seq : 0, at_digest, bad,
-			    err, errlen);
+		if (errno == ENOENT) { /* the whole file gone: the anchors, if any, say how many records were */
+			anchors_read(dir, s, a);
+			return anchors_check(dir, 0, a, bad, err, errlen);
+		}
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	/* the anchor and the file under one lock: an append moves both while holding it exclusively */
+	/* the anchors and the file under one lock: an append moves all three while holding it exclusively */
 	flock(fd, LOCK_SH);
-	if (anchor_read(dir, &at_seq, dummy) < 0)
-		at_seq = 0;
+	anchors_read(dir, s, a);
 	rc = slurp(fd, &buf, &len);
 	if (rc != 0) {
 		close(fd);
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = walk(buf, len, fn, arg, n, bad, head, at_seq, at_digest, err, errlen);
+	rc = walk(buf, len, fn, arg, n, bad, head, a, err, errlen);
 	if (rc == 0)
-		rc = anchor_check(dir, *n, at_seq, at_digest, bad, err, errlen);
+		rc = anchors_check(dir, *n, a, bad, err, errlen);
 	close(fd);
 	free(buf);
 	return rc;
@@ -290,7 +319,8 @@ int al_ledger_check_line(const char *line, char digest_out[65])
 	return 0;
 }
 
-int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **line_out, char *err, size_t errlen)
+int al_ledger_append(const char *dir, struct al_store *s, json_t *rec, char digest_out[65], char **line_out, char *err,
+    size_t errlen)
 {
 	char path[4096], host[256] = "", ts[32], head[65], why[400], dg[65], *buf = NULL, *body = NULL, *line = NULL;
 	json_t *full = json_object();
@@ -315,12 +345,10 @@ int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **l
 		goto out;
 	}
 	{
-		uint64_t at_seq = 0;
-		char at_digest[65] = "", dummy[65];
-		if (anchor_read(dir, &at_seq, dummy) < 0)
-			at_seq = 0;
-		if ((rc = walk(buf, len, NULL, NULL, &n, &bad, head, at_seq, at_digest, why, sizeof(why))) == 0)
-			rc = anchor_check(dir, n, at_seq, at_digest, &bad, why, sizeof(why));
+		struct anchor a[N_ANCHORS];
+		anchors_read(dir, s, a);
+		if ((rc = walk(buf, len, NULL, NULL, &n, &bad, head, a, why, sizeof(why))) == 0)
+			rc = anchors_check(dir, n, a, &bad, why, sizeof(why));
 		if (rc != 0) {
 			snprintf(err, errlen, "%s is broken (%s); not appending to it: airlock ledger --verify", path, why);
 			goto out;
@@ -354,6 +382,8 @@ int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **l
 	}
 	/* the record is durable; a failed anchor only leaves it one behind, which reads as intact */
 	anchor_write(dir, n + 1, dg);
+	if (s != NULL)
+		al_store_ledger_head_put(s, n + 1, dg);
 	if (digest_out != NULL)
 		memcpy(digest_out, dg, 65);
 	if (line_out != NULL) {
@@ -367,5 +397,43 @@ out:
 	free(body);
 	free(line);
 	json_decref(full);
+	return rc;
+}
+
+int al_ledger_new_chain(const char *dir, struct al_store *s, char *moved, size_t cap, char *err, size_t errlen)
+{
+	char path[4096], head[4096], to[4200], ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, rc = 0;
+
+	ledger_path(dir, path, sizeof(path));
+	snprintf(head, sizeof(head), "%s/%s", dir, HEAD_FILE);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	moved[0] = '\0';
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fd >= 0) {
+		flock(fd, LOCK_EX); /* no append meanwhile */
+		snprintf(to, sizeof(to), "%s.%s.old", path, ts);
+		if (rename(path, to) != 0) {
+			rc = -errno;
+			snprintf(err, errlen, "moving %s aside: %s", path, strerror(errno));
+		} else {
+			snprintf(moved, cap, "%s", to);
+		}
+	}
+	snprintf(to, sizeof(to), "%s.%s.old", head, ts);
+	if (rc == 0 && rename(head, to) != 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(err, errlen, "moving %s aside: %s", head, strerror(errno));
+	}
+	if (rc == 0 && s != NULL && (rc = al_store_ledger_head_put(s, 0, NULL)) != 0)
+		snprintf(err, errlen, "clearing the cache's anchor of the ledger's head: %s", strerror(-rc));
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }

@@ -14,9 +14,13 @@
  * after the record is durable): a ledger shorter than its anchor, or whose
  * record at the anchor's seq has another digest, is reported as cut, naming
  * the records.  The anchor is written after the record, so it may be one
- * record behind (a crash between the two), never ahead.  A ledger without
- * an anchor (written by an airlock before it) still reads; what the anchor
- * cannot catch is both files cut together, so `airlock ledger --verify`
+ * record behind (a crash between the two), never ahead.  Both files cut
+ * together are caught by the second anchor, the same head kept in the
+ * cache's LMDB (al_store_ledger_head_put, info "ledger_head"), written
+ * after the file's anchor under the same lock and checked the same way
+ * (when the caller passes the store).  A ledger without an anchor (written
+ * by an airlock before it) still reads; what neither anchor catches is the
+ * cache and the ledger replaced together, so `airlock ledger --verify`
  * still prints the head's digest to note elsewhere (the other side, a paper
  * log).  Appends are serialized with flock(2), so two imports at once still
  * chain, and the reader holds the lock while it reads both files.
@@ -35,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct al_store; /* cache/store.h: the cache whose ledger it is, which keeps a second anchor */
+
 #define AL_LEDGER_FILE "ledger.jsonl"
 #define AL_LEDGER_HEAD_FILE "ledger.head"
 
@@ -44,9 +50,11 @@
  * record is unreadable is not appended to (-EBADMSG): a break is never
  * buried under new records.  digest_out (65, may be NULL) gets the new
  * record's digest, line_out (may be NULL) the line written, without its
- * newline, malloc'd.  0 or -errno with err.
+ * newline, malloc'd.  s (may be NULL) is the cache at dir: its anchor is
+ * checked before and moved after, as ledger.head is.  0 or -errno with err.
  */
-int al_ledger_append(const char *dir, json_t *rec, char digest_out[65], char **line_out, char *err, size_t errlen);
+int al_ledger_append(const char *dir, struct al_store *s, json_t *rec, char digest_out[65], char **line_out, char *err,
+    size_t errlen);
 
 /*
  * A record carried from the other side (a bundle's "custody" line): does
@@ -59,10 +67,22 @@ int al_ledger_check_line(const char *line, char digest_out[65]);
  * (borrowed) while the chain holds.  0 when intact (also when there is no
  * ledger yet); -EBADMSG at the first bad record: *bad is its number (1-based)
  * and err says what is wrong; other -errno for I/O.  *n gets the number of
- * good records, head (65) the last good digest.
+ * good records, head (65) the last good digest.  s (may be NULL: then
+ * ledger.head only) is the cache at dir, whose anchor is checked too.
  */
 typedef int (*al_ledger_fn)(json_t *rec, void *arg);
-int al_ledger_read(const char *dir, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad, char head[65],
-    char *err, size_t errlen);
+int al_ledger_read(const char *dir, struct al_store *s, al_ledger_fn fn, void *arg, uint64_t *n, uint64_t *bad,
+    char head[65], char *err, size_t errlen);
+
+/*
+ * Set a broken ledger aside to start a new chain (`airlock ledger
+ * --new-chain`, run with no export or import under way): under its lock,
+ * ledger.jsonl and ledger.head are renamed to <name>.<UTC time>.old and
+ * the cache's anchor (s, may be NULL) is cleared.  moved (cap bytes) gets
+ * the ledger's new path, "" when there was no ledger file.  0 or -errno
+ * with err.  The caller appends the new chain's first record, which names
+ * them.
+ */
+int al_ledger_new_chain(const char *dir, struct al_store *s, char *moved, size_t cap, char *err, size_t errlen);
 
 #endif

@@ -19,7 +19,8 @@
  * and, when asked (struct al_readiness_more): FIPS agent builds, trained
  * models (metadata, .pt, vocabulary), GeoIP (the overview and each
  * database it lists) and the AI Assistant's product documentation (each
- * product's artifact of a MAJOR.MINOR), by their upstream URLs, which are
+ * product's artifact of a MAJOR.MINOR), Kibana's telemetry manifest and
+ * each artifact it lists, by their upstream URLs, which are
  * their cache keys whatever route prefix leads to them;
  *
  * and says, for each thing missing, which client fails and how.  It reads
@@ -119,6 +120,18 @@ static const struct {
 	 "not listed offline: installing the documentation takes another version of this product if the cache "
 	 "holds one, else skips the product ('No version found for product'), and the AI Assistant answers without "
 	 "its documentation"},
+	/*
+	 * Kibana's telemetry artifacts (Security Solution, elastic/kibana 437def57,
+	 * x-pack/solutions/security/plugins/security_solution/server/lib/telemetry/
+	 * artifact.ts): getArtifact(name) GETs the manifest, then the artifact at
+	 * the CDN URL + its relative_url; either missing makes it throw.
+	 */
+	{"kibana-telemetry-manifest", "Kibana (Security Solution telemetry artifacts)",
+	 "the manifest cannot be fetched: every getArtifact fails, and the telemetry settings and lists Kibana reads "
+	 "from these artifacts are not updated"},
+	{"kibana-telemetry-artifact", "Kibana (Security Solution telemetry artifacts)",
+	 "the manifest names an artifact the cache lacks: getArtifact for it fails, and what Kibana reads from it "
+	 "is not updated"},
 	{NULL, NULL, NULL},
 };
 
@@ -536,6 +549,43 @@ static void product_docs(struct doctor *d, const char *versions)
 	}
 }
 
+struct kibana_arts {
+	struct doctor *d;
+	const char *v;
+};
+
+static void kibana_artifact(const char *rel, void *arg)
+{
+	struct kibana_arts *k = arg;
+	char url[2200], what[2300];
+
+	snprintf(url, sizeof(url), "%s%s", AL_KIBANA_CDN, rel);
+	snprintf(what, sizeof(what), "Kibana %s telemetry artifact %s", k->v, rel);
+	need_url(k->d, url, "kibana-telemetry-artifact", what);
+}
+
+/*
+ * artifacts-<v>.zip, v the Stack version up to its first '-' (Artifact.start,
+ * as mirror kibana-artifacts asks it), then every artifact it lists.
+ */
+static void kibana_artifacts(struct doctor *d, const char *stack)
+{
+	struct al_record rec;
+	struct kibana_arts k = {d, stack};
+	char url[300], what[200], mv[128], err[300], *body = NULL;
+
+	snprintf(url, sizeof(url), "%s%.*s.zip", AL_KIBANA_MANIFEST_BASE, (int)strcspn(stack, "-"), stack);
+	snprintf(what, sizeof(what), "Kibana's telemetry manifest for %.*s", (int)strcspn(stack, "-"), stack);
+	need_url(d, url, "kibana-telemetry-manifest", what);
+	if (!have_url(d, url, &rec) || al_body_read(d->rd, &rec, 64u << 20, &body) != 0)
+		body = NULL;
+	al_reader_end(d->rd);
+	/* a zip Kibana would refuse lists nothing (mirror kibana-artifacts says why) */
+	if (body != NULL)
+		al_kibana_manifest(body, rec.body_len, mv, sizeof(mv), kibana_artifact, &k, err, sizeof(err));
+	free(body);
+}
+
 int al_readiness_new(struct al_store *s, const struct al_config *cfg, struct al_readiness **out)
 {
 	struct al_readiness *r = calloc(1, sizeof(*r));
@@ -575,6 +625,8 @@ json_t *al_readiness_check(struct al_readiness *r, const char *stack, const char
 		geoip(&d);
 	if (more != NULL && more->product_docs != NULL)
 		product_docs(&d, more->product_docs);
+	if (more != NULL && more->kibana_artifacts)
+		kibana_artifacts(&d, stack);
 	endpoint(&d, ep, &manifest);
 	if ((rc = packages(r, &d, kibana, &pkgs, err, errlen)) == -EINVAL) {
 		json_decref(d.missing);

@@ -29,6 +29,9 @@ void al_readiness_free(struct al_readiness *r);
 /* Where mirror models and mirror product-docs fetch from: the cache keys of what they hold. */
 #define AL_MODELS_BASE "https://ml-models.elastic.co/"
 #define AL_PRODUCT_DOCS_BASE "https://kibana-knowledge-base-artifacts.elastic.co/"
+/* Kibana's telemetry CDN (proxy/cli/mirror.c mirror kibana-artifacts): the manifest, and each artifact it lists. */
+#define AL_KIBANA_CDN "https://artifacts.security.elastic.co"
+#define AL_KIBANA_MANIFEST_BASE AL_KIBANA_CDN "/downloads/kibana/manifest/artifacts-"
 /* Kibana's DocumentationProduct (product-doc-common/src/product.ts), as policy/s3listing.c reads names */
 #define AL_PRODUCT_DOC_PRODUCTS ((const char *const[]){"kibana", "elasticsearch", "observability", "security", NULL})
 
@@ -38,6 +41,7 @@ struct al_readiness_more {
 	const char *product_docs;    /* comma list of MAJOR.MINOR */
 	int geoip;                   /* the GeoIP overview and every database it lists */
 	int fips;                    /* FIPS agent builds for the Linux platforms asked */
+	int kibana_artifacts;        /* Kibana's telemetry manifest for the Stack version and each artifact it lists */
 };
 
 /*

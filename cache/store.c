@@ -340,6 +340,7 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
  * committed (u64, regidx_stamp).
  */
 #define REGIDX_FORMAT_KEY "\0format"
+#define ROOTIDX_FORMAT_KEY "\0format" /* the root index's (rootidx, below) */
 #define REGIDX_GEN_KEY "\0gen"
 #define REGIDX_MAX_DOC (8u << 20)
 
@@ -351,10 +352,13 @@ static int info_put(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
  * the format value carries the transaction's own id.  At an exclusive
  * open, an id other than the environment's last transaction means that
  * something else committed since (an older airlock, lmdb tools): the
- * index is rebuilt (regidx_rebuild).  While this airlock runs beside
+ * index is rebuilt (regidx_rebuild), and the root index too (rootidx:
+ * an airlock from before it fills root entries it does not index; one
+ * decision, vouched_by_last, for both).  While this airlock runs beside
  * such a writer, the next commit of its own finds the id short of its
- * own by more than one and takes the format away: queries stop trusting
- * the per-name records at once and the next exclusive open rebuilds.
+ * own by more than one and takes both formats away: queries stop
+ * trusting the per-name records and a root scan reads meta whole at
+ * once, and the next exclusive open rebuilds both.
  * An LMDB code; no format (a rebuild under way) or another one is left
  * as it is.
  */
@@ -371,8 +375,13 @@ static int regidx_stamp(struct al_store *s, MDB_txn *txn)
 	if (v.mv_size != sizeof(val) || memcmp(v.mv_data, &fmt, sizeof(fmt)) != 0)
 		return 0;
 	memcpy(&last, (uint8_t *)v.mv_data + sizeof(fmt), sizeof(last));
-	if (last + 1 != id)
+	if (last + 1 != id) {
+		/* both indexes: one decision (the root index has no stamp of its own) */
+		MDB_val rk = {sizeof(ROOTIDX_FORMAT_KEY) - 1, ROOTIDX_FORMAT_KEY};
+		if ((rc = mdb_del(txn, s->rootidx, &rk, NULL)) != 0 && rc != MDB_NOTFOUND)
+			return rc;
 		return mdb_del(txn, s->regidx, &k, NULL);
+	}
 	memcpy(val, &fmt, sizeof(fmt));
 	memcpy(val + sizeof(fmt), &id, sizeof(id));
 	v.mv_size = sizeof(val);
@@ -634,7 +643,37 @@ static int regidx_put(struct al_store *s, MDB_txn *txn, const uint8_t *mkey, con
  */
 #define REGIDX_BATCH 256
 
-static int regidx_rebuild(struct al_store *s, size_t *indexed)
+/*
+ * Whether the registry index's format value carries this format and the id
+ * of txn's snapshot (the last transaction committed): no other writer
+ * since this airlock's last commit (regidx_stamp).  Read once at an
+ * exclusive open; a "no" rebuilds both indexes.
+ */
+static int vouched_by_last(struct al_store *s, MDB_txn *txn)
+{
+	MDB_val fk = {sizeof(REGIDX_FORMAT_KEY) - 1, REGIDX_FORMAT_KEY}, v;
+	uint32_t fmt = AL_REGISTRY_SUMMARY_FORMAT;
+	uint64_t id = (uint64_t)mdb_txn_id(txn);
+
+	return mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) + sizeof(id) &&
+	    memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0 && memcmp((uint8_t *)v.mv_data + sizeof(fmt), &id, sizeof(id)) == 0;
+}
+
+/* vouched_by_last in a snapshot of its own, at an exclusive open; an LMDB code. */
+static int vouched_at_open(struct al_store *s, int *vouched)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	*vouched = vouched_by_last(s, txn);
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+/* vouched: vouched_by_last's answer at this open (nothing to do then). */
+static int regidx_rebuild(struct al_store *s, int vouched, size_t *indexed)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
@@ -644,15 +683,10 @@ static int regidx_rebuild(struct al_store *s, size_t *indexed)
 	uint32_t fmt = AL_REGISTRY_SUMMARY_FORMAT;
 	int rc;
 
+	if (vouched)
+		return 0;
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(rc);
-	/* this format, vouched for by the last transaction committed (regidx_stamp) */
-	if (mdb_get(txn, s->regidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) + sizeof(uint64_t) &&
-	    memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0 &&
-	    memcmp((uint8_t *)v.mv_data + sizeof(fmt), &(uint64_t){(uint64_t)mdb_txn_id(txn)}, sizeof(uint64_t)) == 0) {
-		mdb_txn_abort(txn);
-		return 0;
-	}
 	/* the keys of candidate documents, from one snapshot */
 	if ((rc = mdb_cursor_open(txn, s->meta, &c)) == 0) {
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -769,7 +803,6 @@ int al_store_index_scan(struct al_reader *r, const char *base, size_t blen, al_i
  * ROOTIDX_FORMAT_KEY says the index covers meta (written last by
  * rootidx_rebuild); without it a scan reads meta whole.
  */
-#define ROOTIDX_FORMAT_KEY "\0format"
 #define ROOTIDX_FORMAT 2u
 #define ROOTIDX_KEY_MAX 511 /* mdb_env_get_maxkeysize() of the default build */
 #define ROOTIDX_HEAD (ROOTIDX_KEY_MAX - AL_KEY_LEN)
@@ -850,11 +883,13 @@ static int index_drop(struct al_store *s, MDB_txn *txn, const uint8_t *mkey)
 }
 
 /*
- * At open, when the root index lacks its format: every root entry of meta,
- * a batch per transaction, the format last (a crash midway: no format, a
- * scan reads meta whole, the next start begins again).
+ * At open, when the root index lacks its format or another writer has
+ * committed since this airlock's last commit (vouched: vouched_by_last's
+ * answer at this open): every root entry of meta, a batch per
+ * transaction, the format last (a crash midway: no format, a scan reads
+ * meta whole, the next start begins again).
  */
-static int rootidx_rebuild(struct al_store *s)
+static int rootidx_rebuild(struct al_store *s, int vouched)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
@@ -866,7 +901,8 @@ static int rootidx_rebuild(struct al_store *s)
 
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(rc);
-	if (mdb_get(txn, s->rootidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) && memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
+	if (vouched && mdb_get(txn, s->rootidx, &fk, &v) == 0 && v.mv_size == sizeof(fmt) &&
+	    memcmp(v.mv_data, &fmt, sizeof(fmt)) == 0) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
@@ -1117,7 +1153,7 @@ static int open_dbis(struct al_store *s)
 int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct al_store **out,
     char *err, size_t errlen)
 {
-	int alone;
+	int alone, vouched = 0;
 	struct al_store *s;
 	int rc;
 	/* Room above max_size for metadata, B-tree pages and fills in flight. */
@@ -1171,12 +1207,15 @@ int al_store_open(const char *dir, uint64_t max_size, unsigned readers, struct a
 		mdb_env_close(s->env);
 		goto err_free;
 	}
-	if (alone && (rc = regidx_rebuild(s, NULL)) != 0) {
+	step = "reading which writer committed last";
+	if (alone && (rc = vouched_at_open(s, &vouched)) != 0)
+		goto err_env;
+	if (alone && (rc = regidx_rebuild(s, vouched, NULL)) != 0) {
 		snprintf(err, errlen, "cache %s: rebuilding the registry index: %s", dir, strerror(-rc));
 		rc = -rc;
 		goto err_env;
 	}
-	if (alone && (rc = rootidx_rebuild(s)) != 0) {
+	if (alone && (rc = rootidx_rebuild(s, vouched)) != 0) {
 		snprintf(err, errlen, "cache %s: rebuilding the root index: %s", dir, strerror(-rc));
 		rc = -rc;
 		goto err_env;
@@ -1916,6 +1955,60 @@ int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *
 	if (when)
 		*when = t;
 	return t != 0;
+}
+
+#define LEDGER_HEAD_KEY "ledger_head"
+
+int al_store_ledger_head_put(struct al_store *s, uint64_t seq, const char digest[65])
+{
+	MDB_val k = {sizeof(LEDGER_HEAD_KEY) - 1, LEDGER_HEAD_KEY}, v;
+	uint8_t val[sizeof(seq) + 64];
+	MDB_txn *txn;
+	int rc;
+
+	if (seq != 0 && strlen(digest) != 64)
+		return -EINVAL;
+	if ((rc = wtxn_begin(s, &txn)) != 0)
+		return lmdb_error(rc);
+	if (seq == 0) {
+		rc = mdb_del(txn, s->info, &k, NULL);
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+	} else {
+		memcpy(val, &seq, sizeof(seq));
+		memcpy(val + sizeof(seq), digest, 64);
+		v.mv_size = sizeof(val);
+		v.mv_data = val;
+		rc = mdb_put(txn, s->info, &k, &v, 0);
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	return lmdb_error(wtxn_commit(s, txn));
+}
+
+int al_store_ledger_head_get(struct al_store *s, uint64_t *seq, char digest[65])
+{
+	MDB_val k = {sizeof(LEDGER_HEAD_KEY) - 1, LEDGER_HEAD_KEY}, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_get(txn, s->info, &k, &v)) == 0) {
+		if (v.mv_size != sizeof(*seq) + 64) {
+			rc = -EBADMSG;
+		} else {
+			memcpy(seq, v.mv_data, sizeof(*seq));
+			memcpy(digest, (uint8_t *)v.mv_data + sizeof(*seq), 64);
+			digest[64] = '\0';
+			rc = *seq > 0 ? 1 : -EBADMSG;
+		}
+	} else {
+		rc = rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
+	}
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 int al_store_pin(struct al_store *s, const uint8_t key[AL_KEY_LEN], int pinned)

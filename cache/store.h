@@ -7,7 +7,8 @@
  *   body     obj_id:be64 | offset:be64 -> bytes, variable-sized chunks
  *   pending  obj_id -> sha256(url) for fills under way; a crash leaves them
  *            here and al_store_open() deletes their chunks
- *   info     "bytes" -> total body bytes of complete objects
+ *   info     "bytes" -> total body bytes of complete objects;
+ *            "ledger_head" -> the ledger of custody's head (seq, digest)
  *   regidx   the offline registry's index: "<base>\0<name>\0<version>" ->
  *            meta key (32 bytes) | skeleton "\n" summary of the package
  *            document stored at <base>/package/<name>/<version>/
@@ -188,6 +189,17 @@ int al_store_check_body(struct al_reader *r, const struct al_record *rec);
  */
 int al_store_note_bundle(struct al_store *s, const uint8_t digest[32]);
 int al_store_has_bundle(struct al_store *s, const uint8_t digest[32], uint64_t *when);
+
+/*
+ * The ledger of custody's head (cache/ledger.h), kept in info under
+ * "ledger_head" (seq u64, then the digest's 64 hex digits) beside the
+ * ledger's own anchor file: cutting the ledger's two files together does
+ * not reach it.  put: seq 0 clears it (a new chain); 0 or -errno.  get: 1
+ * and *seq/digest (65), 0 when there is none, -EBADMSG when unreadable,
+ * other -errno.
+ */
+int al_store_ledger_head_put(struct al_store *s, uint64_t seq, const char digest[65]);
+int al_store_ledger_head_get(struct al_store *s, uint64_t *seq, char digest[65]);
 
 /*
  * The registry index's entries under base (the URL before /package/), in

@@ -198,7 +198,7 @@ static int mapping(struct ld *l, yaml_node_t *m, const char *where, const char *
 static int load(struct ld *l, yaml_node_t *root, struct al_plan *p)
 {
 	static const char *const top[] = {"stack", "agents", "endpoint", "kibana", "prerelease", "models", "product_docs",
-	    "geoip", NULL};
+	    "geoip", "kibana_artifacts", NULL};
 	static const char *const agents[] = {"platforms", "formats", "products", NULL};
 	int rc;
 
@@ -213,6 +213,8 @@ static int load(struct ld *l, yaml_node_t *root, struct al_plan *p)
 			rc = items(l, v, VERSIONS, "endpoint", p->endpoint, &p->nendpoint, NULL, 0);
 		else if (!strcmp(key, "kibana"))
 			rc = items(l, v, VERSIONS, "kibana", p->kibana, &p->nkibana, NULL, 0);
+		else if (!strcmp(key, "kibana_artifacts"))
+			rc = items(l, v, VERSIONS, "kibana_artifacts", p->kibana_artifacts, &p->nkibana_artifacts, NULL, 0);
 		else if (!strcmp(key, "models"))
 			rc = items(l, v, MODELS, "models", p->models, &p->nmodels, NULL, 0);
 		else if (!strcmp(key, "product_docs"))
@@ -242,9 +244,9 @@ static int load(struct ld *l, yaml_node_t *root, struct al_plan *p)
 	if (p->nstack == 0 && (p->platforms[0] || p->formats[0] || p->products[0]))
 		return bad(l, root, "agents: given without stack versions to mirror them for");
 	if (p->nstack == 0 && p->nendpoint == 0 && p->nkibana == 0 && p->nmodels == 0 && p->nproduct_docs == 0 &&
-	    !p->geoip)
+	    !p->geoip && p->nkibana_artifacts == 0)
 		return bad(l, root, "the plan names nothing to mirror: give stack, endpoint or kibana versions, models, "
-		    "product_docs or geoip");
+		    "product_docs, geoip or kibana_artifacts");
 	return 0;
 }
 
@@ -278,8 +280,8 @@ int al_plan_load(const char *path, struct al_plan **out, char *err, size_t errle
 		return -EINVAL;
 	}
 	if ((root = yaml_document_get_root_node(&doc)) == NULL) {
-		snprintf(err, errlen, "%s: empty plan: give stack, endpoint or kibana versions, models, product_docs or geoip",
-		    path);
+		snprintf(err, errlen, "%s: empty plan: give stack, endpoint or kibana versions, models, product_docs, geoip "
+		    "or kibana_artifacts", path);
 		rc = -EINVAL;
 	} else {
 		rc = load(&l, root, p);
@@ -309,6 +311,8 @@ void al_plan_free(struct al_plan *p)
 		free(p->models[i]);
 	for (int i = 0; i < p->nproduct_docs; i++)
 		free(p->product_docs[i]);
+	for (int i = 0; i < p->nkibana_artifacts; i++)
+		free(p->kibana_artifacts[i]);
 	free(p);
 }
 
@@ -350,4 +354,5 @@ void al_plan_print(FILE *f, const struct al_plan *p)
 		fprintf(f, "%s\"%s\"", i ? ", " : "", p->product_docs[i]); /* quoted: 8.10 is not the number 8.1 */
 	fprintf(f, "]\n");
 	fprintf(f, "geoip: %s\n", p->geoip ? "true" : "false");
+	list(f, "kibana_artifacts", p->kibana_artifacts, p->nkibana_artifacts);
 }

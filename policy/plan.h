@@ -13,6 +13,7 @@
  *   models: [elser_model_2_linux-x86_64]   trained models by id (mirror models --id)
  *   product_docs: ["8.15"]           the AI Assistant's product documentation, by MAJOR.MINOR
  *   geoip: true                      Elasticsearch's GeoIP databases (mirror geoip)
+ *   kibana_artifacts: [8.13.4]       Kibana's telemetry manifest and artifacts (mirror kibana-artifacts)
  *
  * FIPS agent builds are a product like any other: agents.products:
  * [elastic-agent-fips] (linux .tar.gz only: mirror artifacts --only).
@@ -35,6 +36,8 @@ struct al_plan {
 	char *models[AL_PLAN_MAX], *product_docs[AL_PLAN_MAX];
 	int nmodels, nproduct_docs;
 	int geoip;
+	char *kibana_artifacts[AL_PLAN_MAX];
+	int nkibana_artifacts;
 	char platforms[512];   /* comma lists, "" when not given (mirror's defaults) */
 	char formats[128];
 	char products[1024];

@@ -42,11 +42,13 @@ static int usage(void)
 {
 	fprintf(stderr, "Usage:\n"
 	    "  airlock doctor --stack VERSION [--platforms LIST] [--kibana VERSION] [--endpoint VERSION]\n"
-	    "                 [--fips] [--models ID,...] [--product-docs MAJOR.MINOR,...] [--geoip] [--json] [--config FILE]\n"
+	    "                 [--fips] [--models ID,...] [--product-docs MAJOR.MINOR,...] [--geoip] [--kibana-artifacts]\n"
+	    "                 [--json] [--config FILE]\n"
 	    "      LIST is comma-separated (default %s);\n"
 	    "      --kibana and --endpoint default to the Stack version; --fips adds the FIPS agent builds (Linux),\n"
 	    "      --models trained models, --product-docs the AI Assistant's documentation, --geoip the GeoIP\n"
-	    "      databases.  Exit 0 only when nothing is missing.\n",
+	    "      databases, --kibana-artifacts Kibana's telemetry manifest of the Stack version and its artifacts.\n"
+	    "      Exit 0 only when nothing is missing.\n",
 	    PLATFORMS);
 	return 2;
 }
@@ -83,6 +85,8 @@ int doctor_main(int argc, char **argv)
 			more.geoip = 1;
 		else if (!strcmp(a, "--fips"))
 			more.fips = 1;
+		else if (!strcmp(a, "--kibana-artifacts"))
+			more.kibana_artifacts = 1;
 		else if (!strcmp(a, "--json"))
 			json = 1;
 		else

@@ -1,10 +1,15 @@
 /*
- * airlock ledger [--json] [--verify] [--config FILE]: the cache's ledger of
- * custody (cache/ledger.h), printed and its chain checked.  Reads only the
- * ledger file; the cache itself is not opened.
+ * airlock ledger [--json] [--verify | --new-chain] [--config FILE]: the
+ * cache's ledger of custody (cache/ledger.h), printed and its chain checked
+ * against both anchors of its head (ledger.head and the cache's LMDB, so
+ * the cache is opened, shared with a running airlock; when it cannot be,
+ * ledger.head alone, with a warning).  --new-chain sets a broken ledger
+ * aside and starts a new chain whose first record names what was set
+ * aside.
  */
 #include "proxy/cli/ledger.h"
 #include "cache/ledger.h"
+#include "cache/store.h"
 #include "policy/config.h"
 
 #include <errno.h>
@@ -53,11 +58,49 @@ static int print_one(json_t *r, void *arg)
 	return 0;
 }
 
+/* The first record of a new chain: what was set aside, and the head its anchors named. */
+static int new_chain(const struct al_config *cfg, struct al_store *s)
+{
+	char err[1024], moved[4300], dg[65], head[65] = "";
+	uint64_t seq = 0, n, bad;
+	json_t *rec;
+	int rc;
+
+	if (s == NULL) {
+		fprintf(stderr, "airlock ledger --new-chain: the cache must be opened (its anchor is cleared)\n");
+		return 1;
+	}
+	if (al_ledger_read(cfg->cache_path, s, NULL, NULL, &n, &bad, dg, err, sizeof(err)) == 0) {
+		fprintf(stderr, "airlock ledger --new-chain: the ledger is intact (%llu records): nothing to set aside\n",
+		    (unsigned long long)n);
+		return 1;
+	}
+	if (al_store_ledger_head_get(s, &seq, head) <= 0)
+		seq = 0;
+	if ((rc = al_ledger_new_chain(cfg->cache_path, s, moved, sizeof(moved), err, sizeof(err))) != 0) {
+		fprintf(stderr, "airlock ledger --new-chain: %s\n", err);
+		return 1;
+	}
+	rec = json_pack("{s:s, s:s, s:s?, s:o, s:o}", "command", "new-chain", "result", "started", "file",
+	    moved[0] ? moved : NULL, "old_head_seq", seq ? json_integer((json_int_t)seq) : json_null(), "old_head",
+	    seq ? json_string(head) : json_null());
+	rc = al_ledger_append(cfg->cache_path, s, rec, dg, NULL, err, sizeof(err));
+	json_decref(rec);
+	if (rc != 0) {
+		fprintf(stderr, "airlock ledger --new-chain: set aside, but the new chain's first record: %s\n", err);
+		return 1;
+	}
+	printf("ledger %s/%s: the broken chain set aside as %s; a new chain begins with record 1 (%.16s...), which "
+	    "names it\n", cfg->cache_path, AL_LEDGER_FILE, moved[0] ? moved : "(no ledger file)", dg);
+	return 0;
+}
+
 int ledger_main(int argc, char **argv)
 {
 	const char *config = NULL;
-	int json = 0, verify_only = 0, rc;
+	int json = 0, verify_only = 0, restart = 0, rc;
 	struct al_config *cfg;
+	struct al_store *s = NULL;
 	char err[1024], head[65];
 	uint64_t n, bad;
 	json_t *arr = NULL;
@@ -67,12 +110,15 @@ int ledger_main(int argc, char **argv)
 			json = 1;
 		else if (!strcmp(argv[i], "--verify"))
 			verify_only = 1;
+		else if (!strcmp(argv[i], "--new-chain"))
+			restart = 1;
 		else if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			config = argv[++i];
 		else {
-			fprintf(stderr, "Usage: airlock ledger [--json] [--verify] [--config FILE]\n"
+			fprintf(stderr, "Usage: airlock ledger [--json] [--verify | --new-chain] [--config FILE]\n"
 			    "  prints the ledger of custody (every export and import of this cache) and checks its hash chain;\n"
-			    "  --verify: only the verdict.  Exit 1 when the chain is broken, naming the first bad record.\n");
+			    "  --verify: only the verdict.  Exit 1 when the chain is broken, naming the first bad record.\n"
+			    "  --new-chain: set a broken ledger aside (renamed) and start a new chain that names it.\n");
 			return 2;
 		}
 	}
@@ -80,9 +126,22 @@ int ledger_main(int argc, char **argv)
 		fprintf(stderr, "airlock: configuration error: %s\n", err);
 		return 2;
 	}
+	if (al_store_open(cfg->cache_path, cfg->cache_max_size, 126, &s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "airlock ledger: WARNING: the cache's anchor of the ledger's head is not checked: %s\n", err);
+		s = NULL;
+	}
+	if (restart) {
+		rc = new_chain(cfg, s);
+		if (s != NULL)
+			al_store_close(s);
+		al_config_free(cfg);
+		return rc;
+	}
 	if (json)
 		arr = json_array();
-	rc = al_ledger_read(cfg->cache_path, verify_only ? NULL : print_one, arr, &n, &bad, head, err, sizeof(err));
+	rc = al_ledger_read(cfg->cache_path, s, verify_only ? NULL : print_one, arr, &n, &bad, head, err, sizeof(err));
+	if (s != NULL)
+		al_store_close(s);
 	if (json) {
 		json_t *o = json_pack("{s:o, s:s, s:I, s:b}", "records", verify_only ? json_array() : arr, "file",
 		    cfg->cache_path, "good_records", (json_int_t)n, "intact", rc == 0);

@@ -39,7 +39,7 @@ static const struct command_doc {
 	{"export FILE --split SIZE", "FILE.001, FILE.002... of at most SIZE and FILE.index"},
 	{"import FILE", "verify a bundle and admit its entries, in one read"},
 	{"inspect FILE [--json|--csv] [--trust KEY.pub] [--pgp-key KEY]", "list and verify a bundle, no cache"},
-	{"ledger [--json] [--verify]", "every export and import of this cache, hash-chained; checked"},
+	{"ledger [--json] [--verify | --new-chain]", "every export and import of this cache, hash-chained; checked"},
 	{"doctor --stack V [--platforms L] [--kibana V] [--endpoint V] [--json]",
 	    "(what an air-gapped Stack would miss, from the cache alone)"},
 	{"doctor ... [--fips] [--models IDS] [--product-docs V,...] [--geoip]", "the newer downloads too"},

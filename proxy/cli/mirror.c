@@ -117,8 +117,29 @@ static int stored_200(const struct al_config *cfg, const char *path, uint8_t sha
  * through unstored is failed, whatever its head said); present means the
  * same body was there before this run.
  */
+/*
+ * How a job is named in progress and failure lines: its path, unless it is
+ * asked through a route of the mirror's own (MIRROR_PRIVATE, e.g. Kibana's
+ * artifacts), whose path means nothing outside this run: then the URL it is
+ * stored under.  buf: cap bytes.
+ */
+#define MIRROR_PRIVATE "/.airlock-mirror/"
+
+static const char *job_name(const struct al_config *cfg, const struct job *j, char *buf, size_t cap)
+{
+	const struct al_route *r;
+
+	if (strncmp(j->path, MIRROR_PRIVATE, strlen(MIRROR_PRIVATE)) != 0 ||
+	    (r = al_route_find(cfg, j->path, strlen(j->path))) == NULL ||
+	    al_route_url(r, j->path, strlen(j->path), buf, cap) < 0)
+		return j->path;
+	return buf;
+}
+
 static void judge(const struct al_config *cfg, struct job *j, CURLcode res, long code, struct summary *sum)
 {
+	char name[4096];
+
 	uint8_t sha[32];
 	uint64_t len = 0;
 
@@ -148,11 +169,11 @@ static void judge(const struct al_config *cfg, struct job *j, CURLcode res, long
 		break;
 	case OUT_MISSING:
 		sum->missing++;
-		report(sum, "missing: %s (404)\n", j->path);
+		report(sum, "missing: %s (404)\n", job_name(cfg, j, name, sizeof(name)));
 		break;
 	default:
 		sum->failed++;
-		report(sum, "failed: %s (%s)\n", j->path, j->why);
+		report(sum, "failed: %s (%s)\n", job_name(cfg, j, name, sizeof(name)), j->why);
 	}
 }
 
@@ -350,7 +371,8 @@ static int run_jobs(const struct al_config *cfg, int port, struct joblist *l, st
 						fprintf(stderr, "\r%s [%.*s%*s] %d/%d", what, f, "##############################",
 						    w - f, "", done, l->n);
 					} else {
-						fprintf(stderr, "%s %3d %s%s%s\n", what, j->status, j->path,
+						char name[4096];
+						fprintf(stderr, "%s %3d %s%s%s\n", what, j->status, job_name(cfg, j, name, sizeof(name)),
 						    j->outcome == OUT_PRESENT ? " (present)" : j->outcome == OUT_FAILED ? " FAILED: " : "",
 						    j->outcome == OUT_FAILED ? j->why : "");
 					}
@@ -810,7 +832,7 @@ static int mirror_geoip(const struct al_config *cfg, int port, struct summary *s
  * Kibana's CDN host), added to the in-process proxy's configuration only.
  */
 #define KIBANA_CDN "https://artifacts.security.elastic.co"
-#define KIBANA_ARTS_PREFIX "/.airlock-mirror/kibana-artifacts/"
+#define KIBANA_ARTS_PREFIX MIRROR_PRIVATE "kibana-artifacts/"
 
 static void add_kibana_artifact(const char *rel, void *arg)
 {

@@ -4,7 +4,8 @@
  * `airlock mirror --plan PLAN.yml` runs one mirror step per line of the
  * plan (artifacts per Stack version, endpoint per Endpoint version,
  * packages per Kibana version, one models step for every id, product-docs
- * per MAJOR.MINOR, geoip), each as `airlock mirror KIND ...` would, in
+ * per MAJOR.MINOR, geoip, kibana-artifacts per version), each as
+ * `airlock mirror KIND ...` would, in
  * a child process of its own: a step starts and stops mirror's in-process
  * proxy, and a child keeps each step's state (the proxy's globals, a
  * crash) apart from the next.  The children's counts come back through a
@@ -16,7 +17,8 @@
  * elastic-agent-fips), its Endpoint manifests' versions, the Kibana
  * versions its cached /search answers were asked for, the trained models
  * whose metadata it holds, the product documentation versions of the
- * artifacts it holds, and whether it holds GeoIP databases.
+ * artifacts it holds, whether it holds GeoIP databases, and the versions of
+ * Kibana's telemetry manifests it holds.
  */
 #include "proxy/cli/plan.h"
 #include "cache/readiness.h"
@@ -119,8 +121,8 @@ int plan_mirror(int argc, char **argv)
 		fprintf(stderr, "airlock mirror: plan error: %s\n", err);
 		return 2;
 	}
-	if ((steps = calloc((size_t)(p->nstack + p->nendpoint + p->nkibana + 2 + p->nproduct_docs), sizeof(*steps))) ==
-	    NULL) {
+	if ((steps = calloc((size_t)(p->nstack + p->nendpoint + p->nkibana + 2 + p->nproduct_docs + p->nkibana_artifacts),
+	    sizeof(*steps))) == NULL) {
 		al_plan_free(p);
 		return 1;
 	}
@@ -163,6 +165,11 @@ int plan_mirror(int argc, char **argv)
 		struct step *s = &steps[n++];
 		arg(s, "mirror"), arg(s, "geoip");
 		snprintf(s->name, sizeof(s->name), "geoip");
+	}
+	for (int i = 0; i < p->nkibana_artifacts; i++, n++) {
+		struct step *s = &steps[n];
+		arg(s, "mirror"), arg(s, "kibana-artifacts"), arg(s, "--version"), arg(s, p->kibana_artifacts[i]);
+		snprintf(s->name, sizeof(s->name), "kibana-artifacts %s", p->kibana_artifacts[i]);
 	}
 	for (int i = 0; i < n; i++) {
 		int src;
@@ -281,6 +288,16 @@ static int scan_one(const uint8_t *key, const struct al_record *rec, void *arg)
 			add_name(p->product_docs, &p->nproduct_docs, v);
 	} else if (!strncmp(url, AL_GEOIP_BASE "/v1/db/", strlen(AL_GEOIP_BASE "/v1/db/"))) {
 		p->geoip = 1;
+	} else if (!strncmp(url, AL_KIBANA_MANIFEST_BASE, strlen(AL_KIBANA_MANIFEST_BASE))) {
+		/* artifacts-<v>.zip, v Elasticsearch's version up to its '-' (mirror kibana-artifacts --version v) */
+		const char *v = url + strlen(AL_KIBANA_MANIFEST_BASE);
+		size_t vl = strlen(v);
+		char ver[64];
+		if (vl > 4 && vl - 4 < sizeof(ver) && !strcmp(v + vl - 4, ".zip")) {
+			snprintf(ver, sizeof(ver), "%.*s", (int)(vl - 4), v);
+			if (al_plan_version_ok(ver))
+				add_version(p->kibana_artifacts, &p->nkibana_artifacts, ver);
+		}
 	} else if (!strcmp(a.kind, "registry-query") && strstr(url, "/search?") != NULL) {
 		const char *k = strstr(url, "kibana.version=");
 		char v[64];
@@ -337,10 +354,12 @@ int plan_main(int argc, char **argv)
 	qsort(sc.p->kibana, (size_t)sc.p->nkibana, sizeof(char *), by_str);
 	qsort(sc.p->models, (size_t)sc.p->nmodels, sizeof(char *), by_str);
 	qsort(sc.p->product_docs, (size_t)sc.p->nproduct_docs, sizeof(char *), by_str);
+	qsort(sc.p->kibana_artifacts, (size_t)sc.p->nkibana_artifacts, sizeof(char *), by_str);
 	al_plan_print(stdout, sc.p);
-	if (sc.p->nstack + sc.p->nendpoint + sc.p->nkibana + sc.p->nmodels + sc.p->nproduct_docs == 0 && !sc.p->geoip)
+	if (sc.p->nstack + sc.p->nendpoint + sc.p->nkibana + sc.p->nmodels + sc.p->nproduct_docs +
+	    sc.p->nkibana_artifacts == 0 && !sc.p->geoip)
 		fprintf(stderr, "airlock plan: the cache %s holds no agent artifact, Endpoint manifest, package list, model, "
-		    "product documentation or GeoIP database: an empty plan\n", cfg->cache_path);
+		    "product documentation, GeoIP database or Kibana telemetry manifest: an empty plan\n", cfg->cache_path);
 	al_plan_free(sc.p);
 	al_store_close(s);
 	al_config_free(cfg);

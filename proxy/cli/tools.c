@@ -234,12 +234,12 @@ static int dry_run(struct ctx *c, const char *path, const struct bundle_opts *bo
  * The ledger must be intact before an export or import adds to it: a
  * broken chain is reported, never buried under new records.
  */
-static int ledger_ok(const char *cmd, const char *dir)
+static int ledger_ok(const char *cmd, const char *dir, struct al_store *s)
 {
 	char err[600], head[65];
 	uint64_t n, bad;
 
-	if (al_ledger_read(dir, NULL, NULL, &n, &bad, head, err, sizeof(err)) == 0)
+	if (al_ledger_read(dir, s, NULL, NULL, &n, &bad, head, err, sizeof(err)) == 0)
 		return 1;
 	fprintf(stderr, "airlock %s: the ledger of custody in %s is broken: %s.\n"
 	    "Nothing was done. See it with `airlock ledger`; keep the file for review and move it aside to start a new "
@@ -247,11 +247,11 @@ static int ledger_ok(const char *cmd, const char *dir)
 	return 0;
 }
 
-static void ledger_add(const char *cmd, const char *dir, json_t *rec)
+static void ledger_add(const char *cmd, const char *dir, struct al_store *s, json_t *rec)
 {
 	char err[600], dg[65];
 
-	if (al_ledger_append(dir, rec, dg, NULL, err, sizeof(err)) != 0)
+	if (al_ledger_append(dir, s, rec, dg, NULL, err, sizeof(err)) != 0)
 		fprintf(stderr, "airlock %s: WARNING: not recorded in the ledger of custody: %s\n", cmd, err);
 	else
 		printf("ledger of custody: record %.16s... appended\n", dg);
@@ -274,6 +274,7 @@ struct started {
 	char kid[AL_KEY_ID_LEN + 1];
 	const struct al_bundle_index *base;
 	char digest[65];
+	struct al_store *s;          /* the cache at dir, which keeps the ledger's second anchor */
 };
 
 static json_t *export_counts(const struct al_bundle_stats *bs)
@@ -292,7 +293,7 @@ static char *export_started(const struct al_bundle_stats *bs, void *arg, int *fa
 
 	json_object_set_new(rec, "entries", export_counts(bs));
 	json_object_set_new(rec, "body_bytes", json_integer((json_int_t)bs->bytes));
-	if (al_ledger_append(x->dir, rec, x->digest, &line, err, errlen) != 0)
+	if (al_ledger_append(x->dir, x->s, rec, x->digest, &line, err, errlen) != 0)
 		*failed = 1;
 	json_decref(rec);
 	return line;
@@ -301,7 +302,7 @@ static char *export_started(const struct al_bundle_stats *bs, void *arg, int *fa
 static int cmd_export(struct ctx *c, const char *dir, const char *path, const struct bundle_opts *bo)
 {
 	struct al_export_opts o = {bo->match, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
-	struct started x = {dir, path, bo->match, "", NULL, ""};
+	struct started x = {dir, path, bo->match, "", NULL, "", c->s};
 	struct split_writer *sw = NULL;
 	int nparts = 0;
 	struct al_bundle_index *base = NULL;
@@ -334,7 +335,7 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 		EVP_PKEY_free(o.sign);
 		return rc;
 	}
-	if (!ledger_ok("export", dir)) {
+	if (!ledger_ok("export", dir, c->s)) {
 		al_bundle_index_free(base);
 		EVP_PKEY_free(o.sign);
 		return 1;
@@ -395,7 +396,7 @@ static int cmd_export(struct ctx *c, const char *dir, const char *path, const st
 	split_write_free(sw);
 	if (rc != 0)
 		json_object_set_new(rec, "reason", json_string(err));
-	ledger_add("export", dir, rec);
+	ledger_add("export", dir, c->s, rec);
 	al_bundle_index_free(base);
 	EVP_PKEY_free(o.sign);
 	return rc ? 1 : 0;
@@ -428,7 +429,7 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 	struct split_reader *sr = NULL;
 
 	memset(&info, 0, sizeof(info));
-	if (!ledger_ok("import", cfg->cache_path))
+	if (!ledger_ok("import", cfg->cache_path, c->s))
 		return 1;
 	for (int i = 0; i < cfg->ntrusted_keys + bo->ntrust && nt < 32; i++) {
 		const char *kp = i < cfg->ntrusted_keys ? cfg->trusted_keys[i] : bo->trust[i - cfg->ntrusted_keys];
@@ -504,7 +505,7 @@ static int cmd_import(struct ctx *c, const struct al_config *cfg, const char *pa
 		    json_string_value(json_object_get(j, "host")), "bundle_digest", hexj(info.digest, 1), "record_digest",
 		    custody_dg, "record_line", info.custody);
 		json_decref(j);
-		ledger_add("import", cfg->cache_path, rec);
+		ledger_add("import", cfg->cache_path, c->s, rec);
 	} else if (rc == 0 && info.custody[0]) {
 		custody_bad = 1;
 	}
@@ -522,7 +523,7 @@ record:
 	if (custody_bad)
 		json_object_set_new(rec, "custody", json_string("the exporting side's record in the bundle does not match its "
 		    "own digest; not carried"));
-	ledger_add("import", cfg->cache_path, rec);
+	ledger_add("import", cfg->cache_path, c->s, rec);
 out:
 	for (int i = 0; i < nt; i++)
 		EVP_PKEY_free(trusted[i]);

@@ -21,7 +21,10 @@ cdn.url + manifest.artifacts[name].relative_url.
   a version that is not one: exit 2;
 - air-gapped (signed export, import, upstream.offline, the forward proxy
   intercepting), Kibana's getArtifact for each name gets the manifest and
-  the artifact's bytes, with zero upstream contact."""
+  the artifact's bytes, with zero upstream contact;
+- progress and failure lines name each artifact by the URL it is stored
+  under (https://artifacts.security.elastic.co/downloads/kibana/...), never
+  by the mirror's private route (/.airlock-mirror/...)."""
 import io, json, os, shutil, subprocess, sys, tempfile, zipfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import AirGap, Airlock, Case, cli, eq, fail, forward_section, main, parse_head
@@ -43,6 +46,13 @@ def manifest_zip(sig=True):
         if sig:
             z.writestr("manifest.sig", b"\x01" * 512)
     return buf.getvalue()
+
+
+def private(p):
+    """mirror's own lines (progress, missing, failed) that name the mirror's private route; the
+    in-process proxy's debug access log says what it was asked, which is that route."""
+    return [l for l in (p.stdout + p.stderr).splitlines()
+            if l.startswith(("kibana-artifacts ", "missing: ", "failed: ")) and "/.airlock-mirror/" in l]
 
 
 def via_proxy(al, ca, url, etag=None):
@@ -94,6 +104,11 @@ def test():
         if "kibana telemetry manifest 1.0.7: 2 artifacts" not in p.stdout or \
                 "mirror kibana-artifacts 8.13.4-SNAPSHOT: fetched 3, already present 0, missing 0, failed 0" not in p.stdout:
             fail(f"mirror kibana-artifacts:\n{p.stdout}\n{p.stderr}")
+        for rel, _ in ARTS.values():  # named by the URL they are stored under, not the mirror's private route
+            if f"kibana-artifacts 200 {CDN + rel}\n" not in p.stderr:
+                fail(f"the progress line names {CDN + rel}:\n{p.stderr}")
+        if private(p):
+            fail(f"the mirror's private route printed: {private(p)}")
         eq(up.count(MAN), 1, "the manifest for the version up to its '-'")
         eq(up.last_headers(MAN).get("host"), "artifacts.security.elastic.co", "manifest host")
         for n, (rel, _) in ARTS.items():
@@ -127,6 +142,14 @@ def test():
         eq(p.returncode, 1, f"no manifest.sig: {p.stdout}{p.stderr}")
         if "no manifest.sig in the zip" not in p.stderr:
             fail(f"says why: {p.stderr}")
+
+        # an artifact the CDN lacks: the failure line names its URL
+        ARTS["gone-v1"] = ("/downloads/kibana/artifacts/gone-v1/5e6f.json", {})
+        up.add(MAN, manifest_zip(), headers=[("ETag", '"k-9"'), ("Cache-Control", "max-age=0")])
+        p = cli(al.config, "mirror", "kibana-artifacts", "--version", "8.13.4", ok=False)
+        if f"missing: {CDN}/downloads/kibana/artifacts/gone-v1/5e6f.json (404)" not in p.stdout + p.stderr or \
+                private(p):
+            fail(f"the missing artifact named by its URL:\n{p.stdout}\n{p.stderr}")
 
 
 if __name__ == "__main__":

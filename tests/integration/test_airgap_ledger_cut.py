@@ -12,8 +12,10 @@ record.  The sound ledger put back verifies and takes the next record, and
 the anchor follows it.  A ledger written before the anchor existed (no
 ledger.head) still reads as intact."""
 import json, os, sys
+sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import Case, cli, eq, fail, main
+from test_registry_index import Probe
 
 
 def test():
@@ -52,14 +54,21 @@ def test():
         broken("", 1, 0, "records 1 to 6: cut from the end of the ledger")
         broken(None, 1, 0, "records 1 to 6: cut from the end of the ledger")
 
-        # A new chain of six in place of the old: sound on its own, not the anchored one.
+        # A new chain of six in place of the old: sound on its own, not the anchored one.  The cache's
+        # own anchor (test_airgap_ledger_anchor_cache) is set aside meanwhile, as a cache from before it
+        # has none, so that the exports write the new chain and ledger.head alone catches it.
+        probe = Probe(tmp, al.cache)
+        kept = probe.run("get", "info", b"ledger_head".hex()).strip()
+        probe.run("del", "info", b"ledger_head".hex())
         open(lp, "w").write("")
         os.rename(hp, hp + ".kept")
         for i in range(3):
             cli(al.config, "export", os.path.join(tmp, f"c{i}.airlock"))
         os.rename(hp + ".kept", hp)
+        probe.run("del", "info", b"ledger_head".hex())
         broken(open(lp).read(), 6, 6, "record 6: not the record ledger.head names as the head")
 
+        probe.run("put", "info", b"ledger_head".hex(), kept)
         open(lp, "w").write(good)
         p = cli(al.config, "ledger", "--verify")
         if f"6 records, chain intact; head {recs[-1]['digest']}" not in p.stdout:
