@@ -3,12 +3,13 @@
 on both sides), CPU per hit for airlock and, optionally, a second binary in the same rounds
 (issue 33: bench/tls.py measures the HTTPS listener; wrk cannot send a CONNECT).
 
-An nginx origin serves 1 KiB and 100 KiB files over TLS as https://bench.test (a self-signed
+An nginx origin serves 1 KiB, 100 KiB and 1 MiB files over TLS as https://bench.test (a self-signed
 ECDSA P-256 certificate, which airlock's upstream.ca_file trusts; upstream.resolve points
 bench.test:443 at it).  airlock intercepts bench.test (forward: mode intercept, its CA made by
 `airlock ca init`).  The client is curl: `--parallel --parallel-max 8 -x http://airlock`, N
-requests for one URL from a -K file, so 8 tunnels each carry N/8 keep-alive hits (TLS 1.3 inside,
-airlock's minted certificate verified against its CA).  CPU per hit is airlock's own
+requests (at 1 KiB; fewer for larger files) for one URL from a -K file, so 8 tunnels each carry
+N/8 keep-alive hits (TLS 1.3 inside, airlock's minted certificate verified against its CA).
+CPU per hit is airlock's own
 (utime+stime from /proc, all its threads), medians over ROUNDS interleaved rounds, [min-max];
 curl's CPU is not counted (it is most of the machine's work here).  A benchmark, not a test;
 loopback only.
@@ -30,7 +31,7 @@ import run as R  # noqa: E402  (CPU accounting, process helpers, install)
 
 AIRLOCK = R.AIRLOCK
 BASE = os.environ.get("AIRLOCK_BASE", "")
-SIZES = [int(x) for x in os.environ.get("SIZES", "1,100").split(",")]  # KiB
+SIZES = [int(x) for x in os.environ.get("SIZES", "1,100,1024").split(",")]  # KiB
 N = int(os.environ.get("N", 30000))
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 PAR = int(os.environ.get("PAR", 8))
@@ -75,6 +76,11 @@ forward:
 """)
     return subprocess.Popen([binary, "serve", "--config", f"{d}/airlock.yml"], cwd=d,
                             stderr=open(f"{d}/log", "w")), f"{d}/ca/ca.crt"
+
+
+def hits(kb):
+    """N at 1 KiB, fewer for larger files (at least 2000: CPU time is counted in 10 ms ticks)"""
+    return max(2000, N * 10 // max(10, kb))
 
 
 def curl(name, ca, kb, n, w):
@@ -127,9 +133,9 @@ def main():
                         sys.exit(f"{name} died (exit {p.poll()})")
                     pids = R.all_pids([p])
                     c0, t0 = R.proc_cpu(pids), time.time()
-                    conns = curl(name, ca, kb, N, w)
+                    conns = curl(name, ca, kb, hits(kb), w)
                     c1, t1 = R.proc_cpu(pids), time.time()
-                    r = {"own": (c1 - c0) * 1e6 / N, "rps": N / (t1 - t0)}
+                    r = {"own": (c1 - c0) * 1e6 / hits(kb), "rps": hits(kb) / (t1 - t0)}
                     runs.setdefault((name, kb), []).append(r)
                     print(f"round {rnd + 1}/{ROUNDS} {name:13s} {kb:5d} KiB: {r['rps']:8.0f} req/s "
                           f"{r['own']:7.1f} us server CPU per hit ({conns} tunnels)", flush=True)
@@ -142,8 +148,8 @@ def main():
                 p.kill()
         origin.send_signal(signal.SIGTERM)
         origin.wait(10)
-    print(f"\nmedians of {ROUNDS} interleaved rounds, {N} hits per run over {PAR} intercepted CONNECTs "
-          "(curl --parallel); [min-max] over rounds")
+    print(f"\nmedians of {ROUNDS} interleaved rounds, {N} hits per run (fewer for larger files: hits()) "
+          f"over {PAR} intercepted CONNECTs (curl --parallel); [min-max] over rounds")
     for (name, kb), rs in sorted(runs.items(), key=lambda x: (x[0][1], x[0][0])):
         own = [r["own"] for r in rs]
         rps = [r["rps"] for r in rs]

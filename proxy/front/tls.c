@@ -550,20 +550,20 @@ struct evbuffer *tls_writer_buf(struct tls_writer *tw)
  */
 #define TLS_GATHER (64 * 1024)
 
-static int gather_on(struct tls_writer *tw)
+/* Without memory for it, or with OpenSSL's own handshake buffer in place, records go as they are. */
+static void gather_on(struct tls_writer *tw)
 {
 	BIO *sock = SSL_get_wbio(tw->ssl), *b;
 
 	if (tw->bbio != NULL || sock == NULL || BIO_next(sock) != NULL || (b = BIO_new(BIO_f_buffer())) == NULL)
-		return 0; /* (an OpenSSL handshake buffer in place: write as it is) */
+		return;
 	if (BIO_set_write_buffer_size(b, TLS_GATHER) != 1 || !BIO_up_ref(sock)) {
 		BIO_free(b);
-		return 0;
+		return;
 	}
 	BIO_push(b, sock);
 	SSL_set0_wbio(tw->ssl, b);
 	tw->bbio = b;
-	return 0;
 }
 
 static void gather_off(struct tls_writer *tw)
