@@ -541,7 +541,7 @@ struct evbuffer *tls_writer_buf(struct tls_writer *tw)
  * A large body: OpenSSL writes each 16 KiB record with its own write(2), a
  * TCP push each on loopback; libevent's filter gathered records in its
  * evbuffer and wrote them with one writev, which the interception path had
- * (bench/connect.py: 100 KiB hits cost 16% more without it).  A buffering
+ * (bench/connect.py: 100 KiB hits cost 19% more without it).  A buffering
  * BIO over the socket gathers them while a body streams (one copy, as the
  * filter's evbuffer made), and goes when the body is out, so an idle
  * keep-alive connection holds no buffer.  References: the socket BIO's
