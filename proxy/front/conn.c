@@ -84,7 +84,8 @@ struct evbuffer * conn_out(struct conn *c)
  * costs one writev and no epoll_ctl.  Only when bytes remain does libevent
  * get the write event (on_write turns it off again once drained).  The
  * HTTPS listener's connections write the same way through their TLS writer
- * (tls.h); intercepted CONNECTs leave it to their bufferevent filter.
+ * (tls.h), and so do intercepted CONNECTs whose TLS runs on the socket
+ * (forward.c tls_on_socket); the rest leave it to their bufferevent filter.
  */
 void conn_write_now(struct conn *c)
 {
@@ -1360,13 +1361,13 @@ static void finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	if (!c->rq.keepalive && c->icpt_host == NULL && tls_close_notify(c->bev) == 0) {
-		linger(c); /* HTTPS listener: close_notify is out, shut as over TCP (issue 33) */
+	if (!c->rq.keepalive && c->tw != NULL && tls_close_notify(c->bev) == 0) {
+		linger(c); /* TLS on the socket (HTTPS listener, most interceptions): close_notify is out, shut as over TCP (issue 33) */
 		return;
 	}
 	if (!c->rq.keepalive) {
 		/*
-		 * TLS interception: close_notify goes after the encrypted reply
+		 * TLS interception through a filter: close_notify goes after the encrypted reply
 		 * still queued below the TLS layer, and tls.c shuts the socket's
 		 * write side once it is written (a raw shutdown now would cut
 		 * the reply).  So too for a close_notify that did not fit the
@@ -1374,7 +1375,7 @@ static void finish(struct conn *c)
 		 * follows may be an unread body), drain, and wait for the client
 		 * to close, at most the linger time.
 		 */
-		if (c->icpt_host != NULL)
+		if (c->tw == NULL && c->icpt_host != NULL)
 			tls_close_notify(c->bev);
 		struct timeval tv = {2, 0};
 		struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -1517,7 +1518,7 @@ void conn_on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 /* The TLS writer waited for the socket: as libevent's write and event callbacks would be called. */
-static void on_tls_writer(void *arg, short what)
+void conn_on_tls_writer(void *arg, short what)
 {
 	struct conn *c = arg;
 
@@ -1551,7 +1552,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen,
 		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		c->tls = 1;
 		if (c->bev != NULL)
-			c->tw = tls_writer_new(c->bev, OUT_LOW, on_tls_writer, c);
+			c->tw = tls_writer_new(c->bev, OUT_LOW, conn_on_tls_writer, c);
 	} else {
 		c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}

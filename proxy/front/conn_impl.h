@@ -155,7 +155,7 @@ struct conn {
 	struct worker *w;
 	struct sockaddr_storage sa;
 	int tls;                 /* TLS below (listener or interception) */
-	struct tls_writer *tw;   /* the HTTPS listener's: writes conn_out (tls.h); NULL for the rest */
+	struct tls_writer *tw;   /* TLS on the socket (HTTPS listener, interception): writes conn_out (tls.h); NULL for the rest */
 	struct tunnel *tunnel;     /* C_TUNNEL: the relay, which calls back when it ends */
 	struct bufferevent *bev;
 	char peer[64];
@@ -201,6 +201,8 @@ void conn_access_log(struct conn *c);
 void conn_on_read(struct bufferevent *bev, void *arg);
 void conn_on_write(struct bufferevent *bev, void *arg);
 void conn_on_event(struct bufferevent *bev, short what, void *arg);
+/* The TLS writer's callback (tls_writer_new): the connection is arg. */
+void conn_on_tls_writer(void *arg, short what);
 
 /*
  * conn.c: run r from step s until a step parks it; the steps' own code

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int conn_forward_registry(const struct al_config *cfg, const char *host, int port)
 {
@@ -79,6 +80,40 @@ static int split_authority(const char *a, size_t n, int defport, char *host, siz
 }
 
 /*
+ * The intercepted TLS straight on the client's socket, as on the HTTPS
+ * listener (issue 33): airlock's TLS writer (tls.h) then writes each
+ * response as one record in one write(2), where libevent's filter over the
+ * socket bufferevent made a record per chunk and wrote them a loop turn
+ * later.  Only when the CONNECT's 200 is all written and nothing of the
+ * client's is read past the CONNECT (a client that sent its ClientHello
+ * before the 200 keeps the filter, which reads it from the socket
+ * bufferevent's input): the socket bufferevent then holds no bytes and no
+ * cache references, and is freed keeping its socket (a dup).  NULL: the
+ * caller keeps the socket bufferevent and layers the filter on it, and
+ * still owns ssl.
+ */
+static struct bufferevent *tls_on_socket(struct conn *c, SSL *ssl)
+{
+	struct bufferevent *tls;
+	evutil_socket_t fd;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return NULL;
+	fd = dup(bufferevent_getfd(c->bev));
+	if (fd < 0)
+		return NULL;
+	if (evutil_make_socket_nonblocking(fd) != 0 ||
+	    (tls = bufferevent_openssl_socket_new(c->w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	bufferevent_free(c->bev); /* closes its descriptor; the socket stays open through fd */
+	bufferevent_set_max_single_write(tls, OUT_HIGH);
+	return tls;
+}
+
+/*
  * The step STP_INTERCEPT: answer the CONNECT and terminate the client's TLS
  * with a certificate minted for its host (policy: intercept).  The CONNECT
  * is logged here; the session then reads the requests inside the TLS, which
@@ -108,14 +143,24 @@ enum req_step stp_intercept(struct req *r)
 		c->tw = NULL;
 	}
 	evbuffer_add_printf(conn_out(c), "HTTP/1.1 200 Connection established\r\n\r\n");
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
-	tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (tls == NULL) {
-		SSL_free(ssl);
-		conn_close_soon(c);
-		return STP_PARK;
+	conn_write_now(c);
+	if (!c->tls && (tls = tls_on_socket(c, ssl)) != NULL) {
+		c->bev = tls;
+		c->tw = tls_writer_new(c->bev, OUT_LOW, conn_on_tls_writer, c);
+		if (c->tw == NULL) {
+			conn_close_soon(c);
+			return STP_PARK;
+		}
+	} else {
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE); /* the TLS layer writes through it */
+		tls = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (tls == NULL) {
+			SSL_free(ssl);
+			conn_close_soon(c);
+			return STP_PARK;
+		}
+		c->bev = tls;
 	}
-	c->bev = tls;
 	c->tls = 1;
 	free(c->icpt_host);
 	c->icpt_host = strdup(host);
