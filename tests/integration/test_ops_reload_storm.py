@@ -180,8 +180,13 @@ def test():
         # Memory: old configurations are freed, so the storm leaves RssAnon where it was.
         time.sleep(3)  # idle workers let go of theirs on their 2 s timer
         rss_end = rss_anon_kib(al.proc.pid)
-        # (a configuration is ~20 KiB: the 900 reloads after rss_mid, never freed, were +18 MiB)
-        if rss_mid is not None and rss_end > rss_mid + 6 * 1024:
+        # (a configuration is ~20 KiB: the 900 reloads after rss_mid, never freed, were +18 MiB).
+        # Under AddressSanitizer its allocator's per-thread caches and shadow pages move RssAnon by
+        # 4-7 MiB over the same storm with nothing leaked (LeakSanitizer at exit finds nothing): the
+        # bound is wider there and still well under what the leak it guards against costs.
+        with open(f"/proc/{al.proc.pid}/maps") as f:
+            asan = "libasan" in f.read()
+        if rss_mid is not None and rss_end > rss_mid + (12 if asan else 6) * 1024:
             fail(f"RssAnon grew from {rss_mid} KiB to {rss_end} KiB over the storm")
         print(f"{sent} SIGHUPs, {reloads} reloads, {len(miss_results)} misses "
               f"({seen_origin} origin, {seen_parent} parent), {len(hit_results)} hits, "
