@@ -22,7 +22,7 @@ chunks must get through: the slices' commits (one flush each, SLOWSYNC_MS)
 make the sliced purge last over a second, whatever the CPU, so the origin
 sends several chunks' worth meanwhile.  The purge answers {"purged":20000}, a
 purged entry is gone, the object the follower got is whole and stored."""
-import os, socket, subprocess, sys, threading, time
+import os, re, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 SO, SEED = os.environ.get("SLOWSYNC_SO"), os.environ.get("STORE_SEED")
 if not SO or not SEED:
@@ -93,6 +93,10 @@ def test():
         if during < 2 * CHUNK:
             fail(f"the follower received only {during} bytes while the purge ran for {(tp - t0) * 1000:.0f} ms: "
                  "the purge's scan held up the fill's commits")
+        # admin.h ADMIN_PURGE_SLICE_DELETES: 256 deletions a slice at most, so 79 slices for 20,000
+        m = re.search(r"purge \*/bulk/\*: (\d+) entries deleted in (\d+) slices", al.logtext(None))
+        if m is None or int(m.group(1)) != N or int(m.group(2)) < N // 256:
+            fail(f"the log says the purge ran in slices: {m and m.group(0)}")
         eq(curl(al, big).header("Cache-Status").startswith("airlock; hit"), True, "the streamed object is stored")
         up.add("/downloads/bulk/obj-7", b"fetched again", headers=[("Cache-Control", "max-age=3600")])
         eq(curl(al, "/downloads/bulk/obj-7").body, b"fetched again", "a purged entry is gone")
