@@ -1882,6 +1882,50 @@ int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg)
 	return rc == MDB_NOTFOUND ? 0 : lmdb_error(rc);
 }
 
+int al_store_foreach_slice(struct al_store *s, struct al_scan *sc, int max, al_entry_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = {AL_KEY_LEN, sc->pos}, v;
+	struct al_record rec;
+	int rc, out = 0, seen = 0;
+
+	if (sc->done)
+		return 0;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(rc);
+	if ((rc = mdb_cursor_open(txn, s->meta, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(rc);
+	}
+	rc = mdb_cursor_get(c, &k, &v, sc->started ? MDB_SET_RANGE : MDB_FIRST);
+	/* the position's own entry was visited by the previous call (if it is still there) */
+	if (rc == 0 && sc->started && k.mv_size == AL_KEY_LEN && memcmp(k.mv_data, sc->pos, AL_KEY_LEN) == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (seen == max)
+			break;
+		seen++;
+		if (k.mv_size != AL_KEY_LEN)
+			continue;
+		memcpy(sc->pos, k.mv_data, AL_KEY_LEN);
+		sc->started = 1;
+		if (al_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+			continue;
+		if ((out = fn(k.mv_data, &rec, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (out != 0)
+		return out;
+	if (rc == MDB_NOTFOUND) {
+		sc->done = 1;
+		return 0;
+	}
+	return lmdb_error(rc);
+}
+
 static int set_flag(struct al_store *s, const uint8_t key[AL_KEY_LEN], uint8_t flag, int on)
 {
 	MDB_txn *txn;

@@ -142,6 +142,20 @@ typedef int (*al_entry_fn)(const uint8_t key[AL_KEY_LEN], const struct al_record
 int al_store_foreach(struct al_store *s, al_entry_fn fn, void *arg);
 
 /*
+ * al_store_foreach in slices, for a scan that must not hold its thread (the
+ * store writer's purge: admin.h): each call visits at most max entries, in
+ * key order, from a snapshot of its own, after the last key the previous
+ * call visited (sc zeroed before the first).  An entry written between two
+ * calls is visited if its key comes after sc's position.  Returns 0, fn's
+ * non-zero value, or -errno; sets sc->done once the last entry was visited.
+ */
+struct al_scan {
+	uint8_t pos[AL_KEY_LEN]; /* the last key visited */
+	int started, done;
+};
+int al_store_foreach_slice(struct al_store *s, struct al_scan *sc, int max, al_entry_fn fn, void *arg);
+
+/*
  * al_store_foreach for the entries stored at the root of base only
  * ("<scheme>://<authority>/", with its slash: urls base + a leaf without
  * '/', '?' or '#'), in URL order, from one snapshot: it reads those

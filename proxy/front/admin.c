@@ -283,30 +283,19 @@ static void status_page(const struct al_config *cfg, struct evbuffer *b)
 	evbuffer_add_printf(b, "</table></div></body></html>\n");
 }
 
-struct purge_ctx {
-	const char *pattern;
-	uint8_t (*keys)[AL_KEY_LEN];
-	int n, cap;
-};
-
+/* One slice's matches, deleted by the slice; 1 (stop the slice) once full. */
 static int purge_collect(const uint8_t *key, const struct al_record *r, void *arg)
 {
-	struct purge_ctx *p = arg;
+	struct admin_purge *ap = arg;
 	char url[8192];
 	size_t n = r->url_len < sizeof(url) - 1 ? r->url_len : sizeof(url) - 1;
 
 	memcpy(url, r->url, n);
 	url[n] = '\0';
-	if (fnmatch(p->pattern, url, 0) != 0)
+	if (fnmatch(ap->pattern, url, 0) != 0)
 		return 0;
-	if (p->n == p->cap) {
-		void *nk = realloc(p->keys, (size_t)(p->cap = p->cap ? p->cap * 2 : 64) * AL_KEY_LEN);
-		if (nk == NULL)
-			return -1;
-		p->keys = nk;
-	}
-	memcpy(p->keys[p->n++], key, AL_KEY_LEN);
-	return 0;
+	memcpy(ap->keys[ap->nkeys++], key, AL_KEY_LEN);
+	return ap->nkeys == ADMIN_PURGE_SLICE_DELETES;
 }
 
 /* %XX-decode the value of name= in the query, into out. */
@@ -335,26 +324,39 @@ static int query_param(const char *target, size_t len, const char *name, char *o
 	return -1;
 }
 
+/* One slice, inside the writer's batch: the next entries of the scan, and the matching ones deleted. */
 static void purge_run(struct al_writer_job *job)
 {
 	struct admin_purge *ap = (struct admin_purge *)job;
-	struct purge_ctx p = {ap->pattern, NULL, 0, 0};
+	int rc;
 
+	ap->nkeys = 0;
 	/* a read snapshot beside the writer's batch (MDB_NOTLS allows both on one thread) */
-	if ((ap->rc = al_store_foreach(srv.store, purge_collect, &p)) > 0)
-		ap->rc = -ENOMEM;
-	for (int i = 0; i < p.n; i++)
-		if (al_store_delete(srv.store, p.keys[i]) == 0)
+	rc = al_store_foreach_slice(srv.store, &ap->scan, ADMIN_PURGE_SLICE_ENTRIES, purge_collect, ap);
+	if (rc < 0)
+		ap->rc = rc;
+	for (int i = 0; i < ap->nkeys; i++)
+		if (al_store_delete(srv.store, ap->keys[i]) == 0) /* -ENOENT: another write deleted it meanwhile */
 			ap->n++;
-	free(p.keys);
 }
 
+/*
+ * The slice's deletions are committed (or rc says why not): the next slice
+ * goes to the back of the queue, behind the jobs posted meanwhile (fills'
+ * chunks), or the purge is over.  The writer touches the job no more after
+ * done, so posting it again here is safe.
+ */
 static void purge_done(struct al_writer_job *job, int rc)
 {
 	struct admin_purge *ap = (struct admin_purge *)job;
 
 	if (ap->rc == 0)
 		ap->rc = rc;
+	ap->slices++;
+	if (ap->rc == 0 && !ap->scan.done) {
+		al_writer_post(&ap->job);
+		return;
+	}
 	ap->finished(ap);
 }
 
@@ -362,7 +364,8 @@ int admin_purge_post(struct admin_purge *ap, const char *target, size_t len)
 {
 	if (query_param(target, len, "pattern", ap->pattern, sizeof(ap->pattern)) != 0)
 		return -EINVAL;
-	ap->n = ap->rc = 0;
+	ap->n = ap->rc = ap->slices = 0;
+	memset(&ap->scan, 0, sizeof(ap->scan));
 	ap->job.run = purge_run;
 	ap->job.done = purge_done;
 	al_writer_post(&ap->job);

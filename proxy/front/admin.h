@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include "cache/store.h"
 #include "proxy/fetch/writer.h"
 
 struct al_config;
@@ -31,19 +32,43 @@ int admin_handle(const struct al_config *cfg, const char *target, size_t len, in
 
 /*
  * POST purge?pattern=GLOB: the entries whose URL matches, found and deleted
- * on the store writer's thread in its batch (one durable commit, one
- * fdatasync, for the whole purge), never on a worker's loop: the scan reads
- * every record and the flush can take hundreds of ms.  The caller owns ap
- * and keeps it alive until ap->finished(ap) has been called, on the
- * writer's thread, after the commit: ap->n entries deleted, ap->rc 0 or
- * -errno (then the deletions may be lost).  admin_purge_post returns 0, or
- * -EINVAL without a pattern (finished is then not called).
+ * on the store writer's thread, never on a worker's loop: the scan reads
+ * every record and a commit's flush can take hundreds of ms.  The scan runs
+ * in slices (al_store_foreach_slice): one writer job reads at most
+ * ADMIN_PURGE_SLICE_ENTRIES records and deletes at most
+ * ADMIN_PURGE_SLICE_DELETES of them in the writer's batch; once that batch
+ * committed, the next slice goes behind the jobs queued meanwhile.  A purge
+ * of a cache of 100,000 entries in one job held every fill's commit (and the
+ * clients following a fill, who wait for committed chunks) for the whole
+ * scan.  Each slice's deletions are durable when the next slice starts.
+ *
+ * What a purge deletes: every matching entry stored before it was asked
+ * for (a 304 refreshing one meanwhile does not save it: the refresh keeps
+ * the key, and finds the entry gone once the scan passed it).  An entry a fill commits while the purge runs is deleted when its
+ * key comes after the scan's position, kept when before: it was fetched
+ * while the purge ran, either way is a fresh copy.  Whatever is committed
+ * after the answer stays.
+ *
+ * The caller owns ap and keeps it alive until ap->finished(ap) has been
+ * called, on the writer's thread, after the last slice's commit: ap->n
+ * entries deleted, ap->rc 0 or -errno (a slice's scan or commit failed: the
+ * purge stops there, and that slice's deletions may be lost).
+ * admin_purge_post returns 0, or -EINVAL without a pattern (finished is
+ * then not called).
  */
+#define ADMIN_PURGE_SLICE_ENTRIES 2048
+#define ADMIN_PURGE_SLICE_DELETES 256
+
 struct admin_purge {
 	struct al_writer_job job;  /* first: the writer's callbacks find the struct from it */
 	char pattern[2048];
 	int n, rc;
+	int slices;                /* slices committed, for the log */
 	void (*finished)(struct admin_purge *ap);
+	/* the writer's own */
+	struct al_scan scan;
+	uint8_t keys[ADMIN_PURGE_SLICE_DELETES][AL_KEY_LEN];
+	int nkeys;
 };
 int admin_purge_post(struct admin_purge *ap, const char *target, size_t len);
 #endif

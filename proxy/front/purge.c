@@ -1,9 +1,9 @@
 /*
  * POST /_airlock/purge from a worker: the request parks while the store
- * writer finds and deletes the entries and commits (admin.h
- * admin_purge_post), and is answered on its worker's loop once the commit
- * is done.  Before, the scan and the commit's flush ran on the loop and
- * held up every client of that worker.
+ * writer finds and deletes the entries and commits, in slices (admin.h
+ * admin_purge_post), and is answered on its worker's loop once the last
+ * slice's commit is done.  Before, the scan and the commit's flush ran on
+ * the loop and held up every client of that worker.
  *
  * The job holds a reference on the connection's hold (conn_impl.h), which
  * outlives the connection: on_purged finds hold->c NULL when the client
@@ -11,6 +11,7 @@
  */
 #include "proxy/front/admin.h"
 #include "proxy/front/conn_impl.h"
+#include "proxy/runtime/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +48,17 @@ static void on_purged(evutil_socket_t fd, short what, void *arg)
 	struct purge_job *j = arg;
 	struct hold *h = j->hold;
 	struct conn *c = h->c;
+	char pat[256];
+	size_t i;
 
 	(void)fd;
 	(void)what;
+	/* the pattern is the client's (%XX-decoded): no control byte goes into the log line */
+	for (i = 0; i + 1 < sizeof(pat) && j->ap.pattern[i]; i++)
+		pat[i] = (unsigned char)j->ap.pattern[i] < 0x20 || j->ap.pattern[i] == 0x7f ? '?' : j->ap.pattern[i];
+	pat[i] = '\0';
+	al_info("admin", "purge %s: %d entries deleted in %d slices%s%s", pat, j->ap.n, j->ap.slices,
+	    j->ap.rc ? ", stopped: " : "", j->ap.rc ? strerror(-j->ap.rc) : "");
 	if (c != NULL && c->magic == CONN_MAGIC && c->state == C_WAIT) {
 		c->rq.answered = purge_answered;
 		c->rq.answer = j;

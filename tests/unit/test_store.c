@@ -495,6 +495,49 @@ static void test_root_scan_reads_the_bucket_only(void **state)
 	al_store_close(s);
 }
 
+struct slice_seen {
+	int visits[10];
+};
+
+static int slice_visit(const uint8_t key[AL_KEY_LEN], const struct al_record *rec, void *arg)
+{
+	struct slice_seen *seen = arg;
+	int i = atoi(rec->url + strlen("https://h/slice-"));
+
+	(void)key;
+	assert_true(i >= 0 && i < 10);
+	seen->visits[i]++;
+	return 0;
+}
+
+/* The purge's scan (admin.h): slices of 3 visit each of 10 entries once, even with the position's
+ * own entry deleted between slices; done after the last. */
+static void test_foreach_slice_visits_each_entry_once(void **state)
+{
+	struct al_store *s = open_store(64 << 20);
+	struct al_scan sc = {0};
+	struct slice_seen seen = {0};
+	int slices = 0;
+
+	(void)state;
+	for (int i = 0; i < 10; i++) {
+		char url[64];
+		snprintf(url, sizeof(url), "https://h/slice-%d", i);
+		commit_object(s, url, "", "x", 1, 0, 0);
+	}
+	while (!sc.done) {
+		assert_int_equal(al_store_foreach_slice(s, &sc, 3, slice_visit, &seen), 0);
+		assert_true(++slices <= 5);
+		if (slices == 2) /* the last key visited goes away: the next slice starts after it all the same */
+			assert_int_equal(al_store_delete(s, sc.pos), 0);
+	}
+	assert_int_equal(slices, 4); /* 3 + 3 + 3 + 1: the fourth ran into the end */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(seen.visits[i], 1);
+	assert_int_equal(al_store_foreach_slice(s, &sc, 3, slice_visit, &seen), 0);
+	al_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +552,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_map_evicts_in_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_takes_every_chunk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_scan_reads_the_bucket_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreach_slice_visits_each_entry_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
