@@ -255,6 +255,8 @@ void conn_login_stop(void);
  * the purge is committed; -1: it could not start.
  */
 int conn_purge(struct req *r);
+/* purge.c, before the workers stop: wait (30 s at most) for the purges in flight to be answered. */
+void conn_purge_quiesce(void);
 
 /*
  * offline_registry.c, behind the step STP_REGISTRY: answer /search or

@@ -8,14 +8,29 @@
  * The job holds a reference on the connection's hold (conn_impl.h), which
  * outlives the connection: on_purged finds hold->c NULL when the client
  * went away meanwhile (the purge itself still happens).
+ *
+ * Its done event lives on the worker's loop, which is freed when the server
+ * stops, while the writer (stopped after the workers) would still finish
+ * the purge's slices and activate it.  So the server waits for purges in
+ * flight before it stops the workers (conn_purge_quiesce), and one that
+ * outlasts that wait is abandoned: its end touches no loop.
  */
 #include "proxy/front/admin.h"
 #include "proxy/front/conn_impl.h"
 #include "proxy/runtime/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define QUIESCE_WAIT_S 30
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int inflight;  /* purges posted and not yet answered (on_purged) */
+static int abandoned; /* the server stopped waiting: ends touch no loop */
 
 struct purge_job {
 	struct admin_purge ap;     /* first: finished gets it */
@@ -26,7 +41,10 @@ struct purge_job {
 /* On the writer's thread, after the commit. */
 static void purge_finished(struct admin_purge *ap)
 {
-	event_active(((struct purge_job *)ap)->done, EV_READ, 0);
+	pthread_mutex_lock(&mu);
+	if (!abandoned)
+		event_active(((struct purge_job *)ap)->done, EV_READ, 0);
+	pthread_mutex_unlock(&mu);
 }
 
 /* STP_ANSWERED: the purge's count, or why the cache could not commit it. */
@@ -70,6 +88,10 @@ static void on_purged(evutil_socket_t fd, short what, void *arg)
 	}
 	event_free(j->done);
 	free(j);
+	pthread_mutex_lock(&mu);
+	inflight--;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
 }
 
 int conn_purge(struct req *r)
@@ -85,11 +107,36 @@ int conn_purge(struct req *r)
 	j->hold = c->hold;
 	c->hold->refs++;
 	c->state = C_WAIT; /* with no fill: on_wake leaves it to on_purged */
+	pthread_mutex_lock(&mu);
+	inflight++; /* on_purged runs on this loop: not before this returns */
+	pthread_mutex_unlock(&mu);
 	if (admin_purge_post(&j->ap, r->http.target, r->http.target_len) != 0) {
+		pthread_mutex_lock(&mu);
+		inflight--;
+		pthread_mutex_unlock(&mu);
 		c->hold->refs--;
 		event_free(j->done);
 		free(j);
 		return -1;
 	}
 	return 1;
+}
+
+void conn_purge_quiesce(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += QUIESCE_WAIT_S;
+	pthread_mutex_lock(&mu);
+	if (inflight > 0)
+		al_info("admin", "waiting for %d purge(s) to finish before stopping", inflight);
+	while (inflight > 0 && pthread_cond_timedwait(&cv, &mu, &until) == 0)
+		;
+	if (inflight > 0) {
+		al_warn("admin", "%d purge(s) still running after %d s: stopping without their answers", inflight,
+		    QUIESCE_WAIT_S);
+		abandoned = 1;
+	}
+	pthread_mutex_unlock(&mu);
 }

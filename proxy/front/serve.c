@@ -123,6 +123,7 @@ static void serve_quiesce(void)
 {
 	conn_registry_stop();
 	conn_login_stop();
+	conn_purge_quiesce(); /* their ends wake worker loops too */
 }
 
 const struct al_server_parts al_serve_parts = {
