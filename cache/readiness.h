@@ -19,8 +19,8 @@
 
 /*
  * One read of s under cfg's routes (both borrowed, and must outlive it);
- * the cached package documents are read once, at the first check.  Not
- * for a worker's loop.  0 or -ENOMEM.
+ * each check reads the registry index for its Kibana's list.  Not for a
+ * worker's loop.  0 or -ENOMEM.
  */
 struct al_readiness;
 int al_readiness_new(struct al_store *s, const struct al_config *cfg, struct al_readiness **out);
