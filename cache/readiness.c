@@ -627,6 +627,8 @@ struct held {
 	int n, max;
 	char *platforms;
 	size_t cap;
+	al_entry_fn also;
+	void *also_arg;
 };
 
 static int collect_held(const uint8_t *key, const struct al_record *r, void *arg)
@@ -637,8 +639,9 @@ static int collect_held(const uint8_t *key, const struct al_record *r, void *arg
 	size_t nl;
 	int k;
 
-	(void)key;
-	if (r->status != 200 || r->url_len <= h->plen || memcmp(r->url, h->prefix, h->plen) != 0 ||
+	if (h->also != NULL)
+		h->also(key, r, h->also_arg);
+	if (h->plen == 0 || r->status != 200 || r->url_len <= h->plen || memcmp(r->url, h->prefix, h->plen) != 0 ||
 	    (nl = r->url_len - h->plen) >= sizeof(name))
 		return 0;
 	memcpy(name, r->url + h->plen, nl);
@@ -678,14 +681,15 @@ static int newest_first(const void *a, const void *b)
 }
 
 int al_readiness_versions(struct al_store *s, const struct al_config *cfg, char (*v)[32], int max, char *platforms,
-    size_t cap)
+    size_t cap, al_entry_fn also, void *also_arg)
 {
 	char prefix[4096];
 	int n = path_url(cfg, "/downloads/beats/elastic-agent/", prefix, sizeof(prefix));
-	struct held h = {prefix, n > 0 ? (size_t)n : 0, v, 0, max, platforms, cap};
+	/* no route for agents (plen 0): no version is held, only also's walk is made */
+	struct held h = {prefix, n > 0 ? (size_t)n : 0, v, 0, max, platforms, cap, also, also_arg};
 
 	platforms[0] = '\0';
-	if (n < 0)
+	if (n < 0 && also == NULL)
 		return 0;
 	al_store_foreach(s, collect_held, &h);
 	qsort(v, (size_t)h.n, sizeof(v[0]), newest_first);
