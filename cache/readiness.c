@@ -11,10 +11,11 @@
  *                            its .sha512 and .asc, for each platform P, and /GPG-KEY-elastic-agent
  *   Elastic Defend           /downloads/endpoint/manifest/artifacts-E.zip, every relative_url it
  *                            lists, and how old it is (Elastic advises monthly updates)
- *   Kibana's Integrations    the list Kibana K is given by /search, computed from the cached package
- *                            documents with the offline registry's rules (policy/registry.c), plus
- *                            the packages a cached upstream /search answer named; for each, its
- *                            document, its archive ("download") and signature ("signature_path")
+ *   Kibana's Integrations    the list Kibana K is given by /search, as the offline registry answers
+ *                            it from the registry index (cache/registry_query.h: skeletons and
+ *                            rendered entries, no document parsed), plus the packages a cached
+ *                            upstream /search answer named; for each, its document, its archive
+ *                            ("download") and signature ("signature_path")
  *
  * and, when asked (struct al_readiness_more): FIPS agent builds, trained
  * models (metadata, .pt, vocabulary), GeoIP (the overview and each
@@ -24,9 +25,11 @@
  * their cache keys whatever route prefix leads to them;
  *
  * and says, for each thing missing, which client fails and how.  It reads
- * many records (every package document): never on a worker's loop.
+ * many records (the registry index under the registry's base): never on
+ * a worker's loop.
  */
 #include "cache/readiness.h"
+#include "cache/registry_query.h"
 #include "policy/geoip.h"
 #include "policy/hdr.h"
 #include "policy/manifest.h"
@@ -155,7 +158,6 @@ struct al_readiness {
 	struct al_store *s;
 	const struct al_config *cfg;
 	struct al_reader *rd;
-	json_t *docs;             /* the cached package documents, read once for every version asked */
 };
 
 /* path through the reverse routes -> the cached URL (the cache key's text) */
@@ -291,66 +293,34 @@ static void endpoint(struct doctor *d, const char *v, json_t **manifest)
 		    (json_int_t)when, "age_days", (json_int_t)((time(NULL) - when) / 86400));
 }
 
-/* Cached package documents under prefix (as proxy/front/offline_registry.c gathers them). */
-struct docs {
-	const char *prefix;
-	size_t plen;
-	struct al_reader *rd;
-	json_t *v;
-};
-
-static int collect_doc(const uint8_t *key, const struct al_record *r, void *arg)
+/*
+ * A listed package's download and signature_path, from its cached document
+ * (with the trailing slash Kibana asks, else without): for the packages
+ * only a cached upstream /search named.  Into dl and sig ("" when absent).
+ */
+static void doc_paths(struct doctor *d, const char *name, const char *ver, char *dl, char *sig, size_t cap)
 {
-	struct docs *d = arg;
-	const char *rest = r->url + d->plen, *end = r->url + r->url_len, *slash;
-	char *buf;
-	json_t *j;
+	char path[700], *body = NULL;
+	struct al_record rec;
+	json_t *doc = NULL;
+	int found;
 
-	(void)key;
-	if (r->status != 200 || r->url_len <= d->plen || memcmp(r->url, d->prefix, d->plen) != 0 ||
-	    memchr(rest, '?', (size_t)(end - rest)) != NULL)
-		return 0;
-	slash = memchr(rest, '/', (size_t)(end - rest));
-	if (slash == NULL || slash == rest || slash + 1 >= end)
-		return 0;
-	slash = memchr(slash + 1, '/', (size_t)(end - slash - 1));
-	if (slash != NULL && slash + 1 != end)
-		return 0;
-	if (al_body_read(d->rd, r, 8u << 20, &buf) != 0)
-		return 0;
-	if ((j = json_loadb(buf, r->body_len, 0, NULL)) != NULL && json_is_object(j)) {
-		/*
-		 * Only what Kibana's list is decided by (the filters and the order read
-		 * the index's skeleton fields: policy/registry_summary.c) and what is
-		 * checked of each package: at catalogue scale the whole documents'
-		 * JSON would be held at once, which a server's readiness thread must not.
-		 */
-		static const char *const KEEP[] = {"name", "version", "release", "type", "format_version", "conditions",
-		    "discovery", "deprecated", "download", "signature_path", NULL};
-		json_t *keep = json_object();
-		for (int k = 0; keep != NULL && KEEP[k]; k++)
-			if (json_object_get(j, KEEP[k]) != NULL)
-				json_object_set(keep, KEEP[k], json_object_get(j, KEEP[k]));
-		if (keep != NULL)
-			json_array_append_new(d->v, keep);
+	dl[0] = sig[0] = '\0';
+	snprintf(path, sizeof(path), "/package/%s/%s/", name, ver);
+	found = have(d, path, &rec);
+	if (!found) {
+		path[strlen(path) - 1] = '\0';
+		found = have(d, path, &rec);
 	}
-	json_decref(j);
-	free(buf);
-	return 0;
-}
-
-static json_t *find_doc(json_t *docs, const char *name, const char *version)
-{
-	size_t i;
-	json_t *doc;
-
-	json_array_foreach(docs, i, doc) {
-		const char *n = json_string_value(json_object_get(doc, "name"));
-		const char *v = json_string_value(json_object_get(doc, "version"));
-		if (n && v && !strcmp(n, name) && !strcmp(v, version))
-			return doc;
-	}
-	return NULL;
+	if (found && al_body_read(d->rd, &rec, 8u << 20, &body) == 0)
+		doc = json_loadb(body, rec.body_len, 0, NULL);
+	al_reader_end(d->rd);
+	free(body);
+	if (json_is_string(json_object_get(doc, "download")))
+		snprintf(dl, cap, "%s", json_string_value(json_object_get(doc, "download")));
+	if (json_is_string(json_object_get(doc, "signature_path")))
+		snprintf(sig, cap, "%s", json_string_value(json_object_get(doc, "signature_path")));
+	json_decref(doc);
 }
 
 static int safe_name(const char *s)
@@ -359,12 +329,12 @@ static int safe_name(const char *s)
 }
 
 /* Kibana's list: computed from cached documents, with what a cached upstream /search named. */
-static int packages(struct al_readiness *rd, struct doctor *d, const char *k, json_t **list_out, char *err,
-    size_t errlen)
+static int packages(struct doctor *d, const char *k, json_t **list_out, char *err, size_t errlen)
 {
 	char q[200], path[300], prefix[4096], dpath[700], what[400];
 	struct al_registry_query query;
 	json_t *list = json_array(), *computed = NULL, *upstream = NULL, *e;
+	json_t *paths = NULL; /* the computed entries listed, in list's order (they come first) */
 	char *body = NULL;
 	struct al_record rec;
 	size_t i;
@@ -381,20 +351,15 @@ static int packages(struct al_readiness *rd, struct doctor *d, const char *k, js
 		json_decref(list);
 		return -ENOENT;
 	}
-	if (rd->docs == NULL) {
-		/* every cached document, once for all the versions this read is asked about */
-		struct docs docs = {prefix, (size_t)n, NULL, json_array()};
-		if (al_reader_new(d->s, &docs.rd) != 0) {
-			json_decref(docs.v);
-			json_decref(list);
-			return -ENOMEM;
-		}
-		al_reader_begin(docs.rd);
-		al_store_foreach(d->s, collect_doc, &docs);
-		al_reader_free(docs.rd);
-		rd->docs = docs.v;
-	}
-	if ((body = al_registry_search(rd->docs, &query)) != NULL)
+	paths = json_array();
+	/*
+	 * The list as the offline registry answers it: from the registry index
+	 * (each version's skeleton and rendered entry, cache/registry_query.h),
+	 * not by parsing every cached document.  The index's base is the URL
+	 * before /package/.
+	 */
+	if ((size_t)n > 9 && !strcmp(prefix + n - 9, "/package/") &&
+	    (body = al_registry_index_search(d->rd, prefix, (size_t)n - 9, &query, NULL)) != NULL)
 		computed = json_loads(body, 0, NULL);
 	free(body);
 	body = NULL;
@@ -422,6 +387,10 @@ static int packages(struct al_readiness *rd, struct doctor *d, const char *k, js
 					dup = 1;
 			if (!dup)
 				json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "version", ver));
+			/* a computed entry is rendered from the document: its download and signature_path are the document's */
+			if (!dup && pass == 0)
+				json_array_append(paths, e);
+
 		}
 	}
 	if (json_array_size(list) == 0) {
@@ -433,20 +402,26 @@ static int packages(struct al_readiness *rd, struct doctor *d, const char *k, js
 	json_array_foreach(list, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		const char *ver = json_string_value(json_object_get(e, "version"));
-		json_t *doc = find_doc(rd->docs, name, ver);
+		char dl[1024], sig[1024];
 		snprintf(what, sizeof(what), "package %s %s for Kibana %s", name, ver, k);
 		snprintf(dpath, sizeof(dpath), "/package/%s/%s/", name, ver);
 		need(d, dpath, "package-document", what);
-		if (doc != NULL) {
-			const char *dl = json_string_value(json_object_get(doc, "download"));
-			const char *sig = json_string_value(json_object_get(doc, "signature_path"));
-			if (dl && dl[0] == '/' && !strstr(dl, ".."))
-				need(d, dl, "package-archive", what);
-			if (sig && sig[0] == '/' && !strstr(sig, ".."))
-				need(d, sig, "package-signature", what);
+		if (i < json_array_size(paths)) {
+			json_t *c = json_array_get(paths, i);
+			snprintf(dl, sizeof(dl), "%s", json_is_string(json_object_get(c, "download")) ?
+			    json_string_value(json_object_get(c, "download")) : "");
+			snprintf(sig, sizeof(sig), "%s", json_is_string(json_object_get(c, "signature_path")) ?
+			    json_string_value(json_object_get(c, "signature_path")) : "");
+		} else {
+			doc_paths(d, name, ver, dl, sig, sizeof(dl));
 		}
+		if (dl[0] == '/' && !strstr(dl, ".."))
+			need(d, dl, "package-archive", what);
+		if (sig[0] == '/' && !strstr(sig, ".."))
+			need(d, sig, "package-signature", what);
 	}
 	*list_out = list;
+	json_decref(paths);
 	json_decref(computed);
 	json_decref(upstream);
 	return 0;
@@ -605,7 +580,6 @@ void al_readiness_free(struct al_readiness *r)
 	if (r == NULL)
 		return;
 	al_reader_free(r->rd);
-	json_decref(r->docs);
 	free(r);
 }
 
@@ -628,7 +602,7 @@ json_t *al_readiness_check(struct al_readiness *r, const char *stack, const char
 	if (more != NULL && more->kibana_artifacts)
 		kibana_artifacts(&d, stack);
 	endpoint(&d, ep, &manifest);
-	if ((rc = packages(r, &d, kibana, &pkgs, err, errlen)) == -EINVAL) {
+	if ((rc = packages(&d, kibana, &pkgs, err, errlen)) == -EINVAL) {
 		json_decref(d.missing);
 		json_decref(manifest);
 		return NULL;
@@ -653,6 +627,8 @@ struct held {
 	int n, max;
 	char *platforms;
 	size_t cap;
+	al_entry_fn also;
+	void *also_arg;
 };
 
 static int collect_held(const uint8_t *key, const struct al_record *r, void *arg)
@@ -663,8 +639,9 @@ static int collect_held(const uint8_t *key, const struct al_record *r, void *arg
 	size_t nl;
 	int k;
 
-	(void)key;
-	if (r->status != 200 || r->url_len <= h->plen || memcmp(r->url, h->prefix, h->plen) != 0 ||
+	if (h->also != NULL)
+		h->also(key, r, h->also_arg);
+	if (h->plen == 0 || r->status != 200 || r->url_len <= h->plen || memcmp(r->url, h->prefix, h->plen) != 0 ||
 	    (nl = r->url_len - h->plen) >= sizeof(name))
 		return 0;
 	memcpy(name, r->url + h->plen, nl);
@@ -704,14 +681,15 @@ static int newest_first(const void *a, const void *b)
 }
 
 int al_readiness_versions(struct al_store *s, const struct al_config *cfg, char (*v)[32], int max, char *platforms,
-    size_t cap)
+    size_t cap, al_entry_fn also, void *also_arg)
 {
 	char prefix[4096];
 	int n = path_url(cfg, "/downloads/beats/elastic-agent/", prefix, sizeof(prefix));
-	struct held h = {prefix, n > 0 ? (size_t)n : 0, v, 0, max, platforms, cap};
+	/* no route for agents (plen 0): no version is held, only also's walk is made */
+	struct held h = {prefix, n > 0 ? (size_t)n : 0, v, 0, max, platforms, cap, also, also_arg};
 
 	platforms[0] = '\0';
-	if (n < 0)
+	if (n < 0 && also == NULL)
 		return 0;
 	al_store_foreach(s, collect_held, &h);
 	qsort(v, (size_t)h.n, sizeof(v[0]), newest_first);

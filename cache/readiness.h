@@ -19,8 +19,8 @@
 
 /*
  * One read of s under cfg's routes (both borrowed, and must outlive it);
- * the cached package documents are read once, at the first check.  Not
- * for a worker's loop.  0 or -ENOMEM.
+ * each check reads the registry index for its Kibana's list.  Not for a
+ * worker's loop.  0 or -ENOMEM.
  */
 struct al_readiness;
 int al_readiness_new(struct al_store *s, const struct al_config *cfg, struct al_readiness **out);
@@ -61,10 +61,13 @@ json_t *al_readiness_check(struct al_readiness *r, const char *stack, const char
  * The Stack versions s holds Elastic Agent packages for (at most max,
  * newest first) into v; platforms (cap bytes) gets the comma list of the
  * platforms of those packages.  Returns how many versions.  Reads every
- * record: not for a worker's loop.
+ * record: not for a worker's loop.  also (may be NULL) is called with
+ * also_arg for every record of the same walk (the status page's Mirrored
+ * card counts its own things there: one walk of the cache, not two); its
+ * return value is ignored.
  */
 int al_readiness_versions(struct al_store *s, const struct al_config *cfg, char (*v)[32], int max, char *platforms,
-    size_t cap);
+    size_t cap, al_entry_fn also, void *also_arg);
 
 /*
  * The cached Endpoint manifest at url: its manifest_version into mv and when

@@ -83,15 +83,12 @@ static int collect_mirrored(const uint8_t *key, const struct al_record *r, void 
 	return 0;
 }
 
-static struct mirrored *compute_mirrored(void)
+/* m, counted by collect_mirrored in compute's walk: each manifest's version and age. */
+static void finish_mirrored(struct mirrored *m)
 {
-	struct mirrored *m = calloc(1, sizeof(*m));
 	struct al_reader *rd;
 	int n = 0;
 
-	if (m == NULL)
-		return NULL;
-	al_store_foreach(srv.store, collect_mirrored, m);
 	if (al_reader_new(srv.store, &rd) == 0) {
 		for (int i = 0; i < m->nmanifests; i++) {
 			/* a manifest gone since the scan is left out */
@@ -104,16 +101,23 @@ static struct mirrored *compute_mirrored(void)
 		al_reader_free(rd);
 	}
 	m->nmanifests = n;
-	return m;
 }
 
-static json_t *compute(void)
+/*
+ * The readiness of each version held, and (m, when not NULL) the Mirrored
+ * card's counts: both from one walk of the cache.
+ */
+static json_t *compute(struct mirrored *m)
 {
 	struct al_conf *c = al_conf_pin();
 	char v[MAX_VERSIONS][32], plats[512], err[300];
 	struct al_readiness *rd;
 	json_t *out = json_array();
-	int n = al_readiness_versions(srv.store, c->cfg, v, MAX_VERSIONS, plats, sizeof(plats));
+	int n = al_readiness_versions(srv.store, c->cfg, v, MAX_VERSIONS, plats, sizeof(plats),
+	    m != NULL ? collect_mirrored : NULL, m);
+
+	if (m != NULL)
+		finish_mirrored(m);
 
 	if (n > 0 && al_readiness_new(srv.store, c->cfg, &rd) == 0) {
 		for (int i = 0; i < n; i++) {
@@ -152,8 +156,8 @@ static void *readiness_main(void *arg)
 		pthread_mutex_unlock(&mu);
 		if (watched && al_store_stats(srv.store, &st) == 0 &&
 		    (first || (st.last_txnid != seen && now - last >= MIN_GAP_S * 1000 && now - last >= 20 * took))) {
-			struct mirrored *mi = compute_mirrored(), *old_mi;
-			json_t *r = compute(), *old;
+			struct mirrored *mi = calloc(1, sizeof(*mi)), *old_mi;
+			json_t *r = compute(mi), *old;
 			int64_t done = (int64_t)time(NULL);
 			last = mono_ms();
 			took = last - now;
