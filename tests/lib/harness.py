@@ -609,12 +609,13 @@ def _go_build(src, out):
             os.replace(out + ".tmp", out)
 
 
-def go_fleet_cmd(n, mode, *args):
+def go_fleet_cmd(n, mode, *args, timeout="30s"):
     """The command line of tests/go/fleet/fleet.go (built if needed): n Elastic Agents at once
-    on Go's net/http, each with its own client; it prints one JSON summary."""
+    on Go's net/http, each with its own client and each request bounded by timeout; it prints
+    one JSON summary."""
     out = os.path.join(os.path.dirname(GO_CLIENT), "go-fleet")
     _go_build(os.path.join(os.path.dirname(__file__), "..", "go", "fleet", "fleet.go"), out)
-    return [out, "-n", str(n), mode] + [str(a) for a in args]
+    return [out, "-n", str(n), "-timeout", timeout, mode] + [str(a) for a in args]
 
 
 def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):

@@ -3,8 +3,12 @@
 // Transport, keep-alive on, so one connection per agent reused for its own
 // requests and never shared), printing one JSON summary.
 //
-//	fleet -n N upgrade BASE_URL PACKAGE_NAME
-//	fleet -n N poll URL ETAG
+//	fleet [-n N] [-timeout D] upgrade BASE_URL PACKAGE_NAME
+//	fleet [-n N] [-timeout D] poll URL ETAG
+//
+// -timeout is each agent's http.Client.Timeout (per request, as the agent's
+// client has one): an agent still waiting then counts an error, so the
+// summary always comes.
 //
 // upgrade does what elastic-agent's upgrade does with its HTTP source
 // (elastic/elastic-agent v9.5.2, abae0c4393b11bd6d50e37e935ea4125ff2baae0):
@@ -116,10 +120,10 @@ func checksum(text, name string) string {
 	return sum
 }
 
-func agent(s *summary, start <-chan struct{}, mode string, args []string) {
+func agent(s *summary, start <-chan struct{}, timeout time.Duration, mode string, args []string) {
 	tr := &http.Transport{IdleConnTimeout: 30 * time.Second, DisableKeepAlives: false}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 120 * time.Second}
+	c := &http.Client{Transport: tr, Timeout: timeout}
 	<-start
 	t0 := time.Now()
 	var first time.Time
@@ -206,10 +210,11 @@ func percentiles(v []float64) map[string]float64 {
 
 func main() {
 	n := flag.Int("n", 1000, "agents at once")
+	timeout := flag.Duration("timeout", 120*time.Second, "each request's bound")
 	flag.Parse()
 	mode, args := flag.Arg(0), flag.Args()
 	if len(args) != 3 || (mode != "upgrade" && mode != "poll") {
-		fmt.Fprintln(os.Stderr, "usage: fleet -n N upgrade BASE_URL PACKAGE_NAME | fleet -n N poll URL ETAG")
+		fmt.Fprintln(os.Stderr, "usage: fleet [-n N] [-timeout D] upgrade BASE_URL PACKAGE_NAME | poll URL ETAG")
 		os.Exit(2)
 	}
 	s := &summary{N: *n, Status: map[string]map[string]int{}, AscSha256: map[string]int{}, FirstErrors: []string{}}
@@ -219,7 +224,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			agent(s, start, mode, args[1:])
+			agent(s, start, *timeout, mode, args[1:])
 		}()
 	}
 	close(start)
