@@ -65,9 +65,11 @@ static curl_socket_t open_sock(void *arg, curlsocktype purpose, struct curl_sock
 		m->capfds = cap;
 	}
 	fd = socket(a->family, a->socktype, a->protocol);
+	/* the last attempt's word: happy eyeballs may open several, and only these errors are ours */
+	x->local_errno = 0;
 	if (fd != CURL_SOCKET_BAD)
 		m->fds[m->nfds++] = (struct up_fd){fd, 0};
-	else
+	else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 		x->local_errno = errno;
 	return fd;
 }
