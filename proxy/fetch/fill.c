@@ -146,6 +146,7 @@ struct fetch {
 	int refreshing;           /* a 304's refresh is with the store writer (refresh_write) */
 	int refused;              /* the store refused a write of this fetch's: said once (cache_refused) */
 	CURLcode finish_res;
+	int local_errno;          /* no socket for the upstream on this host (up_done_fn), or 0 */
 	EVP_MD_CTX *sha;
 	EVP_MD_CTX *sha512;       /* only for URLs checked against URL.sha512 */
 	unsigned char digest512[64];
@@ -853,8 +854,10 @@ static void fail_stream(struct fetch *x, enum fill_failure why, const char *err)
 {
 	struct fill *f = x->f;
 
-	al_count(&x->w->stats.upstream_errors, 1);
-	uplink_count_error(x->uplink);
+	if (why != FAIL_LOCAL) {   /* this host's want of sockets is no upstream error */
+		al_count(&x->w->stats.upstream_errors, 1);
+		uplink_count_error(x->uplink);
+	}
 	if (f->state == FILL_STREAM)
 		store_abort(f->obj_id); /* after the fetch's own jobs, which have all run by now */
 	if (f->state == FILL_PASS && x->has_sink)
@@ -1251,9 +1254,11 @@ static enum fetch_step fstp_verify(struct fetch *x)
 static int fetch_begin(struct fetch *x);
 
 /* curl ended the transfer (res), or it was cut short: the fetch goes on at ENDED. */
-static void fetch_done(CURL *easy, CURLcode res, void *arg)
+static void fetch_done(CURL *easy, CURLcode res, int local_errno, void *arg)
 {
 	struct fetch *x = arg;
+
+	x->local_errno = local_errno;
 
 	if (x->fb_ev)
 		evtimer_del(x->fb_ev);
@@ -1386,7 +1391,12 @@ static void give_up(struct fetch *x, const char *err)
 {
 	CURLcode res = x->finish_res;
 
-	if (!x->head_done && x->bad == NULL && is_unreachable(res)) {
+	if (!x->head_done && x->bad == NULL && x->local_errno != 0) {
+		/* this host's limit, not the upstream's fault: the uplink stays online, the waiters get 503 */
+		al_err("fill", "%s: no socket for the upstream: %s (raise the open-files limit, or lower "
+		    "max_connections)", x->url, strerror(x->local_errno));
+		fail_stream(x, FAIL_LOCAL, "airlock could not open a socket for the upstream");
+	} else if (!x->head_done && x->bad == NULL && is_unreachable(res)) {
 		uplink_failed(x->uplink, err);
 		al_warn("fill", "%s: upstream unreachable: %s", x->url, err);
 		fail_stream(x, FAIL_UNREACHABLE, err);
@@ -1408,7 +1418,7 @@ static enum fetch_step fstp_failed(struct fetch *x)
 	char err[160];
 
 	fetch_error(x, err, sizeof(err));
-	if (!x->head_done && x->bad == NULL && is_unreachable(x->finish_res) &&
+	if (!x->head_done && x->bad == NULL && is_unreachable(x->finish_res) && x->local_errno == 0 &&
 	    ++x->parent_tries < x->conf->cfg->nparents)
 		return FSTP_RETRY;
 	give_up(x, err);
@@ -1447,7 +1457,7 @@ static void on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 	if (x->head_done)
 		return;
 	up_cancel(x->w->multi, easy);
-	fetch_done(easy, CURLE_OPERATION_TIMEDOUT, x);
+	fetch_done(easy, CURLE_OPERATION_TIMEDOUT, 0, x);
 }
 
 static int64_t parse_u64(const char *v, size_t n)
@@ -2033,7 +2043,7 @@ void fill_pass_detach(struct fill *f)
 		easy = x->easy;
 		up_cancel(x->w->multi, easy);
 		x->bad = "client went away";
-		fetch_done(easy, CURLE_ABORTED_BY_CALLBACK, x);
+		fetch_done(easy, CURLE_ABORTED_BY_CALLBACK, 0, x);
 	}
 }
 
@@ -2060,6 +2070,6 @@ void fill_worker_shutdown(struct worker *w)
 			continue;
 		}
 		up_cancel(w->multi, x->easy);
-		fetch_done(x->easy, CURLE_ABORTED_BY_CALLBACK, x);
+		fetch_done(x->easy, CURLE_ABORTED_BY_CALLBACK, 0, x);
 	}
 }

@@ -41,6 +41,7 @@ enum fill_failure {
 	FAIL_UPSTREAM_5XX, /* a revalidation got 5xx */
 	FAIL_BROKEN,       /* the upstream broke off or sent garbage mid-response */
 	FAIL_STORE,        /* the cache refused the bytes */
+	FAIL_LOCAL,        /* no socket for the upstream on this host (EMFILE...): 503, the uplink stays up */
 	FAIL_UNSELECTED,   /* a revalidation's 304 does not select the stored response: fetch again in full */
 };
 

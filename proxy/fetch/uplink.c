@@ -239,7 +239,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void probe_done(CURL *easy, CURLcode res, void *arg)
+static void probe_done(CURL *easy, CURLcode res, int local_errno, void *arg)
 {
 	struct uplink *u = arg;
 	long code = 0;

@@ -37,6 +37,7 @@ struct up_xfer {
 	CURL *easy;
 	struct up_multi *m;
 	int dirty;               /* the reused connection had bytes pending: retry on a fresh one */
+	int local_errno;         /* socket() failed here (EMFILE...): curl says only COULDNT_CONNECT */
 };
 
 /*
@@ -49,20 +50,27 @@ struct up_xfer {
  */
 static curl_socket_t open_sock(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	struct up_multi *m = arg;
+	struct up_xfer *x = arg;    /* the transfer connecting: alive for this call */
+	struct up_multi *m = x->m;
 	curl_socket_t fd;
 
 	if (m->nfds == m->capfds) {
 		int cap = m->capfds ? m->capfds * 2 : 64;
 		struct up_fd *n = realloc(m->fds, (size_t)cap * sizeof(*n));
-		if (n == NULL)
+		if (n == NULL) {
+			x->local_errno = ENOMEM;
 			return CURL_SOCKET_BAD;
+		}
 		m->fds = n;
 		m->capfds = cap;
 	}
 	fd = socket(a->family, a->socktype, a->protocol);
+	/* the last attempt's word: happy eyeballs may open several, and only these errors are ours */
+	x->local_errno = 0;
 	if (fd != CURL_SOCKET_BAD)
 		m->fds[m->nfds++] = (struct up_fd){fd, 0};
+	else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+		x->local_errno = errno;
 	return fd;
 }
 
@@ -165,8 +173,10 @@ static void check_done(struct up_multi *m)
 			if (x != NULL) {
 				up_done_fn done = x->done;
 				void *arg = x->arg;
+				int local = res == CURLE_COULDNT_CONNECT ? x->local_errno : 0;
+
 				free(x);
-				done(easy, res, arg);
+				done(easy, res, local, arg);
 			}
 		}
 	}
@@ -344,7 +354,7 @@ int up_start(struct up_multi *m, CURL *easy, up_done_fn done, void *arg)
 	x->m = m;
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_sock);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, m);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_sock);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, m);
 	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, prereq_cb);

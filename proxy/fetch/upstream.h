@@ -12,8 +12,13 @@
 
 struct up_multi;
 
-/* Called once when a transfer ends (any result); the easy handle is already removed. */
-typedef void (*up_done_fn)(CURL *easy, CURLcode result, void *arg);
+/*
+ * Called once when a transfer ends (any result); the easy handle is already removed.
+ * local_errno: the transfer could not connect because airlock could not open a socket
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM: this host's limits, not the upstream's fault, which
+ * libcurl reports as CURLE_COULDNT_CONNECT all the same); else 0.
+ */
+typedef void (*up_done_fn)(CURL *easy, CURLcode result, int local_errno, void *arg);
 
 struct up_multi *up_multi_new(struct event_base *base);
 /* Aborts (without callbacks) and frees what is still running. */

@@ -843,6 +843,10 @@ static enum req_step stp_wait(struct req *r)
 			r->history = H_UPSTREAM_DOWN;
 			return STP_LOOKUP; /* serves the stale copy, if there is one */
 		}
+		if (v.failure == FAIL_LOCAL) {
+			conn_reply_error(r->conn, 503, v.error);
+			return STP_DONE;
+		}
 		conn_reply_error(r->conn, 502, v.error);
 		return STP_DONE;
 	}

@@ -176,7 +176,7 @@ enum req_step stp_intercept(struct req *r)
 }
 
 /* curl ended the handshake STP_PROVE started: the request goes on at STP_PROVED. */
-static void proof_done(CURL *easy, CURLcode res, void *arg)
+static void proof_done(CURL *easy, CURLcode res, int local_errno, void *arg)
 {
 	struct conn *c = arg;
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -438,6 +439,40 @@ int al_server_preflight(const struct al_config *cfg, char *err, size_t errlen, s
 	return -EINVAL;
 }
 
+/*
+ * Each client is a descriptor, and so is each upstream transfer (a fill, a
+ * check, a forward-proxy tunnel's far end), besides the cache's and the
+ * listeners' few.  A shell or a container often starts a process with a soft
+ * open-files limit of 1024: with a thousand agents at once accept() failed
+ * with EMFILE, and so did the fills' upstream sockets, which then read as the
+ * upstream being unreachable (the whole fleet got 504).  The soft limit is
+ * raised, at start, towards the hard one, as far as max_connections can use;
+ * a hard limit too low to hold max_connections clients is said once.
+ */
+static void raise_open_files(const struct al_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections * 2 + 256, need = (rlim_t)cfg->max_connections + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+		if (rl.rlim_cur > was)
+			al_info("server", "open-files limit raised from %llu to %llu", (unsigned long long)was,
+			    (unsigned long long)rl.rlim_cur);
+	}
+	if (rl.rlim_cur < need)
+		al_warn("server", "the open-files limit is %llu (hard limit %llu): too few for max_connections %lld, "
+		    "which needs about %llu; raise it (LimitNOFILE= in the systemd unit, ulimit -n)",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (long long)cfg->max_connections,
+		    (unsigned long long)need);
+}
+
 int al_server_start(const struct al_config *cfg)
 {
 	char err[1400];
@@ -464,6 +499,7 @@ int al_server_start(const struct al_config *cfg)
 		return -1;
 	}
 	al_log_set_level(cfg->log_level);
+	raise_open_files(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	curl_global_init(CURL_GLOBAL_DEFAULT);

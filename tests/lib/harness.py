@@ -594,6 +594,30 @@ class RawUpstream:
 GO_CLIENT = os.path.join(os.path.dirname(os.path.abspath(AIRLOCK)), "go-client")
 
 
+def _go_build(src, out):
+    """Build one Go program (standard library only, offline) into out, once per build directory."""
+    import fcntl
+    with open(out + ".lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+            env = dict(os.environ, GOCACHE=GO_CLIENT + ".cache", GOPATH=GO_CLIENT + ".path",
+                       GO111MODULE="off", GOFLAGS="", CGO_ENABLED="0")
+            p = subprocess.run(["go", "build", "-o", out + ".tmp", src], capture_output=True,
+                               text=True, timeout=300, env=env)
+            if p.returncode != 0:
+                fail(f"building {os.path.basename(src)}: {p.stderr}")
+            os.replace(out + ".tmp", out)
+
+
+def go_fleet_cmd(n, mode, *args, timeout="30s"):
+    """The command line of tests/go/fleet/fleet.go (built if needed): n Elastic Agents at once
+    on Go's net/http, each with its own client and each request bounded by timeout; it prints
+    one JSON summary."""
+    out = os.path.join(os.path.dirname(GO_CLIENT), "go-fleet")
+    _go_build(os.path.join(os.path.dirname(__file__), "..", "go", "fleet", "fleet.go"), out)
+    return [out, "-n", str(n), "-timeout", timeout, mode] + [str(a) for a in args]
+
+
 def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):
     """One GET with Go's net/http (tests/go/client.go, built once per build
     directory), as elastic-agent, fleet-server and Endpoint make it.
@@ -606,18 +630,7 @@ def go_client(url, proxy=None, cacert=None, etag=None, timeout=40):
 def go_client_cmd(url, proxy=None, cacert=None, etag=None, extra=()):
     """The Go client's command line and environment (building it if needed), for a
     test that drives it itself (-hold, -rcvbuf)."""
-    import fcntl
-    src = os.path.join(os.path.dirname(__file__), "..", "go", "client.go")
-    with open(GO_CLIENT + ".lock", "w") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
-        if not os.path.exists(GO_CLIENT) or os.path.getmtime(GO_CLIENT) < os.path.getmtime(src):
-            env = dict(os.environ, GOCACHE=GO_CLIENT + ".cache", GOPATH=GO_CLIENT + ".path",
-                       GO111MODULE="off", GOFLAGS="", CGO_ENABLED="0")
-            p = subprocess.run(["go", "build", "-o", GO_CLIENT + ".tmp", src], capture_output=True,
-                               text=True, timeout=300, env=env)
-            if p.returncode != 0:
-                fail(f"building the Go client: {p.stderr}")
-            os.replace(GO_CLIENT + ".tmp", GO_CLIENT)
+    _go_build(os.path.join(os.path.dirname(__file__), "..", "go", "client.go"), GO_CLIENT)
     cmd = [GO_CLIENT]
     if proxy:
         cmd += ["-proxy", proxy]
