@@ -463,6 +463,20 @@ def wait_for(cond, timeout, what):
     fail(f"timed out after {timeout}s waiting for {what}")
 
 
+# What the sanitizer builds (.ci/test: ASan+UBSan, halt on error) print into airlock's log before it
+# aborts or, for leaks, exits: without this a report showed only as a client's failure, or not at all
+# when it came at the stop.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ")
+
+
+def sanitizer_check(log):
+    for mark in SANITIZER_MARKS:
+        i = log.find(mark)
+        if i >= 0:
+            start = log.rfind("\n", 0, max(0, i - 200)) + 1
+            fail(f"a sanitizer report in airlock's log:\n{log[start:start + 4000]}")
+
+
 class Case:
     """with Case() as (up, al, tmp): ...  -- a fake upstream and airlock, torn down after."""
 
@@ -480,6 +494,8 @@ class Case:
         self.al.stop(strict=et is None)  # do not hide the failure already under way
         if et is not None:
             sys.stderr.write("---- airlock log (tail) ----\n" + self.al.logtext() + "\n")
+        else:
+            sanitizer_check(self.al.logtext(None))
         self.up.stop() if self.up.servers else None
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
