@@ -20,14 +20,9 @@ it waits and that the purge deleted all 20,000 entries, and a restart on
 the same cache finds them gone."""
 import os, re, signal, socket, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-SO, SEED = os.environ.get("SLOWSYNC_SO"), os.environ.get("STORE_SEED")
-if not SO or not SEED:
-    print("FAIL SLOWSYNC_SO or STORE_SEED is not set (the test runs under ctest)")
-    sys.exit(1)
-os.environ["LD_PRELOAD"] = SO
-os.environ["SLOWSYNC_MS"] = "20"
-os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-from harness import Case, curl, eq, fail, main  # noqa: E402
+from harness import Case, curl, eq, fail, main, seed_store, slow_disk  # noqa: E402
+
+SEED = slow_disk(20, seed=True)
 
 N = 20000
 
@@ -35,11 +30,7 @@ N = 20000
 def test():
     with Case(workers=1) as (up, al, tmp):
         al.stop()
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD")
-        out = subprocess.run([SEED, al.cache, str(N), "https://artifacts.elastic.co/downloads/bulk/obj-"], env=env,
-                             capture_output=True, text=True, timeout=120)
-        eq((out.returncode, out.stdout), (0, f"seeded {N}\n"), f"seeding: {out.stderr}")
+        seed_store(SEED, al, N, "https://artifacts.elastic.co/downloads/bulk/obj-")
         al.start()
 
         s = socket.create_connection(("127.0.0.1", al.port), timeout=10)

@@ -22,16 +22,11 @@ chunks must get through: the slices' commits (one flush each, SLOWSYNC_MS)
 make the sliced purge last over a second, whatever the CPU, so the origin
 sends several chunks' worth meanwhile.  The purge answers {"purged":20000}, a
 purged entry is gone, the object the follower got is whole and stored."""
-import os, re, socket, subprocess, sys, threading, time
+import os, re, socket, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-SO, SEED = os.environ.get("SLOWSYNC_SO"), os.environ.get("STORE_SEED")
-if not SO or not SEED:
-    print("FAIL SLOWSYNC_SO or STORE_SEED is not set (the test runs under ctest)")
-    sys.exit(1)
-os.environ["LD_PRELOAD"] = SO
-os.environ["SLOWSYNC_MS"] = os.environ.get("PURGE_SLOWSYNC_MS", "20")
-os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-from harness import Case, curl, eq, fail, main  # noqa: E402
+from harness import Case, curl, eq, fail, main, seed_store, slow_disk  # noqa: E402
+
+SEED = slow_disk(os.environ.get("PURGE_SLOWSYNC_MS", "20"), seed=True)
 
 N = 20000
 SIZE = 6 << 20
@@ -59,11 +54,7 @@ def test():
         body = bytes(range(256)) * (SIZE // 256)
         up.add(big, body, rate=1 << 20, headers=[("Cache-Control", "max-age=3600")])
         al.stop()
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD")
-        out = subprocess.run([SEED, al.cache, str(N), "https://artifacts.elastic.co/downloads/bulk/obj-"], env=env,
-                             capture_output=True, text=True, timeout=120)
-        eq((out.returncode, out.stdout), (0, f"seeded {N}\n"), f"seeding: {out.stderr}")
+        seed_store(SEED, al, N, "https://artifacts.elastic.co/downloads/bulk/obj-")
         al.start()
 
         first, follower = [], []

@@ -18,15 +18,9 @@ from the cache with the upstream's 304 (fetched 1 + 3 times), and the hits
 stay whole."""
 import os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-SO = os.environ.get("SLOWSYNC_SO")
-if not SO:
-    print("FAIL SLOWSYNC_SO is not set (the test runs under ctest)")
-    sys.exit(1)
-# airlock (and the clients, which never flush) run on the slow disk; ASan is told the preload comes first
-os.environ["LD_PRELOAD"] = SO
-os.environ["SLOWSYNC_MS"] = "400"
-os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-from harness import Case, HitSampler, curl, eq, fail, main  # noqa: E402
+from harness import Case, HitSampler, curl, eq, fail, main, slow_disk  # noqa: E402
+
+slow_disk(400)
 
 
 def test():

@@ -19,7 +19,7 @@ over the socket bufferevent.  What that path must do:
     still served (through the filter, which reads them from there)."""
 import os, socket, ssl, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Airlock, Case, eq, fail, forward_section, main
+from harness import Airlock, Case, ResponseReader, eq, fail, forward_section, main
 
 HOST = "artifacts.elastic.co"
 BIG = "/downloads/beats/filebeat/filebeat-8.13.4-linux-x86_64.tar.gz"
@@ -30,7 +30,7 @@ SMALL = BIG + ".sha512"
 SMALL_BODY = b"abc  filebeat-8.13.4-linux-x86_64.tar.gz\n" * 20
 
 
-class Intercepted:
+class Intercepted(ResponseReader):
     """CONNECT through airlock, then TLS over a memory BIO, so that the TLS
     records airlock sends can be counted (application data: type 23)."""
 
@@ -105,20 +105,6 @@ class Intercepted:
                 fail(f"connection closed early ({len(self.buf)} bytes buffered)")
             self.buf += b
             return
-
-    def response(self, pause=0.0):
-        """one Content-Length response: (status, headers text, body); pause after the head"""
-        while b"\r\n\r\n" not in self.buf:
-            self.more()
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        n = next(int(ln.split(":", 1)[1]) for ln in lines if ln.lower().startswith("content-length:"))
-        if pause:
-            time.sleep(pause)  # the client stops reading: airlock's socket fills up
-        while len(self.buf) < n:
-            self.more()
-        body, self.buf = self.buf[:n], self.buf[n:]
-        return lines[0][9:12], "\r\n".join(lines[1:]), body
 
     def close(self):
         self.raw.close()

@@ -16,7 +16,7 @@ that path must keep doing:
     airlock goes on serving others."""
 import os, shutil, socket, ssl, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Airlock, Case, eq, fail, main
+from harness import Airlock, Case, ResponseReader, eq, fail, main
 
 BIG = "/downloads/beats/filebeat/filebeat-8.13.4-linux-x86_64.tar.gz"
 BIG_BODY = os.urandom(4 * 1024 * 1024 + 4321)
@@ -32,7 +32,7 @@ def connect(al, ca):
     return ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
 
 
-class Reader:
+class Reader(ResponseReader):
     def __init__(self, s):
         self.s, self.buf = s, b""
 
@@ -42,19 +42,6 @@ class Reader:
             fail(f"connection closed early ({len(self.buf)} bytes buffered)")
         self.buf += b
 
-    def response(self, pause=0.0):
-        """one Content-Length response: (status, headers text, body); pause after the head"""
-        while b"\r\n\r\n" not in self.buf:
-            self.more()
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        n = next(int(ln.split(":", 1)[1]) for ln in lines if ln.lower().startswith("content-length:"))
-        if pause:
-            time.sleep(pause)  # the client stops reading: airlock's socket fills up
-        while len(self.buf) < n:
-            self.more()
-        body, self.buf = self.buf[:n], self.buf[n:]
-        return lines[0][9:12], "\r\n".join(lines[1:]), body
 
 
 def get(path, close=False):

@@ -463,6 +463,49 @@ def wait_for(cond, timeout, what):
     fail(f"timed out after {timeout}s waiting for {what}")
 
 
+class ResponseReader:
+    """Content-Length responses read off a stream: a subclass's more() appends what arrives to
+    self.buf (and fails on an early close)."""
+    buf = b""
+
+    def response(self, pause=0.0):
+        """one Content-Length response: (status, headers text, body); pause after the head"""
+        while b"\r\n\r\n" not in self.buf:
+            self.more()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        n = next(int(ln.split(":", 1)[1]) for ln in lines if ln.lower().startswith("content-length:"))
+        if pause:
+            time.sleep(pause)  # the client stops reading: airlock's socket fills up
+        while len(self.buf) < n:
+            self.more()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return lines[0][9:12], "\r\n".join(lines[1:]), body
+
+
+def slow_disk(ms, seed=False):
+    """airlock (and the clients, which never flush) on a disk whose every flush sleeps ms
+    (tests/tools/slowsync.c, preloaded; ASan is told the preload comes first).  With seed, also
+    the path of tests/tools/store_seed.c.  Both come from ctest's environment."""
+    so, tool = os.environ.get("SLOWSYNC_SO"), os.environ.get("STORE_SEED")
+    if not so or (seed and not tool):
+        print("FAIL SLOWSYNC_SO" + (" or STORE_SEED" if seed else "") + " is not set (the test runs under ctest)")
+        sys.exit(1)
+    os.environ["LD_PRELOAD"] = so
+    os.environ["SLOWSYNC_MS"] = str(ms)
+    os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+    return tool
+
+
+def seed_store(tool, al, n, prefix):
+    """n small entries under prefix (URLs prefix0 .. prefixN-1) written straight into al's cache,
+    with airlock stopped (tests/tools/store_seed.c: 20,000 in under a second), not on the slow disk."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    out = subprocess.run([tool, al.cache, str(n), prefix], env=env, capture_output=True, text=True, timeout=120)
+    eq((out.returncode, out.stdout), (0, f"seeded {n}\n"), f"seeding: {out.stderr}")
+
+
 # What the sanitizer builds (.ci/test: ASan+UBSan, halt on error) print into airlock's log before it
 # aborts or, for leaks, exits: without this a report showed only as a client's failure, or not at all
 # when it came at the stop.
