@@ -134,6 +134,16 @@ static void arena_end(void)
 	a->used = 0;
 }
 
+/* The thread ends: its blocks go (no object of them is alive: each list ended its arena). */
+static void arena_release(void)
+{
+	struct arena *a = &tl_arena;
+
+	for (int i = 0; i < a->n; i++)
+		free(a->blk[i]);
+	memset(a, 0, sizeof(*a));
+}
+
 __attribute__((constructor)) static void arena_install(void)
 {
 	json_set_alloc_funcs(arena_malloc, arena_free);
@@ -289,6 +299,7 @@ static void *query_main(void *arg)
 	}
 	pthread_mutex_unlock(&mu);
 	al_reader_free(rd);
+	arena_release();
 	return arg;
 }
 
