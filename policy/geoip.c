@@ -14,6 +14,7 @@
  * md5_hash is a new key, fetched once for every node.
  */
 #include "policy/geoip.h"
+#include "policy/units.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -157,11 +158,6 @@ int al_geoip_by_url(const char *json, size_t len, const char *url, char *md5, ch
 	return rc;
 }
 
-static int hexv(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 int al_geoip_key_md5(const char *url, unsigned char md5[16])
 {
 	size_t bl = strlen(AL_GEOIP_BASE);
@@ -170,6 +166,6 @@ int al_geoip_key_md5(const char *url, unsigned char md5[16])
 	if (strncmp(url, AL_GEOIP_BASE, bl) != 0 || al_geoip_db_path(url + bl, hex, name, sizeof(name)) != 0)
 		return -EINVAL;
 	for (int i = 0; i < 16; i++)
-		md5[i] = (unsigned char)(hexv(hex[2 * i]) << 4 | hexv(hex[2 * i + 1]));
+		md5[i] = (unsigned char)(al_hex_digit(hex[2 * i]) << 4 | al_hex_digit(hex[2 * i + 1])); /* md5_ok: hex digits */
 	return 0;
 }
