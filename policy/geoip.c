@@ -52,19 +52,37 @@ static int name_ok(const char *n)
 	return 1;
 }
 
+/* The overview's list, or NULL when the body is not a JSON array. */
+static json_t *overview_load(const char *json, size_t len)
+{
+	json_t *list = json_loadb(json, len, 0, NULL);
+
+	if (list != NULL && !json_is_array(list)) {
+		json_decref(list);
+		list = NULL;
+	}
+	return list;
+}
+
+/* One entry's name, md5_hash and url (NULL where absent or not a string). */
+static void entry_fields(json_t *e, const char **name, const char **md5, const char **url)
+{
+	*name = json_string_value(json_object_get(e, "name"));
+	*md5 = json_string_value(json_object_get(e, "md5_hash"));
+	*url = json_string_value(json_object_get(e, "url"));
+}
+
 char *al_geoip_rewrite(const char *json, size_t len)
 {
-	json_t *list = json_loadb(json, len, 0, NULL), *e;
+	json_t *list = overview_load(json, len), *e;
 	size_t i;
 	char *out, url[300];
 
-	if (list == NULL || !json_is_array(list)) {
-		json_decref(list);
+	if (list == NULL)
 		return NULL;
-	}
 	json_array_foreach(list, i, e) {
-		const char *name = json_string_value(json_object_get(e, "name"));
-		const char *md5 = json_string_value(json_object_get(e, "md5_hash"));
+		const char *name, *md5, *u;
+		entry_fields(e, &name, &md5, &u);
 		if (!json_is_object(e) || !name_ok(name) || !md5_ok(md5))
 			continue;
 		snprintf(url, sizeof(url), "db/%s/%s", md5, name);
@@ -110,18 +128,15 @@ static int resolve_url(const char *u, char *out, size_t cap)
 
 int al_geoip_source(const char *json, size_t len, const char *md5, const char *name, char *out, size_t cap)
 {
-	json_t *list = json_loadb(json, len, 0, NULL), *e;
+	json_t *list = overview_load(json, len), *e;
 	size_t i;
 	int rc = -ENOENT;
 
-	if (list == NULL || !json_is_array(list)) {
-		json_decref(list);
+	if (list == NULL)
 		return -EINVAL;
-	}
 	json_array_foreach(list, i, e) {
-		const char *n = json_string_value(json_object_get(e, "name"));
-		const char *m = json_string_value(json_object_get(e, "md5_hash"));
-		const char *u = json_string_value(json_object_get(e, "url"));
+		const char *n, *m, *u;
+		entry_fields(e, &n, &m, &u);
 		if (n == NULL || m == NULL || u == NULL || strcmp(n, name) != 0 || strcasecmp(m, md5) != 0)
 			continue;
 		rc = resolve_url(u, out, cap);
@@ -133,18 +148,15 @@ int al_geoip_source(const char *json, size_t len, const char *md5, const char *n
 
 int al_geoip_by_url(const char *json, size_t len, const char *url, char *md5, char *name, size_t cap)
 {
-	json_t *list = json_loadb(json, len, 0, NULL), *e;
+	json_t *list = overview_load(json, len), *e;
 	size_t i;
 	int rc = -ENOENT;
 
-	if (list == NULL || !json_is_array(list)) {
-		json_decref(list);
+	if (list == NULL)
 		return -EINVAL;
-	}
 	json_array_foreach(list, i, e) {
-		const char *n = json_string_value(json_object_get(e, "name"));
-		const char *m = json_string_value(json_object_get(e, "md5_hash"));
-		const char *u = json_string_value(json_object_get(e, "url"));
+		const char *n, *m, *u;
+		entry_fields(e, &n, &m, &u);
 		char src[4096];
 		if (!name_ok(n) || !md5_ok(m) || u == NULL || strlen(n) >= cap || resolve_url(u, src, sizeof(src)) != 0 ||
 		    strcmp(src, url) != 0)
