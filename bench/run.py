@@ -127,6 +127,7 @@ def start_nginx(w):
         f.write(f"""daemon off; worker_processes 2; pid {d}/nginx.pid; error_log {d}/err;
 events {{ worker_connections 4096; }}
 http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
+  open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
   proxy_cache_path {d}/cache levels=1:2 keys_zone=c:64m max_size={CACHE_MB}m inactive=1h use_temp_path=off;
   upstream origin {{ server 127.0.0.1:{PORTS['origin']}; keepalive 32; }}
   server {{ listen 127.0.0.1:{PORTS['nginx']} reuseport;

@@ -87,6 +87,7 @@ def start_nginx(w, crt, key):
         f.write(f"""daemon off; worker_processes 2; pid {d}/nginx.pid; error_log {d}/err;
 events {{ worker_connections 4096; }}
 http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
+  open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
   ssl_session_cache shared:SSL:10m; ssl_certificate {crt}; ssl_certificate_key {key};
   ssl_protocols TLSv1.2 TLSv1.3;
   proxy_cache_path {d}/cache levels=1:2 keys_zone=c:64m max_size=1g inactive=1h use_temp_path=off;
