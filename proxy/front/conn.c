@@ -539,7 +539,7 @@ static enum req_step stp_hit(struct req *r)
 	}
 	if (r->rec.last_used < (int64_t)time(NULL) - 60)
 		worker_touch(c->w, r->key); /* LRU, written in batches; hot entries cost nothing */
-	if (r->geoip_overview && r->rec.status == 200 && conn_geoip_answer(r) == 0) {
+	if (r->geoip_overview && r->rec.status == 200 && conn_geoip_answer(r, &r->rec) == 0) {
 		al_reader_end(c->hold->rd);
 		return STP_DONE; /* its database urls lead to airlock (geoip.c) */
 	}
@@ -788,7 +788,7 @@ static enum req_step geoip_overview_filled(struct req *r, const struct fill_view
 		return STP_PARK;
 	snprintf(r->cstatus, sizeof(r->cstatus), "%s; fwd=%s; fwd-status=%d; stored", AL_NAME,
 	    r->history == H_REVALIDATING ? "stale" : "miss", v->status);
-	if (conn_geoip_answer(r) != 0)
+	if (conn_geoip_answer(r, NULL) != 0)
 		return STP_DELIVER;
 	al_count(&c->w->stats.misses, 1);
 	r->result = r->origin ? R_MISS : R_COLLAPSED;

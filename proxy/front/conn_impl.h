@@ -293,9 +293,11 @@ int conn_geoip_signed(struct req *r);
 /*
  * geoip.c, in STP_HIT / STP_WAIT: answer with the stored overview, its
  * database urls rewritten to lead here (r->cstatus gets a detail); 0 when
- * answered (C_DONE), -1 when it cannot be (serve it as it is).
+ * answered (C_DONE), -1 when it cannot be (serve it as it is).  rec: the
+ * hit's record, read in the connection's snapshot; NULL after a fill (read
+ * by key).
  */
-int conn_geoip_answer(struct req *r);
+int conn_geoip_answer(struct req *r, const struct al_record *rec);
 
 /*
  * offline_listing.c, in STP_LOOKUP while the upstream is offline: a known

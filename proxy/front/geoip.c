@@ -79,14 +79,19 @@ int conn_geoip_signed(struct req *r)
 	return 0;
 }
 
-int conn_geoip_answer(struct req *r)
+int conn_geoip_answer(struct req *r, const struct al_record *rec)
 {
 	char *json, *body;
 	size_t cl;
 	size_t len;
 
-	if (al_read_small(srv.store, r->key, OVERVIEW_MAX, &json, &len) != 0)
+	if (rec != NULL) { /* a hit: the record is in the connection's snapshot already */
+		if (al_body_read(r->conn->hold->rd, rec, OVERVIEW_MAX, &json) != 0)
+			return -1;
+		len = (size_t)rec->body_len;
+	} else if (al_read_small(srv.store, r->key, OVERVIEW_MAX, &json, &len) != 0) {
 		return -1;
+	}
 	body = al_geoip_rewrite(json, len);
 	free(json);
 	if (body == NULL)
